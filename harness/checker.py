@@ -1,0 +1,199 @@
+"""Verdicts and the Checker interface.
+
+Owns `Verdict` (valid: True | False | "unknown", merged as false > unknown > true), `Finding` (one anomaly,
+placed in a failure class with a plain-words diagnosis and the ops that show it), the `Checker` protocol and
+`compose`. Does not own any particular checker: those live in `checkers/`.
+
+A checker is a pure function of a history: deterministic, no network, no clock, no global state; it may write
+files (counterexample pages, plots) only under the `out_dir` it is given. A checker that raises is turned into
+verdict "unknown" by `safe_check`, never into a pass.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+from harness.op import History
+
+Validity: TypeAlias = bool | Literal["unknown"]
+UNKNOWN: Literal["unknown"] = "unknown"
+
+
+class FailureClass(str, enum.Enum):
+    """The failure classes of ../shared/CONCEPTS.md, in the words of the people who debug them."""
+
+    LOST_WRITE = "lost acknowledged write"
+    STALE_READ = "stale or non-monotonic read"
+    SPLIT_BRAIN = "split brain"
+    RESURRECTED = "resurrected history"
+    DUPLICATE_EFFECT = "duplicate side effect"
+    BROKEN_INVARIANT = "broken invariant"
+    SLOW_RECOVERY = "slow or no recovery"
+    ISOLATION = "isolation anomaly"
+    NOT_LINEARIZABLE = "not linearizable"
+    UNEXPECTED_VALUE = "unexpected value"
+    INCOMPLETE = "incomplete check"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """One anomaly a checker found.
+
+    `kind` is the checker's own name for it ("G-single-item", "lost", "read-went-backwards");
+    `diagnosis` is one line in plain words ("lost acknowledged write: add 17 was ok but no final read has it");
+    `ops` are the history indices that show it; `explanation` the steps a person follows to see it;
+    `scope` what was ordered ("key x", "account 3", "global").
+    """
+
+    kind: str
+    failure_class: FailureClass
+    diagnosis: str
+    ops: tuple[int, ...] = ()
+    explanation: tuple[str, ...] = ()
+    scope: str = "global"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "failure_class": self.failure_class.value,
+            "diagnosis": self.diagnosis,
+            "ops": list(self.ops),
+            "explanation": list(self.explanation),
+            "scope": self.scope,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Finding:
+        return cls(
+            kind=d["kind"],
+            failure_class=FailureClass(d["failure_class"]),
+            diagnosis=d["diagnosis"],
+            ops=tuple(d.get("ops", ())),
+            explanation=tuple(d.get("explanation", ())),
+            scope=d.get("scope", "global"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """What a checker concluded.
+
+    `details` holds the checker's structured results and must be JSON-serializable (it is written to
+    results.json); `files` names artifacts written under out_dir, relative to it; `children` holds the
+    verdicts of composed checkers.
+    """
+
+    valid: Validity
+    checker: str = ""
+    summary: str = ""
+    findings: tuple[Finding, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    children: tuple[Verdict, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "checker": self.checker,
+            "summary": self.summary,
+            "findings": [f.to_json() for f in self.findings],
+            "details": dict(self.details),
+            "files": list(self.files),
+            "children": [c.to_json() for c in self.children],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Verdict:
+        return cls(
+            valid=d["valid"],
+            checker=d.get("checker", ""),
+            summary=d.get("summary", ""),
+            findings=tuple(Finding.from_json(f) for f in d.get("findings", ())),
+            details=d.get("details", {}),
+            files=tuple(d.get("files", ())),
+            children=tuple(cls.from_json(c) for c in d.get("children", ())),
+        )
+
+    def all_findings(self) -> list[Finding]:
+        out = list(self.findings)
+        for c in self.children:
+            out.extend(c.all_findings())
+        return out
+
+
+_RANK = {False: 0, UNKNOWN: 1, True: 2}
+
+
+def merge_validity(*vs: Validity) -> Validity:
+    """false > unknown > true; no verdicts at all is true."""
+    worst: Validity = True
+    for v in vs:
+        if _RANK[v] < _RANK[worst]:
+            worst = v
+    return worst
+
+
+def validity_name(v: Validity) -> str:
+    return {True: "valid", False: "invalid", UNKNOWN: "unknown"}[v]
+
+
+@runtime_checkable
+class Checker(Protocol):
+    """A pure function of a history.
+
+    `check` must be deterministic, must not touch the network, the clock or global state, and may write files
+    only under `out_dir` (which exists). `test` is the run's Test, or None when checking a saved history.
+    """
+
+    name: str
+
+    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict: ...
+
+
+def safe_check(checker: Checker, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
+    """Run a checker; an exception becomes verdict "unknown" with the cause, never a pass."""
+    name = getattr(checker, "name", type(checker).__name__)
+    try:
+        return checker.check(test, history, out_dir)
+    except Exception as e:  # noqa: BLE001 - any checker bug must become "unknown", not a crash or a pass
+        return Verdict(
+            valid=UNKNOWN,
+            checker=name,
+            summary=f"checker crashed: {type(e).__name__}: {e}",
+            findings=(
+                Finding(
+                    kind="checker-crashed",
+                    failure_class=FailureClass.INCOMPLETE,
+                    diagnosis=f"the {name} checker crashed ({type(e).__name__}: {e}); the verdict is unknown",
+                ),
+            ),
+            details={"traceback": traceback.format_exc()},
+        )
+
+
+@dataclass(frozen=True)
+class Compose:
+    """Several checkers run on the same history; the verdict merges theirs (false > unknown > true)."""
+
+    checkers: Sequence[Checker]
+    name: str = "compose"
+
+    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
+        children = []
+        for c in self.checkers:
+            sub = os.path.join(os.fspath(out_dir), c.name)
+            os.makedirs(sub, exist_ok=True)
+            children.append(safe_check(c, test, history, sub))
+        valid = merge_validity(*(c.valid for c in children))
+        bad = [c.checker for c in children if c.valid is not True]
+        summary = "all checkers valid" if not bad else "not valid: " + ", ".join(bad)
+        return Verdict(valid=valid, checker=self.name, summary=summary, children=tuple(children))
+
+
+def compose(*checkers: Checker) -> Compose:
+    return Compose(list(checkers))

@@ -1,0 +1,68 @@
+"""Clusters: the nodes of a test and how to reach them.
+
+Owns `Node`, the `Cluster` protocol and the `ClusterProvider` plugin protocol (entry-point group
+`harness.clusters`). Implementations (local namespaces, docker, ssh) live in `clusters/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from harness.control import Remote
+from harness.options import OptionSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """A node of the cluster. `host` is the address clients and peers use; `workdir` is a directory on the
+    node that belongs to the harness for this node (data, logs, pid files); it is distinct per node even when
+    nodes share a filesystem (local namespaces)."""
+
+    name: str
+    host: str
+    workdir: str
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """A set of nodes provisioned for one run.
+
+    `setup` provisions every node (recording in the ledger what it creates, before creating it) and must leave
+    nothing behind if it fails; `teardown` removes everything `setup` made and is idempotent. `remote(node)`
+    gives the node's Remote. `access` tells a person how to reach the nodes (for --leave-running).
+    """
+
+    provider: str
+    nodes: tuple[Node, ...]
+
+    def setup(self) -> None: ...
+
+    def teardown(self) -> None: ...
+
+    def remote(self, node: str) -> Remote: ...
+
+    def access(self) -> str: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSpec:
+    """What the user asked for: node count or names, a nodes file (ssh), the system (which image), options."""
+
+    run_id: str
+    system: str
+    node_names: tuple[str, ...]
+    nodes_file: str | None = None
+    opts: Mapping[str, Any] = None  # type: ignore[assignment]
+
+
+class ClusterProvider(Protocol):
+    """Plugin in `harness.clusters`: makes a Cluster from a ClusterSpec. `create` validates the spec (and
+    checks that the provider can work here: root, engine running) and raises BadInput with one clear line
+    if not; it does not provision anything (that is `Cluster.setup`)."""
+
+    name: str
+    option_specs: Sequence[OptionSpec]
+
+    def create(self, spec: ClusterSpec, ledger: Any) -> Cluster: ...

@@ -1,0 +1,77 @@
+"""The `Nemesis` protocol and the fault `Package` a nemesis plugin provides.
+
+Owns the interfaces and `NoopNemesis`; fault families live in `nemeses/`. A package is what a fault travels as
+(as in Jepsen's combined nemesis): the nemesis, its schedule (a generator of nemesis ops), the final generator
+that heals, and a label for reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from harness.op import Op
+from harness.options import OptionSpec
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+
+@runtime_checkable
+class Nemesis(Protocol):
+    """Injects faults.
+
+    `setup(test)` prepares (and records in the ledger what it will create); `invoke(test, op)` performs a
+    nemesis op and returns its completion (type info, value saying what was actually done; a fault that could
+    not be injected completes with `error` set, which makes the run's verdict unknown); `teardown(test)` heals
+    every fault this nemesis may have left, is idempotent, and must work even after a crash of the run.
+    `fs` names the ops it handles.
+    """
+
+    fs: frozenset[str]
+
+    def setup(self, test: Test) -> None: ...
+
+    def invoke(self, test: Test, op: Op) -> Op: ...
+
+    def teardown(self, test: Test) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Package:
+    """A fault family ready to run: nemesis, schedule (generator), final heal generator, report label.
+    `start_fs`/`stop_fs` tell reports which ops open and close a fault interval."""
+
+    name: str
+    nemesis: Nemesis
+    generator: Any
+    final_generator: Any
+    label: str
+    start_fs: frozenset[str] = frozenset()
+    stop_fs: frozenset[str] = frozenset()
+
+
+class NemesisPlugin(Protocol):
+    """Plugin in `harness.nemeses`: `package(test, opts)` builds the fault package for this test, checking the
+    abilities it needs (raise MissingAbility before the run, naming it)."""
+
+    name: str
+    option_specs: Sequence[OptionSpec]
+
+    def package(self, test: Test) -> Package: ...
+
+
+class NoopNemesis:
+    """A nemesis that does nothing: used when no fault is asked for."""
+
+    fs: frozenset[str] = frozenset()
+
+    def setup(self, test: Test) -> None:
+        pass
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        return op.replace(type="info")
+
+    def teardown(self, test: Test) -> None:
+        pass

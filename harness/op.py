@@ -1,0 +1,378 @@
+"""Ops and histories: the record every other part of the harness reads or writes.
+
+Owns `Op` (one event: an invocation or its completion), `History` (an ordered sequence of ops with
+invoke/completion pairing), and the JSONL codec of `history.jsonl`. Does not own importers of other formats
+(see `harness.formats`) nor any checking.
+
+Semantics, as in Jepsen: a client op is an `invoke` followed, on the same process, by exactly one completion:
+`ok` (it happened), `fail` (it definitely did not happen) or `info` (unknown: it may or may not have happened,
+and may take effect at any time until the end of the history). A process that ended in `info` is never reused.
+Nemesis ops use the process `"nemesis"`.
+
+Values round-trip exactly through JSONL: JSON's own types as themselves, and tagged objects for what JSON lacks:
+`{"~tuple": [...]}`, `{"~set": [...]}`, `{"~map": [[k, v], ...]}` (a dict with non-string keys or a key that
+starts with "~"), `{"~bytes": "<hex>"}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias, overload
+
+from harness.errors import MalformedHistory
+
+OpType: TypeAlias = Literal["invoke", "ok", "fail", "info"]
+Process: TypeAlias = int | str
+
+INVOKE: OpType = "invoke"
+OK: OpType = "ok"
+FAIL: OpType = "fail"
+INFO: OpType = "info"
+OP_TYPES: frozenset[str] = frozenset((INVOKE, OK, FAIL, INFO))
+NEMESIS: str = "nemesis"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Op:
+    """One event of a history.
+
+    `index` is the op's position in the history it was recorded in (unique, increasing); `time_ns` is
+    nanoseconds since the test started (monotonic clock); `value` is any value built from JSON types, tuples,
+    sets and dicts; `node` names the node the client talked to, if any; `error` says why an op failed or is
+    unknown.
+    """
+
+    index: int = -1
+    time_ns: int = 0
+    type: OpType
+    process: Process
+    f: str
+    value: Any = None
+    node: str | None = None
+    error: Any = None
+
+    @property
+    def is_invoke(self) -> bool:
+        return self.type == INVOKE
+
+    @property
+    def is_ok(self) -> bool:
+        return self.type == OK
+
+    @property
+    def is_fail(self) -> bool:
+        return self.type == FAIL
+
+    @property
+    def is_info(self) -> bool:
+        return self.type == INFO
+
+    @property
+    def is_client(self) -> bool:
+        return isinstance(self.process, int)
+
+    @property
+    def is_nemesis(self) -> bool:
+        return not isinstance(self.process, int)
+
+    def replace(self, **changes: Any) -> Op:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def __str__(self) -> str:
+        extra = f" on {self.node}" if self.node else ""
+        err = f" ({self.error})" if self.error is not None else ""
+        return f"#{self.index} p{self.process} {self.type} {self.f} {self.value!r}{extra}{err}"
+
+
+class History(Sequence[Op]):
+    """An ordered, immutable sequence of ops with invocation/completion pairing.
+
+    Pairing is by process: an invoke is paired with the next non-invoke op of the same process. An invoke
+    without completion (the history ended first) has `completion(op) is None`; checkers treat it like `info`.
+    Ops keep the `index` they were recorded with, also in sub-histories such as `client_ops()`.
+    """
+
+    __slots__ = ("_ops", "_partner", "_position")
+
+    def __init__(self, ops: Iterable[Op] = ()) -> None:
+        self._ops: tuple[Op, ...] = tuple(ops)
+        self._partner: list[int] | None = None
+        self._position: dict[int, int] | None = None
+
+    @classmethod
+    def indexed(cls, ops: Iterable[Op]) -> History:
+        """A history whose ops are renumbered 0, 1, 2, ... in the given order."""
+        return cls(op.replace(index=i) for i, op in enumerate(ops))
+
+    # Sequence protocol
+    @overload
+    def __getitem__(self, i: int) -> Op: ...
+    @overload
+    def __getitem__(self, i: slice) -> History: ...
+    def __getitem__(self, i: int | slice) -> Op | History:
+        if isinstance(i, slice):
+            return History(self._ops[i])
+        return self._ops[i]
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self._ops)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, History) and self._ops == other._ops
+
+    def __hash__(self) -> int:
+        return hash(self._ops)
+
+    def __repr__(self) -> str:
+        return f"History({len(self._ops)} ops)"
+
+    @property
+    def ops(self) -> tuple[Op, ...]:
+        return self._ops
+
+    # Pairing
+    def _pairs(self) -> list[int]:
+        if self._partner is None:
+            partner = [-1] * len(self._ops)
+            open_by_process: dict[Process, int] = {}
+            for pos, op in enumerate(self._ops):
+                if op.type == INVOKE:
+                    open_by_process[op.process] = pos
+                else:
+                    inv = open_by_process.pop(op.process, None)
+                    if inv is not None:
+                        partner[inv] = pos
+                        partner[pos] = inv
+            self._partner = partner
+        return self._partner
+
+    def position(self, op: Op) -> int:
+        """Where `op` stands in this history (looked up by its index)."""
+        if self._position is None:
+            self._position = {o.index: pos for pos, o in enumerate(self._ops)}
+        try:
+            return self._position[op.index]
+        except KeyError:
+            raise ValueError(f"op {op} is not in this history") from None
+
+    def completion(self, op: Op) -> Op | None:
+        """The completion of an invocation, or None if it never completed."""
+        p = self._pairs()[self.position(op)]
+        return self._ops[p] if p >= 0 and op.type == INVOKE else None
+
+    def invocation(self, op: Op) -> Op | None:
+        """The invocation of a completion, or None (nemesis-style ops without invoke)."""
+        p = self._pairs()[self.position(op)]
+        return self._ops[p] if p >= 0 and op.type != INVOKE else None
+
+    def pairs(self) -> Iterator[tuple[Op, Op | None]]:
+        """(invocation, completion or None) for every invocation, in invocation order."""
+        partner = self._pairs()
+        ops = self._ops
+        for pos, op in enumerate(ops):
+            if op.type == INVOKE:
+                p = partner[pos]
+                yield op, (ops[p] if p >= 0 else None)
+
+    def completions(self) -> Iterator[Op]:
+        """Every ok/fail/info op."""
+        return (op for op in self._ops if op.type != INVOKE)
+
+    # Sub-histories
+    def filter(self, pred: Any) -> History:
+        return History(op for op in self._ops if pred(op))
+
+    def client_ops(self) -> History:
+        return History(op for op in self._ops if isinstance(op.process, int))
+
+    def nemesis_ops(self) -> History:
+        return History(op for op in self._ops if not isinstance(op.process, int))
+
+    def by_process(self) -> dict[Process, list[Op]]:
+        out: dict[Process, list[Op]] = {}
+        for op in self._ops:
+            out.setdefault(op.process, []).append(op)
+        return out
+
+    def processes(self) -> list[Process]:
+        return list(dict.fromkeys(op.process for op in self._ops))
+
+    # Codec
+    def to_jsonl(self, path: str | os.PathLike[str]) -> None:
+        with open(path, "w", encoding="utf-8") as fh:
+            for op in self._ops:
+                fh.write(op_to_json(op))
+                fh.write("\n")
+
+    @classmethod
+    def from_jsonl(cls, path: str | os.PathLike[str]) -> History:
+        return cls(read_jsonl(path))
+
+
+# --- value codec -------------------------------------------------------------------------------------------
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def encode_value(v: Any) -> Any:
+    """A JSON-ready form of `v` that `decode_value` turns back into an equal value of the same types."""
+    if isinstance(v, _SCALARS):
+        return v
+    if isinstance(v, list):
+        return [encode_value(x) for x in v]
+    if isinstance(v, tuple):
+        return {"~tuple": [encode_value(x) for x in v]}
+    if isinstance(v, dict):
+        if all(isinstance(k, str) and not k.startswith("~") for k in v):
+            return {k: encode_value(x) for k, x in v.items()}
+        return {"~map": [[encode_value(k), encode_value(x)] for k, x in v.items()]}
+    if isinstance(v, (set, frozenset)):
+        items = [encode_value(x) for x in v]
+        try:
+            items.sort(key=lambda x: json.dumps(x, sort_keys=True))
+        except TypeError:
+            pass
+        return {"~set": items, "~frozen": isinstance(v, frozenset)} if isinstance(v, frozenset) else {"~set": items}
+    if isinstance(v, bytes):
+        return {"~bytes": v.hex()}
+    raise TypeError(f"cannot encode a value of type {type(v).__name__} in a history: {v!r}")
+
+
+def _freeze(x: Any) -> Any:
+    """Hashable form for set members and map keys decoded from JSON lists."""
+    if isinstance(x, list):
+        return tuple(_freeze(i) for i in x)
+    return x
+
+
+def decode_value(v: Any) -> Any:
+    """Inverse of `encode_value`."""
+    if isinstance(v, _SCALARS):
+        return v
+    if isinstance(v, list):
+        return [decode_value(x) for x in v]
+    if isinstance(v, dict):
+        if len(v) <= 2:
+            if "~tuple" in v:
+                return tuple(decode_value(x) for x in v["~tuple"])
+            if "~set" in v:
+                items = (_freeze(decode_value(x)) for x in v["~set"])
+                return frozenset(items) if v.get("~frozen") else set(items)
+            if "~map" in v:
+                return {_freeze(decode_value(k)): decode_value(x) for k, x in v["~map"]}
+            if "~bytes" in v:
+                return bytes.fromhex(v["~bytes"])
+        return {k: decode_value(x) for k, x in v.items()}
+    raise TypeError(f"not a JSON value: {v!r}")
+
+
+# --- op codec ---------------------------------------------------------------------------------------------
+
+def op_to_dict(op: Op) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "index": op.index,
+        "time_ns": op.time_ns,
+        "type": op.type,
+        "process": op.process,
+        "f": op.f,
+        "value": encode_value(op.value),
+    }
+    if op.node is not None:
+        d["node"] = op.node
+    if op.error is not None:
+        d["error"] = encode_value(op.error)
+    return d
+
+
+def op_to_json(op: Op) -> str:
+    """One line of history.jsonl (without the newline)."""
+    return json.dumps(op_to_dict(op), separators=(",", ":"), ensure_ascii=False)
+
+
+def op_from_dict(d: Any, *, path: str | None = None, line: int | None = None) -> Op:
+    """An op from its JSONL object; raises MalformedHistory naming path and line."""
+    if not isinstance(d, dict):
+        raise MalformedHistory("an op must be a JSON object", path=path, line=line)
+    try:
+        t = d["type"]
+        if t not in OP_TYPES:
+            raise MalformedHistory(f"unknown op type {t!r}", path=path, line=line)
+        process = d["process"]
+        if not isinstance(process, (int, str)) or isinstance(process, bool):
+            raise MalformedHistory(f"process must be an integer or a name, not {process!r}", path=path, line=line)
+        f = d["f"]
+        if not isinstance(f, str):
+            raise MalformedHistory(f"f must be a string, not {f!r}", path=path, line=line)
+        index = d.get("index", line - 1 if line is not None else -1)
+        time_ns = d.get("time_ns", 0)
+        if not isinstance(index, int) or not isinstance(time_ns, int):
+            raise MalformedHistory("index and time_ns must be integers", path=path, line=line)
+        return Op(
+            index=index,
+            time_ns=time_ns,
+            type=t,
+            process=process,
+            f=f,
+            value=decode_value(d.get("value")),
+            node=d.get("node"),
+            error=decode_value(d.get("error")),
+        )
+    except KeyError as e:
+        raise MalformedHistory(f"op lacks the field {e.args[0]!r}", path=path, line=line) from None
+    except TypeError as e:
+        raise MalformedHistory(str(e), path=path, line=line) from None
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Op]:
+    """Ops of a history.jsonl. A torn last line (the harness was killed mid-write) is ignored; any other bad
+    line raises MalformedHistory with the file and line."""
+    p = os.fspath(path)
+    try:
+        fh = open(p, encoding="utf-8")
+    except OSError as e:
+        raise MalformedHistory(f"cannot read: {e.strerror}", path=p) from None
+    with fh:
+        lines = fh.readlines()
+    for n, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            if n == len(lines) and not text.endswith("\n"):
+                return  # torn final write of a killed harness: every completed line before it is intact
+            raise MalformedHistory(f"not JSON: {e.msg}", path=p, line=n) from None
+        yield op_from_dict(d, path=p, line=n)
+
+
+class HistoryWriter:
+    """Appends ops to a history.jsonl, one line per op, flushed to the OS at once so that a killed harness
+    (SIGKILL) loses no completed op. Not thread-safe: the interpreter owns the one writer."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._fh = open(self.path, "a", encoding="utf-8", buffering=1 << 16)
+
+    def append(self, op: Op) -> None:
+        self._fh.write(op_to_json(op) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

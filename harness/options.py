@@ -1,0 +1,95 @@
+"""Options: what the user asked for, validated before any node is touched.
+
+Owns `RunOptions` (the plain dataclass the CLI builds for `harness run`) and `OptionSpec` with `parse_opts`,
+which every plugin uses to validate its `key=value` options (`--system-opt`, `--workload-opt`,
+`--nemesis-opt`, cluster options). Unknown keys and bad values raise BadInput naming the plugin and the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from harness.errors import BadInput
+
+
+def parse_bool(s: str) -> bool:
+    v = s.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, not {s!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptionSpec:
+    """One `key=value` option a plugin accepts. `parse` turns the string into the typed value (raising
+    ValueError on bad input); `choices`, if given, limits the strings accepted."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    choices: tuple[str, ...] = ()
+
+
+def parse_opts(owner: str, specs: Sequence[OptionSpec], raw: Mapping[str, str]) -> Mapping[str, Any]:
+    """Typed options of a plugin, defaults filled in. `owner` names the plugin in errors ("system etcd")."""
+    known = {s.name: s for s in specs}
+    out: dict[str, Any] = {s.name: s.default for s in specs}
+    for key, text in raw.items():
+        spec = known.get(key)
+        if spec is None:
+            names = ", ".join(sorted(known)) or "none"
+            raise BadInput(f"unknown option {key!r} for {owner} (it takes: {names})")
+        if spec.choices and text not in spec.choices:
+            raise BadInput(f"bad value {text!r} for option {key!r} of {owner}: one of {', '.join(spec.choices)}")
+        try:
+            out[key] = spec.parse(text)
+        except (ValueError, TypeError) as e:
+            raise BadInput(f"bad value {text!r} for option {key!r} of {owner}: {e}") from None
+    return MappingProxyType(out)
+
+
+def parse_kv(pairs: Sequence[str], flag: str) -> dict[str, str]:
+    """`["a=1", "b=x"]` -> {"a": "1", "b": "x"}; a pair without '=' is BadInput naming the flag."""
+    out: dict[str, str] = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise BadInput(f"{flag} takes key=value, not {p!r}")
+        out[key.strip()] = value
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Everything `harness run` was asked, before plugins interpret it."""
+
+    system: str = "etcd"
+    workload: str = "register"
+    nemeses: tuple[str, ...] = ()
+    cluster: str = "local"
+    node_names: tuple[str, ...] = ("n1", "n2", "n3")
+    nodes_file: str | None = None
+    concurrency: int = 5
+    rate: float = 100.0  # ops per second across all workers; 0 = as fast as possible
+    time_limit: float = 30.0
+    seed: int = 0
+    op_timeout: float = 5.0
+    nemesis_interval: float = 10.0
+    system_opts: Mapping[str, str] = field(default_factory=dict)
+    workload_opts: Mapping[str, str] = field(default_factory=dict)
+    nemesis_opts: Mapping[str, str] = field(default_factory=dict)
+    cluster_opts: Mapping[str, str] = field(default_factory=dict)
+    leave_running: bool = False
+    results_dir: str = "results"
+    argv: tuple[str, ...] = ()
+
+    @property
+    def test_name(self) -> str:
+        nem = "+".join(self.nemeses) if self.nemeses else "none"
+        return f"{self.system}-{self.workload}-{nem}"

@@ -1,0 +1,72 @@
+"""The `Test`: one frozen value holding everything a run needs, built from RunOptions before any node is
+touched. Owns `Test` only; `harness.build` builds it from options and the plugin registry."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.options import RunOptions
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Test:
+    """A run, fully specified. `rng` is the one seeded RNG of the run (generators and nemesis schedules draw
+    from it, never from `random` directly); `ledger` records what the run creates so `harness cleanup` can undo
+    it; `store` is the run directory (None when a test is built for a check or a simulation)."""
+
+    name: str
+    options: RunOptions
+    seed: int
+    nodes: tuple[str, ...]
+    concurrency: int
+    time_limit: float
+    op_timeout: float
+    rng: random.Random
+    cluster: Any = None  # harness.cluster.Cluster
+    system: Any = None  # harness.db.System
+    db: Any = None  # harness.db.DB
+    client: Any = None  # harness.client.Client (unopened)
+    workload: Any = None  # harness.workload.Workload
+    nemesis: Any = None  # harness.nemesis.Nemesis
+    packages: tuple[Any, ...] = ()  # harness.nemesis.Package
+    generator: Any = None
+    final_generator: Any = None
+    checker: Any = None  # harness.checker.Checker
+    system_opts: Mapping[str, Any] = field(default_factory=dict)
+    workload_opts: Mapping[str, Any] = field(default_factory=dict)
+    nemesis_opts: Mapping[str, Any] = field(default_factory=dict)
+    ledger: Any = None  # harness.ledger.Ledger
+    store: Any = None  # harness.store.Store
+
+    def node_host(self, node: str) -> str:
+        """The address of `node` for clients."""
+        for n in self.cluster.nodes:
+            if n.name == node:
+                return n.host
+        raise KeyError(node)
+
+    def node_info(self, node: str) -> Any:
+        for n in self.cluster.nodes:
+            if n.name == node:
+                return n
+        raise KeyError(node)
+
+
+def bare_test(**kw: Any) -> Test:
+    """A Test with defaults, for checks, simulations and unit tests of plugins."""
+    options = kw.pop("options", RunOptions())
+    base: dict[str, Any] = dict(
+        name=options.test_name,
+        options=options,
+        seed=options.seed,
+        nodes=options.node_names,
+        concurrency=options.concurrency,
+        time_limit=options.time_limit,
+        op_timeout=options.op_timeout,
+        rng=random.Random(options.seed),
+    )
+    base.update(kw)
+    return Test(**base)
