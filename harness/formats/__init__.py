@@ -1,0 +1,116 @@
+"""History importers: every file format `harness check` reads, turned into `harness.op.History`.
+
+Owns the format names (`FORMATS`), detection from content (`detect_format`) and the one entry point
+`load_history(path, fmt=None)`. Does not own any checking, nor the harness's own JSONL codec (that is
+`harness.op`), nor EDN syntax (`harness.formats.edn`).
+
+Formats:
+    jsonl           the harness's own history.jsonl (harness.op.read_jsonl)
+    edn             Jepsen history.edn / Knossos: one vector of op maps, or one op map per line
+    porcupine-log   Porcupine's Jepsen etcd logs: `INFO  jepsen.util - 3\\t:invoke\\t:cas\\t[1 4]`
+    porcupine-kv    Porcupine's kv lines: `{:process 9, :type :invoke, :f :get, :key "0", :value nil}`
+    elle-json       elle-cli JSON: an array of op objects with keywords as strings
+
+Every importer renumbers ops by position when the file has no (or no usable) `:index`, maps `:time` to
+`time_ns`, keeps `:process :nemesis` as the process "nemesis", and turns keywords into plain strings.
+Unreadable or malformed input raises `harness.errors.MalformedHistory` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from harness.errors import BadInput, MalformedHistory
+from harness.formats.jepsen import load_edn, load_elle_json
+from harness.formats.porcupine import load_porcupine_kv, load_porcupine_log
+from harness.op import History, read_jsonl
+
+__all__ = ["FORMATS", "detect_format", "load_history"]
+
+FORMATS: tuple[str, ...] = ("jsonl", "edn", "porcupine-log", "porcupine-kv", "elle-json")
+
+_PEEK = 1 << 16
+_KV_KEY = re.compile(r":key\s")
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise MalformedHistory("no such file", path=path) from None
+    except IsADirectoryError:
+        raise MalformedHistory("is a directory, not a history file", path=path) from None
+    except UnicodeDecodeError as e:
+        raise MalformedHistory(f"not UTF-8 text (byte {e.start})", path=path) from None
+    except OSError as e:
+        raise MalformedHistory(f"cannot read: {e.strerror}", path=path) from None
+
+
+def _detect_text(head: str, path: str) -> str:
+    """The format of a file from its first bytes."""
+    if "jepsen.util - " in head:
+        return "porcupine-log"
+    # Skip blank lines and EDN comments to the first meaningful character.
+    body = "\n".join(ln for ln in head.splitlines() if ln.strip() and not ln.lstrip().startswith(";"))
+    s = body.lstrip()
+    if not s:
+        ext = os.path.splitext(path)[1].lower()
+        return {".jsonl": "jsonl", ".json": "elle-json", ".log": "porcupine-log"}.get(ext, "edn")
+    if s.startswith("["):
+        rest = s[1:].lstrip()
+        if rest.startswith("{"):
+            rest2 = rest[1:].lstrip()
+            return "elle-json" if rest2.startswith('"') or rest2.startswith("}") else "edn"
+        if rest.startswith("]"):
+            return "elle-json" if path.lower().endswith(".json") else "edn"
+        return "edn"
+    if s.startswith("{"):
+        rest = s[1:].lstrip()
+        if rest.startswith('"'):
+            first = s.splitlines()[0]
+            # Our JSONL always carries time_ns; an elle-style object per line does not.
+            return "jsonl" if '"time_ns"' in first or path.lower().endswith(".jsonl") else "elle-json"
+        first_map = s.split("}", 1)[0]
+        if _KV_KEY.search(first_map):
+            return "porcupine-kv"
+        return "edn"
+    if s.startswith("("):
+        return "edn"
+    raise MalformedHistory("unrecognised history format (expected JSONL, EDN, elle-cli JSON or a Porcupine log); "
+                           f"name one of: {', '.join(FORMATS)}", path=path)
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """The format name of the history file at `path`, judged from its content (then its extension)."""
+    p = os.fspath(path)
+    try:
+        with open(p, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(_PEEK)
+    except FileNotFoundError:
+        raise MalformedHistory("no such file", path=p) from None
+    except OSError as e:
+        raise MalformedHistory(f"cannot read: {e.strerror}", path=p) from None
+    return _detect_text(head, p)
+
+
+def load_history(path: str | os.PathLike[str], fmt: str | None = None) -> History:
+    """The history in the file at `path`, read as `fmt` (one of FORMATS) or as detected from its content."""
+    p = os.fspath(path)
+    if fmt is None:
+        fmt = detect_format(p)
+    elif fmt not in FORMATS:
+        raise BadInput(f"unknown history format {fmt!r} (known: {', '.join(FORMATS)})")
+    if fmt == "jsonl":
+        if not os.path.exists(p):
+            raise MalformedHistory("no such file", path=p)
+        return History(read_jsonl(p))
+    text = _read_text(p)
+    if fmt == "edn":
+        return load_edn(text, p)
+    if fmt == "elle-json":
+        return load_elle_json(text, p)
+    if fmt == "porcupine-log":
+        return load_porcupine_log(text, p)
+    return load_porcupine_kv(text, p)

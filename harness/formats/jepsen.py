@@ -1,0 +1,156 @@
+"""Importers of op-map histories: Jepsen `history.edn`, Knossos EDN and elle-cli JSON.
+
+Owns turning one op map (keys already plain strings) into `harness.op.Op`, and reading the two file shapes
+that hold such maps: EDN (one vector or list of op maps, or a stream of maps, one per line or spread over
+lines) and elle-cli JSON (an array of op objects, keywords written as strings). Does not own EDN syntax
+(`harness.formats.edn`), the Porcupine formats (`harness.formats.porcupine`) nor format detection.
+
+Conventions, the same for every importer:
+- `:index` is kept when every op has one and they strictly increase; otherwise ops are renumbered by position
+  (some hand-written files reuse an index for an invocation and its completion).
+- `:time` (nanoseconds) becomes `time_ns`; a missing time is 0.
+- `:process :nemesis` (any non-integer process) becomes the string name, e.g. "nemesis"; a missing process is
+  0 (Elle's paper example has none); a missing `:f` is "txn" (list-append files often omit it).
+- Keyword values are plain strings; a transaction stays a list of micro-op lists:
+  `[["append", "x", 1], ["r", "y", [1, 2]]]`.
+- Other keys of an op map are dropped, except `:node` and `:error`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from harness.errors import MalformedHistory
+from harness.formats import edn
+from harness.op import OP_TYPES, History, Op
+
+__all__ = ["op_from_map", "history_from_maps", "load_edn", "load_elle_json", "parse_edn_text"]
+
+
+def op_from_map(m: Any, *, path: str, line: int | None, position: int) -> Op:
+    """One op from an op map; MalformedHistory names the file and line (or op number) of a bad one."""
+    where_line = line
+    if not isinstance(m, Mapping):
+        raise _bad(f"expected an op map, found {type(m).__name__} {_short(m)}", path, where_line, position)
+    t = m.get("type")
+    if t not in OP_TYPES:
+        raise _bad(f"op has no valid :type (found {t!r}); expected one of invoke, ok, fail, info", path,
+                   where_line, position)
+    process = m.get("process", 0)
+    if isinstance(process, bool) or not isinstance(process, (int, str)):
+        if isinstance(process, float) and process.is_integer():
+            process = int(process)
+        else:
+            raise _bad(f"bad :process {process!r}", path, where_line, position)
+    f = m.get("f", "txn")
+    if f is None:
+        f = "txn"
+    if not isinstance(f, str):
+        f = str(f)
+    time = m.get("time", 0)
+    if isinstance(time, float):
+        time = int(time)
+    if not isinstance(time, int) or isinstance(time, bool):
+        raise _bad(f"bad :time {time!r}", path, where_line, position)
+    index = m.get("index", -1)
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise _bad(f"bad :index {index!r}", path, where_line, position)
+    node = m.get("node")
+    return Op(
+        index=index,
+        time_ns=time,
+        type=t,
+        process=process,
+        f=f,
+        value=m.get("value"),
+        node=node if isinstance(node, str) or node is None else str(node),
+        error=m.get("error"),
+    )
+
+
+def history_from_maps(ops: Iterable[Op]) -> History:
+    """A History of imported ops: their own indices if all are present and increasing, else positions."""
+    ops = list(ops)
+    prev = -1
+    keep = True
+    for op in ops:
+        if op.index <= prev:
+            keep = False
+            break
+        prev = op.index
+    return History(ops) if keep else History.indexed(ops)
+
+
+def _bad(message: str, path: str, line: int | None, position: int) -> MalformedHistory:
+    if line is None:
+        return MalformedHistory(f"op #{position}: {message}", path=path)
+    return MalformedHistory(message, path=path, line=line)
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def parse_edn_text(text: str, path: str) -> list[tuple[Any, int]]:
+    """The op maps of an EDN history text with the line each starts on (a vector/list of maps, or a
+    stream of maps). MalformedHistory for bad EDN."""
+    try:
+        inner = edn.inner_positions(text)
+        if inner is not None:
+            return inner
+        return edn.load_stream_positions(text)
+    except edn.EdnError as e:
+        raise MalformedHistory(f"not EDN: {e}", path=path, line=e.line) from None
+
+
+def load_edn(text: str, path: str) -> History:
+    """A Jepsen/Knossos EDN history."""
+    items = parse_edn_text(text, path)
+    return history_from_maps(op_from_map(m, path=path, line=ln, position=i) for i, (m, ln) in enumerate(items))
+
+
+def load_elle_json(text: str, path: str) -> History:
+    """An elle-cli JSON history: an array of op objects (or one object per line)."""
+    try:
+        data = json.loads(text)
+        lines: list[int | None] = []
+    except json.JSONDecodeError as e:
+        # Maybe one JSON object per line.
+        data = []
+        lines = []
+        for n, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                data.append(json.loads(raw))
+            except json.JSONDecodeError:
+                raise MalformedHistory(f"not JSON: {e.msg}", path=path, line=e.lineno) from None
+            lines.append(n)
+    if isinstance(data, dict):
+        data = [data]
+        lines = [1]
+    if not isinstance(data, list):
+        raise MalformedHistory("an elle-cli JSON history is an array of op objects", path=path)
+    if not lines:
+        lines = _json_array_item_lines(text, len(data))
+    return history_from_maps(
+        op_from_map(m, path=path, line=lines[i] if i < len(lines)
+                    else None, position=i)
+        for i, m in enumerate(data)
+    )
+
+
+def _json_array_item_lines(text: str, n: int) -> list[int | None]:
+    """Line of each top-level object of a JSON array, when objects start one per line (elle-cli's
+    layout); else unknown (None), and errors name the op number instead."""
+    starts: list[int | None] = []
+    for ln, raw in enumerate(text.splitlines(), start=1):
+        s = raw.lstrip().lstrip("[").lstrip()
+        if s.startswith("{"):
+            starts.append(ln)
+    if len(starts) != n:
+        return [None] * n
+    return starts

@@ -1,0 +1,77 @@
+"""Importers of Porcupine's test data: Jepsen etcd logs and key-value EDN lines.
+
+Owns the two Porcupine formats (see ../shared/anchors-data/porcupine/MANIFEST.md for their exact meaning).
+Does not own EDN syntax (`harness.formats.edn`) nor what a failed CAS means to a model (that is the
+linearizability checker's `etcd` model).
+
+Jepsen etcd log (`porcupine-log`): one event per line, `INFO  jepsen.util - <proc>\\t:<type>\\t:<f>\\t<value>`
+(tabs or runs of spaces); other lines are ignored. Read as ops in file order, renumbered by position:
+- `:fail :read :timed-out` becomes `info` (unknown outcome, as upstream's parser says);
+- `:fail :cas [from to]` stays `fail`; upstream's etcd model reads it as "the compare failed", which the
+  linearizability checker's `etcd` model does too (model `cas-register` drops it, as Knossos does);
+- `:info` stays `info` (open until the end of the history); values are EDN (`nil`, ints, `[from to]`);
+  a keyword in a completion's value place (`:info :cas :timed-out`) becomes the op's `error`.
+
+Porcupine kv (`porcupine-kv`): one EDN map per line, `{:process 9, :type :invoke, :f :append, :key "0",
+:value "x 9 0 y"}`; the op's value becomes the tuple `(key, value)`, as the harness's keyed workloads record.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.errors import MalformedHistory
+from harness.formats import edn
+from harness.formats.jepsen import op_from_map
+from harness.op import FAIL, INFO, History, Op
+
+__all__ = ["load_porcupine_log", "load_porcupine_kv", "LOG_LINE"]
+
+LOG_LINE = re.compile(r"jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:(\S+)(?:\s+(.*?))?\s*$")
+
+
+def load_porcupine_log(text: str, path: str) -> History:
+    """A Jepsen etcd log of Porcupine's test data."""
+    ops: list[Op] = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if "jepsen.util" not in raw:
+            continue
+        m = LOG_LINE.search(raw)
+        if m is None:
+            raise MalformedHistory("not a Jepsen log event '<process> :<type> :<f> <value>'", path=path, line=n)
+        proc_text, t, f, value_text = m.groups()
+        process: int | str
+        if proc_text.lstrip("-").isdigit():
+            process = int(proc_text)
+        else:
+            process = proc_text.lstrip(":")
+        if t not in ("invoke", "ok", "fail", "info"):
+            raise MalformedHistory(f"unknown op type :{t}", path=path, line=n)
+        try:
+            value = edn.loads(value_text) if value_text else None
+        except edn.EdnError as e:
+            raise MalformedHistory(f"bad value {value_text!r}: {e}", path=path, line=n) from None
+        error = None
+        if t != "invoke" and isinstance(value, str):
+            # `:info :cas :timed-out`, `:fail :read :timed-out`: the keyword is the error, not a value.
+            error, value = value, None
+        if t == FAIL and f == "read":
+            # Upstream: a failed read (timed out) returns with an unknown output.
+            t = INFO
+        ops.append(Op(index=len(ops), type=t, process=process, f=f, value=value, error=error))  # type: ignore[arg-type]
+    return History(ops)
+
+
+def load_porcupine_kv(text: str, path: str) -> History:
+    """Porcupine's kv EDN lines; value = (key, value)."""
+    try:
+        items = edn.load_stream_positions(text)
+    except edn.EdnError as e:
+        raise MalformedHistory(f"not EDN: {e}", path=path, line=e.line) from None
+    ops: list[Op] = []
+    for i, (m, line) in enumerate(items):
+        op = op_from_map(m, path=path, line=line, position=i)
+        if "key" not in m:
+            raise MalformedHistory("a Porcupine kv op needs :key", path=path, line=line)
+        ops.append(op.replace(index=i, value=(m["key"], m.get("value"))))
+    return History(ops)

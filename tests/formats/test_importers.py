@@ -1,0 +1,202 @@
+"""Importers (harness.formats): every anchor history loads with the right format, shape and counts; bad input
+raises MalformedHistory naming file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BadInput, MalformedHistory
+from harness.formats import FORMATS, detect_format, load_history
+from harness.op import History, Op
+
+ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data"
+needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data folder {ANCHORS} is absent")
+
+
+def _anchor_files(sub: str, pattern: str) -> list[Path]:
+    d = ANCHORS / sub
+    return sorted(d.glob(pattern)) if d.is_dir() else []
+
+
+def _invocations(h: History) -> int:
+    return sum(1 for op in h if op.type == "invoke")
+
+
+@needs_anchors
+@pytest.mark.parametrize("path", _anchor_files("porcupine/jepsen", "*.log"), ids=lambda p: p.name)
+def test_porcupine_etcd_logs(path: Path) -> None:
+    assert detect_format(path) == "porcupine-log"
+    h = load_history(path)
+    if path.name == "etcd_095.log":
+        assert len(h) == 0
+        return
+    assert 73 <= _invocations(h) <= 90
+    assert [op.index for op in h] == list(range(len(h)))
+    for op in h:
+        assert op.f in ("read", "write", "cas")
+        assert isinstance(op.process, int)
+        assert op.type != "fail" or op.f == "cas"  # failed reads became info (unknown output)
+        if op.f == "cas" and op.error is None:
+            assert isinstance(op.value, list) and len(op.value) == 2
+        if op.error is not None:
+            assert op.error == "timed-out" and op.type == "info" and op.value is None
+
+
+@needs_anchors
+def test_porcupine_etcd_totals() -> None:
+    total = sum(_invocations(load_history(p)) for p in _anchor_files("porcupine/jepsen", "*.log"))
+    assert total == 8523  # MANIFEST.md
+
+
+@needs_anchors
+@pytest.mark.parametrize(
+    ("name", "invocations"),
+    [("c01-ok", 58), ("c01-bad", 38), ("c10-ok", 337), ("c10-bad", 405), ("c50-ok", 1712), ("c50-bad", 2024)],
+)
+def test_porcupine_kv(name: str, invocations: int) -> None:
+    path = ANCHORS / "porcupine" / "kv" / f"{name}.txt"
+    assert detect_format(path) == "porcupine-kv"
+    h = load_history(path)
+    assert _invocations(h) == invocations
+    first = h[0]
+    assert first.f in ("get", "put", "append")
+    assert isinstance(first.value, tuple) and len(first.value) == 2 and isinstance(first.value[0], str)
+
+
+KNOSSOS_COUNTS = {
+    "bad-analysis.edn": 9,
+    "cas-failure.edn": 291,
+    "immediate-failure.edn": 2,
+    "mongodb-v0-ack-rollback-6.edn": 746,
+    "rethink-fail-minimal.edn": 4,
+    "rethink-fail-smaller.edn": 250,
+    "rethink-fail.edn": 250,
+    "cas-register-bug.edn": 6,
+    "multi-register.edn": 123,
+    "etcd.edn": 563,
+}
+
+
+@needs_anchors
+@pytest.mark.parametrize("path", _anchor_files("knossos", "**/*.edn"), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_knossos_files(path: Path) -> None:
+    assert detect_format(path) == "edn"
+    h = load_history(path)
+    if path.name in KNOSSOS_COUNTS:
+        assert _invocations(h) == KNOSSOS_COUNTS[path.name]
+    indices = [op.index for op in h]
+    assert indices == sorted(set(indices))
+    for op in h:
+        assert op.type in ("invoke", "ok", "fail", "info")
+        assert isinstance(op.f, str)
+
+
+@needs_anchors
+def test_knossos_memstress_total() -> None:
+    total = sum(_invocations(load_history(p)) for p in _anchor_files("knossos/cas-register/good", "memstress3-*.edn"))
+    assert total == 16349  # MANIFEST.md
+
+
+@needs_anchors
+def test_knossos_nemesis_and_time() -> None:
+    h = load_history(ANCHORS / "knossos" / "cas-register" / "good" / "mongodb-v0-ack-rollback-.edn")
+    assert h and all(op.process == "nemesis" for op in h)
+    h = load_history(ANCHORS / "knossos" / "multi-register" / "good" / "multi-register.edn")
+    assert h[0].time_ns == 7686455705
+    assert h[0].value == [["read", "x", None]]
+
+
+@needs_anchors
+@pytest.mark.parametrize("stem", ["elle/paper-example", "jepsen/counter", "jepsen/bank", "jepsen/set_full",
+                                  "knossos/mutex/bad/etcd", "knossos/cas-register/good/memstress3-9"])
+def test_elle_cli_json_equals_its_edn(stem: str) -> None:
+    base = ANCHORS / "elle" / "elle-cli"
+    j = load_history(base / f"{stem}.json")
+    e = load_history(base / f"{stem}.edn")
+    assert detect_format(base / f"{stem}.json") == "elle-json"
+    assert len(j) == len(e) > 0
+    for a, b in zip(j, e):
+        assert (a.index, a.type, a.process, a.f) == (b.index, b.type, b.process, b.f)
+        if a.f not in ("read",):  # bank reads: JSON object keys are strings, EDN's are ints
+            assert a.value == b.value
+
+
+@needs_anchors
+def test_elle_transactions_and_defaults() -> None:
+    h = load_history(ANCHORS / "elle" / "elle-repo" / "paper-example.edn")
+    assert [op.index for op in h] == list(range(8))
+    assert all(op.process == 0 and op.f == "txn" for op in h)  # no :process, no :f in the file
+    assert h[1].value[0] == ["append", 253, 1]
+    # Reused :index values (invoke and ok share one) are renumbered by position.
+    h = load_history(ANCHORS / "elle" / "elle-cli-mprimi-extras" / "list-ok.edn")
+    assert [op.index for op in h] == list(range(len(h)))
+
+
+def test_jsonl_is_detected_and_read(tmp_path: Path) -> None:
+    h = History.indexed([
+        Op(type="invoke", process=0, f="write", value=("k", 1), time_ns=5),
+        Op(type="ok", process=0, f="write", value=("k", 1), time_ns=9),
+    ])
+    p = tmp_path / "history.jsonl"
+    h.to_jsonl(p)
+    assert detect_format(p) == "jsonl"
+    assert load_history(p) == h
+    assert load_history(p, "jsonl") == h
+
+
+def test_formats_tuple() -> None:
+    assert FORMATS == ("jsonl", "edn", "porcupine-log", "porcupine-kv", "elle-json")
+
+
+def test_empty_file_is_an_empty_history(tmp_path: Path) -> None:
+    p = tmp_path / "empty.edn"
+    p.write_text("")
+    assert len(load_history(p)) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fmt", "line", "fragment"),
+    [
+        ("a.edn", "{:type :invoke :f :read :process 1}\n{:type :bogus :f :read :process 1}\n", None, 2, ":type"),
+        ("b.edn", "[{:type :invoke :f :read :process 1}\n {:type :ok :f :read\n", None, 2, "not EDN"),
+        ("c.edn", "{:type :ok :f :read :process 1}\n{:type :ok :process [1]}\n", None, 2, ":process"),
+        ("d.json", '[{"type": "invoke", "f": "read", "process": 0},\n{"type": "ok", "f": "read", "process": 0',
+         "elle-json", 2, "not JSON"),
+        ("e.json", '[{"type": "invoke", "process": 0},\n{"type": "nope", "process": 0}]', None, 2, ":type"),
+        ("f.log", "INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2\n", None, 1, "bad value"),
+        ("g.log", "INFO  jepsen.util - 1\t:frobnicate\t:cas\t[1 2]\n", None, 1, "unknown op type"),
+        ("h.txt", '{:process 9, :type :invoke, :f :get, :key "0", :value nil}\n{:process 9, :type :ok, :f :get}\n',
+         None, 2, ":key"),
+        ("i.jsonl", '{"index":0,"time_ns":0,"type":"invoke","process":0,"f":"r"}\n{"index":1,"time_ns"\n',
+         None, 2, "not JSON"),
+    ],
+)
+def test_malformed_input_names_file_and_line(tmp_path: Path, name: str, text: str, fmt: str | None, line: int,
+                                              fragment: str) -> None:
+    p = tmp_path / name
+    p.write_text(text)
+    with pytest.raises(MalformedHistory) as ei:
+        load_history(p, fmt)
+    msg = str(ei.value)
+    assert msg.startswith(f"{p}:{line}: "), msg
+    assert fragment in msg
+    assert "\n" not in msg
+
+
+def test_unrecognised_and_missing(tmp_path: Path) -> None:
+    p = tmp_path / "x.txt"
+    p.write_text("hello world\n")
+    with pytest.raises(MalformedHistory, match="unrecognised history format"):
+        load_history(p)
+    with pytest.raises(MalformedHistory, match="no such file"):
+        load_history(tmp_path / "missing.edn")
+    with pytest.raises(MalformedHistory, match="no such file"):
+        load_history(tmp_path / "missing.jsonl", "jsonl")
+    with pytest.raises(BadInput, match="unknown history format"):
+        load_history(p, "xml")
+    b = tmp_path / "bin.edn"
+    b.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(MalformedHistory, match="UTF-8"):
+        load_history(b, "edn")
