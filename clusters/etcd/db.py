@@ -1,0 +1,168 @@
+"""etcd on the nodes: configure, start, await, kill, restart, pause, resume, find the leader, wipe.
+
+Owns `EtcdDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady) and the etcd command line. The
+process runs as a daemon from `clusters.daemon` with its files in the node's workdir: `etcd.pid`, `etcd.log`,
+`data/`. The initial cluster is built from the test's nodes; a restarted member reuses its data directory (so
+the initial-cluster flags are ignored by etcd, as on a real restart). Does not install etcd: the binary comes
+from the node (Debian's etcd-server, or the `binary=` system option).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from clusters.daemon import daemon_pids, signal_daemon, start_daemon, stop_daemon
+from clusters.etcd.gateway import EtcdError, Gateway
+from harness.control import Remote
+from harness.errors import BadInput, ClusterError
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+
+
+class EtcdDB:
+    """etcd members on every node of the test. Options: binary, version, heartbeat_ms, election_ms."""
+
+    def __init__(self, opts: Mapping[str, Any]) -> None:
+        self.binary = str(opts.get("binary") or "etcd")
+        self.version = str(opts.get("version") or "")
+        self.heartbeat_ms = int(opts.get("heartbeat_ms", 100))
+        self.election_ms = int(opts.get("election_ms", 1000))
+
+    # paths ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _workdir(test: Test, node: str) -> str:
+        return str(test.node_info(node).workdir)
+
+    def pidfile(self, test: Test, node: str) -> str:
+        return os.path.join(self._workdir(test, node), "etcd.pid")
+
+    def logfile(self, test: Test, node: str) -> str:
+        return os.path.join(self._workdir(test, node), "etcd.log")
+
+    def data_dir(self, test: Test, node: str) -> str:
+        return os.path.join(self._workdir(test, node), "data")
+
+    @staticmethod
+    def _remote(test: Test, node: str) -> Remote:
+        return test.cluster.remote(node)
+
+    # command line ---------------------------------------------------------------------------------
+    def argv(self, test: Test, node: str) -> list[str]:
+        host = test.node_host(node)
+        initial = ",".join(f"{n}=http://{test.node_host(n)}:{PEER_PORT}" for n in test.nodes)
+        return [
+            self.binary,
+            "--name", node,
+            "--data-dir", self.data_dir(test, node),
+            "--listen-peer-urls", f"http://{host}:{PEER_PORT}",
+            "--initial-advertise-peer-urls", f"http://{host}:{PEER_PORT}",
+            "--listen-client-urls", f"http://{host}:{CLIENT_PORT},http://127.0.0.1:{CLIENT_PORT}",
+            "--advertise-client-urls", f"http://{host}:{CLIENT_PORT}",
+            "--initial-cluster", initial,
+            "--initial-cluster-state", "new",
+            "--initial-cluster-token", f"harness-{_run_id(test)}",
+            "--heartbeat-interval", str(self.heartbeat_ms),
+            "--election-timeout", str(self.election_ms),
+            "--log-outputs", "stderr",
+        ]
+
+    def installed_version(self, test: Test, node: str) -> str:
+        r = self._remote(test, node).run([self.binary, "--version"], timeout=30, check=False)
+        if r.exit_code != 0:
+            raise BadInput(f"etcd binary {self.binary!r} does not run on {node}: {r.stderr.strip() or r.stdout.strip()}")
+        for line in r.stdout.splitlines():
+            if line.lower().startswith("etcd version:"):
+                return line.split(":", 1)[1].strip()
+        return r.stdout.strip().splitlines()[0] if r.stdout.strip() else "unknown"
+
+    # DB -------------------------------------------------------------------------------------------
+    def setup(self, test: Test, node: str) -> None:
+        if self.version:
+            have = self.installed_version(test, node)
+            if not (have == self.version or have.startswith(self.version + ".")):
+                raise BadInput(f"etcd on {node} is {have}, not the requested {self.version}: point binary= at one")
+        remote = self._remote(test, node)
+        remote.run(["rm", "-rf", self.data_dir(test, node)], timeout=60)
+        self.start(test, node)
+
+    def teardown(self, test: Test, node: str) -> None:
+        remote = self._remote(test, node)
+        stop_daemon(remote, self.pidfile(test, node), sig="KILL", wait=1, ledger=test.ledger)
+        remote.run(["rm", "-rf", self.data_dir(test, node)], timeout=60, check=False)
+
+    # Killable ------------------------------------------------------------------------------------
+    def kill(self, test: Test, node: str) -> None:
+        stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1, release=False)
+
+    def start(self, test: Test, node: str) -> None:
+        remote = self._remote(test, node)
+        if daemon_pids(remote, self.pidfile(test, node)):
+            return
+        start_daemon(
+            remote, self.argv(test, node), pidfile=self.pidfile(test, node), logfile=self.logfile(test, node),
+            cwd=self._workdir(test, node), ledger=test.ledger, settle=0.2,
+        )
+
+    # Pausable ------------------------------------------------------------------------------------
+    def pause(self, test: Test, node: str) -> None:
+        signal_daemon(self._remote(test, node), self.pidfile(test, node), "STOP")
+
+    def resume(self, test: Test, node: str) -> None:
+        signal_daemon(self._remote(test, node), self.pidfile(test, node), "CONT")
+
+    # HasLogs -------------------------------------------------------------------------------------
+    def log_files(self, test: Test, node: str) -> Sequence[str]:
+        return [self.logfile(test, node)]
+
+    # HasPrimaries --------------------------------------------------------------------------------
+    def primaries(self, test: Test) -> Sequence[str]:
+        """Every node some reachable member names as its leader (normally one; two would be a split brain)."""
+        leaders: set[str] = set()
+        for node in test.nodes:
+            gw = Gateway(test.node_host(node), CLIENT_PORT, timeout=1.0)
+            try:
+                leader = str(gw.status().get("leader", ""))
+                name = gw.members().get(leader, "")
+                if name:
+                    leaders.add(name)
+            except EtcdError:
+                continue
+            finally:
+                gw.close()
+        return sorted(leaders)
+
+    # AwaitsReady ---------------------------------------------------------------------------------
+    def await_ready(self, test: Test, timeout: float) -> None:
+        """Every node answers a linearizable read (which needs a leader and a quorum)."""
+        deadline = time.monotonic() + timeout
+        waiting = list(test.nodes)
+        last = ""
+        while waiting:
+            node = waiting[0]
+            gw = Gateway(test.node_host(node), CLIENT_PORT, timeout=1.0)
+            try:
+                gw.range("harness/ready")
+                waiting.pop(0)
+                continue
+            except EtcdError as e:
+                last = f"{node}: {e}"
+            finally:
+                gw.close()
+            if time.monotonic() > deadline:
+                raise ClusterError(f"etcd not ready after {timeout:.0f}s ({last})")
+            if not daemon_pids(self._remote(test, node), self.pidfile(test, node)):
+                tail = self._remote(test, node).run(["tail", "-n", "3", self.logfile(test, node)], check=False)
+                raise ClusterError(f"etcd on {node} exited: {' | '.join(tail.stdout.strip().splitlines())}")
+            time.sleep(0.05)
+
+
+def _run_id(test: Test) -> str:
+    spec = getattr(test.cluster, "spec", None)
+    return str(getattr(spec, "run_id", test.name))
