@@ -75,3 +75,38 @@ class NoopNemesis:
 
     def teardown(self, test: Test) -> None:
         pass
+
+
+class ComposedNemesis:
+    """Several nemeses as one: each op goes to the nemesis whose `fs` contains its f. Setup runs in order;
+    teardown runs for all, in reverse, even when one fails (the first error is raised after all ran)."""
+
+    def __init__(self, nemeses: Sequence[Nemesis]) -> None:
+        self.nemeses = list(nemeses)
+        self.fs = frozenset(f for n in self.nemeses for f in n.fs)
+        self._by_f: dict[str, Nemesis] = {}
+        for n in self.nemeses:
+            for f in n.fs:
+                if f in self._by_f:
+                    raise ValueError(f"two nemeses handle op {f!r}")
+                self._by_f[f] = n
+
+    def setup(self, test: Test) -> None:
+        for n in self.nemeses:
+            n.setup(test)
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        n = self._by_f.get(op.f)
+        if n is None:
+            return op.replace(type="info", error=f"no nemesis handles {op.f!r}")
+        return n.invoke(test, op)
+
+    def teardown(self, test: Test) -> None:
+        first: BaseException | None = None
+        for n in reversed(self.nemeses):
+            try:
+                n.teardown(test)
+            except Exception as e:  # noqa: BLE001 - heal every nemesis even if one fails
+                first = first or e
+        if first is not None:
+            raise first

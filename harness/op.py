@@ -361,9 +361,11 @@ class HistoryWriter:
         self.path = os.fspath(path)
         self._fh = open(self.path, "a", encoding="utf-8", buffering=1 << 16)
 
-    def append(self, op: Op) -> None:
+    def append(self, op: Op, *, flush: bool = True) -> None:
+        """Append one op; `flush=False` lets an invocation wait for the next completion's flush."""
         self._fh.write(op_to_json(op) + "\n")
-        self._fh.flush()
+        if flush:
+            self._fh.flush()
 
     def close(self) -> None:
         if not self._fh.closed:

@@ -1,0 +1,173 @@
+"""A built-in demo: the `memory` system and the `inprocess` cluster, for trying the harness and testing its
+core without root, namespaces or containers.
+
+The memory system is an in-process key-value store guarded by one lock, so it is linearizable by construction;
+the option `bug=stale-reads` makes it serve an old value now and then (a planted bug, so that the checkers and
+reports have something to find). It is not a system under test and tests of real systems never use it.
+The inprocess cluster's nodes are names only; its Remote runs commands on this host.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.cluster import ClusterSpec, Node
+from harness.control import CommandResult
+from harness.op import Op
+from harness.options import OptionSpec
+from harness.test import Test
+
+
+class LocalRemote:
+    """Runs commands on this host (the inprocess cluster's nodes)."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = 60.0,
+            check: bool = True, env: Mapping[str, str] | None = None) -> CommandResult:
+        try:
+            p = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=timeout,
+                               env={**os.environ, **(env or {})})
+            res = CommandResult(node=self.node, argv=tuple(argv), exit_code=p.returncode,
+                                stdout=p.stdout.decode(errors="replace"), stderr=p.stderr.decode(errors="replace"))
+        except subprocess.TimeoutExpired:
+            res = CommandResult(node=self.node, argv=tuple(argv), exit_code=None, stdout="", stderr="timeout")
+        return res.check() if check else res
+
+    def upload(self, local: str | os.PathLike[str], remote: str) -> None:
+        self.run(["cp", os.fspath(local), remote])
+
+    def download(self, remote: str, local: str | os.PathLike[str]) -> None:
+        self.run(["cp", remote, os.fspath(local)])
+
+    def close(self) -> None:
+        pass
+
+
+class InProcessCluster:
+    provider = "inprocess"
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.nodes = tuple(Node(name=n, host="127.0.0.1", workdir=f"/tmp/harness-inprocess/{n}") for n in spec.node_names)
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+    def remote(self, node: str) -> LocalRemote:
+        return LocalRemote(node)
+
+    def access(self) -> str:
+        return "inprocess nodes live inside the harness process; nothing to reach"
+
+
+class InProcessProvider:
+    name = "inprocess"
+    option_specs: tuple[OptionSpec, ...] = ()
+
+    def create(self, spec: ClusterSpec, ledger: Any) -> InProcessCluster:
+        return InProcessCluster(spec)
+
+
+class MemoryDB:
+    """The store itself; setup/teardown per node do nothing (there is one store for all nodes)."""
+
+    def __init__(self, bug: str) -> None:
+        self.lock = threading.Lock()
+        self.data: dict[Any, Any] = {}
+        self.history: dict[Any, list[Any]] = {}
+        self.bug = bug
+        self.reads = 0
+
+    def setup(self, test: Test, node: str) -> None:
+        pass
+
+    def teardown(self, test: Test, node: str) -> None:
+        with self.lock:
+            self.data.clear()
+
+
+class MemoryClient:
+    """Performs register, set and list-append ops on the MemoryDB, atomically."""
+
+    def __init__(self, db: MemoryDB, node: str | None = None) -> None:
+        self.db = db
+        self.node = node
+
+    def open(self, test: Test, node: str) -> MemoryClient:
+        return MemoryClient(self.db, node)
+
+    def setup(self, test: Test) -> None:
+        pass
+
+    def teardown(self, test: Test) -> None:
+        pass
+
+    def close(self, test: Test) -> None:
+        pass
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        db = self.db
+        with db.lock:
+            if op.f == "read":
+                key, _ = op.value
+                db.reads += 1
+                old = db.history.get(key, [None])
+                if db.bug == "stale-reads" and len(old) > 1 and db.reads % 7 == 0:
+                    return op.replace(type="ok", value=(key, old[-2]), node=self.node)
+                return op.replace(type="ok", value=(key, db.data.get(key)), node=self.node)
+            if op.f == "write":
+                key, v = op.value
+                db.data[key] = v
+                db.history.setdefault(key, [None]).append(v)
+                return op.replace(type="ok", node=self.node)
+            if op.f == "cas":
+                key, (old, new) = op.value
+                if db.data.get(key) != old:
+                    return op.replace(type="fail", node=self.node, error="compare failed")
+                db.data[key] = new
+                db.history.setdefault(key, [None]).append(new)
+                return op.replace(type="ok", node=self.node)
+            if op.f == "add":
+                db.data.setdefault("set", set()).add(op.value)
+                return op.replace(type="ok", node=self.node)
+            if op.f == "txn":
+                out = []
+                for f, k, v in op.value:
+                    lst = db.data.setdefault(("list", k), [])
+                    if f == "append":
+                        lst.append(v)
+                        out.append([f, k, v])
+                    else:
+                        out.append([f, k, list(lst)])
+                return op.replace(type="ok", value=out, node=self.node)
+        return op.replace(type="fail", error=f"unknown op {op.f}", node=self.node)
+
+
+class MemorySystem:
+    name = "memory"
+    workloads = frozenset({"register", "set", "list-append"})
+    option_specs = (
+        OptionSpec(name="bug", default="none", choices=("none", "stale-reads"),
+                   help="plant a bug: stale-reads serves an old value on some reads"),
+    )
+
+    def db(self, test: Test) -> MemoryDB:
+        return MemoryDB(test.system_opts["bug"])
+
+    def client(self, test: Test) -> MemoryClient:
+        return MemoryClient(test.db)
+
+    def versions(self, test: Test) -> dict[str, Any]:
+        return {"memory": "built-in demo"}
+
+
+SYSTEM = MemorySystem()
+PROVIDER = InProcessProvider()

@@ -1,0 +1,131 @@
+"""Building a Test from RunOptions and the plugin registry, with all validation before any node is touched.
+
+Owns `build_test` and the composition of the run's generator (main phase with faults, then heal, quiet and
+final phases). Does not run anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import random
+from typing import Any
+
+from harness import generator as g
+from harness.cluster import ClusterSpec
+from harness.errors import BadInput
+from harness.ledger import Ledger
+from harness.nemesis import ComposedNemesis, NoopNemesis, Package
+from harness.options import RunOptions, parse_opts
+from harness.plugins import Registry
+from harness.test import Test
+
+QUIET_SECONDS = 2.0
+
+
+def _validate(o: RunOptions) -> None:
+    if o.concurrency < 1:
+        raise BadInput(f"--concurrency must be at least 1, not {o.concurrency}")
+    if o.time_limit <= 0:
+        raise BadInput(f"--time-limit must be positive, not {o.time_limit}")
+    if o.op_timeout <= 0:
+        raise BadInput(f"--op-timeout must be positive, not {o.op_timeout}")
+    if o.rate < 0:
+        raise BadInput(f"--rate must be 0 (unlimited) or positive, not {o.rate}")
+    if not o.node_names and not o.nodes_file:
+        raise BadInput("a test needs at least one node")
+    if len(set(o.node_names)) != len(o.node_names):
+        raise BadInput(f"node names must be distinct: {', '.join(o.node_names)}")
+    if o.nodes_file and not os.path.isfile(o.nodes_file):
+        raise BadInput(f"--nodes-file {o.nodes_file}: no such file")
+
+
+def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime | None = None) -> Test:
+    """A fully specified Test. Raises BadInput (one line) for anything the user must fix."""
+    _validate(options)
+    system = registry.get("systems", options.system)
+    workload = registry.get("workloads", options.workload)
+    provider = registry.get("clusters", options.cluster)
+    nemesis_plugins = [registry.get("nemeses", n) for n in options.nemeses]
+    if options.workload not in system.workloads:
+        raise BadInput(
+            f"system {options.system} does not implement workload {options.workload} "
+            f"(it does: {', '.join(sorted(system.workloads))})"
+        )
+    system_opts = parse_opts(f"system {system.name}", system.option_specs, options.system_opts)
+    workload_opts = parse_opts(f"workload {workload.name}", workload.option_specs, options.workload_opts)
+    nemesis_specs = [s for p in nemesis_plugins for s in p.option_specs]
+    nemesis_opts = parse_opts(
+        "nemesis " + (",".join(options.nemeses) or "none"),
+        list({s.name: s for s in nemesis_specs}.values()),
+        options.nemesis_opts,
+    )
+    cluster_opts = parse_opts(f"cluster {provider.name}", provider.option_specs, options.cluster_opts)
+
+    started = started or dt.datetime.now(dt.timezone.utc)
+    stamp = started.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
+    run_id = f"{options.test_name}-{stamp}"
+    test = Test(
+        name=options.test_name,
+        options=options,
+        seed=options.seed,
+        nodes=options.node_names,
+        concurrency=options.concurrency,
+        time_limit=options.time_limit,
+        op_timeout=options.op_timeout,
+        rng=random.Random(options.seed),
+        system=system,
+        workload=workload,
+        system_opts=system_opts,
+        workload_opts=workload_opts,
+        nemesis_opts=nemesis_opts,
+    )
+    ledger = Ledger(run_id)
+    try:
+        spec = ClusterSpec(
+            run_id=run_id,
+            system=options.system,
+            node_names=options.node_names,
+            nodes_file=options.nodes_file,
+            opts=cluster_opts,
+        )
+        cluster = provider.create(spec, ledger)
+        test = dataclasses.replace(test, cluster=cluster, ledger=ledger, nodes=tuple(n.name for n in cluster.nodes))
+        test = dataclasses.replace(test, db=system.db(test), client=system.client(test))
+        packages: list[Package] = [p.package(test) for p in nemesis_plugins]
+        nemesis: Any = ComposedNemesis([p.nemesis for p in packages]) if packages else NoopNemesis()
+        test = dataclasses.replace(test, packages=tuple(packages), nemesis=nemesis)
+        test = dataclasses.replace(test, checker=workload.checker(test))
+        test = dataclasses.replace(test, generator=main_generator(test), final_generator=final_generator(test))
+    except BaseException:
+        ledger.close()
+        raise
+    return test
+
+
+def main_generator(test: Test) -> Any:
+    """Client ops of the workload (staggered to the rate) alongside the faults' schedules, for the time limit."""
+    client_gen = test.workload.generator(test)
+    rate = test.options.rate
+    if rate > 0:
+        client_gen = g.stagger(1.0 / rate, client_gen)
+    if test.packages:
+        nemesis_gen = g.any(*(p.generator for p in test.packages)) if len(test.packages) > 1 else test.packages[0].generator
+        gen = g.clients(client_gen, nemesis_gen)
+    else:
+        gen = g.clients(client_gen)
+    return g.time_limit(test.time_limit, gen)
+
+
+def final_generator(test: Test) -> Any:
+    """After the main phase: heal every fault, let the system settle, then the workload's final ops."""
+    phases: list[Any] = []
+    heals = [p.final_generator for p in test.packages if p.final_generator is not None]
+    if heals:
+        phases.append(g.nemesis(list(heals)))
+        phases.append(g.sleep(QUIET_SECONDS))
+    final = test.workload.final_generator(test)
+    if final is not None:
+        phases.append(g.clients(final))
+    return g.phases(*phases) if phases else None

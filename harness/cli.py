@@ -1,0 +1,234 @@
+"""The command line: `harness run | check | report | export | serve | plugins | cleanup | images`.
+
+Owns parsing options into RunOptions and exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input (click's
+usage errors included, one line, no traceback), 255 harness crashed. Does not own any behaviour: each command
+calls the module that owns it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from typing import Any
+
+import click
+
+import harness
+from harness.errors import BadInput
+
+EXIT_BAD_INPUT = 254
+EXIT_CRASH = 255
+VERDICT_WORD = {True: "valid", False: "invalid", "unknown": "unknown"}
+
+
+def _nodes(value: str) -> tuple[str, ...]:
+    value = value.strip()
+    if value.isdigit():
+        n = int(value)
+        if n < 1:
+            raise BadInput(f"--nodes must be at least 1, not {n}")
+        return tuple(f"n{i}" for i in range(1, n + 1))
+    names = tuple(x.strip() for x in value.split(",") if x.strip())
+    if not names:
+        raise BadInput(f"--nodes takes a count or comma-separated node names, not {value!r}")
+    return names
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(harness.__version__, "--version", prog_name="harness")
+def main_group() -> None:
+    """Jepsen-style chaos testing of real clusters: run, check, report."""
+
+
+@main_group.command()
+@click.option("--system", default="etcd", show_default=True, help="system under test (see `harness plugins`)")
+@click.option("--workload", default="register", show_default=True, help="workload")
+@click.option("--nemesis", "nemesis", default="", help="faults, comma-separated (e.g. partition,kill); none by default")
+@click.option("--cluster", default="local", show_default=True, help="node provider: local, docker, ssh")
+@click.option("--nodes", default="3", show_default=True, help="node count, or comma-separated node names / hosts")
+@click.option("--node", "node_list", multiple=True, help="a node (host) name; repeatable; overrides --nodes")
+@click.option("--nodes-file", type=str, default=None, help="file with one host per line (ssh)")
+@click.option("--concurrency", default=5, show_default=True, type=int, help="client worker threads")
+@click.option("--rate", default=100.0, show_default=True, type=float, help="client ops/s in total (0 = unlimited)")
+@click.option("--time-limit", default=30.0, show_default=True, type=float, help="seconds of the main phase")
+@click.option("--seed", default=None, type=int, help="seed of the run's RNG (random if not given; printed)")
+@click.option("--op-timeout", default=5.0, show_default=True, type=float, help="seconds before an op is info")
+@click.option("--nemesis-interval", default=10.0, show_default=True, type=float, help="seconds between faults")
+@click.option("--system-opt", multiple=True, help="key=value option of the system; repeatable")
+@click.option("--workload-opt", multiple=True, help="key=value option of the workload; repeatable")
+@click.option("--nemesis-opt", multiple=True, help="key=value option of the nemeses; repeatable")
+@click.option("--cluster-opt", multiple=True, help="key=value option of the node provider; repeatable")
+@click.option("--leave-running", is_flag=True, help="keep the cluster up after the run (remove: harness cleanup)")
+@click.option("--results", "results_dir", default="results", show_default=True, help="results directory")
+def run(**kw: Any) -> None:
+    """Run a test against a real cluster and check its history."""
+    import random
+
+    from harness.build import build_test
+    from harness.interpreter import Counters
+    from harness.options import RunOptions, parse_kv
+    from harness.plugins import Registry
+    from harness.progress import Progress
+    from harness.runner import run as run_test
+
+    seed = kw["seed"] if kw["seed"] is not None else random.SystemRandom().randrange(2**31)
+    node_names = tuple(kw["node_list"]) if kw["node_list"] else _nodes(kw["nodes"])
+    options = RunOptions(
+        system=kw["system"],
+        workload=kw["workload"],
+        nemeses=tuple(x.strip() for x in kw["nemesis"].split(",") if x.strip()),
+        cluster=kw["cluster"],
+        node_names=node_names,
+        nodes_file=kw["nodes_file"],
+        concurrency=kw["concurrency"],
+        rate=kw["rate"],
+        time_limit=kw["time_limit"],
+        seed=seed,
+        op_timeout=kw["op_timeout"],
+        nemesis_interval=kw["nemesis_interval"],
+        system_opts=parse_kv(kw["system_opt"], "--system-opt"),
+        workload_opts=parse_kv(kw["workload_opt"], "--workload-opt"),
+        nemesis_opts=parse_kv(kw["nemesis_opt"], "--nemesis-opt"),
+        cluster_opts=parse_kv(kw["cluster_opt"], "--cluster-opt"),
+        leave_running=kw["leave_running"],
+        results_dir=kw["results_dir"],
+        argv=tuple(sys.argv),
+    )
+    test = build_test(options, Registry())
+    click.echo(f"harness: {test.name} on {options.cluster} ({len(test.nodes)} nodes), seed {seed}", err=True)
+    counters = Counters()
+    with Progress(counters):
+        result = run_test(test, counters=counters)
+    for e in result.errors:
+        click.echo(f"harness: {e}", err=True)
+    for f in result.verdict.all_findings()[:20]:
+        click.echo(f"  - {f.failure_class.value}: {f.diagnosis}", err=True)
+    click.echo(f"{result.store.path}\t{VERDICT_WORD[result.verdict.valid]}")
+    sys.exit(result.exit_code)
+
+
+@main_group.command()
+@click.option("--checker", "checker_name", default="linearizable", show_default=True, help="checker plugin")
+@click.option("--model", default=None, help="linearizable: model (cas-register, register, mutex, ...)")
+@click.option("--format", "fmt", default=None, help="history format (detected if not given)")
+@click.option("--timeout", default=None, help="seconds before the verdict is unknown")
+@click.option("--workload", default=None, help="elle: list-append or rw-register")
+@click.option("--consistency-models", default=None, help="elle: expected models, comma-separated")
+@click.option("--elle-cli", default=None, help="elle: path to an elle-cli executable or jar")
+@click.option("--opt", multiple=True, help="key=value option of the checker; repeatable")
+@click.option("--out-dir", default=None, help="where checkers write files (default: results/checks/<file>)")
+@click.argument("files", nargs=-1, required=True)
+def check(checker_name: str, fmt: str | None, opt: tuple[str, ...], out_dir: str | None, files: tuple[str, ...],
+          **named: str | None) -> None:
+    """Check saved histories without a cluster. Prints FILE<TAB>valid|invalid|unknown per file."""
+    from harness.checker import merge_validity, safe_check
+    from harness.formats import load_history
+    from harness.options import parse_kv, parse_opts
+    from harness.plugins import Registry
+
+    plugin = Registry().get("checkers", checker_name)
+    raw = {k.replace("_", "-"): v for k, v in named.items() if v is not None}
+    raw.update(parse_kv(opt, "--opt"))
+    known = {s.name for s in plugin.option_specs}
+    for key in list(raw):
+        if key not in known and key.replace("-", "_") in known:
+            raw[key.replace("-", "_")] = raw.pop(key)
+    opts = parse_opts(f"checker {checker_name}", plugin.option_specs, raw)
+    checker = plugin.make(opts)
+    histories = [(path, load_history(path, fmt)) for path in files]  # all input validated before checking
+    worst: Any = True
+    for path, history in histories:
+        d = out_dir or os.path.join("results", "checks", os.path.basename(path))
+        os.makedirs(d, exist_ok=True)
+        verdict = safe_check(checker, None, history, d)
+        worst = merge_validity(worst, verdict.valid)
+        click.echo(f"{path}\t{VERDICT_WORD[verdict.valid]}")
+        for f in verdict.all_findings()[:10]:
+            click.echo(f"  {f.failure_class.value}: {f.diagnosis}", err=True)
+    sys.exit({True: 0, False: 1, "unknown": 2}[worst])
+
+
+@main_group.command()
+def plugins() -> None:
+    """List every plugin: group, name, module, distribution."""
+    from harness.plugins import Registry
+
+    rows = [(e.group, e.name, e.module, e.distribution) for e in Registry().entries()]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("group", "name", "module", "dist"))]
+    for r in [("group", "name", "module", "distribution"), *rows]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+@main_group.command()
+@click.option("--force", is_flag=True, help="also clean runs whose harness process still lives")
+def cleanup(force: bool) -> None:
+    """Remove every fault and resource a harness run may have left (from the ledger)."""
+    from harness.ledger import cleanup as do_cleanup
+    from harness.plugins import Registry
+
+    reg = Registry()
+    for kind in ("clusters", "systems", "nemeses"):  # importing them registers their undo functions
+        for name in reg.names(kind):
+            try:
+                reg.get(kind, name)
+            except BadInput as e:
+                click.echo(f"harness: {e}", err=True)
+    problems = do_cleanup(lambda m: click.echo(m, err=True), force=force)
+    for p in problems:
+        click.echo(f"harness: could not remove {p}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("nothing of the harness is left", err=True)
+
+
+def _add_optional_commands() -> None:
+    """Commands owned by other modules (reports, images); absent modules just mean absent commands."""
+    import importlib
+
+    for module, names in (
+        ("harness.report.commands", ("report", "export", "serve")),
+        ("clusters.docker.commands", ("images",)),
+        ("harness.suite", ("suite",)),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        for n in names:
+            cmd = getattr(mod, n, None)
+            if isinstance(cmd, click.Command):
+                main_group.add_command(cmd, n)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps errors to exit codes."""
+    logging.basicConfig(level=logging.WARNING, format="harness: %(message)s")
+    _add_optional_commands()
+    try:
+        rv = main_group.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("harness: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:  # usage errors: unknown option, bad value
+        click.echo(f"harness: {e.format_message()}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except BadInput as e:
+        click.echo(f"harness: {e}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        click.echo("harness: interrupted; faults healed and cluster torn down", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 - a crash: one line, the traceback in a file
+        fd, path = tempfile.mkstemp(prefix="harness-crash-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(traceback.format_exc())
+        click.echo(f"harness crashed: {type(e).__name__}: {e} (traceback in {path})", err=True)
+        sys.exit(EXIT_CRASH)
+    sys.exit(rv if isinstance(rv, int) else 0)

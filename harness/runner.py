@@ -1,0 +1,346 @@
+"""The runner: the only orchestrator of a run.
+
+Owns the order of a run and its guarantees: faults are healed and nodes torn down in `finally`, also on
+SIGINT/SIGTERM; a checker exception becomes "unknown"; a fault that could not be injected or a residue left
+after teardown makes a valid verdict "unknown". Does not own any step's details.
+
+Phases (numbered as in ../shared/DESIGN.md):
+    1 store      run directory, test.json, harness.log
+    2 cluster    provision nodes
+    3 db         install + start the system on every node, in parallel, all-or-nothing
+    4 clients    client setup; nemesis setup
+    5 interpret  main phase (workload + faults, time limit), then heal, quiet, final reads
+    6 finally    heal every fault, collect node logs, tear down (unless --leave-running), verify no residue
+    7 check      checkers read the history
+    8 save       results.json, junit.xml, report.html
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import platform
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import harness
+from harness.checker import UNKNOWN, Finding, FailureClass, Verdict, merge_validity, safe_check
+from harness.db import AwaitsReady
+from harness.errors import ClusterError, HarnessError
+from harness.interpreter import Counters, Interpreter
+from harness.op import History, HistoryWriter, Op
+from harness.store import Store
+from harness.test import Test
+
+log = logging.getLogger("harness")
+
+EXIT_CODES = {True: 0, False: 1, UNKNOWN: 2}
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: stop the run, heal, tear down."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    store: Store
+    verdict: Verdict
+    exit_code: int
+    errors: tuple[str, ...]
+
+
+def _parallel(nodes: tuple[str, ...], fn: Callable[[str], None], what: str) -> None:
+    """Run fn on every node at once; raise ClusterError naming every node that failed."""
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        futures = {n: pool.submit(fn, n) for n in nodes}
+        failed = []
+        for n, fut in futures.items():
+            try:
+                fut.result()
+            except Exception as e:  # noqa: BLE001 - collect all nodes' failures into one error
+                failed.append(f"{n}: {e}")
+    if failed:
+        raise ClusterError(f"{what} failed on " + "; ".join(failed))
+
+
+class _Signals:
+    """Turns SIGINT/SIGTERM into `Interrupted` in the main thread while a run is on; a second signal during
+    teardown is noted but does not interrupt the healing."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.healing = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.healing:
+            log.warning("signal %d during teardown: finishing the heal first", signum)
+            return
+        raise Interrupted(signal.Signals(signum).name)
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def test_info(test: Test, store: Store) -> dict[str, Any]:
+    o = test.options
+    return {
+        "name": test.name,
+        "run_id": store.run_id,
+        "argv": list(o.argv),
+        "options": o,
+        "seed": test.seed,
+        "versions": {"harness": harness.__version__, "python": platform.python_version()},
+        "nodes": [{"name": n.name, "host": n.host} for n in test.cluster.nodes] if test.cluster else list(test.nodes),
+        "started": store.started.isoformat(),
+        "cluster": o.cluster,
+        "packages": [
+            {"name": p.name, "label": p.label, "start_fs": sorted(p.start_fs), "stop_fs": sorted(p.stop_fs)}
+            for p in test.packages
+        ],
+    }
+
+
+def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0) -> RunResult:
+    """Run the test through its phases. Returns the verdict and exit code; raises only on harness bugs."""
+    counters = counters or Counters()
+    errors: list[str] = []
+    stop_flag = threading.Event()
+
+    # 1 store
+    store = Store(test.options.results_dir, test.name, started=_started_of(test))
+    store.start_log(log)
+    log.setLevel(logging.DEBUG)
+    info = test_info(test, store)
+    store.write_test(info)
+    log.info("run %s, seed %d, directory %s", store.run_id, test.seed, store.path)
+    writer = HistoryWriter(store.history_path)
+    nemesis_errors: list[Op] = []
+
+    def record(op: Op, completion: bool) -> None:
+        writer.append(op, flush=completion)
+        if completion and op.is_nemesis:
+            _track_faults(test, op, counters)
+            if op.error is not None:
+                nemesis_errors.append(op)
+
+    set_up: dict[str, bool] = {"cluster": False, "db": False, "nemesis": False}
+    interrupted: str | None = None
+    with _Signals() as signals:
+        try:
+            # 2 cluster
+            counters.active_faults = ()
+            log.info("phase 2: provisioning %d nodes on %s", len(test.nodes), test.options.cluster)
+            set_up["cluster"] = True
+            test.cluster.setup()
+            # 3 db
+            log.info("phase 3: starting %s on every node", test.options.system)
+            set_up["db"] = True
+            _parallel(test.nodes, lambda n: test.db.setup(test, n), "database setup")
+            if isinstance(test.db, AwaitsReady):
+                test.db.await_ready(test, timeout=120.0)
+            try:
+                versions = test.system.versions(test)
+                info["versions"].update(versions)
+                store.write_test(info)
+            except Exception as e:  # noqa: BLE001 - versions are informative only
+                log.warning("could not read versions: %s", e)
+            # 4 clients and nemesis
+            log.info("phase 4: client and nemesis setup")
+            c = test.client.open(test, test.nodes[0])
+            try:
+                c.setup(test)
+            finally:
+                c.close(test)
+            set_up["nemesis"] = True
+            test.nemesis.setup(test)
+            # 5 interpret
+            log.info("phase 5: running the workload for %.0f s", test.time_limit)
+            interp = Interpreter(test, record=record, counters=counters, watchdog=watchdog, should_stop=stop_flag.is_set)
+            counters.started_ns = interp.t0
+            res = interp.run(test.generator)
+            if res.watchdog_fired:
+                errors.append("watchdog: the run stopped making progress and was ended")
+            if test.final_generator is not None:
+                log.info("phase 5b: heal, quiet, final reads")
+                res2 = interp.run(test.final_generator, t0=interp.t0)
+                if res2.watchdog_fired:
+                    errors.append("watchdog fired in the final phase")
+        except Interrupted as e:
+            interrupted = str(e)
+            log.warning("interrupted by %s: healing and tearing down", e)
+            errors.append(f"interrupted by {e}")
+        except HarnessError as e:
+            log.error("%s", e)
+            errors.append(str(e))
+        except Exception as e:  # noqa: BLE001 - a crash still heals and tears down below
+            log.exception("run crashed")
+            errors.append(f"harness crashed: {type(e).__name__}: {e}")
+        finally:
+            # 6 finally
+            signals.healing = True
+            writer.close()
+            errors.extend(_teardown(test, store, set_up))
+            signals.healing = False
+
+    # 7 check
+    history = History.from_jsonl(store.history_path)
+    log.info("phase 7: checking %d ops", len(history))
+    if set_up["db"] and not errors_fatal(errors):
+        verdict = safe_check(test.checker, test, history, store.checks_dir)
+    else:
+        verdict = Verdict(valid=UNKNOWN, checker="run", summary="the run did not complete: " + "; ".join(errors))
+    verdict = _cap(verdict, nemesis_errors, errors)
+    exit_code = EXIT_CODES[verdict.valid]
+    # 8 save
+    ended = dt.datetime.now(dt.timezone.utc)
+    store.write_results(
+        {
+            "valid": verdict.valid,
+            "exit_code": exit_code,
+            "run": {
+                "name": test.name,
+                "run_id": store.run_id,
+                "system": test.options.system,
+                "workload": test.options.workload,
+                "nemeses": list(test.options.nemeses),
+                "cluster": test.options.cluster,
+                "seed": test.seed,
+                "started": store.started.isoformat(),
+                "ended": ended.isoformat(),
+                "duration_s": (ended - store.started).total_seconds(),
+                "ops": len(history),
+            },
+            "verdict": verdict.to_json(),
+            "errors": errors,
+        }
+    )
+    for problem in _render(store.path):
+        log.warning("report: %s", problem)
+    log.info("verdict: %s (exit %d)", verdict.valid, exit_code)
+    store.stop_log(log)
+    if interrupted:
+        raise KeyboardInterrupt(interrupted)
+    return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors))
+
+
+def errors_fatal(errors: list[str]) -> bool:
+    """Errors before or during the workload that leave no meaningful history to check."""
+    return any(e.startswith(("harness crashed", "database setup failed", "cluster")) for e in errors)
+
+
+def _cap(verdict: Verdict, nemesis_errors: list[Op], errors: list[str]) -> Verdict:
+    """A valid verdict becomes unknown when a fault could not be injected or the run had errors."""
+    findings = []
+    if nemesis_errors:
+        findings.append(
+            Finding(
+                kind="fault-not-injected",
+                failure_class=FailureClass.INCOMPLETE,
+                diagnosis=f"{len(nemesis_errors)} fault(s) could not be injected (first: {nemesis_errors[0].f}: "
+                f"{nemesis_errors[0].error}); the run did not test what it claims",
+                ops=tuple(o.index for o in nemesis_errors[:20]),
+            )
+        )
+    if errors:
+        findings.append(
+            Finding(kind="run-error", failure_class=FailureClass.INCOMPLETE, diagnosis="; ".join(errors)[:2000])
+        )
+    if not findings:
+        return verdict
+    valid = merge_validity(verdict.valid, UNKNOWN)
+    return Verdict(
+        valid=valid,
+        checker="run",
+        summary=verdict.summary if valid is False else "unknown: " + findings[0].diagnosis,
+        findings=tuple(findings),
+        children=(verdict,),
+    )
+
+
+def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
+    """Heal, collect logs, tear down. Every step runs even if an earlier one failed; returns problems."""
+    problems: list[str] = []
+
+    def step(what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - keep tearing down
+            log.exception("%s failed", what)
+            problems.append(f"{what} failed: {e}")
+
+    if set_up["nemesis"]:
+        log.info("phase 6: healing every fault")
+        step("heal", lambda: test.nemesis.teardown(test))
+    if set_up["db"]:
+        step("collecting node logs", lambda: _collect_logs(test, store))
+    if test.options.leave_running:
+        if set_up["cluster"]:
+            print(f"cluster left running (--leave-running); remove it with `harness cleanup`.\n{test.cluster.access()}")
+        return problems
+    if set_up["db"]:
+        step("database teardown", lambda: _parallel(test.nodes, lambda n: test.db.teardown(test, n), "teardown"))
+    if set_up["cluster"]:
+        step("cluster teardown", test.cluster.teardown)
+    residue = test.ledger.outstanding() if test.ledger is not None else []
+    if residue:
+        msg = "residue after teardown: " + ", ".join(f"{e.kind} {e.key}" for e in residue)
+        log.error("%s; run `harness cleanup`", msg)
+        problems.append(msg)
+    if test.ledger is not None:
+        test.ledger.close()
+    return problems
+
+
+def _collect_logs(test: Test, store: Store) -> None:
+    try:
+        from clusters.logs import collect_logs  # provided with the cluster providers
+    except ImportError:
+        return
+    collect_logs(test.cluster, test.db, test, os.path.join(store.path, "nodes"))
+
+
+def _render(run_dir: str) -> list[str]:
+    try:
+        from harness.report import render_run
+    except ImportError:
+        return []
+    try:
+        return list(render_run(run_dir))
+    except Exception as e:  # noqa: BLE001 - rendering never changes a verdict
+        return [f"report rendering failed: {e}"]
+
+
+def _track_faults(test: Test, op: Op, counters: Counters) -> None:
+    active = list(counters.active_faults)
+    for p in test.packages:
+        if op.f in p.start_fs and p.label not in active:
+            active.append(p.label)
+        elif op.f in p.stop_fs and p.label in active:
+            active.remove(p.label)
+    counters.active_faults = tuple(active)
+
+
+def _started_of(test: Test) -> dt.datetime | None:
+    """The start time encoded in the run id made by build_test, so the ledger and the store agree."""
+    ledger = test.ledger
+    if ledger is None:
+        return None
+    stamp = ledger.run_id.rsplit("-", 1)[-1]
+    try:
+        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None

@@ -1,0 +1,59 @@
+"""The ledger that `harness cleanup` undoes: records survive the process, undo runs newest first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from harness import ledger as L
+
+
+def test_outstanding_entries_survive_a_killed_writer_and_undo_newest_first(tmp_path) -> None:
+    d = str(tmp_path)
+    # a child process records two resources, releases one, records a third, then dies without closing
+    code = (
+        "import os; from harness.ledger import Ledger; l = Ledger('run-x', %r); "
+        "l.record('thing', 'a', n=1); l.record('thing', 'b', n=2); l.release('thing', 'a'); "
+        "l.record('thing', 'c', n=3); os.kill(os.getpid(), 9)" % d
+    )
+    subprocess.run([sys.executable, "-c", code])
+    entries = L.outstanding_entries(os.path.join(d, "run-x.jsonl"))
+    assert [(e.key, e.data["n"]) for e in entries] == [("b", 2), ("c", 3)]
+
+    undone: list[str] = []
+    L.undoer("thing")(lambda e: undone.append(e.key))
+    problems = L.cleanup(lambda m: None, directory=d)
+    assert problems == [] and undone == ["c", "b"]
+    assert not os.path.exists(os.path.join(d, "run-x.jsonl"))
+
+
+def test_undo_failures_are_reported_and_the_ledger_kept(tmp_path) -> None:
+    d = str(tmp_path)
+    led = L.Ledger("run-y", d)
+    led.record("unknown-kind", "z")
+    led.record("broken", "q")
+    L.undoer("broken")(lambda e: (_ for _ in ()).throw(OSError("device busy")))
+    problems = L.cleanup(lambda m: None, directory=d, force=True)
+    assert any("no undo function" in p for p in problems)
+    assert any("device busy" in p for p in problems)
+    assert os.path.exists(led.path)
+
+
+def test_a_live_runs_ledger_is_skipped_unless_forced(tmp_path) -> None:
+    d = str(tmp_path)
+    p = subprocess.Popen([sys.executable, "-c",
+                          f"import time; from harness.ledger import Ledger; l = Ledger('live', {d!r}); "
+                          "l.record('thing2', 'k'); print('ready', flush=True); time.sleep(30)"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        undone: list[str] = []
+        L.undoer("thing2")(lambda e: undone.append(e.key))
+        L.cleanup(lambda m: None, directory=d)
+        assert undone == []
+        L.cleanup(lambda m: None, directory=d, force=True)
+        assert undone == ["k"]
+    finally:
+        p.kill()
+        p.wait()
