@@ -1,0 +1,342 @@
+"""Availability and recovery checker: how much of the workload succeeded, per time window and per fault
+interval; how long each node took to serve again after a heal; whether the nodes' final reads converge.
+
+Owns `AvailabilityChecker`, `FaultInterval` and its plugin. Does not own nemeses (it only reads their ops)
+nor latency plots (see the perf checker).
+
+Op vocabulary: any client op (integer process) counts; `node` names the node it talked to. Nemesis ops have a
+non-integer process ("nemesis"). A fault interval opens at a nemesis op whose f is in `start_fs` and closes at
+the completion of the next nemesis op whose f is in `stop_fs` and of the same family ("start-partition" and
+"stop-partition", "partition" and "heal", "kill" and "restart", "pause" and "resume"; see `family`); a stop op
+with no open interval of its family closes every open interval (a "heal everything"). Jepsen's bare
+"start"/"stop" are not in the defaults because "start" means "partition" in one nemesis and "restart" in
+another: pass them with `start_fs`/`stop_fs` (they then form the family "").
+
+Judged:
+    - a nemesis op that completed with an `error` (the fault was not injected, or the heal failed): unknown;
+    - a fault never healed: unknown when `require_recovery` (recovery cannot be measured);
+    - after the last heal, a node that was asked something and never answered ok: slow or no recovery;
+    - a recovery longer than `max_recovery_s` (time from heal to the first ok op invoked after it, per node);
+    - overall availability below `min_availability`;
+    - final reads that differ across nodes (`converge`): reads with the same invocation value, the last ok one
+      on each node. Judged only when every write completed before the first of them began; if some write is
+      indefinite (info), it may still apply, so divergence is then unknown, not invalid.
+Ops are ordered by history position; durations come from `time_ns`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checker import FailureClass, Finding, Verdict
+from harness.op import History, Op
+from harness.options import OptionSpec
+
+from ._common import (
+    CheckerPlugin, Findings, bool_spec, freeze, incomplete, max_findings_spec, parse_f_set, show, verdict,
+)
+
+START_FS = frozenset({
+    "start-partition", "partition", "kill", "start-kill", "pause", "start-pause", "start-skew", "skew-clock",
+    "strobe-clock", "bump-clock", "start-clock-skew", "start-delay", "start-loss", "start-corrupt",
+    "start-packet", "start-disk", "start-membership",
+})
+STOP_FS = frozenset({
+    "stop-partition", "heal", "heal-partition", "restart", "stop-kill", "resume", "stop-pause", "stop-skew",
+    "reset-clock", "stop-clock-skew", "stop-delay", "stop-loss", "stop-corrupt", "stop-packet", "stop-disk",
+    "stop-membership", "heal-all",
+})
+READ_FS = frozenset({"read"})
+_ALIASES = {
+    "heal": "partition", "resume": "pause", "unpause": "pause", "restart": "kill", "reset-clock": "skew",
+    "skew-clock": "skew", "strobe-clock": "skew", "bump-clock": "skew", "clock-skew": "skew",
+}
+
+
+def family(f: str) -> str:
+    """The fault family of a nemesis f: prefixes start-/stop-/heal- dropped, then aliases resolved."""
+    for p in ("start-", "stop-", "heal-"):
+        if f.startswith(p):
+            f = f[len(p):]
+            break
+    if f in ("start", "stop"):
+        return ""
+    return _ALIASES.get(f, f)
+
+
+@dataclass
+class FaultInterval:
+    """One fault, from the position of the op that started it to the completion of the op that healed it."""
+
+    f: str
+    start_pos: int
+    start_index: int
+    start_ns: int
+    end_pos: int | None = None
+    end_index: int | None = None
+    end_ns: int | None = None
+    stop_f: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"f": self.f, "start_op": self.start_index, "start_s": self.start_ns / 1e9, "stop_f": self.stop_f,
+                "end_op": self.end_index, "end_s": None if self.end_ns is None else self.end_ns / 1e9}
+
+
+@dataclass
+class _NodeOps:
+    """Per node: ok ops as (invoke position, completion ns), and invoke positions of every op."""
+
+    ok: list[tuple[int, int]]
+    invoked: list[int]
+
+
+@dataclass(frozen=True)
+class AvailabilityChecker:
+    """Availability per window and fault interval, recovery per node after heals, convergence of final reads."""
+
+    window_s: float = 1.0
+    start_fs: frozenset[str] = START_FS
+    stop_fs: frozenset[str] = STOP_FS
+    read_fs: frozenset[str] = READ_FS
+    max_recovery_s: float | None = None
+    min_availability: float = 0.0
+    require_recovery: bool = True
+    converge: bool = True
+    max_findings: int = 10
+    name: str = "availability"
+
+    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+        findings = Findings(self.max_findings)
+        window_ns = max(1, int(self.window_s * 1e9))
+        windows: dict[int, list[int]] = {}
+        comp_pos: list[int] = []
+        comp_ok: list[int] = []  # prefix count of ok completions
+        nodes: dict[Hashable, _NodeOps] = {}
+        pending: dict[Any, tuple[int, Op]] = {}
+        intervals: list[FaultInterval] = []
+        open_iv: list[FaultInterval] = []
+        started: dict[Any, FaultInterval] = {}
+        last_reads: dict[tuple[Hashable, Hashable], tuple[int, Op]] = {}  # (what, node) -> (invoke pos, ok)
+        last_write_pos = -1
+        indefinite_write: int | None = None
+        n_ok = 0
+        for pos, op in enumerate(history.ops):
+            if not isinstance(op.process, int):
+                self._nemesis(pos, op, intervals, open_iv, started, findings)
+                continue
+            if op.type == "invoke":
+                pending[op.process] = (pos, op)
+                continue
+            inv = pending.pop(op.process, None)
+            ok = op.type == "ok"
+            n_ok += ok
+            comp_pos.append(pos)
+            comp_ok.append(n_ok)
+            w = windows.get(op.time_ns // window_ns)
+            if w is None:
+                w = windows[op.time_ns // window_ns] = [0, 0]
+            w[0] += ok
+            w[1] += 1
+            node = op.node if op.node is not None else (inv[1].node if inv else None)
+            no = nodes.get(node)
+            if no is None:
+                no = nodes[node] = _NodeOps([], [])
+            ipos = inv[0] if inv else pos
+            no.invoked.append(ipos)
+            if ok:
+                no.ok.append((ipos, op.time_ns))
+            if op.f in self.read_fs:
+                if ok and inv is not None:
+                    last_reads[(freeze(inv[1].value), node)] = (ipos, op)
+            else:
+                last_write_pos = pos
+                if op.type == "info" and indefinite_write is None:
+                    indefinite_write = op.index
+        for _pos, op in pending.values():  # never completed: indefinite
+            if isinstance(op.process, int) and op.f not in self.read_fs and indefinite_write is None:
+                indefinite_write = op.index
+        total = len(comp_pos)
+        availability = n_ok / total if total else None
+        if availability is not None and availability < self.min_availability:
+            findings.add(Finding(
+                kind="low-availability",
+                failure_class=FailureClass.SLOW_RECOVERY,
+                diagnosis=(f"slow or no recovery: only {availability:.1%} of {total} client ops were ok "
+                           f"(minimum {self.min_availability:.1%})"),
+            ))
+        for iv in open_iv:
+            if self.require_recovery:
+                findings.add(incomplete("never-healed", f"incomplete check: fault {iv.f} (op #{iv.start_index}) "
+                                        "was never healed, so recovery cannot be measured", (iv.start_index,)))
+        node_lists = {n: (sorted(no.ok), sorted(no.invoked)) for n, no in nodes.items()}
+        recoveries = self._recoveries(intervals, node_lists, findings)
+        per_interval = []
+        for iv in intervals:
+            lo = bisect.bisect_left(comp_pos, iv.start_pos)
+            hi = bisect.bisect_right(comp_pos, iv.end_pos if iv.end_pos is not None else 1 << 62)
+            n = hi - lo
+            k = (comp_ok[hi - 1] if hi else 0) - (comp_ok[lo - 1] if lo else 0)
+            per_interval.append({**iv.to_json(), "count": n, "ok": k, "availability": k / n if n else None})
+        convergence = self._convergence(last_reads, last_write_pos, indefinite_write, findings) \
+            if self.converge else None
+        details = {
+            "count": total,
+            "ok": n_ok,
+            "availability": availability,
+            "window_s": self.window_s,
+            "windows": [{"start_s": w * window_ns / 1e9, "ok": v[0], "count": v[1], "availability": v[0] / v[1]}
+                        for w, v in sorted(windows.items())],
+            "intervals": per_interval,
+            "recovery": recoveries,
+            "convergence": convergence,
+        }
+        summary = "available" if availability is None else f"{availability:.1%} of client ops ok"
+        return verdict(self.name, findings, details, ok_summary=summary)
+
+    def _nemesis(self, pos: int, op: Op, intervals: list[FaultInterval], open_iv: list[FaultInterval],
+                 started: dict[Any, FaultInterval], findings: Findings) -> None:
+        """Open an interval at a start op's invocation (or at a bare completion), close intervals of the same
+        family at a stop op's completion. `started` holds the interval each nemesis process is starting."""
+        f = op.f
+        if f in self.start_fs:
+            if op.type == "invoke":
+                iv = FaultInterval(f=f, start_pos=pos, start_index=op.index, start_ns=op.time_ns)
+                intervals.append(iv)
+                open_iv.append(iv)
+                started[op.process] = iv
+                return
+            iv = started.pop(op.process, None)
+            if iv is None or iv.f != f:
+                iv = FaultInterval(f=f, start_pos=pos, start_index=op.index, start_ns=op.time_ns)
+                intervals.append(iv)
+                open_iv.append(iv)
+            if op.error is not None or op.type == "fail":
+                intervals.remove(iv)
+                open_iv.remove(iv)
+                findings.add(incomplete("fault-not-injected", f"incomplete check: fault {f} (op #{op.index}) "
+                                        f"was not injected ({show(op.error)}); the run did not test it",
+                                        (op.index,)))
+        elif f in self.stop_fs:
+            if op.type == "invoke":
+                return  # the fault is healed for sure only once the stop op completes
+            if op.error is not None or op.type == "fail":
+                findings.add(incomplete("heal-failed", f"incomplete check: heal {f} (op #{op.index}) failed "
+                                        f"({show(op.error)})", (op.index,)))
+                return
+            fam = family(f)
+            closing = [iv for iv in open_iv if family(iv.f) == fam] or list(open_iv)
+            for iv in closing:
+                iv.end_pos, iv.end_index, iv.end_ns, iv.stop_f = pos, op.index, op.time_ns, f
+                open_iv.remove(iv)
+
+    def _recoveries(self, intervals: list[FaultInterval],
+                    node_lists: dict[Hashable, tuple[list[tuple[int, int]], list[int]]],
+                    findings: Findings) -> list[dict[str, Any]]:
+        out = []
+        healed = [iv for iv in intervals if iv.end_pos is not None]
+        last_end = max((iv.end_pos for iv in healed if iv.end_pos is not None), default=None)
+        for iv in healed:
+            assert iv.end_pos is not None and iv.end_ns is not None
+            per_node: dict[str, float | None] = {}
+            for node, (oks, invoked) in sorted(node_lists.items(), key=lambda kv: repr(kv[0])):
+                label = "(no node)" if node is None else str(node)
+                i = bisect.bisect_right(oks, (iv.end_pos, 1 << 62))
+                # earliest completion among the next 64 ok ops invoked after the heal (ops invoked later
+                # practically never complete earlier; scanning them all would be quadratic)
+                first_ok = min((t for _p, t in oks[i:i + 64]), default=None)
+                asked = len(invoked) - bisect.bisect_right(invoked, iv.end_pos)
+                if first_ok is None:
+                    per_node[label] = None
+                    if iv.end_pos == last_end and asked and self.require_recovery:
+                        findings.note("no-recovery", lambda label=label, asked=asked, iv=iv: Finding(
+                            kind="no-recovery",
+                            failure_class=FailureClass.SLOW_RECOVERY,
+                            diagnosis=(f"slow or no recovery: node {label} answered none of the {asked} ops "
+                                       f"invoked after the last heal ({iv.stop_f}, op #{iv.end_index})"),
+                            ops=(iv.end_index,) if iv.end_index is not None else (),
+                            scope=f"node {label}",
+                        ))
+                    continue
+                secs = max(0, first_ok - iv.end_ns) / 1e9
+                per_node[label] = secs
+                if self.max_recovery_s is not None and secs > self.max_recovery_s:
+                    findings.note("slow-recovery", lambda label=label, secs=secs, iv=iv: Finding(
+                        kind="slow-recovery",
+                        failure_class=FailureClass.SLOW_RECOVERY,
+                        diagnosis=(f"slow or no recovery: node {label} first answered ok {secs:.2f} s after "
+                                   f"{iv.stop_f} (op #{iv.end_index}); the limit is {self.max_recovery_s} s"),
+                        ops=(iv.end_index,) if iv.end_index is not None else (),
+                        scope=f"node {label}",
+                    ))
+            out.append({"fault": iv.f, "healed_by": iv.end_index, "recovery_s": per_node})
+        return out
+
+    def _convergence(self, last_reads: dict[tuple[Hashable, Hashable], tuple[int, Op]], last_write_pos: int,
+                     indefinite_write: int | None, findings: Findings) -> dict[str, Any]:
+        groups: dict[Hashable, dict[Hashable, tuple[int, Op]]] = {}
+        for (what, node), r in last_reads.items():
+            groups.setdefault(what, {})[node] = r
+        judged = diverged = 0
+        for what, by_node in groups.items():
+            if len(by_node) < 2:
+                continue
+            first_inv = min(p for p, _ in by_node.values())
+            if last_write_pos > first_inv:
+                continue  # writes overlap the final reads: they may differ legitimately
+            judged += 1
+            values = {freeze(op.value) for _, op in by_node.values()}
+            if len(values) <= 1:
+                continue
+            diverged += 1
+            reads = sorted(by_node.items(), key=lambda kv: repr(kv[0]))
+            text = "; ".join(f"{n}: {show(op.value)} (op #{op.index})" for n, (_, op) in reads[:4])
+            kind = "diverged-maybe" if indefinite_write is not None else "diverged"
+            findings.note(kind, lambda text=text, reads=reads, kind=kind, what=what: (
+                incomplete(kind, f"incomplete check: final reads differ across nodes ({text}), but write op "
+                           f"#{indefinite_write} is indefinite and may still apply",
+                           tuple(op.index for _, (_, op) in reads))
+                if kind == "diverged-maybe" else Finding(
+                    kind=kind,
+                    failure_class=FailureClass.SLOW_RECOVERY,
+                    diagnosis=f"replicas diverge: final reads differ across nodes after all writes ended ({text})",
+                    ops=tuple(op.index for _, (_, op) in reads),
+                    scope="read " + show(what) if what is not None else "global",
+                )))
+        return {"groups_judged": judged, "diverged": diverged}
+
+
+def _opt_float(text: str) -> float | None:
+    return None if text.strip() in ("", "none") else float(text)
+
+
+def _make(o: Mapping[str, Any]) -> AvailabilityChecker:
+    return AvailabilityChecker(window_s=o["window_s"], start_fs=o["start_fs"], stop_fs=o["stop_fs"],
+                               read_fs=o["read_fs"], max_recovery_s=o["max_recovery_s"],
+                               min_availability=o["min_availability"], require_recovery=o["require_recovery"],
+                               converge=o["converge"], max_findings=o["max_findings"])
+
+
+PLUGIN = CheckerPlugin(
+    name="availability",
+    option_specs=(
+        OptionSpec(name="window_s", default=1.0, help="width of availability windows, seconds", parse=float),
+        OptionSpec(name="start_fs", default=START_FS, help="comma-separated nemesis fs that start a fault",
+                   parse=parse_f_set),
+        OptionSpec(name="stop_fs", default=STOP_FS, help="comma-separated nemesis fs that heal a fault",
+                   parse=parse_f_set),
+        OptionSpec(name="read_fs", default=READ_FS, help="comma-separated client fs whose final values must "
+                   "converge across nodes", parse=parse_f_set),
+        OptionSpec(name="max_recovery_s", default=None, help="longest acceptable time from heal to first ok op "
+                   "per node, seconds (default: no limit)", parse=_opt_float),
+        OptionSpec(name="min_availability", default=0.0, help="lowest acceptable fraction of ok client ops",
+                   parse=float),
+        bool_spec("require_recovery", True, "after the last heal every node asked must answer ok at least once"),
+        bool_spec("converge", True, "final reads of the same thing must agree across nodes"),
+        max_findings_spec(),
+    ),
+    build=_make,
+    help="availability per window and fault, recovery after heals per node, convergence of final reads",
+)

@@ -1,0 +1,198 @@
+"""Idempotency checker: a request carrying an idempotency key takes effect at most once however often it is
+retried, retries return the same result, and acknowledged requests are not lost.
+
+Owns `IdempotencyChecker` and its plugin. Does not own workloads or clients.
+
+Op vocabulary:
+    {f: "request", value: {"key": idempotency key, ...payload}}   ok completion may carry {"result": r, ...}
+    {f: "read",    value: effects}                                 ok completion: the effects applied so far,
+        either a list with one idempotency key per applied effect (e.g. the request ids of ledger rows),
+        or a map {idempotency key: number of times applied}.
+
+Retries reuse the key (a client retrying after an `info` sends the same key again). Judged:
+    duplicate   a key applied more than once in any read              (duplicate side effect)
+    lost        a key with an ok request, absent from the final read   (lost acknowledged write)
+                that began after the request was acknowledged
+    result      two ok completions of one key returned different results ("result" field of the ok value)
+    unexpected  a key in a read that no request carried, or whose requests all failed
+The final read is the last ok read. No ok read: unknown (unless another anomaly already makes it invalid).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checker import FailureClass, Finding, Verdict
+from harness.op import History, Op
+
+from ._common import CheckerPlugin, Findings, bad_value, freeze, incomplete, max_findings_spec, show, verdict
+
+_NO_RESULT = object()
+
+
+def _request_key(op: Op) -> Hashable:
+    v = op.value
+    if isinstance(v, Mapping) and "key" in v:
+        return freeze(v["key"])
+    raise bad_value(op, 'a request must carry {"key": idempotency key, ...}')
+
+
+def _effects(op: Op) -> Counter[Hashable]:
+    v = op.value
+    if isinstance(v, Mapping):
+        out: Counter[Hashable] = Counter()
+        for k, n in v.items():
+            if not isinstance(n, int) or isinstance(n, bool):
+                raise bad_value(op, "an effects map must count applications with integers")
+            out[freeze(k)] = n
+        return out
+    if isinstance(v, list | tuple):
+        return Counter(freeze(x) for x in v)
+    raise bad_value(op, "a read must return the list of applied keys or a map key -> count")
+
+
+@dataclass
+class _Req:
+    first: int  # index of the first invocation
+    acked: int | None = None  # index of the first ok completion
+    acked_pos: int = -1
+    result: Any = _NO_RESULT
+    result_op: int = -1
+    attempts: int = 0
+    fails: int = 0
+
+    @property
+    def all_failed(self) -> bool:
+        """Every attempt definitely did not happen."""
+        return self.acked is None and self.fails >= self.attempts
+
+
+@dataclass(frozen=True)
+class IdempotencyChecker:
+    """Requests with an idempotency key apply at most once, return one result, and are not lost."""
+
+    request_f: str = "request"
+    read_f: str = "read"
+    max_findings: int = 10
+    name: str = "idempotency"
+
+    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+        reqs: dict[Hashable, _Req] = {}
+        pending: dict[Any, tuple[int, Op]] = {}
+        reads: list[tuple[int, Op]] = []  # (invoke position, ok completion)
+        findings = Findings(self.max_findings)
+        for pos, op in enumerate(history.ops):
+            if op.f != self.request_f and op.f != self.read_f:
+                continue
+            if op.type == "invoke":
+                pending[op.process] = (pos, op)
+                if op.f == self.request_f:
+                    k = _request_key(op)
+                    r = reqs.get(k)
+                    if r is None:
+                        r = reqs[k] = _Req(first=op.index)
+                    r.attempts += 1
+                continue
+            inv = pending.pop(op.process, None)
+            if op.f == self.read_f:
+                if op.type == "ok" and inv is not None:
+                    reads.append((inv[0], op))
+                continue
+            k = _request_key(inv[1] if inv is not None else op)
+            r = reqs.get(k)
+            if r is None:
+                r = reqs[k] = _Req(first=op.index, attempts=1)
+            if op.type == "fail":
+                r.fails += 1
+            elif op.type == "ok":
+                if r.acked is None:
+                    r.acked, r.acked_pos = op.index, pos
+                res = op.value.get("result", _NO_RESULT) if isinstance(op.value, Mapping) else _NO_RESULT
+                if res is not _NO_RESULT:
+                    if r.result is _NO_RESULT:
+                        r.result, r.result_op = res, op.index
+                    elif freeze(res) != freeze(r.result):
+                        findings.note("result-differs", lambda k=k, r=r, res=res, op=op: Finding(
+                            kind="result-differs",
+                            failure_class=FailureClass.DUPLICATE_EFFECT,
+                            diagnosis=(f"duplicate effect: request {show(k)} returned {show(r.result)} "
+                                       f"(op #{r.result_op}) and then {show(res)} (op #{op.index}) on retry"),
+                            ops=(r.result_op, op.index),
+                            scope=f"request {show(k)}",
+                        ))
+        duplicated: dict[Hashable, tuple[int, int]] = {}
+        unexpected: dict[Hashable, int] = {}
+        for _ipos, rd in reads:
+            for k, n in _effects(rd).items():
+                if n > 1 and k not in duplicated:
+                    duplicated[k] = (n, rd.index)
+                r = reqs.get(k)
+                if n > 0 and (r is None or r.all_failed) and k not in unexpected:
+                    unexpected[k] = rd.index
+        for k, (n, idx) in duplicated.items():
+            findings.note("duplicate", lambda k=k, n=n, idx=idx: Finding(
+                kind="duplicate",
+                failure_class=FailureClass.DUPLICATE_EFFECT,
+                diagnosis=(f"duplicate effect: request {show(k)} applied {_times(n)} (read op #{idx}; "
+                           f"{reqs[k].attempts if k in reqs else 0} attempts)"),
+                ops=((reqs[k].first,) if k in reqs else ()) + (idx,),
+                scope=f"request {show(k)}",
+            ))
+        for k, idx in unexpected.items():
+            findings.note("unexpected", lambda k=k, idx=idx: Finding(
+                kind="unexpected",
+                failure_class=FailureClass.UNEXPECTED_VALUE,
+                diagnosis=(f"unexpected value: request {show(k)} failed every time but read op #{idx} shows its "
+                           "effect" if k in reqs else
+                           f"unexpected value: read op #{idx} shows an effect of {show(k)}, which no request "
+                           "carried"),
+                ops=((reqs[k].first,) if k in reqs else ()) + (idx,),
+            ))
+        lost = 0
+        if reads:
+            final_inv, final = reads[-1]
+            applied = _effects(final)
+            for k, r in reqs.items():
+                if r.acked is not None and r.acked_pos < final_inv and applied.get(k, 0) == 0:
+                    lost += 1
+                    findings.note("lost", lambda k=k, r=r: Finding(
+                        kind="lost",
+                        failure_class=FailureClass.LOST_WRITE,
+                        diagnosis=(f"lost acknowledged write: request {show(k)} was ok (op #{r.acked}) but the "
+                                   f"final read (op #{final.index}) has no effect for it"),
+                        ops=(r.acked, final.index),
+                        scope=f"request {show(k)}",
+                    ))
+        elif reqs:
+            findings.add(incomplete("never-read", "incomplete check: the effects were never read"))
+        details = {
+            "request_keys": len(reqs),
+            "attempt_count": sum(r.attempts for r in reqs.values()),
+            "acknowledged_count": sum(1 for r in reqs.values() if r.acked is not None),
+            "retried_count": sum(1 for r in reqs.values() if r.attempts > 1),
+            "read_count": len(reads),
+            "duplicate_count": len(duplicated),
+            "lost_count": lost,
+            "unexpected_count": len(unexpected),
+        }
+        return verdict(self.name, findings, details,
+                       ok_summary=f"{len(reqs)} requests applied at most once, none lost")
+
+
+def _times(n: int) -> str:
+    return {2: "twice", 3: "three times"}.get(n, f"{n} times")
+
+
+def _make(o: Mapping[str, Any]) -> IdempotencyChecker:
+    return IdempotencyChecker(max_findings=o["max_findings"])
+
+
+PLUGIN = CheckerPlugin(
+    name="idempotency",
+    option_specs=(max_findings_spec(),),
+    build=_make,
+    help="requests with an idempotency key apply at most once, return one result, are not lost",
+)

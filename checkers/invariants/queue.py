@@ -1,0 +1,149 @@
+"""Total-queue checker: every acknowledged enqueue is dequeued exactly once (Jepsen's `checker/total-queue`).
+
+Owns `TotalQueueChecker` and its plugin. Does not own queue workloads or clients.
+
+Op vocabulary (Jepsen's):
+    {f: "enqueue", value: element}
+    {f: "dequeue", value: element}       ok completion: the element taken (null or a fail: the queue was empty)
+    {f: "drain",   value: [element...]}  ok completion: every element left, the queue is empty afterwards
+
+Elements are compared as multisets. lost = acknowledged enqueues never dequeued; unexpected = dequeued
+elements never enqueued (a failed enqueue did not happen, so dequeuing it is unexpected too); duplicated =
+elements dequeued more often than enqueued; recovered = dequeued elements whose enqueue was indefinite.
+Telling "lost" from "still in the queue" needs the queue to be empty at the end: a history with an ok drain
+is judged; without one, missing elements make the verdict unknown, unless `assume_drained` (Jepsen's
+assumption that the workload drained the queue).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checker import FailureClass, Finding, Verdict
+from harness.op import History
+
+from ._common import (
+    CheckerPlugin, Findings, bad_value, bool_spec, freeze, incomplete, max_findings_spec, range_string, show, verdict,
+)
+
+
+@dataclass(frozen=True)
+class TotalQueueChecker:
+    """Lost, duplicated and unexpected elements of a queue that is drained at the end."""
+
+    assume_drained: bool = False
+    max_findings: int = 10
+    name: str = "total-queue"
+
+    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+        attempted: Counter[Hashable] = Counter()
+        failed: Counter[Hashable] = Counter()
+        enqueued: Counter[Hashable] = Counter()
+        dequeued: Counter[Hashable] = Counter()
+        where_enq: dict[Hashable, int] = {}
+        where_deq: dict[Hashable, list[int]] = {}
+        drained = False
+        pending: dict[Any, Any] = {}
+        for op in history.ops:
+            f = op.f
+            if f == "enqueue":
+                if op.type == "invoke":
+                    pending[op.process] = op.value
+                    continue
+                v = freeze(pending.pop(op.process, op.value))
+                attempted[v] += 1
+                where_enq.setdefault(v, op.index)
+                if op.type == "ok":
+                    enqueued[v] += 1
+                elif op.type == "fail":
+                    failed[v] += 1
+            elif op.type == "invoke":
+                continue
+            elif f == "dequeue":
+                if op.type == "ok" and op.value is not None:
+                    v = freeze(op.value)
+                    dequeued[v] += 1
+                    where_deq.setdefault(v, []).append(op.index)
+            elif f == "drain" and op.type == "ok":
+                if not isinstance(op.value, list | tuple):
+                    raise bad_value(op, "a drain must return the list of elements it took")
+                drained = True
+                for x in op.value:
+                    v = freeze(x)
+                    dequeued[v] += 1
+                    where_deq.setdefault(v, []).append(op.index)
+        for v in list(pending.values()):  # invoked, never completed: indefinite
+            attempted[freeze(v)] += 1
+        possible = attempted - failed  # enqueues that may have happened
+        findings = Findings(self.max_findings)
+        lost = [v for v, n in enqueued.items() if dequeued[v] < n]
+        unexpected = [v for v in dequeued if v not in possible]
+        duplicated = [v for v, n in dequeued.items() if v in possible and n > possible[v]]
+        recovered = [v for v in dequeued if v in possible and enqueued[v] < min(dequeued[v], possible[v])]
+        judge_lost = drained or self.assume_drained
+        for v in lost:
+            if judge_lost:
+                findings.note("lost", lambda v=v: Finding(
+                    kind="lost",
+                    failure_class=FailureClass.LOST_WRITE,
+                    diagnosis=(f"lost acknowledged write: enqueue {show(v)} was ok (op #{where_enq[v]}) but it was "
+                               f"dequeued {dequeued[v]} of {enqueued[v]} times"
+                               if dequeued[v] else
+                               f"lost acknowledged write: enqueue {show(v)} was ok (op #{where_enq[v]}) but no "
+                               "dequeue or drain returned it"),
+                    ops=(where_enq[v],),
+                ))
+        if lost and not judge_lost:
+            findings.add(incomplete("not-drained", f"incomplete check: {len(lost)} acknowledged elements were "
+                                    "never dequeued, and without a final drain they may still be queued"))
+        for v in unexpected:
+            findings.note("unexpected", lambda v=v: Finding(
+                kind="unexpected",
+                failure_class=FailureClass.UNEXPECTED_VALUE,
+                diagnosis=(f"unexpected value: {show(v)} was dequeued (op #{where_deq[v][0]}) but its enqueue failed"
+                           if v in attempted else
+                           f"unexpected value: {show(v)} was dequeued (op #{where_deq[v][0]}) but never enqueued"),
+                ops=tuple(where_deq[v][:10]),
+            ))
+        for v in duplicated:
+            findings.note("duplicated", lambda v=v: Finding(
+                kind="duplicated",
+                failure_class=FailureClass.DUPLICATE_EFFECT,
+                diagnosis=(f"duplicate effect: {show(v)} was dequeued {dequeued[v]} times "
+                           f"(ops {', '.join('#' + str(i) for i in where_deq[v][:6])}) but enqueued "
+                           f"at most {possible[v]} time{'s' if possible[v] != 1 else ''}"),
+                ops=tuple(where_deq[v][:10]),
+            ))
+        details = {
+            "attempt_count": sum(attempted.values()),
+            "acknowledged_count": sum(enqueued.values()),
+            "dequeued_count": sum(dequeued.values()),
+            "drained": drained,
+            "lost_count": len(lost),
+            "lost": range_string(lost),
+            "unexpected_count": len(unexpected),
+            "unexpected": range_string(unexpected),
+            "duplicated_count": len(duplicated),
+            "duplicated": range_string(duplicated),
+            "recovered_count": len(recovered),
+        }
+        return verdict(self.name, findings, details,
+                       ok_summary=f"all {sum(enqueued.values())} acknowledged enqueues dequeued once")
+
+
+def _make(o: Mapping[str, Any]) -> TotalQueueChecker:
+    return TotalQueueChecker(assume_drained=o["assume_drained"], max_findings=o["max_findings"])
+
+
+PLUGIN = CheckerPlugin(
+    name="total-queue",
+    option_specs=(
+        bool_spec("assume_drained", False, "judge lost elements even without an ok drain (Jepsen's assumption)"),
+        max_findings_spec(),
+    ),
+    build=_make,
+    help="every acknowledged enqueue dequeued exactly once (Jepsen's total-queue)",
+)
