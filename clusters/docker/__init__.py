@@ -1,0 +1,156 @@
+"""`--cluster docker`: N containers of the system's node image on a user-defined Docker network.
+
+Owns `DockerProvider` (the `harness.clusters` plugin `docker`), `DockerCluster` and the ledger undo functions of
+the kinds "container" and "docker-network". Each node is a container `harness-<tag>-<node>` (hostname = node
+name, its own IP on the network `harness-<tag>`, capability NET_ADMIN for network faults; never SYS_TIME, never
+privileged; docker-init as pid 1 so daemons started with `docker exec` are reaped). The image is built from
+`clusters/<system>/Dockerfile` on a cached Debian base (see `clusters.docker.images`).
+
+Options (cluster options): base=local|official (debootstrap-built base, or debian:bookworm-slim from a
+registry), image=TAG (use this image as is, no build).
+
+Node addresses are assigned by Docker when the containers start: `nodes` holds them after `setup`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import docker
+import docker.errors
+
+from clusters.docker.images import engine, ensure_system_image
+from clusters.docker.remote import DockerRemote
+from harness.cluster import ClusterSpec, Node
+from harness.errors import BadInput, ClusterError
+from harness.ledger import LedgerEntry, undoer
+from harness.options import OptionSpec, parse_opts
+
+LABEL_RUN = "harness.run"
+
+
+class DockerCluster:
+    """Containers on one network. `setup` is all-or-nothing: on failure it tears down what it made."""
+
+    provider = "docker"
+
+    def __init__(self, spec: ClusterSpec, ledger: Any, client: docker.DockerClient, base: str, image: str) -> None:
+        self.spec = spec
+        self.ledger = ledger
+        self.client = client
+        self.base = base
+        self.image = image
+        self.tag = hashlib.sha1(spec.run_id.encode()).hexdigest()[:6]
+        self.network = f"harness-{self.tag}"
+        self.workdir_root = f"/var/lib/harness/{spec.run_id}"
+        self.nodes: tuple[Node, ...] = tuple(
+            Node(name=n, host="", workdir=f"{self.workdir_root}/{n}") for n in spec.node_names
+        )
+        self._remotes: dict[str, DockerRemote] = {
+            n: DockerRemote(n, client, self.container_name(n)) for n in spec.node_names
+        }
+
+    def container_name(self, node: str) -> str:
+        return f"harness-{self.tag}-{node}"
+
+    def setup(self) -> None:
+        try:
+            self._setup()
+        except BaseException:
+            self.teardown()
+            raise
+
+    def _setup(self) -> None:
+        image = self.image or ensure_system_image(self.client, self.spec.system, self.base)
+        self.ledger.record("docker-network", self.network)
+        self.client.networks.create(self.network, driver="bridge", labels={LABEL_RUN: self.spec.run_id})
+
+        def start(node: Node) -> Node:
+            name = self.container_name(node.name)
+            self.ledger.record("container", name, node=node.name)
+            c = self.client.containers.run(
+                image, ["sleep", "infinity"], name=name, hostname=node.name, detach=True, init=True,
+                cap_add=["NET_ADMIN"], network=self.network, labels={LABEL_RUN: self.spec.run_id},
+            )
+            c.reload()
+            ip = c.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
+            if not ip:
+                raise ClusterError(f"container {name} got no address on {self.network}")
+            self._remotes[node.name].run(["mkdir", "-p", node.workdir], timeout=30)
+            return Node(name=node.name, host=ip, workdir=node.workdir)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.nodes)))) as ex:
+            self.nodes = tuple(ex.map(start, self.nodes))
+
+    def teardown(self) -> None:
+        """Remove the containers (ending every process in them) and the network. Idempotent."""
+        for n in self.nodes:
+            name = self.container_name(n.name)
+            remove_container(self.client, name)
+            self.ledger.release("container", name)
+        remove_network(self.client, self.network)
+        self.ledger.release("docker-network", self.network)
+
+    def remote(self, node: str) -> DockerRemote:
+        try:
+            return self._remotes[node]
+        except KeyError:
+            raise BadInput(f"no node {node!r} in this cluster (nodes: {', '.join(self._remotes)})") from None
+
+    def access(self) -> str:
+        lines = [f"docker cluster on network {self.network}:"]
+        for n in self.nodes:
+            lines.append(f"  {n.name} {n.host}: docker exec -it {self.container_name(n.name)} bash")
+        lines.append("remove it later with: harness cleanup")
+        return "\n".join(lines)
+
+
+def remove_container(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.containers.get(name).remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as e:
+        if "already in progress" not in str(e) and "No such container" not in str(e):
+            raise
+
+
+def remove_network(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.networks.get(name).remove()
+    except docker.errors.NotFound:
+        pass
+
+
+@undoer("container")
+def _undo_container(entry: LedgerEntry) -> None:
+    remove_container(engine(), entry.key)
+
+
+@undoer("docker-network")
+def _undo_network(entry: LedgerEntry) -> None:
+    remove_network(engine(), entry.key)
+
+
+class DockerProvider:
+    """The `harness.clusters` plugin `docker`."""
+
+    name = "docker"
+    option_specs: Sequence[OptionSpec] = (
+        OptionSpec(name="base", default="local", help="base image: local (debootstrap, cached) or official",
+                   choices=("local", "official")),
+        OptionSpec(name="image", default="", help="node image to use as is (skips the build)"),
+    )
+
+    def create(self, spec: ClusterSpec, ledger: Any) -> DockerCluster:
+        opts = parse_opts("cluster docker", self.option_specs, {k: str(v) for k, v in (spec.opts or {}).items()})
+        if not spec.node_names:
+            raise BadInput("the docker cluster needs at least one node name")
+        client = engine()
+        return DockerCluster(spec, ledger, client, str(opts["base"]), str(opts["image"]))
+
+
+PLUGIN = DockerProvider()
