@@ -197,7 +197,7 @@ class Interpreter:
             last_progress = t
             ctx = ctx.with_time(max(ctx.time_ns, t))
             if isinstance(item, Op):
-                comp = item.replace(index=index, time_ns=t)
+                comp = item.completed(item.type, index, t)
                 index += 1
                 record(comp, True)
                 kind = comp.type
@@ -290,7 +290,7 @@ class Interpreter:
                     continue
                 thread = ctx.thread_of(emitted.process)
                 if isinstance(emitted, Op):
-                    op = emitted.replace(index=index, time_ns=now, type=INVOKE)
+                    op = emitted.completed(INVOKE, index, now)
                     index += 1
                     record(op, False)
                     counters.invoked += 1

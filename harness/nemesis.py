@@ -62,6 +62,14 @@ class NemesisPlugin(Protocol):
     def package(self, test: Test) -> Package: ...
 
 
+@runtime_checkable
+class ChecksResidue(Protocol):
+    """Optional: after teardown, `residue(test)` inspects the nodes and returns what of this nemesis is still in
+    place (rules, qdiscs, stopped processes, clock offsets), one line each; empty when everything is healed."""
+
+    def residue(self, test: Test) -> list[str]: ...
+
+
 class NoopNemesis:
     """A nemesis that does nothing: used when no fault is asked for."""
 
@@ -100,6 +108,9 @@ class ComposedNemesis:
         if n is None:
             return op.replace(type="info", error=f"no nemesis handles {op.f!r}")
         return n.invoke(test, op)
+
+    def residue(self, test: Test) -> list[str]:
+        return [r for n in self.nemeses if isinstance(n, ChecksResidue) for r in n.residue(test)]
 
     def teardown(self, test: Test) -> None:
         first: BaseException | None = None

@@ -33,6 +33,7 @@ from harness.checker import UNKNOWN, Finding, FailureClass, Verdict, merge_valid
 from harness.db import AwaitsReady
 from harness.errors import ClusterError, HarnessError
 from harness.interpreter import Counters, Interpreter
+from harness.nemesis import ChecksResidue
 from harness.op import History, HistoryWriter, Op
 from harness.store import Store
 from harness.test import Test
@@ -285,6 +286,14 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
     if set_up["nemesis"]:
         log.info("phase 6: healing every fault")
         step("heal", lambda: test.nemesis.teardown(test))
+        if isinstance(test.nemesis, ChecksResidue):
+            try:
+                left = test.nemesis.residue(test)
+            except Exception as e:  # noqa: BLE001 - not being able to look is itself a problem to report
+                left = [f"could not verify the heal: {e}"]
+            for r in left:
+                log.error("fault residue after heal: %s", r)
+                problems.append(f"fault residue after heal: {r}")
     if set_up["db"]:
         step("collecting node logs", lambda: _collect_logs(test, store))
     if test.options.leave_running:

@@ -84,7 +84,7 @@ class RegisterWorkload:
 
         parts: list[Checker] = [LinearizableChecker(model="cas-register", independent=True)]
         try:
-            from checkers.stats import StatsChecker
+            from checkers.invariants.stats import StatsChecker
 
             parts.append(StatsChecker())
         except ImportError:
@@ -92,17 +92,16 @@ class RegisterWorkload:
         return compose(*parts)
 
 
-class _Lazy:
+class _Lazy(g.Gen):
     """A generator built when first asked (the final reads depend on which keys the main phase used)."""
+
+    __slots__ = ("fn",)
 
     def __init__(self, fn: Any) -> None:
         self.fn = fn
 
     def op(self, test: Test, ctx: Any) -> Any:
         return g.op(self.fn(test, ctx), test, ctx)
-
-    def update(self, test: Test, ctx: Any, event: Any) -> Any:
-        return self
 
 
 PLUGIN = RegisterWorkload()

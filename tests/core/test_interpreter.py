@@ -110,5 +110,5 @@ def test_the_watchdog_ends_a_run_that_makes_no_progress() -> None:
 
 def test_workers_talk_to_nodes_round_robin() -> None:
     client = StubClient()
-    run(g.clients(g.limit(4, g.repeat({"f": "r", "value": "ok"}))), concurrency=4, client=client)
+    run(g.clients(g.each_thread({"f": "r", "value": "ok"})), concurrency=4, client=client)
     assert sorted(client.opened) == ["n1", "n1", "n2", "n2"]
