@@ -1,0 +1,148 @@
+"""The comparison page: several runs side by side (systems, versions, nemeses).
+
+Owns `RunDigest` (what one run contributes to a comparison: verdicts, anomaly counts, latency p50/p99,
+throughput, availability and recovery under each fault) and `render_comparison`. Does not own the run page or
+any verdict: it reads each run's results.json and history.jsonl.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+
+from harness.checker import Validity
+from harness.report import frames, plots
+from harness.report.diagnosis import CheckerRow, checker_rows
+from harness.report.page import _attempt, _fallback_html, _write_atomic
+from harness.report.rundir import RunDir
+from harness.report.stats import PackageStats, RunStats, per_fault, per_package, run_stats
+from harness.report.templating import plotly_js, render
+
+
+@dataclass(kw_only=True)
+class RunDigest:
+    run: RunDir
+    label: str
+    link: str  # to the run's report.html, relative to the comparison page
+    checkers: list[CheckerRow] = field(default_factory=list)
+    by_class: dict[str, int] = field(default_factory=dict)
+    by_kind: dict[str, int] = field(default_factory=dict)
+    stats: RunStats | None = None
+    packages: list[PackageStats] = field(default_factory=list)
+    window_s: float = 1.0
+    rate_x: list[float] = field(default_factory=list)
+    rate_y: list[float] = field(default_factory=list)
+
+    @property
+    def valid(self) -> Validity:
+        return self.run.valid
+
+    @property
+    def version(self) -> str:
+        sysname = self.run.summary.system or self.run.test.options.get("system", "")
+        return self.run.test.versions.get(sysname, "") if sysname else ""
+
+    def checker(self, name: str) -> CheckerRow | None:
+        return next((c for c in self.checkers if c.name == name and c.depth == 0), None)
+
+    def package(self, label: str) -> PackageStats | None:
+        return next((p for p in self.packages if p.label == label), None)
+
+
+def digest(run: RunDir, out_dir: Path, problems: list[str]) -> RunDigest:
+    s = run.summary
+    nem = "+".join(s.nemeses) if s.nemeses else run.test.options.get("nemeses", "") or "no faults"
+    sysname = s.system or run.test.options.get("system", "?")
+    version = run.test.versions.get(sysname, "")
+    label = f"{sysname} {version} / {s.workload or run.test.options.get('workload', '?')} / {nem} / {run.run_id}"
+    d = RunDigest(run=run, label=label.replace("  ", " "), link=os.path.relpath(run.path / "report.html", out_dir))
+    where = f"{run.path}: "
+    d.checkers = _attempt(problems, where + "checker table", lambda: checker_rows(run.verdict)) or []
+    findings = run.verdict.all_findings()
+    d.by_class = dict(Counter(f.failure_class.value for f in findings))
+    d.by_kind = dict(Counter(f.kind for f in findings))
+    history = _attempt(problems, where + "reading history.jsonl", run.history)
+    if history is None:
+        return d
+    ops = _attempt(problems, where + "ops table", lambda: frames.ops_frame(history))
+    if ops is None:
+        return d
+    end = frames.history_end_s(history)
+    d.stats = _attempt(problems, where + "statistics", lambda: run_stats(ops, s.duration_s or end))
+    pk = run.test.packages or frames.infer_packages(history)
+    intervals = _attempt(problems, where + "fault intervals", lambda: frames.fault_intervals(history, pk)) or []
+    faults = _attempt(problems, where + "per fault", lambda: per_fault(ops, intervals, run.test.nodes)) or []
+    d.packages = _attempt(problems, where + "per package", lambda: per_package(ops, faults, intervals)) or []
+    d.window_s = frames.choose_window(end)
+    w = _attempt(problems, where + "windows", lambda: frames.per_window(ops, d.window_s, end))
+    if w is not None:
+        d.rate_x = w["t_s"].round(3).tolist()
+        d.rate_y = w["ok_per_s"].round(2).tolist()
+    return d
+
+
+def _figures(ds: list[RunDigest], fault_labels: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    names = [f"#{i + 1}" for i in range(len(ds))]
+    lat = go.Figure()
+    for q in ("p50", "p99"):
+        lat.add_trace(go.Bar(name=q, x=names, y=[getattr(d.stats.latency, q) if d.stats else None for d in ds],
+                             hovertext=[d.label for d in ds]))
+    lat.update_layout(template="plotly_white", barmode="group", height=320, yaxis_title="latency of ok ops (ms)",
+                      margin={"l": 60, "r": 20, "t": 30, "b": 40})
+    out["latency"] = plots.fragment(lat, "cmp-latency")
+    av = go.Figure()
+    for label in fault_labels:
+        ys = []
+        for d in ds:
+            p = d.package(label)
+            ys.append(p.counts.availability if p else None)
+        av.add_trace(go.Bar(name=label, x=names, y=ys))
+    av.update_layout(template="plotly_white", barmode="group", height=320, yaxis_title="availability",
+                     yaxis_tickformat=".0%", yaxis_range=[0, 1.05], margin={"l": 60, "r": 20, "t": 30, "b": 40})
+    out["availability"] = plots.fragment(av, "cmp-availability")
+    thr = go.Figure()
+    for name, d in zip(names, ds):
+        thr.add_trace(go.Scatter(x=np.asarray(d.rate_x, dtype=np.float32), y=np.asarray(d.rate_y, dtype=np.float32),
+                                 name=f"{name} {d.label}", mode="lines", line={"shape": "hv", "width": 1.5}))
+    thr.update_layout(template="plotly_white", height=340, xaxis_title="time since test start (s)",
+                      yaxis_title="ok ops/s", legend={"orientation": "h", "y": -0.25},
+                      margin={"l": 60, "r": 20, "t": 30, "b": 40})
+    out["throughput"] = plots.fragment(thr, "cmp-throughput")
+    return out
+
+
+def render_comparison(run_dirs: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...],
+                      out_path: str | os.PathLike[str]) -> list[str]:
+    """Write a comparison page of `run_dirs` to `out_path`; return the problems met. Never raises; a run that
+    cannot be read is listed as a problem and left out."""
+    problems: list[str] = []
+    out = Path(out_path)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return [f"cannot create {out.parent}: {e.strerror}"]
+    ds: list[RunDigest] = []
+    for rd in run_dirs:
+        run = _attempt(problems, f"reading {rd}", lambda rd=rd: RunDir.load(rd))  # type: ignore[misc]
+        if run is not None:
+            d = _attempt(problems, f"summarizing {rd}", lambda run=run: digest(run, out.parent.resolve(), problems))
+            if d is not None:
+                ds.append(d)
+    classes = sorted({c for d in ds for c in d.by_class})
+    kinds = sorted({k for d in ds for k in d.by_kind})
+    checkers = list(dict.fromkeys(c.name for d in ds for c in d.checkers if c.depth == 0))
+    fault_labels = list(dict.fromkeys(p.label for d in ds for p in d.packages))
+    figs = _attempt(problems, "comparison plots", lambda: _figures(ds, fault_labels)) if ds else None
+    html = _attempt(problems, "rendering the comparison", lambda: render(
+        "compare.html.j2", runs=ds, classes=classes, kinds=kinds, checkers=checkers, fault_labels=fault_labels,
+        figs=figs or {}, problems=problems, plotly_js=plotly_js() if figs else ""))
+    if html is None:
+        html = _fallback_html("comparison", "see problems", problems)
+    _attempt(problems, f"writing {out}", lambda: _write_atomic(out, html))
+    return problems

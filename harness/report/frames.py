@@ -1,0 +1,251 @@
+"""Histories as pandas DataFrames, for reports, comparisons and export.
+
+Owns the tables the report computes on: `ops_frame` (one row per client operation, invoke and completion
+paired, with latency), `fault_intervals` (when each nemesis package's fault was in place, from the nemesis ops
+and the packages' start/stop fs) and `per_window` (counts, throughput, availability and latency quantiles per
+time window). Does not own judging a history (checkers do) nor drawing (see `harness.report.plots`).
+
+Conventions: times are seconds since the test started (floats); latency is milliseconds. An invocation that
+never completed counts as `info` (unknown outcome) with no latency. A timeout is an `info` whose error mentions
+"timeout" / "timed out", or an invocation that never completed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.op import INVOKE, History, Op, encode_value
+from harness.report.rundir import PackageInfo
+
+OPS_COLUMNS: tuple[str, ...] = (
+    "index", "complete_index", "process", "f", "type", "completed", "timeout", "node", "value", "error",
+    "invoke_s", "complete_s", "latency_ms",
+)
+VALUE_CHARS = 200  # longer values are cut in the ops table, with an ellipsis
+
+
+def value_text(v: object, limit: int = VALUE_CHARS) -> str:
+    """A short JSON-ish rendering of an op value or error."""
+    if v is None:
+        return ""
+    try:
+        s = json.dumps(encode_value(v), separators=(",", ":"), ensure_ascii=False)
+    except TypeError:
+        s = repr(v)
+    return s if len(s) <= limit else s[: limit - 1] + "\u2026"
+
+
+def _is_timeout(op: Op | None) -> bool:
+    if op is None:
+        return True
+    if op.type != "info" or op.error is None:
+        return False
+    e = str(op.error).lower()
+    return "timeout" in e or "timed out" in e or "timed-out" in e
+
+
+def ops_frame(history: History) -> pd.DataFrame:
+    """One row per client invocation: its completion type (ok/fail/info), times, latency, node, value, error.
+
+    `value` is the completion's value when it has one (reads learn their value on completion), else the
+    invocation's. `process` is kept as the history's integer.
+    """
+    cols: dict[str, list[object]] = {c: [] for c in OPS_COLUMNS}
+    for inv, comp in history.client_ops().pairs():
+        cols["index"].append(inv.index)
+        cols["complete_index"].append(comp.index if comp is not None else -1)
+        cols["process"].append(inv.process)
+        cols["f"].append(inv.f)
+        cols["type"].append(comp.type if comp is not None else "info")
+        cols["completed"].append(comp is not None)
+        cols["timeout"].append(_is_timeout(comp))
+        node = (comp.node if comp is not None and comp.node else None) or inv.node
+        cols["node"].append(node or "")
+        val = comp.value if comp is not None and comp.value is not None else inv.value
+        cols["value"].append(value_text(val))
+        cols["error"].append(value_text(comp.error) if comp is not None else "never completed")
+        cols["invoke_s"].append(inv.time_ns / 1e9)
+        cols["complete_s"].append(comp.time_ns / 1e9 if comp is not None else math.nan)
+        cols["latency_ms"].append((comp.time_ns - inv.time_ns) / 1e6 if comp is not None else math.nan)
+    df = pd.DataFrame(cols, columns=list(OPS_COLUMNS))
+    df["index"] = df["index"].astype("int64")
+    df["complete_index"] = df["complete_index"].astype("int64")
+    df["completed"] = df["completed"].astype(bool)
+    df["timeout"] = df["timeout"].astype(bool)
+    for c in ("invoke_s", "complete_s", "latency_ms"):
+        df[c] = df[c].astype("float64")
+    for c in ("f", "type", "node", "value", "error"):
+        df[c] = df[c].astype("string") if len(df) else df[c].astype(object)
+    return df
+
+
+def history_end_s(history: History) -> float:
+    """Time of the last op, in seconds (0 for an empty history)."""
+    return max((op.time_ns for op in history), default=0) / 1e9
+
+
+# --- faults -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class FaultInterval:
+    """One fault in place: from the first op of a start f (its invocation) to the completion of the stop f
+    that healed it. `healed` is False when the history ended with the fault still in place (end_s is then the
+    end of the history)."""
+
+    package: str
+    label: str
+    start_s: float
+    end_s: float
+    healed: bool
+    start_index: int
+    end_index: int | None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, kw_only=True)
+class NemesisEvent:
+    """A completed nemesis op, shown as a marker (faults without a stop, or anything else the nemesis did)."""
+
+    time_s: float
+    f: str
+    value: str
+    type: str
+    index: int
+
+
+def infer_packages(history: History) -> tuple[PackageInfo, ...]:
+    """Packages guessed from nemesis fs when test.json names none: "start-x"/"stop-x" and "start"/"stop" pairs."""
+    fs = list(dict.fromkeys(op.f for op in history.nemesis_ops()))
+    out: list[PackageInfo] = []
+    for f in fs:
+        for a, b in (("start", "stop"), ("start-", "stop-"), ("start_", "stop_")):
+            if f.startswith(a):
+                stop = b + f[len(a):]
+                if stop in fs:
+                    name = f[len(a):].strip("-_") or "fault"
+                    out.append(PackageInfo(name=name, label=name, start_fs=frozenset({f}), stop_fs=frozenset({stop})))
+                    break
+    return tuple(dict((p.name, p) for p in out).values())
+
+
+def fault_intervals(history: History, packages: Sequence[PackageInfo]) -> list[FaultInterval]:
+    """Fault intervals of every package, in start order. A start while the package's fault is already in place
+    does not open a second interval; a stop with no fault in place is ignored."""
+    end = history_end_s(history)
+    starts = {f: p for p in packages for f in p.start_fs}
+    stops = {f: p for p in packages for f in p.stop_fs}
+    open_at: dict[str, tuple[float, int]] = {}
+    closing: dict[str, tuple[float, int]] = {}
+    out: list[FaultInterval] = []
+    label = {p.name: p.label or p.name for p in packages}
+
+    def close(name: str, t: float, idx: int | None, healed: bool) -> None:
+        s, si = open_at.pop(name)
+        closing.pop(name, None)
+        out.append(FaultInterval(package=name, label=label[name], start_s=s, end_s=max(t, s), healed=healed,
+                                 start_index=si, end_index=idx))
+
+    for op in history.nemesis_ops():
+        t = op.time_ns / 1e9
+        if op.f in starts:
+            name = starts[op.f].name
+            if name not in open_at:
+                open_at[name] = (t, op.index)
+        elif op.f in stops:
+            name = stops[op.f].name
+            if name in open_at:
+                if op.type == INVOKE:
+                    closing[name] = (t, op.index)
+                else:
+                    close(name, t, op.index, True)
+    for name in list(open_at):
+        if name in closing:
+            t, idx = closing[name]  # the heal was invoked but never completed: count it healed at invocation
+            close(name, t, idx, True)
+        else:
+            close(name, end, None, False)
+    out.sort(key=lambda i: (i.start_s, i.package))
+    return out
+
+
+def nemesis_events(history: History) -> list[NemesisEvent]:
+    return [
+        NemesisEvent(time_s=op.time_ns / 1e9, f=op.f, value=value_text(op.value, 80), type=op.type, index=op.index)
+        for op in history.nemesis_ops()
+        if op.type != INVOKE
+    ]
+
+
+# --- windows ------------------------------------------------------------------------------------------------
+
+def choose_window(duration_s: float) -> float:
+    """A window length giving at most ~60 windows (readable rates, not noise), a round 1/2/5 x 10^k seconds;
+    at least 1 s for runs longer than 30 s, at least 0.1 s otherwise."""
+    if duration_s <= 0:
+        return 1.0
+    raw = max(duration_s / 60.0, 1.0 if duration_s > 30 else 0.1)
+    exp = 10.0 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5):
+        if m * exp >= raw - 1e-12:
+            return float(round(m * exp, 6))
+    return float(round(10 * exp, 6))
+
+
+WINDOW_COLUMNS: tuple[str, ...] = (
+    "t_s", "ok", "fail", "info", "timeouts", "ok_per_s", "ops_per_s", "availability", "p50_ms", "p95_ms",
+    "p99_ms", "max_ms",
+)
+
+
+def per_window(ops: pd.DataFrame, window_s: float, end_s: float) -> pd.DataFrame:
+    """Per window of `window_s` seconds from 0 to `end_s`: completions by type (by completion time; a never
+    completed op counts as info at the end), throughput, availability (ok / all completions; NaN for a window
+    with none), and latency quantiles of ok ops invoked in the window."""
+    n = max(int(math.ceil(end_s / window_s)), 1) if end_s > 0 else 1
+    t = ops["complete_s"].fillna(end_s).to_numpy(dtype="float64")
+    w = np.clip((t // window_s).astype("int64"), 0, n - 1) if len(t) else np.zeros(0, dtype="int64")
+    out = pd.DataFrame({"t_s": np.arange(n, dtype="float64") * window_s})
+    types = ops["type"].to_numpy(dtype=object)
+    for ty in ("ok", "fail", "info"):
+        out[ty] = np.bincount(w[types == ty], minlength=n)[:n]
+    out["timeouts"] = np.bincount(w[ops["timeout"].to_numpy(dtype=bool)], minlength=n)[:n]
+    total = out["ok"] + out["fail"] + out["info"]
+    out["ok_per_s"] = out["ok"] / window_s
+    out["ops_per_s"] = total / window_s
+    out["availability"] = np.where(total > 0, out["ok"] / total.where(total > 0, 1), np.nan)
+    ok = ops[ops["type"] == "ok"]
+    if len(ok):
+        wi = np.clip((ok["invoke_s"].to_numpy() // window_s).astype("int64"), 0, n - 1)
+        q = ok["latency_ms"].groupby(wi).quantile([0.5, 0.95, 0.99]).unstack()
+        mx = ok["latency_ms"].groupby(wi).max()
+        out["p50_ms"] = q[0.5].reindex(range(n)).to_numpy()
+        out["p95_ms"] = q[0.95].reindex(range(n)).to_numpy()
+        out["p99_ms"] = q[0.99].reindex(range(n)).to_numpy()
+        out["max_ms"] = mx.reindex(range(n)).to_numpy()
+    else:
+        for c in ("p50_ms", "p95_ms", "p99_ms", "max_ms"):
+            out[c] = np.nan
+    return out[list(WINDOW_COLUMNS)]
+
+
+def in_interval(ops: pd.DataFrame, start_s: float, end_s: float) -> pd.DataFrame:
+    """Ops that completed (or, never completed, were invoked) within [start_s, end_s]."""
+    t = ops["complete_s"].fillna(ops["invoke_s"])
+    return ops[(t >= start_s) & (t <= end_s)]
+
+
+def outside_intervals(ops: pd.DataFrame, intervals: Iterable[FaultInterval]) -> pd.DataFrame:
+    t = ops["complete_s"].fillna(ops["invoke_s"])
+    mask = pd.Series(True, index=ops.index)
+    for i in intervals:
+        mask &= ~((t >= i.start_s) & (t <= i.end_s))
+    return ops[mask]

@@ -1,0 +1,198 @@
+"""Summary statistics of a run: the numbers a report headline and a comparison table show.
+
+Owns `OpCounts`, `RunStats` (totals, throughput, availability, latency quantiles), `FaultStats` (the same under
+each fault interval, per package, and outside any fault) and recovery times (from each fault interval's end to
+the next ok op, per node). Does not own building the tables (see `harness.report.frames`) nor rendering.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from harness.report.frames import FaultInterval, in_interval, outside_intervals
+
+ALL_NODES = "all"  # the recovery key when ops do not name their node
+
+
+def _q(s: pd.Series, q: float) -> float | None:
+    if len(s) == 0:
+        return None
+    v = float(s.quantile(q))
+    return None if math.isnan(v) else v
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpCounts:
+    """Completions by outcome. `timeouts` are the `info` ops that timed out or never completed."""
+
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    timeouts: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.fail + self.info
+
+    @property
+    def availability(self) -> float | None:
+        """ok / all completions; None when there were none."""
+        return self.ok / self.total if self.total else None
+
+    @classmethod
+    def of(cls, ops: pd.DataFrame) -> OpCounts:
+        t = ops["type"]
+        return cls(
+            ok=int((t == "ok").sum()),
+            fail=int((t == "fail").sum()),
+            info=int((t == "info").sum()),
+            timeouts=int(ops["timeout"].sum()),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Latency:
+    """Latency quantiles of ok ops, in milliseconds (None when there were no ok ops)."""
+
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def of(cls, ops: pd.DataFrame) -> Latency:
+        lat = ops.loc[ops["type"] == "ok", "latency_ms"].dropna()
+        return cls(p50=_q(lat, 0.5), p95=_q(lat, 0.95), p99=_q(lat, 0.99),
+                   max=float(lat.max()) if len(lat) else None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStats:
+    counts: OpCounts
+    latency: Latency
+    duration_s: float
+    ok_per_s: float | None
+    ops_per_s: float | None
+    by_f: Mapping[str, OpCounts] = field(default_factory=dict)
+
+
+def run_stats(ops: pd.DataFrame, duration_s: float) -> RunStats:
+    counts = OpCounts.of(ops)
+    by_f = {str(f): OpCounts.of(g) for f, g in ops.groupby("f", sort=True)} if len(ops) else {}
+    return RunStats(
+        counts=counts,
+        latency=Latency.of(ops),
+        duration_s=duration_s,
+        ok_per_s=counts.ok / duration_s if duration_s > 0 else None,
+        ops_per_s=counts.total / duration_s if duration_s > 0 else None,
+        by_f=by_f,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recovery:
+    """After a fault ended: seconds until each node served an ok op again (None: not within the run).
+    `seconds` is the time until every node had (the slowest node), None if one never did."""
+
+    by_node: Mapping[str, float | None]
+
+    @property
+    def seconds(self) -> float | None:
+        if not self.by_node:
+            return None
+        vals = list(self.by_node.values())
+        return None if any(v is None for v in vals) else max(v for v in vals if v is not None)
+
+    @property
+    def stalled_nodes(self) -> list[str]:
+        return [n for n, v in self.by_node.items() if v is None]
+
+
+def recovery_after(ops: pd.DataFrame, end_s: float, nodes: Sequence[str] = ()) -> Recovery:
+    """Time from `end_s` to the next ok completion, per node. Nodes come from `nodes` and the ops' node column;
+    when no op names a node, one key "all" stands for the whole cluster."""
+    ok = ops[(ops["type"] == "ok") & (ops["complete_s"] >= end_s)]
+    named = [n for n in ops["node"].dropna().unique().tolist() if n]
+    keys = list(dict.fromkeys([*named, *nodes])) if named else []
+    out: dict[str, float | None] = {}
+    if not keys:
+        first = ok["complete_s"].min() if len(ok) else math.nan
+        out[ALL_NODES] = None if math.isnan(first) else max(float(first) - end_s, 0.0)
+        return Recovery(by_node=out)
+    firsts = ok.groupby("node")["complete_s"].min() if len(ok) else pd.Series(dtype="float64")
+    for n in keys:
+        v = firsts.get(n)
+        out[str(n)] = None if v is None or math.isnan(v) else max(float(v) - end_s, 0.0)
+    return Recovery(by_node=out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultStats:
+    """Availability and latency while one fault (or a package's faults, or no fault) was in place."""
+
+    label: str
+    package: str
+    start_s: float | None
+    end_s: float | None
+    healed: bool
+    counts: OpCounts
+    latency: Latency
+    recovery: Recovery | None
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.start_s is None or self.end_s is None else self.end_s - self.start_s
+
+
+def per_fault(ops: pd.DataFrame, intervals: Sequence[FaultInterval], nodes: Sequence[str] = ()) -> list[FaultStats]:
+    """One row per fault interval, in time order, with its recovery."""
+    out = []
+    for i in intervals:
+        sub = in_interval(ops, i.start_s, i.end_s)
+        out.append(FaultStats(
+            label=i.label, package=i.package, start_s=i.start_s, end_s=i.end_s, healed=i.healed,
+            counts=OpCounts.of(sub), latency=Latency.of(sub),
+            recovery=recovery_after(ops, i.end_s, nodes) if i.healed else None,
+        ))
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageStats:
+    """All intervals of one package together, plus recovery over them (worst and median)."""
+
+    label: str
+    package: str
+    intervals: int
+    counts: OpCounts
+    latency: Latency
+    recovery_max_s: float | None
+    recovery_median_s: float | None
+    unrecovered: int
+
+
+def per_package(ops: pd.DataFrame, faults: Sequence[FaultStats], intervals: Sequence[FaultInterval]) -> list[PackageStats]:
+    """Per package, plus a row labelled "no fault" for ops outside every interval."""
+    out: list[PackageStats] = []
+    for name in dict.fromkeys(f.package for f in faults):
+        mine = [f for f in faults if f.package == name]
+        ivs = [i for i in intervals if i.package == name]
+        parts = [in_interval(ops, i.start_s, i.end_s) for i in ivs]
+        sub = pd.concat(parts).drop_duplicates(subset="index") if parts else ops.iloc[0:0]
+        recs = [f.recovery.seconds for f in mine if f.recovery is not None]
+        known = [r for r in recs if r is not None]
+        out.append(PackageStats(
+            label=mine[0].label, package=name, intervals=len(mine), counts=OpCounts.of(sub),
+            latency=Latency.of(sub),
+            recovery_max_s=max(known) if known else None,
+            recovery_median_s=float(pd.Series(known).median()) if known else None,
+            unrecovered=sum(1 for r in recs if r is None) + sum(1 for f in mine if not f.healed),
+        ))
+    calm = outside_intervals(ops, intervals)
+    out.append(PackageStats(label="no fault", package="", intervals=0, counts=OpCounts.of(calm),
+                            latency=Latency.of(calm), recovery_max_s=None, recovery_median_s=None, unrecovered=0))
+    return out

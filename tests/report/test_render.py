@@ -1,0 +1,140 @@
+"""report.html and junit.xml of a run directory: content, robustness, and that rendering never changes a verdict."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BadInput
+from harness.report import render_comparison, render_run
+from harness.report import plots as plots_module
+from harness.report.rundir import RunDir
+
+
+def test_valid_run_page_and_junit(valid_run: Path) -> None:
+    assert render_run(valid_run) == []
+    html = (valid_run / "report.html").read_text()
+    assert 'class="verdict-banner valid"' in html and ">VALID<" in html
+    assert 'id="latency-plot"' in html and 'id="throughput-plot"' in html and 'id="timeline-data"' in html
+    assert "partition n3 | n1 n2" in html  # the fault label
+    assert "No findings" in html
+    suite = ET.parse(valid_run / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["linearizable", "stats"]
+    assert all(c.find("failure") is None and c.find("error") is None for c in cases)
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+
+
+def test_invalid_run_page_explains_findings(invalid_run: Path) -> None:
+    assert render_run(invalid_run) == []
+    html = (invalid_run / "report.html").read_text()
+    assert ">INVALID<" in html
+    # failing checkers first in the checker table
+    order = re.findall(r'class="checker-row" data-verdict="(\w+)"', html)
+    assert order == ["invalid", "invalid", "unknown", "valid"]
+    for question in ("Which scope was ordered", "Which invariant broke", "What the system did",
+                     "Back to correct after the fault"):
+        assert question in html
+    assert "Stale or non-monotonic read" in html and "Isolation anomaly" in html
+    assert 'class="cycle"' in html  # the G-single cycle drawn as a cycle
+    assert "srcdoc=" in html and "Linearizability counterexample" in html  # the checker's own page, embedded
+    assert 'href="nodes/n1/postgres.log"' in html
+    suite = ET.parse(invalid_run / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    by_name = {c.get("name"): c for c in suite.findall("testcase")}
+    assert by_name["linearizable"].find("failure") is not None
+    assert by_name["elle"].find("failure") is not None
+    err = by_name["monotonic"].find("error")  # unknown -> <error>, documented in harness.report.junit
+    assert err is not None and "crashed" in (err.get("message") or "")
+    assert by_name["stats"].find("failure") is None
+
+
+def test_page_is_self_contained(valid_run: Path) -> None:
+    render_run(valid_run)
+    html = (valid_run / "report.html").read_text()
+    assert not re.search(r"<script[^>]+src=", html)
+    assert not re.search(r"<link[^>]+href=", html)
+    assert html.count("Plotly.newPlot") >= 2 and html.count("* plotly.js v") == 1  # plotly.js once
+
+
+def _snapshot(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (run / "results.json", run / "history.jsonl", run / "test.json")}
+
+
+def test_a_failing_plot_is_reported_and_the_verdict_stays(fresh_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _snapshot(fresh_run)
+
+    def broken(*a: object, **k: object) -> None:
+        raise RuntimeError("plotly exploded")
+
+    monkeypatch.setattr(plots_module, "latency_figure", broken)
+    problems = render_run(fresh_run)
+    assert problems == ["latency plot failed: RuntimeError: plotly exploded"]
+    html = (fresh_run / "report.html").read_text()
+    assert ">INVALID<" in html and "plotly exploded" in html and "The latency plot could not be drawn" in html
+    assert 'id="throughput-plot"' in html
+    assert _snapshot(fresh_run) == before
+
+
+def test_a_malformed_history_still_gives_a_page_with_the_verdict(fresh_run: Path) -> None:
+    lines = (fresh_run / "history.jsonl").read_text().splitlines(keepends=True)
+    lines[5] = "{not json\n"
+    (fresh_run / "history.jsonl").write_text("".join(lines))
+    problems = render_run(fresh_run)
+    assert len(problems) == 1 and "reading history.jsonl failed" in problems[0] and ":6:" in problems[0]
+    html = (fresh_run / "report.html").read_text()
+    assert ">INVALID<" in html and "reading history.jsonl failed" in html
+    assert (fresh_run / "junit.xml").is_file()
+
+
+def test_a_run_without_results_is_unknown(fresh_run: Path) -> None:
+    (fresh_run / "results.json").unlink()
+    assert render_run(fresh_run) == []
+    assert ">UNKNOWN<" in (fresh_run / "report.html").read_text()
+    suite = ET.parse(fresh_run / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
+
+
+def test_render_run_never_raises(tmp_path: Path) -> None:
+    assert render_run(tmp_path / "nope")[0].startswith("cannot read the run directory")
+    problems = render_run(tmp_path)
+    assert "neither test.json nor results.json" in problems[0]
+    assert "could not be rendered" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"schema": 2}, "schema 2 is not supported"),
+    ({"valid": "maybe"}, "valid must be true, false or \"unknown\""),
+    ({"verdict": {"checker": "x"}}, "malformed results.json"),
+])
+def test_bad_results_json_is_bad_input(fresh_run: Path, change: dict[str, object], message: str) -> None:
+    d = json.loads((fresh_run / "results.json").read_text())
+    d.update(change)
+    (fresh_run / "results.json").write_text(json.dumps(d))
+    with pytest.raises(BadInput, match=re.escape(message)):
+        RunDir.load(fresh_run)
+    problems = render_run(fresh_run)
+    assert problems[0].startswith("cannot read the run directory") and message in problems[0]
+
+
+def test_comparison_of_two_runs(valid_run: Path, invalid_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cmp" / "compare.html"
+    assert render_comparison([valid_run, invalid_run], out) == []
+    html = out.read_text()
+    assert html.count('class="badge valid"') >= 1 and 'class="badge invalid"' in html
+    assert "etcd 3.5.15" in html and "postgres 16.4" in html
+    assert "stale or non-monotonic read" in html and "partition n3 | n1 n2" in html
+    assert 'id="cmp-latency"' in html and 'id="cmp-availability"' in html and 'id="cmp-throughput"' in html
+    assert "../../" in html  # links to each run's report.html, relative to the comparison page
+
+
+def test_comparison_skips_unreadable_runs(valid_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.html"
+    problems = render_comparison([valid_run, tmp_path / "missing"], out)
+    assert len(problems) == 1 and "missing" in problems[0]
+    assert "Comparison of 1 runs" in out.read_text()
