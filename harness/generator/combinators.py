@@ -317,8 +317,11 @@ def log(message: str) -> GenLike:
 
 
 class TimeLimit(Gen):
-    """Ops of `gen` with a time before `cutoff_ns`; the cutoff is fixed `dt_ns` after the first time this
-    generator is asked or told of an event. At or past the cutoff it is exhausted, even if `gen` is pending."""
+    """Ops of `gen` with a time before `cutoff_ns`; the cutoff is fixed `dt_ns` after the time this generator
+    is first asked for an op (the state returned with that op, or with PENDING, carries it; a caller that
+    drops the state after PENDING fixes it on a later ask, as in Jepsen). Events do not start the clock: in
+    `then(a, time_limit(dt, b))` the limit starts when b does. At or past the cutoff it is exhausted, even if
+    `gen` is pending."""
 
     __slots__ = ("dt_ns", "cutoff_ns", "gen")
 
@@ -343,10 +346,7 @@ class TimeLimit(Gen):
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
         g2 = update(self.gen, test, ctx, event)
-        cutoff = self.cutoff_ns if self.cutoff_ns is not None else ctx.time_ns + self.dt_ns
-        if g2 is self.gen and cutoff == self.cutoff_ns:
-            return self
-        return TimeLimit(self.dt_ns, cutoff, g2)
+        return self if g2 is self.gen else TimeLimit(self.dt_ns, self.cutoff_ns, g2)
 
 
 def time_limit(dt: float, gen: Any) -> GenLike:
