@@ -73,6 +73,7 @@ class OpLine:
     value: str
     node: str
     error: str
+    invoke_index: int  # the invocation of this op's pair (what the timeline keys ops by)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +132,8 @@ def diagnose(verdict: Verdict, history: History, ops: pd.DataFrame, intervals: S
         for i in f.ops[:MAX_OPS_PER_FINDING]:
             op = by_index.get(i)
             if op is not None:
-                lines.append(OpLine(index=op.index, time_s=op.time_ns / 1e9, process=str(op.process), type=op.type,
+                inv = history.invocation(op) if op.type != "invoke" else None
+                lines.append(OpLine(invoke_index=inv.index if inv is not None else op.index, index=op.index, time_s=op.time_ns / 1e9, process=str(op.process), type=op.type,
                                     f=op.f, value=value_text(op.value, 120), node=op.node or "",
                                     error=value_text(op.error, 80)))
         window = around = rec = None

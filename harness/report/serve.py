@@ -28,6 +28,8 @@ from harness.report.templating import render, verdict
 
 HOST = "127.0.0.1"
 MAX_DEPTH = 4
+FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+           b'<circle cx="8" cy="8" r="7" fill="#c92a2a"/></svg>')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +132,8 @@ class ResultsHandler(BaseHTTPRequestHandler):
             if path in ("/", "/index.html"):
                 body = render("index.html.j2", runs=find_runs(self.root), root=str(self.root))
                 self._send(HTTPStatus.OK, body.encode(), "text/html; charset=utf-8")
+            elif path == "/favicon.ico":
+                self._send(HTTPStatus.OK, FAVICON, "image/svg+xml")
             elif path == "/api/runs.json":
                 body = json.dumps([asdict(e) for e in find_runs(self.root)], indent=1)
                 self._send(HTTPStatus.OK, body.encode(), "application/json")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,12 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def keep_screenshot(src: Path) -> None:
-    """Copy a screenshot to results/screenshots/ (git-ignored) for people to look at."""
+def _keep(src: Path) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, SCREENSHOTS / src.name)
+
+
+@pytest.fixture
+def keep_screenshot() -> Callable[[Path], None]:
+    """Copies a screenshot to results/screenshots/ (git-ignored) for people to look at."""
+    return _keep

@@ -1,0 +1,106 @@
+"""The pages in headless Chromium: verdict, plots and timeline render without console errors.
+
+Screenshots are saved in the test's tmp dir and copied to results/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from harness.report import render_comparison, render_run
+from harness.report.serve import make_server
+
+Keep = Callable[[Path], None]
+
+
+def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    return page, errors
+
+
+def check_run_page(browser: Any, run: Path, verdict: str, shot: Path, keep_screenshot: Keep) -> Any:
+    assert render_run(run) == []
+    page, errors = open_page(browser, (run / "report.html").as_uri())
+    assert page.inner_text("#verdict .big").strip() == verdict
+    for plot in ("#latency-plot", "#throughput-plot"):
+        page.wait_for_selector(f"{plot} .main-svg", timeout=20_000)
+        assert page.locator(f"{plot} .main-svg").count() >= 1
+    page.wait_for_function("window.harnessTimeline && window.harnessTimeline.drawn > 0", timeout=20_000)
+    tl = page.evaluate("({drawn: window.harnessTimeline.drawn, total: window.harnessTimeline.total})")
+    assert 0 < tl["drawn"] <= tl["total"]
+    assert page.locator("#timeline canvas").count() == 1
+    assert "ops drawn" in page.inner_text("#timeline-status")
+    # scattergl draws on WebGL; with --disable-gpu Chromium falls back to software GL, which logs no errors
+    page.screenshot(path=str(shot), full_page=True)
+    keep_screenshot(shot)
+    assert errors == []
+    return page
+
+
+def test_valid_run_in_chromium(browser: Any, valid_run: Path, tmp_path: Path, keep_screenshot: Keep) -> None:
+    page = check_run_page(browser, valid_run, "VALID", tmp_path / "report-valid.png", keep_screenshot)
+    assert page.locator(".finding").count() == 0
+    page.close()
+
+
+def test_invalid_run_in_chromium(browser: Any, invalid_run: Path, tmp_path: Path, keep_screenshot: Keep) -> None:
+    page = check_run_page(browser, invalid_run, "INVALID", tmp_path / "report-invalid.png", keep_screenshot)
+    assert page.locator(".finding").count() == 3
+    # an op number in the diagnosis zooms the timeline onto that op
+    before = page.evaluate("window.harnessTimeline.view.t1 - window.harnessTimeline.view.t0")
+    page.locator(".finding a[data-tl-op]").first.click()
+    page.wait_for_timeout(200)
+    after = page.evaluate("window.harnessTimeline.view.t1 - window.harnessTimeline.view.t0")
+    assert after < before
+    page.close()
+
+
+def test_comparison_in_chromium(browser: Any, valid_run: Path, invalid_run: Path, tmp_path: Path, keep_screenshot: Keep) -> None:
+    out = tmp_path / "compare-two-runs.html"
+    assert render_comparison([valid_run, invalid_run], out) == []
+    page, errors = open_page(browser, out.as_uri())
+    badges = page.locator("#compare-table tr:nth-child(2) .badge").all_inner_texts()
+    assert badges == ["valid", "invalid"]
+    for plot in ("#cmp-latency", "#cmp-availability", "#cmp-throughput"):
+        page.wait_for_selector(f"{plot} .main-svg", timeout=20_000)
+    shot = tmp_path / "compare-two-runs.png"
+    page.screenshot(path=str(shot), full_page=True)
+    keep_screenshot(shot)
+    assert errors == []
+    page.close()
+
+
+def test_results_browser_filters(browser: Any, valid_run: Path, invalid_run: Path, tmp_path: Path, keep_screenshot: Keep) -> None:
+    root = tmp_path / "results"
+    shutil.copytree(valid_run, root / "a" / "1")
+    shutil.copytree(invalid_run, root / "b" / "2")
+    server = make_server(root, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host, port = server.server_address[:2]
+        page, errors = open_page(browser, f"http://{host}:{port}/")
+        assert page.locator("tr.run:not(.hidden)").count() == 2
+        page.fill("#filter", "postgres")
+        assert page.locator("tr.run:not(.hidden)").count() == 1
+        page.fill("#filter", "")
+        page.select_option("#verdict-filter", "valid")
+        assert page.locator("tr.run:not(.hidden)").all_inner_texts()[0].startswith("valid")
+        shot = tmp_path / "serve-index.png"
+        page.screenshot(path=str(shot), full_page=True)
+        keep_screenshot(shot)
+        assert errors == []
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
