@@ -69,7 +69,7 @@ class SSHSandbox:
         try:
             lines = []
             for node in self.hosts.nodes:
-                cfg = os.path.join(self.directory, f"sshd-{node.name}.conf")
+                cfg = os.path.join(node.workdir, "sshd.conf")  # in the workdir: its path names the run
                 with open(cfg, "w") as fh:
                     fh.write(_CONFIG.format(ip=node.host, dir=self.directory))
                 pidfile = os.path.join(node.workdir, "sshd.pid")
