@@ -12,7 +12,9 @@ elements never enqueued (a failed enqueue did not happen, so dequeuing it is une
 elements dequeued more often than enqueued; recovered = dequeued elements whose enqueue was indefinite.
 Telling "lost" from "still in the queue" needs the queue to be empty at the end: a history with an ok drain
 is judged; without one, missing elements make the verdict unknown, unless `assume_drained` (Jepsen's
-assumption that the workload drained the queue).
+assumption that the workload drained the queue). An indefinite dequeue (info, or never completed) may have
+taken one element that nobody saw, and an indefinite drain any number: so lost elements are only invalid when
+they outnumber the indefinite dequeues and no drain was indefinite; otherwise they make the verdict unknown.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History
+
+_TAKE = object()  # marks a pending dequeue or drain
 
 from ._common import (
     CheckerPlugin, Findings, bad_value, bool_spec, freeze, incomplete, max_findings_spec, range_string, show, verdict,
@@ -46,7 +50,9 @@ class TotalQueueChecker:
         where_enq: dict[Hashable, int] = {}
         where_deq: dict[Hashable, list[int]] = {}
         drained = False
-        pending: dict[Any, Any] = {}
+        indefinite_dequeues = 0
+        indefinite_drain = False
+        pending: dict[Any, Any] = {}  # process -> enqueued value, or _TAKE for a dequeue or drain
         for op in history.ops:
             f = op.f
             if f == "enqueue":
@@ -61,13 +67,22 @@ class TotalQueueChecker:
                 elif op.type == "fail":
                     failed[v] += 1
             elif op.type == "invoke":
+                if f == "dequeue" or f == "drain":
+                    pending[op.process] = _TAKE
                 continue
             elif f == "dequeue":
+                pending.pop(op.process, None)
+                if op.type == "info":
+                    indefinite_dequeues += 1
                 if op.type == "ok" and op.value is not None:
                     v = freeze(op.value)
                     dequeued[v] += 1
                     where_deq.setdefault(v, []).append(op.index)
-            elif f == "drain" and op.type == "ok":
+            elif f == "drain" and op.type != "ok":
+                pending.pop(op.process, None)
+                indefinite_drain = indefinite_drain or op.type == "info"
+            elif f == "drain":
+                pending.pop(op.process, None)
                 if not isinstance(op.value, list | tuple):
                     raise bad_value(op, "a drain must return the list of elements it took")
                 drained = True
@@ -76,7 +91,10 @@ class TotalQueueChecker:
                     dequeued[v] += 1
                     where_deq.setdefault(v, []).append(op.index)
         for v in list(pending.values()):  # invoked, never completed: indefinite
-            attempted[freeze(v)] += 1
+            if v is _TAKE:
+                indefinite_dequeues += 1
+            else:
+                attempted[freeze(v)] += 1
         possible = attempted - failed  # enqueues that may have happened
         findings = Findings(self.max_findings)
         lost = [v for v, n in enqueued.items() if dequeued[v] < n]
@@ -84,6 +102,13 @@ class TotalQueueChecker:
         duplicated = [v for v, n in dequeued.items() if v in possible and n > possible[v]]
         recovered = [v for v in dequeued if v in possible and enqueued[v] < min(dequeued[v], possible[v])]
         judge_lost = drained or self.assume_drained
+        n_lost = sum(enqueued[v] - dequeued[v] for v in lost)
+        explained = indefinite_drain or n_lost <= indefinite_dequeues
+        if lost and judge_lost and explained:
+            judge_lost = False
+            findings.add(incomplete("maybe-lost", f"incomplete check: {n_lost} acknowledged elements were never "
+                                    f"dequeued, but {'a drain' if indefinite_drain else f'{indefinite_dequeues} dequeues'}"
+                                    " ended indefinite and may have taken them"))
         for v in lost:
             if judge_lost:
                 findings.note("lost", lambda v=v: Finding(
@@ -96,7 +121,7 @@ class TotalQueueChecker:
                                "dequeue or drain returned it"),
                     ops=(where_enq[v],),
                 ))
-        if lost and not judge_lost:
+        if lost and not judge_lost and not explained:
             findings.add(incomplete("not-drained", f"incomplete check: {len(lost)} acknowledged elements were "
                                     "never dequeued, and without a final drain they may still be queued"))
         for v in unexpected:
@@ -129,6 +154,7 @@ class TotalQueueChecker:
             "duplicated_count": len(duplicated),
             "duplicated": range_string(duplicated),
             "recovered_count": len(recovered),
+            "indefinite_dequeue_count": indefinite_dequeues,
         }
         return verdict(self.name, findings, details,
                        ok_summary=f"all {sum(enqueued.values())} acknowledged enqueues dequeued once")
