@@ -91,7 +91,8 @@ def start_daemon(
     given and the Remote has a locator."""
     locator: Mapping[str, Any] | None = getattr(remote, "locator", None)
     if ledger is not None and locator is not None:
-        ledger.record("daemon", _ledger_key(remote, pidfile), pidfile=pidfile, **locator)
+        program = os.path.basename(argv[0])
+        ledger.record("daemon", _ledger_key(remote, pidfile), pidfile=pidfile, program=program, **locator)
     envs = [f"{k}={v}" for k, v in (env or {}).items()]
     cmd = ["sh", "-c", _START, "start-daemon", pidfile, logfile, cwd]
     cmd += (["env", *envs] if envs else []) + list(argv)
@@ -140,14 +141,19 @@ def log_tail(remote: Remote, logfile: str, lines: int = 3) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- undo
-def _kill_local(pidfile: str) -> None:
-    """Kill the daemon of a local-namespace node: it shares the host's pid namespace and filesystem."""
+def _kill_local(pidfile: str, program: str) -> None:
+    """Kill the daemon of a local-namespace node: it shares the host's pid namespace and filesystem. The pid
+    is killed only if its command line still names the program (a recycled pid belongs to someone else)."""
     try:
         pid = int(open(pidfile).read().strip())
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
     except (OSError, ValueError):
+        cmdline = []
+    if cmdline and program and not any(os.path.basename(a.decode(errors="replace")) == program for a in cmdline[:2]):
         return
     try:
-        os.kill(pid, _signal.SIGKILL)
+        if cmdline:
+            os.kill(pid, _signal.SIGKILL)
     except ProcessLookupError:
         pass
     try:
@@ -161,7 +167,7 @@ def _undo_daemon(entry: LedgerEntry) -> None:
     via = entry.data.get("via")
     pidfile = str(entry.data["pidfile"])
     if via == "netns":
-        _kill_local(pidfile)
+        _kill_local(pidfile, str(entry.data.get("program", "")))
     elif via == "ssh":
         from clusters.ssh.remote import remote_from_locator
 

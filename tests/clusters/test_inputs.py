@@ -1,0 +1,76 @@
+"""Bad input to the cluster and system plugins is BadInput with one clear line; plugins are registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clusters.docker.images import base_recipe_hash, engine, system_dockerfile_dir
+from clusters.etcd import PLUGIN as ETCD
+from clusters.etcd.client import EtcdClient
+from clusters.etcd.gateway import prefix_end
+from clusters.ssh import parse_host, read_nodes_file
+from harness.errors import BadInput, Unreachable
+from harness.options import parse_opts
+from harness.plugins import Registry
+
+
+def test_plugins_are_registered() -> None:
+    reg = Registry(builtins_only=True)
+    assert {"local", "docker", "ssh"} <= set(reg.names("clusters"))
+    etcd = reg.get("systems", "etcd")
+    assert etcd.name == "etcd" and etcd.workloads == frozenset({"register", "set", "list-append"})
+    for kind, name in (("clusters", "local"), ("clusters", "docker"), ("clusters", "ssh")):
+        assert reg.get(kind, name).name == name
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"reads": "eventual"}, "bad value 'eventual' for option 'reads' of system etcd"),
+        ({"heartbeat_ms": "-1"}, "must be a positive integer"),
+        ({"bogus": "1"}, "unknown option 'bogus' for system etcd"),
+    ],
+)
+def test_etcd_options(raw: dict[str, str], message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        parse_opts("system etcd", ETCD.option_specs, raw)
+    assert parse_opts("system etcd", ETCD.option_specs, {"reads": "serializable"})["reads"] == "serializable"
+
+
+def test_etcd_client_rejects_unknown_workload() -> None:
+    with pytest.raises(BadInput, match="no workload 'bank'"):
+        EtcdClient(workload="bank")
+
+
+def test_prefix_end() -> None:
+    assert prefix_end("s/") == "s0"
+
+
+def test_nodes_file(tmp_path: Path) -> None:
+    f = tmp_path / "hosts.txt"
+    f.write_text("# cluster\nn1 10.0.0.1\nadmin@10.0.0.2:2222   # second\n\n")
+    hosts = read_nodes_file(str(f))
+    assert [(h.name, h.host, h.user, h.port) for h in hosts] == [
+        ("n1", "10.0.0.1", None, None), ("10.0.0.2", "10.0.0.2", "admin", 2222)]
+    f.write_text("a b c\n")
+    with pytest.raises(BadInput, match=r"hosts.txt:1: expected"):
+        read_nodes_file(str(f))
+    with pytest.raises(BadInput, match="cannot read nodes file"):
+        read_nodes_file(str(tmp_path / "missing.txt"))
+    with pytest.raises(BadInput, match="bad port"):
+        parse_host("h:x")
+
+
+def test_docker_engine_not_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
+    with pytest.raises(Unreachable, match=r"Docker engine is not running: start it with `dockerd"):
+        engine()
+
+
+def test_image_recipes() -> None:
+    assert len(base_recipe_hash()) == 12
+    assert (system_dockerfile_dir("etcd") / "Dockerfile").is_file()
+    with pytest.raises(BadInput, match="no Dockerfile for system 'nosuch'"):
+        system_dockerfile_dir("nosuch")
