@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict, validity_name
 from harness.op import History
-from harness.report.frames import FaultInterval, in_interval, value_text
+from harness.report.frames import FaultInterval, error_text, in_interval, value_text
 from harness.report.stats import OpCounts, Recovery, recovery_after
 
 MAX_FINDINGS_PER_CLASS = 200
@@ -135,7 +135,7 @@ def diagnose(verdict: Verdict, history: History, ops: pd.DataFrame, intervals: S
                 inv = history.invocation(op) if op.type != "invoke" else None
                 lines.append(OpLine(invoke_index=inv.index if inv is not None else op.index, index=op.index, time_s=op.time_ns / 1e9, process=str(op.process), type=op.type,
                                     f=op.f, value=value_text(op.value, 120), node=op.node or "",
-                                    error=value_text(op.error, 80)))
+                                    error=error_text(op.error, 80)))
         window = around = rec = None
         faults: tuple[str, ...] = ()
         if lines:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.op import INVOKE, History, Op, encode_value
+from harness.op import INVOKE, History, Op
 from harness.report.rundir import PackageInfo
 
 OPS_COLUMNS: tuple[str, ...] = (
@@ -30,15 +30,46 @@ OPS_COLUMNS: tuple[str, ...] = (
 VALUE_CHARS = 200  # longer values are cut in the ops table, with an ellipsis
 
 
+def _show(v: object) -> str:
+    tv = type(v)
+    if tv is int:
+        return str(v)
+    if tv is str:
+        return json.dumps(v, ensure_ascii=False)
+    if v is None:
+        return "nil"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + " ".join(_show(x) for x in v) + "]"
+    if isinstance(v, (set, frozenset)):
+        return "#{" + " ".join(sorted(_show(x) for x in v)) + "}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_show(k)} {_show(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, bytes):
+        return "0x" + v.hex()
+    return repr(v)
+
+
 def value_text(v: object, limit: int = VALUE_CHARS) -> str:
-    """A short JSON-ish rendering of an op value or error."""
+    """A short, readable rendering of an op value or error (EDN-like: [1 2], #{3 4}, {"k" 1}); "" for None."""
     if v is None:
         return ""
-    try:
-        s = json.dumps(encode_value(v), separators=(",", ":"), ensure_ascii=False)
-    except TypeError:
-        s = repr(v)
+    if type(v) is int:
+        return str(v)
+    s = _show(v)
     return s if len(s) <= limit else s[: limit - 1] + "\u2026"
+
+
+def error_text(e: object, limit: int = VALUE_CHARS) -> str:
+    """An op's error: a string as itself, anything else as `value_text`."""
+    if isinstance(e, str):
+        return e if len(e) <= limit else e[: limit - 1] + "\u2026"
+    return value_text(e, limit)
 
 
 def _is_timeout(op: Op | None) -> bool:
@@ -69,7 +100,7 @@ def ops_frame(history: History) -> pd.DataFrame:
         cols["node"].append(node or "")
         val = comp.value if comp is not None and comp.value is not None else inv.value
         cols["value"].append(value_text(val))
-        cols["error"].append(value_text(comp.error) if comp is not None else "never completed")
+        cols["error"].append(error_text(comp.error) if comp is not None else "never completed")
         cols["invoke_s"].append(inv.time_ns / 1e9)
         cols["complete_s"].append(comp.time_ns / 1e9 if comp is not None else math.nan)
         cols["latency_ms"].append((comp.time_ns - inv.time_ns) / 1e6 if comp is not None else math.nan)

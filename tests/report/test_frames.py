@@ -40,7 +40,7 @@ def test_ops_frame_pairs_invocations_with_completions() -> None:
     assert len(df) == 5  # client invocations only
     assert df.loc[0, "latency_ms"] == pytest.approx(10.0)
     assert df.loc[1, "value"] == "1"  # a read's value comes from its completion
-    assert (df.loc[2, "type"], df.loc[2, "error"]) == ("fail", '"mismatch"')
+    assert (df.loc[2, "type"], df.loc[2, "error"]) == ("fail", "mismatch")
     assert bool(df.loc[3, "timeout"]) and df.loc[3, "type"] == "info"
     assert df.loc[4, "type"] == "info" and not df.loc[4, "completed"] and bool(df.loc[4, "timeout"])
     assert math.isnan(df.loc[4, "latency_ms"])
@@ -156,3 +156,26 @@ def test_tables_agree_with_each_other(hist: History) -> None:
         assert f.counts.total <= counts.total
         if f.recovery is not None and f.recovery.seconds is not None:
             assert f.recovery.seconds >= 0
+
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+    | st.frozensets(st.integers(0, 5), max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=2),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["invoke", "ok", "fail", "info"]), st.integers(0, 3) | st.just("nemesis"),
+                          values, st.none() | values), max_size=20))
+def test_fast_history_reader_equals_harness_op(tmp_path_factory: pytest.TempPathFactory,
+                                               rows: list[tuple[str, int | str, object, object]]) -> None:
+    from harness.op import HistoryWriter
+    from harness.report.rundir import read_history
+
+    path = tmp_path_factory.mktemp("h") / "history.jsonl"
+    with HistoryWriter(path) as w:
+        for i, (t, p, v, e) in enumerate(rows):
+            w.append(Op(index=i, time_ns=i * MS, type=t, process=p, f="x", value=v, error=e))  # type: ignore[arg-type]
+    assert read_history(path) == History.from_jsonl(path)
