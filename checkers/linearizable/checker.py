@@ -1,0 +1,196 @@
+"""The linearizability checker: a history, a model -> a verdict with a counterexample.
+
+Owns `LinearizableChecker` (the class workloads use directly) and the policy around the search: splitting the
+history into the model's parts (P-compositionality), checking them smallest first, in parallel processes
+when that pays, stopping at the first illegal part, budgets (time, memory) and turning results into a
+`Verdict`. Does not own the search (`search.py`), models (`models.py`), the words of a counterexample
+(`explain.py`) nor the HTML page (`html.py`).
+
+Verdicts: False as soon as one part is not linearizable (the smallest illegal part found is reported);
+"unknown" if a budget ran out on some part and none is illegal; True only when every part has a full
+linearization. Never a pass by default: an empty history is valid only because there is nothing to order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import time
+from collections.abc import Hashable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checker import UNKNOWN, Finding, FailureClass, Verdict
+from harness.op import History
+from checkers.linearizable import explain
+from checkers.linearizable.model import Entry, Independent, Model
+from checkers.linearizable.models import find_model
+from checkers.linearizable.search import ILLEGAL, MEMORY, OK, STOPPED, TIMEOUT, PartResult, entries_of, search
+
+__all__ = ["LinearizableChecker", "PARALLEL_MIN_OPS"]
+
+# Below this many ops in total, forking workers costs more than it saves (measured: a fork + pickling
+# round trip is ~20-50 ms; the whole etcd family of Porcupine checks in ~1.5 s single-threaded).
+PARALLEL_MIN_OPS = 4000
+_MIB = 1 << 20
+
+_stop_event: Any = None
+
+
+def _init_worker(stop: Any) -> None:
+    global _stop_event
+    _stop_event = stop
+
+
+def _search_in_worker(model: Model, key: Any, entries: list[Entry], deadline: float | None,
+                      max_configs: int | None) -> PartResult:
+    return search(model, key, entries, deadline=deadline, max_configs=max_configs, stop=_stop_event)
+
+
+def _configs_cap(memory_limit_mb: float, n_ops: int, share: int) -> int:
+    """How many configurations fit in the memory budget: each costs a set slot, an int object and the
+    bitset (about 100 bytes + n/8)."""
+    per = 100 + n_ops // 8
+    return max(1000, int(memory_limit_mb * _MIB / share) // per)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinearizableChecker:
+    """Porcupine-style linearizability checker.
+
+    `model`: a model name (see `checkers.linearizable.models`) or a `Model`; `init`: its initial value
+    (a name only); `independent`: check each key of `(key, value)` ops on its own; `timeout`: seconds for
+    the whole check (None = no limit); `memory_limit_mb`: cap on what the search may remember; `workers`:
+    processes for independent parts (None = as many as CPUs, 1 = no processes); `html`: write
+    `linearizable.html` into out_dir.
+    """
+
+    model: Model | str = "cas-register"
+    init: Any = None
+    independent: bool = False
+    timeout: float | None = 60.0
+    memory_limit_mb: float = 1024.0
+    workers: int | None = None
+    html: bool = True
+    name: str = "linearizable"
+
+    def resolved_model(self) -> Model:
+        if isinstance(self.model, str):
+            return find_model(self.model, self.init, independent=self.independent)
+        return Independent(self.model) if self.independent else self.model
+
+    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str] | None) -> Verdict:
+        model = self.resolved_model()
+        start = time.monotonic()
+        deadline = None if self.timeout is None else start + self.timeout
+        parts = entries_of(history, model)
+        ordered = sorted(parts.items(), key=lambda kv: len(kv[1]))
+        total = sum(len(v) for v in parts.values())
+        results = self._run(model, ordered, total, deadline)
+        return self._verdict(model, history, parts, results, total, out_dir)
+
+    # --- running the parts ---------------------------------------------------------------------------
+
+    def _workers(self, n_parts: int, total: int, model: Model) -> int:
+        if n_parts < 2 or total < PARALLEL_MIN_OPS:
+            return 1
+        w = self.workers if self.workers is not None else (os.cpu_count() or 1)
+        w = min(w, n_parts)
+        if w < 2:
+            return 1
+        try:
+            pickle.dumps(model)
+        except Exception:  # noqa: BLE001 - a model that cannot travel to a worker is checked in-process
+            return 1
+        return w
+
+    def _run(self, model: Model, ordered: list[tuple[Hashable, list[Entry]]], total: int,
+             deadline: float | None) -> list[PartResult]:
+        workers = self._workers(len(ordered), total, model)
+        if workers == 1:
+            results = []
+            for key, entries in ordered:
+                cap = _configs_cap(self.memory_limit_mb, len(entries), 1)
+                r = search(model, key, entries, deadline=deadline, max_configs=cap)
+                results.append(r)
+                if r.outcome == ILLEGAL:
+                    break
+            return results
+        return self._run_parallel(model, ordered, deadline, workers)
+
+    def _run_parallel(self, model: Model, ordered: list[tuple[Hashable, list[Entry]]], deadline: float | None,
+                      workers: int) -> list[PartResult]:
+        ctx = multiprocessing.get_context("fork")
+        stop = ctx.Event()
+        results: list[PartResult] = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(stop,)) as pool:
+            pending: set[Future[PartResult]] = set()
+            # Largest parts first, so that the tail of the run is short parts spread over the workers.
+            for key, entries in reversed(ordered):
+                cap = _configs_cap(self.memory_limit_mb, len(entries), workers)
+                pending.add(pool.submit(_search_in_worker, model, key, entries, deadline, cap))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    if fut.cancelled():
+                        continue
+                    r = fut.result()
+                    results.append(r)
+                    if r.outcome == ILLEGAL and not stop.is_set():
+                        stop.set()
+                        for p in pending:
+                            p.cancel()
+        return [r for r in results if r.outcome != STOPPED]
+
+    # --- the verdict ---------------------------------------------------------------------------------
+
+    def _verdict(self, model: Model, history: History, parts: dict[Hashable, list[Entry]],
+                 results: list[PartResult], total: int, out_dir: str | os.PathLike[str] | None) -> Verdict:
+        counts = {OK: 0, ILLEGAL: 0, TIMEOUT: 0, MEMORY: 0}
+        for r in results:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        illegal = sorted((r for r in results if r.outcome == ILLEGAL), key=lambda r: (r.n_ops, repr(r.key)))
+        unknown = [r for r in results if r.outcome in (TIMEOUT, MEMORY)]
+        details: dict[str, Any] = {
+            "model": model.name,
+            "parts": len(parts),
+            "ops": total,
+            "parts_checked": len(results),
+            "outcomes": {k: v for k, v in counts.items() if v},
+            "max_configurations": max((r.configs for r in results), default=0),
+        }
+        findings: list[Finding] = []
+        files: list[str] = []
+        if illegal:
+            worst = illegal[0]
+            cex = explain.counterexample(model, history, parts[worst.key], worst, partitioned=model.partitioned)
+            details["counterexample"] = cex.details
+            findings.append(cex.finding)
+            valid: Any = False
+            summary = cex.finding.diagnosis
+        elif unknown:
+            valid = UNKNOWN
+            causes = sorted({r.cause for r in unknown})
+            details["unknown_parts"] = [{"key": explain.show_key(r.key), "ops": r.n_ops, "cause": r.cause,
+                                         "configurations": r.configs} for r in unknown[:20]]
+            summary = (f"unknown: {len(unknown)} of {len(parts)} part(s) not decided ({'; '.join(causes)}); "
+                       f"no part found illegal")
+            findings.append(Finding(kind="linearizability-undecided", failure_class=FailureClass.INCOMPLETE,
+                                    diagnosis=summary,
+                                    explanation=tuple(f"{explain.show_key(r.key)}: {r.n_ops} ops, {r.cause} after "
+                                                      f"{r.configs} configurations" for r in unknown[:20])))
+        else:
+            valid = True
+            summary = (f"linearizable: {total} ops in {len(parts)} part(s) under model {model.name}"
+                       if total else "linearizable: no ops to order")
+        if out_dir is not None and self.html and total:
+            from checkers.linearizable import html
+
+            path = os.path.join(os.fspath(out_dir), "linearizable.html")
+            html.write_page(path, model, history, parts, results, illegal[0] if illegal else None, summary)
+            files.append("linearizable.html")
+        return Verdict(valid=valid, checker=self.name, summary=summary, findings=tuple(findings),
+                       details=details, files=tuple(files))

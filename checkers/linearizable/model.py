@@ -1,0 +1,200 @@
+"""What a sequential model is, for the linearizability checker.
+
+Owns `Model` (a pure sequential specification in Porcupine's shape: init, step, optional partition, describe),
+the `UNKNOWN` output, `Entry` (one op as a model sees it) and `Independent` (a wrapper that checks each key of
+`(key, value)` ops on its own). Does not own the built-in models (`models.py`) nor the search (`search.py`).
+
+A model is a frozen record of plain functions:
+
+    init() -> state                      the state before any op; states must be hashable and compare by value
+    step(state, input, output) -> (ok, state')
+                                         could the op with this input and output take effect in `state`, and
+                                         what state follows? `output` is UNKNOWN when the op's outcome is unknown
+                                         (`info`, or no completion): then say whether it *could* have happened
+                                         in `state` with some output, and what follows. The checker itself covers
+                                         "it never happened": an op with unknown output may stay unlinearized.
+    prepare(invoke, completion) -> (input, output) | None
+                                         turn an op pair of the history into the model's input and output;
+                                         None drops the op (by default: `fail` ops, which did not happen, and
+                                         ops whose unknown output cannot matter). `completion` is None or an
+                                         `info` op when the outcome is unknown: return UNKNOWN as output then.
+    partition_key(input) -> hashable | None
+                                         optional P-compositionality: ops with different keys are checked
+                                         separately (a history is linearizable iff every part is).
+    describe_operation(input, output) -> str, describe_state(state) -> str
+                                         plain words for counterexamples and the HTML page.
+
+Determinism: step must be a pure function; the checker memoizes it per (op, state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from harness.op import FAIL, INFO, Op
+
+__all__ = ["UNKNOWN", "Model", "Prepared", "Entry", "Independent", "default_prepare", "is_unknown"]
+
+State: TypeAlias = Hashable
+
+
+class _Unknown:
+    """The output of an op whose outcome is unknown (a singleton, falsy-agnostic, pickles to itself)."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+
+
+def is_unknown(output: Any) -> bool:
+    return output is UNKNOWN
+
+
+Prepared: TypeAlias = tuple[Any, Any]
+
+
+def default_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
+    """(f, invoke value) as input; the completion's value as output, UNKNOWN for info or none; fail dropped."""
+    if completion is not None and completion.type == FAIL:
+        return None
+    if completion is None or completion.type == INFO:
+        return (invoke.f, invoke.value), UNKNOWN
+    return (invoke.f, invoke.value), completion.value
+
+
+def _no_partition(_input: Any) -> Hashable | None:
+    return None
+
+
+def _describe_operation(input: Any, output: Any) -> str:
+    if isinstance(input, tuple) and len(input) == 2 and isinstance(input[0], str):
+        f, v = input
+        shown = "" if v is None else f" {v!r}"
+        out = "" if output is UNKNOWN or output is None or output == v else f" -> {output!r}"
+        unk = " (outcome unknown)" if output is UNKNOWN else ""
+        return f"{f}{shown}{out}{unk}"
+    return f"{input!r} -> {output!r}"
+
+
+def _describe_state(state: Any) -> str:
+    return "nil" if state is None else repr(state)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Model:
+    """A sequential specification (see the module docstring for each function's contract)."""
+
+    name: str
+    init: Callable[[], State]
+    step: Callable[[State, Any, Any], tuple[bool, State]]
+    prepare: Callable[[Op, Op | None], Prepared | None] = default_prepare
+    partition_key: Callable[[Any], Hashable | None] = _no_partition
+    describe_operation: Callable[[Any, Any], str] = _describe_operation
+    describe_state: Callable[[State], str] = _describe_state
+    doc: str = ""
+    # True when reads/writes carry register-like values: f "read"/"write"/"cas" with input (f, value); lets
+    # the explanation name stale reads and lost writes.
+    register_like: bool = False
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partition_key is not _no_partition
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One op of a part, as the search sees it: `call` and `ret` are positions in the history (`ret` is None
+    when the outcome is unknown: the op may take effect at any time after its call, or never)."""
+
+    id: int
+    process: Any
+    input: Any
+    output: Any
+    call: int
+    ret: int | None
+    invoke_index: int
+    complete_index: int | None
+
+
+def _split_key(value: Any) -> tuple[Any, Any] | None:
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        k = value[0]
+        return (tuple(k) if isinstance(k, list) else k), value[1]
+    return None
+
+
+@dataclass(frozen=True)
+class _IndependentPrepare:
+    inner: Model
+
+    def __call__(self, invoke: Op, completion: Op | None) -> Prepared | None:
+        kv = _split_key(invoke.value)
+        if kv is None:
+            # Not a (key, value) op: checked as one part of its own with key None.
+            p = self.inner.prepare(invoke, completion)
+            return None if p is None else ((None, p[0]), p[1])
+        key, v = kv
+        comp = completion
+        if completion is not None and completion.type not in (INFO, FAIL):
+            ckv = _split_key(completion.value)
+            comp = completion.replace(value=ckv[1] if ckv is not None and ckv[0] == key else completion.value)
+        p = self.inner.prepare(invoke.replace(value=v), comp)
+        return None if p is None else ((key, p[0]), p[1])
+
+
+@dataclass(frozen=True)
+class _IndependentStep:
+    inner: Model
+
+    def __call__(self, state: State, input: Any, output: Any) -> tuple[bool, State]:
+        return self.inner.step(state, input[1], output)
+
+
+@dataclass(frozen=True)
+class _IndependentDescribe:
+    inner: Model
+
+    def __call__(self, input: Any, output: Any) -> str:
+        return self.inner.describe_operation(input[1], output)
+
+
+def _first(input: Any) -> Hashable:
+    return input[0]
+
+
+def Independent(inner: Model) -> Model:  # noqa: N802 - reads as a model constructor, like Jepsen's independent
+    """`inner`, checked per key: op values are `(key, value)` (tuples or 2-lists); each key is its own part
+    with its own state starting at `inner.init()`."""
+    return Model(
+        name=f"{inner.name} (independent keys)",
+        init=inner.init,
+        step=_IndependentStep(inner),
+        prepare=_IndependentPrepare(inner),
+        partition_key=_first,
+        describe_operation=_IndependentDescribe(inner),
+        describe_state=inner.describe_state,
+        doc=inner.doc,
+        register_like=inner.register_like,
+    )
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """Entries of one part, ready for the search (what a worker process receives)."""
+
+    key: Any
+    entries: tuple[Entry, ...] = field(default=())

@@ -1,0 +1,246 @@
+"""The search at the heart of the linearizability checker: Wing & Gong's algorithm with Lowe's memoization,
+as Porcupine does it, on flat lists of ints.
+
+Owns `entries_of` (a history -> per-part lists of `Entry`) and `search` (one part -> `PartResult`). Does not
+own models, partitioning policy, parallelism nor verdicts (`checker.py`).
+
+The search walks a doubly linked list of call and return entries in history order (arrays `nxt`/`prv` of
+slot numbers, "dancing links"): it tries to linearize the first call it can (the model's step accepts it in
+the current state and the (linearized set, state) pair was not seen before), lifts it out of the list and
+starts over from the head; when it meets a return entry whose op is not linearized yet, it backtracks. The
+linearized set is a bitset in a Python int; states are interned to small ints, so a configuration is one int
+`(state_id << n) | bitset` in a set. Model steps are memoized per (op, state id).
+
+Ops whose outcome is unknown (info, or no completion) have a call entry and no return entry: they may be
+linearized anywhere after their call or never (Knossos's reading of a crashed op). The part is linearizable
+once the walk passes the end of the list, i.e. every op with a known outcome is linearized.
+
+Budgets: `deadline` (a time.monotonic() value; the only clock read, checked every few thousand backtracks:
+a time budget cannot be deterministic, which is why its outcome is "timeout", never a verdict) and
+`max_configs` (cap on remembered configurations, the memory budget). `stop` (an object with `is_set()`) lets
+another process end the search when a different part already failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.op import INFO, INVOKE, History, Op
+from checkers.linearizable.model import Entry, Model
+
+__all__ = ["PartResult", "entries_of", "search", "replay"]
+
+OK = "ok"
+ILLEGAL = "illegal"
+TIMEOUT = "timeout"
+MEMORY = "memory"
+STOPPED = "stopped"
+
+_NO_RET = -2  # match[] of a call whose op has no return entry (outcome unknown)
+_RETURN = -1  # match[] of a return entry
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What the search found for one part. Ops are named by their `Entry.id` within the part.
+
+    `linearization` is a full linearization (ok); `longest` the longest partial linearization met (illegal,
+    or where the budget ran out); `blocked` the op whose completion was reached while it could not be
+    linearized at the end of `longest`; `configs` how many configurations were remembered."""
+
+    key: Any
+    outcome: str
+    n_ops: int
+    linearization: tuple[int, ...] = ()
+    longest: tuple[int, ...] = ()
+    blocked: int | None = None
+    configs: int = 0
+    cause: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def entries_of(history: History, model: Model) -> dict[Hashable, list[Entry]]:
+    """The ops of `history` the model checks, as entries grouped by the model's partition key (insertion
+    order = order of first appearance). Nemesis ops (non-integer processes) are skipped; a completion with
+    no invocation counts as an op invoked just before it; `model.prepare` may drop ops (failed ones)."""
+    parts: dict[Hashable, list[Entry]] = {}
+    ops = history.ops
+    open_by_process: dict[Any, tuple[int, Op]] = {}
+    pairs: list[tuple[int, Op, int | None, Op | None]] = []
+    for pos, op in enumerate(ops):
+        if not isinstance(op.process, int) or isinstance(op.process, bool):
+            continue
+        if op.type == INVOKE:
+            prev = open_by_process.get(op.process)
+            if prev is not None:  # an invoke that never completed before its process invoked again
+                pairs.append((prev[0], prev[1], None, None))
+            open_by_process[op.process] = (pos, op)
+            continue
+        inv = open_by_process.pop(op.process, None)
+        if inv is None:
+            pairs.append((pos, op.replace(type=INVOKE), pos, op))
+        else:
+            pairs.append((inv[0], inv[1], pos, op))
+    for pos, op in open_by_process.values():
+        pairs.append((pos, op, None, None))
+    pairs.sort(key=lambda p: p[0])
+    prepare = model.prepare
+    part_key = model.partition_key
+    for call, inv, ret, comp in pairs:
+        prepared = prepare(inv, comp)
+        if prepared is None:
+            continue
+        input, output = prepared
+        known = comp is not None and comp.type != INFO
+        key = part_key(input)
+        lst = parts.setdefault(key, [])
+        lst.append(Entry(id=len(lst), process=inv.process, input=input, output=output, call=call,
+                         ret=ret if known else None, invoke_index=inv.index,
+                         complete_index=comp.index if comp is not None else None))
+    return parts
+
+
+def replay(model: Model, entries: list[Entry] | tuple[Entry, ...], order: Iterable[int]) -> list[Any]:
+    """The state after each op of `order` (entry ids), stepping the model from its initial state."""
+    state = model.init()
+    out = []
+    for i in order:
+        e = entries[i]
+        _ok, state = model.step(state, e.input, e.output)
+        out.append(state)
+    return out
+
+
+def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, deadline: float | None = None,
+           max_configs: int | None = None, stop: Any = None) -> PartResult:
+    """Is this part linearizable? See the module docstring."""
+    n = len(entries)
+    if n == 0:
+        return PartResult(key=key, outcome=OK, n_ops=0)
+    # Slots: 0..2n-1 events, H = head sentinel, T = tail sentinel.
+    events: list[tuple[int, int, int]] = []  # (position, order, slot-kind) -> sorted
+    for e in entries:
+        events.append((e.call, 0, e.id))
+        if e.ret is not None:
+            events.append((e.ret, 1, e.id))
+    events.sort()
+    nslots = len(events)
+    H = nslots
+    T = nslots + 1
+    op_of = [0] * nslots
+    match = [_RETURN] * nslots
+    call_slot = [0] * n
+    for slot, (_pos, kind, oid) in enumerate(events):
+        op_of[slot] = oid
+        if kind == 0:
+            call_slot[oid] = slot
+            match[slot] = _NO_RET
+        else:
+            match[call_slot[oid]] = slot
+    prv = [s - 1 for s in range(nslots)] + [-1, nslots - 1]
+    prv[0] = H
+    nxt = [s + 1 for s in range(nslots)] + [0, T]
+    nxt[nslots - 1] = T
+    bit = [1 << i for i in range(n)]
+
+    # Interned states and memoized steps.
+    step = model.step
+    states: list[Any] = [model.init()]
+    state_id: dict[Any, int] = {states[0]: 0}
+    trans: list[dict[int, int]] = [{} for _ in range(n)]
+    inputs = [e.input for e in entries]
+    outputs = [e.output for e in entries]
+
+    def compute(o: int, s: int) -> int:
+        ok, ns = step(states[s], inputs[o], outputs[o])
+        if not ok:
+            r = -1
+        else:
+            r = state_id.get(ns)
+            if r is None:
+                r = len(states)
+                states.append(ns)
+                state_id[ns] = r
+        trans[o][s] = r
+        return r
+
+    seen: set[int] = set()
+    cap = max_configs if max_configs is not None else -1
+    calls: list[int] = []  # flat stack: slot, state id, slot, state id, ...
+    lin = 0
+    sid = 0
+    best = -1
+    best_path: list[int] = []
+    best_block: int | None = None
+    backtracks = 0
+    e = nxt[H]
+    while True:
+        if e == T:
+            order = tuple(op_of[calls[i]] for i in range(0, len(calls), 2))
+            return PartResult(key=key, outcome=OK, n_ops=n, linearization=order, configs=len(seen))
+        m = match[e]
+        if m != _RETURN:
+            o = op_of[e]
+            ns = trans[o].get(sid)
+            if ns is None:
+                ns = compute(o, sid)
+            if ns >= 0:
+                nl = lin | bit[o]
+                k = (ns << n) | nl
+                if k not in seen:
+                    seen.add(k)
+                    calls.append(e)
+                    calls.append(sid)
+                    sid = ns
+                    lin = nl
+                    p = prv[e]
+                    q = nxt[e]
+                    nxt[p] = q
+                    prv[q] = p
+                    if m >= 0:
+                        p = prv[m]
+                        q = nxt[m]
+                        nxt[p] = q
+                        prv[q] = p
+                    e = nxt[H]
+                    continue
+            e = nxt[e]
+            continue
+        # A return entry whose op is not linearized: backtrack.
+        depth = len(calls)
+        if depth > best:
+            best = depth
+            best_path = [op_of[calls[i]] for i in range(0, depth, 2)]
+            best_block = op_of[e]
+        if not calls:
+            return PartResult(key=key, outcome=ILLEGAL, n_ops=n, longest=tuple(best_path), blocked=best_block,
+                              configs=len(seen))
+        backtracks += 1
+        if not backtracks & 0x3FF:
+            if cap >= 0 and len(seen) > cap:
+                return PartResult(key=key, outcome=MEMORY, n_ops=n, longest=tuple(best_path), blocked=best_block,
+                                  configs=len(seen), cause=f"more than {cap} configurations to remember")
+            if deadline is not None and time.monotonic() > deadline:
+                return PartResult(key=key, outcome=TIMEOUT, n_ops=n, longest=tuple(best_path), blocked=best_block,
+                                  configs=len(seen), cause="time budget ran out")
+            if stop is not None and stop.is_set():
+                return PartResult(key=key, outcome=STOPPED, n_ops=n, configs=len(seen),
+                                  cause="stopped: another part is not linearizable")
+        sid = calls.pop()
+        e = calls.pop()
+        o = op_of[e]
+        lin ^= bit[o]
+        m = match[e]
+        if m >= 0:
+            p = prv[m]
+            q = nxt[m]
+            nxt[p] = m
+            prv[q] = m
+        p = prv[e]
+        q = nxt[e]
+        nxt[p] = e
+        prv[q] = e
+        e = nxt[e]
