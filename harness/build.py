@@ -92,7 +92,8 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
         )
         cluster = provider.create(spec, ledger)
         test = dataclasses.replace(test, cluster=cluster, ledger=ledger, nodes=tuple(n.name for n in cluster.nodes))
-        test = dataclasses.replace(test, db=system.db(test), client=system.client(test))
+        test = dataclasses.replace(test, db=system.db(test))
+        test = dataclasses.replace(test, client=system.client(test))
         packages: list[Package] = [p.package(test) for p in nemesis_plugins]
         nemesis: Any = ComposedNemesis([p.nemesis for p in packages]) if packages else NoopNemesis()
         test = dataclasses.replace(test, packages=tuple(packages), nemesis=nemesis)

@@ -63,6 +63,7 @@ def main_group() -> None:
 @click.option("--cluster-opt", multiple=True, help="key=value option of the node provider; repeatable")
 @click.option("--leave-running", is_flag=True, help="keep the cluster up after the run (remove: harness cleanup)")
 @click.option("--results", "results_dir", default="results", show_default=True, help="results directory")
+@click.option("--replay", default=None, help="repeat the seed and options of a stored RUN directory (fresh cluster)")
 def run(**kw: Any) -> None:
     """Run a test against a real cluster and check its history."""
     import random
@@ -97,6 +98,11 @@ def run(**kw: Any) -> None:
         results_dir=kw["results_dir"],
         argv=tuple(sys.argv),
     )
+    if kw["replay"]:
+        options = _replay_options(kw["replay"], kw["results_dir"])
+        seed = options.seed
+        click.echo(f"harness: replaying {kw['replay']}: same seed, generator and nemesis schedule; "
+                   "the system itself is not deterministic, so its answers may differ", err=True)
     test = build_test(options, Registry())
     click.echo(f"harness: {test.name} on {options.cluster} ({len(test.nodes)} nodes), seed {seed}", err=True)
     counters = Counters()
@@ -108,6 +114,18 @@ def run(**kw: Any) -> None:
         click.echo(f"  - {f.failure_class.value}: {f.diagnosis}", err=True)
     click.echo(f"{result.store.path}\t{VERDICT_WORD[result.verdict.valid]}")
     sys.exit(result.exit_code)
+
+
+def _replay_options(run_dir: str, results_dir: str) -> Any:
+    from harness.options import options_from_test_json
+    from harness.store import read_json
+
+    path = os.path.join(run_dir, "test.json")
+    try:
+        info = read_json(path)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"--replay {run_dir}: no readable test.json ({e})") from None
+    return options_from_test_json(info, results_dir=results_dir, argv=sys.argv, replay_of=os.path.abspath(run_dir))
 
 
 @main_group.command()
@@ -181,7 +199,7 @@ def cleanup(force: bool) -> None:
         click.echo(f"harness: could not remove {p}", err=True)
     if problems:
         sys.exit(1)
-    click.echo("nothing of the harness is left", err=True)
+    click.echo("cleanup done: nothing of finished runs is left", err=True)
 
 
 def _add_optional_commands() -> None:

@@ -11,7 +11,7 @@ Nemesis ops use the process `"nemesis"`.
 
 Values round-trip exactly through JSONL: JSON's own types as themselves, and tagged objects for what JSON lacks:
 `{"~tuple": [...]}`, `{"~set": [...]}`, `{"~map": [[k, v], ...]}` (a dict with non-string keys or a key that
-starts with "~"), `{"~bytes": "<hex>"}`.
+starts with "~"), `{"~bytes": "<hex>"}`, `{"~float": "inf"}` (JSON has no inf or nan).
 """
 
 from __future__ import annotations
@@ -227,9 +227,14 @@ class History(Sequence[Op]):
 _SCALARS = (str, int, float, bool, type(None))
 
 
+_NON_FINITE = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
+
+
 def encode_value(v: Any) -> Any:
     """A JSON-ready form of `v` that `decode_value` turns back into an equal value of the same types."""
     if isinstance(v, _SCALARS):
+        if isinstance(v, float) and (v != v or v in (_NON_FINITE["inf"], _NON_FINITE["-inf"])):
+            return {"~float": repr(v)}  # JSON has no inf or nan
         return v
     if isinstance(v, list):
         return [encode_value(x) for x in v]
@@ -275,6 +280,8 @@ def decode_value(v: Any) -> Any:
                 return {_freeze(decode_value(k)): decode_value(x) for k, x in v["~map"]}
             if "~bytes" in v:
                 return bytes.fromhex(v["~bytes"])
+            if "~float" in v:
+                return _NON_FINITE[v["~float"]]
         return {k: decode_value(x) for k, x in v.items()}
     raise TypeError(f"not a JSON value: {v!r}")
 

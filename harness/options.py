@@ -88,8 +88,24 @@ class RunOptions:
     leave_running: bool = False
     results_dir: str = "results"
     argv: tuple[str, ...] = ()
+    replay_of: str | None = None  # run directory whose seed and options this run repeats
 
     @property
     def test_name(self) -> str:
         nem = "+".join(self.nemeses) if self.nemeses else "none"
         return f"{self.system}-{self.workload}-{nem}"
+
+
+def options_from_test_json(test: Mapping[str, Any], *, results_dir: str, argv: Sequence[str], replay_of: str) -> RunOptions:
+    """RunOptions of a stored run (its test.json), to repeat its generator and nemesis schedule."""
+    o = dict(test.get("options") or {})
+    fields = {f for f in RunOptions.__dataclass_fields__}
+    kw = {k: v for k, v in o.items() if k in fields}
+    for k in ("nemeses", "node_names", "argv"):
+        if k in kw and kw[k] is not None:
+            kw[k] = tuple(kw[k])
+    kw.update(results_dir=results_dir, argv=tuple(argv), replay_of=replay_of, leave_running=False)
+    try:
+        return RunOptions(**kw)
+    except TypeError as e:
+        raise BadInput(f"cannot replay: test.json options do not fit this harness: {e}") from None

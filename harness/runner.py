@@ -108,6 +108,8 @@ def test_info(test: Test, store: Store) -> dict[str, Any]:
         "nodes": [{"name": n.name, "host": n.host} for n in test.cluster.nodes] if test.cluster else list(test.nodes),
         "started": store.started.isoformat(),
         "cluster": o.cluster,
+        "replay_of": o.replay_of,
+        "deterministic": "the generator and nemesis schedule follow the seed; the system under test does not",
         "packages": [
             {"name": p.name, "label": p.label, "start_fs": sorted(p.start_fs), "stop_fs": sorted(p.stop_fs)}
             for p in test.packages

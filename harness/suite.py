@@ -1,0 +1,368 @@
+"""Suites: a declared matrix of runs, run one after another (or N at a time), with one summary and a CI gate.
+
+Owns the suite file (YAML or JSON, validated against `suite.schema.json` shipped with the package, with the
+file and line named in every error), expanding the matrix, running each run as `harness run` in a subprocess
+(so every run has its own cluster, log and signal handling), and the suite directory:
+`results/suites/<name>/<timestamp>/` with `summary.json`, `junit.xml` (a testcase per run and checker) and
+`summary.html` (the comparison page of harness.report). Does not own runs, checks or reports.
+
+Exit code: the worst verdict (1 invalid, 2 unknown); with `--fail-on invalid`, unknown runs do not fail the
+gate. A bad suite file exits 254 with one line: `FILE:LINE: problem`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import click
+import jsonschema
+import yaml
+
+from harness.errors import BadInput
+from harness.options import parse_opts
+from harness.plugins import Registry
+from harness.store import read_json, write_json
+
+MATRIX_KEYS = ("system", "version", "workload", "nemesis", "cluster", "seed", "time-limit")
+RUN_DEFAULTS: dict[str, Any] = {"cluster": "local", "workload": "register", "nemesis": "", "time-limit": 30}
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("harness").joinpath("suite.schema.json").read_text())
+
+
+# --- loading with line numbers ---------------------------------------------------------------------------
+
+Path_ = tuple[Any, ...]
+
+
+def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for k, v in node.value:
+            key = yaml.safe_load(yaml.serialize(k)) if not isinstance(k, yaml.ScalarNode) else k.value
+            if key in out:
+                raise BadInput(f"{file}:{k.start_mark.line + 1}: duplicate key {key!r}")
+            lines[(*path, key)] = k.start_mark.line + 1
+            out[key] = _to_data(v, (*path, key), lines, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(v, (*path, i), lines, file) for i, v in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _line(lines: dict[Path_, int], path: Path_) -> int:
+    p = tuple(path)
+    while p and p not in lines:
+        p = p[:-1]
+    return lines.get(p, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """One run of the suite: its id and its `harness run` options."""
+
+    id: str
+    options: Mapping[str, Any]
+
+    def argv(self, results_dir: str) -> list[str]:
+        o = self.options
+        args = ["run", "--system", str(o["system"]), "--workload", str(o["workload"]),
+                "--cluster", str(o["cluster"]), "--time-limit", str(o["time-limit"]), "--results", results_dir]
+        nem = o.get("nemesis", "")
+        args += ["--nemesis", ",".join(nem) if isinstance(nem, list) else str(nem or "")]
+        for key in ("seed", "concurrency", "rate", "op-timeout", "nemesis-interval"):
+            if key in o:
+                args += [f"--{key}", str(o[key])]
+        if "nodes" in o:
+            n = o["nodes"]
+            args += ["--nodes", ",".join(n) if isinstance(n, list) else str(n)]
+        if o.get("version"):
+            args += ["--system-opt", f"version={o['version']}"]
+        for kind in ("system", "workload", "nemesis", "cluster"):
+            for k, v in (o.get(f"{kind}-opts") or {}).items():
+                args += [f"--{kind}-opt", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
+        return args
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suite:
+    name: str
+    path: str
+    parallel: int
+    runs: tuple[RunSpec, ...] = field(default_factory=tuple)
+
+
+def _nemeses(v: Any) -> list[str]:
+    if isinstance(v, list):
+        return [x for x in v if x]
+    return [x.strip() for x in str(v or "").split(",") if x.strip() and x.strip() != "none"]
+
+
+def load_suite(path: str, registry: Registry | None = None) -> Suite:
+    """Parse and validate a suite file; BadInput names file, line and problem."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read: {e.strerror}") from None
+    lines: dict[Path_, int] = {}
+    try:
+        node = yaml.compose(text)
+    except yaml.MarkedYAMLError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else 1
+        raise BadInput(f"{path}:{line}: not valid YAML: {e.problem}") from None
+    if node is None:
+        raise BadInput(f"{path}:1: the suite file is empty")
+    data = _to_data(node, (), lines, path)
+    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        e = errors[0]
+        where = _line(lines, tuple(e.absolute_path))
+        loc = "/".join(map(str, e.absolute_path)) or "top level"
+        msg = e.message
+        if e.validator == "additionalProperties":
+            msg = "unknown key: " + msg.split("(")[-1].rstrip(")").replace(" was unexpected", "")
+            extra = [k for k in (e.instance or {}) if k not in (e.schema.get("properties") or {})]
+            if extra:
+                where = _line(lines, (*e.absolute_path, extra[0]))
+                msg = f"unknown key {extra[0]!r}"
+        raise BadInput(f"{path}:{where}: {loc}: {msg}")
+    registry = registry or Registry()
+    defaults = {**RUN_DEFAULTS, **data.get("defaults", {})}
+    matrix = data["matrix"]
+    combos: list[tuple[dict[str, Any], Path_]] = []
+    keys = [k for k in MATRIX_KEYS if k in matrix]
+    for values in itertools.product(*(matrix[k] for k in keys)):
+        combos.append(({**defaults, **dict(zip(keys, values))}, ("matrix",)))
+    for i, extra in enumerate(data.get("runs", [])):
+        combos.append(({**defaults, **extra}, ("runs", i)))
+    specs: list[RunSpec] = []
+    seen: set[str] = set()
+    for opts, where in combos:
+        if "system" not in opts:
+            raise BadInput(f"{path}:{_line(lines, where)}: a run has no system (set it in matrix, defaults or runs)")
+        _check_plugins(opts, path, lines, where, registry)
+        nem = "+".join(_nemeses(opts.get("nemesis"))) or "none"
+        rid = f"{opts['system']}-{opts['workload']}-{nem}"
+        for key, short in (("version", "v"), ("seed", "s"), ("time-limit", "t")):
+            if key in opts and (key in matrix or key == "seed"):
+                rid += f"-{short}{opts[key]}"
+        base, n = rid, 1
+        while rid in seen:
+            n += 1
+            rid = f"{base}-{n}"
+        seen.add(rid)
+        specs.append(RunSpec(id=rid, options=opts))
+    if not specs:
+        raise BadInput(f"{path}:{_line(lines, ('matrix',))}: the suite declares no runs")
+    name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
+    return Suite(name=name, path=path, parallel=data.get("parallel", 1), runs=tuple(specs))
+
+
+def _check_plugins(opts: dict[str, Any], path: str, lines: dict[Path_, int], where: Path_, reg: Registry) -> None:
+    def fail(key: str, msg: str) -> None:
+        line = _line(lines, (*where, key)) if where[0] == "runs" else _line(lines, ("matrix", key))
+        if line == _line(lines, where) and ("defaults", key) in lines:
+            line = lines[("defaults", key)]
+        raise BadInput(f"{path}:{line}: {msg}")
+
+    try:
+        system = reg.get("systems", opts["system"])
+    except BadInput as e:
+        fail("system", str(e))
+    try:
+        workload = reg.get("workloads", opts["workload"])
+    except BadInput as e:
+        fail("workload", str(e))
+    try:
+        provider = reg.get("clusters", opts["cluster"])
+    except BadInput as e:
+        fail("cluster", str(e))
+    nems = []
+    for n in _nemeses(opts.get("nemesis")):
+        try:
+            nems.append(reg.get("nemeses", n))
+        except BadInput as e:
+            fail("nemesis", str(e))
+    if opts["workload"] not in system.workloads:
+        fail("workload", f"system {opts['system']} does not implement workload {opts['workload']}")
+    str_opts = lambda d: {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (d or {}).items()}  # noqa: E731
+    for kind, plugin_specs, owner in (
+        ("system", system.option_specs, f"system {opts['system']}"),
+        ("workload", workload.option_specs, f"workload {opts['workload']}"),
+        ("cluster", provider.option_specs, f"cluster {opts['cluster']}"),
+        ("nemesis", [s for p in nems for s in p.option_specs], "nemeses"),
+    ):
+        try:
+            parse_opts(owner, plugin_specs, str_opts(opts.get(f"{kind}-opts")))
+        except BadInput as e:
+            key = f"{kind}-opts"
+            line = _line(lines, (*where, key)) if where[0] == "runs" else lines.get(("defaults", key), _line(lines, where))
+            raise BadInput(f"{path}:{line}: {e}") from None
+
+
+# --- running ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class RunOutcome:
+    spec: RunSpec
+    exit_code: int
+    run_dir: str | None
+    valid: Any
+    checkers: tuple[dict[str, Any], ...]
+    error: str = ""
+
+
+VALIDITY_OF_EXIT = {0: True, 1: False, 2: "unknown"}
+
+
+def _run_one(spec: RunSpec, results_dir: str, echo: Any) -> RunOutcome:
+    argv = [sys.executable, "-m", "harness", *spec.argv(results_dir)]
+    echo(f"suite: {spec.id}: {' '.join(argv[3:])}")
+    p = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "CI": "true"})
+    run_dir = None
+    last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    if "\t" in last:
+        run_dir = last.split("\t")[0]
+    checkers: list[dict[str, Any]] = []
+    valid: Any = VALIDITY_OF_EXIT.get(p.returncode, "unknown")
+    if run_dir and os.path.exists(os.path.join(run_dir, "results.json")):
+        res = read_json(os.path.join(run_dir, "results.json"))
+        valid = res["valid"]
+        checkers = list(_leaf_verdicts(res["verdict"]))
+    err = "" if p.returncode in (0, 1, 2) else (p.stderr.strip().splitlines() or ["?"])[-1]
+    echo(f"suite: {spec.id}: {'valid' if valid is True else 'invalid' if valid is False else 'unknown'}"
+         + (f" ({err})" if err else ""))
+    return RunOutcome(spec=spec, exit_code=p.returncode, run_dir=run_dir, valid=valid, checkers=tuple(checkers), error=err)
+
+
+def _leaf_verdicts(v: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    children = v.get("children") or []
+    if not children:
+        yield {"name": v.get("checker") or "checker", "valid": v["valid"], "summary": v.get("summary", ""),
+               "findings": [f.get("diagnosis", "") for f in v.get("findings", [])][:20]}
+        return
+    if v.get("findings"):
+        yield {"name": v.get("checker") or "run", "valid": v["valid"], "summary": v.get("summary", ""),
+               "findings": [f.get("diagnosis", "") for f in v.get("findings", [])][:20]}
+    for c in children:
+        yield from _leaf_verdicts(c)
+
+
+def worst(validities: list[Any]) -> Any:
+    if any(v is False for v in validities):
+        return False
+    if any(v is not True for v in validities):
+        return "unknown"
+    return True
+
+
+def gate_exit_code(validity: Any, fail_on: str) -> int:
+    if validity is False:
+        return 1
+    if validity is not True and fail_on == "unknown":
+        return 2
+    return 0
+
+
+def write_junit(path: str, suite: Suite, outcomes: list[RunOutcome]) -> None:
+    root = ET.Element("testsuites", name=suite.name)
+    for o in outcomes:
+        ts = ET.SubElement(root, "testsuite", name=o.spec.id, tests=str(max(1, len(o.checkers))))
+        cases = o.checkers or ({"name": "run", "valid": o.valid, "summary": o.error or "no results", "findings": []},)
+        failures = errors = 0
+        for c in cases:
+            tc = ET.SubElement(ts, "testcase", classname=f"{suite.name}.{o.spec.id}", name=c["name"])
+            text = "\n".join([c.get("summary", ""), *c.get("findings", [])]).strip()
+            if c["valid"] is False:
+                failures += 1
+                ET.SubElement(tc, "failure", message=c.get("summary", "invalid") or "invalid").text = text
+            elif c["valid"] is not True:
+                errors += 1
+                ET.SubElement(tc, "error", message=c.get("summary", "unknown") or "unknown").text = text
+        ts.set("failures", str(failures))
+        ts.set("errors", str(errors))
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | None = None,
+              echo: Any = print) -> tuple[int, str]:
+    """Run the suite; returns (exit code, suite directory)."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = os.path.abspath(os.path.join(results_dir, "suites", suite.name, stamp))
+    os.makedirs(out, exist_ok=True)
+    specs = [s for s in suite.runs if only is None or s.id in only]
+    with ThreadPoolExecutor(max_workers=suite.parallel) as pool:
+        outcomes = list(pool.map(lambda s: _run_one(s, results_dir, echo), specs))
+    validity = worst([o.valid for o in outcomes])
+    code = gate_exit_code(validity, fail_on)
+    write_json(os.path.join(out, "summary.json"), {
+        "schema": 1, "suite": suite.name, "file": os.path.abspath(suite.path), "started": stamp,
+        "fail_on": fail_on, "valid": validity, "exit_code": code,
+        "runs": [{"id": o.spec.id, "options": dict(o.spec.options), "run_dir": o.run_dir, "valid": o.valid,
+                  "exit_code": o.exit_code, "error": o.error, "checkers": list(o.checkers)} for o in outcomes],
+    })
+    write_junit(os.path.join(out, "junit.xml"), suite, outcomes)
+    dirs = [o.run_dir for o in outcomes if o.run_dir]
+    try:
+        from harness.report import render_comparison
+
+        for problem in render_comparison(dirs, os.path.join(out, "summary.html")):
+            echo(f"suite: report: {problem}")
+    except ImportError:
+        pass
+    except Exception as e:  # noqa: BLE001 - the page never changes the gate
+        echo(f"suite: summary page failed: {e}")
+    return code, out
+
+
+@click.group()
+def suite() -> None:
+    """Declared test matrices for CI gating."""
+
+
+@suite.command("run")
+@click.argument("file")
+@click.option("--fail-on", type=click.Choice(["unknown", "invalid"]), default="unknown", show_default=True,
+              help="the weakest verdict that fails the gate")
+@click.option("--rerun-failed", "previous", default=None, help="summary.json of an earlier suite run: rerun its failed runs")
+@click.option("--results", "results_dir", default="results", show_default=True)
+def run_cmd(file: str, fail_on: str, previous: str | None, results_dir: str) -> None:
+    """Run every run the suite FILE declares; exit with the worst verdict."""
+    s = load_suite(file)
+    only = None
+    if previous:
+        try:
+            prev = read_json(previous)
+            only = {r["id"] for r in prev["runs"] if r["valid"] is not True}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise BadInput(f"--rerun-failed {previous}: not a suite summary.json ({e})") from None
+        if not only:
+            click.echo(f"suite: nothing failed in {previous}", err=True)
+            sys.exit(0)
+    code, out = run_suite(s, results_dir=results_dir, fail_on=fail_on, only=only,
+                          echo=lambda m: click.echo(m, err=True))
+    click.echo(f"{out}\t{ {0: 'passed', 1: 'invalid', 2: 'unknown'}[code] }")
+    sys.exit(code)
+
+
+@suite.command("validate")
+@click.argument("file")
+def validate_cmd(file: str) -> None:
+    """Validate a suite file and list its runs."""
+    s = load_suite(file)
+    for r in s.runs:
+        click.echo(r.id)
