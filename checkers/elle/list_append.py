@@ -1,0 +1,360 @@
+"""List-append analysis: version orders from reads, ww/wr/rw dependencies, and the non-cycle anomalies.
+
+Owns what a list-append history (micro-ops `["append", k, e]` and `["r", k, [e...]]`, every appended element
+unique per key) shows without a cycle search: internal, future-read, G1a, G1b, garbage-read, dirty-update,
+duplicate-elements, incompatible-order and lost-update; and the dependency edges it adds to the graph. Does
+not own cycle search (cycles.py) nor verdicts (checker.py).
+
+Version order of key k: the longest read of k (first occurrences, if elements repeat). Every read must be a
+prefix of it (else incompatible-order). Edges, each sound for append-only lists:
+  ww  consecutive elements of the order by different writers; and the writer of the last observed element
+      before the writer of each `ok` append never observed (a committed append is in every later version,
+      so a version without it came first);
+  wr  the writer of the last element of a read before the reader;
+  rw  a reader before the writer of the element that follows its read in the order; a reader of the whole
+      order before every `ok` writer of an element it did not see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.elle.case import Analysis, Case
+from checkers.elle.graph import RW, WR, WW, Graph
+from checkers.elle.txns import FAIL, OK, Txns
+
+MOPS = frozenset(("append", "r"))
+
+
+def _dedup(v: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    out = []
+    for e in v:
+        if e not in seen:
+            seen.add(e)
+            out.append(e)
+    return out
+
+
+class ListAppend:
+    """The analysis of one history; keeps the indexes explanations need."""
+
+    def __init__(self, txns: Txns) -> None:
+        self.txns = txns
+        self.writer: dict[Any, dict[Any, int]] = {}  # key -> element -> txn (ok, info or pending)
+        self.failed: dict[Any, dict[Any, int]] = {}  # key -> element -> failed txn
+        self.order: dict[Any, list[Any]] = {}  # key -> version order (deduplicated longest read)
+        self.pos: dict[Any, dict[Any, int]] = {}
+        self.unseen: dict[Any, list[tuple[Any, int]]] = {}  # key -> [(element, ok writer)] not in order
+
+    def run(self) -> Analysis:
+        t = self.txns
+        g = Graph(len(t))
+        cases: list[Case] = []
+        reads: list[tuple[int, Any, list[Any]]] = []
+        writer, failed = self.writer, self.failed
+        lost: dict[tuple[Any, tuple[Any, ...]], list[int]] = {}
+        for i, mops in enumerate(t.mops):
+            st = t.status[i]
+            if st == FAIL:
+                for m in mops:
+                    if m[0] == "append":
+                        failed.setdefault(m[1], {}).setdefault(m[2], i)
+                continue
+            for m in mops:
+                if m[0] == "append":
+                    writer.setdefault(m[1], {}).setdefault(m[2], i)
+                elif st == OK:
+                    reads.append((i, m[1], m[2] if m[2] is not None else []))
+            if st == OK and len(mops) > 1:
+                self._within(i, mops, cases, lost)
+        for (k, v), ts in lost.items():
+            if len(ts) > 1:
+                names = ", ".join(t.name(x) for x in ts)
+                cases.append(
+                    Case(
+                        "lost-update",
+                        tuple(ts),
+                        k,
+                        f"lost update on key {k!r}: {names} all read {list(v)!r} and all appended to it",
+                        tuple(
+                            f"{t.describe(x)} read {k!r} = {list(v)!r}, then appended to {k!r}" for x in ts
+                        )
+                        + (f"at most one of them can have read {list(v)!r} last; the others' appends are lost",),
+                    )
+                )
+        longest: dict[Any, list[Any]] = {}
+        for i, k, v in reads:
+            cur = longest.get(k)
+            if cur is None or len(v) > len(cur):
+                longest[k] = v
+        for k, lv in longest.items():
+            o = _dedup(lv)
+            self.order[k] = o
+            self.pos[k] = {e: j for j, e in enumerate(o)}
+        self._read_anomalies(reads, longest, cases)
+        self._dirty_updates(cases)
+        self._edges(g, reads)
+        return Analysis(graph=g, cases=cases, explainer=self, keys=len(writer.keys() | longest.keys()))
+
+    # --- within one transaction -------------------------------------------------------------------------
+
+    def _within(self, i: int, mops: list[Any], cases: list[Case], lost: dict[Any, list[int]]) -> None:
+        t = self.txns
+        state: dict[Any, tuple[bool, list[Any]]] = {}
+        appended: dict[Any, set[Any]] = {}
+        for m in mops:
+            f, k, v = m
+            if f == "append":
+                s = state.get(k)
+                state[k] = (False, [v]) if s is None else (s[0], s[1] + [v])
+                appended.setdefault(k, set()).add(v)
+                continue
+            vv = v if v is not None else []
+            s = state.get(k)
+            if s is not None:
+                known, lst = s
+                ok = vv == lst if known else (len(vv) >= len(lst) and vv[len(vv) - len(lst):] == lst)
+                if not ok:
+                    want = f"{lst!r}" if known else f"a list ending in {lst!r}"
+                    cases.append(
+                        Case(
+                            "internal",
+                            (i,),
+                            k,
+                            f"{t.name(i)} read {k!r} = {vv!r} but its own earlier operations imply {want}",
+                            (t.describe(i),),
+                        )
+                    )
+            else:
+                # first access to k is this read: an external read, the version lost-update groups by
+                if any(x[0] == "append" and x[1] == k for x in mops):
+                    lost.setdefault((k, tuple(vv)), []).append(i)
+            state[k] = (True, list(vv))
+        # future read: a read that contains an element this txn appends only later
+        seen_app: dict[Any, set[Any]] = {}
+        for m in mops:
+            f, k, v = m
+            if f == "append":
+                seen_app.setdefault(k, set()).add(v)
+            elif v and k in appended:
+                later = appended[k] - seen_app.get(k, set())
+                fut = [e for e in v if e in later]
+                if fut:
+                    cases.append(
+                        Case(
+                            "future-read",
+                            (i,),
+                            k,
+                            f"{t.name(i)} read {k!r} = {v!r}, which contains {fut!r} it appends only later",
+                            (t.describe(i),),
+                        )
+                    )
+
+    # --- across transactions ----------------------------------------------------------------------------
+
+    def _last_append(self, w: int, k: Any) -> Any:
+        last = None
+        for m in self.txns.mops[w]:
+            if m[0] == "append" and m[1] == k:
+                last = m[2]
+        return last
+
+    def _read_anomalies(
+        self, reads: list[tuple[int, Any, list[Any]]], longest: dict[Any, list[Any]], cases: list[Case]
+    ) -> None:
+        t = self.txns
+        writer, failed = self.writer, self.failed
+        reported_incompat: set[Any] = set()
+        for i, k, v in reads:
+            if not v:
+                continue
+            wk = writer.get(k, {})
+            if len(set(v)) != len(v):
+                dups = sorted({repr(e) for e in v if v.count(e) > 1})
+                cases.append(
+                    Case(
+                        "duplicate-elements",
+                        (i,),
+                        k,
+                        f"{t.name(i)} read {k!r} = {v!r}: element(s) {', '.join(dups)} appear more than once",
+                        (t.describe(i),),
+                    )
+                )
+            lv = longest[k]
+            if len(v) < len(lv) and v != lv[: len(v)] or len(v) == len(lv) and v != lv:
+                if k not in reported_incompat:
+                    reported_incompat.add(k)
+                    cases.append(
+                        Case(
+                            "incompatible-order",
+                            (i,),
+                            k,
+                            f"reads of {k!r} disagree on its order: {v!r} is not a prefix of {lv!r}",
+                            (t.describe(i), f"another read of {k!r} returned {lv!r}"),
+                        )
+                    )
+            fk = failed.get(k)
+            for e in v:
+                if e in wk:
+                    continue
+                if fk is not None and e in fk:
+                    w = fk[e]
+                    cases.append(
+                        Case(
+                            "G1a",
+                            (i, w),
+                            k,
+                            f"aborted read: {t.name(i)} read {k!r} = {v!r}, including {e!r}, which failed "
+                            f"{t.name(w)} appended",
+                            (t.describe(w), t.describe(i)),
+                        )
+                    )
+                else:
+                    cases.append(
+                        Case(
+                            "garbage-read",
+                            (i,),
+                            k,
+                            f"{t.name(i)} read {k!r} = {v!r}, including {e!r}, which no transaction appended",
+                            (t.describe(i),),
+                        )
+                    )
+            e = v[-1]
+            w = wk.get(e)
+            if w is not None and w != i and self._last_append(w, k) != e:
+                cases.append(
+                    Case(
+                        "G1b",
+                        (i, w),
+                        k,
+                        f"intermediate read: {t.name(i)} read {k!r} = {v!r}, ending in {e!r}, but "
+                        f"{t.name(w)} appended more to {k!r} after {e!r}",
+                        (t.describe(w), t.describe(i)),
+                    )
+                )
+
+    def _dirty_updates(self, cases: list[Case]) -> None:
+        t = self.txns
+        for k, o in self.order.items():
+            fk = self.failed.get(k)
+            if not fk:
+                continue
+            wk = self.writer.get(k, {})
+            aborted: int | None = None
+            for e in o:
+                if e in fk and e not in wk:
+                    if aborted is None:
+                        aborted = fk[e]
+                    continue
+                w = wk.get(e)
+                if aborted is not None and w is not None and t.status[w] == OK:
+                    cases.append(
+                        Case(
+                            "dirty-update",
+                            (aborted, w),
+                            k,
+                            f"dirty update on {k!r}: committed {t.name(w)} appended {e!r} after the append "
+                            f"of failed {t.name(aborted)} in {k!r}'s order {o!r}",
+                            (t.describe(aborted), t.describe(w)),
+                        )
+                    )
+                    break
+
+    def _edges(self, g: Graph, reads: list[tuple[int, Any, list[Any]]]) -> None:
+        t = self.txns
+        add = g.add
+        status = t.status
+        last_writer: dict[Any, int] = {}
+        for k, wk in self.writer.items():
+            o = self.order.get(k, [])
+            prev = -1
+            for e in o:
+                w = wk.get(e)
+                if w is None:
+                    continue
+                if prev >= 0 and prev != w:
+                    add(prev, w, WW)
+                prev = w
+            last_writer[k] = prev
+            pk = self.pos.get(k, {})
+            unseen = [(e, w) for e, w in wk.items() if e not in pk and status[w] == OK]
+            if unseen:
+                self.unseen[k] = unseen
+                if prev >= 0:
+                    for _, w in unseen:
+                        add(prev, w, WW)
+        for i, k, v in reads:
+            wk = self.writer.get(k)
+            if wk is None:
+                continue
+            if v:
+                w = wk.get(v[-1])
+                if w is not None:
+                    add(w, i, WR)
+                p = self.pos[k].get(v[-1])
+                if p is None:
+                    continue
+            else:
+                p = -1
+            o = self.order.get(k, ())
+            nxt = -1
+            for j in range(p + 1, len(o)):
+                w = wk.get(o[j])
+                if w is not None:
+                    nxt = w
+                    break
+            if nxt >= 0:
+                add(i, nxt, RW)
+            elif p == len(o) - 1:
+                for _, w in self.unseen.get(k, ()):
+                    add(i, w, RW)
+
+    # --- explanations -------------------------------------------------------------------------------------
+
+    def explain(self, u: int, v: int, rel: int) -> str:
+        t = self.txns
+        U, V = t.name(u), t.name(v)
+        if rel == WW:
+            for k, ev in self._appends(v):
+                pk = self.pos.get(k, {})
+                for ku, eu in self._appends(u):
+                    if ku != k:
+                        continue
+                    if eu in pk and ev in pk and pk[eu] < pk[ev]:
+                        return (
+                            f"{U} < {V} because {U}'s append of {eu!r} to key {k!r} comes before {V}'s append "
+                            f"of {ev!r} in the order reads of {k!r} show ({self._show(k)})"
+                        )
+                    if eu in pk and ev not in pk and pk[eu] == len(self.order[k]) - 1:
+                        return (
+                            f"{U} < {V} because {U}'s append of {eu!r} is the last element of key {k!r} any read "
+                            f"saw ({self._show(k)}) and {V}'s committed append of {ev!r} is in none of them"
+                        )
+        elif rel == WR:
+            for m in t.mops[v]:
+                if m[0] == "r" and m[2]:
+                    k, val = m[1], m[2]
+                    if self.writer.get(k, {}).get(val[-1]) == u:
+                        return f"{U} < {V} because {V} read key {k!r} = {val!r}, which ends with {U}'s append of {val[-1]!r}"
+        elif rel == RW:
+            for m in t.mops[u]:
+                if m[0] != "r":
+                    continue
+                k, val = m[1], m[2] or []
+                for kv, ev in self._appends(v):
+                    if kv == k and ev not in val:
+                        return (
+                            f"{U} < {V} because {U} read key {k!r} = {val!r}, which lacks {V}'s append of {ev!r} "
+                            f"(so {U} read an earlier version than the one {V} wrote)"
+                        )
+        return f"{U} < {V} by a dependency on the keys they share"
+
+    def _appends(self, i: int) -> list[tuple[Any, Any]]:
+        return [(m[1], m[2]) for m in self.txns.mops[i] if m[0] == "append"]
+
+    def _show(self, k: Any) -> str:
+        o = self.order.get(k, [])
+        return repr(o) if len(o) <= 12 else f"[{', '.join(map(repr, o[:5]))}, ... {len(o) - 10} more ..., " + (
+            ", ".join(map(repr, o[-5:])) + "]"
+        )

@@ -1,0 +1,287 @@
+"""Read-write register analysis: version orders inferred per key, ww/wr/rw dependencies, non-cycle anomalies.
+
+Owns what an rw-register history (micro-ops `["w", k, v]` and `["r", k, v]`, every written value unique per
+key) shows: internal, G1a, G1b, lost-update and cyclic-versions; the per-key version graphs; and the
+dependency edges. Does not own cycle search (cycles.py) nor verdicts (checker.py).
+
+A transaction's external read of k is its first read of k before it writes k; its external write is its last
+write of k. Version order edges v1 < v2 of a key come only from what the options allow us to assume:
+  initial state   nil (never written) precedes every written version (always on, as in Elle);
+  wfr-keys        a transaction that read v1 and then wrote v2 installed v2 after v1;
+  sequential-keys each process observes a key's versions in order;
+  linearizable-keys  if a completed before b began, the version a left precedes the one b first saw.
+A key whose version graph has a cycle is reported as cyclic-versions and contributes no ww/rw edges.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.elle.case import Analysis, Case
+from checkers.elle.graph import RW, WR, WW, Graph
+from checkers.elle.txns import FAIL, OK, Txns
+
+MOPS = frozenset(("w", "r"))
+_NIL = ("~nil",)  # the initial version, distinct from any value a history can hold
+
+
+def _h(v: Any) -> Any:
+    if v is None:
+        return _NIL
+    if isinstance(v, list):
+        return tuple(_h(x) for x in v)
+    return v
+
+
+def _show(v: Any) -> str:
+    return "nil" if v is _NIL else repr(v)
+
+
+class RWRegister:
+    def __init__(self, txns: Txns, *, wfr: bool, sequential: bool, linearizable: bool) -> None:
+        self.txns = txns
+        self.wfr, self.sequential, self.linearizable = wfr, sequential, linearizable
+        self.writer: dict[Any, dict[Any, int]] = {}  # key -> version -> txn with that external write
+        self.readers: dict[Any, dict[Any, list[int]]] = {}  # key -> version -> ok txns reading it externally
+        self.why: dict[Any, dict[tuple[Any, Any], str]] = {}  # key -> (v1, v2) -> reason for v1 < v2
+        self.ext_r: list[dict[Any, Any]] = []
+        self.ext_w: list[dict[Any, Any]] = []
+
+    def run(self) -> Analysis:
+        t = self.txns
+        g = Graph(len(t))
+        cases: list[Case] = []
+        failed: dict[Any, dict[Any, int]] = {}
+        middle: dict[Any, dict[Any, int]] = {}
+        lost: dict[tuple[Any, Any], list[int]] = {}
+        for i, mops in enumerate(t.mops):
+            st = t.status[i]
+            er: dict[Any, Any] = {}
+            ew: dict[Any, Any] = {}
+            state: dict[Any, Any] = {}
+            for f, k, v in mops:
+                hv = _h(v)
+                if f == "w":
+                    if st == FAIL:
+                        failed.setdefault(k, {}).setdefault(hv, i)
+                    elif k in ew:
+                        middle.setdefault(k, {}).setdefault(ew[k], i)
+                    ew[k] = hv
+                    state[k] = hv
+                elif st == OK:
+                    if k in state and state[k] != hv:
+                        cases.append(
+                            Case(
+                                "internal",
+                                (i,),
+                                k,
+                                f"{t.name(i)} read {k!r} = {_show(hv)} but its own earlier operations "
+                                f"imply {_show(state[k])}",
+                                (t.describe(i),),
+                            )
+                        )
+                    if k not in state:
+                        er[k] = hv
+                    state[k] = hv
+            self.ext_r.append(er)
+            self.ext_w.append(ew)
+            if st == FAIL:
+                continue
+            for k, hv in ew.items():
+                self.writer.setdefault(k, {}).setdefault(hv, i)
+            if st == OK:
+                for k, hv in er.items():
+                    self.readers.setdefault(k, {}).setdefault(hv, []).append(i)
+                    if k in ew:
+                        lost.setdefault((k, hv), []).append(i)
+        for (k, hv), ts in lost.items():
+            if len(ts) > 1:
+                names = ", ".join(t.name(x) for x in ts)
+                cases.append(
+                    Case(
+                        "lost-update",
+                        tuple(ts),
+                        k,
+                        f"lost update on key {k!r}: {names} all read {_show(hv)} and all wrote {k!r}",
+                        tuple(t.describe(x) for x in ts),
+                    )
+                )
+        for k, rk in self.readers.items():
+            wk = self.writer.get(k, {})
+            for hv, rs in rk.items():
+                if hv is _NIL or hv in wk:
+                    continue
+                w = failed.get(k, {}).get(hv)
+                kind, why = ("G1a", "which only failed {w} wrote") if w is not None else ("", "")
+                if w is None:
+                    w = middle.get(k, {}).get(hv)
+                    kind, why = ("G1b", "an intermediate value {w} overwrote") if w is not None else ("", "")
+                if w is None:
+                    continue
+                for r in rs:
+                    if r == w:
+                        continue
+                    cases.append(
+                        Case(
+                            kind,
+                            (r, w),
+                            k,
+                            f"{t.name(r)} read {k!r} = {_show(hv)}, " + why.format(w=t.name(w)),
+                            (t.describe(w), t.describe(r)),
+                        )
+                    )
+        versions = self._version_graph()
+        self._edges(g, versions, cases)
+        return Analysis(graph=g, cases=cases, explainer=self, keys=len(self.writer.keys() | self.readers.keys()))
+
+    # --- version orders ---------------------------------------------------------------------------------
+
+    def _version_graph(self) -> dict[Any, dict[Any, set[Any]]]:
+        t = self.txns
+        vg: dict[Any, dict[Any, set[Any]]] = {}
+
+        def edge(k: Any, a: Any, b: Any, why: str) -> None:
+            if a != b:
+                succ = vg.setdefault(k, {}).setdefault(a, set())
+                if b not in succ:
+                    succ.add(b)
+                    self.why.setdefault(k, {})[(a, b)] = why
+
+        for k, rk in self.readers.items():
+            if _NIL in rk:
+                for hv in self.writer.get(k, {}):
+                    edge(k, _NIL, hv, "every written version follows the initial (nil) state")
+        if self.wfr:
+            for i in range(len(t)):
+                if t.status[i] == OK:
+                    ew = self.ext_w[i]
+                    for k, hv in self.ext_r[i].items():
+                        if k in ew:
+                            edge(k, hv, ew[k], f"{t.name(i)} read {_show(hv)} and then wrote {_show(ew[k])}")
+        oks = [i for i in range(len(t)) if t.status[i] == OK]
+        if self.sequential:
+            oks_by_start = sorted(oks, key=t.start.__getitem__)
+            last: dict[tuple[Any, Any], tuple[Any, int]] = {}
+            for i in oks_by_start:
+                p = t.process[i]
+                for k, first, fin in self._observed(i):
+                    prev = last.get((p, k))
+                    if prev is not None:
+                        edge(k, prev[0], first, f"process {p} saw {_show(prev[0])} in {t.name(prev[1])} and then "
+                             f"{_show(first)} in {t.name(i)}")
+                    last[(p, k)] = (fin, i)
+        if self.linearizable:
+            events = sorted([(t.start[i], 0, i) for i in oks] + [(t.end[i], 1, i) for i in oks])
+            frontier: dict[Any, set[int]] = {}
+            snap: dict[int, dict[Any, tuple[int, ...]]] = {}
+            for _, kind, i in events:
+                obs = self._observed(i)
+                if kind == 0:
+                    snap[i] = {}
+                    for k, first, _fin in obs:
+                        fr = tuple(frontier.get(k, ()))
+                        snap[i][k] = fr
+                        for u in fr:
+                            fin_u = self._final(u, k)
+                            edge(k, fin_u, first, f"{t.name(u)} (which left {_show(fin_u)}) completed before "
+                                 f"{t.name(i)} (which saw {_show(first)}) began")
+                else:
+                    for k, _first, _fin in obs:
+                        fr = frontier.setdefault(k, set())
+                        fr.difference_update(snap[i].get(k, ()))
+                        fr.add(i)
+                    snap.pop(i, None)
+        return vg
+
+    def _observed(self, i: int) -> list[tuple[Any, Any, Any]]:
+        """(key, first version seen, version left) for each key an ok txn touched."""
+        er, ew = self.ext_r[i], self.ext_w[i]
+        keys = list(er) + [k for k in ew if k not in er]
+        return [(k, er.get(k, ew.get(k)), ew.get(k, er.get(k))) for k in keys]
+
+    def _final(self, i: int, k: Any) -> Any:
+        return self.ext_w[i].get(k, self.ext_r[i].get(k))
+
+    def _edges(self, g: Graph, vg: dict[Any, dict[Any, set[Any]]], cases: list[Case]) -> None:
+        t = self.txns
+        add = g.add
+        for k, succ in vg.items():
+            cyc = _find_cycle(succ)
+            if cyc is not None:
+                why = self.why[k]
+                steps = tuple(f"{_show(a)} < {_show(b)}: {why[(a, b)]}" for a, b in zip(cyc, cyc[1:] + cyc[:1]))
+                cases.append(
+                    Case(
+                        "cyclic-versions",
+                        tuple(sorted({w for v in cyc if (w := self.writer.get(k, {}).get(v)) is not None})),
+                        k,
+                        f"the versions of {k!r} must be ordered in a cycle: "
+                        + " < ".join(_show(v) for v in cyc + cyc[:1]),
+                        steps,
+                    )
+                )
+                continue
+            wk = self.writer.get(k, {})
+            rk = self.readers.get(k, {})
+            for a, bs in succ.items():
+                wa = wk.get(a)
+                ra = rk.get(a, ())
+                for b in bs:
+                    wb = wk.get(b)
+                    if wb is None:
+                        continue
+                    if wa is not None:
+                        add(wa, wb, WW)
+                    for r in ra:
+                        add(r, wb, RW)
+        for k, rk in self.readers.items():
+            wk = self.writer.get(k, {})
+            for hv, rs in rk.items():
+                w = wk.get(hv)
+                if w is not None:
+                    for r in rs:
+                        add(w, r, WR)
+
+    # --- explanations -------------------------------------------------------------------------------------
+
+    def explain(self, u: int, v: int, rel: int) -> str:
+        t = self.txns
+        U, V = t.name(u), t.name(v)
+        if rel == WR:
+            for k, hv in self.ext_r[v].items():
+                if self.ext_w[u].get(k) == hv:
+                    return f"{U} < {V} because {V} read key {k!r} = {_show(hv)}, which {U} wrote"
+        for k, hb in self.ext_w[v].items():
+            why = self.why.get(k, {})
+            a = self.ext_w[u].get(k) if rel == WW else self.ext_r[u].get(k)
+            if a is not None and (a, hb) in why:
+                did = "wrote" if rel == WW else "read"
+                return (f"{U} < {V} because {U} {did} key {k!r} = {_show(a)} and {V} wrote {_show(hb)}, a later "
+                        f"version ({why[(a, hb)]})")
+        return f"{U} < {V} by a dependency on the keys they share"
+
+
+def _find_cycle(succ: dict[Any, set[Any]]) -> list[Any] | None:
+    """One cycle of a small version graph (iterative DFS with colours), or None."""
+    colour: dict[Any, int] = {}
+    for root in sorted(succ, key=repr):
+        if root in colour:
+            continue
+        colour[root] = 1
+        path = [root]
+        its = [iter(sorted(succ.get(root, ()), key=repr))]
+        while its:
+            nxt = next(its[-1], None)
+            if nxt is None:
+                colour[path.pop()] = 2
+                its.pop()
+                continue
+            c = colour.get(nxt, 0)
+            if c == 1:
+                return path[path.index(nxt):]
+            if c == 0:
+                colour[nxt] = 1
+                path.append(nxt)
+                its.append(iter(sorted(succ.get(nxt, ()), key=repr)))
+        continue
+    return None
