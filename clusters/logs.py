@@ -1,8 +1,9 @@
-"""Collecting node logs into the run directory: `<run dir>/nodes/<node>/<file name>`.
+"""Collecting node logs into the run directory: the runner passes `<run dir>/nodes` as `dest_dir`, and each
+log lands in `<dest_dir>/<node>/<file name>`.
 
 Owns `collect_logs`, which the runner calls in its `finally` phase (also after a failed run, and before the
 cluster is torn down). It never raises: a node that cannot be reached or a log that does not exist is reported
-in the returned `LogCollection.problems` and noted in `<run dir>/nodes/<node>/MISSING.txt`. Does not decide
+in the returned `LogCollection.problems` and noted in `<dest_dir>/<node>/MISSING.txt`. Does not decide
 which files matter: the system says so through `HasLogs.log_files`.
 """
 
@@ -29,10 +30,10 @@ class LogCollection:
 
 
 def collect_logs(cluster: Cluster, db: Any, test: Test, dest_dir: str | os.PathLike[str]) -> LogCollection:
-    """Copy every log file of `db` on every node of `cluster` into `<dest_dir>/nodes/<node>/`, in parallel."""
+    """Copy every log file of `db` on every node of `cluster` into `<dest_dir>/<node>/`, in parallel."""
     if cluster is None or db is None or not isinstance(db, HasLogs):
         return LogCollection()
-    root = os.path.join(os.fspath(dest_dir), "nodes")
+    root = os.fspath(dest_dir)
 
     def one(node: str) -> tuple[list[str], list[str]]:
         files: list[str] = []

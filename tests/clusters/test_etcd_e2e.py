@@ -119,7 +119,7 @@ def test_pause_and_resume(etcd: EtcdEnv) -> None:
 
 
 def test_logs_are_collected(etcd: EtcdEnv, tmp_path: Path) -> None:
-    got = collect_logs(etcd.test.cluster, etcd.db, etcd.test, tmp_path / "run")
+    got = collect_logs(etcd.test.cluster, etcd.db, etcd.test, tmp_path / "run" / "nodes")
     assert not got.problems, got.problems
     for node in etcd.test.nodes:
         log = tmp_path / "run" / "nodes" / node / "etcd.log"
