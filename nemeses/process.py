@@ -1,0 +1,286 @@
+"""The `kill` and `pause` fault families: crash-restart and stop-continue of the system's processes, through
+the system's optional abilities `Killable` (SIGKILL, then start again) and `Pausable` (SIGSTOP / SIGCONT).
+
+Ops: `kill` / `pause` with value a node spec (`nemeses.targets`: one, minority, majority, minority-third,
+primaries, all) or an explicit list of nodes; they complete with {"nodes": [...]} naming the nodes actually
+hit. `start` restarts every node this nemesis killed; `resume` continues every node it paused. Teardown does
+both; `residue` reports nodes still down or processes still stopped.
+
+Pauses are recorded in the ledger (kind "nemesis-pause") before the SIGSTOP, and again afterwards with the
+pids that became stopped, so that `harness cleanup` can SIGCONT them after a crash of the harness. Kills need
+no entry: a killed process leaves nothing to heal that tearing the cluster down does not remove.
+
+Options: `kill-targets=one,majority,...` and `pause-targets=...` (default: one, minority, majority, primaries
+when the system can name them).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from harness.control import Remote
+from harness.db import HasPrimaries, Killable, Pausable, require
+from harness.errors import BadInput, FaultError
+from harness.ledger import LedgerEntry, undoer
+from harness.nemesis import Package
+from harness.op import Op
+from harness.options import OptionSpec
+from nemeses.remotes import locator_for, node_is_gone, remote_from_locator
+from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
+from nemeses.targets import parse_specs, select_nodes
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+PAUSE_KIND = "nemesis-pause"
+KILL_FS = frozenset({"kill", "start"})
+PAUSE_FS = frozenset({"pause", "resume"})
+FAMILY_FS["kill"] = KILL_FS
+FAMILY_FS["pause"] = PAUSE_FS
+DEFAULT_SPECS = ("one", "minority", "majority")
+
+
+def targets_of(test: Test, value: Any) -> tuple[list[str], str | None]:
+    """Nodes an op value names (a node spec, or a list of nodes), and a note when there are none."""
+    if isinstance(value, (list, tuple)):
+        unknown = [n for n in value if n not in test.nodes]
+        if unknown:
+            raise ValueError(f"unknown node(s) {', '.join(map(str, unknown))}")
+        return list(value), None
+    spec = str(value or "one")
+    nodes = select_nodes(test, spec)
+    return nodes, (None if nodes else f"no node matches {spec!r} now")
+
+
+def _run_on(nodes: Sequence[str], fn: Any) -> list[str]:
+    """fn(node) on every node at once; returns 'node: error' for the ones that failed."""
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def one(n: str) -> None:
+        try:
+            fn(n)
+        except Exception as e:  # noqa: BLE001 - collect every node's failure
+            with lock:
+                errors.append(f"{n}: {e}")
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(errors)
+
+
+class KillNemesis:
+    """SIGKILLs the system on chosen nodes (`kill`) and starts it again (`start`)."""
+
+    fs = KILL_FS
+
+    def __init__(self) -> None:
+        self.killed: set[str] = set()
+
+    def setup(self, test: Test) -> None:
+        pass
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        db = test.db
+        if op.f == "kill":
+            try:
+                nodes, note = targets_of(test, op.value)
+            except ValueError as e:
+                return op.replace(type="info", error=f"kill: {e}")
+            self.killed.update(nodes)
+            errors = _run_on(nodes, lambda n: db.kill(test, n))
+            value: dict[str, Any] = {"nodes": nodes}
+            if note:
+                value["skipped"] = note
+            return op.replace(type="info", value=value, error="; ".join(errors) or None)
+        if op.f == "start":
+            nodes = sorted(self.killed, key=test.nodes.index)
+            errors = _run_on(nodes, lambda n: db.start(test, n))
+            failed = {e.split(":", 1)[0] for e in errors}
+            self.killed = failed
+            return op.replace(type="info", value={"nodes": nodes}, error="; ".join(errors) or None)
+        return op.replace(type="info", error=f"kill does not handle {op.f!r}")
+
+    def teardown(self, test: Test) -> None:
+        nodes = sorted(self.killed)
+        errors = _run_on(nodes, lambda n: test.db.start(test, n))
+        self.killed = {e.split(":", 1)[0] for e in errors}
+        if errors:
+            raise FaultError("could not restart killed nodes: " + "; ".join(errors))
+
+    def residue(self, test: Test) -> list[str]:
+        return [f"{n}: killed and not restarted" for n in sorted(self.killed)]
+
+
+# ------------------------------------------------------------------------------------------------- pause
+_STOPPED = r"ps -eo pid=,stat= | awk '$2 ~ /^T/ {print $1}'"
+
+
+def stopped_pids(remote: Remote) -> set[int]:
+    """Pids in state T (stopped) visible on the node."""
+    r = remote.run(["sh", "-c", _STOPPED], timeout=30, check=False)
+    return {int(x) for x in r.stdout.split() if x.isdigit()}
+
+
+class PauseNemesis:
+    """SIGSTOPs the system on chosen nodes (`pause`) and SIGCONTs it (`resume`)."""
+
+    fs = PAUSE_FS
+
+    def __init__(self) -> None:
+        self.paused: dict[str, list[int]] = {}  # node -> pids that became stopped
+        self._lock = threading.Lock()
+
+    def setup(self, test: Test) -> None:
+        pass
+
+    def _pause(self, test: Test, node: str) -> None:
+        remote = test.cluster.remote(node)
+        loc = locator_for(test, node)
+        with self._lock:
+            earlier = self.paused.setdefault(node, [])
+        if test.ledger is not None:
+            test.ledger.record(PAUSE_KIND, node, pids=earlier, **loc)
+        before = stopped_pids(remote)
+        test.db.pause(test, node)
+        pids = sorted(set(earlier) | (stopped_pids(remote) - before))
+        with self._lock:
+            self.paused[node] = pids
+        if test.ledger is not None:
+            test.ledger.record(PAUSE_KIND, node, pids=pids, **loc)
+
+    def _resume(self, test: Test, node: str) -> None:
+        test.db.resume(test, node)
+        with self._lock:
+            self.paused.pop(node, None)
+        if test.ledger is not None:
+            test.ledger.release(PAUSE_KIND, node)
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        if op.f == "pause":
+            try:
+                nodes, note = targets_of(test, op.value)
+            except ValueError as e:
+                return op.replace(type="info", error=f"pause: {e}")
+            errors = _run_on(nodes, lambda n: self._pause(test, n))
+            value: dict[str, Any] = {"nodes": nodes, "pids": {n: self.paused.get(n, []) for n in nodes}}
+            if note:
+                value["skipped"] = note
+            return op.replace(type="info", value=value, error="; ".join(errors) or None)
+        if op.f == "resume":
+            nodes = sorted(self.paused, key=test.nodes.index)
+            errors = _run_on(nodes, lambda n: self._resume(test, n))
+            return op.replace(type="info", value={"nodes": nodes}, error="; ".join(errors) or None)
+        return op.replace(type="info", error=f"pause does not handle {op.f!r}")
+
+    def teardown(self, test: Test) -> None:
+        errors = _run_on(sorted(self.paused), lambda n: self._resume(test, n))
+        if errors:
+            raise FaultError("could not resume paused nodes: " + "; ".join(errors))
+
+    def residue(self, test: Test) -> list[str]:
+        left = []
+        for node in test.nodes:
+            remote = test.cluster.remote(node)
+            r = remote.run(["sh", "-c", "ps -o pid=,stat= -p \"$1\" 2>/dev/null", "ps", ",".join(
+                str(p) for p in self.paused.get(node, [])) or "0"], timeout=30, check=False)
+            left += [f"{node}: pid {ln.split()[0]} still stopped" for ln in r.stdout.splitlines()
+                     if len(ln.split()) > 1 and ln.split()[1].startswith("T")]
+            if node in self.paused:
+                left.append(f"{node}: paused and not resumed")
+        return left
+
+
+@undoer(PAUSE_KIND)
+def _undo_pause(entry: LedgerEntry) -> None:
+    """SIGCONT the processes the pause stopped (recorded after the SIGSTOP; if the harness died in between,
+    every stopped process of the node's namespace or container)."""
+    data = entry.data
+    if node_is_gone(data):
+        return
+    pids = [int(p) for p in data.get("pids") or []]
+    if data.get("via") == "netns":
+        if not pids:
+            import subprocess
+
+            out = subprocess.run(["ip", "netns", "pids", str(data["netns"])], capture_output=True, text=True).stdout
+            pids = [int(x) for x in out.split() if x.isdigit()]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        return
+    remote = remote_from_locator(data)
+    try:
+        if pids:
+            remote.run(["kill", "-s", "CONT", *map(str, pids)], timeout=30, check=False)
+        elif data.get("via") == "docker":
+            remote.run(["kill", "-s", "CONT", "-1"], timeout=30, check=False)
+        else:
+            raise FaultError(f"node {entry.key}: the harness died while pausing it; SIGCONT its processes by hand")
+    finally:
+        remote.close()
+
+
+# ------------------------------------------------------------------------------------------------ plugins
+def _specs_option(family: str) -> OptionSpec:
+    return OptionSpec(name=f"{family}-targets", default=(), parse=parse_specs,
+                      help=f"node specs the {family} schedule draws from (one, minority, majority, minority-third, "
+                      "primaries, all)")
+
+
+def _default_specs(test: Test, family: str) -> tuple[str, ...]:
+    specs: tuple[str, ...] = tuple(test.nemesis_opts.get(f"{family}-targets") or ())
+    if specs:
+        if "primaries" in specs and not isinstance(test.db, HasPrimaries):
+            raise BadInput(f"{family}-targets=primaries needs a system that is HasPrimaries; {test.options.system} is not")
+        return specs
+    return DEFAULT_SPECS + (("primaries",) if isinstance(test.db, HasPrimaries) else ())
+
+
+class KillPlugin:
+    """The `harness.nemeses` plugin `kill`."""
+
+    name = "kill"
+    option_specs: Sequence[OptionSpec] = (_specs_option("kill"), SCHEDULE_SPEC)
+
+    def package(self, test: Test) -> Package:
+        require(test.db, Killable, "nemesis kill", test.options.system)
+        specs = _default_specs(test, "kill")
+
+        def start(t: Test) -> dict[str, Any]:
+            return {"f": "kill", "value": t.rng.choice(specs)}
+
+        gen = family_generator(test, "kill", KILL_FS, default_schedule(test, start, {"f": "start"}))
+        return Package(name="kill", nemesis=KillNemesis(), generator=gen, final_generator={"f": "start"},
+                       label="kill", start_fs=frozenset({"kill"}), stop_fs=frozenset({"start"}))
+
+
+class PausePlugin:
+    """The `harness.nemeses` plugin `pause`."""
+
+    name = "pause"
+    option_specs: Sequence[OptionSpec] = (_specs_option("pause"), SCHEDULE_SPEC)
+
+    def package(self, test: Test) -> Package:
+        require(test.db, Pausable, "nemesis pause", test.options.system)
+        specs = _default_specs(test, "pause")
+
+        def start(t: Test) -> dict[str, Any]:
+            return {"f": "pause", "value": t.rng.choice(specs)}
+
+        gen = family_generator(test, "pause", PAUSE_FS, default_schedule(test, start, {"f": "resume"}))
+        return Package(name="pause", nemesis=PauseNemesis(), generator=gen, final_generator={"f": "resume"},
+                       label="pause", start_fs=frozenset({"pause"}), stop_fs=frozenset({"resume"}))
+
+
+KILL = KillPlugin()
+PAUSE = PausePlugin()

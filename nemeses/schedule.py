@@ -1,0 +1,178 @@
+"""Schedules of nemesis ops: when faults start and stop.
+
+Owns `Periodic` (a fault family's default schedule: start, then stop, `interval` seconds apart, forever, the
+first op after a seeded offset so that several families named together interleave instead of firing at once),
+`Scripted` (ops at fixed times since the schedule started), the hand-written scenario form (the nemesis option
+`schedule=FILE`, a JSON or YAML list of `{at: seconds, f: ..., value: ...}`), `FAMILY_FS` (which ops each
+built-in family handles, to reject a scenario entry nobody would perform) and `family_generator`, which picks
+the scripted ops of one family when a scenario is given and its default schedule otherwise.
+
+Ops are emitted with a time in the future ("not before", as the generator contract allows) rather than with
+`sleep`, so waiting never occupies the single nemesis thread and schedules of several families run side by
+side under `generator.any`. Does not perform any op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from harness.errors import BadInput
+from harness.generator import PENDING, Context, Gen, OpResult
+from harness.generator.core import new_invoke, seconds_to_ns
+from harness.options import OptionSpec
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+# An op of a schedule: a fixed template, or a function of the test drawing its value from test.rng.
+StepMaker = Callable[["Test"], Mapping[str, Any]]
+Step = Mapping[str, Any] | StepMaker
+
+FAMILY_FS: dict[str, frozenset[str]] = {}
+"""Ops handled by each built-in family, filled in by the family modules when they are imported."""
+
+
+def _step_op(step: Step, test: Test) -> Mapping[str, Any]:
+    return step(test) if callable(step) else step
+
+
+class Periodic(Gen):
+    """Emits `steps` in turn, forever: the first at `offset_ns` after the first time it is asked, each next one
+    `interval_ns` after the previous one was due. Immutable."""
+
+    __slots__ = ("steps", "interval_ns", "offset_ns", "k", "next_ns")
+
+    def __init__(self, steps: tuple[Step, ...], interval_ns: int, offset_ns: int, k: int = 0,
+                 next_ns: int | None = None) -> None:
+        self.steps = steps
+        self.interval_ns = interval_ns
+        self.offset_ns = offset_ns
+        self.k = k
+        self.next_ns = next_ns
+
+    def op(self, test: Test, ctx: Context) -> OpResult:
+        due = self.next_ns if self.next_ns is not None else ctx.time_ns + self.offset_ns
+        p = ctx.some_free_process()
+        if p is None:
+            return PENDING, Periodic(self.steps, self.interval_ns, self.offset_ns, self.k, due)
+        t = max(due, ctx.time_ns)
+        o = _step_op(self.steps[self.k], test)
+        nxt = Periodic(self.steps, self.interval_ns, self.offset_ns, (self.k + 1) % len(self.steps),
+                       due + self.interval_ns)
+        return new_invoke(p, t, str(o["f"]), o.get("value"), None), nxt
+
+    def __repr__(self) -> str:
+        return f"Periodic({len(self.steps)} steps, every {self.interval_ns / 1e9:g}s)"
+
+
+def periodic(steps: Sequence[Step], interval: float, offset: float) -> Periodic:
+    """Steps `interval` seconds apart, forever, the first `offset` seconds after the schedule starts."""
+    if not steps:
+        raise ValueError("a periodic schedule needs at least one step")
+    if interval <= 0:
+        raise BadInput(f"the nemesis interval must be positive, not {interval}")
+    return Periodic(tuple(steps), seconds_to_ns(interval, "nemesis interval"), seconds_to_ns(offset, "offset"))
+
+
+def default_schedule(test: Test, start: Step, stop: Step) -> Periodic:
+    """Jepsen's `cycle([sleep(i), start, sleep(i), stop])`, with a seeded offset in [i/2, i) for the first
+    start so that families named together do not all fire at the same instant."""
+    interval = float(test.options.nemesis_interval)
+    return periodic([start, stop], interval, interval * (0.5 + 0.5 * test.rng.random()))
+
+
+# --------------------------------------------------------------------------------------------- scripted
+@dataclass(frozen=True, kw_only=True)
+class ScheduleEntry:
+    """One hand-written nemesis op: `f` with `value` at `at` seconds after the main phase began."""
+
+    at: float
+    f: str
+    value: Any = None
+
+
+class Scripted(Gen):
+    """Emits `entries` (sorted by time) at their times since the first time it is asked."""
+
+    __slots__ = ("entries", "i", "start_ns")
+
+    def __init__(self, entries: tuple[ScheduleEntry, ...], i: int = 0, start_ns: int | None = None) -> None:
+        self.entries = entries
+        self.i = i
+        self.start_ns = start_ns
+
+    def op(self, test: Test, ctx: Context) -> OpResult:
+        if self.i >= len(self.entries):
+            return None
+        start = self.start_ns if self.start_ns is not None else ctx.time_ns
+        p = ctx.some_free_process()
+        if p is None:
+            return PENDING, Scripted(self.entries, self.i, start)
+        e = self.entries[self.i]
+        t = max(ctx.time_ns, start + seconds_to_ns(e.at, "schedule at"))
+        nxt = Scripted(self.entries, self.i + 1, start) if self.i + 1 < len(self.entries) else None
+        return new_invoke(p, t, e.f, e.value, None), nxt
+
+    def __repr__(self) -> str:
+        return f"Scripted({len(self.entries) - self.i} ops left)"
+
+
+def load_schedule(path: str) -> tuple[ScheduleEntry, ...]:
+    """Entries of a scenario file (JSON or YAML: a list of {at, f, value}); ValueError with a clear reason."""
+    if not os.path.isfile(path):
+        raise ValueError(f"no such file: {path}")
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    try:
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ValueError(f"{path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {e}") from None
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path} must hold a non-empty list of {{at, f, value}} entries")
+    entries = []
+    for i, item in enumerate(data, 1):
+        if not isinstance(item, dict) or set(item) - {"at", "f", "value"} or "at" not in item or "f" not in item:
+            raise ValueError(f"{path} entry {i}: expected {{at: seconds, f: name, value: ...}}, got {item!r}")
+        at, f = item["at"], item["f"]
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
+            raise ValueError(f"{path} entry {i}: at must be a number of seconds >= 0, not {at!r}")
+        if not isinstance(f, str) or not f:
+            raise ValueError(f"{path} entry {i}: f must be an op name, not {f!r}")
+        entries.append(ScheduleEntry(at=float(at), f=f, value=item.get("value")))
+    return tuple(sorted(entries, key=lambda e: e.at))
+
+
+def _parse_schedule(text: str) -> tuple[ScheduleEntry, ...]:
+    return load_schedule(text)
+
+
+SCHEDULE_SPEC = OptionSpec(
+    name="schedule", default=(), parse=_parse_schedule,
+    help="a JSON/YAML file with a list of {at: seconds, f, value}: run exactly these nemesis ops instead of the "
+    "default schedules",
+)
+
+
+def family_generator(test: Test, family: str, fs: frozenset[str], default: Any) -> Any:
+    """The schedule of one family: its entries of the `schedule=FILE` scenario if one is given, else `default`.
+    Raises BadInput for a scenario entry that no selected built-in family handles."""
+    entries: tuple[ScheduleEntry, ...] = tuple(test.nemesis_opts.get("schedule") or ())
+    if not entries:
+        return default
+    selected = list(test.options.nemeses)
+    if all(n in FAMILY_FS for n in selected):
+        handled = frozenset().union(*(FAMILY_FS[n] for n in selected))
+        stray = sorted({e.f for e in entries} - handled)
+        if stray:
+            raise BadInput(
+                f"nemesis schedule: no selected nemesis handles {', '.join(stray)} "
+                f"(selected: {', '.join(selected)}; they handle: {', '.join(sorted(handled))})"
+            )
+    mine = tuple(e for e in entries if e.f in fs)
+    return Scripted(mine) if mine else None

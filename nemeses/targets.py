@@ -1,0 +1,65 @@
+"""Choosing the nodes a fault hits: node specs `one`, `minority`, `majority`, `minority-third`, `primaries`,
+`all`, or a comma-free node name.
+
+Owns `NODE_SPECS`, `parse_specs` (option parser for `kill-targets=one,majority`) and `select_nodes`. Random
+choices draw from the rng passed in (the test's rng), never from `random`. Does not inject anything.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from harness.db import HasPrimaries
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+NODE_SPECS: tuple[str, ...] = ("one", "minority", "majority", "minority-third", "primaries", "all")
+
+
+def majority(n: int) -> int:
+    return n // 2 + 1
+
+
+def parse_specs(text: str) -> tuple[str, ...]:
+    """`"one,majority"` -> ("one", "majority"); ValueError naming an unknown spec."""
+    specs = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not specs:
+        raise ValueError("name at least one node spec")
+    for s in specs:
+        if s not in NODE_SPECS:
+            raise ValueError(f"unknown node spec {s!r} (one of {', '.join(NODE_SPECS)})")
+    return specs
+
+
+def pick(spec: str, nodes: Sequence[str], rng: random.Random, primaries: Sequence[str] = ()) -> list[str]:
+    """The nodes `spec` names, chosen with `rng` (pure: no I/O; primaries are passed in)."""
+    nodes = list(nodes)
+    n = len(nodes)
+    shuffled = nodes[:]
+    rng.shuffle(shuffled)
+    if spec == "one":
+        chosen = shuffled[:1]
+    elif spec == "minority":
+        chosen = shuffled[: majority(n) - 1]
+    elif spec == "majority":
+        chosen = shuffled[: majority(n)]
+    elif spec == "minority-third":
+        chosen = shuffled[: max(1, n // 3)] if n > 2 else shuffled[:1]
+    elif spec == "primaries":
+        chosen = [p for p in primaries if p in nodes]
+    elif spec == "all":
+        chosen = nodes
+    else:
+        raise ValueError(f"unknown node spec {spec!r}")
+    return sorted(chosen, key=nodes.index)
+
+
+def select_nodes(test: Test, spec: str) -> list[str]:
+    """The test's nodes that `spec` names now (asks the system for its primaries when needed)."""
+    primaries: Sequence[str] = ()
+    if spec == "primaries" and isinstance(test.db, HasPrimaries):
+        primaries = test.db.primaries(test)
+    return pick(spec, test.nodes, test.rng, primaries)

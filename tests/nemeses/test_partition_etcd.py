@@ -1,0 +1,58 @@
+"""Partitions on a real 3-node etcd cluster (local namespaces; docker where the engine runs): an isolated
+leader loses leadership and cannot commit, the majority elects a new leader, and heal removes every rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from nemeses.net.iptables import chain_rules
+from nemeses.partition import CHAIN
+from tests.nemeses.conftest import etcd_put, invoke, running, wait_for
+
+pytestmark = [pytest.mark.cluster]
+
+
+@pytest.mark.parametrize("provider", ["local", "docker"])
+def test_isolated_leader_loses_leadership_and_heal_restores(provider: str) -> None:
+    with running(("partition",), provider=provider) as test:
+        leader = wait_for(lambda: test.db.primaries(test), 30, "a leader")[0]
+        others = [n for n in test.nodes if n != leader]
+
+        done = invoke(test, "start-partition", "primaries")
+        assert done.type == "info" and done.error is None, done
+        assert done.value["kind"] == "primaries"
+        assert done.value["grudge"][leader] == others
+        for n in others:
+            assert done.value["grudge"][n] == [leader]
+        # the rules are really in each node's own iptables
+        rules = chain_rules(test.cluster.remote(leader), CHAIN)
+        assert len(rules) == 2 and all("-j DROP" in r for r in rules), rules
+
+        # the majority elects a new leader; the old one cannot commit any more
+        new = wait_for(lambda: [p for p in test.db.primaries(test) if p in others], 30, "a new leader")
+        assert new[0] in others
+        assert etcd_put(test, others[0], "k", "majority-side")
+        assert not etcd_put(test, leader, "k", "isolated-side", timeout=2.0)
+
+        healed = invoke(test, "stop-partition")
+        assert healed.error is None and healed.value["healed"][leader] == others
+        for n in test.nodes:
+            assert chain_rules(test.cluster.remote(n), CHAIN) == []
+        wait_for(lambda: etcd_put(test, leader, "k", "after-heal"), 30, "the old leader to commit again")
+    # leaving `running` asserted: chain and jump removed on every node, no ledger entry left
+
+
+def test_one_way_cut_only_on_receivers() -> None:
+    with running(("partition",)) as test:
+        done = invoke(test, "start-partition", "one-way")
+        assert done.error is None
+        grudge = done.value["grudge"]
+        (victim,) = {d for drops in grudge.values() for d in drops}
+        assert victim not in grudge  # the victim drops nothing: it still hears everyone
+        for n in test.nodes:
+            rules = chain_rules(test.cluster.remote(n), CHAIN)
+            if n == victim:
+                assert rules == []
+            else:
+                assert rules == [f"-A {CHAIN} -s {test.node_host(victim)}/32 -j DROP"]
+        invoke(test, "stop-partition")

@@ -1,0 +1,78 @@
+"""Kill and pause on a real etcd cluster: a killed node's process is gone and comes back with `start`; a
+paused node stops answering and answers again after `resume`; nothing stays stopped after teardown."""
+
+from __future__ import annotations
+
+import pytest
+
+from clusters.daemon import daemon_pids
+from nemeses.process import stopped_pids
+from tests.nemeses.conftest import etcd_status, invoke, running, wait_for
+
+pytestmark = [pytest.mark.cluster]
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (reaped by whoever adopted it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
+
+
+def _pid(test, node):  # type: ignore[no-untyped-def]
+    return daemon_pids(test.cluster.remote(node), test.db.pidfile(test, node))
+
+
+@pytest.mark.parametrize("provider", ["local", "docker"])
+def test_kill_then_start(provider: str) -> None:
+    with running(("kill",), provider=provider) as test:
+        node = test.nodes[1]
+        (old,) = _pid(test, node)
+        done = invoke(test, "kill", [node])
+        assert done.error is None and done.value == {"nodes": [node]}
+        assert _pid(test, node) == []
+        if provider == "local":  # same pid namespace as the host: the process is really gone
+            wait_for(lambda: _gone(old), 5, f"pid {old} to be gone")
+        assert etcd_status(test, node) is None
+
+        started = invoke(test, "start")
+        assert started.error is None and started.value == {"nodes": [node]}
+        (new,) = _pid(test, node)
+        assert new != old
+        wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve again")
+
+
+def test_kill_majority_by_spec() -> None:
+    with running(("kill",)) as test:
+        done = invoke(test, "kill", "majority")
+        assert done.error is None and len(done.value["nodes"]) == 2
+        for n in done.value["nodes"]:
+            assert _pid(test, n) == []
+        # teardown (not a `start` op) must bring them back: the fixture checks the residue
+
+
+@pytest.mark.parametrize("provider", ["local", "docker"])
+def test_pause_then_resume(provider: str) -> None:
+    with running(("pause",), provider=provider) as test:
+        node = test.nodes[0]
+        (pid,) = _pid(test, node)
+        done = invoke(test, "pause", [node])
+        assert done.error is None and done.value["nodes"] == [node]
+        assert done.value["pids"][node] == [pid]
+        assert pid in stopped_pids(test.cluster.remote(node))
+        assert etcd_status(test, node, timeout=1.0) is None  # a stopped process does not answer
+
+        resumed = invoke(test, "resume")
+        assert resumed.error is None and resumed.value == {"nodes": [node]}
+        assert pid not in stopped_pids(test.cluster.remote(node))
+        wait_for(lambda: etcd_status(test, node), 10, f"{node} to answer again")
+        assert _pid(test, node) == [pid]  # the same process, continued
+
+
+def test_pause_left_in_place_is_healed_by_teardown() -> None:
+    with running(("pause",)) as test:
+        done = invoke(test, "pause", "all")
+        assert done.error is None and sorted(done.value["nodes"]) == sorted(test.nodes)
+        assert test.ledger.outstanding()  # recorded for `harness cleanup`
