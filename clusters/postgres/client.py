@@ -1,0 +1,155 @@
+"""The Postgres client of a worker: one psycopg 3 connection to the primary, one transaction per op.
+
+Owns the connection (isolation level, timeouts) and the mapping from Postgres outcomes to ok / fail / info.
+The SQL of each workload lives in `clusters.postgres.tables`. Every client talks to the primary (the first
+node of the test), whichever node the interpreter assigned it: completions name the primary as their node.
+
+Outcomes (what the op's transaction may have done):
+    ok     COMMIT returned.
+    fail   definitely did not happen: the connection could not be made (nothing was sent); any error before
+           COMMIT was sent (no COMMIT, no effect: the server rolls back, even if the connection then dies); a
+           serialization failure (40001) or deadlock (40P01), or any other error the server reports with a
+           class 40 / 23 / 25 SQLSTATE on COMMIT (it rolled back); a workload rule refusing the op; and any
+           failure of an op that only reads.
+    info   unknown: the connection broke or the server failed otherwise while COMMIT was in flight (it may
+           have committed before the answer was lost). Also, via the interpreter, a timeout.
+A statement timeout slightly below the op timeout lets the server cancel a stuck statement (a definite fail)
+before the interpreter gives up on the op.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import IsolationLevel
+
+from clusters.postgres.tables import TABLES, Rejected, Tables
+from harness.errors import BadInput
+from harness.op import Op
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+ISOLATION = {
+    "read-committed": IsolationLevel.READ_COMMITTED,
+    "repeatable-read": IsolationLevel.REPEATABLE_READ,
+    "serializable": IsolationLevel.SERIALIZABLE,
+}
+WORKLOADS = frozenset(TABLES)
+# SQLSTATE classes that, reported on COMMIT, mean the transaction rolled back.
+_DEFINITE_ON_COMMIT = ("40", "23", "25")
+_NAMES = {"40001": "serialization-failure", "40P01": "deadlock"}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+class PostgresClient:
+    """Unopened it is a factory; `open(test, node)` returns a client with its own connection to the primary."""
+
+    def __init__(self, *, workload: str, isolation: str, primary: str, port: int, node: str | None = None) -> None:
+        if workload not in TABLES:
+            raise BadInput(f"the postgres client has no workload {workload!r} (it has: {', '.join(sorted(TABLES))})")
+        if isolation not in ISOLATION:
+            raise BadInput(f"unknown isolation {isolation!r} (one of {', '.join(ISOLATION)})")
+        self.workload = workload
+        self.isolation = isolation
+        self.primary = primary
+        self.port = port
+        self.node = node
+        self.tables: Tables = TABLES[workload]
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def open(self, test: Test, node: str) -> PostgresClient:
+        c = PostgresClient(workload=self.workload, isolation=self.isolation, primary=self.primary, port=self.port,
+                           node=node)
+        try:
+            c.conn = c._connect(test)
+        except psycopg.Error:
+            c.conn = None  # a node down under a nemesis must not fail the run: the first op reports it
+        return c
+
+    def _connect(self, test: Test) -> psycopg.Connection[Any]:
+        timeout_ms = max(100, int(test.op_timeout * 800))
+        conn = psycopg.connect(
+            host=test.node_host(self.primary), port=self.port, user="postgres", dbname="postgres",
+            connect_timeout=max(2, int(test.op_timeout)), application_name=f"harness-{self.node or 'setup'}",
+            options=f"-c statement_timeout={timeout_ms}", keepalives=1, keepalives_idle=2, keepalives_interval=1,
+            keepalives_count=2, tcp_user_timeout=int(test.op_timeout * 1000),
+        )
+        conn.isolation_level = ISOLATION[self.isolation]
+        return conn
+
+    def setup(self, test: Test) -> None:
+        conn = self.conn or self._connect(test)
+        self.conn = conn
+        with conn.cursor() as cur:
+            self.tables.create(cur, test)
+        conn.commit()
+
+    def teardown(self, test: Test) -> None:
+        pass
+
+    def close(self, test: Test) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - close must not raise
+                pass
+
+    # ------------------------------------------------------------------------------------------ invoke
+    def invoke(self, test: Test, op: Op) -> Op:
+        node = self.primary
+        if self.conn is None or self.conn.closed:
+            try:
+                self.conn = self._connect(test)
+            except psycopg.Error as e:
+                return op.replace(type="fail", node=node, error=f"connect: {_first_line(e)}")
+        conn = self.conn
+        stage = "body"
+        try:
+            with conn.cursor() as cur:
+                value = self.tables.perform(cur, op)
+            stage = "commit"
+            conn.commit()
+        except Rejected as e:
+            self._rollback()
+            return op.replace(type="fail", node=node, error=str(e))
+        except psycopg.Error as e:
+            return op.replace(type=self._outcome(op, e, stage), node=node, error=self._error(e))
+        return op.replace(type="ok", value=value, node=node)
+
+    def _outcome(self, op: Op, e: psycopg.Error, stage: str) -> str:
+        """fail or info for an error raised in `stage` ("body": before COMMIT was sent; "commit")."""
+        self._rollback()
+        if stage == "body" or self.tables.read_only(op):
+            return "fail"
+        state = e.sqlstate or ""
+        return "fail" if state.startswith(_DEFINITE_ON_COMMIT) else "info"
+
+    @staticmethod
+    def _error(e: psycopg.Error) -> str:
+        state = e.sqlstate
+        if state in _NAMES:
+            return _NAMES[state]
+        return f"{state}: {_first_line(e)}" if state else _first_line(e)
+
+    def _rollback(self) -> None:
+        """Back to no transaction; a broken connection is dropped (the next op reconnects)."""
+        conn = self.conn
+        if conn is None:
+            return
+        if conn.broken or conn.closed:
+            self._drop()
+            return
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            self._drop()

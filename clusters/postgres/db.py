@@ -1,0 +1,315 @@
+"""Postgres on the nodes: initdb, configure, start, await, kill, restart, pause, resume, find the primary, wipe.
+
+Owns `PostgresDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady), the postgres command line and
+the two topologies of the `replication` system option:
+
+    none         the first node of the test is a single primary; the other nodes stay idle (nothing runs there)
+    async, sync  the first node is the primary; every other node is a hot standby cloned with pg_basebackup and
+                 fed by streaming replication; with `sync` the primary waits for ANY 1 of the standbys to
+                 confirm each commit (synchronous_standby_names = 'ANY 1 (...)').
+
+Every command goes through the node's `Remote`, so the same code runs on local namespaces (which share this
+host's filesystem: the data directory lives in the node's workdir, chowned to `postgres`), docker containers
+and ssh hosts. Postgres refuses to run as root: commands run as the `postgres` OS user with `setpriv`, which
+execs (unlike `runuser`/`su`, which fork and wait), so the pid file of `clusters.daemon` holds the postmaster.
+
+Postgres forks a backend per connection and a few auxiliary processes, each in its own session. Signalling
+the postmaster alone would neither pause the backends (they keep serving open connections) nor stop them
+quickly on kill, so `kill`, `pause` and `resume` signal the postmaster and its children (found by parent pid in
+/proc). Does not own the client (see `clusters.postgres.client`) and installs nothing: the binaries come from the
+node (Debian's postgresql-15, or `bindir=`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from clusters.daemon import daemon_pids, log_tail, start_daemon, stop_daemon
+from harness.control import Remote
+from harness.errors import BadInput, ClusterError
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+PORT = 5432
+USER = "postgres"
+
+# Signal the postmaster of $1 (a pid file) and every child it has, with $2. The postmaster is stopped first
+# so that it cannot fork a child we would miss; for KILL it is killed before its children so it cannot
+# restart them. /proc/<pid>/stat is cut after the last ") " so that a command name with spaces cannot shift
+# the ppid field.
+_SIGNAL_TREE = r"""
+pidfile=$1 sig=$2
+[ -s "$pidfile" ] || exit 0
+pid=$(cat "$pidfile")
+kill -0 "$pid" 2>/dev/null || exit 0
+[ "$sig" = CONT ] || kill -s STOP "$pid" 2>/dev/null || true
+kids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v P="$pid" '{ p = $1; sub(/^.*\) /, ""); if ($2 == P) print p }')
+if [ "$sig" = CONT ]; then
+  kill -s CONT $kids "$pid" 2>/dev/null || true
+elif [ "$sig" = STOP ]; then
+  [ -z "$kids" ] || kill -s STOP $kids 2>/dev/null || true
+else
+  kill -s "$sig" "$pid" 2>/dev/null || true
+  [ -z "$kids" ] || kill -s "$sig" $kids 2>/dev/null || true
+fi
+echo $kids
+"""
+
+
+def _q(s: str) -> str:
+    """A single-quoted Postgres string literal."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+class PostgresDB:
+    """Postgres 15 on the test's nodes. Options: bindir, replication (none | async | sync), port, fsync."""
+
+    def __init__(self, opts: Mapping[str, Any], nodes: Sequence[str]) -> None:
+        self.bindir = str(opts.get("bindir") or "/usr/lib/postgresql/15/bin")
+        self.replication = str(opts.get("replication") or "none")
+        self.port = int(opts.get("port", PORT))
+        self.fsync = bool(opts.get("fsync", True))
+        if not nodes:
+            raise BadInput("postgres needs at least one node")
+        if self.replication != "none" and len(nodes) < 2:
+            raise BadInput(f"postgres replication={self.replication} needs at least 2 nodes (a primary and a standby)")
+        self.primary = nodes[0]
+
+    # paths ---------------------------------------------------------------------------------------
+    @staticmethod
+    def workdir(test: Test, node: str) -> str:
+        return str(test.node_info(node).workdir)
+
+    def data_dir(self, test: Test, node: str) -> str:
+        return os.path.join(self.workdir(test, node), "pgdata")
+
+    def socket_dir(self, test: Test, node: str) -> str:
+        return os.path.join(self.workdir(test, node), "run")
+
+    def pidfile(self, test: Test, node: str) -> str:
+        return os.path.join(self.workdir(test, node), "postgres.pid")
+
+    def logfile(self, test: Test, node: str) -> str:
+        return os.path.join(self.workdir(test, node), "postgres.log")
+
+    def binary(self, name: str) -> str:
+        return os.path.join(self.bindir, name)
+
+    def standbys(self, test: Test) -> list[str]:
+        return [] if self.replication == "none" else [n for n in test.nodes if n != self.primary]
+
+    def runs_on(self, test: Test, node: str) -> bool:
+        return node == self.primary or node in self.standbys(test)
+
+    @staticmethod
+    def _remote(test: Test, node: str) -> Remote:
+        return test.cluster.remote(node)
+
+    @staticmethod
+    def as_postgres(argv: Sequence[str]) -> list[str]:
+        """argv run as the postgres OS user; setpriv execs, so a daemon's pid is postgres's own."""
+        return ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--", *argv]
+
+    # command line ---------------------------------------------------------------------------------
+    def settings(self, test: Test, node: str) -> dict[str, str]:
+        """Server settings, passed as -c on the command line (they override the config files)."""
+        s = {
+            "listen_addresses": "*",
+            "port": str(self.port),
+            "unix_socket_directories": self.socket_dir(test, node),
+            "shared_buffers": "32MB",
+            "max_connections": "200",
+            "fsync": "on" if self.fsync else "off",
+            "wal_level": "replica",
+            "max_wal_senders": "10",
+            "wal_keep_size": "256MB",
+            "hot_standby": "on",
+            "log_line_prefix": "%m [%p] %q%a ",
+            "log_min_messages": "warning",
+            "deadlock_timeout": "200ms",
+        }
+        standbys = self.standbys(test)
+        if self.replication == "sync" and node == self.primary:
+            names = ", ".join('"' + n.replace('"', "") + '"' for n in standbys)
+            s["synchronous_standby_names"] = f"ANY 1 ({names})"
+            s["synchronous_commit"] = "on"
+        if node in standbys:
+            s["primary_conninfo"] = (
+                f"host={test.node_host(self.primary)} port={self.port} user={USER} application_name={node}"
+            )
+        return s
+
+    def argv(self, test: Test, node: str) -> list[str]:
+        argv = [self.binary("postgres"), "-D", self.data_dir(test, node)]
+        for k, v in self.settings(test, node).items():
+            argv += ["-c", f"{k}={v}"]
+        return self.as_postgres(argv)
+
+    def installed_version(self, test: Test, node: str) -> str:
+        r = self._remote(test, node).run([self.binary("postgres"), "--version"], timeout=30, check=False)
+        if r.exit_code != 0:
+            raise BadInput(f"postgres is not installed on {node} ({self.bindir}): {(r.stderr or r.stdout).strip()}")
+        return r.stdout.strip()
+
+    # DB -------------------------------------------------------------------------------------------
+    def setup(self, test: Test, node: str) -> None:
+        if not self.runs_on(test, node):
+            return  # replication=none: the other nodes stay idle
+        self.installed_version(test, node)
+        remote = self._remote(test, node)
+        work, data = self.workdir(test, node), self.data_dir(test, node)
+        self._stop(test, node, release=False)
+        remote.run(["rm", "-rf", data], timeout=60)
+        remote.run(["mkdir", "-p", work, self.socket_dir(test, node)], timeout=30)
+        # the postgres user must reach its directories; on local namespaces the workdir's parents are root's
+        remote.run(["chown", f"{USER}:{USER}", work, self.socket_dir(test, node)], timeout=30)
+        remote.run(["chmod", "755", work], timeout=30)
+        if node == self.primary:
+            self._initdb(test, node)
+        else:
+            self._clone(test, node)
+        self.start(test, node)
+
+    def _initdb(self, test: Test, node: str) -> None:
+        remote = self._remote(test, node)
+        data = self.data_dir(test, node)
+        argv = [self.binary("initdb"), "-D", data, "-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]
+        if not self.fsync:
+            argv.append("--no-sync")
+        r = remote.run(self.as_postgres(argv), timeout=120, check=False)
+        if r.exit_code != 0:
+            raise ClusterError(f"initdb failed on {node}: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+        # A test cluster on a private network: every peer and client is trusted, replication included.
+        hba = (
+            "local all all trust\n"
+            "host all all 0.0.0.0/0 trust\n"
+            "host replication all 0.0.0.0/0 trust\n"
+            "local replication all trust\n"
+        )
+        remote.run(self.as_postgres(["sh", "-c", 'cat > "$1"', "write-hba", os.path.join(data, "pg_hba.conf")]),
+                   stdin=hba.encode(), timeout=30)
+
+    def _clone(self, test: Test, node: str, timeout: float = 90.0) -> None:
+        """A standby: a base backup of the primary (retried until the primary serves), then standby.signal."""
+        remote = self._remote(test, node)
+        data = self.data_dir(test, node)
+        argv = self.as_postgres([
+            self.binary("pg_basebackup"), "-h", test.node_host(self.primary), "-p", str(self.port), "-U", USER,
+            "-D", data, "-X", "stream", "-c", "fast", "--no-password",
+        ])
+        deadline = time.monotonic() + timeout
+        while True:
+            r = remote.run(argv, timeout=120, check=False)
+            if r.exit_code == 0:
+                break
+            if time.monotonic() > deadline:
+                raise ClusterError(f"pg_basebackup on {node} failed: {(r.stderr or r.stdout).strip()[-300:]}")
+            remote.run(["rm", "-rf", data], timeout=60, check=False)
+            time.sleep(0.5)
+        remote.run(self.as_postgres(["touch", os.path.join(data, "standby.signal")]), timeout=30)
+
+    def teardown(self, test: Test, node: str) -> None:
+        self._stop(test, node, release=True)
+        self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node)], timeout=60, check=False)
+
+    def _stop(self, test: Test, node: str, *, release: bool) -> None:
+        self.signal_tree(test, node, "KILL")
+        stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1,
+                    ledger=test.ledger, release=release)
+
+    def signal_tree(self, test: Test, node: str, sig: str) -> list[int]:
+        """Send sig to the postmaster of node and to its children; the children's pids (empty if not running)."""
+        r = self._remote(test, node).run(["sh", "-c", _SIGNAL_TREE, "signal-tree", self.pidfile(test, node), sig],
+                                         timeout=30, check=False)
+        return [int(x) for x in r.stdout.split() if x.isdigit()]
+
+    # Killable ------------------------------------------------------------------------------------
+    def kill(self, test: Test, node: str) -> None:
+        """SIGKILL the postmaster and every backend: a crash; the next start runs crash recovery."""
+        if not self.runs_on(test, node):
+            return
+        self.signal_tree(test, node, "KILL")
+        stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1, release=False)
+
+    def start(self, test: Test, node: str, timeout: float = 30.0) -> None:
+        """Start postgres on node (no-op if running). Right after a kill, orphaned backends may still hold the
+        old shared memory for a moment; the start is retried until `timeout`."""
+        if not self.runs_on(test, node):
+            return
+        remote = self._remote(test, node)
+        if daemon_pids(remote, self.pidfile(test, node)):
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                start_daemon(remote, self.argv(test, node), pidfile=self.pidfile(test, node),
+                             logfile=self.logfile(test, node), cwd=self.workdir(test, node), ledger=test.ledger,
+                             settle=0.3)
+                return
+            except ClusterError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    # Pausable ------------------------------------------------------------------------------------
+    def pause(self, test: Test, node: str) -> None:
+        if self.runs_on(test, node):
+            self.signal_tree(test, node, "STOP")
+
+    def resume(self, test: Test, node: str) -> None:
+        if self.runs_on(test, node):
+            self.signal_tree(test, node, "CONT")
+
+    # HasLogs -------------------------------------------------------------------------------------
+    def log_files(self, test: Test, node: str) -> Sequence[str]:
+        return [self.logfile(test, node)] if self.runs_on(test, node) else []
+
+    # HasPrimaries --------------------------------------------------------------------------------
+    def _query(self, test: Test, node: str, sql: str, timeout: float = 2.0) -> list[tuple[Any, ...]]:
+        with psycopg.connect(host=test.node_host(node), port=self.port, user=USER, dbname="postgres",
+                             connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
+            return list(conn.execute(sql).fetchall())
+
+    def primaries(self, test: Test) -> Sequence[str]:
+        """Every running node that is not in recovery (normally the first node; two would be a split brain)."""
+        out = []
+        for node in test.nodes:
+            if not self.runs_on(test, node):
+                continue
+            try:
+                if self._query(test, node, "SELECT pg_is_in_recovery()")[0][0] is False:
+                    out.append(node)
+            except psycopg.Error:
+                continue
+        return out
+
+    # AwaitsReady ---------------------------------------------------------------------------------
+    def await_ready(self, test: Test, timeout: float) -> None:
+        """The primary accepts queries and every standby streams from it (and one is synchronous with sync)."""
+        deadline = time.monotonic() + timeout
+        standbys = set(self.standbys(test))
+        last = ""
+        while True:
+            try:
+                rows = self._query(test, self.primary,
+                                   "SELECT application_name, state, sync_state FROM pg_stat_replication")
+                streaming = {r[0] for r in rows if r[1] == "streaming"}
+                synced = any(r[2] in ("sync", "quorum") for r in rows)
+                if standbys <= streaming and (self.replication != "sync" or synced):
+                    return
+                last = f"standbys streaming: {sorted(streaming)} of {sorted(standbys)}"
+            except psycopg.Error as e:
+                last = f"{self.primary}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            for node in [self.primary, *standbys]:
+                if not daemon_pids(self._remote(test, node), self.pidfile(test, node)):
+                    tail = log_tail(self._remote(test, node), self.logfile(test, node))
+                    raise ClusterError(f"postgres on {node} exited: {tail}")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"postgres not ready after {timeout:.0f}s ({last})")
+            time.sleep(0.1)

@@ -1,0 +1,91 @@
+"""Elle-style transactions, shared by the list-append and rw-register workloads.
+
+Owns `TxnState` and `txn_generator`: transactions over a small pool of active keys, each key retired (replaced
+by a fresh one) after `max-writes-per-key` writes so that Elle's per-key version orders stay short, and every
+written value unique across the test (Elle infers version orders from unique values). Does not own a checker.
+
+An op is `{"f": "txn", "value": [[f, k, v], ...]}` with micro-ops `["r", k, None]` and `[write_f, k, v]`
+(`write_f` is "append" for list-append, "w" for rw-register). Shapes (`shape` option):
+    random      length uniform in [min-txn-length, max-txn-length], each micro-op a read with probability
+                read-ratio, on a random active key
+    write-skew  read two distinct active keys, then write one of them: the pattern of Adya's G2-item (write
+                skew), which snapshot isolation (Postgres's repeatable read) allows and serializable forbids
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from harness.errors import BadInput
+from harness.options import OptionSpec
+from harness.test import Test
+
+from workloads._common import PerTest, at_least
+
+SHAPES = ("random", "write-skew")
+
+TXN_OPTIONS = (
+    OptionSpec(name="keys", default=8, parse=int, help="keys in use at any time"),
+    OptionSpec(name="min-txn-length", default=1, parse=int, help="fewest micro-ops in a transaction"),
+    OptionSpec(name="max-txn-length", default=4, parse=int, help="most micro-ops in a transaction"),
+    OptionSpec(name="max-writes-per-key", default=32, parse=int, help="writes to a key before it is retired"),
+    OptionSpec(name="read-ratio", default=0.5, parse=float, help="fraction of micro-ops that read (shape random)"),
+    OptionSpec(name="shape", default="random", help="transaction shape", choices=SHAPES),
+    OptionSpec(name="consistency", default="serializable",
+               help="consistency model the history is checked against (an Elle model name)"),
+)
+
+
+class TxnState:
+    """The active keys, their write counts, the next fresh key and the next value."""
+
+    def __init__(self) -> None:
+        self.active: list[int] = []
+        self.writes: dict[int, int] = {}
+        self.next_key = itertools.count()
+        self.values = itertools.count(1)
+
+
+_STATE: PerTest[TxnState] = PerTest(TxnState)
+
+
+def validate(workload: str, o: Any) -> None:
+    at_least(workload, o, 1, "keys", "min-txn-length", "max-txn-length", "max-writes-per-key")
+    if o["min-txn-length"] > o["max-txn-length"]:
+        raise BadInput(f"workload {workload}: min-txn-length is above max-txn-length")
+    if not 0.0 <= o["read-ratio"] <= 1.0:
+        raise BadInput(f"workload {workload}: read-ratio must be between 0 and 1")
+    if o["shape"] == "write-skew" and o["keys"] < 2:
+        raise BadInput(f"workload {workload}: shape write-skew needs keys >= 2")
+
+
+def txn_generator(workload: str, write_f: str, test: Test) -> Any:
+    """A function generator of txn ops (see the module docstring)."""
+    o = test.workload_opts
+    validate(workload, o)
+    state = _STATE.get(test)
+    rng = test.rng
+    n_keys, lo, hi = o["keys"], o["min-txn-length"], o["max-txn-length"]
+    per_key, read_ratio, shape = o["max-writes-per-key"], o["read-ratio"], o["shape"]
+    while len(state.active) < n_keys:
+        state.active.append(next(state.next_key))
+
+    def write(k: int) -> list[Any]:
+        state.writes[k] = state.writes.get(k, 0) + 1
+        if state.writes[k] >= per_key:
+            state.active[state.active.index(k)] = next(state.next_key)
+        return [write_f, k, next(state.values)]
+
+    def next_txn(test: Test, ctx: Any) -> dict[str, Any]:
+        if shape == "write-skew":
+            a, b = rng.sample(state.active, 2)
+            mops = [["r", a, None], ["r", b, None], write(rng.choice((a, b)))]
+        else:
+            mops = []
+            for _ in range(rng.randint(lo, hi)):
+                k = rng.choice(state.active)
+                mops.append(["r", k, None] if rng.random() < read_ratio else write(k))
+        return {"f": "txn", "value": mops}
+
+    return next_txn

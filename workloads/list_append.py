@@ -1,0 +1,40 @@
+"""The list-append workload: Elle-style transactions of appends to and reads of lists, checked by Elle's
+list-append checker against a consistency model (default serializable).
+
+Op vocabulary (clients implement it):
+    txn  value [["append", k, v] | ["r", k, None], ...]
+         -> ok with the same micro-ops, each read filled in with the whole list at k ([] if absent)
+Keys and values are integers; every appended value is unique. A transaction that definitely did not commit
+(aborted, serialization failure) is `fail`. See `workloads._txn` for the options (keys, transaction length and
+shape, key retirement, consistency model).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checker import Checker
+from harness.test import Test
+
+from workloads._common import load_checker, with_stats
+from workloads._txn import TXN_OPTIONS, txn_generator
+
+ELLE_CANDIDATES = [("checkers.elle", "ListAppendChecker")]
+
+
+class ListAppendWorkload:
+    name = "list-append"
+    option_specs = TXN_OPTIONS
+
+    def generator(self, test: Test) -> Any:
+        return txn_generator(self.name, "append", test)
+
+    def final_generator(self, test: Test) -> Any:
+        return None
+
+    def checker(self, test: Test) -> Checker:
+        model = str(test.workload_opts.get("consistency", "serializable"))
+        return with_stats(load_checker("elle", ELLE_CANDIDATES, consistency_models=(model,)))
+
+
+PLUGIN = ListAppendWorkload()

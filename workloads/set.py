@@ -1,0 +1,56 @@
+"""The set workload: unique adds, then a final read of the whole set; no acknowledged add may be lost and no
+element may appear that nobody added (Jepsen's set, checked by `checkers.invariants.set`).
+
+Op vocabulary (clients implement it):
+    add   value element (an int, unique in the test)  -> ok once it is in the set
+    read  value None                                   -> ok [element, ...] (the whole set)
+Reads during the main phase are optional (`read-ratio`, default 0); the final phase reads until one read is ok.
+With `checker=set-full` every read is judged (lost, stale and never-read elements), not only the last.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from harness.checker import Checker
+from harness.options import OptionSpec
+from harness.test import Test
+
+from workloads._common import PerTest, final_read, load_checker, with_stats
+
+OPTIONS = (
+    OptionSpec(name="read-ratio", default=0.0, parse=float, help="fraction of main-phase ops that read the set"),
+    OptionSpec(name="checker", default="set", help="set (final read) or set-full (every read)",
+               choices=("set", "set-full")),
+)
+
+_ELEMENTS: PerTest[itertools.count[int]] = PerTest(itertools.count)
+
+
+class SetWorkload:
+    name = "set"
+    option_specs = OPTIONS
+
+    def generator(self, test: Test) -> Any:
+        rng, read_ratio, elements = test.rng, test.workload_opts["read-ratio"], _ELEMENTS.get(test)
+
+        def next_op(test: Test, ctx: Any) -> dict[str, Any]:
+            if read_ratio and rng.random() < read_ratio:
+                return {"f": "read", "value": None}
+            return {"f": "add", "value": next(elements)}
+
+        return next_op
+
+    def final_generator(self, test: Test) -> Any:
+        return final_read()
+
+    def checker(self, test: Test) -> Checker:
+        if test.workload_opts["checker"] == "set-full":
+            c = load_checker("set-full", [("checkers.invariants.set", "SetFullChecker"), ("checkers.set", "SetFullChecker")])
+        else:
+            c = load_checker("set", [("checkers.invariants.set", "SetChecker"), ("checkers.set", "SetChecker")])
+        return with_stats(c)
+
+
+PLUGIN = SetWorkload()

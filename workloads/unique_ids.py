@@ -1,0 +1,41 @@
+"""The unique-ids workload: every client asks for ids; no id may be handed out twice (Jepsen's unique-ids,
+checked by `checkers.invariants.unique_ids`).
+
+Op vocabulary (clients implement it):
+    generate  value None  -> ok id (any JSON value; the system's new id)
+There is no final phase.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checker import Checker
+from harness.options import OptionSpec
+from harness.test import Test
+
+from workloads._common import load_checker, with_stats
+
+OPTIONS: tuple[OptionSpec, ...] = ()
+
+
+class UniqueIdsWorkload:
+    name = "unique-ids"
+    option_specs = OPTIONS
+
+    def generator(self, test: Test) -> Any:
+        def next_op(test: Test, ctx: Any) -> dict[str, Any]:
+            return {"f": "generate", "value": None}
+
+        return next_op
+
+    def final_generator(self, test: Test) -> Any:
+        return None
+
+    def checker(self, test: Test) -> Checker:
+        c = load_checker("unique-ids", [("checkers.invariants.unique_ids", "UniqueIdsChecker"),
+                                        ("checkers.unique_ids", "UniqueIdsChecker")])
+        return with_stats(c)
+
+
+PLUGIN = UniqueIdsWorkload()
