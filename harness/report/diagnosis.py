@@ -41,26 +41,45 @@ class CheckerRow:
         return validity_name(self.valid)
 
 
-def checker_rows(verdict: Verdict, checker_files: Mapping[str, Sequence[str]] = {}) -> list[CheckerRow]:  # noqa: B006 - read only
-    """The checkers under a composed verdict (or the verdict itself when it has no children), failing first,
-    then unknown, then valid; each with its files (from the verdict, else found under checks/<checker>/)."""
+def checker_verdicts(verdict: Verdict) -> list[tuple[Verdict, int]]:
+    """The verdicts that stand for a checker, with their nesting depth: a pure composition (children and no
+    findings of its own, like `Compose`) is replaced by its children; a verdict with findings of its own (the
+    runner's "run" verdict when a fault could not be injected) or without children is a checker."""
+    out: list[tuple[Verdict, int]] = []
 
-    def row(v: Verdict, depth: int, prefix: str) -> list[CheckerRow]:
-        name = v.checker or "checker"
-        own = tuple(f if f.startswith("checks/") else f"checks/{prefix}{name}/{f}" for f in v.files)
-        files = own or tuple(checker_files.get(name, ()))
-        rows = [CheckerRow(name=name, valid=v.valid, summary=v.summary, findings=len(v.all_findings()),
-                           files=files, depth=depth)]
-        for c in sorted(v.children, key=lambda c: _RANK[c.valid]):
-            rows.extend(row(c, depth + 1, f"{prefix}{name}/" if depth > 0 else ""))
-        return rows
+    def walk(v: Verdict, depth: int) -> None:
+        kids = sorted(v.children, key=lambda c: _RANK[c.valid])
+        if kids and not v.findings:
+            for c in kids:
+                walk(c, depth)
+            return
+        out.append((v, depth))
+        for c in kids:
+            walk(c, depth + 1)
 
-    if not verdict.children:
-        return row(verdict, 0, "")
-    out: list[CheckerRow] = []
-    for c in sorted(verdict.children, key=lambda c: _RANK[c.valid]):
-        out.extend(row(c, 0, ""))
+    walk(verdict, 0)
     return out
+
+
+def _resolve(name: str, f: str, known: Sequence[str]) -> str:
+    """Where a checker's file (relative to its out_dir) lies in the run directory."""
+    if f.startswith("checks/"):
+        return f
+    tail = f"/{name}/{f}"
+    return next((k for k in known if k.endswith(tail)), f"checks/{name}/{f}")
+
+
+def checker_rows(verdict: Verdict, checker_files: Mapping[str, Sequence[str]] = {}) -> list[CheckerRow]:  # noqa: B006 - read only
+    """One row per checker (see `checker_verdicts`), failing first, then unknown, then valid; each with its
+    files (those its verdict names, else those found under checks/<checker>/)."""
+    known = [f for fs in checker_files.values() for f in fs]
+    rows = []
+    for v, depth in checker_verdicts(verdict):
+        name = v.checker or "checker"
+        files = tuple(_resolve(name, f, known) for f in v.files) or tuple(checker_files.get(name, ()))
+        rows.append(CheckerRow(name=name, valid=v.valid, summary=v.summary, findings=len(v.all_findings()),
+                               files=files, depth=depth))
+    return rows
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,7 +1,7 @@
 """junit.xml: the run's verdict in the format CI systems read.
 
-Owns `junit_xml` and `write_junit`. One <testsuite> named after the test; one <testcase> per checker (the
-children of the composed verdict, or the verdict itself when it has none):
+Owns `junit_xml` and `write_junit`. One <testsuite> named after the test; one <testcase> per checker (as
+`harness.report.diagnosis.checker_verdicts` finds them in the composed verdict):
   valid    -> a passing testcase
   invalid  -> <failure> with the checker's summary and its findings' diagnoses
   unknown  -> <error> (not <skipped>): an unknown verdict means the check could not be completed, which CI must
@@ -16,6 +16,7 @@ import os
 import xml.etree.ElementTree as ET
 
 from harness.checker import UNKNOWN, Verdict
+from harness.report.diagnosis import checker_verdicts
 from harness.report.rundir import RunDir
 
 MAX_FINDINGS_IN_TEXT = 50
@@ -53,7 +54,7 @@ def junit_xml(run: RunDir) -> str:
         tests, errors = 1, 1
     else:
         verdict = run.results.verdict
-        for child in (verdict.children or (verdict,)):
+        for child, _ in checker_verdicts(verdict):
             f, e = _case(suite, classname, child)
             failures += f
             errors += e

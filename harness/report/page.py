@@ -36,6 +36,8 @@ class Artifact:
     path: str  # relative to the run directory
     embed: bool
     content: str | None = None  # the file itself for embedding with srcdoc, so the page needs no other file
+    # (not sandboxed: these pages are the harness's own checkers' output, and headless Chromium does not paint
+    # sandboxed out-of-process frames in screenshots)
 
 
 @dataclass(kw_only=True)

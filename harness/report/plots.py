@@ -75,7 +75,7 @@ def latency_figure(ops: pd.DataFrame, windows: pd.DataFrame, intervals: Sequence
     _shade(fig, intervals, events, packages)
     fig.update_layout(template="plotly_white", height=420, margin={"l": 60, "r": 20, "t": 40, "b": 40},
                       legend={"orientation": "v"}, xaxis_title="time since test start (s)",
-                      yaxis_title="latency (ms)", yaxis_type="log", uirevision="latency")
+                      yaxis_title="latency (ms)", yaxis_type="log", yaxis_dtick=1, uirevision="latency")
     return fig
 
 

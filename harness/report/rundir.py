@@ -100,6 +100,11 @@ def _display(v: Any) -> str:
     return json.dumps(v)
 
 
+def _node_name(n: Any) -> str:
+    """A node of test.json: a name, or an object with a "name" (the runner also records the host)."""
+    return str(n.get("name", n)) if isinstance(n, dict) else str(n)
+
+
 def _load_json(path: Path) -> Mapping[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -142,7 +147,7 @@ def parse_test_info(d: Mapping[str, Any], path: Path) -> TestInfo:
             options=options,
             seed=int(seed) if isinstance(seed, int) else None,
             versions={str(k): _display(v) for k, v in dict(d.get("versions", {})).items()},
-            nodes=tuple(str(n) for n in d.get("nodes", ())),
+            nodes=tuple(_node_name(n) for n in d.get("nodes", ())),
             started=str(d.get("started", "")),
             packages=packages,
         )

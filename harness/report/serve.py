@@ -79,7 +79,8 @@ def find_runs(results_dir: str | os.PathLike[str]) -> list[RunEntry]:
         if depth >= MAX_DEPTH:
             return
         try:
-            subs = sorted(x for x in d.iterdir() if x.is_dir() and not x.name.startswith("."))
+            subs = sorted(x for x in d.iterdir()
+                          if x.is_dir() and not x.is_symlink() and not x.name.startswith("."))  # skip "latest" links
         except OSError:
             return
         for x in subs:

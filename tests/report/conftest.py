@@ -56,3 +56,23 @@ def _keep(src: Path) -> None:
 def keep_screenshot() -> Callable[[Path], None]:
     """Copies a screenshot to results/screenshots/ (git-ignored) for people to look at."""
     return _keep
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `harness run` of the project's in-process memory system (no cluster needed), as the runner writes
+    it: the runner itself calls render_run at the end."""
+    import subprocess
+    import sys
+
+    results = tmp_path_factory.mktemp("real") / "results"
+    argv = [sys.executable, "-m", "harness", "run", "--system", "memory", "--cluster", "inprocess",
+            "--workload", "register", "--nemesis", "partition", "--nemesis-interval", "1", "--time-limit", "4",
+            "--seed", "3", "--results", str(results)]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=240, cwd=REPO)
+    if p.returncode not in (0, 1, 2):
+        tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"`harness run --system memory --cluster inprocess` exited {p.returncode}: {tail}")
+    runs = [d for d in results.glob("*/*") if d.is_dir() and not d.is_symlink() and not d.parent.is_symlink()]
+    assert len(runs) == 1, runs
+    return runs[0]

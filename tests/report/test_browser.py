@@ -57,6 +57,8 @@ def test_valid_run_in_chromium(browser: Any, valid_run: Path, tmp_path: Path, ke
 def test_invalid_run_in_chromium(browser: Any, invalid_run: Path, tmp_path: Path, keep_screenshot: Keep) -> None:
     page = check_run_page(browser, invalid_run, "INVALID", tmp_path / "report-invalid.png", keep_screenshot)
     assert page.locator(".finding").count() == 3
+    frames = [f for f in page.frames if f.url == "about:srcdoc"]
+    assert len(frames) == 1 and "Linearizability counterexample" in frames[0].inner_text("body")
     # an op number in the diagnosis zooms the timeline onto that op
     before = page.evaluate("window.harnessTimeline.view.t1 - window.harnessTimeline.view.t0")
     page.locator(".finding a[data-tl-op]").first.click()
@@ -104,3 +106,12 @@ def test_results_browser_filters(browser: Any, valid_run: Path, invalid_run: Pat
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_real_run_in_chromium(browser: Any, real_run: Path, tmp_path: Path, keep_screenshot: Keep) -> None:
+    import json
+
+    verdict = {True: "VALID", False: "INVALID"}.get(json.loads((real_run / "results.json").read_text())["valid"],
+                                                    "UNKNOWN")
+    page = check_run_page(browser, real_run, verdict, tmp_path / "report-real-memory-run.png", keep_screenshot)
+    page.close()

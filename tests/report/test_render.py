@@ -138,3 +138,46 @@ def test_comparison_skips_unreadable_runs(valid_run: Path, tmp_path: Path) -> No
     problems = render_comparison([valid_run, tmp_path / "missing"], out)
     assert len(problems) == 1 and "missing" in problems[0]
     assert "Comparison of 1 runs" in out.read_text()
+
+
+def test_real_run_of_the_harness(real_run: Path) -> None:
+    """The runner's own run directory: test.json nodes as objects, options as a RunOptions dict, checker pages."""
+    results = json.loads((real_run / "results.json").read_text())
+    assert (real_run / "report.html").is_file()  # written by the runner
+    assert render_run(real_run) == []
+    html = (real_run / "report.html").read_text()
+    verdict = {True: "VALID", False: "INVALID"}.get(results["valid"], "UNKNOWN")
+    assert f">{verdict}<" in html
+    assert "n1, n2, n3" in html  # node names, not the runner's {"name", "host"} objects
+    assert json.loads((real_run / "results.json").read_text()) == results  # rendering never changes results.json
+    run = RunDir.load(real_run)
+    suite = ET.parse(real_run / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    names = [c.get("name") for c in suite.findall("testcase")]
+    assert names and set(names) <= {c.checker for c in _leaves(run.verdict)} | {"run"}
+
+
+def _leaves(v):  # type: ignore[no-untyped-def]
+    yield v
+    for c in v.children:
+        yield from _leaves(c)
+
+
+def test_runner_wrapped_verdict_gets_its_own_row_and_testcase(fresh_run: Path) -> None:
+    """The runner wraps the checkers' verdict in a "run" verdict with findings when a fault was not injected."""
+    d = json.loads((fresh_run / "results.json").read_text())
+    inner = d["verdict"]
+    d["verdict"] = {"valid": False, "checker": "run", "summary": inner["summary"], "details": {}, "files": [],
+                    "findings": [{"kind": "fault-not-injected", "failure_class": "incomplete check",
+                                  "diagnosis": "1 fault(s) could not be injected", "ops": [], "explanation": [],
+                                  "scope": "global"}],
+                    "children": [inner]}
+    (fresh_run / "results.json").write_text(json.dumps(d))
+    assert render_run(fresh_run) == []
+    html = (fresh_run / "report.html").read_text()
+    rows = re.findall(r'class="checker-row" data-verdict="(\w+)">\s*<td[^>]*>(\w+)<', html)
+    assert rows[0] == ("invalid", "run") and ("invalid", "linearizable") in rows
+    assert "1 fault(s) could not be injected" in html and "Incomplete check" in html
+    suite = ET.parse(fresh_run / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert [c.get("name") for c in suite.findall("testcase")][0] == "run"
