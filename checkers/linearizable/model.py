@@ -21,6 +21,9 @@ A model is a frozen record of plain functions:
     partition_key(input) -> hashable | None
                                          optional P-compositionality: ops with different keys are checked
                                          separately (a history is linearizable iff every part is).
+    read_only(input, output) -> bool     optional: True only if this op changes no state, in *every* state
+                                         where it is legal (a read; a cas that failed). Lets the search skip
+                                         orders that differ only in where such an op sits. Default: None.
     describe_operation(input, output) -> str, describe_state(state) -> str
                                          plain words for counterexamples and the HTML page.
 
@@ -30,7 +33,7 @@ Determinism: step must be a pure function; the checker memoizes it per (op, stat
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from harness.op import FAIL, INFO, Op
@@ -105,6 +108,7 @@ class Model:
     partition_key: Callable[[Any], Hashable | None] = _no_partition
     describe_operation: Callable[[Any, Any], str] = _describe_operation
     describe_state: Callable[[State], str] = _describe_state
+    read_only: Callable[[Any, Any], bool] | None = None
     doc: str = ""
     # True when reads/writes carry register-like values: f "read"/"write"/"cas" with input (f, value); lets
     # the explanation name stale reads and lost writes.
@@ -165,6 +169,14 @@ class _IndependentStep:
 
 
 @dataclass(frozen=True)
+class _IndependentReadOnly:
+    inner: Model
+
+    def __call__(self, input: Any, output: Any) -> bool:
+        return bool(self.inner.read_only(input[1], output))  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
 class _IndependentDescribe:
     inner: Model
 
@@ -187,14 +199,7 @@ def Independent(inner: Model) -> Model:  # noqa: N802 - reads as a model constru
         partition_key=_first,
         describe_operation=_IndependentDescribe(inner),
         describe_state=inner.describe_state,
+        read_only=None if inner.read_only is None else _IndependentReadOnly(inner),
         doc=inner.doc,
         register_like=inner.register_like,
     )
-
-
-@dataclass(frozen=True)
-class Prebuilt:
-    """Entries of one part, ready for the search (what a worker process receives)."""
-
-    key: Any
-    entries: tuple[Entry, ...] = field(default=())

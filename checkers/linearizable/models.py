@@ -127,6 +127,10 @@ def _describe_register_op(input: Any, output: Any) -> str:
     return f"cas {_show(old)} -> {_show(new)}{unk}"
 
 
+def _register_read_only(input: tuple[str, Any], output: Any) -> bool:
+    return input[0] == "read" or (input[0] == "cas" and output is False)
+
+
 def _show(v: Any) -> str:
     return "nil" if v is None else repr(v)
 
@@ -145,19 +149,21 @@ class _Const:
 def register(init: Any = None) -> Model:
     return Model(name="register", init=_Const(_norm(init)), step=_RegisterStep(False), prepare=_prepare_drop_failed,
                  describe_operation=_describe_register_op, describe_state=_show, register_like=True,
+                 read_only=_register_read_only,
                  doc="read/write register; a read must return the current value (nil = never written)")
 
 
 def cas_register(init: Any = None) -> Model:
     return Model(name="cas-register", init=_Const(_norm(init)), step=_RegisterStep(True),
                  prepare=_prepare_drop_failed, describe_operation=_describe_register_op, describe_state=_show,
-                 register_like=True,
+                 register_like=True, read_only=_register_read_only,
                  doc="Knossos cas-register: read/write/cas; nil reads unconstrained; failed cas dropped")
 
 
 def etcd(init: Any = None) -> Model:
     return Model(name="etcd", init=_Const(_norm(init)), step=_RegisterStep(False), prepare=_prepare_keep_failed,
                  describe_operation=_describe_register_op, describe_state=_show, register_like=True,
+                 read_only=_register_read_only,
                  doc="Porcupine etcd model: read/write/cas; nil read = absent; a failed cas means compare failed")
 
 
@@ -198,6 +204,10 @@ def _multi_step(state: frozenset[tuple[Any, Any]], input: tuple[tuple[str, Any, 
     return True, frozenset(regs.items())
 
 
+def _multi_read_only(input: Any, output: Any) -> bool:
+    return all(f == "read" for f, _k, _v in input)
+
+
 def _describe_multi_op(input: Any, output: Any) -> str:
     parts = [f"{f} {k} {_show(v)}" for f, k, v in input]
     return "txn [" + ", ".join(parts) + "]" + (" (outcome unknown)" if output is UNKNOWN else "")
@@ -211,7 +221,7 @@ def multi_register(init: Any = None) -> Model:
     regs = init if isinstance(init, dict) else {}
     return Model(name="multi-register", init=_Const(frozenset((_norm(k), _norm(v)) for k, v in regs.items())),
                  step=_multi_step, prepare=_multi_prepare, describe_operation=_describe_multi_op,
-                 describe_state=_describe_multi_state,
+                 describe_state=_describe_multi_state, read_only=_multi_read_only,
                  doc="Knossos multi-register: txn of read/write micro-ops; nil reads unconstrained")
 
 
@@ -256,6 +266,10 @@ def _kv_map_step(state: frozenset[tuple[Any, str]], input: tuple[Any, tuple[str,
     return True, frozenset(regs.items())
 
 
+def _kv_read_only(input: Any, output: Any) -> bool:
+    return input[1][0] == "get"
+
+
 def _kv_key(input: Any) -> Any:
     return input[0]
 
@@ -269,7 +283,7 @@ def _describe_kv_op(input: Any, output: Any) -> str:
 
 def kv(init: Any = None) -> Model:
     return Model(name="kv", init=_Const(""), step=_kv_step, prepare=_kv_prepare, partition_key=_kv_key,
-                 describe_operation=_describe_kv_op, describe_state=repr,
+                 describe_operation=_describe_kv_op, describe_state=repr, read_only=_kv_read_only,
                  doc="Porcupine kv: get/put/append on strings, partitioned by key")
 
 
@@ -279,7 +293,7 @@ def _describe_kv_map(state: Any) -> str:
 
 def kv_nopartition(init: Any = None) -> Model:
     return Model(name="kv-nopartition", init=_Const(frozenset()), step=_kv_map_step, prepare=_kv_prepare,
-                 describe_operation=_describe_kv_op, describe_state=_describe_kv_map,
+                 describe_operation=_describe_kv_op, describe_state=_describe_kv_map, read_only=_kv_read_only,
                  doc="Porcupine kv with one map state for all keys")
 
 
@@ -304,13 +318,17 @@ def _set_step(state: frozenset[Any], input: tuple[str, Any], output: Any) -> tup
     raise BadInput(f"the set model knows add and read, not {f!r}")
 
 
+def _reads_only(input: Any, output: Any) -> bool:
+    return input[0] in _READS
+
+
 def _describe_set(state: Any) -> str:
     return "#{" + " ".join(map(repr, sorted(state, key=repr))) + "}"
 
 
 def set_model(init: Any = None) -> Model:
     return Model(name="set", init=_Const(frozenset(_norm(x) for x in (init or ()))), step=_set_step,
-                 prepare=_simple_prepare, describe_state=_describe_set,
+                 prepare=_simple_prepare, describe_state=_describe_set, read_only=_reads_only,
                  doc="set: add v, read -> every element")
 
 

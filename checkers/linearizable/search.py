@@ -153,6 +153,23 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
     trans: list[dict[int, int]] = [{} for _ in range(n)]
     inputs = [e.input for e in entries]
     outputs = [e.output for e in entries]
+    # Ops with unknown outcome and equal input and output are interchangeable once invoked (no completion
+    # bounds them): only the first not yet linearized of each such class is tried. prev_twin[o] is the
+    # previous op of o's class in call order (-1 if none).
+    prev_twin = [-1] * n
+    last_of_class: dict[Any, int] = {}
+    for e in sorted(entries, key=lambda x: x.call):
+        if e.ret is not None:
+            continue
+        try:
+            cls = (e.input, e.output)
+            hash(cls)
+        except TypeError:
+            continue
+        prev_twin[e.id] = last_of_class.get(cls, -1)
+        last_of_class[cls] = e.id
+    read_only = model.read_only
+    ro = [bool(read_only(e.input, e.output)) for e in entries] if read_only is not None else [False] * n
 
     def compute(o: int, s: int) -> int:
         ok, ns = step(states[s], inputs[o], outputs[o])
@@ -184,6 +201,11 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
         m = match[e]
         if m != _RETURN:
             o = op_of[e]
+            if m == _NO_RET:
+                t = prev_twin[o]
+                if t >= 0 and not lin & bit[t]:
+                    e = nxt[e]
+                    continue
             ns = trans[o].get(sid)
             if ns is None:
                 ns = compute(o, sid)
@@ -229,18 +251,29 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
             if stop is not None and stop.is_set():
                 return PartResult(key=key, outcome=STOPPED, n_ops=n, configs=len(seen),
                                   cause="stopped: another part is not linearizable")
-        sid = calls.pop()
-        e = calls.pop()
-        o = op_of[e]
-        lin ^= bit[o]
-        m = match[e]
-        if m >= 0:
-            p = prv[m]
-            q = nxt[m]
-            nxt[p] = m
-            prv[q] = m
-        p = prv[e]
-        q = nxt[e]
-        nxt[p] = e
-        prv[q] = e
+        while True:
+            sid = calls.pop()
+            e = calls.pop()
+            o = op_of[e]
+            lin ^= bit[o]
+            m = match[e]
+            if m >= 0:
+                p = prv[m]
+                q = nxt[m]
+                nxt[p] = m
+                prv[q] = m
+            p = prv[e]
+            q = nxt[e]
+            nxt[p] = e
+            prv[q] = e
+            if not ro[o] or not calls:
+                break
+            # The op just undone is read-only (the model says it never changes any state): whenever a
+            # linearization extends the prefix before it, one extends the prefix with it (move it to the
+            # front: it changes no state, and every op that completed before its invocation is in the prefix
+            # already, since no pending completion precedes its invocation). Its subtree failed, so the prefix
+            # before it fails too: keep undoing.
+        if ro[o] and not calls:
+            return PartResult(key=key, outcome=ILLEGAL, n_ops=n, longest=tuple(best_path), blocked=best_block,
+                              configs=len(seen))
         e = nxt[e]

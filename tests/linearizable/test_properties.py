@@ -130,7 +130,7 @@ def _random_history(rng: random.Random, make: Any, n: int) -> History:
         else:
             p = rng.choice(list(open_))
             f, out = open_.pop(p)
-            t = rng.choices(["ok", "info", "fail"], [0.8, 0.12, 0.08])[0]
+            t = rng.choices(["ok", "info", "fail"], [0.7, 0.22, 0.08])[0]
             if t == "info" and rng.random() < 0.5:
                 continue  # never completes
             ops.append(Op(type=t, process=p, f=f, value=out))
