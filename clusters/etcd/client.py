@@ -101,7 +101,8 @@ class EtcdClient:
                 return op.value
             if f == "cas":
                 k, (old, new) = op.value
-                ok, _ = self.gw.txn([compare_value(f"r/{k}", json.dumps(old))], [request_put(f"r/{k}", json.dumps(new))])
+                key = f"r/{k}"
+                ok, _ = self.gw.txn([compare_value(key, json.dumps(old))], [request_put(key, json.dumps(new))])
                 if not ok:
                     raise _CasMismatch()
                 return op.value

@@ -76,7 +76,8 @@ class EtcdDB:
     def installed_version(self, test: Test, node: str) -> str:
         r = self._remote(test, node).run([self.binary, "--version"], timeout=30, check=False)
         if r.exit_code != 0:
-            raise BadInput(f"etcd binary {self.binary!r} does not run on {node}: {r.stderr.strip() or r.stdout.strip()}")
+            why = r.stderr.strip() or r.stdout.strip()
+            raise BadInput(f"etcd binary {self.binary!r} does not run on {node}: {why}")
         for line in r.stdout.splitlines():
             if line.lower().startswith("etcd version:"):
                 return line.split(":", 1)[1].strip()

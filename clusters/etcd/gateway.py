@@ -135,7 +135,9 @@ class Gateway:
         return reply
 
     # KV --------------------------------------------------------------------------------------------
-    def range(self, key: str, *, end: str | None = None, serializable: bool = False, keys_only: bool = False) -> list[KV]:
+    def range(
+        self, key: str, *, end: str | None = None, serializable: bool = False, keys_only: bool = False
+    ) -> list[KV]:
         body: dict[str, Any] = {"key": b64(key)}
         if end is not None:
             body["range_end"] = b64(end)

@@ -124,7 +124,9 @@ class LocalProvider:
     def create(self, spec: ClusterSpec, ledger: Any) -> LocalCluster:
         opts = parse_opts("cluster local", self.option_specs, {k: str(v) for k, v in (spec.opts or {}).items()})
         if os.geteuid() != 0:
-            raise BadInput("the local cluster needs root (it creates network namespaces); run as root or use --cluster docker")
+            raise BadInput(
+                "the local cluster needs root (it creates network namespaces); run as root or use --cluster docker"
+            )
         if shutil.which("ip") is None:
             raise BadInput("the local cluster needs the `ip` command (apt-get install iproute2)")
         if not spec.node_names:

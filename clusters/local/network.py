@@ -76,16 +76,16 @@ def _pid_alive(pid: int) -> bool:
 
 def _host_networks() -> list[ipaddress.IPv4Network]:
     out = sh(["ip", "-4", "-o", "addr", "show"], check=False).stdout
-    nets = []
+    nets: list[ipaddress.IPv4Network] = []
     for line in out.splitlines():
         parts = line.split()
         if "inet" in parts:
-            nets.append(ipaddress.ip_interface(parts[parts.index("inet") + 1]).network)
+            nets.append(ipaddress.IPv4Interface(parts[parts.index("inet") + 1]).network)
     for line in sh(["ip", "-4", "route", "show"], check=False).stdout.splitlines():
         dest = line.split()[0] if line.split() else ""
         if dest and dest != "default":
             try:
-                nets.append(ipaddress.ip_network(dest, strict=False))
+                nets.append(ipaddress.IPv4Network(dest, strict=False))
             except ValueError:
                 pass
     return nets
@@ -111,10 +111,10 @@ def reserve_subnet(run_id: str, tag: str, wanted: str | None) -> ipaddress.IPv4N
             if any(net.overlaps(u) for u in used):
                 continue
             try:
-                holder_pid = int(open(path).read().split()[1])
-                if _pid_alive(holder_pid) and holder_pid != os.getpid():
-                    continue
-            except (OSError, ValueError, IndexError):
+                holder_run, holder_pid = open(path).read().split()[:2]
+                if _pid_alive(int(holder_pid)) and (int(holder_pid) != os.getpid() or holder_run != run_id):
+                    continue  # held by a live run (also another run of this same process)
+            except (OSError, ValueError):
                 pass
             with open(path, "w") as fh:
                 fh.write(f"{run_id} {os.getpid()}\n")

@@ -99,7 +99,8 @@ class SSHRemote:
             )
             try:
                 c.connect(
-                    p.host, port=p.port, username=p.user, key_filename=os.path.expanduser(p.key_file) if p.key_file else None,
+                    p.host, port=p.port, username=p.user,
+                    key_filename=os.path.expanduser(p.key_file) if p.key_file else None,
                     allow_agent=True, look_for_keys=not p.key_file, timeout=p.connect_timeout,
                     banner_timeout=p.connect_timeout, auth_timeout=p.connect_timeout,
                 )
@@ -164,7 +165,9 @@ class SSHRemote:
         return r.check() if check else r
 
     @staticmethod
-    def _exec(chan: paramiko.Channel, line: str, stdin: bytes | None, timeout: float | None) -> tuple[int | None, str, str]:
+    def _exec(
+        chan: paramiko.Channel, line: str, stdin: bytes | None, timeout: float | None
+    ) -> tuple[int | None, str, str]:
         chan.exec_command(line)
         if stdin:
             chan.sendall(stdin)

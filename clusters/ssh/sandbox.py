@@ -64,7 +64,8 @@ class SSHSandbox:
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
         shutil.copyfile(self.key + ".pub", os.path.join(self.directory, "authorized_keys"))
         os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
-        self.hosts = LOCAL.create(ClusterSpec(run_id=self.run_id, system="sshd", node_names=self.node_names), self.ledger)
+        spec = ClusterSpec(run_id=self.run_id, system="sshd", node_names=self.node_names)
+        self.hosts = LOCAL.create(spec, self.ledger)
         self.hosts.setup()
         try:
             lines = []

@@ -42,7 +42,11 @@ def test_namespaces_reach_each_other_and_the_host(tmp_path: Path, run_ids: list[
                   "[s.accept()[0].sendall(b'hi') for _ in range(2)]", a.host]
         pidfile, log = f"{a.workdir}/l.pid", f"{a.workdir}/l.log"
         start_daemon(cluster.remote("a"), listen, pidfile=pidfile, logfile=log, ledger=ledger)
-        probe = "import socket,sys,time\nfor _ in range(50):\n try: print(socket.create_connection((sys.argv[1],7777),2).recv(2).decode()); break\n except OSError: time.sleep(0.1)"
+        probe = (
+            "import socket,sys,time\nfor _ in range(50):\n"
+            " try: print(socket.create_connection((sys.argv[1],7777),2).recv(2).decode()); break\n"
+            " except OSError: time.sleep(0.1)"
+        )
         assert cluster.remote("b").run(["python3", "-c", probe, a.host]).stdout.strip() == "hi"
         with socket.create_connection((a.host, 7777), 2) as s:
             assert s.recv(2) == b"hi"
