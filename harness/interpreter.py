@@ -190,6 +190,7 @@ class Interpreter:
         record = self.record
         completions = self.completions
         started = time.monotonic()
+        deferred: tuple[Any, Any] | None = None
 
         def complete(thread: int | str, item: Any, t: int) -> None:
             nonlocal ctx, gen, index, last_progress
@@ -274,7 +275,11 @@ class Interpreter:
                     watchdog_fired = True
                     break
                 ctx = ctx.with_time(now)
-                res = g.op(gen, test, ctx)
+                if deferred is not None and deferred[0] is gen:
+                    res = deferred[1]  # nothing happened since we asked: the same op, without drawing again
+                else:
+                    res = g.op(gen, test, ctx)
+                deferred = None
                 if res is None:
                     if not outstanding:
                         break
@@ -286,6 +291,9 @@ class Interpreter:
                     continue
                 t_op = emitted.time_ns
                 if t_op > now:
+                    # Keep the answer: asking again before any event would draw from the seeded RNG again,
+                    # and replays of a seed would then depend on timing.
+                    deferred = (gen, res)
                     wait(t_op)
                     continue
                 thread = ctx.thread_of(emitted.process)

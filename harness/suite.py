@@ -48,7 +48,7 @@ Path_ = tuple[Any, ...]
 
 
 def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> Any:
-    lines[path] = node.start_mark.line + 1
+    lines.setdefault(path, node.start_mark.line + 1)  # a mapping value keeps its key's line
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for k, v in node.value:
@@ -131,15 +131,14 @@ def load_suite(path: str, registry: Registry | None = None) -> Suite:
     if errors:
         e = errors[0]
         where = _line(lines, tuple(e.absolute_path))
-        loc = "/".join(map(str, e.absolute_path)) or "top level"
-        msg = e.message
+        loc = "/".join(map(str, e.absolute_path))
+        msg = f"{loc}: {e.message}" if loc else e.message
         if e.validator == "additionalProperties":
-            msg = "unknown key: " + msg.split("(")[-1].rstrip(")").replace(" was unexpected", "")
             extra = [k for k in (e.instance or {}) if k not in (e.schema.get("properties") or {})]
             if extra:
                 where = _line(lines, (*e.absolute_path, extra[0]))
-                msg = f"unknown key {extra[0]!r}"
-        raise BadInput(f"{path}:{where}: {loc}: {msg}")
+                msg = f"unknown key {extra[0]!r}" + (f" in {loc}" if loc else "")
+        raise BadInput(f"{path}:{where}: {msg}")
     registry = registry or Registry()
     defaults = {**RUN_DEFAULTS, **data.get("defaults", {})}
     matrix = data["matrix"]

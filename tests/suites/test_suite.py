@@ -1,0 +1,89 @@
+"""Suites: bad suite files are one line and exit 254; a suite's exit code and junit.xml match its verdicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+BAD = sorted((Path(__file__).parent / "bad").glob("*.yaml"))
+ENV = {**os.environ, "CI": "true"}
+
+
+def harness(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=ENV,
+                          timeout=timeout)
+
+
+def test_the_bad_corpus_is_large_enough() -> None:
+    assert len(BAD) >= 15
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_suite_file_is_one_line_naming_file_line_and_problem(path: Path, tmp_path: Path) -> None:
+    expect = path.read_text().splitlines()[0].removeprefix("# expect: ") if path.stat().st_size else ""
+    if path.name == "12-empty-file.yaml":
+        expect = "the suite file is empty"
+    p = harness("suite", "run", str(path), "--results", str(tmp_path))
+    assert p.returncode == 254, p.stderr
+    lines = [x for x in p.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, p.stderr
+    assert str(path) in lines[0] and expect in lines[0], lines[0]
+    assert not (tmp_path / "suites").exists()  # nothing started
+
+
+def test_schema_is_published_with_the_package() -> None:
+    from harness.suite import schema
+
+    s = schema()
+    assert s["title"] == "harness suite file" and "matrix" in s["properties"]
+
+
+def test_suite_exit_code_and_junit_match_the_verdicts(tmp_path: Path) -> None:
+    suite = tmp_path / "demo.yaml"
+    suite.write_text(
+        "name: demo\n"
+        "defaults: {cluster: inprocess, time-limit: 1, rate: 200}\n"
+        "matrix:\n  system: [memory]\n  seed: [1]\n"
+        "runs:\n  - {system: memory, seed: 2, system-opts: {bug: stale-reads}, time-limit: 2}\n"
+    )
+    p = harness("suite", "run", str(suite), "--results", str(tmp_path / "results"))
+    assert p.returncode == 1, p.stderr
+    out = Path(p.stdout.strip().split("\t")[0])
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["valid"] for r in summary["runs"]] == [True, False]
+    assert summary["exit_code"] == 1
+    root = ET.parse(out / "junit.xml").getroot()
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == [r["id"] for r in summary["runs"]]
+    assert suites[0].get("failures") == "0" and int(suites[1].get("failures")) >= 1
+    failed = [tc.get("name") for tc in suites[1].findall("testcase") if tc.find("failure") is not None]
+    assert "linearizable" in failed
+    # rerun only what failed
+    p2 = harness("suite", "run", str(suite), "--rerun-failed", str(out / "summary.json"),
+                 "--results", str(tmp_path / "results"))
+    assert p2.returncode == 1
+    out2 = Path(p2.stdout.strip().split("\t")[0])
+    assert [r["id"] for r in json.loads((out2 / "summary.json").read_text())["runs"]] == [summary["runs"][1]["id"]]
+
+
+def test_replay_repeats_the_seed_and_generator(tmp_path: Path) -> None:
+    p = harness("run", "--system", "memory", "--cluster", "inprocess", "--time-limit", "1", "--concurrency", "1",
+                "--seed", "5", "--results", str(tmp_path))
+    first = Path(p.stdout.strip().split("\t")[0])
+    p2 = harness("run", "--replay", str(first), "--results", str(tmp_path))
+    assert p2.returncode == 0, p2.stderr
+    second = Path(p2.stdout.strip().split("\t")[0])
+    t2 = json.loads((second / "test.json").read_text())
+    assert t2["seed"] == 5 and t2["replay_of"] == str(first.resolve())
+
+    def invokes(d: Path) -> list[str]:
+        return [line.split('"f":')[1].split(",")[0] for line in (d / "history.jsonl").read_text().splitlines()
+                if '"invoke"' in line][:40]
+
+    assert invokes(first) == invokes(second)
