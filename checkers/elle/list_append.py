@@ -63,7 +63,8 @@ class ListAppend:
                 continue
             for m in mops:
                 if m[0] == "append":
-                    writer.setdefault(m[1], {}).setdefault(m[2], i)
+                    if m[2] is not None:  # an unfilled invocation's append names no element
+                        writer.setdefault(m[1], {}).setdefault(m[2], i)
                 elif st == OK:
                     reads.append((i, m[1], m[2] if m[2] is not None else []))
             if st == OK and len(mops) > 1:

@@ -61,6 +61,8 @@ class RWRegister:
             state: dict[Any, Any] = {}
             for f, k, v in mops:
                 hv = _h(v)
+                if f == "w" and v is None:
+                    continue  # a write of an unknown value (an unfilled invocation) names no version
                 if f == "w":
                     if st == FAIL:
                         failed.setdefault(k, {}).setdefault(hv, i)
