@@ -74,3 +74,18 @@ def test_image_recipes() -> None:
     assert (system_dockerfile_dir("etcd") / "Dockerfile").is_file()
     with pytest.raises(BadInput, match="no Dockerfile for system 'nosuch'"):
         system_dockerfile_dir("nosuch")
+
+
+@pytest.mark.cluster
+def test_docker_images_are_cached_by_recipe() -> None:
+    from clusters.docker.images import LABEL, ensure_system_image
+
+    from .conftest import require
+
+    require("docker")
+    client = engine()
+    tag = ensure_system_image(client, "etcd", "local")  # builds once on a fresh machine (minutes), then cached
+    image = client.images.get(tag)
+    assert tag.endswith(":" + image.labels[LABEL])  # the tag names the recipe it was built from
+    before = image.id
+    assert ensure_system_image(client, "etcd", "local") == tag and client.images.get(tag).id == before
