@@ -12,8 +12,9 @@ that failed) are warnings: the page is still written and says so; the exit code 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -43,7 +44,7 @@ def _warn(problems: list[str]) -> None:
 
 
 def default_compare_path(results_dir: str = "results") -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path(results_dir) / f"compare-{stamp}.html"
 
 
@@ -62,7 +63,7 @@ def report(runs: tuple[Path, ...], out: Path | None) -> None:
         RunDir.load(r)  # BadInput, one line, before anything is written
     if len(runs) == 1:
         _warn(render_run(runs[0]))
-        click.echo(str(runs[0] / "report.html"))
+        click.echo(os.fspath(runs[0] / "report.html"))
         return
     for r in runs:
         if not (r / "report.html").is_file():  # the comparison links every run's page
@@ -99,8 +100,8 @@ def serve(port: int, results_dir: Path) -> None:
     from harness.report.serve import make_server
 
     server = make_server(results_dir, port)
-    host, real_port = server.server_address[:2]
-    click.echo(f"serving {results_dir} at http://{host}:{real_port}/ (Ctrl-C to stop)")
+    real_port = server.server_address[1]
+    click.echo(f"serving {results_dir} at http://127.0.0.1:{real_port}/ (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

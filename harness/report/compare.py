@@ -7,8 +7,10 @@ any verdict: it reads each run's results.json and history.jsonl.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,13 @@ from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, checker_rows
 from harness.report.page import _attempt, _fallback_html, _write_atomic
 from harness.report.rundir import RunDir
-from harness.report.stats import PackageStats, RunStats, per_fault, per_package, run_stats
+from harness.report.stats import (
+    PackageStats,
+    RunStats,
+    per_fault,
+    per_package,
+    run_stats,
+)
 from harness.report.templating import plotly_js, render
 
 
@@ -117,8 +125,7 @@ def _figures(ds: list[RunDigest], fault_labels: list[str]) -> dict[str, str]:
     return out
 
 
-def render_comparison(run_dirs: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...],
-                      out_path: str | os.PathLike[str]) -> list[str]:
+def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str]) -> list[str]:
     """Write a comparison page of `run_dirs` to `out_path`; return the problems met. Never raises; a run that
     cannot be read is listed as a problem and left out."""
     problems: list[str] = []
@@ -129,11 +136,14 @@ def render_comparison(run_dirs: list[str | os.PathLike[str]] | tuple[str | os.Pa
         return [f"cannot create {out.parent}: {e.strerror}"]
     ds: list[RunDigest] = []
     for rd in run_dirs:
-        run = _attempt(problems, f"reading {rd}", lambda rd=rd: RunDir.load(rd))  # type: ignore[misc]
-        if run is not None:
-            d = _attempt(problems, f"summarizing {rd}", lambda run=run: digest(run, out.parent.resolve(), problems))
-            if d is not None:
-                ds.append(d)
+        try:
+            run = RunDir.load(rd)
+        except Exception as e:  # noqa: BLE001 - an unreadable run is left out and reported
+            problems.append(f"reading {rd} failed: {e}")
+            continue
+        d = _attempt(problems, f"summarizing {rd}", functools.partial(digest, run, out.parent.resolve(), problems))
+        if d is not None:
+            ds.append(d)
     classes = sorted({c for d in ds for c in d.by_class})
     kinds = sorted({k for d in ds for k in d.by_kind})
     checkers = list(dict.fromkeys(c.name for d in ds for c in d.checkers if c.depth == 0))

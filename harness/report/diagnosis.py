@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict, validity_name
+from harness.checker import (
+    UNKNOWN,
+    FailureClass,
+    Finding,
+    Validity,
+    Verdict,
+    validity_name,
+)
 from harness.op import History
 from harness.report.frames import FaultInterval, error_text, in_interval, value_text
 from harness.report.stats import OpCounts, Recovery, recovery_after
@@ -69,7 +76,7 @@ def _resolve(name: str, f: str, known: Sequence[str]) -> str:
     return next((k for k in known if k.endswith(tail)), f"checks/{name}/{f}")
 
 
-def checker_rows(verdict: Verdict, checker_files: Mapping[str, Sequence[str]] = {}) -> list[CheckerRow]:  # noqa: B006 - read only
+def checker_rows(verdict: Verdict, checker_files: Mapping[str, Sequence[str]] = {}) -> list[CheckerRow]:
     """One row per checker (see `checker_verdicts`), failing first, then unknown, then valid; each with its
     files (those its verdict names, else those found under checks/<checker>/)."""
     known = [f for fs in checker_files.values() for f in fs]

@@ -165,7 +165,7 @@ def infer_packages(history: History) -> tuple[PackageInfo, ...]:
                     name = f[len(a):].strip("-_") or "fault"
                     out.append(PackageInfo(name=name, label=name, start_fs=frozenset({f}), stop_fs=frozenset({stop})))
                     break
-    return tuple(dict((p.name, p) for p in out).values())
+    return tuple({p.name: p for p in out}.values())
 
 
 def fault_intervals(history: History, packages: Sequence[PackageInfo]) -> list[FaultInterval]:
@@ -241,7 +241,7 @@ def per_window(ops: pd.DataFrame, window_s: float, end_s: float) -> pd.DataFrame
     """Per window of `window_s` seconds from 0 to `end_s`: completions by type (by completion time; a never
     completed op counts as info at the end), throughput, availability (ok / all completions; NaN for a window
     with none), and latency quantiles of ok ops invoked in the window."""
-    n = max(int(math.ceil(end_s / window_s)), 1) if end_s > 0 else 1
+    n = max(math.ceil(end_s / window_s), 1) if end_s > 0 else 1
     t = ops["complete_s"].fillna(end_s).to_numpy(dtype="float64")
     w = np.clip((t // window_s).astype("int64"), 0, n - 1) if len(t) else np.zeros(0, dtype="int64")
     out = pd.DataFrame({"t_s": np.arange(n, dtype="float64") * window_s})

@@ -71,7 +71,7 @@ def junit_xml(run: RunDir) -> str:
     suite.set("skipped", "0")
     suite.set("time", f"{duration:.3f}")
     for k, v in (("run_id", run.run_id), ("seed", "" if run.test.seed is None else str(run.test.seed)),
-                 ("valid", {True: "true", False: "false"}.get(run.valid, "unknown"))):  # type: ignore[call-overload]
+                 ("valid", "unknown" if run.valid == UNKNOWN else str(run.valid).lower())):
         ET.SubElement(props, "property", name=k, value=v)
     root = ET.Element("testsuites", name="harness", tests=str(tests), failures=str(failures), errors=str(errors))
     root.append(suite)

@@ -16,12 +16,19 @@ from typing import TypeVar
 
 import pandas as pd
 
-from harness.checker import UNKNOWN
+from harness.checker import UNKNOWN, validity_name
 from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, ClassGroup, checker_rows, diagnose
 from harness.report.junit import write_junit
 from harness.report.rundir import RunDir
-from harness.report.stats import FaultStats, PackageStats, RunStats, per_fault, per_package, run_stats
+from harness.report.stats import (
+    FaultStats,
+    PackageStats,
+    RunStats,
+    per_fault,
+    per_package,
+    run_stats,
+)
 from harness.report.templating import plotly_js, render
 from harness.report.timeline import script_json, timeline_payload
 
@@ -60,7 +67,7 @@ class RunPage:
 
     @property
     def verdict_name(self) -> str:
-        return {True: "valid", False: "invalid"}.get(self.run.valid, "unknown")  # type: ignore[call-overload]
+        return validity_name(self.run.valid)
 
     @property
     def include_plotly(self) -> bool:
@@ -172,7 +179,7 @@ def render_run(run_dir: str | os.PathLike[str]) -> list[str]:
         if html is not None:
             _attempt(problems, "writing report.html", lambda: _write_atomic(path / "report.html", html))
             return problems
-    verdict = {True: "valid", False: "invalid"}.get(run.valid, "unknown")  # type: ignore[call-overload]
+    verdict = validity_name(run.valid)
     _attempt(problems, "writing the fallback report",
              lambda: _write_atomic(path / "report.html", _fallback_html(run.title, verdict, problems)))
     return problems

@@ -218,7 +218,7 @@ def read_history(path: Path) -> History:
                 or type(time_ns) is not int):
             return History.from_jsonl(path)
         v, e = d.get("value"), d.get("error")
-        ops.append(Op(index=index, time_ns=time_ns, type=t, process=p, f=f,
+        ops.append(Op(index=index, time_ns=time_ns, type=t, process=p, f=f,  # type: ignore[arg-type]  # checked above
                       value=decode_value(v) if isinstance(v, (dict, list)) else v, node=d.get("node"),
                       error=decode_value(e) if isinstance(e, (dict, list)) else e))
     return History(ops)

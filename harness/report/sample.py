@@ -15,7 +15,7 @@ import heapq
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from harness.checker import FailureClass, Finding, Verdict, merge_validity
@@ -135,7 +135,7 @@ def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Pa
         for o in ops:
             w.append(o)
     end_ns = ops[-1].time_ns if ops else 0
-    started = datetime(2026, 11, 23, 10, 0, 0, tzinfo=timezone.utc) + timedelta(minutes=spec.seed)
+    started = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC) + timedelta(minutes=spec.seed)
     run_id = started.strftime("%Y%m%dT%H%M%S")
     nemeses = ["partition"] if spec.faults else []
     options = {"system": spec.system, "workload": "register", "nemeses": nemeses, "cluster": "docker",
@@ -192,7 +192,8 @@ def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Pa
     bad_names = [c.checker for c in children if c.valid is not True]
     verdict = Verdict(valid=valid, checker="compose", children=tuple(children),
                       summary="all checkers valid" if not bad_names else "not valid: " + ", ".join(bad_names))
-    results = {"schema": 1, "valid": valid, "exit_code": {True: 0, False: 1}.get(valid, 2),  # type: ignore[call-overload]
+    exit_code = 2 if valid == "unknown" else 0 if valid else 1
+    results: dict[str, object] = {"schema": 1, "valid": valid, "exit_code": exit_code,
                "run": {"name": spec.name, "run_id": run_id, "system": spec.system, "workload": "register",
                        "nemeses": nemeses, "cluster": "docker", "seed": spec.seed, "started": started.isoformat(),
                        "ended": (started + timedelta(seconds=end_ns / 1e9)).isoformat(),

@@ -112,7 +112,7 @@ class ResultsHandler(BaseHTTPRequestHandler):
     root: Path = Path("results")
     server_version = "harness-serve"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: the browser shows what happened
 
     def _send(self, status: HTTPStatus, body: bytes, ctype: str, extra: dict[str, str] | None = None) -> None:
@@ -127,7 +127,7 @@ class ResultsHandler(BaseHTTPRequestHandler):
     def _not_found(self, what: str) -> None:
         self._send(HTTPStatus.NOT_FOUND, f"not found: {what}\n".encode(), "text/plain; charset=utf-8")
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         path = unquote(urlsplit(self.path).path)
         try:
             if path in ("/", "/index.html"):

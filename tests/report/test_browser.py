@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import shutil
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-
-import pytest
 
 from harness.report import render_comparison, render_run
 from harness.report.serve import make_server

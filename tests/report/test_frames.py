@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from harness.op import History, Op
 from harness.report import frames
 from harness.report.rundir import PackageInfo
-from harness.report.stats import OpCounts, per_fault, per_package, recovery_after, run_stats
+from harness.report.stats import (
+    OpCounts,
+    per_fault,
+    per_package,
+    recovery_after,
+    run_stats,
+)
 
 MS = 1_000_000
 PART = PackageInfo(name="partition", label="partition", start_fs=frozenset({"start-partition"}),

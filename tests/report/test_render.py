@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import BadInput
-from harness.report import render_comparison, render_run
 from harness.report import plots as plots_module
+from harness.report import render_comparison, render_run
 from harness.report.rundir import RunDir
 
 
@@ -180,4 +180,4 @@ def test_runner_wrapped_verdict_gets_its_own_row_and_testcase(fresh_run: Path) -
     assert "1 fault(s) could not be injected" in html and "Incomplete check" in html
     suite = ET.parse(fresh_run / "junit.xml").getroot().find("testsuite")
     assert suite is not None
-    assert [c.get("name") for c in suite.findall("testcase")][0] == "run"
+    assert next(c.get("name") for c in suite.findall("testcase")) == "run"
