@@ -48,6 +48,15 @@ def max_findings_spec() -> OptionSpec:
     )
 
 
+def keyed_spec() -> OptionSpec:
+    return OptionSpec(
+        name="keyed",
+        default=False,
+        help="op values are [key, value] pairs: check every key on its own (Jepsen's independent checker)",
+        parse=parse_bool,
+    )
+
+
 def bool_spec(name: str, default: bool, help: str) -> OptionSpec:
     return OptionSpec(name=name, default=default, help=help, parse=parse_bool)
 
@@ -57,9 +66,14 @@ def parse_f_set(text: str) -> frozenset[str]:
     return frozenset(x.strip() for x in text.split(",") if x.strip())
 
 
+ATOMS: frozenset[type] = frozenset({int, str, float, bool, type(None), bytes})
+
+
 def freeze(v: Any) -> Hashable:
     """A hashable, equality-preserving form of a history value: lists become tuples, sets frozensets, dicts
     sorted tuples of items (by repr, so mixed key types do not break the sort)."""
+    if type(v) in ATOMS:
+        return v  # type: ignore[no-any-return]
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, set | frozenset):

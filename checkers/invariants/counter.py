@@ -20,11 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import FailureClass, Finding, Verdict
+from harness.checker import Checker, FailureClass, Finding, Verdict
 from harness.op import History, Op
-
-from ._common import CheckerPlugin, Findings, bad_value, max_findings_spec, verdict
 from harness.options import OptionSpec
+
+from ._common import CheckerPlugin, Findings, bad_value, keyed_spec, max_findings_spec, verdict
+from .independent import IndependentChecker
 
 
 def _number(op: Op, v: Any, what: str) -> int | float:
@@ -123,14 +124,16 @@ class CounterChecker:
         return verdict(self.name, findings, details, ok_summary=f"all {reads} reads within bounds")
 
 
-def _make(o: Mapping[str, Any]) -> CounterChecker:
-    return CounterChecker(initial=o["initial"], max_findings=o["max_findings"])
+def _make(o: Mapping[str, Any]) -> Checker:
+    c = CounterChecker(initial=o["initial"], max_findings=o["max_findings"])
+    return IndependentChecker(c) if o["keyed"] else c
 
 
 PLUGIN = CheckerPlugin(
     name="counter",
     option_specs=(
         OptionSpec(name="initial", default=0, help="the counter's value before the test", parse=int),
+        keyed_spec(),
         max_findings_spec(),
     ),
     build=_make,

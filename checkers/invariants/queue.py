@@ -24,14 +24,25 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import FailureClass, Finding, Verdict
+from harness.checker import Checker, FailureClass, Finding, Verdict
 from harness.op import History
 
 _TAKE = object()  # marks a pending dequeue or drain
 
 from ._common import (
-    CheckerPlugin, Findings, bad_value, bool_spec, freeze, incomplete, max_findings_spec, range_string, show, verdict,
+    CheckerPlugin,
+    Findings,
+    bad_value,
+    bool_spec,
+    freeze,
+    incomplete,
+    keyed_spec,
+    max_findings_spec,
+    range_string,
+    show,
+    verdict,
 )
+from .independent import IndependentChecker
 
 
 @dataclass(frozen=True)
@@ -160,14 +171,16 @@ class TotalQueueChecker:
                        ok_summary=f"all {sum(enqueued.values())} acknowledged enqueues dequeued once")
 
 
-def _make(o: Mapping[str, Any]) -> TotalQueueChecker:
-    return TotalQueueChecker(assume_drained=o["assume_drained"], max_findings=o["max_findings"])
+def _make(o: Mapping[str, Any]) -> Checker:
+    c = TotalQueueChecker(assume_drained=o["assume_drained"], max_findings=o["max_findings"])
+    return IndependentChecker(c) if o["keyed"] else c
 
 
 PLUGIN = CheckerPlugin(
     name="total-queue",
     option_specs=(
         bool_spec("assume_drained", False, "judge lost elements even without an ok drain (Jepsen's assumption)"),
+        keyed_spec(),
         max_findings_spec(),
     ),
     build=_make,

@@ -26,20 +26,21 @@ last read that still lacked it (0 when none did).
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
 
 from ._common import (
+    ATOMS,
     CheckerPlugin,
     Findings,
     bad_value,
     bool_spec,
     freeze,
     incomplete,
-    jsonable,
+    keyed_spec,
     max_findings_spec,
     range_string,
     show,
@@ -47,130 +48,204 @@ from ._common import (
 )
 
 
-def _read_elements(op: Op) -> list[Hashable]:
-    v = op.value
-    if isinstance(v, list | tuple | set | frozenset):
-        return [freeze(x) for x in v]
-    raise bad_value(op, "a set read must return a list or set of elements")
+Read = tuple[int, Op, Op, int, Any]  # invoke position, invocation, ok completion, its position, value read
 
 
-@dataclass(frozen=True)
-class _Adds:
-    attempted: dict[Hashable, int]  # element -> index of first add invoke
-    ok: dict[Hashable, tuple[int, int, int]]  # element -> (position, index, time_ns) of first ok add
-    outcome: dict[Hashable, str]  # element -> best outcome: "ok" > "info" > "fail"
+def _read_elements(op: Op, v: Any) -> tuple[set[Hashable], int]:
+    """The distinct elements of a read, and how many it listed."""
+    if not isinstance(v, list | tuple | set | frozenset):
+        raise bad_value(op, "a set read must return a list or set of elements")
+    try:
+        s = set(v)  # fast path: scalar elements need no freezing
+    except TypeError:
+        s = {freeze(x) for x in v}
+    return s, len(v)
+
+
+def _duplicates(v: Any) -> list[Hashable]:
+    seen: set[Hashable] = set()
+    dups: list[Hashable] = []
+    for x in v:
+        e = freeze(x)
+        if e in seen and e not in dups:
+            dups.append(e)
+        seen.add(e)
+    return dups
+
+
+@dataclass
+class _Group:
+    """One set: the whole history, or one key of it."""
+
+    attempted: dict[Hashable, int] = field(default_factory=dict)  # element -> index of first add invoke
+    ok: dict[Hashable, tuple[int, int, int]] = field(default_factory=dict)  # element -> first ok add (pos, index, ns)
+    outcome: dict[Hashable, str] = field(default_factory=dict)  # element -> best outcome: ok > info > fail
+    reads: list[Read] = field(default_factory=list)  # ok reads in completion order
 
 
 _RANK = {"fail": 0, "info": 1, "ok": 2}
 
 
-def _scan(history: History, add_f: str, read_f: str) -> tuple[_Adds, list[tuple[int, Op, Op, int]]]:
-    """Adds by element, and ok reads as (invoke position, invoke, completion, completion position), in
-    completion order."""
-    attempted: dict[Hashable, int] = {}
-    ok: dict[Hashable, tuple[int, int, int]] = {}
-    outcome: dict[Hashable, str] = {}
-    reads: list[tuple[int, Op, Op, int]] = []
-    pending: dict[Any, tuple[int, Op]] = {}
+def _unpair(op: Op, v: Any) -> tuple[Hashable, Any]:
+    if isinstance(v, list | tuple) and len(v) == 2:
+        k = v[0]
+        return (k if type(k) in ATOMS else freeze(k)), v[1]
+    raise bad_value(op, "with keyed=true every value must be a [key, value] pair")
+
+
+def _scan(history: History, add_f: str, read_f: str, keyed: bool) -> dict[Hashable, _Group]:
+    """Adds by element and ok reads, per key (the one key None when not keyed)."""
+    groups: dict[Hashable, _Group] = {}
+    pending: dict[Any, tuple[int, Op, Hashable, Any]] = {}  # process -> (position, invocation, key, value)
     for pos, op in enumerate(history.ops):
         f = op.f
         if f != add_f and f != read_f:
             continue
         if op.type == "invoke":
-            pending[op.process] = (pos, op)
+            k, v = _unpair(op, op.value) if keyed else (None, op.value)
+            pending[op.process] = (pos, op, k, v)
             if f == add_f:
-                attempted.setdefault(freeze(op.value), op.index)
+                g = groups.get(k)
+                if g is None:
+                    g = groups[k] = _Group()
+                g.attempted.setdefault(v if type(v) in ATOMS else freeze(v), op.index)
             continue
         inv = pending.pop(op.process, None)
-        if f == add_f:
-            e = freeze(inv[1].value if inv is not None else op.value)
-            attempted.setdefault(e, inv[1].index if inv is not None else op.index)
-            t = op.type
-            prev = outcome.get(e)
-            if prev is None or _RANK[t] > _RANK[prev]:
-                outcome[e] = t
-            if t == "ok" and e not in ok:
-                ok[e] = (pos, op.index, op.time_ns)
-        elif op.type == "ok":
-            if inv is None:
+        if inv is None:
+            if f == read_f and op.type == "ok":
                 raise bad_value(op, "a read completion needs its invocation on the same process")
-            reads.append((inv[0], inv[1], op, pos))
-    for e in attempted:
-        outcome.setdefault(e, "info")  # invoked, never completed: indefinite
-    return _Adds(attempted, ok, outcome), reads
+            continue
+        ipos, iop, k, iv = inv
+        g = groups.get(k)
+        if g is None:
+            g = groups[k] = _Group()
+        if f == add_f:
+            e = iv if type(iv) in ATOMS else freeze(iv)
+            t = op.type
+            prev = g.outcome.get(e)
+            if prev is None or _RANK[t] > _RANK[prev]:
+                g.outcome[e] = t
+            if t == "ok" and e not in g.ok:
+                g.ok[e] = (pos, op.index, op.time_ns)
+        elif op.type == "ok":
+            v = _unpair(op, op.value)[1] if keyed else op.value
+            g.reads.append((ipos, iop, op, pos, v))
+    for g in groups.values():
+        for e in g.attempted:
+            g.outcome.setdefault(e, "info")  # invoked, never completed: indefinite
+    return groups
+
+
+def _prefix(k: Hashable) -> str:
+    return "" if k is None else f"key {show(k)}: "
+
+
+def _scope(k: Hashable) -> str:
+    return "global" if k is None else f"key {show(k)}"
+
+
+def _tag(k: Hashable, e: Hashable) -> Hashable:
+    return e if k is None else (k, e)
+
+
+@dataclass
+class _Tally:
+    """Counts and element lists summed over keys, for details."""
+
+    attempted: int = 0
+    acknowledged: int = 0
+    reads: int = 0
+    unchecked: int = 0
+    recovered: int = 0
+    lost: list[Hashable] = field(default_factory=list)
+    unexpected: list[Hashable] = field(default_factory=list)
+    stale: list[Hashable] = field(default_factory=list)
+    never_read: list[Hashable] = field(default_factory=list)
+    duplicated: list[Hashable] = field(default_factory=list)
+    stable_latencies: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class SetChecker:
     """Jepsen's set checker: one final read against every add."""
 
+    keyed: bool = False
     add_f: str = "add"
     read_f: str = "read"
     max_findings: int = 10
     name: str = "set"
 
     def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
-        adds, reads = _scan(history, self.add_f, self.read_f)
+        groups = _scan(history, self.add_f, self.read_f, self.keyed)
         findings = Findings(self.max_findings)
-        if not reads:
+        tally = _Tally()
+        for k in sorted(groups, key=repr):
+            self._judge(k, groups[k], findings, tally)
+        if not groups:
             findings.add(incomplete("never-read", "incomplete check: the set was never read, nothing to judge"))
-            return verdict(self.name, findings, {"attempt_count": len(adds.attempted)})
-        inv_pos, _, final, _ = reads[-1]
-        final_set = set(_read_elements(final))
-        lost = []
-        unchecked = 0
-        for e, (pos, idx, _t) in adds.ok.items():
+        details = {
+            "key_count": len(groups) if self.keyed else None,
+            "attempt_count": tally.attempted,
+            "acknowledged_count": tally.acknowledged,
+            "lost_count": len(tally.lost),
+            "lost": range_string(tally.lost),
+            "unexpected_count": len(tally.unexpected),
+            "unexpected": range_string(tally.unexpected),
+            "recovered_count": tally.recovered,
+            "unchecked_count": tally.unchecked,
+        }
+        return verdict(self.name, findings, details,
+                       ok_summary=f"all {tally.acknowledged - tally.unchecked} acknowledged adds in the final read"
+                                  + (f" of their key ({len(groups)} keys)" if self.keyed else ""))
+
+    def _judge(self, k: Hashable, g: _Group, findings: Findings, tally: _Tally) -> None:
+        pre = _prefix(k)
+        tally.attempted += len(g.attempted)
+        tally.acknowledged += len(g.ok)
+        if not g.reads:
+            findings.add(incomplete("never-read", f"{pre}incomplete check: the set was never read, nothing to judge"))
+            return
+        inv_pos, _, final, _, value = g.reads[-1]
+        final_set, _n = _read_elements(final, value)
+        for e, (pos, idx, _t) in g.ok.items():
             if e in final_set:
                 continue
-            if pos < inv_pos:
-                lost.append(e)
-                findings.note("lost", lambda e=e, idx=idx: Finding(
-                    kind="lost",
-                    failure_class=FailureClass.LOST_WRITE,
-                    diagnosis=(f"lost acknowledged write: add {show(e)} was ok (op #{idx}) but the final read "
-                               f"(op #{final.index}) does not contain it"),
-                    ops=(idx, final.index),
-                ))
-            else:
-                unchecked += 1
-        unexpected = []
-        recovered = []
+            if pos > inv_pos:
+                tally.unchecked += 1  # acknowledged after the final read began: it may miss it
+                continue
+            tally.lost.append(_tag(k, e))
+            findings.note("lost", lambda e=e, idx=idx: Finding(
+                kind="lost",
+                failure_class=FailureClass.LOST_WRITE,
+                diagnosis=(f"{pre}lost acknowledged write: add {show(e)} was ok (op #{idx}) but the final read "
+                           f"(op #{final.index}) does not contain it"),
+                ops=(idx, final.index),
+                scope=_scope(k),
+            ))
         for e in final_set:
-            o = adds.outcome.get(e)
-            if o is None:
-                unexpected.append(e)
+            o = g.outcome.get(e)
+            if o == "info":
+                tally.recovered += 1
+            elif o is None:
+                tally.unexpected.append(_tag(k, e))
                 findings.note("unexpected", lambda e=e: Finding(
                     kind="unexpected",
                     failure_class=FailureClass.UNEXPECTED_VALUE,
-                    diagnosis=(f"unexpected value: the final read (op #{final.index}) contains {show(e)}, "
+                    diagnosis=(f"{pre}unexpected value: the final read (op #{final.index}) contains {show(e)}, "
                                "which no add attempted"),
                     ops=(final.index,),
+                    scope=_scope(k),
                 ))
             elif o == "fail":
-                unexpected.append(e)
+                tally.unexpected.append(_tag(k, e))
                 findings.note("failed-add-present", lambda e=e: Finding(
                     kind="failed-add-present",
                     failure_class=FailureClass.UNEXPECTED_VALUE,
-                    diagnosis=(f"unexpected value: add {show(e)} failed (op #{adds.attempted[e]}) but the final "
+                    diagnosis=(f"{pre}unexpected value: add {show(e)} failed (op #{g.attempted[e]}) but the final "
                                f"read (op #{final.index}) contains it"),
-                    ops=(adds.attempted[e], final.index),
+                    ops=(g.attempted[e], final.index),
+                    scope=_scope(k),
                 ))
-            elif o == "info":
-                recovered.append(e)
-        details = {
-            "attempt_count": len(adds.attempted),
-            "acknowledged_count": len(adds.ok),
-            "ok_count": len(final_set) - len(unexpected),
-            "lost_count": len(lost),
-            "lost": range_string(lost),
-            "unexpected_count": len(unexpected),
-            "unexpected": range_string(unexpected),
-            "recovered_count": len(recovered),
-            "unchecked_count": unchecked,
-            "final_read": final.index,
-        }
-        return verdict(self.name, findings, details,
-                       ok_summary=f"all {len(adds.ok) - unchecked} acknowledged adds in the final read")
 
 
 @dataclass(frozen=True)
@@ -178,147 +253,194 @@ class SetFullChecker:
     """Jepsen's set-full checker: every read judged against every element known to exist before it began."""
 
     linearizable: bool = False
+    keyed: bool = False
     add_f: str = "add"
     read_f: str = "read"
     max_findings: int = 10
     name: str = "set-full"
 
     def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
-        adds, raw_reads = _scan(history, self.add_f, self.read_f)
+        groups = _scan(history, self.add_f, self.read_f, self.keyed)
         findings = Findings(self.max_findings)
-        raw_reads.sort(key=lambda r: r[0])  # invocation order
+        tally = _Tally()
+        for k in sorted(groups, key=repr):
+            self._judge(k, groups[k], findings, tally)
+        if not groups:
+            findings.add(incomplete("never-read", "incomplete check: the set was never read, nothing to judge"))
+        lat = sorted(tally.stable_latencies)
+        details = {
+            "key_count": len(groups) if self.keyed else None,
+            "attempt_count": tally.attempted,
+            "acknowledged_count": tally.acknowledged,
+            "read_count": tally.reads,
+            "stable_count": len(lat),
+            "stale_count": len(tally.stale),
+            "stale": range_string(tally.stale),
+            "lost_count": len(tally.lost),
+            "lost": range_string(tally.lost),
+            "never_read_count": len(tally.never_read),
+            "never_read": range_string(tally.never_read),
+            "unexpected_count": len(tally.unexpected),
+            "unexpected": range_string(tally.unexpected),
+            "duplicated_count": len(tally.duplicated),
+            "duplicated": range_string(tally.duplicated),
+            "stable_latency_ms": _quantiles(lat),
+        }
+        return verdict(self.name, findings, details,
+                       ok_summary=f"{len(lat)} elements stable, {len(tally.stale)} stale, "
+                                  f"{len(tally.never_read)} never read"
+                                  + (f" ({len(groups)} keys)" if self.keyed else ""))
+
+    def _judge(self, k: Hashable, g: _Group, findings: Findings, tally: _Tally) -> None:
+        pre, scope = _prefix(k), _scope(k)
+        outcome = g.outcome
+        raw_reads = g.reads
         n_reads = len(raw_reads)
-        inv_pos = [r[0] for r in raw_reads]
-        known: dict[Hashable, int] = {e: p for e, (p, _i, _t) in adds.ok.items()}
-        known_time: dict[Hashable, int] = {e: t for e, (_p, _i, t) in adds.ok.items()}
-        known_op: dict[Hashable, int] = {e: i for e, (_p, i, _t) in adds.ok.items()}
-        last_present: dict[Hashable, int] = {}
-        last_absent: dict[Hashable, int] = {}
-        unexpected: dict[Hashable, int] = {}
-        duplicated: dict[Hashable, int] = {}
-        outcome = adds.outcome
-        for i, (_ip, _inv, op, op_pos) in enumerate(raw_reads):
-            elements = _read_elements(op)
-            s = set(elements)
-            if len(s) != len(elements):
-                seen: set[Hashable] = set()
-                for e in elements:
-                    if e in seen and e not in duplicated:
-                        duplicated[e] = op.index
+        tally.attempted += len(g.attempted)
+        tally.acknowledged += len(g.ok)
+        tally.reads += n_reads
+        contents: list[set[Hashable]] = []
+        duplicated: set[Hashable] = set()
+        for _ip, _inv, op, _pos, value in raw_reads:
+            s, n = _read_elements(op, value)
+            contents.append(s)
+            if n != len(s):
+                for e in _duplicates(value):
+                    if e not in duplicated:
+                        duplicated.add(e)
+                        tally.duplicated.append(_tag(k, e))
                         findings.note("duplicated", lambda e=e, op=op: Finding(
                             kind="duplicated",
                             failure_class=FailureClass.DUPLICATE_EFFECT,
-                            diagnosis=f"duplicate effect: read op #{op.index} contains {show(e)} more than once",
+                            diagnosis=f"{pre}duplicate effect: read op #{op.index} contains {show(e)} more than once",
                             ops=(op.index,),
+                            scope=scope,
                         ))
-                    seen.add(e)
-            prev_inv = inv_pos[i - 1] if i else -1
-            for e in s:
+        # When each element became known: its ok add, or the completion of the earliest-completing read with it.
+        known: dict[Hashable, int] = {e: p for e, (p, _i, _t) in g.ok.items()}
+        known_time: dict[Hashable, int] = {e: t for e, (_p, _i, t) in g.ok.items()}
+        known_op: dict[Hashable, int] = {e: i for e, (_p, i, _t) in g.ok.items()}
+        unexpected: dict[Hashable, int] = {}
+        seen: set[Hashable] = set()
+        for (_ip, _inv, op, pos, _v), s in zip(raw_reads, contents):  # completion order
+            new = s - seen
+            if not new:
+                continue
+            seen |= new
+            for e in new:
+                if e not in outcome:
+                    unexpected[e] = op.index
                 kp = known.get(e)
-                if kp is None:
-                    if e not in outcome and e not in unexpected:
-                        unexpected[e] = op.index
-                    kp = op_pos
-                    known[e] = kp
-                    known_time[e] = op.time_ns
-                    known_op[e] = op.index
-                prev = last_present.get(e, -1)
-                if i - 1 > prev and prev_inv > kp:
-                    last_absent[e] = i - 1
-                last_present[e] = i
-        stable_lat: list[int] = []
-        stale: list[Hashable] = []
-        lost: list[Hashable] = []
-        never_read: list[Hashable] = []
+                if kp is None or pos < kp:
+                    known[e], known_time[e], known_op[e] = pos, op.time_ns, op.index
+        # Reads in invocation order; the last one of them that shows each element.
+        order = sorted(range(n_reads), key=lambda i: raw_reads[i][0])
+        reads = [raw_reads[i] for i in order]
+        contents = [contents[i] for i in order]
+        inv_pos = [r[0] for r in reads]
+        last_present: dict[Hashable, int] = {}
+        assigned: set[Hashable] = set()
+        for i in range(n_reads - 1, -1, -1):
+            new = contents[i] - assigned
+            if new:
+                assigned |= new
+                for e in new:
+                    last_present[e] = i
+        # Absences that a later read made good (stale): a read that began after the element was known, before
+        # the last read that shows it, lacks it. `must` holds exactly those elements while reads are scanned.
+        expire: dict[int, list[Hashable]] = {}
+        for e, lp in last_present.items():
+            expire.setdefault(lp, []).append(e)
+        arrivals = sorted(((known[e], e) for e in last_present), key=lambda pe: pe[0])
+        must: set[Hashable] = set()
+        last_absent: dict[Hashable, int] = {}
+        j = 0
+        for i in range(n_reads):
+            while j < len(arrivals) and arrivals[j][0] < inv_pos[i]:
+                if last_present[arrivals[j][1]] > i:
+                    must.add(arrivals[j][1])
+                j += 1
+            if must:
+                for e in must - contents[i]:
+                    last_absent[e] = i
+            gone = expire.get(i)
+            if gone:
+                must.difference_update(gone)
         last_inv = inv_pos[-1] if n_reads else -1
+        last_op = reads[-1][2].index if n_reads else -1
+        judged = 0
         for e, kp in known.items():
             if e in unexpected:
                 continue
             lp = last_present.get(e)
-            read_after = last_inv > kp
             if lp is None or lp < n_reads - 1:
-                if read_after:
-                    lost.append(e)
-                    last_op = raw_reads[-1][2].index
-                    findings.note("lost", lambda e=e, lp=lp, last_op=last_op: self._lost(e, lp, last_op,
-                                                                                         known_op[e], raw_reads))
+                if last_inv > kp:  # the last read began after the element was known, and lacks it
+                    judged += 1
+                    tally.lost.append(_tag(k, e))
+                    findings.note("lost", lambda e=e, lp=lp: self._lost(pre, scope, e, lp, last_op, known_op[e],
+                                                                        reads))
                 elif lp is None:
-                    never_read.append(e)
+                    tally.never_read.append(_tag(k, e))
                 else:
-                    stable_lat.append(0)
+                    judged += 1
+                    tally.stable_latencies.append(0)
                 continue
+            judged += 1
             la = last_absent.get(e)
             if la is None:
-                stable_lat.append(0)
+                tally.stable_latencies.append(0)
                 continue
-            stale.append(e)
-            stable_lat.append(max(0, raw_reads[la][1].time_ns - known_time[e]))
+            tally.stale.append(_tag(k, e))
+            tally.stable_latencies.append(max(0, reads[la][1].time_ns - known_time[e]))
             if self.linearizable:
                 findings.note("stale", lambda e=e, la=la: Finding(
                     kind="stale",
                     failure_class=FailureClass.STALE_READ,
-                    diagnosis=(f"stale read: read op #{raw_reads[la][2].index} lacks {show(e)} although it began "
+                    diagnosis=(f"{pre}stale read: read op #{reads[la][2].index} lacks {show(e)} although it began "
                                f"after {show(e)} was known to be in the set (op #{known_op[e]}); later reads "
                                "have it"),
-                    ops=(known_op[e], raw_reads[la][2].index),
+                    ops=(known_op[e], reads[la][2].index),
+                    scope=scope,
                 ))
         for e, idx in unexpected.items():
+            tally.unexpected.append(_tag(k, e))
             findings.note("unexpected", lambda e=e, idx=idx: Finding(
                 kind="unexpected",
                 failure_class=FailureClass.UNEXPECTED_VALUE,
-                diagnosis=f"unexpected value: read op #{idx} contains {show(e)}, which no add attempted",
+                diagnosis=f"{pre}unexpected value: read op #{idx} contains {show(e)}, which no add attempted",
                 ops=(idx,),
+                scope=scope,
             ))
-        failed_present = [e for e in last_present if outcome.get(e) == "fail"]
-        for e in failed_present:
-            findings.note("failed-add-present", lambda e=e: Finding(
-                kind="failed-add-present",
-                failure_class=FailureClass.UNEXPECTED_VALUE,
-                diagnosis=(f"unexpected value: add {show(e)} failed (op #{adds.attempted[e]}) but read "
-                           f"op #{raw_reads[last_present[e]][2].index} contains it"),
-                ops=(adds.attempted[e], raw_reads[last_present[e]][2].index),
-            ))
-        judged = len(stable_lat) + len(lost)
+        for e in last_present:
+            if outcome.get(e) == "fail":
+                tally.unexpected.append(_tag(k, e))
+                findings.note("failed-add-present", lambda e=e: Finding(
+                    kind="failed-add-present",
+                    failure_class=FailureClass.UNEXPECTED_VALUE,
+                    diagnosis=(f"{pre}unexpected value: add {show(e)} failed (op #{g.attempted[e]}) but read "
+                               f"op #{reads[last_present[e]][2].index} contains it"),
+                    ops=(g.attempted[e], reads[last_present[e]][2].index),
+                    scope=scope,
+                ))
         if n_reads == 0:
-            findings.add(incomplete("never-read", "incomplete check: the set was never read, nothing to judge"))
-        elif judged == 0 and adds.ok:
-            findings.add(incomplete("never-read", "incomplete check: no read began after any add was acknowledged"))
-        stable_lat.sort()
-        details = {
-            "attempt_count": len(adds.attempted),
-            "acknowledged_count": len(adds.ok),
-            "read_count": n_reads,
-            "stable_count": len(stable_lat),
-            "stale_count": len(stale),
-            "stale": range_string(stale),
-            "lost_count": len(lost),
-            "lost": range_string(lost),
-            "never_read_count": len(never_read),
-            "never_read": range_string(never_read),
-            "unexpected_count": len(unexpected),
-            "unexpected": range_string(unexpected),
-            "duplicated_count": len(duplicated),
-            "duplicated": jsonable(sorted(duplicated, key=repr)[:100]),
-            "stable_latency_ms": _quantiles(stable_lat),
-        }
-        return verdict(self.name, findings, details,
-                       ok_summary=f"{len(stable_lat)} elements stable, {len(stale)} stale, "
-                                  f"{len(never_read)} never read")
+            findings.add(incomplete("never-read", f"{pre}incomplete check: the set was never read, nothing to judge"))
+        elif judged == 0 and g.ok:
+            findings.add(incomplete("never-read", f"{pre}incomplete check: no read began after any add was "
+                                    "acknowledged"))
 
     @staticmethod
-    def _lost(e: Hashable, lp: int | None, last_op: int, known_idx: int,
-              reads: list[tuple[int, Op, Op, int]]) -> Finding:
+    def _lost(pre: str, scope: str, e: Hashable, lp: int | None, last_op: int, known_idx: int,
+              reads: list[Read]) -> Finding:
         if lp is None:
-            diag = (f"lost acknowledged write: add {show(e)} was ok (op #{known_idx}) but no read after it "
+            diag = (f"{pre}lost acknowledged write: add {show(e)} was ok (op #{known_idx}) but no read after it "
                     f"contains it (last read op #{last_op})")
             ops: tuple[int, ...] = (known_idx, last_op)
         else:
             seen = reads[lp][2].index
-            diag = (f"lost acknowledged write: {show(e)} was in the set (read op #{seen}) but the last read "
+            diag = (f"{pre}lost acknowledged write: {show(e)} was in the set (read op #{seen}) but the last read "
                     f"(op #{last_op}) does not contain it")
             ops = (known_idx, seen, last_op) if known_idx != seen else (seen, last_op)
-        return Finding(kind="lost", failure_class=FailureClass.LOST_WRITE, diagnosis=diag, ops=ops,
-                       scope=f"element {show(e)}")
+        return Finding(kind="lost", failure_class=FailureClass.LOST_WRITE, diagnosis=diag, ops=ops, scope=scope)
 
 
 def _quantiles(sorted_ns: list[int]) -> dict[str, float]:
@@ -329,16 +451,16 @@ def _quantiles(sorted_ns: list[int]) -> dict[str, float]:
 
 
 def _make_set(o: Mapping[str, Any]) -> SetChecker:
-    return SetChecker(max_findings=o["max_findings"])
+    return SetChecker(keyed=o["keyed"], max_findings=o["max_findings"])
 
 
 def _make_set_full(o: Mapping[str, Any]) -> SetFullChecker:
-    return SetFullChecker(linearizable=o["linearizable"], max_findings=o["max_findings"])
+    return SetFullChecker(linearizable=o["linearizable"], keyed=o["keyed"], max_findings=o["max_findings"])
 
 
 SET_PLUGIN = CheckerPlugin(
     name="set",
-    option_specs=(max_findings_spec(),),
+    option_specs=(keyed_spec(), max_findings_spec()),
     build=_make_set,
     help="add-only set, judged by its final read (Jepsen's set)",
 )
@@ -346,6 +468,7 @@ SET_FULL_PLUGIN = CheckerPlugin(
     name="set-full",
     option_specs=(
         bool_spec("linearizable", False, "a read that misses an element known to be present is invalid (stale)"),
+        keyed_spec(),
         max_findings_spec(),
     ),
     build=_make_set_full,

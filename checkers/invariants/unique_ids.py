@@ -16,10 +16,11 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import FailureClass, Finding, Verdict
+from harness.checker import Checker, FailureClass, Finding, Verdict
 from harness.op import History
 
-from ._common import CheckerPlugin, Findings, freeze, max_findings_spec, show, verdict
+from ._common import CheckerPlugin, Findings, freeze, keyed_spec, max_findings_spec, show, verdict
+from .independent import IndependentChecker
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,14 @@ class UniqueIdsChecker:
         return verdict(self.name, findings, details, ok_summary=f"{len(first)} distinct ids")
 
 
-def _make(o: Mapping[str, Any]) -> UniqueIdsChecker:
-    return UniqueIdsChecker(max_findings=o["max_findings"])
+def _make(o: Mapping[str, Any]) -> Checker:
+    c = UniqueIdsChecker(max_findings=o["max_findings"])
+    return IndependentChecker(c) if o["keyed"] else c
 
 
 PLUGIN = CheckerPlugin(
     name="unique-ids",
-    option_specs=(max_findings_spec(),),
+    option_specs=(keyed_spec(), max_findings_spec()),
     build=_make,
     help="no id generated twice (Jepsen's unique-ids)",
 )
