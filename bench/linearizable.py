@@ -24,8 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.formats import load_history  # noqa: E402
-from checkers.linearizable import LinearizableChecker  # noqa: E402
+from checkers.linearizable import LinearizableChecker
+from harness.formats import load_history
 
 
 def _cases(anchors: Path) -> list[tuple[str, Path, str, Any, bool]]:
@@ -82,7 +82,7 @@ def main() -> int:
     print(f"parsing all files: {load_total:.3f} s")
     print(f"peak memory (max RSS of this process or a worker): {peak_mib:.0f} MiB")
     etcd = times.get("porcupine-etcd", [])
-    kv = dict((n, t) for t, n in times.get("porcupine-kv", []))
+    kv = {n: t for t, n in times.get("porcupine-kv", [])}
     kn = times.get("knossos", [])
     checks = [
         ("etcd total < 4 s", sum(t for t, _ in etcd) < 4.0),

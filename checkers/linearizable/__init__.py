@@ -18,19 +18,29 @@ Options (key=value): model, init (an EDN value: `0`, `nil`, `{:x 0 :y 0}`), inde
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checker import Checker
-from harness.formats import edn
-from harness.options import OptionSpec, parse_bool
 from checkers.linearizable.checker import LinearizableChecker
 from checkers.linearizable.model import UNKNOWN, Entry, Independent, Model
 from checkers.linearizable.models import MODELS, find_model, model_names
+from harness.formats import edn
+from harness.options import OptionSpec, parse_bool
 
-__all__ = ["PLUGIN", "LinearizablePlugin", "LinearizableChecker", "Model", "UNKNOWN", "Independent", "Entry",
-           "MODELS", "find_model", "model_names"]
+__all__ = [
+    "MODELS",
+    "PLUGIN",
+    "UNKNOWN",
+    "Entry",
+    "Independent",
+    "LinearizableChecker",
+    "LinearizablePlugin",
+    "Model",
+    "find_model",
+    "model_names",
+]
 
 
 def _parse_init(text: str) -> Any:
@@ -42,7 +52,7 @@ def _parse_init(text: str) -> Any:
 
 def _parse_seconds(text: str) -> float:
     v = float(text)
-    if v != v or v < 0:
+    if math.isnan(v) or v < 0:
         raise ValueError("expected a number of seconds >= 0 (0 = no limit)")
     return v
 
@@ -85,7 +95,7 @@ class LinearizablePlugin:
     name: str = "linearizable"
     option_specs: Sequence[OptionSpec] = field(default_factory=_specs)
 
-    def make(self, opts: Mapping[str, Any]) -> Checker:
+    def make(self, opts: Mapping[str, Any]) -> LinearizableChecker:
         timeout = opts.get("timeout", 60.0)
         workers = opts.get("workers", 0)
         checker = LinearizableChecker(

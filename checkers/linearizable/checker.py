@@ -22,14 +22,23 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import UNKNOWN, Finding, FailureClass, Verdict
-from harness.op import History
 from checkers.linearizable import explain
 from checkers.linearizable.model import Entry, Independent, Model
 from checkers.linearizable.models import find_model
-from checkers.linearizable.search import ILLEGAL, MEMORY, OK, STOPPED, TIMEOUT, PartResult, entries_of, search
+from checkers.linearizable.search import (
+    ILLEGAL,
+    MEMORY,
+    OK,
+    STOPPED,
+    TIMEOUT,
+    PartResult,
+    entries_of,
+    search,
+)
+from harness.checker import UNKNOWN, FailureClass, Finding, Verdict
+from harness.op import History
 
-__all__ = ["LinearizableChecker", "PARALLEL_MIN_OPS"]
+__all__ = ["PARALLEL_MIN_OPS", "LinearizableChecker"]
 
 # Below this many ops in total, forking workers costs more than it saves (measured: a fork + pickling
 # round trip is ~20-50 ms; the whole etcd family of Porcupine checks in ~1.5 s single-threaded).

@@ -18,12 +18,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import FailureClass, Finding
-from harness.op import History
 from checkers.linearizable.model import UNKNOWN, Entry, Model
 from checkers.linearizable.search import PartResult, replay
+from harness.checker import FailureClass, Finding
+from harness.op import History
 
-__all__ = ["Counterexample", "counterexample", "show_key", "classify"]
+__all__ = ["Counterexample", "classify", "counterexample", "show_key"]
 
 _SHOWN_STEPS = 40  # how many steps of the longest partial linearization the details keep (the tail)
 
@@ -88,11 +88,11 @@ def classify(model: Model, entries: list[Entry] | tuple[Entry, ...], blocked: En
     ops = (w.invoke_index, blocked.invoke_index)
     if not seen_later:
         return (FailureClass.LOST_WRITE,
-                f"write {val!r} (op #{w.invoke_index}) was acknowledged before the read began, yet the read "
-                f"returned the older {v!r} and no read ever returns {val!r}", ops)
+                (f"write {val!r} (op #{w.invoke_index}) was acknowledged before the read began, yet the read "
+                 f"returned the older {v!r} and no read ever returns {val!r}"), ops)
     return (FailureClass.STALE_READ,
-            f"the read returned {v!r} although write {val!r} (op #{w.invoke_index}) had been acknowledged "
-            f"before the read began", ops)
+            (f"the read returned {v!r} although write {val!r} (op #{w.invoke_index}) had been acknowledged "
+             "before the read began"), ops)
 
 
 def counterexample(model: Model, history: History, entries: list[Entry], result: PartResult, *,
@@ -118,8 +118,8 @@ def counterexample(model: Model, history: History, entries: list[Entry], result:
     }
     explanation = [
         f"No order of the {result.n_ops} ops{where} agrees with both real time and the {model.name} model.",
-        f"The longest order that does linearizes {len(path)} of them, ending in state "
-        f"{model.describe_state(state_met)}.",
+        (f"The longest order that does linearizes {len(path)} of them, ending in state "
+         f"{model.describe_state(state_met)}."),
     ]
     ops: tuple[int, ...] = ()
     fclass = FailureClass.NOT_LINEARIZABLE

@@ -14,10 +14,10 @@ import json
 from collections.abc import Hashable
 from typing import Any
 
-from harness.op import History
 from checkers.linearizable.explain import show_key
 from checkers.linearizable.model import Entry, Model
 from checkers.linearizable.search import ILLEGAL, OK, PartResult, replay
+from harness.op import History
 
 __all__ = ["write_page"]
 

@@ -38,9 +38,9 @@ from typing import Any, TypeAlias
 
 from harness.op import FAIL, INFO, Op
 
-__all__ = ["UNKNOWN", "Model", "Prepared", "Entry", "Independent", "default_prepare", "is_unknown"]
+__all__ = ["UNKNOWN", "Entry", "Independent", "Model", "Prepared", "default_prepare", "is_unknown"]
 
-State: TypeAlias = Hashable
+State: TypeAlias = Any  # hashable, compared by value
 
 
 class _Unknown:
@@ -188,7 +188,7 @@ def _first(input: Any) -> Hashable:
     return input[0]
 
 
-def Independent(inner: Model) -> Model:  # noqa: N802 - reads as a model constructor, like Jepsen's independent
+def Independent(inner: Model) -> Model:
     """`inner`, checked per key: op values are `(key, value)` (tuples or 2-lists); each key is its own part
     with its own state starting at `inner.init()`."""
     return Model(

@@ -35,11 +35,11 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
+from checkers.linearizable.model import UNKNOWN, Independent, Model, Prepared
 from harness.errors import BadInput
 from harness.op import FAIL, INFO, Op
-from checkers.linearizable.model import UNKNOWN, Independent, Model, Prepared
 
-__all__ = ["MODELS", "find_model", "model_names", "ENTRY_POINT_PREFIX"]
+__all__ = ["ENTRY_POINT_PREFIX", "MODELS", "find_model", "model_names"]
 
 ENTRY_POINT_PREFIX = "linearizable."
 _READS = ("read", "r", "get")

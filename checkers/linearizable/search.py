@@ -28,10 +28,10 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.op import INFO, INVOKE, History, Op
 from checkers.linearizable.model import Entry, Model
+from harness.op import INFO, INVOKE, History, Op
 
-__all__ = ["PartResult", "entries_of", "search", "replay"]
+__all__ = ["PartResult", "entries_of", "replay", "search"]
 
 OK = "ok"
 ILLEGAL = "illegal"
@@ -79,11 +79,11 @@ def entries_of(history: History, model: Model) -> dict[Hashable, list[Entry]]:
                 pairs.append((prev[0], prev[1], None, None))
             open_by_process[op.process] = (pos, op)
             continue
-        inv = open_by_process.pop(op.process, None)
-        if inv is None:
+        opened = open_by_process.pop(op.process, None)
+        if opened is None:
             pairs.append((pos, op.replace(type=INVOKE), pos, op))
         else:
-            pairs.append((inv[0], inv[1], pos, op))
+            pairs.append((opened[0], opened[1], pos, op))
     for pos, op in open_by_process.values():
         pairs.append((pos, op, None, None))
     pairs.sort(key=lambda p: p[0])
@@ -122,10 +122,10 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
         return PartResult(key=key, outcome=OK, n_ops=0)
     # Slots: 0..2n-1 events, H = head sentinel, T = tail sentinel.
     events: list[tuple[int, int, int]] = []  # (position, order, slot-kind) -> sorted
-    for e in entries:
-        events.append((e.call, 0, e.id))
-        if e.ret is not None:
-            events.append((e.ret, 1, e.id))
+    for x in entries:
+        events.append((x.call, 0, x.id))
+        if x.ret is not None:
+            events.append((x.ret, 1, x.id))
     events.sort()
     nslots = len(events)
     H = nslots
@@ -151,36 +151,37 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
     states: list[Any] = [model.init()]
     state_id: dict[Any, int] = {states[0]: 0}
     trans: list[dict[int, int]] = [{} for _ in range(n)]
-    inputs = [e.input for e in entries]
-    outputs = [e.output for e in entries]
+    inputs = [x.input for x in entries]
+    outputs = [x.output for x in entries]
     # Ops with unknown outcome and equal input and output are interchangeable once invoked (no completion
     # bounds them): only the first not yet linearized of each such class is tried. prev_twin[o] is the
     # previous op of o's class in call order (-1 if none).
     prev_twin = [-1] * n
     last_of_class: dict[Any, int] = {}
-    for e in sorted(entries, key=lambda x: x.call):
-        if e.ret is not None:
+    for ent in sorted(entries, key=lambda x: x.call):
+        if ent.ret is not None:
             continue
         try:
-            cls = (e.input, e.output)
+            cls = (ent.input, ent.output)
             hash(cls)
         except TypeError:
             continue
-        prev_twin[e.id] = last_of_class.get(cls, -1)
-        last_of_class[cls] = e.id
+        prev_twin[ent.id] = last_of_class.get(cls, -1)
+        last_of_class[cls] = ent.id
     read_only = model.read_only
-    ro = [bool(read_only(e.input, e.output)) for e in entries] if read_only is not None else [False] * n
+    ro = [bool(read_only(x.input, x.output)) for x in entries] if read_only is not None else [False] * n
 
     def compute(o: int, s: int) -> int:
-        ok, ns = step(states[s], inputs[o], outputs[o])
-        if not ok:
-            r = -1
-        else:
-            r = state_id.get(ns)
-            if r is None:
+        ok, nstate = step(states[s], inputs[o], outputs[o])
+        r = -1
+        if ok:
+            found = state_id.get(nstate)
+            if found is None:
                 r = len(states)
-                states.append(ns)
-                state_id[ns] = r
+                states.append(nstate)
+                state_id[nstate] = r
+            else:
+                r = found
         trans[o][s] = r
         return r
 

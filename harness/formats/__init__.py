@@ -62,7 +62,7 @@ def _detect_text(head: str, path: str) -> str:
         rest = s[1:].lstrip()
         if rest.startswith("{"):
             rest2 = rest[1:].lstrip()
-            return "elle-json" if rest2.startswith('"') or rest2.startswith("}") else "edn"
+            return "elle-json" if rest2.startswith(('"', "}")) else "edn"
         if rest.startswith("]"):
             return "elle-json" if path.lower().endswith(".json") else "edn"
         return "edn"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["EdnError", "loads", "load_stream", "load_stream_positions", "inner_positions", "hashable"]
+__all__ = ["EdnError", "hashable", "inner_positions", "load_stream", "load_stream_positions", "loads"]
 
 
 class EdnError(ValueError):
@@ -42,9 +42,9 @@ _TOKEN = re.compile(
     r"|[\[\]{}()']"  # delimiters, quote
     r"|[^\s,\[\]{}()\"';\\]+"  # atom: number, keyword, symbol
     r"|[^\s,]",  # anything else (an unterminated string): an error
-    re.S,
+    re.DOTALL,
 )
-_STRING_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_STRING_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\", "/": "/"}
 _CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r", "backspace": "\b", "formfeed": "\f"}
 _INT = re.compile(r"[+-]?\d+N?")
@@ -116,7 +116,7 @@ def _atom(tok: str) -> Any:
 class _Reader:
     """Recursive descent over the token list of one text."""
 
-    __slots__ = ("text", "toks", "i")
+    __slots__ = ("i", "text", "toks")
 
     def __init__(self, text: str) -> None:
         self.text = text

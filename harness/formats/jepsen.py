@@ -26,7 +26,7 @@ from harness.errors import MalformedHistory
 from harness.formats import edn
 from harness.op import OP_TYPES, History, Op
 
-__all__ = ["op_from_map", "history_from_maps", "load_edn", "load_elle_json", "parse_edn_text"]
+__all__ = ["history_from_maps", "load_edn", "load_elle_json", "op_from_map", "parse_edn_text"]
 
 
 def op_from_map(m: Any, *, path: str, line: int | None, position: int) -> Op:

@@ -25,7 +25,7 @@ from harness.formats import edn
 from harness.formats.jepsen import op_from_map
 from harness.op import FAIL, INFO, History, Op
 
-__all__ = ["load_porcupine_log", "load_porcupine_kv", "LOG_LINE"]
+__all__ = ["LOG_LINE", "load_porcupine_kv", "load_porcupine_log"]
 
 LOG_LINE = re.compile(r"jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:(\S+)(?:\s+(.*?))?\s*$")
 

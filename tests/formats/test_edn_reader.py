@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from harness.formats.edn import EdnError, hashable, inner_positions, load_stream, load_stream_positions, loads
+from harness.formats.edn import (
+    EdnError,
+    hashable,
+    inner_positions,
+    load_stream,
+    load_stream_positions,
+    loads,
+)
 
 
 @pytest.mark.parametrize(

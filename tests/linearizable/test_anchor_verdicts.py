@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.formats import load_history
 from checkers.linearizable import LinearizableChecker
+from harness.formats import load_history
 
 ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data"
 pytestmark = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data folder {ANCHORS} is absent")

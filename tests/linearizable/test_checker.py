@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from checkers.linearizable import PLUGIN, LinearizableChecker, Model, find_model
+from checkers.linearizable import checker as checker_module
+from checkers.linearizable.search import search
 from harness.checker import UNKNOWN, Checker, FailureClass, safe_check
 from harness.errors import BadInput
 from harness.formats import load_history
 from harness.op import History, Op
 from harness.options import parse_opts
 from harness.plugins import Registry
-from checkers.linearizable import PLUGIN, LinearizableChecker, Model, find_model
-from checkers.linearizable import checker as checker_module
-from checkers.linearizable.search import search
 
 ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data"
 needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data folder {ANCHORS} is absent")

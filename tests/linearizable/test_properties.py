@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.checker import FailureClass
-from harness.op import History, Op
 from checkers.linearizable import UNKNOWN, LinearizableChecker, find_model
 from checkers.linearizable.search import entries_of
+from harness.checker import FailureClass
+from harness.op import History, Op
 
 from .sim import OBJECTS, REGISTER, REGISTER_ETCD, simulate
 
