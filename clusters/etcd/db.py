@@ -34,6 +34,7 @@ class EtcdDB:
         self.version = str(opts.get("version") or "")
         self.heartbeat_ms = int(opts.get("heartbeat_ms", 100))
         self.election_ms = int(opts.get("election_ms", 1000))
+        self._versions: dict[str, str] = {}  # node -> version its binary reports
 
     # paths ---------------------------------------------------------------------------------------
     @staticmethod
@@ -70,8 +71,17 @@ class EtcdDB:
             "--initial-cluster-token", f"harness-{_run_id(test)}",
             "--heartbeat-interval", str(self.heartbeat_ms),
             "--election-timeout", str(self.election_ms),
-            "--log-outputs", "stderr",
-        ]
+        ] + (["--log-outputs", "stderr"] if self._modern(test, node) else [])
+
+    def _modern(self, test: Test, node: str) -> bool:
+        """Whether the binary knows 3.4's flags (--log-outputs); asked once per node and cached."""
+        if node not in self._versions:
+            self._versions[node] = self.installed_version(test, node)
+        try:
+            major, minor = (int(x) for x in self._versions[node].split(".")[:2])
+        except ValueError:
+            return True
+        return (major, minor) >= (3, 4)
 
     def installed_version(self, test: Test, node: str) -> str:
         r = self._remote(test, node).run([self.binary, "--version"], timeout=30, check=False)
@@ -86,7 +96,7 @@ class EtcdDB:
     # DB -------------------------------------------------------------------------------------------
     def setup(self, test: Test, node: str) -> None:
         if self.version:
-            have = self.installed_version(test, node)
+            have = self._versions[node] = self.installed_version(test, node)
             if not (have == self.version or have.startswith(self.version + ".")):
                 raise BadInput(f"etcd on {node} is {have}, not the requested {self.version}: point binary= at one")
         remote = self._remote(test, node)

@@ -26,8 +26,13 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+GATEWAY_PREFIXES = ("/v3", "/v3beta", "/v3alpha")
 DEFINITE_CODES = frozenset({3, 7, 8, 9, 11, 12, 16})
 DEFINITE_MESSAGES = ("too many requests", "not capable", "requested lease not found")
+
+
+class _NotFound(Exception):
+    """HTTP 404: this gateway prefix does not exist on the server."""
 
 
 class EtcdError(Exception):
@@ -83,6 +88,7 @@ class Gateway:
         self.port = port
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        self._prefix: str | None = None
 
     def close(self) -> None:
         if self._conn is not None:
@@ -112,7 +118,21 @@ class Gateway:
         return conn
 
     def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST `body` to `path`; the decoded reply, or EtcdError."""
+        """POST `body` to `path` ("/v3/kv/range"...); the decoded reply, or EtcdError. The gateway's prefix
+        moved between releases (3.2 /v3alpha, 3.3 /v3beta, 3.4+ /v3): on a 404 (definite: nothing ran) the
+        older prefixes are tried once and the one that answers is kept for this connection."""
+        if self._prefix is not None:
+            return self._call(self._prefix + path.removeprefix("/v3"), body)
+        for prefix in GATEWAY_PREFIXES:
+            try:
+                reply = self._call(prefix + path.removeprefix("/v3"), body)
+            except _NotFound:
+                continue
+            self._prefix = prefix
+            return reply
+        raise EtcdError(f"no etcd v3 gateway answers {path} (tried {', '.join(GATEWAY_PREFIXES)})", definite=True)
+
+    def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         conn = self._connected()
         payload = json.dumps(body).encode()
         try:
@@ -122,6 +142,8 @@ class Gateway:
         except (OSError, http.client.HTTPException) as e:
             self.close()
             raise EtcdError(_describe(e), definite=False) from None
+        if resp.status == 404 and self._prefix is None:
+            raise _NotFound()
         try:
             reply: dict[str, Any] = json.loads(data or b"{}")
         except json.JSONDecodeError:
