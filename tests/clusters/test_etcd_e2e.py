@@ -126,3 +126,50 @@ def test_logs_are_collected(etcd: EtcdEnv, tmp_path: Path) -> None:
         assert log.is_file() and "raft" in log.read_text(errors="replace")
     assert ETCD.versions(etcd.test)["etcd"].startswith("3.")
     assert etcd.test.cluster.access().count("\n") >= len(etcd.test.nodes)
+
+
+def test_error_classification(etcd: EtcdEnv) -> None:
+    from clusters.etcd.gateway import EtcdError, Gateway
+
+    gw = Gateway(etcd.test.node_host("n1"))
+    try:
+        with pytest.raises(EtcdError, match="key is not provided") as bad:
+            gw.put("", "x")  # InvalidArgument: rejected before it could take effect
+        assert bad.value.definite
+    finally:
+        gw.close()
+    closed = Gateway(etcd.test.cluster.nodes[0].host, port=2999, timeout=1.0)
+    with pytest.raises(EtcdError, match="connect") as refused:
+        closed.put("k", "v")
+    assert refused.value.definite
+
+
+def test_list_append_guards_make_txns_atomic(etcd: EtcdEnv) -> None:
+    """Concurrent appends to one key from every node, no retries: some txns lose the race and fail, and the
+    final list holds exactly the appends that were ok, each once (a lost or doubled append would show)."""
+    import threading
+
+    la = etcd.with_workload("list-append", txn_retries=0)
+    outcomes: list[Op] = []
+    lock = threading.Lock()
+
+    def worker(node: str, base: int) -> None:
+        client = ETCD.client(la).open(la, node)
+        try:
+            for i in range(15):
+                done = client.invoke(la, Op(type="invoke", process=base, f="txn", value=[["append", "hot", base + i]]))
+                with lock:
+                    outcomes.append(done)
+        finally:
+            client.close(la)
+
+    threads = [threading.Thread(target=worker, args=(n, 100 * (j + 1))) for j, n in enumerate(la.nodes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = sorted(o.value[0][2] for o in outcomes if o.type == "ok")
+    assert all(o.type in ("ok", "fail") for o in outcomes), [o for o in outcomes if o.type == "info"]
+    assert all(o.error == "conflict: a guarded txn failed 1 times" for o in outcomes if o.type == "fail")
+    final = invoke(la, la.nodes[0], "txn", [["r", "hot", None]]).value[0][2]
+    assert sorted(final) == ok and len(final) == len(set(final))
