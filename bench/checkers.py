@@ -299,8 +299,17 @@ def with_faults(h: History, every: int = 50_000) -> History:
 
 def _checkers() -> dict[str, tuple[Callable[[int], History], Callable[[], Checker]]]:
     from checkers.invariants import (
-        AvailabilityChecker, BankChecker, CounterChecker, IdempotencyChecker, MonotonicChecker, SetChecker,
-        SetFullChecker, StatsChecker, TotalQueueChecker, UniqueIdsChecker, UniquenessChecker,
+        AvailabilityChecker,
+        BankChecker,
+        CounterChecker,
+        IdempotencyChecker,
+        MonotonicChecker,
+        SetChecker,
+        SetFullChecker,
+        StatsChecker,
+        TotalQueueChecker,
+        UniqueIdsChecker,
+        UniquenessChecker,
     )
 
     return {

@@ -8,16 +8,26 @@ own any checker: each lives in its own module next to this one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from harness.checker import UNKNOWN, Checker, Finding, FailureClass, Validity, Verdict
+from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict
 from harness.errors import MalformedHistory
 from harness.op import Op
 from harness.options import OptionSpec, parse_bool
 
 DEFAULT_MAX_FINDINGS = 10
+
+
+class FrozenChecker(Protocol):
+    """`harness.checker.Checker` with a read-only `name`, which frozen dataclasses satisfy."""
+
+    @property
+    def name(self) -> str: ...
+
+    def check(self, test: Any, history: Any, out_dir: str | os.PathLike[str]) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -30,10 +40,10 @@ class CheckerPlugin:
 
     name: str
     option_specs: tuple[OptionSpec, ...]
-    build: Callable[[Mapping[str, Any]], Checker]
+    build: Callable[[Mapping[str, Any]], FrozenChecker]
     help: str = ""
 
-    def make(self, opts: Mapping[str, Any]) -> Checker:
+    def make(self, opts: Mapping[str, Any]) -> FrozenChecker:
         full = {s.name: s.default for s in self.option_specs}
         full.update(opts)
         return self.build(full)
@@ -153,7 +163,7 @@ class Findings:
         """Count a finding of `kind` without building it (past the limit)."""
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
-    def note(self, kind: str, build: Callable[[], Finding]) -> None:
+    def note(self, kind: str, build: Callable[..., Finding]) -> None:
         """Count a finding of `kind`, building it only when it will be kept."""
         if self.want(kind):
             self.add(build())

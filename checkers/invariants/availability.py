@@ -36,7 +36,15 @@ from harness.op import History, Op
 from harness.options import OptionSpec
 
 from ._common import (
-    CheckerPlugin, Findings, bool_spec, freeze, incomplete, max_findings_spec, parse_f_set, show, verdict,
+    CheckerPlugin,
+    Findings,
+    bool_spec,
+    freeze,
+    incomplete,
+    max_findings_spec,
+    parse_f_set,
+    show,
+    verdict,
 )
 
 START_FS = frozenset({
@@ -208,8 +216,10 @@ class AvailabilityChecker:
                 open_iv.append(iv)
                 started[op.process] = iv
                 return
-            iv = started.pop(op.process, None)
-            if iv is None or iv.f != f:
+            got = started.pop(op.process, None)
+            if got is not None and got.f == f:
+                iv = got
+            else:
                 iv = FaultInterval(f=f, start_pos=pos, start_index=op.index, start_ns=op.time_ns)
                 intervals.append(iv)
                 open_iv.append(iv)

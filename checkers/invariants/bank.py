@@ -79,8 +79,8 @@ class BankChecker:
     name: str = "bank"
 
     def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
-        total = self.total
-        accounts = None if self.accounts is None else {_account(a) for a in self.accounts}
+        total: int | float | None = self.total
+        accounts: set[Hashable] | None = None if self.accounts is None else {_account(a) for a in self.accounts}
         bad: dict[str, _Bad] = {k: _Bad() for k in _KINDS}
         reads = 0
         bad_reads = 0
@@ -96,6 +96,7 @@ class BankChecker:
                     accounts = set(bal)
                 if total is None:
                     total = sum(b for b in bal.values() if isinstance(b, int | float))
+            assert accounts is not None and total is not None
             errs = 0
             odd = [k for k in bal if k not in accounts]
             if odd:

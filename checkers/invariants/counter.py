@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import Checker, FailureClass, Finding, Verdict
+from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
 from harness.options import OptionSpec
 
-from ._common import CheckerPlugin, Findings, bad_value, keyed_spec, max_findings_spec, verdict
+from ._common import CheckerPlugin, Findings, FrozenChecker, bad_value, keyed_spec, max_findings_spec, verdict
 from .independent import IndependentChecker
 
 
@@ -46,7 +46,11 @@ class CounterChecker:
 
     def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
         add_f, read_f = self.add_f, self.read_f
-        ok_pos = ok_neg = att_pos = att_neg = 0  # sums of acknowledged / attempted positive and negative adds
+        ok_pos: int | float = 0
+        ok_neg: int | float = 0
+        att_pos: int | float = 0
+        att_neg: int | float = 0
+        # sums of acknowledged / attempted positive and negative adds
         pending_add: dict[Any, int | float] = {}
         pending_read: dict[Any, tuple[int | float, int | float, int]] = {}  # process -> (ok_pos, ok_neg, index)
         findings = Findings(self.max_findings)
@@ -124,7 +128,7 @@ class CounterChecker:
         return verdict(self.name, findings, details, ok_summary=f"all {reads} reads within bounds")
 
 
-def _make(o: Mapping[str, Any]) -> Checker:
+def _make(o: Mapping[str, Any]) -> FrozenChecker:
     c = CounterChecker(initial=o["initial"], max_findings=o["max_findings"])
     return IndependentChecker(c) if o["keyed"] else c
 

@@ -15,10 +15,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import UNKNOWN, Checker, Finding, Verdict, merge_validity, safe_check
+from harness.checker import UNKNOWN, Finding, Verdict, merge_validity, safe_check
 from harness.op import History, Op
 
-from ._common import ATOMS, freeze, incomplete, show
+from ._common import ATOMS, FrozenChecker, freeze, incomplete, show
 
 
 def split_by_key(history: History) -> dict[Hashable, list[Op]]:
@@ -56,7 +56,7 @@ class IndependentChecker:
     """`inner` run on every key's sub-history; the verdict merges theirs (false > unknown > true) and every
     finding's diagnosis is prefixed with its key."""
 
-    inner: Checker
+    inner: FrozenChecker
     max_keys_in_details: int = 100
 
     @property
@@ -73,7 +73,7 @@ class IndependentChecker:
         bad_keys: dict[str, Any] = {}
         valids = []
         for k in sorted(per_key, key=repr):
-            v = safe_check(self.inner, test, History(per_key[k]), out_dir)
+            v = safe_check(self.inner, test, History(per_key[k]), out_dir)  # type: ignore[arg-type]
             valids.append(v.valid)
             if v.valid is True:
                 continue

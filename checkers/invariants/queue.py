@@ -24,14 +24,13 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import Checker, FailureClass, Finding, Verdict
+from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History
-
-_TAKE = object()  # marks a pending dequeue or drain
 
 from ._common import (
     CheckerPlugin,
     Findings,
+    FrozenChecker,
     bad_value,
     bool_spec,
     freeze,
@@ -43,6 +42,8 @@ from ._common import (
     verdict,
 )
 from .independent import IndependentChecker
+
+_TAKE = object()  # marks a pending dequeue or drain
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,9 @@ class TotalQueueChecker:
         explained = indefinite_drain or n_lost <= indefinite_dequeues
         if lost and judge_lost and explained:
             judge_lost = False
+            takers = "a drain" if indefinite_drain else f"{indefinite_dequeues} dequeues"
             findings.add(incomplete("maybe-lost", f"incomplete check: {n_lost} acknowledged elements were never "
-                                    f"dequeued, but {'a drain' if indefinite_drain else f'{indefinite_dequeues} dequeues'}"
-                                    " ended indefinite and may have taken them"))
+                                    f"dequeued, but {takers} ended indefinite and may have taken them"))
         for v in lost:
             if judge_lost:
                 findings.note("lost", lambda v=v: Finding(
@@ -171,7 +172,7 @@ class TotalQueueChecker:
                        ok_summary=f"all {sum(enqueued.values())} acknowledged enqueues dequeued once")
 
 
-def _make(o: Mapping[str, Any]) -> Checker:
+def _make(o: Mapping[str, Any]) -> FrozenChecker:
     c = TotalQueueChecker(assume_drained=o["assume_drained"], max_findings=o["max_findings"])
     return IndependentChecker(c) if o["keyed"] else c
 

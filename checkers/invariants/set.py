@@ -47,7 +47,6 @@ from ._common import (
     verdict,
 )
 
-
 Read = tuple[int, Op, Op, int, Any]  # invoke position, invocation, ok completion, its position, value read
 
 
@@ -349,8 +348,8 @@ class SetFullChecker:
         # Absences that a later read made good (stale): a read that began after the element was known, before
         # the last read that shows it, lacks it. `must` holds exactly those elements while reads are scanned.
         expire: dict[int, list[Hashable]] = {}
-        for e, lp in last_present.items():
-            expire.setdefault(lp, []).append(e)
+        for e, lp_i in last_present.items():
+            expire.setdefault(lp_i, []).append(e)
         arrivals = sorted(((known[e], e) for e in last_present), key=lambda pe: pe[0])
         must: set[Hashable] = set()
         last_absent: dict[Hashable, int] = {}

@@ -8,7 +8,6 @@ a test where (say) no write ever succeeded has tested nothing about writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

@@ -16,10 +16,10 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import Checker, FailureClass, Finding, Verdict
+from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History
 
-from ._common import CheckerPlugin, Findings, freeze, keyed_spec, max_findings_spec, show, verdict
+from ._common import CheckerPlugin, Findings, FrozenChecker, freeze, keyed_spec, max_findings_spec, show, verdict
 from .independent import IndependentChecker
 
 
@@ -69,7 +69,7 @@ class UniqueIdsChecker:
         return verdict(self.name, findings, details, ok_summary=f"{len(first)} distinct ids")
 
 
-def _make(o: Mapping[str, Any]) -> Checker:
+def _make(o: Mapping[str, Any]) -> FrozenChecker:
     c = UniqueIdsChecker(max_findings=o["max_findings"])
     return IndependentChecker(c) if o["keyed"] else c
 

@@ -73,9 +73,9 @@ class UniquenessChecker:
                     open_hold[(res, owner)] = h
             elif op.type != "fail" and inv is not None:
                 # ok or info: the hold is certain only until this release began
-                h = open_hold.pop((res, owner), None)
-                if h is not None:
-                    h[1], h[4] = inv[0], inv[1].index
+                held = open_hold.pop((res, owner), None)
+                if held is not None:
+                    held[1], held[4] = inv[0], inv[1].index
         findings = Findings(self.max_findings)
         hold_count = 0
         for res, hs in holds.items():

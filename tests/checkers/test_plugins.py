@@ -58,7 +58,8 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("name", "history", "message"), MALFORMED, ids=[f"{m[0]}-{i}" for i, m in enumerate(MALFORMED)])
+@pytest.mark.parametrize(("name", "history", "message"), MALFORMED,
+                         ids=[f"{m[0]}-{i}" for i, m in enumerate(MALFORMED)])
 def test_history_outside_the_vocabulary_is_malformed(name: str, history: History, message: str,
                                                       tmp_path: Path) -> None:
     plugin = Registry(builtins_only=True).get("checkers", name)

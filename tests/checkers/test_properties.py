@@ -31,7 +31,8 @@ from harness.op import History, Op
 from . import sim
 
 # CHECKER_EXAMPLES=2000 for a thorough run; the default keeps the suite quick on a shared machine
-SETTINGS = settings(max_examples=int(os.environ.get("CHECKER_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=int(os.environ.get("CHECKER_EXAMPLES", "40")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 seeds = st.integers(0, 2**32 - 1)
 sizes = st.integers(1, 150)
 conc = st.integers(1, 5)
