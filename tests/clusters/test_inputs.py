@@ -89,3 +89,20 @@ def test_docker_images_are_cached_by_recipe() -> None:
     assert tag.endswith(":" + image.labels[LABEL])  # the tag names the recipe it was built from
     before = image.id
     assert ensure_system_image(client, "etcd", "local") == tag and client.images.get(tag).id == before
+
+
+@pytest.mark.cluster
+def test_official_base_image_when_a_registry_is_reachable() -> None:
+    from clusters.docker.images import ensure_system_image
+
+    from .conftest import require
+
+    require("docker")
+    client = engine()
+    try:
+        tag = ensure_system_image(client, "etcd", "official")
+    except BadInput as e:  # the one-line message a user gets; the local base is the way here
+        assert "use base=local" in str(e) and "\n" not in str(e)
+        pytest.skip(f"no registry reachable, base=official cannot be built here: {str(e)[:80]}")
+    out = client.containers.run(tag, ["etcd", "--version"], remove=True)
+    assert b"etcd Version: 3." in out
