@@ -163,3 +163,21 @@ def test_provider_reads_nodes_file_and_cleans_up(sandbox: SSHSandbox, tmp_path: 
         SSH.create(replace(spec, opts={"nope": "1"}), ledger)
     with pytest.raises(BadInput, match="does not exist"):
         SSH.create(replace(spec, opts={"key": str(tmp_path / "missing")}), ledger)
+
+
+def test_sudo_path(sandbox: SSHSandbox, tmp_path: Path) -> None:
+    """sudo=always as root takes the sudo code path (sudo -n, staged file transfer) without a second user."""
+    import shutil
+
+    if shutil.which("sudo") is None:
+        pytest.skip("sudo is not installed on the sandbox hosts (they share this machine's filesystem)")
+    r = remote(sandbox, sudo=True)
+    try:
+        assert r.run(["id", "-u"]).stdout.strip() == "0"
+        src = tmp_path / "s.txt"
+        src.write_text("via sudo")
+        r.upload(src, f"{tmp_path}/remote/s.txt")
+        r.download(f"{tmp_path}/remote/s.txt", tmp_path / "back.txt")
+        assert (tmp_path / "back.txt").read_text() == "via sudo"
+    finally:
+        r.close()
