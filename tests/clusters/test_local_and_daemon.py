@@ -142,3 +142,23 @@ def test_etcd_version_mismatch_is_bad_input(tmp_path: Path, run_ids: list[str]) 
     finally:
         cluster.teardown()
     assert not ledger.outstanding()
+
+
+def test_collect_logs_never_raises(tmp_path: Path, run_ids: list[str]) -> None:
+    """A node whose system never started (a failed run): the missing log is reported, not raised."""
+    from clusters.logs import collect_logs
+
+    require("local")
+    run_id = new_run_id()
+    run_ids.append(run_id)
+    ledger = Ledger(run_id, directory=str(tmp_path / "ledger"))
+    cluster = LOCAL.create(ClusterSpec(run_id=run_id, system="etcd", node_names=("n1", "n2")), ledger)
+    cluster.setup()
+    try:
+        test = bare_test(options=RunOptions(node_names=("n1", "n2")), cluster=cluster, ledger=ledger)
+        got = collect_logs(cluster, ETCD.db(test), test, tmp_path / "nodes")
+        assert got.files == () and len(got.problems) == 2
+        assert "etcd.log" in (tmp_path / "nodes" / "n1" / "MISSING.txt").read_text()
+        assert collect_logs(cluster, None, test, tmp_path / "x") == type(got)()
+    finally:
+        cluster.teardown()
