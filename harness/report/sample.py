@@ -41,8 +41,9 @@ class SampleSpec:
     base_latency_ms: float = 4.0
 
 
-def _simulate(spec: SampleSpec, rng: random.Random) -> tuple[list[Op], list[tuple[int, int]]]:
-    """Client ops by event time; returns ops (unindexed) and fault windows in ns."""
+def _simulate(spec: SampleSpec, rng: random.Random) -> tuple[list[Op], list[tuple[int, int]], tuple[Op, Op] | None]:
+    """Client ops by event time; returns ops (unindexed), fault windows in ns, and with `anomaly` the completion
+    that set the register last and the stale read that came after it."""
     horizon = spec.ops / (spec.concurrency * spec.rate_per_worker) * 1.3 + 1
     windows = []
     if spec.faults:
@@ -67,6 +68,8 @@ def _simulate(spec: SampleSpec, rng: random.Random) -> tuple[list[Op], list[tupl
     out: list[Op] = []
     invoked = 0
     stale_done = not spec.anomaly
+    setter: Op | None = None
+    injected: tuple[Op, Op] | None = None
     while heap:
         t, _, kind, w = heapq.heappop(heap)
         if kind == 0:
@@ -94,17 +97,21 @@ def _simulate(spec: SampleSpec, rng: random.Random) -> tuple[list[Op], list[tupl
                 comp = inv.replace(time_ns=t, type="fail", error="unavailable: no leader")
             elif inv.f == "read":
                 val = register
-                if not stale_done and len(out) > spec.ops // 2 and register != 0:
+                stale = (not stale_done and len(out) > spec.ops // 2 and register != 0 and setter is not None
+                         and setter.time_ns < inv.time_ns)
+                if stale:
                     val, stale_done = 0, True  # the injected anomaly: a stale read of the initial state
                 comp = inv.replace(time_ns=t, type="ok", value=val)
+                if stale and setter is not None:
+                    injected = (setter, comp)
             elif inv.f == "write":
                 register = inv.value
-                comp = inv.replace(time_ns=t, type="ok")
+                comp = setter = inv.replace(time_ns=t, type="ok")
             else:
                 old, new = inv.value
                 if register == old:
                     register = new
-                    comp = inv.replace(time_ns=t, type="ok")
+                    comp = setter = inv.replace(time_ns=t, type="ok")
                 else:
                     comp = inv.replace(time_ns=t, type="fail", error="cas mismatch")
             out.append(comp)
@@ -112,7 +119,7 @@ def _simulate(spec: SampleSpec, rng: random.Random) -> tuple[list[Op], list[tupl
                 process[w] += spec.concurrency  # an info'd process is never reused
             heapq.heappush(heap, (t + int(rng.expovariate(spec.rate_per_worker) * 1e9), seq, 0, w))
             seq += 1
-    return out, windows
+    return out, windows, injected
 
 
 def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Path:
@@ -121,7 +128,7 @@ def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Pa
     rng = random.Random(spec.seed)
     path = Path(run_dir)
     path.mkdir(parents=True, exist_ok=True)
-    client, windows = _simulate(spec, rng)
+    client, windows, injected = _simulate(spec, rng)
     nem: list[Op] = []
     for a, b in windows:
         nem.append(Op(time_ns=a, type="invoke", process="nemesis", f="start-partition", value=None))
@@ -129,8 +136,9 @@ def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Pa
                       value={"n3": ["n1", "n2"]}))
         nem.append(Op(time_ns=b, type="invoke", process="nemesis", f="stop-partition", value=None))
         nem.append(Op(time_ns=b + 3 * MS, type="info", process="nemesis", f="stop-partition", value="healed"))
-    ops = sorted(client + nem, key=lambda o: o.time_ns)
-    ops = [o.replace(index=i) for i, o in enumerate(ops)]
+    ordered = sorted(client + nem, key=lambda o: o.time_ns)
+    position = {id(o): i for i, o in enumerate(ordered)}
+    ops = [o.replace(index=i) for i, o in enumerate(ordered)]
     with HistoryWriter(path / "history.jsonl") as w:
         for o in ops:
             w.append(o)
@@ -153,23 +161,23 @@ def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Pa
 
     children = [Verdict(valid=True, checker="stats", summary="every f had ok ops")]
     if spec.anomaly:
-        reads = [o for o in ops if o.f == "read" and o.type == "ok" and o.value == 0 and o.index > len(ops) // 2]
-        writes = [o for o in ops if o.f == "write" and o.type == "ok" and o.index < (reads[0].index if reads else 0)]
-        bad = reads[0] if reads else ops[-1]
-        last_w = writes[-1] if writes else ops[0]
+        if injected is None:
+            raise ValueError("the sample run is too short to inject a stale read; ask for more ops")
+        last_w, bad = ops[position[id(injected[0])]], ops[position[id(injected[1])]]
+        new_value = last_w.value if last_w.f == "write" else last_w.value[1]
         lin_dir = path / "checks" / "linearizable"
         lin_dir.mkdir(parents=True, exist_ok=True)
         (lin_dir / "linearizable.html").write_text(
             "<!doctype html><meta charset='utf-8'><title>counterexample</title><h1>Linearizability counterexample"
-            f"</h1><p>read #{bad.index} returned 0 after write #{last_w.index} of {last_w.value} completed.</p>",
+            f"</h1><p>read #{bad.index} returned 0 after {last_w.f} #{last_w.index} of r = {new_value} completed.</p>",
             encoding="utf-8")
         lin = Verdict(valid=False, checker="linearizable", summary="not linearizable: a read saw a stale value",
                       files=("linearizable.html",), findings=(Finding(
                           kind="stale-read", failure_class=FailureClass.STALE_READ,
-                          diagnosis=f"read #{bad.index} returned 0, but write #{last_w.index} of {last_w.value} "
+                          diagnosis=f"read #{bad.index} returned 0, but {last_w.f} #{last_w.index} of r = {new_value} "
                                     "had completed before the read began",
                           ops=(last_w.index, bad.index), scope="key r",
-                          explanation=(f"write #{last_w.index} sets r = {last_w.value} and completes",
+                          explanation=(f"{last_w.f} #{last_w.index} sets r = {new_value} and completes",
                                        f"read #{bad.index} begins after that and returns 0",
                                        "no write of 0 happened in between, so no order explains the read")),))
         t1, t2 = [o for o in ops if o.type == "ok" and o.f == "write"][:2]

@@ -61,28 +61,35 @@
     var w = dims.w, h = dims.h;
     ctx.clearRect(0, 0, w, h);
     ctx.font = "11px system-ui, sans-serif";
-    // fault intervals
-    D.faults.forEach(function (fl) {
-      var x0 = Math.max(xOf(fl[1]), GUTTER), x1 = Math.min(xOf(fl[2]), w);
-      if (x1 <= x0) { return; }
-      ctx.globalAlpha = 0.13; ctx.fillStyle = fl[3]; ctx.fillRect(x0, AXIS, x1 - x0, h - AXIS);
-      ctx.globalAlpha = 1; ctx.fillStyle = fl[3]; ctx.fillText(fl[0], x0 + 2, AXIS - 4);
-    });
-    // axis
+    // row backgrounds and labels
+    for (var rb = 0; rb < rows.length; rb++) {
+      ctx.fillStyle = rb % 2 ? "#f8f9fa" : "#ffffff";
+      ctx.fillRect(GUTTER, AXIS + rb * ROW_H, w - GUTTER, ROW_H);
+      ctx.fillStyle = "#212529";
+      ctx.fillText(D.rows[rb], 4, AXIS + rb * ROW_H + 13);
+    }
+    // axis and grid
     var step = niceStep(view.t1 - view.t0);
-    ctx.fillStyle = "#495057"; ctx.strokeStyle = "#e9ecef";
+    ctx.strokeStyle = "#e9ecef";
     for (var t = Math.ceil(view.t0 / step) * step; t <= view.t1; t += step) {
       var x = xOf(t);
       ctx.beginPath(); ctx.moveTo(x, AXIS); ctx.lineTo(x, h); ctx.stroke();
-      ctx.fillText((t / 1000).toFixed(step < 1000 ? 3 : 1) + " s", x + 2, 11);
+      var label = (t / 1000).toFixed(step < 1000 ? 3 : 1) + " s";
+      ctx.fillStyle = "#495057";
+      ctx.fillText(label, Math.min(x + 2, w - ctx.measureText(label).width - 2), 14);
     }
+    // fault intervals: shaded over every row, labelled in the nemesis row
+    D.faults.forEach(function (fl) {
+      var x0 = Math.max(xOf(fl[1]), GUTTER), x1 = Math.min(xOf(fl[2]), w);
+      if (x1 <= x0) { return; }
+      ctx.globalAlpha = 0.16; ctx.fillStyle = fl[3]; ctx.fillRect(x0, AXIS, x1 - x0, h - AXIS);
+      ctx.globalAlpha = 1; ctx.fillStyle = fl[3];
+      ctx.save(); ctx.beginPath(); ctx.rect(x0, AXIS, x1 - x0, ROW_H); ctx.clip();
+      ctx.fillText(fl[0], x0 + 2, AXIS + 13); ctx.restore();
+    });
     var drawn = 0;
     for (var ri = 0; ri < rows.length; ri++) {
       var y = AXIS + ri * ROW_H;
-      ctx.fillStyle = ri % 2 ? "#f8f9fa" : "#ffffff";
-      ctx.fillRect(GUTTER, y, w - GUTTER, ROW_H);
-      ctx.fillStyle = "#212529";
-      ctx.fillText(D.rows[ri], 4, y + 13);
       var list = rows[ri].ops;
       var from = lowerBound(list, view.t0 - rows[ri].maxDur);
       var lastX = -1;
