@@ -15,6 +15,12 @@ Ops whose outcome is unknown (info, or no completion) have a call entry and no r
 linearized anywhere after their call or never (Knossos's reading of a crashed op). The part is linearizable
 once the walk passes the end of the list, i.e. every op with a known outcome is linearized.
 
+Two exchange arguments prune the search without changing any verdict (both are checked against a brute-force
+search in tests/linearizable): undoing a read-only op (the model's `read_only`) undoes its parent too, since
+a read that fits now could have been placed now in any order that works; and of several ops with unknown
+outcome, equal input and output, all invoked, only the first not yet linearized is tried (they are
+interchangeable).
+
 Budgets: `deadline` (a time.monotonic() value; the only clock read, checked every few thousand backtracks:
 a time budget cannot be deterministic, which is why its outcome is "timeout", never a verdict) and
 `max_configs` (cap on remembered configurations, the memory budget). `stop` (an object with `is_set()`) lets
@@ -171,7 +177,10 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
     read_only = model.read_only
     ro = [bool(read_only(x.input, x.output)) for x in entries] if read_only is not None else [False] * n
 
+    computed = [0]  # memoized steps: they count against the memory budget too
+
     def compute(o: int, s: int) -> int:
+        computed[0] += 1
         ok, nstate = step(states[s], inputs[o], outputs[o])
         r = -1
         if ok:
@@ -243,9 +252,10 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
                               configs=len(seen))
         backtracks += 1
         if not backtracks & 0x3FF:
-            if cap >= 0 and len(seen) > cap:
+            if cap >= 0 and len(seen) + computed[0] > cap:
                 return PartResult(key=key, outcome=MEMORY, n_ops=n, longest=tuple(best_path), blocked=best_block,
-                                  configs=len(seen), cause=f"more than {cap} configurations to remember")
+                                  configs=len(seen),
+                                  cause=f"memory budget: more than {cap} configurations and steps to remember")
             if deadline is not None and time.monotonic() > deadline:
                 return PartResult(key=key, outcome=TIMEOUT, n_ops=n, longest=tuple(best_path), blocked=best_block,
                                   configs=len(seen), cause="time budget ran out")

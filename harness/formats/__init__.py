@@ -32,6 +32,7 @@ FORMATS: tuple[str, ...] = ("jsonl", "edn", "porcupine-log", "porcupine-kv", "el
 
 _PEEK = 1 << 16
 _KV_KEY = re.compile(r":key\s")
+_TAG = re.compile(r"^#[A-Za-z][^\s{\[(]*")
 
 
 def _read_text(path: str) -> str:
@@ -54,7 +55,7 @@ def _detect_text(head: str, path: str) -> str:
         return "porcupine-log"
     # Skip blank lines and EDN comments to the first meaningful character.
     body = "\n".join(ln for ln in head.splitlines() if ln.strip() and not ln.lstrip().startswith(";"))
-    s = body.lstrip()
+    s = _TAG.sub("", body.lstrip(), count=1).lstrip()  # `#jepsen.history.Op{...}`: a record is its map
     if not s:
         ext = os.path.splitext(path)[1].lower()
         return {".jsonl": "jsonl", ".json": "elle-json", ".log": "porcupine-log"}.get(ext, "edn")

@@ -200,3 +200,28 @@ def test_unrecognised_and_missing(tmp_path: Path) -> None:
     b.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(MalformedHistory, match="UTF-8"):
         load_history(b, "edn")
+
+
+def test_jepsen_history_edn_with_records_and_nemesis(tmp_path: Path) -> None:
+    """Jepsen 0.3 writes one op per line, sometimes as `#jepsen.history.Op{...}` records; nemesis ops use
+    `:process :nemesis`; independent keys are `[k v]` vectors."""
+    p = tmp_path / "history.edn"
+    p.write_text(
+        "#jepsen.history.Op{:index 0, :time 10, :type :invoke, :process 0, :f :write, :value [3 1]}\n"
+        "{:index 1, :time 20, :type :info, :process :nemesis, :f :start-partition, "
+        ":value [:isolated {\"n1\" #{\"n2\" \"n3\"}}]}\n"
+        "#jepsen.history.Op{:index 2, :time 30, :type :ok, :process 0, :f :write, :value [3 1], :node \"n1\"}\n"
+        "{:index 3, :time 40, :type :invoke, :process 1, :f :read, :value [3 nil]}\n"
+        "{:index 4, :time 50, :type :fail, :process 1, :f :read, :value [3 nil], :error [:timeout \"slow\"]}\n"
+    )
+    assert detect_format(p) == "edn"
+    h = load_history(p)
+    assert [op.index for op in h] == [0, 1, 2, 3, 4]
+    assert h[0].time_ns == 10 and h[0].value == [3, 1]
+    assert h[1].process == "nemesis" and h[1].value == ["isolated", {"n1": frozenset({"n2", "n3"})}]
+    assert h[2].node == "n1"
+    assert h[4].error == ["timeout", "slow"]
+    # What we read, our JSONL keeps exactly.
+    out = tmp_path / "history.jsonl"
+    h.to_jsonl(out)
+    assert load_history(out) == h

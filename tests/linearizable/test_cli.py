@@ -1,0 +1,61 @@
+"""`harness check --checker linearizable` end to end (the CLI is harness/cli.py; this pins the plugin contract
+it relies on): exit 0 valid, 1 invalid, 2 unknown, 254 bad input with one line and no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import subprocess
+import sys
+
+import pytest
+
+ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data"
+needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data folder {ANCHORS} is absent")
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    r = subprocess.run([sys.executable, "-m", "harness", "check", "--checker", "linearizable", "--out-dir",
+                        str(tmp_path), *args], capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout, r.stderr
+
+
+@needs_anchors
+@pytest.mark.parametrize(("args", "code"), [
+    (("--model", "etcd", "porcupine/jepsen/etcd_002.log"), 0),
+    (("--model", "etcd", "porcupine/jepsen/etcd_000.log"), 1),
+    (("--model", "kv", "--format", "porcupine-kv", "porcupine/kv/c10-ok.txt"), 0),
+    (("--model", "cas-register", "--opt", "init=0", "knossos/cas-register/bad/cas-failure.edn"), 1),
+    (("--model", "multi-register", "--opt", "init={:x 0 :y 0}", "knossos/multi-register/good/multi-register.edn"),
+     0),
+    (("--model", "etcd", "--timeout", "0.001", "porcupine/jepsen/etcd_002.log"), 2),
+])
+def test_exit_codes(tmp_path: Path, args: tuple[str, ...], code: int) -> None:
+    *opts, rel = args
+    exit_code, out, _err = _run(tmp_path, *opts, str(ANCHORS / rel))
+    assert exit_code == code, out
+    assert out.strip().endswith({0: "valid", 1: "invalid", 2: "unknown"}[code])
+    if code == 1:
+        assert (tmp_path / "linearizable.html").exists()
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("--model", "nope"), "bad value 'nope'"),
+    (("--opt", "timeout=soon"), "timeout"),
+    (("--format", "xml"), "unknown history format"),
+])
+def test_bad_input_is_254_one_line(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None:
+    h = tmp_path / "h.edn"
+    h.write_text("[{:process 0 :type :invoke :f :read :value nil} {:process 0 :type :ok :f :read :value 1}]")
+    exit_code, out, err = _run(tmp_path, *args, str(h))
+    assert exit_code == 254, (out, err)
+    assert fragment in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_malformed_history_is_254(tmp_path: Path) -> None:
+    h = tmp_path / "h.edn"
+    h.write_text("[{:process 0 :type :invoke :f :read :value nil}\n {:process 0 :type :ok :f :read :value 1")
+    exit_code, _out, err = _run(tmp_path, str(h))
+    assert exit_code == 254
+    assert f"{h}:2:" in err
