@@ -1,0 +1,180 @@
+"""The `membership` fault family for etcd: remove a member from the cluster and add it back, testing the
+overlap between old and new configurations.
+
+Ops: `remove-member` {"nodes": spec or list} (default one random member; never so many that fewer than two
+members remain) removes each chosen member with `etcdctl member remove` through another member; etcd stops a
+removed member itself (the nemesis SIGKILLs it if it has not within 10 s) and its data directory is wiped, as
+a removed member cannot come back with its old identity. `add-member` adds every removed node back with
+`etcdctl member add` and starts it with `--initial-cluster-state existing` and the cluster list etcd returned.
+Teardown adds back whatever is still removed; `residue` names nodes that are not members again.
+
+Only etcd is supported (`clusters.etcd.db.EtcdDB`): restarting a member as a joiner needs its command line,
+which no generic ability describes yet. Nothing of this fault lives outside the cluster (the membership is
+etcd's own state, wiped with the cluster), so there is no ledger entry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from clusters.daemon import daemon_pids, start_daemon
+from harness.errors import BadInput, FaultError, MissingAbility
+from harness.nemesis import Package
+from harness.op import Op
+from harness.options import OptionSpec
+from nemeses.process import targets_of
+from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+REMOVE, ADD = "remove-member", "add-member"
+FS = frozenset({REMOVE, ADD})
+FAMILY_FS["membership"] = FS
+CLIENT_PORT, PEER_PORT = 2379, 2380
+
+
+class EtcdMembership:
+    """Removes etcd members and adds them back."""
+
+    fs = FS
+
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+
+    def setup(self, test: Test) -> None:
+        r = test.cluster.remote(test.nodes[0]).run(["etcdctl", "version"], timeout=30, check=False,
+                                                   env={"ETCDCTL_API": "3"})
+        if r.exit_code != 0:
+            raise MissingAbility(f"nemesis membership needs etcdctl on the nodes: {r.stderr.strip() or r.exit_code}")
+
+    # etcdctl through a member that is still in the cluster -------------------------------------------------
+    def etcdctl(self, test: Test, *args: str, exclude: str | None = None) -> str:
+        last = ""
+        for via in [n for n in test.nodes if n not in self.removed and n != exclude]:
+            r = test.cluster.remote(via).run(
+                ["etcdctl", f"--endpoints=http://{test.node_host(via)}:{CLIENT_PORT}", "--command-timeout=5s", *args],
+                timeout=30, check=False, env={"ETCDCTL_API": "3"},
+            )
+            if r.exit_code == 0:
+                return r.stdout
+            last = f"via {via}: {(r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or r.exit_code}"
+        raise FaultError(f"etcdctl {' '.join(args)} failed on every member ({last})")
+
+    def members(self, test: Test) -> dict[str, int]:
+        """Member name -> id (members added but not started yet have no name and are left out)."""
+        data = json.loads(self.etcdctl(test, "member", "list", "-w", "json"))
+        return {str(m.get("name")): int(m["ID"]) for m in data.get("members", []) if m.get("name")}
+
+    def _remove(self, test: Test, node: str) -> None:
+        ids = self.members(test)
+        if node not in ids:
+            raise FaultError(f"{node} is not a member")
+        # etcd refuses to remove a member while the rest has not been connected for a few seconds ("unhealthy
+        # cluster", its strict reconfiguration check): retry for a while
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.etcdctl(test, "member", "remove", format(ids[node], "x"), exclude=node)
+                break
+            except FaultError as e:
+                if "unhealthy cluster" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+        self.removed.append(node)
+        remote, pidfile = test.cluster.remote(node), test.db.pidfile(test, node)
+        deadline = time.monotonic() + 10
+        while daemon_pids(remote, pidfile) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        test.db.kill(test, node)  # no-op when etcd already stopped itself
+        remote.run(["rm", "-rf", test.db.data_dir(test, node)], timeout=60)
+
+    def _add(self, test: Test, node: str) -> None:
+        out = self.etcdctl(test, "member", "add", node, f"--peer-urls=http://{test.node_host(node)}:{PEER_PORT}")
+        initial = ""
+        for line in out.splitlines():
+            if line.startswith("ETCD_INITIAL_CLUSTER="):
+                initial = line.split("=", 1)[1].strip().strip('"')
+        if not initial:
+            raise FaultError(f"etcdctl member add {node} did not return the cluster list: {out.strip()}")
+        argv = list(test.db.argv(test, node))
+        argv[argv.index("--initial-cluster") + 1] = initial
+        argv[argv.index("--initial-cluster-state") + 1] = "existing"
+        workdir = str(test.node_info(node).workdir)
+        start_daemon(test.cluster.remote(node), argv, pidfile=test.db.pidfile(test, node),
+                     logfile=test.db.logfile(test, node), cwd=workdir, ledger=test.ledger, settle=0.3)
+        self.removed.remove(node)
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        if op.f == REMOVE:
+            v: Mapping[str, Any] = op.value if isinstance(op.value, Mapping) else {"nodes": op.value}
+            try:
+                nodes, note = targets_of(test, v.get("nodes", "one"))
+            except ValueError as e:
+                return op.replace(type="info", error=f"membership: {e}")
+            nodes = [n for n in nodes if n not in self.removed]
+            room = len(test.nodes) - len(self.removed) - 2
+            skipped = nodes[max(0, room):]
+            nodes = nodes[: max(0, room)]
+            errors = []
+            done = []
+            for n in nodes:
+                try:
+                    self._remove(test, n)
+                    done.append(n)
+                except Exception as e:  # noqa: BLE001 - report each node
+                    errors.append(f"{n}: {e}")
+            value: dict[str, Any] = {"removed": done}
+            if skipped:
+                value["kept"] = skipped  # removing them would leave fewer than two members
+            if note:
+                value["skipped"] = note
+            return op.replace(type="info", value=value, error="; ".join(errors) or None)
+        if op.f == ADD:
+            errors, added = [], []
+            for n in list(self.removed):
+                try:
+                    self._add(test, n)
+                    added.append(n)
+                except Exception as e:  # noqa: BLE001
+                    errors.append(f"{n}: {e}")
+            return op.replace(type="info", value={"added": added}, error="; ".join(errors) or None)
+        return op.replace(type="info", error=f"membership does not handle {op.f!r}")
+
+    def teardown(self, test: Test) -> None:
+        errors = []
+        for n in list(self.removed):
+            try:
+                self._add(test, n)
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"{n}: {e}")
+        if errors:
+            raise FaultError("could not add members back: " + "; ".join(errors))
+
+    def residue(self, test: Test) -> list[str]:
+        return [f"{n}: removed from the etcd cluster and not added back" for n in self.removed]
+
+
+class MembershipPlugin:
+    """The `harness.nemeses` plugin `membership`."""
+
+    name = "membership"
+    option_specs: Sequence[OptionSpec] = (SCHEDULE_SPEC,)
+
+    def package(self, test: Test) -> Package:
+        from clusters.etcd.db import EtcdDB
+
+        if not isinstance(test.db, EtcdDB):
+            raise MissingAbility(f"nemesis membership supports etcd only; {test.options.system} is not etcd")
+        if len(test.nodes) < 3:
+            raise BadInput("nemesis membership needs at least three nodes (two must stay members)")
+        gen = family_generator(test, "membership", FS,
+                               default_schedule(test, {"f": REMOVE, "value": {"nodes": "one"}}, {"f": ADD}))
+        return Package(name="membership", nemesis=EtcdMembership(), generator=gen, final_generator={"f": ADD},
+                       label="membership", start_fs=frozenset({REMOVE}), stop_fs=frozenset({ADD}))
+
+
+PLUGIN = MembershipPlugin()
