@@ -25,6 +25,18 @@ from workloads._common import PerTest, at_least
 
 SHAPES = ("random", "write-skew")
 
+
+def _model(name: str) -> str:
+    """An Elle consistency model name, checked when the Elle checker is installed."""
+    try:
+        from checkers.elle.models import canonical_model
+    except ImportError:
+        return name
+    try:
+        return str(canonical_model(name))
+    except BadInput as e:
+        raise ValueError(str(e)) from None
+
 TXN_OPTIONS = (
     OptionSpec(name="keys", default=8, parse=int, help="keys in use at any time"),
     OptionSpec(name="min-txn-length", default=1, parse=int, help="fewest micro-ops in a transaction"),
@@ -32,7 +44,7 @@ TXN_OPTIONS = (
     OptionSpec(name="max-writes-per-key", default=32, parse=int, help="writes to a key before it is retired"),
     OptionSpec(name="read-ratio", default=0.5, parse=float, help="fraction of micro-ops that read (shape random)"),
     OptionSpec(name="shape", default="random", help="transaction shape", choices=SHAPES),
-    OptionSpec(name="consistency", default="serializable",
+    OptionSpec(name="consistency", default="serializable", parse=_model,
                help="consistency model the history is checked against (an Elle model name)"),
 )
 
