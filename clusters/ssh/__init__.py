@@ -85,8 +85,8 @@ def _resolve(host: str) -> str:
 
 
 class SSHCluster:
-    """Existing hosts; `setup` connects to every host (Unreachable names the first that fails) and makes the
-    per-node workdirs; `teardown` removes them and closes the connections."""
+    """Existing hosts; `create` already connected to every host (Unreachable names the first that fails);
+    `setup` makes the per-node workdirs; `teardown` removes them and closes the connections."""
 
     provider = "ssh"
 
@@ -104,6 +104,16 @@ class SSHCluster:
             self._remotes[h.name] = SSHRemote(h.name, params)
             nodes.append(Node(name=h.name, host=_resolve(h.host), workdir=f"{workdir}/{spec.run_id}/{h.name}"))
         self.nodes: tuple[Node, ...] = tuple(nodes)
+
+    def check_reachable(self) -> None:
+        """Connect to every host (connections are kept for setup); Unreachable names the first that fails."""
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.nodes)))) as ex:
+                list(ex.map(lambda n: self._remotes[n.name].connect(), self.nodes))
+        except BaseException:
+            for r in self._remotes.values():
+                r.close()
+            raise
 
     def setup(self) -> None:
         try:
@@ -198,7 +208,9 @@ class SSHProvider:
             retries=int(o["retries"]), connect_timeout=float(o["connect_timeout"]),
         )
         workdir = str(o["workdir"]).rstrip("/") or "/var/lib/harness"
-        return SSHCluster(spec, ledger, hosts, base, workdir, str(o["sudo"]))
+        cluster = SSHCluster(spec, ledger, hosts, base, workdir, str(o["sudo"]))
+        cluster.check_reachable()  # an unreachable host is bad input: fail before the run starts
+        return cluster
 
 
 PLUGIN = SSHProvider()

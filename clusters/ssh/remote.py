@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import select
 import shlex
+import socket
 import threading
 import time
 import uuid
@@ -107,6 +108,12 @@ class SSHRemote:
             except (paramiko.SSHException, OSError, EOFError) as e:
                 c.close()
                 why = str(e).strip() or type(e).__name__
+                if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
+                    why = "connection refused (is sshd running there?)"
+                elif isinstance(e, paramiko.AuthenticationException):
+                    why = f"authentication failed ({why}); check key= or the ssh agent"
+                elif isinstance(e, TimeoutError | socket.timeout):
+                    why = f"no answer within {p.connect_timeout:g} s"
                 raise Unreachable(f"cannot reach ssh host {p.user}@{p.host}:{p.port} ({self.node}): {why}") from None
             self._client = c
             t = c.get_transport()

@@ -163,6 +163,9 @@ def test_provider_reads_nodes_file_and_cleans_up(sandbox: SSHSandbox, tmp_path: 
         SSH.create(replace(spec, opts={"nope": "1"}), ledger)
     with pytest.raises(BadInput, match="does not exist"):
         SSH.create(replace(spec, opts={"key": str(tmp_path / "missing")}), ledger)
+    # an unreachable host fails create (before any run starts), in one line naming it
+    with pytest.raises(Unreachable, match=r"cannot reach ssh host root@\S+:2999 \(h1\): connection refused"):
+        SSH.create(replace(spec, opts={"key": sandbox.key, "known_hosts": "ignore", "port": "2999"}), ledger)
 
 
 def test_sudo_path(sandbox: SSHSandbox, tmp_path: Path) -> None:
