@@ -18,10 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.checker import UNKNOWN, Validity
-from harness.errors import BadInput
-from harness.op import History
-
 from checkers.elle import list_append, rw_register
 from checkers.elle.case import Analysis, Case
 from checkers.elle.cycles import Cycle, search_component
@@ -34,6 +30,9 @@ from checkers.elle.models import (
     reportable,
 )
 from checkers.elle.txns import Txns, session_edges, txns_of
+from harness.checker import UNKNOWN, Validity
+from harness.errors import BadInput
+from harness.op import History
 
 WORKLOADS: tuple[str, ...] = ("list-append", "rw-register")
 DEFAULT_MODELS: tuple[str, ...] = ("strict-serializable",)

@@ -14,14 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict
-from harness.op import History
-
 from checkers.elle.analysis import CycleCase, ElleOptions, Result, analyze
 from checkers.elle.case import Case
 from checkers.elle.elle_cli import CliResult, run_elle_cli
 from checkers.elle.graph import PROCESS, REALTIME, RW
 from checkers.elle.models import boundary
+from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict
+from harness.op import History
 
 # What each anomaly is, in a few words (Adya / Elle vocabulary).
 MEANING: dict[str, str] = {

@@ -82,7 +82,7 @@ class Budget:
     time (0: no limit). Steps make a timeout reproducible; seconds bound the worst case like Elle's
     cycle-search-timeout."""
 
-    __slots__ = ("steps", "seconds", "_used", "_deadline")
+    __slots__ = ("_deadline", "_used", "seconds", "steps")
 
     def __init__(self, steps: int, seconds: float) -> None:
         self.steps = steps
@@ -95,9 +95,7 @@ class Budget:
         self._used += n
         if self.steps and self._used > self.steps:
             return False
-        if self._deadline and (self._used & 0x3FF) < n and time.monotonic() > self._deadline:
-            return False
-        return True
+        return not (self._deadline and (self._used & 0x3FF) < n and time.monotonic() > self._deadline)
 
     def expired(self) -> bool:
         return bool(self.steps and self._used > self.steps) or bool(
@@ -172,14 +170,14 @@ def _components(adj: dict[int, dict[int, int]], allowed: int) -> dict[int, int]:
     comp: dict[int, int] = {}
     counter = 0
     ncomp = 0
-    for root in adj:
+    for root, row in adj.items():
         if root in index:
             continue
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
         on.add(root)
-        work = [(root, iter(adj[root].items()))]
+        work = [(root, iter(row.items()))]
         while work:
             v, it = work[-1]
             descended = False
@@ -213,8 +211,7 @@ def _components(adj: dict[int, dict[int, int]], allowed: int) -> dict[int, int]:
                     ncomp += 1
             if work:
                 u = work[-1][0]
-                if low[v] < low[u]:
-                    low[u] = low[v]
+                low[u] = min(low[u], low[v])
     return comp
 
 

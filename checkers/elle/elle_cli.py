@@ -20,10 +20,9 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from checkers.elle.analysis import ElleOptions
 from harness.checker import UNKNOWN, Validity
 from harness.op import History
-
-from checkers.elle.analysis import ElleOptions
 
 HISTORY_FILE = "elle-cli-history.json"
 

@@ -25,7 +25,7 @@ REL_NAMES: dict[int, str] = {WW: "ww", WR: "wr", RW: "rw", PROCESS: "process", R
 class Graph:
     """Edges u -> v labelled with a relation bit; duplicates are allowed and merged when read."""
 
-    __slots__ = ("n", "src", "dst", "rel")
+    __slots__ = ("dst", "n", "rel", "src")
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -126,8 +126,7 @@ class Csr:
                         out.append(comp)
                 if work:
                     u = work[-1][0]
-                    if low[v] < low[u]:
-                        low[u] = low[v]
+                    low[u] = min(low[u], low[v])
         return out
 
     def subgraph(self, nodes: list[int]) -> dict[int, dict[int, int]]:

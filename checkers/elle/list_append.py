@@ -22,6 +22,7 @@ from typing import Any
 from checkers.elle.case import Analysis, Case
 from checkers.elle.graph import RW, WR, WW, Graph
 from checkers.elle.txns import FAIL, OK, Txns
+from harness.errors import MalformedHistory
 
 MOPS = frozenset(("append", "r"))
 
@@ -58,18 +59,20 @@ class ListAppend:
             st = t.status[i]
             if st == FAIL:
                 for m in mops:
-                    if m[0] == "append":
-                        failed.setdefault(m[1], {}).setdefault(m[2], i)
+                    if m[0] == "append" and failed.setdefault(m[1], {}).setdefault(m[2], i) != i:
+                        self._not_unique(m[1], m[2], failed[m[1]][m[2]], i)
                 continue
             for m in mops:
                 if m[0] == "append":
-                    if m[2] is not None:  # an unfilled invocation's append names no element
-                        writer.setdefault(m[1], {}).setdefault(m[2], i)
+                    # an unfilled invocation's append (element None) names no element
+                    if m[2] is not None and writer.setdefault(m[1], {}).setdefault(m[2], i) != i:
+                        self._not_unique(m[1], m[2], writer[m[1]][m[2]], i)
                 elif st == OK:
                     reads.append((i, m[1], m[2] if m[2] is not None else []))
-            if st == OK and len(mops) > 1:
+            if st == OK and len(mops) > 1 and len({m[1] for m in mops}) < len(mops):
+                # only a key touched twice can show internal / future-read / a read-then-append
                 self._within(i, mops, cases, lost)
-        for (k, v), ts in lost.items():
+        for (k, seen), ts in lost.items():
             if len(ts) > 1:
                 names = ", ".join(t.name(x) for x in ts)
                 cases.append(
@@ -77,13 +80,18 @@ class ListAppend:
                         "lost-update",
                         tuple(ts),
                         k,
-                        f"lost update on key {k!r}: {names} all read {list(v)!r} and all appended to it",
+                        f"lost update on key {k!r}: {names} all read {list(seen)!r} and all appended to it",
                         tuple(
-                            f"{t.describe(x)} read {k!r} = {list(v)!r}, then appended to {k!r}" for x in ts
+                            f"{t.describe(x)} read {k!r} = {list(seen)!r}, then appended to {k!r}" for x in ts
                         )
-                        + (f"at most one of them can have read {list(v)!r} last; the others' appends are lost",),
+                        + (f"at most one of them can have read {list(seen)!r} last; the others' appends are lost",),
                     )
                 )
+        for k, fk in failed.items():
+            wk = writer.get(k, {})
+            for e, w in fk.items():
+                if e in wk:
+                    self._not_unique(k, e, wk[e], w)
         longest: dict[Any, list[Any]] = {}
         for i, k, v in reads:
             cur = longest.get(k)
@@ -97,6 +105,13 @@ class ListAppend:
         self._dirty_updates(cases)
         self._edges(g, reads)
         return Analysis(graph=g, cases=cases, explainer=self, keys=len(writer.keys() | longest.keys()))
+
+    def _not_unique(self, k: Any, e: Any, a: int, b: int) -> None:
+        t = self.txns
+        raise MalformedHistory(
+            f"list-append needs every appended element to be unique per key, but {e!r} is appended to key "
+            f"{k!r} by both {t.name(a)} and {t.name(b)} (a workload bug: the checker cannot tell them apart)"
+        )
 
     # --- within one transaction -------------------------------------------------------------------------
 
@@ -183,18 +198,19 @@ class ListAppend:
                     )
                 )
             lv = longest[k]
-            if len(v) < len(lv) and v != lv[: len(v)] or len(v) == len(lv) and v != lv:
-                if k not in reported_incompat:
-                    reported_incompat.add(k)
-                    cases.append(
-                        Case(
-                            "incompatible-order",
-                            (i,),
-                            k,
-                            f"reads of {k!r} disagree on its order: {v!r} is not a prefix of {lv!r}",
-                            (t.describe(i), f"another read of {k!r} returned {lv!r}"),
-                        )
+            if (len(v) < len(lv) and v != lv[: len(v)] or len(v) == len(lv) and v != lv) and (
+                k not in reported_incompat
+            ):
+                reported_incompat.add(k)
+                cases.append(
+                    Case(
+                        "incompatible-order",
+                        (i,),
+                        k,
+                        f"reads of {k!r} disagree on its order: {v!r} is not a prefix of {lv!r}",
+                        (t.describe(i), f"another read of {k!r} returned {lv!r}"),
                     )
+                )
             fk = failed.get(k)
             for e in v:
                 if e in wk:
@@ -222,16 +238,16 @@ class ListAppend:
                         )
                     )
             e = v[-1]
-            w = wk.get(e)
-            if w is not None and w != i and self._last_append(w, k) != e:
+            wl = wk.get(e)
+            if wl is not None and wl != i and self._last_append(wl, k) != e:
                 cases.append(
                     Case(
                         "G1b",
-                        (i, w),
+                        (i, wl),
                         k,
                         f"intermediate read: {t.name(i)} read {k!r} = {v!r}, ending in {e!r}, but "
-                        f"{t.name(w)} appended more to {k!r} after {e!r}",
-                        (t.describe(w), t.describe(i)),
+                        f"{t.name(wl)} appended more to {k!r} after {e!r}",
+                        (t.describe(wl), t.describe(i)),
                     )
                 )
 
@@ -286,22 +302,22 @@ class ListAppend:
                     for _, w in unseen:
                         add(prev, w, WW)
         for i, k, v in reads:
-            wk = self.writer.get(k)
-            if wk is None:
+            wr_k = self.writer.get(k)
+            if wr_k is None:
                 continue
+            p = -1
             if v:
-                w = wk.get(v[-1])
-                if w is not None:
-                    add(w, i, WR)
-                p = self.pos[k].get(v[-1])
-                if p is None:
+                wl = wr_k.get(v[-1])
+                if wl is not None:
+                    add(wl, i, WR)
+                pl = self.pos[k].get(v[-1])
+                if pl is None:
                     continue
-            else:
-                p = -1
-            o = self.order.get(k, ())
+                p = pl
+            o = self.order.get(k, [])
             nxt = -1
             for j in range(p + 1, len(o)):
-                w = wk.get(o[j])
+                w = wr_k.get(o[j])
                 if w is not None:
                     nxt = w
                     break

@@ -103,7 +103,7 @@ def _cycle_implications() -> dict[str, tuple[str, ...]]:
     for i, s in enumerate(families):
         nxt = families[i + 1] if i + 1 < len(families) else None
 
-        def add(a: str, *bs: str) -> None:
+        def add(a: str, *bs: str, s: str = s, nxt: str | None = nxt) -> None:
             out.setdefault(a + s, []).extend(b + s for b in bs)
             if nxt is not None:
                 out[a + s].append(a + nxt)

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import BadInput
-from harness.options import OptionSpec, parse_bool, parse_opts
-
 from checkers.elle.analysis import WORKLOADS, ElleOptions
 from checkers.elle.checker import ElleChecker
 from checkers.elle.models import canonical_model, check_anomaly_name
+from harness.errors import BadInput
+from harness.options import OptionSpec, parse_bool, parse_opts
 
 
 def _names(text: str, check: Any) -> tuple[str, ...] | None:
@@ -90,7 +89,7 @@ class EllePlugin:
     def make(self, opts: Mapping[str, Any]) -> ElleChecker:
         """A checker from options parsed by `harness.options.parse_opts` (missing keys take defaults)."""
         o = {s.name: s.default for s in self.option_specs}
-        o.update(opts)
+        o.update({k.replace("_", "-"): v for k, v in opts.items()})  # accept python-style keys too
         unknown = set(o) - {s.name for s in self.option_specs}
         if unknown:
             raise BadInput(f"unknown option(s) {', '.join(sorted(unknown))} for checker elle")

@@ -20,6 +20,7 @@ from typing import Any
 from checkers.elle.case import Analysis, Case
 from checkers.elle.graph import RW, WR, WW, Graph
 from checkers.elle.txns import FAIL, OK, Txns
+from harness.errors import MalformedHistory
 
 MOPS = frozenset(("w", "r"))
 _NIL = ("~nil",)  # the initial version, distinct from any value a history can hold
@@ -54,6 +55,7 @@ class RWRegister:
         failed: dict[Any, dict[Any, int]] = {}
         middle: dict[Any, dict[Any, int]] = {}
         lost: dict[tuple[Any, Any], list[int]] = {}
+        seen_w: dict[tuple[Any, Any], int] = {}
         for i, mops in enumerate(t.mops):
             st = t.status[i]
             er: dict[Any, Any] = {}
@@ -64,6 +66,13 @@ class RWRegister:
                 if f == "w" and v is None:
                     continue  # a write of an unknown value (an unfilled invocation) names no version
                 if f == "w":
+                    prev = seen_w.setdefault((k, hv), i)
+                    if prev != i:
+                        raise MalformedHistory(
+                            f"rw-register needs every written value to be unique per key, but {_show(hv)} is "
+                            f"written to key {k!r} by both {t.name(prev)} and {t.name(i)} (a workload bug: "
+                            "the checker cannot tell them apart)"
+                        )
                     if st == FAIL:
                         failed.setdefault(k, {}).setdefault(hv, i)
                     elif k in ew:
@@ -189,9 +198,9 @@ class RWRegister:
                                  f"{t.name(i)} (which saw {_show(first)}) began")
                 else:
                     for k, _first, _fin in obs:
-                        fr = frontier.setdefault(k, set())
-                        fr.difference_update(snap[i].get(k, ()))
-                        fr.add(i)
+                        live = frontier.setdefault(k, set())
+                        live.difference_update(snap[i].get(k, ()))
+                        live.add(i)
                     snap.pop(i, None)
         return vg
 
@@ -205,7 +214,6 @@ class RWRegister:
         return self.ext_w[i].get(k, self.ext_r[i].get(k))
 
     def _edges(self, g: Graph, vg: dict[Any, dict[Any, set[Any]]], cases: list[Case]) -> None:
-        t = self.txns
         add = g.add
         for k, succ in vg.items():
             cyc = _find_cycle(succ)

@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkers.elle.graph import PROCESS, REALTIME, Graph
 from harness.errors import MalformedHistory
 from harness.op import History, Process
-
-from checkers.elle.graph import PROCESS, REALTIME, Graph
 
 OK = 0
 INFO = 1

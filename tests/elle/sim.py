@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.op import History, Op
+from harness.op import History, Op, OpType
 
 
 @dataclass
@@ -73,7 +73,7 @@ def simulate(
     idle = list(range(concurrency))
     started = 0
 
-    def emit(type_: str, process: int, value: Any) -> None:
+    def emit(type_: OpType, process: int, value: Any) -> None:
         ops.append(Op(index=len(ops), time_ns=len(ops), type=type_, process=process, f="txn", value=value))
 
     while started < n_txns or pending:
@@ -123,7 +123,7 @@ class Pattern:
 
     kind: str
     workload: str
-    txns: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...]
+    txns: tuple[tuple[OpType, tuple[tuple[Any, ...], ...]], ...]
     sequential: bool = False
     same_process: bool = False
     after: int = 0
@@ -138,7 +138,7 @@ class Pattern:
         return [list(range(n))]
 
 
-def _t(spec: str, *mops: tuple[Any, ...]) -> tuple[str, tuple[tuple[Any, ...], ...]]:
+def _t(spec: OpType, *mops: tuple[Any, ...]) -> tuple[OpType, tuple[tuple[Any, ...], ...]]:
     return (spec, mops)
 
 
@@ -226,7 +226,7 @@ def plant(history: History, pattern: Pattern, at: int) -> History:
     p0 = max(procs, default=-1) + 1
     ins: list[Op] = []
 
-    def op(type_: str, proc: int, value: Any) -> Op:
+    def op(type_: OpType, proc: int, value: Any) -> Op:
         return Op(index=0, time_ns=0, type=type_, process=proc, f="txn", value=value)
 
     def inv_value(mops: tuple[tuple[Any, ...], ...]) -> list[list[Any]]:

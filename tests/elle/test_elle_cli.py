@@ -17,7 +17,7 @@ from checkers.elle import PLUGIN, ElleOptions
 from checkers.elle.elle_cli import command, parse_output, to_elle_json
 from harness.checker import UNKNOWN
 from harness.formats import load_history
-from harness.op import History, Op
+from harness.op import History, Op, OpType
 
 FAKE = """#!{python}
 # FAKE elle-cli: implements only its CLI contract (arguments, JSON history in, `<file>\\t<valid?>` out).
@@ -54,7 +54,7 @@ def fake_elle_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _txn(i: int, type_: str, p: int, value: list[list[object]]) -> Op:
+def _txn(i: int, type_: OpType, p: int, value: list[list[object]]) -> Op:
     return Op(index=i, time_ns=i, type=type_, process=p, f="txn", value=value)
 
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from checkers.elle import PLUGIN, ElleOptions, ListAppendChecker, RWRegisterChecker, analyze
+from checkers.elle import (
+    PLUGIN,
+    ElleOptions,
+    ListAppendChecker,
+    RWRegisterChecker,
+    analyze,
+)
 from checkers.elle.models import boundary, impossible_models, reportable
 from harness.errors import BadInput, MalformedHistory
 from harness.op import History, Op
@@ -106,3 +112,15 @@ def test_model_tables() -> None:
     for m in MODELS:
         for w in weaker_closure(m):
             assert proscribed_by(w) <= proscribed_by(m)
+
+
+@pytest.mark.parametrize(("workload", "a", "b"), [
+    ("list-append", [["append", "x", 1]], [["append", "x", 1]]),
+    ("list-append", [["append", "x", 1]], [["append", "x", 1], ["r", "x", None]]),
+    ("rw-register", [["w", "x", 1]], [["w", "x", 1]]),
+])
+def test_reused_write_values_are_bad_input(workload: str, a: object, b: object) -> None:
+    """Elle's inference needs unique writes; a workload that reuses a value gets one clear line, not a guess."""
+    with pytest.raises(MalformedHistory) as e:
+        analyze(History([_ok(0, 0, a), _ok(1, 1, b)]), ElleOptions(workload=workload))
+    assert "unique per key" in str(e.value) and "T0" in str(e.value) and "T1" in str(e.value)
