@@ -54,15 +54,14 @@ def _init_worker(stop: Any) -> None:
 
 
 def _search_in_worker(model: Model, key: Any, entries: list[Entry], deadline: float | None,
-                      max_configs: int | None) -> PartResult:
-    return search(model, key, entries, deadline=deadline, max_configs=max_configs, stop=_stop_event)
+                      memory_bytes: int) -> PartResult:
+    return search(model, key, entries, deadline=deadline, memory_bytes=memory_bytes, stop=_stop_event)
 
 
-def _configs_cap(memory_limit_mb: float, n_ops: int, share: int) -> int:
-    """How many configurations fit in the memory budget: each costs a set slot, an int object and the
-    bitset (about 100 bytes + n/8)."""
-    per = 100 + n_ops // 8
-    return max(1000, int(memory_limit_mb * _MIB / share) // per)
+def _memory_bytes(memory_limit_mb: float, share: int) -> int:
+    """The search's share of the memory budget. The rest of the process (history, entries, interpreter)
+    is outside it: the budget caps what grows with the search."""
+    return max(1 << 16, int(memory_limit_mb * _MIB / share))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,8 +120,8 @@ class LinearizableChecker:
         if workers == 1:
             results = []
             for key, entries in ordered:
-                cap = _configs_cap(self.memory_limit_mb, len(entries), 1)
-                r = search(model, key, entries, deadline=deadline, max_configs=cap)
+                r = search(model, key, entries, deadline=deadline,
+                           memory_bytes=_memory_bytes(self.memory_limit_mb, 1))
                 results.append(r)
                 if r.outcome == ILLEGAL:
                     break
@@ -139,8 +138,8 @@ class LinearizableChecker:
             pending: set[Future[PartResult]] = set()
             # Largest parts first, so that the tail of the run is short parts spread over the workers.
             for key, entries in reversed(ordered):
-                cap = _configs_cap(self.memory_limit_mb, len(entries), workers)
-                pending.add(pool.submit(_search_in_worker, model, key, entries, deadline, cap))
+                pending.add(pool.submit(_search_in_worker, model, key, entries, deadline,
+                                        _memory_bytes(self.memory_limit_mb, workers)))
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:

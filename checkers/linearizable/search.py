@@ -23,7 +23,9 @@ interchangeable).
 
 Budgets: `deadline` (a time.monotonic() value; the only clock read, checked every few thousand backtracks:
 a time budget cannot be deterministic, which is why its outcome is "timeout", never a verdict) and
-`max_configs` (cap on remembered configurations, the memory budget). `stop` (an object with `is_set()`) lets
+`memory_bytes` (an estimate of what the search remembers: configurations, memoized steps and interned states,
+each counted by a rough size; past it the outcome is "memory", well before the process could run out) and
+`max_configs` (a plain cap on configurations and memoized steps, for tests). `stop` (an object with `is_set()`) lets
 another process end the search when a different part already failed.
 """
 
@@ -45,6 +47,9 @@ TIMEOUT = "timeout"
 MEMORY = "memory"
 STOPPED = "stopped"
 
+# Rough sizes for the memory budget: a set slot + an int object; a dict slot + small int; see _approx_size.
+_CONFIG_BYTES = 100
+_STEP_BYTES = 80
 _NO_RET = -2  # match[] of a call whose op has no return entry (outcome unknown)
 _RETURN = -1  # match[] of a return entry
 
@@ -109,6 +114,18 @@ def entries_of(history: History, model: Model) -> dict[Hashable, list[Entry]]:
     return parts
 
 
+def _approx_size(x: Any, depth: int = 0) -> int:
+    """Bytes a state takes, roughly (containers two levels deep; what is deeper counts as 64 bytes)."""
+    if isinstance(x, (str, bytes)):
+        return 50 + len(x)
+    if isinstance(x, (tuple, list, frozenset, set)):
+        base = 56 + 16 * len(x)
+        return base + (sum(_approx_size(i, depth + 1) for i in x) if depth < 2 else 64 * len(x))
+    if isinstance(x, dict):
+        return 64 + 100 * len(x)
+    return 32
+
+
 def replay(model: Model, entries: list[Entry] | tuple[Entry, ...], order: Iterable[int]) -> list[Any]:
     """The state after each op of `order` (entry ids), stepping the model from its initial state."""
     state = model.init()
@@ -121,7 +138,7 @@ def replay(model: Model, entries: list[Entry] | tuple[Entry, ...], order: Iterab
 
 
 def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, deadline: float | None = None,
-           max_configs: int | None = None, stop: Any = None) -> PartResult:
+           max_configs: int | None = None, memory_bytes: int | None = None, stop: Any = None) -> PartResult:
     """Is this part linearizable? See the module docstring."""
     n = len(entries)
     if n == 0:
@@ -177,7 +194,7 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
     read_only = model.read_only
     ro = [bool(read_only(x.input, x.output)) for x in entries] if read_only is not None else [False] * n
 
-    computed = [0]  # memoized steps: they count against the memory budget too
+    computed = [0, 0]  # memoized steps, bytes of interned states: both count against the memory budget
 
     def compute(o: int, s: int) -> int:
         computed[0] += 1
@@ -189,6 +206,7 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
                 r = len(states)
                 states.append(nstate)
                 state_id[nstate] = r
+                computed[1] += _approx_size(nstate)
             else:
                 r = found
         trans[o][s] = r
@@ -196,6 +214,8 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
 
     seen: set[int] = set()
     cap = max_configs if max_configs is not None else -1
+    mem = memory_bytes if memory_bytes is not None else -1
+    per_config = _CONFIG_BYTES + n // 8
     calls: list[int] = []  # flat stack: slot, state id, slot, state id, ...
     lin = 0
     sid = 0
@@ -256,6 +276,13 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
                 return PartResult(key=key, outcome=MEMORY, n_ops=n, longest=tuple(best_path), blocked=best_block,
                                   configs=len(seen),
                                   cause=f"memory budget: more than {cap} configurations and steps to remember")
+            if mem >= 0:
+                used = len(seen) * per_config + computed[0] * _STEP_BYTES + computed[1]
+                if used > mem:
+                    return PartResult(key=key, outcome=MEMORY, n_ops=n, longest=tuple(best_path),
+                                      blocked=best_block, configs=len(seen),
+                                      cause=f"memory budget of {mem / (1 << 20):.0f} MiB spent "
+                                            f"({len(seen)} configurations, {len(states)} states)")
             if deadline is not None and time.monotonic() > deadline:
                 return PartResult(key=key, outcome=TIMEOUT, n_ops=n, longest=tuple(best_path), blocked=best_block,
                                   configs=len(seen), cause="time budget ran out")

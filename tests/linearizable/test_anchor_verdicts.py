@@ -5,6 +5,7 @@ file names (`-ok`/`-bad`, `good/`/`bad/`)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ def test_etcd_case_count() -> None:
 def test_porcupine_etcd(path: Path, expected: bool, tmp_path: Path) -> None:
     v = LinearizableChecker(model="etcd", timeout=60).check(None, load_history(path), tmp_path)
     assert v.valid is expected, v.summary
+    json.dumps(v.to_json())  # details go to results.json
     if not expected:
         assert v.findings and v.findings[0].ops
         assert "counterexample" in v.details
