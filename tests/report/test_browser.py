@@ -49,6 +49,19 @@ def check_run_page(browser: Any, run: Path, verdict: str, shot: Path, keep_scree
 def test_valid_run_in_chromium(browser: Any, valid_run: Path, tmp_path: Path, keep_screenshot: Keep) -> None:
     page = check_run_page(browser, valid_run, "VALID", tmp_path / "report-valid.png", keep_screenshot)
     assert page.locator(".finding").count() == 0
+    # hovering an op on the canvas shows it; zooming in draws fewer ops
+    canvas = page.locator("#timeline canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    canvas.hover(position={"x": box["width"] / 2, "y": 22 + 18 * 1.5})  # worker 0's row, mid-run
+    tip = page.locator(".tl-tip")
+    tip.wait_for(state="visible", timeout=5_000)
+    assert tip.inner_text().startswith("#")
+    whole = page.evaluate("window.harnessTimeline.drawn")
+    for _ in range(4):
+        page.click("#tl-in")
+    page.wait_for_timeout(200)
+    assert 0 < page.evaluate("window.harnessTimeline.drawn") < whole
     page.close()
 
 

@@ -82,3 +82,18 @@ def test_serve_port_in_use_is_bad_input(tmp_path: Path) -> None:
     finally:
         s.close()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "/nonexistent/run"], "not a run directory"),
+    (["export", "{run}", "--format", "xml"], "'xml' is not one of"),
+])
+def test_through_the_harness_cli(args: list[str], message: str, fresh_run: Path) -> None:
+    """As users call it: `harness ...`, bad input is one line on stderr and exit code 254."""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "harness", *[a.format(run=fresh_run) for a in args]],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 254
+    assert message in p.stderr and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
