@@ -120,11 +120,12 @@ class PartitionPlugin:
         if not kinds:
             kinds = DEFAULT_KINDS + (("primaries",) if isinstance(test.db, HasPrimaries) else ())
             if len(test.nodes) < 3:
-                kinds = tuple(k for k in kinds if k != "bridge")
+                kinds = tuple(k for k in kinds if k not in grudges.NEEDS_THREE)
         elif "primaries" in kinds and not isinstance(test.db, HasPrimaries):
             raise BadInput(f"partition-grudge=primaries needs a system that is HasPrimaries; {test.options.system} is not")
-        elif "bridge" in kinds and len(test.nodes) < 3:
-            raise BadInput("partition-grudge=bridge needs at least three nodes")
+        elif len(test.nodes) < 3 and set(kinds) & set(grudges.NEEDS_THREE):
+            raise BadInput(f"partition-grudge={','.join(sorted(set(kinds) & set(grudges.NEEDS_THREE)))} needs at "
+                           "least three nodes")
 
         def start(t: Test) -> dict[str, Any]:
             return {"f": START, "value": t.rng.choice(kinds)}

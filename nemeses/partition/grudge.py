@@ -26,6 +26,8 @@ KINDS: tuple[str, ...] = (
     "halves", "random-halves", "one", "majority", "majorities-ring", "bridge", "primaries", "one-way",
 )
 
+NEEDS_THREE = ("majority", "majorities-ring", "bridge")
+
 
 def complete(components: Sequence[Sequence[str]]) -> Grudge:
     """Every node drops every node outside its own component."""
@@ -86,6 +88,8 @@ def make(kind: str, nodes: Sequence[str], rng: random.Random, primaries: Sequenc
     nodes = list(nodes)
     if len(nodes) < 2:
         raise ValueError(f"a partition needs at least two nodes, not {len(nodes)}")
+    if kind in NEEDS_THREE and len(nodes) < 3:
+        raise ValueError(f"a {kind} partition needs at least three nodes (with two it cuts nothing)")
     if kind == "halves":
         return halves(nodes)
     if kind == "random-halves":
@@ -100,8 +104,6 @@ def make(kind: str, nodes: Sequence[str], rng: random.Random, primaries: Sequenc
     if kind == "majorities-ring":
         return majorities_ring(nodes, rng)
     if kind == "bridge":
-        if len(nodes) < 3:
-            raise ValueError("a bridge partition needs at least three nodes")
         return bridge(nodes, rng)
     if kind == "primaries":
         ps = [p for p in primaries if p in nodes]
