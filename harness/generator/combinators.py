@@ -279,7 +279,7 @@ class SleepGen(Gen):
     def op(self, test: Test, ctx: Context) -> OpResult:
         p = ctx.some_free_process()
         if p is None:
-            return PENDING, self
+            return (PENDING, self) if ctx.all_threads else None
         return Sleep(p, ctx.time_ns, self.seconds), None
 
     def __repr__(self) -> str:
@@ -304,7 +304,7 @@ class LogGen(Gen):
     def op(self, test: Test, ctx: Context) -> OpResult:
         p = ctx.some_free_process()
         if p is None:
-            return PENDING, self
+            return (PENDING, self) if ctx.all_threads else None
         return Log(p, ctx.time_ns, self.message), None
 
     def __repr__(self) -> str:

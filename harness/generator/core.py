@@ -222,7 +222,8 @@ _TEMPLATE_KEYS = frozenset(("f", "value", "process", "time_ns", "node", "type"))
 
 class OpTemplate(Gen):
     """One invoke op, emitted once: the process is the lowest free process of the context (or the given one,
-    once it is free); the time is the context's time, or `time_ns` if that is later ("not before")."""
+    once it is free); the time is the context's time, or `time_ns` if that is later ("not before"). In a view
+    with no threads at all it is exhausted."""
 
     __slots__ = ("f", "value", "process", "time_ns", "node")
 
@@ -269,7 +270,9 @@ class OpTemplate(Gen):
         if p is None:
             p = ctx.some_free_process()
             if p is None:
-                return PENDING, self
+                # a view without any thread (e.g. the default of a reserve that reserved every thread) can
+                # never emit: exhausted, rather than pending for ever
+                return (PENDING, self) if ctx.all_threads else None
         elif not ctx.is_free_process(p):
             return PENDING, self
         t = ctx.time_ns
@@ -296,6 +299,8 @@ class FnGen(Gen):
         self.fn = fn
 
     def op(self, test: Test, ctx: Context) -> OpResult:
+        if not ctx.all_threads:
+            return None  # no thread to run anything on: nothing it returns could ever be emitted
         for _ in range(self._MAX_EMPTY):
             x = self.fn(test, ctx)
             if x is None:

@@ -235,7 +235,13 @@ def test_max_ops_truncates_an_endless_generator() -> None:
 
 def test_stuck_generator_is_reported() -> None:
     with pytest.raises(BadInput, match="pending while nothing is in flight"):
-        gen.perfect(gen.on_threads(lambda t: False, gen.repeat({"f": "r"})))
+        gen.perfect(gen.repeat({"f": "r", "process": 99}))  # no thread will ever run process 99
+
+
+def test_a_generator_without_threads_is_exhausted() -> None:
+    assert gen.perfect(gen.on_threads(lambda t: False, gen.repeat({"f": "r"}))) == []
+    g = gen.clients(gen.reserve(2, gen.limit(3, gen.repeat({"f": "w"})), gen.repeat({"f": "r"})))
+    assert [o.f for o in gen.perfect(g)] == ["w", "w", "w"]  # the default has no thread left
 
 
 def test_simulation_is_reproducible_from_the_seed() -> None:
