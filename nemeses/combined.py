@@ -50,10 +50,10 @@ class Rotation(Gen):
         self.next_ns = next_ns
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        due = self.next_ns if self.next_ns is not None else ctx.time_ns + self.offset_ns
+        due = self.next_ns if self.next_ns is not None else self.offset_ns  # absolute: see schedule.Periodic
         p = ctx.some_free_process()
         if p is None:
-            return PENDING, Rotation(self.pairs, self.interval_ns, self.offset_ns, self.current, due)
+            return PENDING, self
         t = max(due, ctx.time_ns)
         nxt_due = due + self.interval_ns
         if self.current is None:

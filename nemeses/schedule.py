@@ -43,8 +43,11 @@ def _step_op(step: Step, test: Test) -> Mapping[str, Any]:
 
 
 class Periodic(Gen):
-    """Emits `steps` in turn, forever: the first at `offset_ns` after the first time it is asked, each next one
-    `interval_ns` after the previous one was due. Immutable."""
+    """Emits `steps` in turn, forever: the first at `offset_ns` after the test started (context time 0: the
+    start of the main phase), each next one `interval_ns` after the previous one was due. Due times are
+    absolute, not relative to the first time the generator is asked: the interpreter asks again and again
+    while it waits for an op due later and drops the next state each time, so a relative anchor would recede
+    for ever. Immutable."""
 
     __slots__ = ("steps", "interval_ns", "offset_ns", "k", "next_ns")
 
@@ -57,10 +60,10 @@ class Periodic(Gen):
         self.next_ns = next_ns
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        due = self.next_ns if self.next_ns is not None else ctx.time_ns + self.offset_ns
+        due = self.next_ns if self.next_ns is not None else self.offset_ns
         p = ctx.some_free_process()
         if p is None:
-            return PENDING, Periodic(self.steps, self.interval_ns, self.offset_ns, self.k, due)
+            return PENDING, self
         t = max(due, ctx.time_ns)
         o = _step_op(self.steps[self.k], test)
         nxt = Periodic(self.steps, self.interval_ns, self.offset_ns, (self.k + 1) % len(self.steps),
@@ -90,7 +93,7 @@ def default_schedule(test: Test, start: Step, stop: Step) -> Periodic:
 # --------------------------------------------------------------------------------------------- scripted
 @dataclass(frozen=True, kw_only=True)
 class ScheduleEntry:
-    """One hand-written nemesis op: `f` with `value` at `at` seconds after the main phase began."""
+    """One hand-written nemesis op: `f` with `value` at `at` seconds after the test started."""
 
     at: float
     f: str
@@ -98,25 +101,24 @@ class ScheduleEntry:
 
 
 class Scripted(Gen):
-    """Emits `entries` (sorted by time) at their times since the first time it is asked."""
+    """Emits `entries` (sorted by time) at their times since the test started (context time 0), or at once
+    when that time has passed."""
 
-    __slots__ = ("entries", "i", "start_ns")
+    __slots__ = ("entries", "i")
 
-    def __init__(self, entries: tuple[ScheduleEntry, ...], i: int = 0, start_ns: int | None = None) -> None:
+    def __init__(self, entries: tuple[ScheduleEntry, ...], i: int = 0) -> None:
         self.entries = entries
         self.i = i
-        self.start_ns = start_ns
 
     def op(self, test: Test, ctx: Context) -> OpResult:
         if self.i >= len(self.entries):
             return None
-        start = self.start_ns if self.start_ns is not None else ctx.time_ns
         p = ctx.some_free_process()
         if p is None:
-            return PENDING, Scripted(self.entries, self.i, start)
+            return PENDING, self
         e = self.entries[self.i]
-        t = max(ctx.time_ns, start + seconds_to_ns(e.at, "schedule at"))
-        nxt = Scripted(self.entries, self.i + 1, start) if self.i + 1 < len(self.entries) else None
+        t = max(ctx.time_ns, seconds_to_ns(e.at, "schedule at"))
+        nxt = Scripted(self.entries, self.i + 1) if self.i + 1 < len(self.entries) else None
         return new_invoke(p, t, e.f, e.value, None), nxt
 
     def __repr__(self) -> str:

@@ -108,3 +108,13 @@ def test_rotation_heals_each_fault_before_the_next() -> None:
             i += 1
         i += 1
     assert {f for f, _, _ in ops} >= {"start-partition", "kill", "corrupt-file"}
+
+
+def test_periodic_fires_on_time_while_clients_keep_the_interpreter_busy() -> None:
+    # the interpreter asks again after every client completion and drops the generator's next state while an
+    # op is not due yet: the due times must not move with the asking
+    gen = g.clients(g.repeat({"f": "read"}), g.nemesis(periodic([{"f": "kill"}, {"f": "start"}], 4, 3)))
+    test = bare_test(options=RunOptions(seed=0, concurrency=1), concurrency=1)
+    h = simulate(g.time_limit(12, gen), test=test, concurrency=1, latency_ns=1_000_000, max_ops=100_000)
+    nem = [(o.f, o.time_ns) for o in h if o.type == "invoke" and o.process == "nemesis"]
+    assert nem == [("kill", 3 * S), ("start", 7 * S), ("kill", 11 * S)]
