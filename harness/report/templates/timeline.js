@@ -83,9 +83,7 @@
       var x0 = Math.max(xOf(fl[1]), GUTTER), x1 = Math.min(xOf(fl[2]), w);
       if (x1 <= x0) { return; }
       ctx.globalAlpha = 0.16; ctx.fillStyle = fl[3]; ctx.fillRect(x0, AXIS, x1 - x0, h - AXIS);
-      ctx.globalAlpha = 1; ctx.fillStyle = fl[3];
-      ctx.save(); ctx.beginPath(); ctx.rect(x0, AXIS, x1 - x0, ROW_H); ctx.clip();
-      ctx.fillText(fl[0], x0 + 2, AXIS + 13); ctx.restore();
+      ctx.globalAlpha = 1;
     });
     var drawn = 0;
     for (var ri = 0; ri < rows.length; ri++) {
@@ -114,6 +112,16 @@
         drawn++;
       }
     }
+    // fault labels last, in the nemesis row, on top of the nemesis ops
+    D.faults.forEach(function (fl) {
+      var x0 = Math.max(xOf(fl[1]), GUTTER), x1 = Math.min(xOf(fl[2]), w);
+      if (x1 - x0 < 8) { return; }
+      var tw = Math.min(ctx.measureText(fl[0]).width + 6, x1 - x0);
+      ctx.save(); ctx.beginPath(); ctx.rect(x0, AXIS, x1 - x0, ROW_H); ctx.clip();
+      ctx.globalAlpha = 0.85; ctx.fillStyle = "#ffffff"; ctx.fillRect(x0, AXIS + 2, tw, ROW_H - 4);
+      ctx.globalAlpha = 1; ctx.fillStyle = fl[3]; ctx.fillText(fl[0], x0 + 3, AXIS + 13);
+      ctx.restore();
+    });
     state.drawn = drawn;
     if (status) {
       status.textContent = "showing " + (view.t0 / 1000).toFixed(3) + " s to " + (view.t1 / 1000).toFixed(3) +
