@@ -8,7 +8,8 @@ correct sequential models).
 
 Each checker runs in its own forked process, so one checker's memory does not count against the next.
 Histories: `concurrency` clients; each op takes effect at its completion (so the history is correct by
-construction), 4% of ops fail (no effect), 3% end info (effect or not, at random; the process is retired).
+construction), 4% of ops fail (no effect), 3% end info (effect or not, at random; the process is retired;
+for the queue, info ops never take effect, see `generate`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class Model:
 
 
 def generate(model: Model, n_ops: int, seed: int = 1, concurrency: int = 10,
-             nodes: tuple[str, ...] = ("n1", "n2", "n3")) -> History:
+             nodes: tuple[str, ...] = ("n1", "n2", "n3"), info_applies: bool = True) -> History:
+    """With `info_applies`, half the info ops took effect; without, none did (a queue whose indefinite
+    dequeues took elements nobody saw is rightly "unknown", which is not what a benchmark should measure)."""
     rng = random.Random(seed)
     ops: list[Op] = []
     append = ops.append
@@ -69,7 +72,8 @@ def generate(model: Model, n_ops: int, seed: int = 1, concurrency: int = 10,
             append(Op(index=len(ops), time_ns=t, type="fail", process=p, f=f, value=v, node=node))
             idle.append(p)
             continue
-        happened, result = model.apply(f, v, p) if r >= 0.07 or rng.random() < 0.5 else (False, None)
+        applies = r >= 0.07 or (info_applies and rng.random() < 0.5)
+        happened, result = model.apply(f, v, p) if applies else (False, None)
         if r < 0.07:
             append(Op(index=len(ops), time_ns=t, type="info", process=p, f=f, value=v, node=node))
             idle.append(next_process)
@@ -320,7 +324,7 @@ def _checkers() -> dict[str, tuple[Callable[[int], History], Callable[[], Checke
         "monotonic": (lambda n: generate(VersionModel(), n), MonotonicChecker),
         "idempotency": (lambda n: generate(IdempotentModel(), n), IdempotencyChecker),
         "unique-ids": (lambda n: generate(IdModel(), n), UniqueIdsChecker),
-        "total-queue": (lambda n: generate(QueueModel(), n), TotalQueueChecker),
+        "total-queue": (lambda n: generate(QueueModel(), n, info_applies=False), TotalQueueChecker),
         "uniqueness": (lambda n: generate(LockModel(), n), UniquenessChecker),
         "stats": (lambda n: generate(BankModel(), n), StatsChecker),
         "availability": (lambda n: with_faults(generate(CounterModel(), n - 44)), AvailabilityChecker),
@@ -332,10 +336,12 @@ def _one(name: str, n: int, out: Any) -> None:
     t0 = time.perf_counter()
     h = make_history(n)
     t1 = time.perf_counter()
+    c1 = time.process_time()
     v = make_checker().check(None, h, "/tmp")
+    c2 = time.process_time()
     t2 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    out.send((len(h), t1 - t0, t2 - t1, rss, v.valid, v.summary))
+    out.send((len(h), t1 - t0, t2 - t1, c2 - c1, rss, v.valid, v.summary))
 
 
 def main() -> int:
@@ -345,16 +351,20 @@ def main() -> int:
     args = ap.parse_args()
     names = [k for k in _checkers() if not args.names or k.split()[0] in args.names]
     ctx = mp.get_context("fork")
-    print(f"{'checker':<18} {'ops':>9} {'generate s':>10} {'check s':>8} {'peak MiB':>9}  verdict")
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} CPUs (wall time suffers when the machine is shared; "
+          "CPU time is what the check itself costs)")
+    print(f"{'checker':<18} {'ops':>9} {'generate s':>10} {'check s':>8} {'check CPU s':>11} {'peak MiB':>9}  verdict")
     worst = 0
     for name in names:
         recv, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_one, args=(name, args.ops, send))
         proc.start()
-        n_ops, gen_s, check_s, rss, valid, summary = recv.recv()
+        n_ops, gen_s, check_s, cpu_s, rss, valid, summary = recv.recv()
         proc.join()
-        print(f"{name:<18} {n_ops:>9} {gen_s:>10.2f} {check_s:>8.2f} {rss:>9.0f}  {valid} ({summary})", flush=True)
-        if check_s > 10 or rss > 2048 or valid is not True:
+        print(f"{name:<18} {n_ops:>9} {gen_s:>10.2f} {check_s:>8.2f} {cpu_s:>11.2f} {rss:>9.0f}  {valid} ({summary})",
+              flush=True)
+        if cpu_s > 10 or rss > 2048 or valid is not True:
             worst = 1
     return worst
 

@@ -28,29 +28,42 @@ from typing import Any
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
 
-from ._common import CheckerPlugin, Findings, bad_value, freeze, incomplete, max_findings_spec, show, verdict
+from ._common import ATOMS, CheckerPlugin, Findings, bad_value, freeze, incomplete, max_findings_spec, show, verdict
 
 _NO_RESULT = object()
 
 
 def _request_key(op: Op) -> Hashable:
     v = op.value
-    if isinstance(v, Mapping) and "key" in v:
-        return freeze(v["key"])
+    if (type(v) is dict or isinstance(v, Mapping)) and "key" in v:
+        k = v["key"]
+        return k if type(k) in ATOMS else freeze(k)
     raise bad_value(op, 'a request must carry {"key": idempotency key, ...}')
 
 
-def _effects(op: Op) -> Counter[Hashable]:
+def _effects(op: Op) -> tuple[set[Hashable], dict[Hashable, int]]:
+    """The keys a read shows applied, and those applied more than once with their counts."""
     v = op.value
     if isinstance(v, Mapping):
-        out: Counter[Hashable] = Counter()
+        applied: set[Hashable] = set()
+        many: dict[Hashable, int] = {}
         for k, n in v.items():
             if not isinstance(n, int) or isinstance(n, bool):
                 raise bad_value(op, "an effects map must count applications with integers")
-            out[freeze(k)] = n
-        return out
+            if n > 0:
+                applied.add(freeze(k))
+            if n > 1:
+                many[freeze(k)] = n
+        return applied, many
     if isinstance(v, list | tuple):
-        return Counter(freeze(x) for x in v)
+        try:
+            applied = set(v)  # fast path: scalar keys need no freezing
+        except TypeError:
+            applied = {freeze(x) for x in v}
+        if len(applied) == len(v):
+            return applied, {}
+        counts = Counter(freeze(x) for x in v)
+        return applied, {k: n for k, n in counts.items() if n > 1}
     raise bad_value(op, "a read must return the list of applied keys or a map key -> count")
 
 
@@ -81,36 +94,42 @@ class IdempotencyChecker:
 
     def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
         reqs: dict[Hashable, _Req] = {}
-        pending: dict[Any, tuple[int, Op]] = {}
         reads: list[tuple[int, Op]] = []  # (invoke position, ok completion)
         findings = Findings(self.max_findings)
+        request_f, read_f = self.request_f, self.read_f
+        pending_key: dict[Any, tuple[int, Op, Hashable]] = {}  # process -> (position, invocation, key or None)
         for pos, op in enumerate(history.ops):
-            if op.f != self.request_f and op.f != self.read_f:
+            f = op.f
+            if f != request_f and f != read_f:
                 continue
-            if op.type == "invoke":
-                pending[op.process] = (pos, op)
-                if op.f == self.request_f:
+            t = op.type
+            if t == "invoke":
+                if f == request_f:
                     k = _request_key(op)
                     r = reqs.get(k)
                     if r is None:
                         r = reqs[k] = _Req(first=op.index)
                     r.attempts += 1
+                    pending_key[op.process] = (pos, op, k)
+                else:
+                    pending_key[op.process] = (pos, op, None)
                 continue
-            inv = pending.pop(op.process, None)
-            if op.f == self.read_f:
-                if op.type == "ok" and inv is not None:
+            inv = pending_key.pop(op.process, None)
+            if f == read_f:
+                if t == "ok" and inv is not None:
                     reads.append((inv[0], op))
                 continue
-            k = _request_key(inv[1] if inv is not None else op)
+            k = inv[2] if inv is not None and inv[2] is not None else _request_key(op)
             r = reqs.get(k)
             if r is None:
                 r = reqs[k] = _Req(first=op.index, attempts=1)
-            if op.type == "fail":
+            if t == "fail":
                 r.fails += 1
-            elif op.type == "ok":
+            elif t == "ok":
                 if r.acked is None:
                     r.acked, r.acked_pos = op.index, pos
-                res = op.value.get("result", _NO_RESULT) if isinstance(op.value, Mapping) else _NO_RESULT
+                v = op.value
+                res = v.get("result", _NO_RESULT) if type(v) is dict or isinstance(v, Mapping) else _NO_RESULT
                 if res is not _NO_RESULT:
                     if r.result is _NO_RESULT:
                         r.result, r.result_op = res, op.index
@@ -125,12 +144,15 @@ class IdempotencyChecker:
                         ))
         duplicated: dict[Hashable, tuple[int, int]] = {}
         unexpected: dict[Hashable, int] = {}
+        possible = {k for k, r in reqs.items() if not r.all_failed}  # keys that may have been applied
+        final_applied: set[Hashable] = set()
         for _ipos, rd in reads:
-            for k, n in _effects(rd).items():
-                if n > 1 and k not in duplicated:
+            final_applied, many = _effects(rd)
+            for k, n in many.items():
+                if k not in duplicated:
                     duplicated[k] = (n, rd.index)
-                r = reqs.get(k)
-                if n > 0 and (r is None or r.all_failed) and k not in unexpected:
+            for k in final_applied - possible:
+                if k not in unexpected:
                     unexpected[k] = rd.index
         for k, (n, idx) in duplicated.items():
             findings.note("duplicate", lambda k=k, n=n, idx=idx: Finding(
@@ -154,9 +176,8 @@ class IdempotencyChecker:
         lost = 0
         if reads:
             final_inv, final = reads[-1]
-            applied = _effects(final)
             for k, r in reqs.items():
-                if r.acked is not None and r.acked_pos < final_inv and applied.get(k, 0) == 0:
+                if r.acked is not None and r.acked_pos < final_inv and k not in final_applied:
                     lost += 1
                     findings.note("lost", lambda k=k, r=r: Finding(
                         kind="lost",
