@@ -25,6 +25,8 @@ INFO = 1
 FAIL = 2
 STATUS_NAMES = ("ok", "info", "fail")
 
+_OTHER_WORKLOAD = {"append": "list-append", "w": "rw-register"}
+
 MicroOp = Any  # a list or tuple [f, key, value]; kept as recorded to avoid copying millions of them
 
 
@@ -66,7 +68,10 @@ def _norm_mops(value: Any, op_index: int, allowed: frozenset[str], read_values: 
     for i, m in enumerate(out):
         if not isinstance(m, (list, tuple)) or len(m) not in (2, 3) or m[0] not in allowed:
             want = "/".join(sorted(allowed))
-            raise MalformedHistory(f"op {op_index}: micro-op {m!r} is not [f, key, value] with f in {want}")
+            hint = ""
+            if isinstance(m, (list, tuple)) and m and m[0] in _OTHER_WORKLOAD:
+                hint = f" (it looks like a {_OTHER_WORKLOAD[m[0]]} history: check the workload option)"
+            raise MalformedHistory(f"op {op_index}: micro-op {m!r} is not [f, key, value] with f in {want}{hint}")
         if len(m) == 2:
             out = list(out) if out is value else out
             out[i] = (m[0], m[1], None)

@@ -124,3 +124,23 @@ def test_reused_write_values_are_bad_input(workload: str, a: object, b: object) 
     with pytest.raises(MalformedHistory) as e:
         analyze(History([_ok(0, 0, a), _ok(1, 1, b)]), ElleOptions(workload=workload))
     assert "unique per key" in str(e.value) and "T0" in str(e.value) and "T1" in str(e.value)
+
+
+def test_harness_check_command_runs_elle(tmp_path: Path) -> None:
+    """The lead's `harness check --checker elle ...` contract, through the real CLI."""
+    from click.testing import CliRunner
+
+    from harness.cli import main_group as main
+    from tests.elle.anchors import anchors
+
+    paper = str(anchors() / "elle-cli" / "elle" / "paper-example.edn")
+    ok = str(anchors() / "elle-cli-mprimi-extras" / "list-ok.edn")
+    args = ["check", "--checker", "elle", "--workload", "list-append", "--consistency-models", "serializable",
+            "--out-dir", str(tmp_path)]
+    r = CliRunner().invoke(main, [*args, ok])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, [*args, paper])
+    assert r.exit_code == 1 and "invalid" in r.output
+    r = CliRunner().invoke(main, ["check", "--checker", "elle", "--consistency-models", "serialisable", paper])
+    # main_group raises BadInput; harness.cli.main turns it into one line and exit 254
+    assert isinstance(r.exception, BadInput) and "unknown consistency model 'serialisable'" in str(r.exception)
