@@ -6,14 +6,16 @@ every Knossos file under 1 s; peak under 1 GiB. (Porcupine in Go: etcd family 0.
 
     python bench/linearizable.py [--anchors PATH] [--workers N] [--top N]
 
-Times are wall-clock seconds of `LinearizableChecker.check` (HTML page off), parsing excluded; they depend
-on the machine and its load, so run it once on a quiet machine. Verdicts are checked against the expected
+Times are wall-clock seconds of `LinearizableChecker.check` (HTML page off), parsing excluded, plus CPU
+seconds (this process and its workers); wall times depend on the machine's load, so run it once on a quiet
+machine. Verdicts are checked against the expected
 ones on the way (a wrong verdict is reported and makes the exit code 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import sys
@@ -26,6 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 from checkers.linearizable import LinearizableChecker
 from harness.formats import load_history
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its reaped workers."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _cases(anchors: Path) -> list[tuple[str, Path, str, Any, bool]]:
@@ -59,26 +68,30 @@ def main() -> int:
         print(f"anchor data not found at {anchors}", file=sys.stderr)
         return 2
     times: dict[str, list[tuple[float, str]]] = {}
+    cpu: dict[str, float] = {}
     wrong = []
     load_total = 0.0
     for family, path, model, init, expected in _cases(anchors):
         t0 = time.perf_counter()
         h = load_history(path)
         t1 = time.perf_counter()
+        c1 = _cpu()
         v = LinearizableChecker(model=model, init=init, timeout=120, html=False, workers=args.workers).check(
             None, h, None)
         t2 = time.perf_counter()
+        cpu[family] = cpu.get(family, 0.0) + _cpu() - c1
         load_total += t1 - t0
         times.setdefault(family, []).append((t2 - t1, path.name))
         if v.valid is not expected:
             wrong.append(f"{path.name}: {v.valid} (expected {expected}): {v.summary}")
     peak_mib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print(f"{'family':16} {'files':>5} {'total s':>8} {'max s':>7}  slowest")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times grow with it)")
+    print(f"{'family':16} {'files':>5} {'total s':>8} {'cpu s':>7} {'max s':>7}  slowest (wall s)")
     for family, ts in times.items():
         ts.sort(reverse=True)
         slow = ", ".join(f"{n} {t:.3f}" for t, n in ts[: args.top])
-        print(f"{family:16} {len(ts):5d} {sum(t for t, _ in ts):8.3f} {ts[0][0]:7.3f}  {slow}")
+        print(f"{family:16} {len(ts):5d} {sum(t for t, _ in ts):8.3f} {cpu[family]:7.3f} {ts[0][0]:7.3f}  {slow}")
     print(f"parsing all files: {load_total:.3f} s")
     print(f"peak memory (max RSS of this process or a worker): {peak_mib:.0f} MiB")
     etcd = times.get("porcupine-etcd", [])

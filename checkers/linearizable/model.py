@@ -24,6 +24,10 @@ A model is a frozen record of plain functions:
     read_only(input, output) -> bool     optional: True only if this op changes no state, in *every* state
                                          where it is legal (a read; a cas that failed). Lets the search skip
                                          orders that differ only in where such an op sits. Default: None.
+    observed_state(input, output) -> state | UNKNOWN
+                                         optional, for read-only ops: the one state in which the op is legal
+                                         (a read that returned v: v), or UNKNOWN if there is more than one.
+                                         Lets the search test such ops by comparing state ids. Default: None.
     describe_operation(input, output) -> str, describe_state(state) -> str
                                          plain words for counterexamples and the HTML page.
 
@@ -109,6 +113,7 @@ class Model:
     describe_operation: Callable[[Any, Any], str] = _describe_operation
     describe_state: Callable[[State], str] = _describe_state
     read_only: Callable[[Any, Any], bool] | None = None
+    observed_state: Callable[[Any, Any], Any] | None = None
     doc: str = ""
     # True when reads/writes carry register-like values: f "read"/"write"/"cas" with input (f, value); lets
     # the explanation name stale reads and lost writes.
@@ -177,6 +182,14 @@ class _IndependentReadOnly:
 
 
 @dataclass(frozen=True)
+class _IndependentObserved:
+    inner: Model
+
+    def __call__(self, input: Any, output: Any) -> Any:
+        return self.inner.observed_state(input[1], output)  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
 class _IndependentDescribe:
     inner: Model
 
@@ -200,6 +213,7 @@ def Independent(inner: Model) -> Model:
         describe_operation=_IndependentDescribe(inner),
         describe_state=inner.describe_state,
         read_only=None if inner.read_only is None else _IndependentReadOnly(inner),
+        observed_state=None if inner.observed_state is None else _IndependentObserved(inner),
         doc=inner.doc,
         register_like=inner.register_like,
     )

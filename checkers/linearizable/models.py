@@ -131,6 +131,15 @@ def _register_read_only(input: tuple[str, Any], output: Any) -> bool:
     return input[0] == "read" or (input[0] == "cas" and output is False)
 
 
+def _strict_read_state(input: tuple[str, Any], output: Any) -> Any:
+    return output if input[0] == "read" and output is not UNKNOWN else UNKNOWN
+
+
+def _knossos_read_state(input: tuple[str, Any], output: Any) -> Any:
+    # A read of nil is unconstrained under Knossos's cas-register.
+    return output if input[0] == "read" and output is not UNKNOWN and output is not None else UNKNOWN
+
+
 def _show(v: Any) -> str:
     return "nil" if v is None else repr(v)
 
@@ -149,21 +158,21 @@ class _Const:
 def register(init: Any = None) -> Model:
     return Model(name="register", init=_Const(_norm(init)), step=_RegisterStep(False), prepare=_prepare_drop_failed,
                  describe_operation=_describe_register_op, describe_state=_show, register_like=True,
-                 read_only=_register_read_only,
+                 read_only=_register_read_only, observed_state=_strict_read_state,
                  doc="read/write register; a read must return the current value (nil = never written)")
 
 
 def cas_register(init: Any = None) -> Model:
     return Model(name="cas-register", init=_Const(_norm(init)), step=_RegisterStep(True),
                  prepare=_prepare_drop_failed, describe_operation=_describe_register_op, describe_state=_show,
-                 register_like=True, read_only=_register_read_only,
+                 register_like=True, read_only=_register_read_only, observed_state=_knossos_read_state,
                  doc="Knossos cas-register: read/write/cas; nil reads unconstrained; failed cas dropped")
 
 
 def etcd(init: Any = None) -> Model:
     return Model(name="etcd", init=_Const(_norm(init)), step=_RegisterStep(False), prepare=_prepare_keep_failed,
                  describe_operation=_describe_register_op, describe_state=_show, register_like=True,
-                 read_only=_register_read_only,
+                 read_only=_register_read_only, observed_state=_strict_read_state,
                  doc="Porcupine etcd model: read/write/cas; nil read = absent; a failed cas means compare failed")
 
 
@@ -270,6 +279,10 @@ def _kv_read_only(input: Any, output: Any) -> bool:
     return input[1][0] == "get"
 
 
+def _kv_get_state(input: Any, output: Any) -> Any:
+    return output if input[1][0] == "get" and output is not UNKNOWN else UNKNOWN
+
+
 def _kv_key(input: Any) -> Any:
     return input[0]
 
@@ -284,6 +297,7 @@ def _describe_kv_op(input: Any, output: Any) -> str:
 def kv(init: Any = None) -> Model:
     return Model(name="kv", init=_Const(""), step=_kv_step, prepare=_kv_prepare, partition_key=_kv_key,
                  describe_operation=_describe_kv_op, describe_state=repr, read_only=_kv_read_only,
+                 observed_state=_kv_get_state,
                  doc="Porcupine kv: get/put/append on strings, partitioned by key")
 
 

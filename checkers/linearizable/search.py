@@ -36,7 +36,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.linearizable.model import Entry, Model
+from checkers.linearizable.model import UNKNOWN, Entry, Model
 from harness.op import INFO, INVOKE, History, Op
 
 __all__ = ["PartResult", "entries_of", "replay", "search"]
@@ -193,6 +193,20 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
         last_of_class[cls] = ent.id
     read_only = model.read_only
     ro = [bool(read_only(x.input, x.output)) for x in entries] if read_only is not None else [False] * n
+    # need[o]: the id of the one state a read-only op is legal in (-1: ask the model's step).
+    need = [-1] * n
+    observed_state = model.observed_state
+    if observed_state is not None:
+        for x in entries:
+            if ro[x.id]:
+                st = observed_state(x.input, x.output)
+                if st is not UNKNOWN:
+                    found = state_id.get(st)
+                    if found is None:
+                        found = len(states)
+                        states.append(st)
+                        state_id[st] = found
+                    need[x.id] = found
 
     computed = [0, 0]  # memoized steps, bytes of interned states: both count against the memory budget
 
@@ -236,9 +250,12 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
                 if t >= 0 and not lin & bit[t]:
                     e = nxt[e]
                     continue
-            ns = trans[o].get(sid)
-            if ns is None:
-                ns = compute(o, sid)
+            nd = need[o]
+            if nd >= 0:
+                ns = sid if sid == nd else -1
+            else:
+                memo = trans[o].get(sid)
+                ns = compute(o, sid) if memo is None else memo
             if ns >= 0:
                 nl = lin | bit[o]
                 k = (ns << n) | nl

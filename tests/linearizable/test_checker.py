@@ -67,11 +67,18 @@ def test_search_budget_outcomes_directly() -> None:
 @needs_anchors
 def test_parallel_parts_give_the_same_verdicts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(checker_module, "PARALLEL_MIN_OPS", 0)
+    monkeypatch.setattr(checker_module, "PARALLEL_AFTER_S", 0.0)
+    calls = []
+    real = checker_module.LinearizableChecker._run_parallel
+    monkeypatch.setattr(checker_module.LinearizableChecker, "_run_parallel",
+                        lambda self, *a: calls.append(1) or real(self, *a))
     for name, expected in (("c50-ok", True), ("c50-bad", False), ("c10-bad", False)):
         h = load_history(ANCHORS / "porcupine" / "kv" / f"{name}.txt")
         par = LinearizableChecker(model="kv", workers=2).check(None, h, tmp_path)
         seq = LinearizableChecker(model="kv", workers=1).check(None, h, tmp_path)
         assert par.valid is seq.valid is expected
+        assert calls, "the parallel path was not taken"
+        calls.clear()
         if not expected:
             # The smallest illegal part found is reported; both found an illegal part.
             assert par.details["counterexample"]["failure_class"] == "not linearizable"

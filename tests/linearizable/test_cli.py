@@ -3,10 +3,9 @@ it relies on): exit 0 valid, 1 invalid, 2 unknown, 254 bad input with one line a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data fo
 
 def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
     r = subprocess.run([sys.executable, "-m", "harness", "check", "--checker", "linearizable", "--out-dir",
-                        str(tmp_path), *args], capture_output=True, text=True, timeout=120)
+                        str(tmp_path), *args], capture_output=True, text=True, timeout=120, check=False)
     return r.returncode, r.stdout, r.stderr
 
 
