@@ -181,13 +181,28 @@ class AvailabilityChecker:
                                         "was never healed, so recovery cannot be measured", (iv.start_index,)))
         node_lists = {n: (sorted(no.ok), sorted(no.invoked)) for n, no in nodes.items()}
         recoveries = self._recoveries(intervals, node_lists, findings)
+        def between(start: int, end: int) -> tuple[int, int]:
+            """(completions, ok completions) at positions in [start, end]."""
+            lo = bisect.bisect_left(comp_pos, start)
+            hi = bisect.bisect_right(comp_pos, end)
+            return hi - lo, (comp_ok[hi - 1] if hi else 0) - (comp_ok[lo - 1] if lo else 0)
+
         per_interval = []
-        for iv in intervals:
-            lo = bisect.bisect_left(comp_pos, iv.start_pos)
-            hi = bisect.bisect_right(comp_pos, iv.end_pos if iv.end_pos is not None else 1 << 62)
-            n = hi - lo
-            k = (comp_ok[hi - 1] if hi else 0) - (comp_ok[lo - 1] if lo else 0)
+        union: list[list[int]] = []  # merged [start, end] of all fault intervals
+        for iv in sorted(intervals, key=lambda iv: iv.start_pos):
+            end = iv.end_pos if iv.end_pos is not None else 1 << 62
+            n, k = between(iv.start_pos, end)
             per_interval.append({**iv.to_json(), "count": n, "ok": k, "availability": k / n if n else None})
+            if union and iv.start_pos <= union[-1][1]:
+                union[-1][1] = max(union[-1][1], end)
+            else:
+                union.append([iv.start_pos, end])
+        in_n = in_k = 0
+        for start, end in union:
+            n, k = between(start, end)
+            in_n += n
+            in_k += k
+        out_n, out_k = total - in_n, n_ok - in_k
         convergence = self._convergence(last_reads, last_write_pos, indefinite_write, findings) \
             if self.converge else None
         details = {
@@ -198,6 +213,8 @@ class AvailabilityChecker:
             "windows": [{"start_s": w * window_ns / 1e9, "ok": v[0], "count": v[1], "availability": v[0] / v[1]}
                         for w, v in sorted(windows.items())],
             "intervals": per_interval,
+            "during_faults": {"count": in_n, "ok": in_k, "availability": in_k / in_n if in_n else None},
+            "outside_faults": {"count": out_n, "ok": out_k, "availability": out_k / out_n if out_n else None},
             "recovery": recoveries,
             "convergence": convergence,
         }

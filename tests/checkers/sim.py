@@ -312,3 +312,29 @@ class LockModel:
 
     def final(self) -> list[tuple[str, Any]]:
         return []
+
+
+@dataclass
+class Keyed:
+    """Independent keys (Jepsen's `independent`): one fresh inner model per key, values wrapped as [key, value]."""
+
+    make: Any  # () -> Model
+    keys: int = 3
+    models: dict[int, Any] = field(default_factory=dict)
+
+    def _model(self, k: int) -> Any:
+        if k not in self.models:
+            self.models[k] = self.make()
+        return self.models[k]
+
+    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
+        k = rng.randrange(self.keys)
+        f, v = self._model(k).gen(rng, process)
+        return f, [k, v]
+
+    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
+        ok, result = self._model(value[0]).apply(f, value[1], process)
+        return ok, [value[0], result]
+
+    def final(self) -> list[tuple[str, Any]]:
+        return [(f, [k, v]) for k in range(self.keys) for f, v in self._model(k).final()]

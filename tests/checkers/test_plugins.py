@@ -94,3 +94,16 @@ def test_cli_check_prints_diagnosis_and_exit_codes(tmp_path: Path) -> None:
     unknown_opt = run("--checker", "bank", "--opt", "nope=1", str(GOLDEN / "bank" / "valid.jsonl"))
     assert unknown_opt.returncode == 254
     assert "Traceback" not in unknown_opt.stderr
+
+
+def test_availability_measures_recovery_and_fault_windows(tmp_path: Path) -> None:
+    from checkers.invariants import AvailabilityChecker
+
+    h = History.from_jsonl(GOLDEN / "availability" / "valid-partition-recovers.jsonl")  # ops 0.1 s apart
+    d = AvailabilityChecker(window_s=0.5).check(None, h, tmp_path).details
+    assert d["recovery"] == [{"fault": "start-partition", "healed_by": 7, "recovery_s": {"n1": 0.4, "n2": 0.2}}]
+    assert d["during_faults"] == {"count": 1, "ok": 0, "availability": 0.0}
+    assert d["outside_faults"] == {"count": 3, "ok": 3, "availability": 1.0}
+    # completions at 0.1 s (ok), 0.5 s (info), 0.9 s (ok), 1.1 s (ok)
+    assert [(w["start_s"], w["ok"], w["count"]) for w in d["windows"]] == [(0.0, 1, 1), (0.5, 1, 2), (1.0, 1, 1)]
+    assert d["convergence"] == {"groups_judged": 1, "diverged": 0}

@@ -279,3 +279,26 @@ def test_availability(seed: int, n: int, c: int) -> None:
         any(op.f == "add" and op.type == "invoke" and h.completion(op) is None for op in h.ops)
     assert v.valid is ("unknown" if indefinite else False)
     assert any(f.kind.startswith("diverged") for f in v.findings)
+
+
+# --- independent keys ---------------------------------------------------------------------------------------
+
+@SETTINGS
+@given(seeds, sizes, conc)
+def test_keyed_set_full_and_counter(seed: int, n: int, c: int) -> None:
+    from checkers.invariants.independent import IndependentChecker
+
+    h = sim.simulate(sim.Keyed(sim.SetModel), seed, n, c)
+    assert run(SetFullChecker(keyed=True), h).valid is True
+    assert run(SetChecker(keyed=True), h).valid is True
+    acked = [op.value for op in h.ops if op.f == "add" and op.type == "ok"]
+    if acked:
+        key, victim = random.Random(seed).choice(acked)
+        last = [op for op in h.ops if op.f == "read" and op.type == "ok" and op.value[0] == key][-1]
+        bad = replace_last(h, lambda op: op is last, [key, [e for e in last.value[1] if e != victim]])
+        v = run(SetFullChecker(keyed=True), bad)
+        assert v.valid is False
+        assert any(f.diagnosis.startswith(f"key {key}: lost acknowledged write") and f"{victim}" in f.diagnosis
+                   for f in v.findings)
+    h = sim.simulate(sim.Keyed(sim.CounterModel), seed, n, c)
+    assert run(IndependentChecker(CounterChecker()), h).valid is True
