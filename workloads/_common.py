@@ -12,7 +12,7 @@ import importlib
 import os
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from harness import generator as g
 from harness.checker import UNKNOWN, Checker, FailureClass, Finding, Verdict, compose
@@ -71,7 +71,7 @@ def load_checker(name: str, candidates: Sequence[tuple[str, str]], **kwargs: Any
 def with_stats(checker: Checker) -> Checker:
     """The workload's checker plus the stats checker (every f must succeed at least once)."""
     stats = load_checker("stats", [("checkers.invariants.stats", "StatsChecker"), ("checkers.stats", "StatsChecker")])
-    return compose(checker, stats)
+    return cast(Checker, compose(checker, stats))
 
 
 def at_least(workload: str, opts: Any, minimum: int, *names: str) -> None:

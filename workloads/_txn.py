@@ -20,7 +20,6 @@ from typing import Any
 from harness.errors import BadInput
 from harness.options import OptionSpec
 from harness.test import Test
-
 from workloads._common import PerTest, at_least
 
 SHAPES = ("random", "write-skew")

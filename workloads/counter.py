@@ -14,7 +14,6 @@ from typing import Any
 from harness.checker import Checker
 from harness.options import OptionSpec
 from harness.test import Test
-
 from workloads._common import at_least, final_read, load_checker, with_stats
 
 OPTIONS = (

@@ -22,7 +22,6 @@ from harness.checker import Checker
 from harness.op import Op
 from harness.options import OptionSpec
 from harness.test import Test
-
 from workloads._common import PerTest, at_least, final_read, load_checker, with_stats
 
 OPTIONS = (
@@ -50,7 +49,7 @@ class RetryingRequests(g.Gen):
     which requests need a retry. A retry leaves the due list when it is invoked, not when it is offered, since
     an offered op may not be dispatched. With `fresh` false it ends once no retry is due."""
 
-    __slots__ = ("state", "fresh", "max_retries", "make")
+    __slots__ = ("fresh", "make", "max_retries", "state")
 
     def __init__(self, state: RetryState, fresh: bool, max_retries: int, make: Any) -> None:
         self.state = state
@@ -73,13 +72,13 @@ class RetryingRequests(g.Gen):
     def update(self, test: Test, ctx: Any, event: Any) -> Any:
         if not isinstance(event, Op) or event.f != "request" or not isinstance(event.value, dict):
             return self
-        key = event.value.get("key")
+        key = str(event.value.get("key"))
         st = self.state
         if event.type == "invoke":
-            st.due = [v for v in st.due if v.get("key") != key]
+            st.due = [v for v in st.due if str(v.get("key")) != key]
         elif event.type == "info":
             n = st.retries.get(key, 0)
-            if n < self.max_retries and all(v.get("key") != key for v in st.due):
+            if n < self.max_retries and all(str(v.get("key")) != key for v in st.due):
                 st.retries[key] = n + 1
                 st.due.append({k: v for k, v in event.value.items() if k != "result"})
         return self

@@ -14,7 +14,6 @@ from typing import Any
 
 from harness.checker import Checker
 from harness.test import Test
-
 from workloads._common import load_checker, with_stats
 from workloads._txn import TXN_OPTIONS, txn_generator
 

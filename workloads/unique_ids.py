@@ -13,7 +13,6 @@ from typing import Any
 from harness.checker import Checker
 from harness.options import OptionSpec
 from harness.test import Test
-
 from workloads._common import load_checker, with_stats
 
 OPTIONS: tuple[OptionSpec, ...] = ()

@@ -101,7 +101,7 @@ class PostgresClient:
         if conn is not None:
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 - close must not raise
+            except Exception:  # noqa: BLE001, S110 - close must not raise; a failing close has nothing to undo
                 pass
 
     # ------------------------------------------------------------------------------------------ invoke

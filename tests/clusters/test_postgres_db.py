@@ -99,7 +99,7 @@ def proc_states(pids: list[int]) -> set[str]:
     out = set()
     for pid in pids:
         try:
-            out.add(open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1][0])
+            out.add(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0])
         except OSError:
             pass
     return out
@@ -153,7 +153,7 @@ def test_single_primary_kill_start_pause_resume(pg: PgEnv) -> None:
 
     children = db.signal_tree(test, "n1", "STOP")
     assert children, "a running postgres has auxiliary processes"
-    pid = int(open(db.pidfile(test, "n1")).read())
+    pid = int(Path(db.pidfile(test, "n1")).read_text())
     assert proc_states([pid, *children]) == {"T"}, "pause stops the postmaster and every child"
     with pytest.raises(psycopg.OperationalError):
         pg.connect("n1")

@@ -6,7 +6,6 @@ by test_postgres_db.py and test_postgres_workloads.py."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor

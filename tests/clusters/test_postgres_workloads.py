@@ -56,7 +56,7 @@ def harness_run(tmp_path: Path, *args: str, timeout: float = 240) -> tuple[subpr
     p = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--system", "postgres", "--cluster", "local",
          "--results", str(tmp_path), *args],
-        capture_output=True, text=True, env=ENV, timeout=timeout,
+        check=False, capture_output=True, text=True, env=ENV, timeout=timeout,
     )
     lines = p.stdout.strip().splitlines()
     run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else tmp_path

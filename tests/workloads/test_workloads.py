@@ -27,7 +27,8 @@ WORKLOADS = tuple(BUGS)
 REGISTRY = Registry(builtins_only=True)
 
 
-def make_test(workload: str, seed: int = 1, concurrency: int = 4, **opts: str) -> HarnessTest:
+def make_test(workload: str, seed: int = 1, concurrency: int = 4, opts: dict[str, str] | None = None) -> HarnessTest:
+    opts = opts or {}
     plugin = REGISTRY.get("workloads", workload)
     options = RunOptions(system="postgres", workload=workload, seed=seed, concurrency=concurrency,
                          workload_opts=opts)
@@ -115,7 +116,7 @@ def test_generators_speak_the_vocabulary_and_repeat_from_the_seed(workload: str)
 
 @pytest.mark.parametrize("workload,write_f", [("list-append", "append"), ("rw-register", "w")])
 def test_txns_use_unique_values_and_retire_keys(workload: str, write_f: str) -> None:
-    test = make_test(workload, **{"keys": "3", "max-writes-per-key": "5"})
+    test = make_test(workload, opts={"keys": "3", "max-writes-per-key": "5"})
     ops = g.perfect(g.clients(g.limit(400, test.workload.generator(test))))
     writes = [(k, v) for o in ops for f, k, v in o.value if f == write_f]
     reads = [m for o in ops for m in o.value if m[0] == "r"]
@@ -128,7 +129,7 @@ def test_txns_use_unique_values_and_retire_keys(workload: str, write_f: str) -> 
 
 
 def test_write_skew_shape_reads_two_keys_then_writes_one() -> None:
-    test = make_test("list-append", shape="write-skew", keys="4")
+    test = make_test("list-append", opts={"shape": "write-skew", "keys": "4"})
     for o in g.perfect(g.clients(g.limit(100, test.workload.generator(test)))):
         (r1, a, _), (r2, b, _), (w, k, _) = o.value
         assert (r1, r2, w) == ("r", "r", "append") and a != b and k in (a, b)
@@ -148,7 +149,7 @@ def test_write_skew_shape_reads_two_keys_then_writes_one() -> None:
 )
 def test_bad_options_are_bad_input(workload: str, opts: dict[str, str], message: str) -> None:
     with pytest.raises(BadInput, match=message):
-        make_test(workload, **opts).workload.generator(make_test(workload, **opts))
+        make_test(workload, opts=opts).workload.generator(make_test(workload, opts=opts))
 
 
 def test_unknown_option_and_bad_model_are_bad_input() -> None:
@@ -164,7 +165,7 @@ def test_unknown_option_and_bad_model_are_bad_input() -> None:
 
 
 def test_idempotent_retries_an_indefinite_request_with_the_same_key_and_payload(tmp_path: Any) -> None:
-    test = make_test("idempotent", **{"max-retries": "2", "read-ratio": "0"})
+    test = make_test("idempotent", opts={"max-retries": "2", "read-ratio": "0"})
     history = run_model(test, 200, info_every=3)
     requests: dict[str, list[Op]] = {}
     for o in history:
@@ -198,7 +199,7 @@ def test_a_planted_bug_is_caught(tmp_path: Any, workload: str) -> None:
     opts = {"consistency": "strict-serializable"} if workload in ("list-append", "rw-register") else {}
     if workload == "idempotent":
         opts = {"read-ratio": "0"}
-    test = make_test(workload, seed=5, **opts)
+    test = make_test(workload, seed=5, opts=opts)
     history = run_model(test, 300, bug=True, info_every=4 if workload == "idempotent" else 0)
     verdict = check(test, history, tmp_path)
     assert verdict.valid is False, f"{BUGS[workload]} went unnoticed: {verdict.summary}"
