@@ -116,12 +116,15 @@ def _atom(tok: str) -> Any:
 class _Reader:
     """Recursive descent over the token list of one text."""
 
-    __slots__ = ("i", "text", "toks")
+    __slots__ = ("atoms", "i", "text", "toks")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.toks: list[str] = [t for t in _TOKEN.findall(text) if t[0] != ";"]
         self.i = 0
+        # Values of atom and string tokens already read (immutable, so shared): histories repeat the same
+        # keywords and small numbers on every line.
+        self.atoms: dict[str, Any] = {}
 
     def error(self, message: str, tok_index: int | None = None) -> EdnError:
         """An EdnError placed at token `tok_index` (default: the current one; past the end: end of text)."""
@@ -170,9 +173,11 @@ class _Reader:
             if len(tok) < 2 or tok[-1] != '"':
                 raise self.error("unterminated string", self.i - 1)
             try:
-                return _unescape(tok)
+                s = _unescape(tok)
             except ValueError as e:
                 raise self.error(str(e), self.i - 1) from None
+            self.atoms[tok] = s
+            return s
         if c == "#":
             if tok == "#{":
                 return frozenset(hashable(x) for x in self._seq("}"))
@@ -198,9 +203,11 @@ class _Reader:
         if c in "]})":
             raise self.error(f"unexpected {tok!r}", self.i - 1)
         try:
-            return _atom(tok)
+            v = _atom(tok)
         except ValueError as e:
             raise self.error(str(e), self.i - 1) from None
+        self.atoms[tok] = v
+        return v
 
     def _map_slow(self, items: list[Any]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -218,6 +225,7 @@ class _Reader:
         out: list[Any] = []
         toks = self.toks
         n = len(toks)
+        atoms = self.atoms
         while True:
             if self.i >= n:
                 raise self.error(f"unclosed {toks[start]!r}: expected {closer!r}", start)
@@ -225,6 +233,11 @@ class _Reader:
             if tok == closer:
                 self.i += 1
                 return out
+            v = atoms.get(tok, _DISCARDED)
+            if v is not _DISCARDED:
+                self.i += 1
+                out.append(v)
+                continue
             if tok in ("]", "}", ")"):
                 raise self.error(f"expected {closer!r} but found {tok!r}")
             v = self._form()
