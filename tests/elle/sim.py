@@ -21,6 +21,26 @@ class _Pending:
     process: int
     txn: list[list[Any]]  # the invocation's micro-ops (reads have value None)
     result: list[list[Any]] | None = None  # set once applied
+    snapshot: dict[Any, Any] | None = None  # snapshot isolation: committed state when it began
+    snap_versions: dict[Any, int] = field(default_factory=dict)
+    aborted: bool = False
+
+
+def _apply_si(state: dict[Any, Any], versions: dict[Any, int], p: _Pending) -> None:
+    """Snapshot isolation: read the snapshot taken at the start plus own writes; commit only if no key it
+    writes was committed by another transaction since (first committer wins), else abort."""
+    assert p.snapshot is not None
+    local = {k: (list(v) if isinstance(v, list) else v) for k, v in p.snapshot.items()}
+    out = _apply(local, p.txn)
+    written = {k for f, k, _ in p.txn if f != "r"}
+    if any(versions.get(k, 0) != p.snap_versions.get(k, 0) for k in written):
+        p.aborted = True
+        p.result = out
+        return
+    for k in written:
+        state[k] = local[k]
+        versions[k] = versions.get(k, 0) + 1
+    p.result = out
 
 
 def _apply(state: dict[Any, Any], txn: list[list[Any]]) -> list[list[Any]]:
@@ -61,8 +81,12 @@ def simulate(
     n_keys: int = 4,
     p_fail: float = 0.05,
     p_info: float = 0.05,
+    isolation: str = "strict-serializable",
 ) -> History:
-    """A strict-serializable (serial when concurrency is 1) history of about `n_txns` transactions."""
+    """A history of about `n_txns` transactions from a strict-serializable database (serial when concurrency
+    is 1), or with isolation="snapshot-isolation" from one giving snapshot isolation (first committer wins)."""
+    si = isolation == "snapshot-isolation"
+    versions: dict[Any, int] = {}
     rng = random.Random(seed)
     keys: list[Any] = [f"k{i}" for i in range(n_keys)]
     state: dict[Any, Any] = {}
@@ -89,21 +113,32 @@ def simulate(
             proc = idle.pop(rng.randrange(len(idle)))
             txn = _random_txn(rng, workload, keys, counter)
             pending[proc] = _Pending(proc, txn)
+            if si:
+                pending[proc].snapshot = {k: (list(v) if isinstance(v, list) else v) for k, v in state.items()}
+                pending[proc].snap_versions = dict(versions)
             emit("invoke", proc, [list(m) for m in txn])
             started += 1
         elif action == "apply":
             p = rng.choice([p for p in pending.values() if p.result is None])
-            p.result = _apply(state, p.txn)
+            if si:
+                _apply_si(state, versions, p)
+            else:
+                p.result = _apply(state, p.txn)
         else:
             p = pending.pop(rng.choice(sorted(pending)))
             r = rng.random()
-            if p.result is None and r < p_fail:
+            if si and p.result is None and r >= p_fail + p_info:
+                _apply_si(state, versions, p)
+            if p.aborted or (p.result is None and r < p_fail):
                 emit("fail", p.process, [list(m) for m in p.txn])
                 idle.append(p.process)
             elif r < p_fail + p_info:
                 # indeterminate: it may have been applied (result set) or not; the outcome is not observed
                 if p.result is None and rng.random() < 0.5:
-                    p.result = _apply(state, p.txn)
+                    if si:
+                        _apply_si(state, versions, p)
+                    else:
+                        p.result = _apply(state, p.txn)
                 emit("info", p.process, [list(m) for m in p.txn])
                 idle.append(next_process)  # the process is retired; a fresh one takes its place
                 next_process += 1
