@@ -62,10 +62,13 @@ class TotalQueueChecker:
         where_enq: dict[Hashable, int] = {}
         where_deq: dict[Hashable, list[int]] = {}
         drained = False
+        drain_began = -1  # position of the invocation of the last ok drain
+        enq_ok_at: dict[Hashable, list[int]] = {}  # positions of ok enqueues
+        take_began: dict[Any, int] = {}  # process -> position of its pending drain invocation
         indefinite_dequeues = 0
         indefinite_drain = False
         pending: dict[Any, Any] = {}  # process -> enqueued value, or _TAKE for a dequeue or drain
-        for op in history.ops:
+        for pos, op in enumerate(history.ops):
             f = op.f
             if f == "enqueue":
                 if op.type == "invoke":
@@ -76,11 +79,13 @@ class TotalQueueChecker:
                 where_enq.setdefault(v, op.index)
                 if op.type == "ok":
                     enqueued[v] += 1
+                    enq_ok_at.setdefault(v, []).append(pos)
                 elif op.type == "fail":
                     failed[v] += 1
             elif op.type == "invoke":
                 if f == "dequeue" or f == "drain":
                     pending[op.process] = _TAKE
+                    take_began[op.process] = pos
                 continue
             elif f == "dequeue":
                 pending.pop(op.process, None)
@@ -95,6 +100,7 @@ class TotalQueueChecker:
                 indefinite_drain = indefinite_drain or op.type == "info"
             elif f == "drain":
                 pending.pop(op.process, None)
+                drain_began = max(drain_began, take_began.get(op.process, pos))
                 if not isinstance(op.value, list | tuple):
                     raise bad_value(op, "a drain must return the list of elements it took")
                 drained = True
@@ -109,33 +115,36 @@ class TotalQueueChecker:
                 attempted[freeze(v)] += 1
         possible = attempted - failed  # enqueues that may have happened
         findings = Findings(self.max_findings)
-        lost = [v for v, n in enqueued.items() if dequeued[v] < n]
+        # Only enqueues acknowledged before the last drain began must be gone by its end; later ones may still
+        # be queued. With assume_drained and no drain, every one is judged.
+        judge_lost = drained or self.assume_drained
+        horizon = drain_began if drained else 1 << 62
+        owed = {v: sum(1 for p in ps if p < horizon) for v, ps in enq_ok_at.items()}
+        missing = [v for v, n in enqueued.items() if dequeued[v] < n]
+        lost = [v for v in missing if dequeued[v] < owed[v]] if judge_lost else []
         unexpected = [v for v in dequeued if v not in possible]
         duplicated = [v for v, n in dequeued.items() if v in possible and n > possible[v]]
         recovered = [v for v in dequeued if v in possible and enqueued[v] < min(dequeued[v], possible[v])]
-        judge_lost = drained or self.assume_drained
-        n_lost = sum(enqueued[v] - dequeued[v] for v in lost)
-        explained = indefinite_drain or n_lost <= indefinite_dequeues
-        if lost and judge_lost and explained:
-            judge_lost = False
+        n_lost = sum(owed[v] - dequeued[v] for v in lost)
+        if missing and not judge_lost:
+            findings.add(incomplete("not-drained", f"incomplete check: {len(missing)} acknowledged elements were "
+                                    "never dequeued, and without a final drain they may still be queued"))
+        elif lost and (indefinite_drain or n_lost <= indefinite_dequeues):
             takers = "a drain" if indefinite_drain else f"{indefinite_dequeues} dequeues"
             findings.add(incomplete("maybe-lost", f"incomplete check: {n_lost} acknowledged elements were never "
                                     f"dequeued, but {takers} ended indefinite and may have taken them"))
+            lost = []
         for v in lost:
-            if judge_lost:
-                findings.note("lost", lambda v=v: Finding(
-                    kind="lost",
-                    failure_class=FailureClass.LOST_WRITE,
-                    diagnosis=(f"lost acknowledged write: enqueue {show(v)} was ok (op #{where_enq[v]}) but it was "
-                               f"dequeued {dequeued[v]} of {enqueued[v]} times"
-                               if dequeued[v] else
-                               f"lost acknowledged write: enqueue {show(v)} was ok (op #{where_enq[v]}) but no "
-                               "dequeue or drain returned it"),
-                    ops=(where_enq[v],),
-                ))
-        if lost and not judge_lost and not explained:
-            findings.add(incomplete("not-drained", f"incomplete check: {len(lost)} acknowledged elements were "
-                                    "never dequeued, and without a final drain they may still be queued"))
+            findings.note("lost", lambda v=v: Finding(
+                kind="lost",
+                failure_class=FailureClass.LOST_WRITE,
+                diagnosis=(f"lost acknowledged write: enqueue {show(v)} was ok (op #{where_enq[v]}) but it was "
+                           f"dequeued {dequeued[v]} of {owed[v]} times"
+                           if dequeued[v] else
+                           f"lost acknowledged write: enqueue {show(v)} was ok (op #{where_enq[v]}) but no "
+                           "dequeue or drain returned it"),
+                ops=(where_enq[v],),
+            ))
         for v in unexpected:
             findings.note("unexpected", lambda v=v: Finding(
                 kind="unexpected",
@@ -159,6 +168,7 @@ class TotalQueueChecker:
             "acknowledged_count": sum(enqueued.values()),
             "dequeued_count": sum(dequeued.values()),
             "drained": drained,
+            "not_dequeued_count": len(missing),
             "lost_count": len(lost),
             "lost": range_string(lost),
             "unexpected_count": len(unexpected),
