@@ -179,7 +179,8 @@ class TotalQueueChecker:
             "indefinite_dequeue_count": indefinite_dequeues,
         }
         return verdict(self.name, findings, details,
-                       ok_summary=f"all {sum(enqueued.values())} acknowledged enqueues dequeued once")
+                       ok_summary=f"all {sum(enqueued.values())} acknowledged enqueues dequeued once" if not missing
+                       else f"{len(missing)} acknowledged enqueues not dequeued, all after the final drain began")
 
 
 def _make(o: Mapping[str, Any]) -> FrozenChecker:
