@@ -4,49 +4,19 @@ core without root, namespaces or containers.
 The memory system is an in-process key-value store guarded by one lock, so it is linearizable by construction;
 the option `bug=stale-reads` makes it serve an old value now and then (a planted bug, so that the checkers and
 reports have something to find). It is not a system under test and tests of real systems never use it.
-The inprocess cluster's nodes are names only; its Remote runs commands on this host.
+The inprocess cluster's nodes are names only: it gives no Remote, so no fault can be injected on it.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from harness.cluster import ClusterSpec, Node
-from harness.control import CommandResult
+from harness.errors import BadInput
 from harness.op import Op
 from harness.options import OptionSpec
 from harness.test import Test
-
-
-class LocalRemote:
-    """Runs commands on this host (the inprocess cluster's nodes)."""
-
-    def __init__(self, node: str) -> None:
-        self.node = node
-
-    def run(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = 60.0,
-            check: bool = True, env: Mapping[str, str] | None = None) -> CommandResult:
-        try:
-            p = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=timeout,
-                               env={**os.environ, **(env or {})})
-            res = CommandResult(node=self.node, argv=tuple(argv), exit_code=p.returncode,
-                                stdout=p.stdout.decode(errors="replace"), stderr=p.stderr.decode(errors="replace"))
-        except subprocess.TimeoutExpired:
-            res = CommandResult(node=self.node, argv=tuple(argv), exit_code=None, stdout="", stderr="timeout")
-        return res.check() if check else res
-
-    def upload(self, local: str | os.PathLike[str], remote: str) -> None:
-        self.run(["cp", os.fspath(local), remote])
-
-    def download(self, remote: str, local: str | os.PathLike[str]) -> None:
-        self.run(["cp", remote, os.fspath(local)])
-
-    def close(self) -> None:
-        pass
 
 
 class InProcessCluster:
@@ -61,8 +31,10 @@ class InProcessCluster:
     def teardown(self) -> None:
         pass
 
-    def remote(self, node: str) -> LocalRemote:
-        return LocalRemote(node)
+    def remote(self, node: str) -> NoReturn:
+        # Its nodes are not machines: a command "on a node" would run on this host (an iptables rule of a
+        # partition would cut the host itself). Faults cannot be injected here.
+        raise BadInput(f"the inprocess cluster has no node {node} to run commands on; use --cluster local or docker")
 
     def access(self) -> str:
         return "inprocess nodes live inside the harness process; nothing to reach"

@@ -156,6 +156,8 @@ class Interpreter:
         self.nodes = list(test.nodes)
         self._workers: dict[int | str, _Worker] = {}
         self._generation = 0
+        self.index = 0  # the next op's index; phases run by one Interpreter continue the numbering
+        self._ctx: Any = None
 
     def node_for(self, thread: int | str) -> str | None:
         if thread == NEMESIS or not self.nodes:
@@ -179,8 +181,9 @@ class Interpreter:
         if t0 is not None:
             self.t0 = t0
         test = self.test
-        ctx = g.Context.initial(test.concurrency, time_ns=self.now())
-        index = 0
+        # Later phases keep the process of every thread: a process retired by an info is never reused.
+        ctx = self._ctx.with_time(self.now()) if self._ctx is not None else g.Context.initial(test.concurrency, time_ns=self.now())
+        index = self.index
         # outstanding: thread -> (invoke op, deadline ns)
         outstanding: dict[int | str, tuple[Any, int]] = {}
         last_progress = self.now()
@@ -322,6 +325,11 @@ class Interpreter:
             for w in list(self._workers.values()):
                 w.t.join(timeout=max(1.0, test.op_timeout))
             self._workers.clear()
+        ops_this_run = index - self.index
+        self.index = index
+        for thread in list(outstanding):  # a run ended by the watchdog or a stop: free what never came back
+            ctx = ctx.free(thread)
+        self._ctx = ctx
         return InterpreterResult(
-            ops=index, watchdog_fired=watchdog_fired, timeouts=timeouts, duration_s=time.monotonic() - started
+            ops=ops_this_run, watchdog_fired=watchdog_fired, timeouts=timeouts, duration_s=time.monotonic() - started
         )

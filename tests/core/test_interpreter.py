@@ -112,3 +112,14 @@ def test_workers_talk_to_nodes_round_robin() -> None:
     client = StubClient()
     run(g.clients(g.each_thread({"f": "r", "value": "ok"})), concurrency=4, client=client)
     assert sorted(client.opened) == ["n1", "n1", "n2", "n2"]
+
+
+def test_phases_continue_indices_and_never_reuse_a_retired_process() -> None:
+    test = bare_test(options=RunOptions(concurrency=1), concurrency=1, client=StubClient(), nemesis=NoopNemesis(),
+                     nodes=("n1",))
+    ops: list[Op] = []
+    interp = Interpreter(test, record=lambda op, done: ops.append(op))
+    interp.run(g.clients([{"f": "w", "value": "info"}]))
+    interp.run(g.clients([{"f": "r", "value": "ok"}]), t0=interp.t0)
+    assert [o.index for o in ops] == [0, 1, 2, 3]
+    assert [o.process for o in ops] == [0, 0, 1, 1]
