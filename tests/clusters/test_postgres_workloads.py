@@ -149,3 +149,19 @@ def test_bad_input_is_one_line_and_exit_254(tmp_path: Path, args: tuple[str, ...
     p, _ = harness_run(tmp_path, *args, "--time-limit", "1", timeout=60)
     assert p.returncode == 254, f"exit {p.returncode}\n{p.stdout[-1000:]}\n{p.stderr[-1000:]}"
     assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_read_committed_lets_concurrent_transfers_overdraw_an_account(tmp_path: Path) -> None:
+    """At read committed a transfer's balance check reads a value a concurrent transfer is about to lower:
+    both pass the check, both debit, and the account goes below zero (the relative UPDATEs keep the total)."""
+    p, run_dir = harness_run(tmp_path, "--workload", "bank", "--nodes", "1", "--time-limit", "5", "--seed", "8",
+                             "--concurrency", "10", "--rate", "0", "--system-opt", "isolation=read-committed",
+                             "--workload-opt", "accounts=3", "--workload-opt", "total=12",
+                             "--workload-opt", "read-ratio=0.1")
+    assert p.returncode == 1, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    results = results_of(run_dir)
+    bank = checker_child(results, "bank")
+    assert bank["valid"] is False
+    kinds = {f["kind"] for f in bank["findings"]}
+    assert "negative-value" in kinds and "wrong-total" not in kinds, kinds
+    assert_clean(results)
