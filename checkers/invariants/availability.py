@@ -10,7 +10,9 @@ the completion of the next nemesis op whose f is in `stop_fs` and of the same fa
 "stop-partition", "partition" and "heal", "kill" and "restart", "pause" and "resume"; see `family`); a stop op
 with no open interval of its family closes every open interval (a "heal everything"). Jepsen's bare
 "start"/"stop" are not in the defaults because "start" means "partition" in one nemesis and "restart" in
-another: pass them with `start_fs`/`stop_fs` (they then form the family "").
+another: pass them with `start_fs`/`stop_fs` (they then form the family ""). When the run's `Test` is given,
+the start/stop fs of its fault packages (`harness.nemesis.Package.start_fs/stop_fs`) are added, each package
+its own family (so the kill package's "start" closes a "kill").
 
 Judged:
     - a nemesis op that completed with an `error` (the fault was not injected, or the heal failed): unknown;
@@ -50,22 +52,26 @@ from ._common import (
 START_FS = frozenset({
     "start-partition", "partition", "kill", "start-kill", "pause", "start-pause", "start-skew", "skew-clock",
     "strobe-clock", "bump-clock", "start-clock-skew", "start-delay", "start-loss", "start-corrupt",
-    "start-packet", "start-disk", "start-membership",
+    "start-packet", "start-clog", "start-disk", "start-membership", "remove-member",
 })
 STOP_FS = frozenset({
     "stop-partition", "heal", "heal-partition", "restart", "stop-kill", "resume", "stop-pause", "stop-skew",
-    "reset-clock", "stop-clock-skew", "stop-delay", "stop-loss", "stop-corrupt", "stop-packet", "stop-disk",
-    "stop-membership", "heal-all",
+    "reset-clock", "stop-clock-skew", "stop-delay", "stop-loss", "stop-corrupt", "stop-packet", "stop-clog",
+    "stop-disk", "stop-membership", "add-member", "heal-all",
 })
 READ_FS = frozenset({"read"})
 _ALIASES = {
     "heal": "partition", "resume": "pause", "unpause": "pause", "restart": "kill", "reset-clock": "skew",
     "skew-clock": "skew", "strobe-clock": "skew", "bump-clock": "skew", "clock-skew": "skew",
+    "remove-member": "membership", "add-member": "membership",
 }
 
 
-def family(f: str) -> str:
-    """The fault family of a nemesis f: prefixes start-/stop-/heal- dropped, then aliases resolved."""
+def family(f: str, packages: Mapping[str, str] | None = None) -> str:
+    """The fault family of a nemesis f: the package that declares it, else the f with its prefix start-/stop-/
+    heal- dropped and aliases resolved."""
+    if packages and f in packages:
+        return packages[f]
     for p in ("start-", "stop-", "heal-"):
         if f.startswith(p):
             f = f[len(p):]
@@ -117,8 +123,27 @@ class AvailabilityChecker:
     name: str = "availability"
 
     def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
-        findings = Findings(self.max_findings)
-        window_ns = max(1, int(self.window_s * 1e9))
+        start_fs, stop_fs, fams = set(self.start_fs), set(self.stop_fs), {}
+        for p in getattr(test, "packages", None) or ():
+            start_fs |= p.start_fs
+            stop_fs |= p.stop_fs
+            fams.update({f: f"package {p.name}" for f in (*p.start_fs, *p.stop_fs)})
+        return _Run(self, frozenset(start_fs), frozenset(stop_fs - start_fs), fams).check(history)
+
+
+@dataclass
+class _Run:
+    """One check: the checker's settings with the fault fs resolved for this test."""
+
+    c: AvailabilityChecker
+    start_fs: frozenset[str]
+    stop_fs: frozenset[str]
+    families: dict[str, str]
+
+    def check(self, history: History) -> Verdict:
+        c = self.c
+        findings = Findings(c.max_findings)
+        window_ns = max(1, int(self.c.window_s * 1e9))
         windows: dict[int, list[int]] = {}
         comp_pos: list[int] = []
         comp_ok: list[int] = []  # prefix count of ok completions
@@ -156,7 +181,7 @@ class AvailabilityChecker:
             no.invoked.append(ipos)
             if ok:
                 no.ok.append((ipos, op.time_ns))
-            if op.f in self.read_fs:
+            if op.f in self.c.read_fs:
                 if ok and inv is not None:
                     last_reads[(freeze(inv[1].value), node)] = (ipos, op)
             else:
@@ -164,19 +189,19 @@ class AvailabilityChecker:
                 if op.type == "info" and indefinite_write is None:
                     indefinite_write = op.index
         for _pos, op in pending.values():  # never completed: indefinite
-            if isinstance(op.process, int) and op.f not in self.read_fs and indefinite_write is None:
+            if isinstance(op.process, int) and op.f not in self.c.read_fs and indefinite_write is None:
                 indefinite_write = op.index
         total = len(comp_pos)
         availability = n_ok / total if total else None
-        if availability is not None and availability < self.min_availability:
+        if availability is not None and availability < self.c.min_availability:
             findings.add(Finding(
                 kind="low-availability",
                 failure_class=FailureClass.SLOW_RECOVERY,
                 diagnosis=(f"slow or no recovery: only {availability:.1%} of {total} client ops were ok "
-                           f"(minimum {self.min_availability:.1%})"),
+                           f"(minimum {self.c.min_availability:.1%})"),
             ))
         for iv in open_iv:
-            if self.require_recovery:
+            if self.c.require_recovery:
                 findings.add(incomplete("never-healed", f"incomplete check: fault {iv.f} (op #{iv.start_index}) "
                                         "was never healed, so recovery cannot be measured", (iv.start_index,)))
         node_lists = {n: (sorted(no.ok), sorted(no.invoked)) for n, no in nodes.items()}
@@ -204,12 +229,12 @@ class AvailabilityChecker:
             in_k += k
         out_n, out_k = total - in_n, n_ok - in_k
         convergence = self._convergence(last_reads, last_write_pos, indefinite_write, findings) \
-            if self.converge else None
+            if self.c.converge else None
         details = {
             "count": total,
             "ok": n_ok,
             "availability": availability,
-            "window_s": self.window_s,
+            "window_s": self.c.window_s,
             "windows": [{"start_s": w * window_ns / 1e9, "ok": v[0], "count": v[1], "availability": v[0] / v[1]}
                         for w, v in sorted(windows.items())],
             "intervals": per_interval,
@@ -219,7 +244,7 @@ class AvailabilityChecker:
             "convergence": convergence,
         }
         summary = "available" if availability is None else f"{availability:.1%} of client ops ok"
-        return verdict(self.name, findings, details, ok_summary=summary)
+        return verdict(self.c.name, findings, details, ok_summary=summary)
 
     def _nemesis(self, pos: int, op: Op, intervals: list[FaultInterval], open_iv: list[FaultInterval],
                  started: dict[Any, FaultInterval], findings: Findings) -> None:
@@ -253,8 +278,8 @@ class AvailabilityChecker:
                 findings.add(incomplete("heal-failed", f"incomplete check: heal {f} (op #{op.index}) failed "
                                         f"({show(op.error)})", (op.index,)))
                 return
-            fam = family(f)
-            closing = [iv for iv in open_iv if family(iv.f) == fam] or list(open_iv)
+            fam = family(f, self.families)
+            closing = [iv for iv in open_iv if family(iv.f, self.families) == fam] or list(open_iv)
             for iv in closing:
                 iv.end_pos, iv.end_index, iv.end_ns, iv.stop_f = pos, op.index, op.time_ns, f
                 open_iv.remove(iv)
@@ -277,7 +302,7 @@ class AvailabilityChecker:
                 asked = len(invoked) - bisect.bisect_right(invoked, iv.end_pos)
                 if first_ok is None:
                     per_node[label] = None
-                    if iv.end_pos == last_end and asked and self.require_recovery:
+                    if iv.end_pos == last_end and asked and self.c.require_recovery:
                         findings.note("no-recovery", lambda label=label, asked=asked, iv=iv: Finding(
                             kind="no-recovery",
                             failure_class=FailureClass.SLOW_RECOVERY,
@@ -289,12 +314,12 @@ class AvailabilityChecker:
                     continue
                 secs = max(0, first_ok - iv.end_ns) / 1e9
                 per_node[label] = secs
-                if self.max_recovery_s is not None and secs > self.max_recovery_s:
+                if self.c.max_recovery_s is not None and secs > self.c.max_recovery_s:
                     findings.note("slow-recovery", lambda label=label, secs=secs, iv=iv: Finding(
                         kind="slow-recovery",
                         failure_class=FailureClass.SLOW_RECOVERY,
                         diagnosis=(f"slow or no recovery: node {label} first answered ok {secs:.2f} s after "
-                                   f"{iv.stop_f} (op #{iv.end_index}); the limit is {self.max_recovery_s} s"),
+                                   f"{iv.stop_f} (op #{iv.end_index}); the limit is {self.c.max_recovery_s} s"),
                         ops=(iv.end_index,) if iv.end_index is not None else (),
                         scope=f"node {label}",
                     ))

@@ -107,3 +107,26 @@ def test_availability_measures_recovery_and_fault_windows(tmp_path: Path) -> Non
     # completions at 0.1 s (ok), 0.5 s (info), 0.9 s (ok), 1.1 s (ok)
     assert [(w["start_s"], w["ok"], w["count"]) for w in d["windows"]] == [(0.0, 1, 1), (0.5, 1, 2), (1.0, 1, 1)]
     assert d["convergence"] == {"groups_judged": 1, "diverged": 0}
+
+
+def test_availability_takes_fault_fs_from_the_tests_packages(tmp_path: Path) -> None:
+    from checkers.invariants import AvailabilityChecker
+    from harness.nemesis import NoopNemesis, Package
+    from harness.test import bare_test
+
+    h = History.indexed([
+        Op(type="invoke", process="nemesis", f="kill", value=["n1"]),
+        Op(type="info", process="nemesis", f="kill", value=["n1"]),
+        Op(type="invoke", process="nemesis", f="start", value=["n1"]),  # the kill package's restart
+        Op(type="info", process="nemesis", f="start", value=["n1"]),
+        Op(type="invoke", process=0, f="read", value=None, node="n1"),
+        Op(type="ok", process=0, f="read", value=1, node="n1"),
+    ])
+    # without the test, bare "start" is ambiguous and not a default stop: the kill is never healed
+    alone = AvailabilityChecker().check(None, h, tmp_path)
+    assert alone.valid == "unknown" and alone.findings[0].kind == "never-healed"
+    kill = Package(name="kill", nemesis=NoopNemesis(), generator=None, final_generator=None, label="kill",
+                   start_fs=frozenset({"kill"}), stop_fs=frozenset({"start"}))
+    v = AvailabilityChecker().check(bare_test(packages=(kill,)), h, tmp_path)
+    assert v.valid is True
+    assert v.details["recovery"] == [{"fault": "kill", "healed_by": 3, "recovery_s": {"n1": 0.0}}]
