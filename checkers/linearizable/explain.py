@@ -26,6 +26,7 @@ from harness.op import History
 __all__ = ["Counterexample", "classify", "counterexample", "show_key"]
 
 _SHOWN_STEPS = 40  # how many steps of the longest partial linearization the details keep (the tail)
+_SHOWN_OTHER = 8  # and of each other one of the same length
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,23 @@ def counterexample(model: Model, history: History, entries: list[Entry], result:
             explanation.append(reason[0].upper() + reason[1:] + ".")
         if not ops:
             ops = (b.invoke_index,)
+    others = []
+    for other_path, other_blocked in result.more_longest:
+        other_states = replay(model, entries, other_path)
+        ob = entries[other_blocked]
+        others.append({
+            "last_steps": [{"op": entries[i].invoke_index, "process": entries[i].process,
+                            "operation": model.describe_operation(entries[i].input, entries[i].output),
+                            "state_after": model.describe_state(s)}
+                           for i, s in list(zip(other_path, other_states))[-_SHOWN_OTHER:]],
+            "first_unplaceable_op": {"op": ob.invoke_index, "process": ob.process,
+                                     "operation": model.describe_operation(ob.input, ob.output),
+                                     "state_met": model.describe_state(other_states[-1] if other_states
+                                                                       else model.init())},
+        })
+    if others:
+        details["other_longest_partial_linearizations"] = others
+        explanation.append(f"{len(others)} other order(s) of the same length end as shown in the details.")
     if len(path) > _SHOWN_STEPS:
         explanation.append(f"(details keep the last {_SHOWN_STEPS} steps of that order)")
     if result.blocked is not None:

@@ -50,6 +50,7 @@ STOPPED = "stopped"
 # Rough sizes for the memory budget: a set slot + an int object; a dict slot + small int; see _approx_size.
 _CONFIG_BYTES = 100
 _STEP_BYTES = 80
+_MORE_LONGEST = 2  # how many other partial linearizations of the longest length to keep
 _NO_RET = -2  # match[] of a call whose op has no return entry (outcome unknown)
 _RETURN = -1  # match[] of a return entry
 
@@ -60,7 +61,8 @@ class PartResult:
 
     `linearization` is a full linearization (ok); `longest` the longest partial linearization met (illegal,
     or where the budget ran out); `blocked` the op whose completion was reached while it could not be
-    linearized at the end of `longest`; `configs` how many configurations were remembered."""
+    linearized at the end of `longest`; `more_longest` a few other partial linearizations of the same length
+    with their blocked op; `configs` how many configurations were remembered."""
 
     key: Any
     outcome: str
@@ -68,6 +70,7 @@ class PartResult:
     linearization: tuple[int, ...] = ()
     longest: tuple[int, ...] = ()
     blocked: int | None = None
+    more_longest: tuple[tuple[tuple[int, ...], int], ...] = ()
     configs: int = 0
     cause: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -124,6 +127,12 @@ def _approx_size(x: Any, depth: int = 0) -> int:
     if isinstance(x, dict):
         return 64 + 100 * len(x)
     return 32
+
+
+def _ended(key: Any, outcome: str, n: int, best_path: list[int], best_block: int | None,
+           others: list[tuple[tuple[int, ...], int]], configs: int, cause: str = "") -> PartResult:
+    return PartResult(key=key, outcome=outcome, n_ops=n, longest=tuple(best_path), blocked=best_block,
+                      more_longest=tuple(others), configs=configs, cause=cause)
 
 
 def replay(model: Model, entries: list[Entry] | tuple[Entry, ...], order: Iterable[int]) -> list[Any]:
@@ -236,7 +245,9 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
     best = -1
     best_path: list[int] = []
     best_block: int | None = None
+    others: list[tuple[tuple[int, ...], int]] = []  # more longest partial linearizations, with their blocked op
     backtracks = 0
+
     e = nxt[H]
     while True:
         if e == T:
@@ -280,29 +291,29 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
             continue
         # A return entry whose op is not linearized: backtrack.
         depth = len(calls)
-        if depth > best:
-            best = depth
-            best_path = [op_of[calls[i]] for i in range(0, depth, 2)]
-            best_block = op_of[e]
+        if depth >= best:
+            if depth > best:
+                best = depth
+                best_path = [op_of[calls[i]] for i in range(0, depth, 2)]
+                best_block = op_of[e]
+                others = []
+            elif len(others) < _MORE_LONGEST:
+                others.append((tuple(op_of[calls[i]] for i in range(0, depth, 2)), op_of[e]))
         if not calls:
-            return PartResult(key=key, outcome=ILLEGAL, n_ops=n, longest=tuple(best_path), blocked=best_block,
-                              configs=len(seen))
+            return _ended(key, ILLEGAL, n, best_path, best_block, others, len(seen))
         backtracks += 1
         if not backtracks & 0x3FF:
             if cap >= 0 and len(seen) + computed[0] > cap:
-                return PartResult(key=key, outcome=MEMORY, n_ops=n, longest=tuple(best_path), blocked=best_block,
-                                  configs=len(seen),
-                                  cause=f"memory budget: more than {cap} configurations and steps to remember")
+                return _ended(key, MEMORY, n, best_path, best_block, others, len(seen),
+                              f"memory budget: more than {cap} configurations and steps to remember")
             if mem >= 0:
                 used = len(seen) * per_config + computed[0] * _STEP_BYTES + computed[1]
                 if used > mem:
-                    return PartResult(key=key, outcome=MEMORY, n_ops=n, longest=tuple(best_path),
-                                      blocked=best_block, configs=len(seen),
-                                      cause=f"memory budget of {mem / (1 << 20):.0f} MiB spent "
-                                            f"({len(seen)} configurations, {len(states)} states)")
+                    return _ended(key, MEMORY, n, best_path, best_block, others, len(seen),
+                                  f"memory budget of {mem / (1 << 20):.0f} MiB spent "
+                                  f"({len(seen)} configurations, {len(states)} states)")
             if deadline is not None and time.monotonic() > deadline:
-                return PartResult(key=key, outcome=TIMEOUT, n_ops=n, longest=tuple(best_path), blocked=best_block,
-                                  configs=len(seen), cause="time budget ran out")
+                return _ended(key, TIMEOUT, n, best_path, best_block, others, len(seen), "time budget ran out")
             if stop is not None and stop.is_set():
                 return PartResult(key=key, outcome=STOPPED, n_ops=n, configs=len(seen),
                                   cause="stopped: another part is not linearizable")
@@ -329,6 +340,5 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
             # already, since no pending completion precedes its invocation). Its subtree failed, so the prefix
             # before it fails too: keep undoing.
         if ro[o] and not calls:
-            return PartResult(key=key, outcome=ILLEGAL, n_ops=n, longest=tuple(best_path), blocked=best_block,
-                              configs=len(seen))
+            return _ended(key, ILLEGAL, n, best_path, best_block, others, len(seen))
         e = nxt[e]
