@@ -150,6 +150,82 @@ def simulate(
     return History(ops)
 
 
+def simulate_read_committed(seed: int, *, workload: str = "list-append", n_txns: int = 60,
+                            concurrency: int = 4, n_keys: int = 3) -> History:
+    """A read-committed database with long write locks (Adya's PL-2 by locking): a transaction's micro-ops
+    run one at a time, interleaved with others'; a write locks its key until commit (a transaction waiting
+    for a lock waits; when every running transaction waits, one aborts); a read sees the latest committed
+    state plus the transaction's own writes. No G0/G1 can appear; G-single, G2, lost updates and
+    non-repeatable reads can."""
+    rng = random.Random(seed)
+    keys: list[Any] = [f"k{i}" for i in range(n_keys)]
+    state: dict[Any, Any] = {}
+    counter = [0]
+    ops: list[Op] = []
+    running: dict[int, tuple[list[list[Any]], list[list[Any]], dict[Any, Any]]] = {}
+    locks: dict[Any, int] = {}
+    idle = list(range(concurrency))
+    started = 0
+
+    def emit(type_: OpType, process: int, value: Any) -> None:
+        ops.append(Op(index=len(ops), time_ns=len(ops), type=type_, process=process, f="txn", value=value))
+
+    def blocked(proc: int) -> bool:
+        txn, done, _ = running[proc]
+        if len(done) == len(txn):
+            return False
+        f, k, _ = txn[len(done)]
+        return f != "r" and locks.get(k, proc) != proc
+
+    def finish(proc: int, commit: bool) -> None:
+        txn, done, buf = running.pop(proc)
+        for k in [k for k, owner in locks.items() if owner == proc]:
+            del locks[k]
+        if commit:
+            for k, v in buf.items():
+                if workload == "list-append":
+                    state.setdefault(k, []).extend(v)
+                else:
+                    state[k] = v
+            emit("ok", proc, done)
+        else:
+            emit("fail", proc, [list(m) for m in txn])
+        idle.append(proc)
+
+    while started < n_txns or running:
+        if idle and started < n_txns and (not running or rng.random() < 0.4):
+            proc = idle.pop(rng.randrange(len(idle)))
+            txn = _random_txn(rng, workload, keys, counter)
+            running[proc] = (txn, [], {})
+            emit("invoke", proc, [list(m) for m in txn])
+            started += 1
+            continue
+        ready = [p for p in sorted(running) if not blocked(p)]
+        if not ready:
+            finish(rng.choice(sorted(running)), commit=False)  # deadlock: abort a victim
+            continue
+        proc = rng.choice(ready)
+        txn, done, buf = running[proc]
+        if len(done) < len(txn):
+            f, k, v = txn[len(done)]
+            if f == "r":
+                cur = state.get(k)
+                if workload == "list-append":
+                    done.append(["r", k, list(cur or []) + buf.get(k, [])])
+                else:
+                    done.append(["r", k, buf[k] if k in buf else cur])
+            else:
+                locks[k] = proc
+                if workload == "list-append":
+                    buf.setdefault(k, []).append(v)
+                else:
+                    buf[k] = v
+                done.append([f, k, v])
+            continue
+        finish(proc, commit=rng.random() >= 0.05)
+    return History(ops)
+
+
 @dataclass(frozen=True)
 class Pattern:
     """Transactions showing one anomaly: (type, micro-ops) pairs, each run by its own process, all
