@@ -213,7 +213,7 @@ def simulate_read_committed(seed: int, *, workload: str = "list-append", n_txns:
                 if workload == "list-append":
                     done.append(["r", k, list(cur or []) + buf.get(k, [])])
                 else:
-                    done.append(["r", k, buf[k] if k in buf else cur])
+                    done.append(["r", k, buf.get(k, cur)])
             else:
                 locks[k] = proc
                 if workload == "list-append":
