@@ -169,3 +169,24 @@ def test_a_user_model_without_registration() -> None:
     bad = _seq((0, "invoke", "add", 2), (0, "ok", "add", 2), (1, "invoke", "read", None), (1, "ok", "read", 3))
     assert LinearizableChecker(model=counter, html=False).check(None, good, None).valid is True
     assert LinearizableChecker(model=counter, html=False).check(None, bad, None).valid is False
+
+
+def test_third_party_model_through_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model registered as `linearizable.<name>` in the harness.checkers group is found by name, listed
+    among the model choices, and may be a factory taking the initial value."""
+    from importlib import metadata
+
+    from checkers.linearizable import models
+
+    ep = metadata.EntryPoint(name="linearizable.my-register", value="checkers.linearizable.models:register",
+                             group="harness.checkers")
+    monkeypatch.setattr(models, "_entry_points", lambda: {"my-register": ep})
+    assert "my-register" in models.model_names()
+    m = find_model("my-register", 5)
+    assert m.init() == 5
+    h = _seq((0, "invoke", "read", None), (0, "ok", "read", 5))
+    assert LinearizableChecker(model="my-register", init=5, html=False).check(None, h, None).valid is True
+    broken = metadata.EntryPoint(name="linearizable.broken", value="no.such.module:X", group="harness.checkers")
+    monkeypatch.setattr(models, "_entry_points", lambda: {"broken": broken})
+    with pytest.raises(BadInput, match="fails to load"):
+        find_model("broken")
