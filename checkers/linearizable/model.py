@@ -11,13 +11,16 @@ A model is a frozen record of plain functions:
                                          could the op with this input and output take effect in `state`, and
                                          what state follows? `output` is UNKNOWN when the op's outcome is unknown
                                          (`info`, or no completion): then say whether it *could* have happened
-                                         in `state` with some output, and what follows. The checker itself covers
-                                         "it never happened": an op with unknown output may stay unlinearized.
+                                         in `state` with some output, and what follows (if several states could,
+                                         return one that rejects nothing any of them would accept: soundness
+                                         first). The checker itself covers "it never happened": an op with
+                                         unknown output may stay unlinearized.
     prepare(invoke, completion) -> (input, output) | None
                                          turn an op pair of the history into the model's input and output;
-                                         None drops the op (by default: `fail` ops, which did not happen, and
-                                         ops whose unknown output cannot matter). `completion` is None or an
-                                         `info` op when the outcome is unknown: return UNKNOWN as output then.
+                                         None drops the op (`default_prepare` drops `fail` ops, which did not
+                                         happen; the built-in models also drop reads with unknown output,
+                                         which constrain nothing). `completion` is None or an `info` op when
+                                         the outcome is unknown: return UNKNOWN as output then.
     partition_key(input) -> hashable | None
                                          optional P-compositionality: ops with different keys are checked
                                          separately (a history is linearizable iff every part is).

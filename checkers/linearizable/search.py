@@ -9,7 +9,8 @@ slot numbers, "dancing links"): it tries to linearize the first call it can (the
 the current state and the (linearized set, state) pair was not seen before), lifts it out of the list and
 starts over from the head; when it meets a return entry whose op is not linearized yet, it backtracks. The
 linearized set is a bitset in a Python int; states are interned to small ints, so a configuration is one int
-`(state_id << n) | bitset` in a set. Model steps are memoized per (op, state id).
+`(state_id << n) | bitset` in a set. Model steps are memoized per (op, state id); a read-only op whose model
+names the one state it is legal in (`observed_state`) is tested by comparing state ids.
 
 Ops whose outcome is unknown (info, or no completion) have a call entry and no return entry: they may be
 linearized anywhere after their call or never (Knossos's reading of a crashed op). The part is linearizable
@@ -25,15 +26,15 @@ Budgets: `deadline` (a time.monotonic() value; the only clock read, checked ever
 a time budget cannot be deterministic, which is why its outcome is "timeout", never a verdict) and
 `memory_bytes` (an estimate of what the search remembers: configurations, memoized steps and interned states,
 each counted by a rough size; past it the outcome is "memory", well before the process could run out) and
-`max_configs` (a plain cap on configurations and memoized steps, for tests). `stop` (an object with `is_set()`) lets
-another process end the search when a different part already failed.
+`max_configs` (a plain cap on configurations and memoized steps, for tests). `stop` (an object with
+`is_set()`) lets another process end the search when a different part already failed.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from checkers.linearizable.model import UNKNOWN, Entry, Model
@@ -73,7 +74,6 @@ class PartResult:
     more_longest: tuple[tuple[tuple[int, ...], int], ...] = ()
     configs: int = 0
     cause: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def entries_of(history: History, model: Model) -> dict[Hashable, list[Entry]]:
