@@ -14,7 +14,10 @@ Outcomes (what the op's transaction may have done):
     info   unknown: the connection broke or the server failed otherwise while COMMIT was in flight (it may
            have committed before the answer was lost). Also, via the interpreter, a timeout.
 A statement timeout slightly below the op timeout lets the server cancel a stuck statement (a definite fail)
-before the interpreter gives up on the op.
+before the interpreter gives up on the op. With replication=sync, a COMMIT whose wait for a standby is
+cancelled that way returns success with a warning: the transaction is committed on the primary (visible to
+every later transaction there) but maybe on no standby; it is recorded `ok`, which is what it is on the
+primary the clients talk to.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import psycopg
 from psycopg import IsolationLevel
 
 from clusters.postgres.tables import TABLES, Rejected, Tables
-from harness.errors import BadInput
+from harness.errors import BadInput, ClusterError
 from harness.op import Op
 
 if TYPE_CHECKING:
@@ -84,11 +87,14 @@ class PostgresClient:
         return conn
 
     def setup(self, test: Test) -> None:
-        conn = self.conn or self._connect(test)
-        self.conn = conn
-        with conn.cursor() as cur:
-            self.tables.create(cur, test)
-        conn.commit()
+        try:
+            conn = self.conn or self._connect(test)
+            self.conn = conn
+            with conn.cursor() as cur:
+                self.tables.create(cur, test)
+            conn.commit()
+        except psycopg.Error as e:
+            raise ClusterError(f"cannot create the {self.workload} tables on {self.primary}: {_first_line(e)}") from e
 
     def teardown(self, test: Test) -> None:
         pass

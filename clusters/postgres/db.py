@@ -163,6 +163,8 @@ class PostgresDB:
             return  # replication=none: the other nodes stay idle
         self.installed_version(test, node)
         remote = self._remote(test, node)
+        if not remote.run(["id", "-u", USER], timeout=30, check=False).ok:
+            raise ClusterError(f"no {USER!r} OS user on {node}: install postgresql-15 there (it creates the user)")
         work, data = self.workdir(test, node), self.data_dir(test, node)
         self._stop(test, node, release=False)
         remote.run(["rm", "-rf", data], timeout=60)
