@@ -30,6 +30,10 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def test_simulated_histories_are_linearizable(name: str, seed: int, n_ops: int, processes: int, crash_rate: float,
                                               fail_rate: float) -> None:
     obj, model, init, independent = OBJECTS[name]
+    if name.endswith("queue"):
+        # Crashed enqueues may land anywhere in the queue: dozens of them make the search exponential (the
+        # verdict is then "unknown", by budget); keep a few, which is what this property is about.
+        crash_rate = min(crash_rate, 0.05)
     h = simulate(obj, random.Random(seed), n_ops=n_ops, processes=processes, crash_rate=crash_rate,
                  fail_rate=fail_rate)
     v = LinearizableChecker(model=model, init=init, independent=independent, timeout=None, html=False,
