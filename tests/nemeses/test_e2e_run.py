@@ -1,0 +1,49 @@
+"""The whole `harness run` with partitions, kills and pauses on a real local etcd cluster: it must end valid
+on the register workload, with the nemesis ops (and what they did) in history.jsonl and nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.nemeses.conftest import provider_skip
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def test_partition_kill_pause_run_ends_valid() -> None:
+    reason = provider_skip("local")
+    if reason:
+        pytest.skip(reason)
+    # not pytest's tmp_path: concurrent pytest sessions on this machine prune each other's base temp dirs
+    with tempfile.TemporaryDirectory(prefix="nemeses-e2e-") as d:
+        _run_and_check(Path(d))
+
+
+def _run_and_check(tmp_path: Path) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "register", "--cluster", "local",
+         "--nemesis", "partition,kill,pause", "--time-limit", "60", "--seed", "11", "--results", str(tmp_path)],
+        capture_output=True, text=True, timeout=400,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    runs = [r.parent for r in tmp_path.glob("*/*/results.json") if not r.parent.is_symlink()]
+    assert len(runs) == 1, sorted(str(x) for x in tmp_path.rglob("*"))[:20]
+    run = runs[0]
+    results = json.loads((run / "results.json").read_text())
+    assert results["valid"] is True and results["errors"] == []
+    done = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    nemesis = [o for o in done if o["process"] == "nemesis" and o["type"] == "info"]
+    assert all("error" not in o for o in nemesis), [o for o in nemesis if "error" in o]
+    fs = {o["f"] for o in nemesis}
+    assert {"start-partition", "stop-partition", "kill", "start", "pause", "resume"} <= fs, fs
+    parts = [o for o in nemesis if o["f"] == "start-partition"]
+    assert all(o["value"]["grudge"] for o in parts)
+    kills = [o for o in nemesis if o["f"] == "kill"]
+    assert any(o["value"]["nodes"] for o in kills)
+    assert sum(1 for o in done if o["process"] != "nemesis" and o["type"] == "ok") > 100
