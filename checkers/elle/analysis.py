@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from checkers.elle import list_append, rw_register
 from checkers.elle.case import Analysis, Case
-from checkers.elle.cycles import Cycle, search_component
+from checkers.elle.cycles import Cycle, cycle_exists, search_component
 from checkers.elle.graph import PROCESS, REALTIME
 from checkers.elle.models import (
     UNKNOWN_TYPES,
@@ -138,6 +138,16 @@ def analyze(history: History, opts: ElleOptions) -> Result:
         )
         cycles.extend(CycleCase(c, len(comp)) for c in found_c)
         if timed_out:
+            for kind in cycle_exists(csr.subgraph(sorted(comp)), extra):
+                cases.append(
+                    Case(
+                        kind,
+                        tuple(sorted(comp)[:20]),
+                        None,
+                        f"a strongly connected component of {len(comp)} transactions contains a cycle that "
+                        f"{kind.removesuffix('-cycle-exists')} forbids (proved without naming the cycle)",
+                    )
+                )
             cases.append(
                 Case(
                     "cycle-search-timeout",

@@ -55,6 +55,8 @@ _CLASS: dict[str, FailureClass] = {
 
 
 def meaning(kind: str) -> str:
+    if kind.endswith("-cycle-exists"):
+        return f"a cycle exists that {kind.removesuffix('-cycle-exists')} forbids (search timed out before naming it)"
     for suffix, words in (("-realtime", " (with real-time order)"), ("-process", " (with process order)")):
         if kind.endswith(suffix):
             return MEANING.get(kind[: -len(suffix)], kind) + words

@@ -3,8 +3,10 @@
 Owns the search specifications of Elle's cycle anomalies (G0, G1c, G-single, G-nonadjacent, G2 and their
 -process / -realtime variants), a breadth-first search over (transaction, path-summary) states that finds one
 shortest simple cycle per specification, the classification of a found cycle by the relations that explain
-its steps, and the per-component search budget (steps and seconds) whose exhaustion is reported as
-"cycle-search-timeout" instead of hanging. Does not own the graph (graph.py) nor the explanations in words.
+its steps, the per-component search budget (steps and seconds) whose exhaustion is reported as
+"cycle-search-timeout" instead of hanging, and the cheap fallback that still proves which models a timed-out
+component violates ("<model>-cycle-exists", as Elle). Does not own the graph (graph.py) nor the explanations
+in words.
 
 Each step of a cycle is explained by one relation, preferring data dependencies (ww, then wr, then rw) over
 process and real-time order, as Elle's explainer does: a cycle whose every edge is also a data dependency is
@@ -292,7 +294,7 @@ def search_component(
     ]
     timed_out = False
     for spec in todo:
-        budget = Budget(steps // len(todo) if steps else 0, seconds / len(todo) if seconds else 0.0)
+        budget = Budget(max(1, steps // len(todo)) if steps else 0, seconds / len(todo) if seconds else 0.0)
         try:
             cyc = _search(spec, adj, order, budget)
         except SearchTimeout:
@@ -301,3 +303,51 @@ def search_component(
         if cyc is not None and cyc.kind not in found:
             found[cyc.kind] = cyc
     return list(found.values()), timed_out
+
+
+def _has_cycle(nodes: list[int], succ: dict[int, set[int]]) -> bool:
+    """Whether a small directed graph (self-loops count) has a cycle: Kahn's algorithm."""
+    indeg = dict.fromkeys(nodes, 0)
+    for u in nodes:
+        for v in succ.get(u, ()):
+            if u == v:
+                return True
+            indeg[v] += 1
+    queue = deque(u for u in nodes if indeg[u] == 0)
+    seen = 0
+    while queue:
+        u = queue.popleft()
+        seen += 1
+        for v in succ.get(u, ()):
+            indeg[v] -= 1
+            if indeg[v] == 0:
+                queue.append(v)
+    return seen < len(nodes)
+
+
+_STRONG = {0: "", PROCESS: "strong-session-", REALTIME: "strong-"}
+
+
+def cycle_exists(adj: dict[int, dict[int, int]], extra: int) -> list[str]:
+    """When the search ran out of budget: which models a cycle in this component certainly violates, as
+    Elle's "<model>-cycle-exists" anomalies. Read committed: a cycle of ww/wr edges; snapshot isolation: a
+    cycle of the composition D ; rw? with D = ww/wr edges (Cerone and Gotsman's characterisation: SI forbids
+    exactly the cycles without two adjacent anti-dependencies); serializable: any cycle. Each is first
+    checked without process / real-time edges, then with them (naming the strong variant)."""
+    nodes = sorted(adj)
+    out: list[str] = []
+    for e in (0, extra) if extra else (0,):
+        d_mask = WW | WR | e
+        d: dict[int, set[int]] = {u: {v for v, m in row.items() if explained(m) & d_mask} for u, row in adj.items()}
+        rw: dict[int, set[int]] = {u: {v for v, m in row.items() if explained(m) == RW} for u, row in adj.items()}
+        allm: dict[int, set[int]] = {u: {v for v, m in row.items() if explained(m) & (d_mask | RW)}
+                                     for u, row in adj.items()}
+        comp: dict[int, set[int]] = {u: set(vs) | {w for v in vs for w in rw.get(v, ())} for u, vs in d.items()}
+        for name, succ in (("read-committed", d), ("snapshot-isolation", comp), ("serializable", allm)):
+            if _has_cycle(nodes, succ):
+                model = "strict-serializable" if (name == "serializable" and e == REALTIME) else _STRONG[e] + name
+                out.append(f"{model}-cycle-exists")
+                break
+        if out:
+            break
+    return out

@@ -95,6 +95,22 @@ _PROSCRIBES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Found when a cycle search runs out of budget but a cheaper test proves a model-violating cycle exists.
+CYCLE_EXISTS_MODELS: tuple[str, ...] = (
+    "read-committed",
+    "strong-session-read-committed",
+    "strong-read-committed",
+    "snapshot-isolation",
+    "strong-session-snapshot-isolation",
+    "strong-snapshot-isolation",
+    "serializable",
+    "strong-session-serializable",
+    "strict-serializable",
+)
+for _m in CYCLE_EXISTS_MODELS:
+    _PROSCRIBES[_m] = (*_PROSCRIBES.get(_m, ()), f"{_m}-cycle-exists")
+
+
 def _cycle_implications() -> dict[str, tuple[str, ...]]:
     """a -> the more general anomalies a also is. Built for the plain, -process and -realtime families: a
     cycle in the graph without process edges is also one with them, and process order is real-time order."""

@@ -65,6 +65,10 @@ def test_snapshot_isolation_history_shows_at_most_write_skew(seed: int, n: int, 
     si = analyze(h, ElleOptions(workload=workload, consistency_models=("snapshot-isolation",), sequential_keys=rw,
                                 wfr_keys=rw))
     assert si.valid is not False
+    # with no search budget at all, the cycle-exists fallback must not claim more than write skew either
+    starved = analyze(h, ElleOptions(workload=workload, consistency_models=("snapshot-isolation",),
+                                     sequential_keys=rw, wfr_keys=rw, cycle_search_steps=1))
+    assert starved.valid is not False, starved.found
 
 
 def test_snapshot_isolation_simulator_does_produce_write_skew() -> None:
@@ -85,6 +89,9 @@ def test_read_committed_history_is_read_committed(seed: int, n: int, conc: int, 
     h = simulate_read_committed(seed, workload=workload, n_txns=n, concurrency=conc, n_keys=keys)
     res = analyze(h, ElleOptions(workload=workload, consistency_models=("read-committed",)))
     assert res.valid is not False, res.found
+    starved = analyze(h, ElleOptions(workload=workload, consistency_models=("read-committed",),
+                                     cycle_search_steps=1))
+    assert starved.valid is not False, starved.found
     assert not {"G0", "G1a", "G1b", "G1c", "dirty-update", "incompatible-order"} & set(res.found)
 
 
