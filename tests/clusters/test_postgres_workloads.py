@@ -135,6 +135,16 @@ def test_repeatable_read_shows_write_skew_that_serializable_forbids(tmp_path: Pa
     assert_clean(ser)
 
 
+def test_repeatable_read_write_skew_on_registers_too(tmp_path: Path) -> None:
+    args = [a if a != "list-append" else "rw-register" for a in WRITE_SKEW]
+    p, run_dir = harness_run(tmp_path, *args, "--system-opt", "isolation=repeatable-read")
+    assert p.returncode == 1, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    results = results_of(run_dir)
+    elle = checker_child(results, "elle")
+    assert elle["valid"] is False and elle["details"]["anomaly-types"] == ["G2-item"], elle["details"]
+    assert_clean(results)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
