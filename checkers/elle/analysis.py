@@ -11,7 +11,8 @@ or one named in `anomalies`; any reportable anomaly makes the history invalid; o
 ("empty-transaction-graph", "cycle-search-timeout") makes it unknown; otherwise valid. `not` / `also-not` are
 computed from every anomaly found, reportable or not; when invalid, the unknown causes found are listed
 too. When neither models nor anomalies are given, the expected model is strict-serializable. Real-time edges
-are added when a reportable anomaly is a -realtime one, else process edges when one is a -process one.
+are added when a reportable anomaly is a -realtime one, else process edges when one is a -process one. A
+component whose search ran out of budget is still tested for "<model>-cycle-exists" (see cycles.py).
 """
 
 from __future__ import annotations
