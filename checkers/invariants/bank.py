@@ -82,6 +82,7 @@ class BankChecker:
         total: int | float | None = self.total
         accounts: set[Hashable] | None = None if self.accounts is None else {_account(a) for a in self.accounts}
         bad: dict[str, _Bad] = {k: _Bad() for k in _KINDS}
+        total_source = "the total option"
         reads = 0
         bad_reads = 0
         first_read: int | None = None
@@ -96,6 +97,7 @@ class BankChecker:
                     accounts = set(bal)
                 if total is None:
                     total = sum(b for b in bal.values() if isinstance(b, int | float))
+                    total_source = f"the first read, op #{op.index}"
             assert accounts is not None and total is not None
             errs = 0
             odd = [k for k in bal if k not in accounts]
@@ -147,6 +149,7 @@ class BankChecker:
             "read_count": reads,
             "bad_read_count": bad_reads,
             "total": total,
+            "total_from": total_source,
             "accounts": sorted((str(a) for a in accounts or ()), key=lambda s: (len(s), s)),
             "errors": {k: {"count": b.count,
                            "first": b.first[0] if b.first else None,
