@@ -68,7 +68,10 @@ class ListAppend:
                     if m[2] is not None and writer.setdefault(m[1], {}).setdefault(m[2], i) != i:
                         self._not_unique(m[1], m[2], writer[m[1]][m[2]], i)
                 elif st == OK:
-                    reads.append((i, m[1], m[2] if m[2] is not None else []))
+                    v = m[2]
+                    if type(v) is not list:
+                        v = self._read_list(i, m)
+                    reads.append((i, m[1], v))
             if st == OK and len(mops) > 1 and len({m[1] for m in mops}) < len(mops):
                 # only a key touched twice can show internal / future-read / a read-then-append
                 self._within(i, mops, cases, lost)
@@ -106,6 +109,16 @@ class ListAppend:
         self._edges(g, reads)
         return Analysis(graph=g, cases=cases, explainer=self, keys=len(writer.keys() | longest.keys()))
 
+    def _read_list(self, i: int, m: Any) -> list[Any]:
+        v = m[2]
+        if v is None:
+            return []
+        if isinstance(v, tuple):
+            return list(v)
+        raise MalformedHistory(
+            f"op {self.txns.op_index[i]}: a list-append read returns a list, not {v!r} (micro-op {list(m)!r})"
+        )
+
     def _not_unique(self, k: Any, e: Any, a: int, b: int) -> None:
         t = self.txns
         raise MalformedHistory(
@@ -126,7 +139,7 @@ class ListAppend:
                 state[k] = (False, [v]) if s is None else (s[0], s[1] + [v])
                 appended.setdefault(k, set()).add(v)
                 continue
-            vv = v if v is not None else []
+            vv = list(v) if v is not None else []
             s = state.get(k)
             if s is not None:
                 known, lst = s

@@ -149,3 +149,11 @@ def test_harness_check_command_runs_elle(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["check", "--checker", "elle", "--consistency-models", "serialisable", paper])
     # main_group raises BadInput; harness.cli.main turns it into one line and exit 254
     assert isinstance(r.exception, BadInput) and "unknown consistency model 'serialisable'" in str(r.exception)
+
+
+def test_tuple_reads_are_lists_and_scalar_reads_are_bad_input() -> None:
+    h = History([_ok(0, 0, [("append", "x", 1), ("r", "x", (1,))]), _ok(1, 1, [("r", "x", (1,))])])
+    assert analyze(h, ElleOptions(consistency_models=("serializable",))).valid is True
+    with pytest.raises(MalformedHistory) as e:
+        analyze(History([_ok(3, 0, [["r", "x", 5]])]), ElleOptions())
+    assert "op 3: a list-append read returns a list, not 5" in str(e.value)
