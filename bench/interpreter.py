@@ -67,15 +67,44 @@ def bench(workers: int, n_ops: int) -> tuple[float, float, float]:
     return n_ops / elapsed, statistics.median(latencies) / 1000, latencies[int(len(latencies) * 0.99)] / 1000
 
 
+def handoff_floor(workers: int, n: int = 20_000) -> float:
+    """Round trips/s of bare queue hand-offs between a main thread and worker threads: the ceiling any
+    thread-per-worker interpreter in CPython has on this machine (no generator, no history, no clock)."""
+    import queue
+    import threading
+
+    outs: queue.SimpleQueue[int] = queue.SimpleQueue()
+    ins = [queue.SimpleQueue() for _ in range(workers)]
+
+    def work(i: int) -> None:
+        while ins[i].get() is not None:
+            outs.put(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    for q in ins:
+        q.put(1)
+    for _ in range(n):
+        ins[outs.get()].put(1)
+    elapsed = time.perf_counter() - t0
+    for q in ins:
+        q.put(None)
+    for t in threads:
+        t.join()
+    return n / elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ops", type=int, default=100_000)
     args = ap.parse_args()
     print(f"interpreter benchmark: {args.ops} ops per run, no-op client, history written to disk")
-    print(f"{'workers':>8} {'ops/s':>10} {'median us':>10} {'p99 us':>10}")
+    print(f"{'workers':>8} {'ops/s':>10} {'median us':>10} {'p99 us':>10} {'hand-off floor/s':>17}")
     for workers in (1, 10, 100):
         rate, med, p99 = bench(workers, args.ops)
-        print(f"{workers:>8} {rate:>10.0f} {med:>10.1f} {p99:>10.1f}")
+        print(f"{workers:>8} {rate:>10.0f} {med:>10.1f} {p99:>10.1f} {handoff_floor(workers):>17.0f}")
 
 
 if __name__ == "__main__":

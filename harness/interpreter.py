@@ -6,8 +6,8 @@ reads the clock (`time.monotonic_ns()` relative to the test start). Does not own
 clients or nemeses; it calls them.
 
 Rules, as in Jepsen's interpreter:
-- The main thread asks the generator for an op, gives it to the op's thread, and feeds every invocation and
-  completion back to the generator with `update`.
+- The generator is asked for ops and told of every invocation and completion (`update`), always under one lock,
+  so it sees one sequence of events.
 - A completion of type `info` (or an exception from the client) retires the process: the thread closes its
   client and continues as a new process (old + concurrency) with a fresh client.
 - Every op has a deadline (`op_timeout`; nemesis ops `nemesis_timeout`). When it passes, the op is recorded
@@ -15,6 +15,11 @@ Rules, as in Jepsen's interpreter:
   answer is discarded) and a new thread with a new process takes its place.
 - A client that cannot be opened completes the op as `fail` (nothing was sent).
 - The watchdog ends the run when nothing was invoked or completed for `watchdog` seconds.
+
+How the work is shared (leader/follower): a worker that completes an op records it, updates the generator and
+asks it for the next ops itself; an op for its own thread it performs at once, others it hands to their
+threads. The main thread only sleeps until the next deadline or scheduled op, and handles those. So in a busy
+run an op costs no thread hand-off at all, which matters in CPython where every hand-off is a GIL round trip.
 """
 
 from __future__ import annotations
@@ -28,17 +33,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import generator as g
-from harness.op import INFO, INVOKE, NEMESIS, Op, OpType
+from harness.op import INFO, INVOKE, NEMESIS, Op
 
 log = logging.getLogger("harness.interpreter")
 
 _STOP = object()
 _COMPLETED_TYPES = frozenset(("ok", "fail", "info"))
+_IDLE_POLL_NS = 1_000_000_000  # the main thread looks at the clock at least this often
 
 
 @dataclass
 class Counters:
-    """Live counts for progress display; written by the interpreter thread only."""
+    """Live counts for progress display; written under the interpreter's lock."""
 
     invoked: int = 0
     ok: int = 0
@@ -72,41 +78,40 @@ class _Worker:
 
     def _loop(self) -> None:
         interp = self.interp
-        test = interp.test
-        out = interp.completions
-        is_nemesis = self.thread == NEMESIS
-        t0 = interp.t0
-        clock = time.monotonic_ns
+        item: Any = None
         try:
             while True:
-                item = self.inbox.get()
+                if item is None:
+                    item = self.inbox.get()
                 if item is _STOP:
                     return
-                if isinstance(item, g.Sleep):
-                    time.sleep(max(0.0, item.seconds))
-                    out.put((self.thread, self.generation, item, clock() - t0))
-                    continue
-                if isinstance(item, g.Log):
-                    log.info("%s", item.message)
-                    out.put((self.thread, self.generation, item, clock() - t0))
-                    continue
-                op: Op = item
-                if is_nemesis:
-                    comp = self._invoke(test.nemesis, op)
-                else:
-                    if self.client is None:
-                        try:
-                            self.client = test.client.open(test, self.node)
-                        except Exception as e:  # noqa: BLE001 - an unopenable client is a definite fail
-                            comp = op.replace(type="fail", error=f"no client: {type(e).__name__}: {e}")
-                            out.put((self.thread, self.generation, comp, clock() - t0))
-                            continue
-                    comp = self._invoke(self.client, op)
-                    if comp.type == INFO:
-                        self._close_client()
-                out.put((self.thread, self.generation, comp, clock() - t0))
+                item = interp.completed(self, self._perform(item))
+                if item is _STOP:
+                    return
         finally:
             self._close_client()
+
+    def _perform(self, item: Any) -> Any:
+        """Do one item: an op (returns its completion), a Sleep or a Log (returns the item)."""
+        if isinstance(item, g.Sleep):
+            time.sleep(max(0.0, item.seconds))
+            return item
+        if isinstance(item, g.Log):
+            log.info("%s", item.message)
+            return item
+        op: Op = item
+        test = self.interp.test
+        if self.thread == NEMESIS:
+            return self._invoke(test.nemesis, op)
+        if self.client is None:
+            try:
+                self.client = test.client.open(test, self.node)
+            except Exception as e:  # noqa: BLE001 - an unopenable client is a definite fail
+                return op.replace(type="fail", error=f"no client: {type(e).__name__}: {e}")
+        comp = self._invoke(self.client, op)
+        if comp.type == INFO:
+            self._close_client()
+        return comp
 
     def _invoke(self, target: Any, op: Op) -> Op:
         try:
@@ -127,12 +132,10 @@ class _Worker:
             except Exception:  # noqa: BLE001 - close must not raise; if it does, note it and move on
                 log.debug("client close failed", exc_info=True)
 
-    def send(self, item: Any) -> None:
-        self.inbox.put(item)
-
 
 class Interpreter:
-    """Runs one generator to exhaustion against the test's client and nemesis."""
+    """Runs generators to exhaustion against the test's client and nemesis. Several `run`s (phases) of one
+    Interpreter continue its op numbering, its processes and its time origin."""
 
     def __init__(
         self,
@@ -145,24 +148,38 @@ class Interpreter:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.test = test
-        self.record = record  # record(op, is_completion): append to the history
+        self.record = record  # record(op, is_completion): append to the history (called under the lock)
         self.counters = counters or Counters()
         self.op_timeout_ns = int(test.op_timeout * 1e9)
         self.nemesis_timeout_ns = int((nemesis_timeout or max(60.0, test.op_timeout)) * 1e9)
         self.watchdog_ns = int(watchdog * 1e9)
         self.should_stop = should_stop
-        self.completions: queue.SimpleQueue[tuple[Any, int, Any, int]] = queue.SimpleQueue()
         self.t0 = time.monotonic_ns()
         self.nodes = list(test.nodes)
+        self.index = 0  # the next op's index
         self._workers: dict[int | str, _Worker] = {}
         self._generation = 0
-        self.index = 0  # the next op's index; phases run by one Interpreter continue the numbering
         self._ctx: Any = None
+        self._cond = threading.Condition(threading.Lock())
+        # state of the current run, guarded by _cond
+        self._gen: Any = None
+        self._outstanding: dict[int | str, tuple[Any, int]] = {}  # thread -> (item, deadline ns)
+        self._deferred: tuple[Any, Any] | None = None  # (generator asked, its answer) for an op not yet due
+        self._wake_ns: int | None = None  # when the main thread must ask again (a scheduled op)
+        self._exhausted = False
+        self._stopping = False
+        self._last_progress = 0
+        self._timeouts = 0
 
     def node_for(self, thread: int | str) -> str | None:
         if thread == NEMESIS or not self.nodes:
             return None
         return self.nodes[int(thread) % len(self.nodes)]
+
+    def now(self) -> int:
+        return time.monotonic_ns() - self.t0
+
+    # --- under the lock -------------------------------------------------------------------------------------
 
     def _worker(self, thread: int | str) -> _Worker:
         w = self._workers.get(thread)
@@ -172,8 +189,109 @@ class Interpreter:
             self._workers[thread] = w
         return w
 
-    def now(self) -> int:
-        return time.monotonic_ns() - self.t0
+    def _complete(self, thread: int | str, item: Any, t: int) -> None:
+        """Record a completion (or the end of a Sleep/Log) and tell the generator."""
+        self._outstanding.pop(thread)
+        self._last_progress = t
+        ctx = self._ctx.with_time(max(self._ctx.time_ns, t)).free(thread)
+        if isinstance(item, Op):
+            comp = item.completed(item.type, self.index, t)
+            self.index += 1
+            self.record(comp, True)
+            c = self.counters
+            if thread == NEMESIS:
+                c.nemesis += 1
+            elif comp.type == "ok":
+                c.ok += 1
+            elif comp.type == "fail":
+                c.fail += 1
+            else:
+                c.info += 1
+            if comp.type == INFO and thread != NEMESIS:
+                ctx = ctx.with_next_process(thread)
+            item = comp
+        self._ctx = ctx
+        self._gen = g.update(self._gen, self.test, ctx, item)
+
+    def _dispatch(self, me: int | str | None) -> Any:
+        """Ask the generator and dispatch every op that is due. An op for thread `me` is returned for the
+        caller to perform at once (no hand-off); others go to their threads' inboxes."""
+        mine: Any = None
+        test = self.test
+        while not self._stopping:
+            now = self.now()
+            if self._deferred is not None and self._deferred[0] is self._gen:
+                res = self._deferred[1]  # nothing happened since we asked: the same op, without drawing again
+            else:
+                self._ctx = self._ctx.with_time(now)
+                res = g.op(self._gen, test, self._ctx)
+            self._deferred = None
+            if res is None:
+                if not self._outstanding:
+                    self._exhausted = True
+                    self._cond.notify_all()
+                break
+            emitted, gen2 = res
+            if emitted is g.PENDING:
+                break
+            if emitted.time_ns > now:
+                # Keep the answer: asking again before any event would draw from the seeded RNG again, and
+                # replays of a seed would then depend on timing. The main thread wakes when it is due.
+                self._deferred = (self._gen, res)
+                if self._wake_ns is None or emitted.time_ns < self._wake_ns:
+                    self._wake_ns = emitted.time_ns
+                    self._cond.notify_all()
+                break
+            thread = self._ctx.thread_of(emitted.process)
+            if isinstance(emitted, Op):
+                item: Any = emitted.completed(INVOKE, self.index, now)
+                self.index += 1
+                self.record(item, False)
+                self.counters.invoked += 1
+                timeout = self.nemesis_timeout_ns if thread == NEMESIS else self.op_timeout_ns
+            else:  # Sleep / Log: not in the history
+                item = emitted
+                timeout = int(getattr(emitted, "seconds", 0) * 1e9) + self.op_timeout_ns
+            self._outstanding[thread] = (item, now + timeout)
+            self._last_progress = now
+            self._ctx = self._ctx.busy(thread)
+            self._gen = g.update(gen2, test, self._ctx, item)
+            if thread == me and mine is None:
+                mine = item
+            else:
+                self._worker(thread).inbox.put(item)
+        return mine
+
+    def _expire(self, now: int) -> None:
+        for thread, (item, deadline) in list(self._outstanding.items()):
+            if now < deadline:
+                continue
+            w = self._workers.pop(thread, None)
+            if w is not None:
+                w.inbox.put(_STOP)  # it exits once its stuck call returns
+            if isinstance(item, Op):
+                self._timeouts += 1
+                log.warning("op timed out after its deadline: %s", item)
+                self._complete(thread, item.replace(type=INFO, error="timeout"), now)
+            else:  # a Sleep or Log whose thread is stuck far past its end: free the thread
+                self._complete(thread, item, now)
+
+    # --- called by workers ----------------------------------------------------------------------------------
+
+    def completed(self, worker: _Worker, result: Any) -> Any:
+        """A worker finished `result`: record it and return the worker's next item (or None to wait, _STOP).
+        The completion time is read under the lock, so the history's order is also its time order (an
+        interval can only grow by the wait for the lock, which never turns a valid history invalid)."""
+        with self._cond:
+            if self._workers.get(worker.thread) is not worker or worker.thread not in self._outstanding:
+                return _STOP  # an abandoned (timed-out) worker: its late answer is discarded
+            self._complete(worker.thread, result, self.now())
+            mine = self._dispatch(worker.thread)
+            if not self._outstanding or self._exhausted:
+                self._cond.notify_all()
+            return mine
+
+    # --- the main thread ------------------------------------------------------------------------------------
 
     def run(self, gen: Any, *, t0: int | None = None) -> InterpreterResult:
         """Run `gen` until it is exhausted and every op completed (or timed out). `t0` (monotonic ns) lets
@@ -181,155 +299,61 @@ class Interpreter:
         if t0 is not None:
             self.t0 = t0
         test = self.test
-        # Later phases keep the process of every thread: a process retired by an info is never reused.
-        ctx = self._ctx.with_time(self.now()) if self._ctx is not None else g.Context.initial(test.concurrency, time_ns=self.now())
-        index = self.index
-        # outstanding: thread -> (invoke op, deadline ns)
-        outstanding: dict[int | str, tuple[Any, int]] = {}
-        last_progress = self.now()
-        watchdog_fired = False
-        timeouts = 0
-        counters = self.counters
-        record = self.record
-        completions = self.completions
         started = time.monotonic()
-        deferred: tuple[Any, Any] | None = None
-
-        def complete(thread: int | str, item: Any, t: int) -> None:
-            nonlocal ctx, gen, index, last_progress
-            inv, _deadline = outstanding.pop(thread)
-            last_progress = t
-            ctx = ctx.with_time(max(ctx.time_ns, t))
-            if isinstance(item, Op):
-                comp = item.completed(item.type, index, t)
-                index += 1
-                record(comp, True)
-                kind = comp.type
-                if thread == NEMESIS:
-                    counters.nemesis += 1
-                elif kind == "ok":
-                    counters.ok += 1
-                elif kind == "fail":
-                    counters.fail += 1
-                else:
-                    counters.info += 1
-                ctx = ctx.free(thread)
-                if kind == INFO and thread != NEMESIS:
-                    ctx = ctx.with_next_process(thread)
-                gen = g.update(gen, test, ctx, comp)
-            else:  # Sleep / Log
-                ctx = ctx.free(thread)
-                gen = g.update(gen, test, ctx, item)
-
-        def handle(msg: tuple[Any, int, Any, int]) -> None:
-            thread, generation, item, t = msg
-            w = self._workers.get(thread)
-            if w is None or w.generation != generation or thread not in outstanding:
-                return  # a late answer of an abandoned (timed-out) worker: discarded
-            complete(thread, item, t)
-
-        def expire(now: int) -> None:
-            nonlocal timeouts
-            for thread, (inv, deadline) in list(outstanding.items()):
-                if now >= deadline and isinstance(inv, Op):
-                    timeouts += 1
-                    w = self._workers.pop(thread, None)
-                    if w is not None:
-                        w.send(_STOP)  # it exits once its stuck call returns
-                    log.warning("op timed out after its deadline: %s", inv)
-                    complete(thread, inv.replace(type=INFO, error="timeout"), now)
-
-        def next_deadline() -> int | None:
-            ds = [d for _, d in outstanding.values()]
-            return min(ds) if ds else None
-
-        def wait(until_ns: int | None) -> None:
-            """Block for a completion until `until_ns` (or the nearest deadline), then handle what came."""
-            now = self.now()
-            d = next_deadline()
-            limit = min(x for x in (until_ns, d, now + 1_000_000_000) if x is not None)
-            timeout = max(0.0, (limit - now) / 1e9)
+        first_index = self.index
+        watchdog_fired = False
+        cond = self._cond
+        with cond:
+            # Later phases keep the process of every thread: a process retired by an info is never reused.
+            if self._ctx is None:
+                self._ctx = g.Context.initial(test.concurrency, time_ns=self.now())
+            self._gen = gen
+            self._deferred = None
+            self._wake_ns = None
+            self._exhausted = False
+            self._stopping = False
+            self._timeouts = 0
+            self._last_progress = self.now()
             try:
-                msg = completions.get(timeout=timeout) if timeout > 0 else completions.get_nowait()
-            except queue.Empty:
-                expire(self.now())
-                return
-            handle(msg)
-
-        try:
-            while True:
-                # drain completions first, as Jepsen does
-                while True:
-                    try:
-                        msg = completions.get_nowait()
-                    except queue.Empty:
+                mine = self._dispatch(None)
+                assert mine is None
+                while not (self._exhausted and not self._outstanding):
+                    now = self.now()
+                    if self._stopping and not self._outstanding:
                         break
-                    handle(msg)
-                now = self.now()
-                if outstanding:
-                    d = next_deadline()
-                    if d is not None and now >= d:
-                        expire(now)
-                if self.should_stop():
-                    log.warning("stop requested: no new ops")
-                    break
-                if now - last_progress > self.watchdog_ns:
-                    log.error("watchdog: no op invoked or completed for %.0f s; ending the run", self.watchdog_ns / 1e9)
-                    watchdog_fired = True
-                    break
-                ctx = ctx.with_time(now)
-                if deferred is not None and deferred[0] is gen:
-                    res = deferred[1]  # nothing happened since we asked: the same op, without drawing again
-                else:
-                    res = g.op(gen, test, ctx)
-                deferred = None
-                if res is None:
-                    if not outstanding:
+                    if not self._stopping:
+                        if self.should_stop():
+                            log.warning("stop requested: no new ops")
+                            self._stopping = True
+                        elif now - self._last_progress > self.watchdog_ns:
+                            log.error("watchdog: no op invoked or completed for %.0f s; ending the run",
+                                      self.watchdog_ns / 1e9)
+                            watchdog_fired = self._stopping = True
+                    self._expire(now)
+                    if self._wake_ns is not None and now >= self._wake_ns:
+                        self._wake_ns = None
+                    if not self._stopping:
+                        mine = self._dispatch(None)
+                        assert mine is None
+                    if self._exhausted and not self._outstanding:
                         break
-                    wait(None)
-                    continue
-                emitted, gen2 = res
-                if emitted is g.PENDING:
-                    wait(None)
-                    continue
-                t_op = emitted.time_ns
-                if t_op > now:
-                    # Keep the answer: asking again before any event would draw from the seeded RNG again,
-                    # and replays of a seed would then depend on timing.
-                    deferred = (gen, res)
-                    wait(t_op)
-                    continue
-                thread = ctx.thread_of(emitted.process)
-                if isinstance(emitted, Op):
-                    op = emitted.completed(INVOKE, index, now)
-                    index += 1
-                    record(op, False)
-                    counters.invoked += 1
-                    timeout_ns = self.nemesis_timeout_ns if thread == NEMESIS else self.op_timeout_ns
-                    outstanding[thread] = (op, now + timeout_ns)
-                    item: Any = op
-                else:  # Sleep / Log: not in the history
-                    op = emitted
-                    outstanding[thread] = (op, now + int(getattr(op, "seconds", 0) * 1e9) + self.op_timeout_ns)
-                    item = op
-                last_progress = now
-                ctx = ctx.busy(thread)
-                gen = g.update(gen2, test, ctx, op)
-                self._worker(thread).send(item)
-            # drain: wait for outstanding ops (each bounded by its deadline)
-            while outstanding:
-                wait(None)
-        finally:
-            for w in self._workers.values():
-                w.send(_STOP)
-            for w in list(self._workers.values()):
-                w.t.join(timeout=max(1.0, test.op_timeout))
-            self._workers.clear()
-        ops_this_run = index - self.index
-        self.index = index
-        for thread in list(outstanding):  # a run ended by the watchdog or a stop: free what never came back
-            ctx = ctx.free(thread)
-        self._ctx = ctx
+                    limits = [now + _IDLE_POLL_NS]
+                    limits += [d for _, d in self._outstanding.values()]
+                    if self._wake_ns is not None:
+                        limits.append(self._wake_ns)
+                    cond.wait(max(0.0, (min(limits) - self.now()) / 1e9))
+            finally:
+                self._stopping = True
+                workers = list(self._workers.values())
+                self._workers.clear()
+                for w in workers:
+                    w.inbox.put(_STOP)
+                for thread in list(self._outstanding):  # ended by the watchdog or a stop: never came back
+                    self._ctx = self._ctx.free(thread)
+                self._outstanding.clear()
+        for w in workers:
+            w.t.join(timeout=max(1.0, test.op_timeout))
         return InterpreterResult(
-            ops=ops_this_run, watchdog_fired=watchdog_fired, timeouts=timeouts, duration_s=time.monotonic() - started
+            ops=self.index - first_index, watchdog_fired=watchdog_fired, timeouts=self._timeouts,
+            duration_s=time.monotonic() - started,
         )
