@@ -28,7 +28,7 @@ from harness.options import OptionSpec
 from nemeses.net import tc
 from nemeses.net.iptables import ChainSet
 from nemeses.process import targets_of
-from nemeses.remotes import locator_for
+from nemeses.remotes import locator_for, require_remotes
 from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
 from nemeses.targets import parse_specs
 
@@ -235,6 +235,7 @@ class PacketPlugin:
     def package(self, test: Test) -> Package:
         if len(test.nodes) < 2:
             raise BadInput("nemesis packet needs at least two nodes")
+        require_remotes(test, "nemesis packet")
         have: bool | None = None
         if test.options.cluster in SHARED_KERNEL_PROVIDERS:
             why = tc.host_has_netem()

@@ -70,3 +70,17 @@ def node_is_gone(data: Mapping[str, Any]) -> bool:
             return True
         return c.status != "running"
     return False
+
+
+def require_remotes(test: Test, who: str) -> None:
+    """MissingAbility before the run when the cluster's nodes cannot run commands (the in-process demo
+    cluster): a fault that acts on nodes cannot be injected there."""
+    from harness.errors import BadInput, MissingAbility
+
+    try:
+        for node in test.nodes:
+            test.cluster.remote(node)
+    except MissingAbility:
+        raise
+    except BadInput as e:
+        raise MissingAbility(f"{who} needs nodes it can run commands on: {e}") from None

@@ -23,6 +23,7 @@ from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.net.iptables import ChainSet
 from nemeses.process import targets_of
+from nemeses.remotes import require_remotes
 from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
 
 if TYPE_CHECKING:
@@ -138,6 +139,7 @@ class SwizzlePlugin:
     def package(self, test: Test) -> Package:
         if len(test.nodes) < 2:
             raise BadInput("nemesis swizzle-clog needs at least two nodes")
+        require_remotes(test, "nemesis swizzle-clog")
         gen = family_generator(test, "swizzle-clog", FS, default_schedule(test, {"f": START}, {"f": STOP}))
         return Package(
             name="swizzle-clog", nemesis=SwizzleClog(float(test.nemesis_opts.get("clog-seconds", 3.0))),

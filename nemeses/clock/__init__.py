@@ -34,7 +34,7 @@ from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.process import targets_of
-from nemeses.remotes import locator_for, node_is_gone, remote_from_locator
+from nemeses.remotes import locator_for, node_is_gone, remote_from_locator, require_remotes
 from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
 from nemeses.targets import parse_specs
 
@@ -225,6 +225,7 @@ class ClockPlugin:
                 f"nemesis clock needs a system that is ClockSkewable (it runs the system under libfaketime); "
                 f"{test.options.system} is not{why}.{where}"
             )
+        require_remotes(test, "nemesis clock")
         specs = tuple(test.nemesis_opts.get("clock-targets") or ("one",))
         max_ms = int(test.nemesis_opts.get("clock-max-skew-ms") or 60_000)
 

@@ -23,6 +23,7 @@ from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.net.iptables import ChainSet
 from nemeses.partition import grudge as grudges
+from nemeses.remotes import require_remotes
 from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class PartitionPlugin:
     def package(self, test: Test) -> Package:
         if len(test.nodes) < 2:
             raise BadInput("nemesis partition needs at least two nodes")
+        require_remotes(test, "nemesis partition")
         kinds: tuple[str, ...] = tuple(test.nemesis_opts.get("partition-grudge") or ())
         if not kinds:
             kinds = DEFAULT_KINDS + (("primaries",) if isinstance(test.db, HasPrimaries) else ())
