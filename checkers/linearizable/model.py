@@ -31,6 +31,10 @@ A model is a frozen record of plain functions:
                                          optional, for read-only ops: the one state in which the op is legal
                                          (a read that returned v: v), or UNKNOWN if there is more than one.
                                          Lets the search test such ops by comparing state ids. Default: None.
+    droppable(entries) -> set of entry ids
+                                         optional: ops with unknown outcome that can be left out of every
+                                         linearization without losing one (a crashed enqueue of a value no
+                                         dequeue ever returned). Default: None.
     describe_operation(input, output) -> str, describe_state(state) -> str
                                          plain words for counterexamples and the HTML page.
 
@@ -39,7 +43,8 @@ Determinism: step must be a pure function; the checker memoizes it per (op, stat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import dataclasses
+from collections.abc import Callable, Hashable, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -117,6 +122,7 @@ class Model:
     describe_state: Callable[[State], str] = _describe_state
     read_only: Callable[[Any, Any], bool] | None = None
     observed_state: Callable[[Any, Any], Any] | None = None
+    droppable: Callable[[Sequence[Entry]], Set[int]] | None = None
     doc: str = ""
     # True when reads/writes carry register-like values: f "read"/"write"/"cas" with input (f, value); lets
     # the explanation name stale reads and lost writes.
@@ -193,6 +199,15 @@ class _IndependentObserved:
 
 
 @dataclass(frozen=True)
+class _IndependentDroppable:
+    inner: Model
+
+    def __call__(self, entries: Sequence[Entry]) -> Set[int]:
+        inner_entries = [dataclasses.replace(e, input=e.input[1]) for e in entries]
+        return self.inner.droppable(inner_entries)  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
 class _IndependentDescribe:
     inner: Model
 
@@ -217,6 +232,7 @@ def Independent(inner: Model) -> Model:
         describe_state=inner.describe_state,
         read_only=None if inner.read_only is None else _IndependentReadOnly(inner),
         observed_state=None if inner.observed_state is None else _IndependentObserved(inner),
+        droppable=None if inner.droppable is None else _IndependentDroppable(inner),
         doc=inner.doc,
         register_like=inner.register_like,
     )

@@ -31,11 +31,11 @@ then `harness check --checker linearizable --model counter ...`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
-from checkers.linearizable.model import UNKNOWN, Independent, Model, Prepared
+from checkers.linearizable.model import UNKNOWN, Entry, Independent, Model, Prepared
 from harness.errors import BadInput
 from harness.op import FAIL, INFO, Op
 
@@ -323,6 +323,43 @@ def _simple_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
     return (invoke.f, _norm(invoke.value)), out
 
 
+def _unobserved(entries: Sequence[Entry], writer: str, observed: set[Any]) -> set[int]:
+    """Ids of `writer` ops with unknown outcome whose value is not in `observed`."""
+    out = set()
+    for e in entries:
+        if e.ret is None and e.input[0] == writer:
+            try:
+                if e.input[1] not in observed:
+                    out.add(e.id)
+            except TypeError:  # an unhashable value: keep the op
+                continue
+    return out
+
+
+def _queue_droppable(entries: Sequence[Entry]) -> set[int]:
+    """A crashed enqueue of a value no dequeue returned never helps: with it in the queue, every dequeue
+    still returns what it returned without it (it is never at the head when a dequeue returns), and a dequeue
+    that found the queue empty would not have. So it can always be left out."""
+    try:
+        observed = {_norm(e.output) for e in entries
+                    if e.input[0] == "dequeue" and e.output is not UNKNOWN and e.output is not None}
+    except TypeError:
+        return set()
+    return _unobserved(entries, "enqueue", observed)
+
+
+def _set_droppable(entries: Sequence[Entry]) -> set[int]:
+    """A crashed add of an element no read returned never helps (every read after it would have to show it)."""
+    observed: set[Any] = set()
+    try:
+        for e in entries:
+            if e.input[0] in _READS and e.output is not UNKNOWN:
+                observed.update(_norm(x) for x in e.output)
+    except TypeError:
+        return set()
+    return _unobserved(entries, "add", observed)
+
+
 def _set_step(state: frozenset[Any], input: tuple[str, Any], output: Any) -> tuple[bool, frozenset[Any]]:
     f, v = input
     if f == "add":
@@ -343,6 +380,7 @@ def _describe_set(state: Any) -> str:
 def set_model(init: Any = None) -> Model:
     return Model(name="set", init=_Const(frozenset(_norm(x) for x in (init or ()))), step=_set_step,
                  prepare=_simple_prepare, describe_state=_describe_set, read_only=_reads_only,
+                 droppable=_set_droppable,
                  doc="set: add v, read -> every element")
 
 
@@ -382,7 +420,7 @@ def _fifo_step(state: tuple[Any, ...], input: tuple[str, Any], output: Any) -> t
 
 def fifo_queue(init: Any = None) -> Model:
     return Model(name="fifo-queue", init=_Const(tuple(_norm(x) for x in (init or ()))), step=_fifo_step,
-                 prepare=_simple_prepare, doc="FIFO queue: enqueue v / dequeue -> oldest (nil when empty)")
+                 prepare=_simple_prepare, droppable=_queue_droppable, doc="FIFO queue: enqueue v / dequeue -> oldest (nil when empty)")
 
 
 def _unordered_step(state: tuple[frozenset[tuple[Any, int]], int], input: tuple[str, Any],
@@ -425,7 +463,7 @@ def unordered_queue(init: Any = None) -> Model:
     for x in init or ():
         bag[_norm(x)] = bag.get(_norm(x), 0) + 1
     return Model(name="unordered-queue", init=_Const((frozenset(bag.items()), 0)), step=_unordered_step,
-                 prepare=_simple_prepare, describe_state=_describe_bag,
+                 prepare=_simple_prepare, droppable=_queue_droppable, describe_state=_describe_bag,
                  doc="unordered queue: dequeue returns any element present (nil when empty)")
 
 

@@ -114,6 +114,15 @@ def entries_of(history: History, model: Model) -> dict[Hashable, list[Entry]]:
         lst.append(Entry(id=len(lst), process=inv.process, input=input, output=output, call=call,
                          ret=ret if known else None, invoke_index=inv.index,
                          complete_index=comp.index if comp is not None else None))
+    droppable = model.droppable
+    if droppable is not None:
+        for key, lst in parts.items():
+            drop = droppable(lst)
+            if drop:
+                kept = [e for e in lst if e.id not in drop]
+                parts[key] = [Entry(id=i, process=e.process, input=e.input, output=e.output, call=e.call,
+                                    ret=e.ret, invoke_index=e.invoke_index, complete_index=e.complete_index)
+                              for i, e in enumerate(kept)]
     return parts
 
 
