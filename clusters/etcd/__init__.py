@@ -8,7 +8,10 @@ System options (`--system-opt key=value`):
   binary=PATH          the etcd binary on the nodes (default: `etcd` from PATH; any 3.x with the v3 gateway)
   version=X.Y[.Z]      require this version (setup fails with one line if the binary reports another)
   reads=linearizable   or `serializable` (member-local reads, may be stale)
-  heartbeat_ms=100, election_ms=1000, txn_retries=2
+  heartbeat_ms=100, election_ms=1000, txn_retries=2 (retries of a guarded txn, see `clusters.etcd.guarded`)
+
+Workloads: every one whose ops `clusters.etcd.workloads` implements (register, set, list-append, rw-register,
+bank, counter, unique-ids, monotonic, idempotent).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class EtcdSystem:
                    choices=("linearizable", "serializable")),
         OptionSpec(name="heartbeat_ms", default=100, help="raft heartbeat interval (ms)", parse=_positive_int),
         OptionSpec(name="election_ms", default=1000, help="raft election timeout (ms)", parse=_positive_int),
-        OptionSpec(name="txn_retries", default=2, help="list-append: retries of a conflicting txn",
+        OptionSpec(name="txn_retries", default=2, help="retries of a guarded read-modify-write that lost a race",
                    parse=_non_negative_int),
     )
 
