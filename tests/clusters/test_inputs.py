@@ -20,7 +20,8 @@ def test_plugins_are_registered() -> None:
     reg = Registry(builtins_only=True)
     assert {"local", "docker", "ssh"} <= set(reg.names("clusters"))
     etcd = reg.get("systems", "etcd")
-    assert etcd.name == "etcd" and etcd.workloads == frozenset({"register", "set", "list-append"})
+    assert etcd.name == "etcd" and etcd.workloads == frozenset(
+        {"register", "set", "list-append", "rw-register", "bank", "counter", "unique-ids", "monotonic", "idempotent"})
     for kind, name in (("clusters", "local"), ("clusters", "docker"), ("clusters", "ssh")):
         assert reg.get(kind, name).name == name
 
@@ -40,8 +41,8 @@ def test_etcd_options(raw: dict[str, str], message: str) -> None:
 
 
 def test_etcd_client_rejects_unknown_workload() -> None:
-    with pytest.raises(BadInput, match="no workload 'bank'"):
-        EtcdClient(workload="bank")
+    with pytest.raises(BadInput, match="no workload 'queue'"):
+        EtcdClient(workload="queue")
 
 
 def test_prefix_end() -> None:
