@@ -14,6 +14,8 @@ Jepsen etcd log (`porcupine-log`): one event per line, `INFO  jepsen.util - <pro
 
 Porcupine kv (`porcupine-kv`): one EDN map per line, `{:process 9, :type :invoke, :f :append, :key "0",
 :value "x 9 0 y"}`; the op's value becomes the tuple `(key, value)`, as the harness's keyed workloads record.
+One difference from upstream's parser: an invocation left open at the end of the file stays open (outcome
+unknown, Jepsen's reading) where upstream gives it an empty output; no file of Porcupine's data has one.
 """
 
 from __future__ import annotations
