@@ -66,7 +66,14 @@ from harness.generator.simulate import (
     quick,
     simulate,
 )
-from harness.generator.threads import any, clients, each_thread, nemesis, on_threads, reserve
+from harness.generator.threads import (
+    any,
+    clients,
+    each_thread,
+    nemesis,
+    on_threads,
+    reserve,
+)
 
 __all__ = [
     # protocol

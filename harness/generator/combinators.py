@@ -46,7 +46,7 @@ _MISSING: Any = object()
 class Limit(Gen):
     """At most `remaining` emissions (PENDING does not count) from `gen`."""
 
-    __slots__ = ("remaining", "gen")
+    __slots__ = ("gen", "remaining")
 
     def __init__(self, remaining: int, gen: GenLike) -> None:
         self.remaining = remaining
@@ -85,7 +85,7 @@ class Repeat(Gen):
     """Emits what `gen` emits first, again and again, never advancing `gen` (updates still reach it);
     `remaining` < 0 means forever."""
 
-    __slots__ = ("remaining", "gen")
+    __slots__ = ("gen", "remaining")
 
     def __init__(self, remaining: int, gen: GenLike) -> None:
         self.remaining = remaining
@@ -122,7 +122,7 @@ def repeat(n_or_gen: Any, gen: Any = _MISSING) -> GenLike:
 class Cycle(Gen):
     """Runs `original` to exhaustion, then again from the start; `remaining` rounds (< 0: forever)."""
 
-    __slots__ = ("remaining", "original", "gen")
+    __slots__ = ("gen", "original", "remaining")
 
     def __init__(self, remaining: int, original: GenLike, gen: GenLike) -> None:
         self.remaining = remaining
@@ -202,7 +202,7 @@ class Stagger(Gen):
     """Ops of `gen` spaced by uniform random delays in [0, 2*dt): `next_ns` is the earliest time of the
     next op (None before the first op, which goes at once)."""
 
-    __slots__ = ("dt2_ns", "next_ns", "gen")
+    __slots__ = ("dt2_ns", "gen", "next_ns")
 
     def __init__(self, dt2_ns: int, next_ns: int | None, gen: GenLike) -> None:
         self.dt2_ns = dt2_ns
@@ -238,7 +238,7 @@ class Delay(Gen):
     """Ops of `gen` scheduled `dt_ns` apart: op k not before first + k*dt. A caller that falls behind gets
     the late ops at once (catching up), as Jepsen's delay."""
 
-    __slots__ = ("dt_ns", "next_ns", "gen")
+    __slots__ = ("dt_ns", "gen", "next_ns")
 
     def __init__(self, dt_ns: int, next_ns: int | None, gen: GenLike) -> None:
         self.dt_ns = dt_ns
@@ -323,7 +323,7 @@ class TimeLimit(Gen):
     `then(a, time_limit(dt, b))` the limit starts when b does. At or past the cutoff it is exhausted, even if
     `gen` is pending."""
 
-    __slots__ = ("dt_ns", "cutoff_ns", "gen")
+    __slots__ = ("cutoff_ns", "dt_ns", "gen")
 
     def __init__(self, dt_ns: int, cutoff_ns: int | None, gen: GenLike) -> None:
         self.dt_ns = dt_ns
@@ -420,7 +420,7 @@ class MapOps(Gen):
         return self if g2 is self.gen else MapOps(self.fn, g2)
 
 
-def map(fn: Callable[[Op], Op], gen: Any) -> GenLike:  # noqa: A001 - Jepsen's name, used as gen.map
+def map(fn: Callable[[Op], Op], gen: Any) -> GenLike:
     """Every op of `gen` transformed by `fn(op) -> op` (e.g. `lambda o: o.replace(value=...)`)."""
     g = coerce(gen)
     return None if g is None else MapOps(fn, g)
@@ -429,7 +429,7 @@ def map(fn: Callable[[Op], Op], gen: Any) -> GenLike:  # noqa: A001 - Jepsen's n
 class FilterOps(Gen):
     """Ops of `gen` for which `pred(op)` holds; others are skipped (`gen` advances past them)."""
 
-    __slots__ = ("pred", "gen")
+    __slots__ = ("gen", "pred")
 
     def __init__(self, pred: Callable[[Op], bool], gen: GenLike) -> None:
         self.pred = pred
@@ -451,7 +451,7 @@ class FilterOps(Gen):
         return self if g2 is self.gen else FilterOps(self.pred, g2)
 
 
-def filter(pred: Callable[[Op], bool], gen: Any) -> GenLike:  # noqa: A001 - Jepsen's name, used as gen.filter
+def filter(pred: Callable[[Op], bool], gen: Any) -> GenLike:
     """Only the ops of `gen` for which `pred(op)` is true (Sleep and Log always pass)."""
     g = coerce(gen)
     return None if g is None else FilterOps(pred, g)
@@ -463,7 +463,7 @@ def filter(pred: Callable[[Op], bool], gen: Any) -> GenLike:  # noqa: A001 - Jep
 class UntilOk(Gen):
     """Ops of `gen` until one of them completes ok; `active` are the processes running ops it emitted."""
 
-    __slots__ = ("gen", "done", "active")
+    __slots__ = ("active", "done", "gen")
 
     def __init__(self, gen: GenLike, done: bool, active: frozenset[Process]) -> None:
         self.gen = gen
@@ -527,7 +527,7 @@ class ProcessLimit(Gen):
     """Ops of `gen` for at most `n` distinct processes: once an op would need an (n+1)th process, it ends.
     With crashes (info) retiring processes, this bounds how many processes a test ever uses."""
 
-    __slots__ = ("n", "procs", "gen")
+    __slots__ = ("gen", "n", "procs")
 
     def __init__(self, n: int, procs: frozenset[Process], gen: GenLike) -> None:
         self.n = n
@@ -560,7 +560,7 @@ class ConcurrencyLimit(Gen):
     `running` are the processes of its ops not yet completed (a dispatched op is one whose next generator
     the caller adopted, so the op's own next state records it)."""
 
-    __slots__ = ("n", "running", "gen")
+    __slots__ = ("gen", "n", "running")
 
     def __init__(self, n: int, running: frozenset[Process], gen: GenLike) -> None:
         self.n = n
@@ -597,9 +597,39 @@ def concurrency_limit(n: int, gen: Any) -> GenLike:
 
 
 __all__ = [
-    "Limit", "Repeat", "Cycle", "Mix", "Stagger", "Delay", "SleepGen", "LogGen", "TimeLimit", "Synchronize",
-    "MapOps", "FilterOps", "UntilOk", "FlipFlop", "ProcessLimit", "ConcurrencyLimit",
-    "limit", "once", "repeat", "cycle", "mix", "stagger", "delay", "sleep", "log", "time_limit",
-    "synchronize", "phases", "then", "map", "filter", "until_ok", "flip_flop", "process_limit",
+    "ConcurrencyLimit",
+    "Cycle",
+    "Delay",
+    "FilterOps",
+    "FlipFlop",
+    "Limit",
+    "LogGen",
+    "MapOps",
+    "Mix",
+    "ProcessLimit",
+    "Repeat",
+    "SleepGen",
+    "Stagger",
+    "Synchronize",
+    "TimeLimit",
+    "UntilOk",
     "concurrency_limit",
+    "cycle",
+    "delay",
+    "filter",
+    "flip_flop",
+    "limit",
+    "log",
+    "map",
+    "mix",
+    "once",
+    "phases",
+    "process_limit",
+    "repeat",
+    "sleep",
+    "stagger",
+    "synchronize",
+    "then",
+    "time_limit",
+    "until_ok",
 ]  # fmt: skip

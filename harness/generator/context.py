@@ -138,7 +138,7 @@ class ThreadFilter:
     that restricting a context on the hot path is one set intersection. The memo is a cache of a pure
     function of `all_threads`: it changes no observable behaviour."""
 
-    __slots__ = ("pred", "_memo")
+    __slots__ = ("_memo", "pred")
 
     def __init__(self, pred: Callable[[Thread], bool]) -> None:
         self.pred = pred

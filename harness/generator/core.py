@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from harness.errors import BadInput
-from harness.op import INVOKE, Op, Process
-
 from harness.generator.context import Context
+from harness.op import INVOKE, Op, Process
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -225,7 +224,7 @@ class OpTemplate(Gen):
     once it is free); the time is the context's time, or `time_ns` if that is later ("not before"). In a view
     with no threads at all it is exhausted."""
 
-    __slots__ = ("f", "value", "process", "time_ns", "node")
+    __slots__ = ("f", "node", "process", "time_ns", "value")
 
     def __init__(
         self, f: str, value: Any = None, *, process: Process | None = None, time_ns: int = 0, node: str | None = None
@@ -276,8 +275,7 @@ class OpTemplate(Gen):
         elif not ctx.is_free_process(p):
             return PENDING, self
         t = ctx.time_ns
-        if self.time_ns > t:
-            t = self.time_ns
+        t = max(t, self.time_ns)
         return new_invoke(p, t, self.f, self.value, self.node), None
 
     def __repr__(self) -> str:
@@ -320,7 +318,7 @@ class Seq(Gen):
     """Generators one after the other: `head` (the current one, possibly updated), then `rest[i:]`. Updates go
     to the current generator only, as in Jepsen."""
 
-    __slots__ = ("head", "rest", "i")
+    __slots__ = ("head", "i", "rest")
 
     def __init__(self, head: GenLike, rest: tuple[GenLike, ...], i: int) -> None:
         self.head = head
@@ -363,18 +361,14 @@ def seq(values: Any) -> Gen | None:
 # --- choosing among candidate emissions ----------------------------------------------------------------------
 
 
-def soonest(candidates: list[tuple[Emitted, int]]) -> tuple[Emitted, int] | None:
-    """Of (emission, tag) pairs, the one to emit: a real emission beats PENDING; the earliest time wins; ties
-    go to the first candidate (deterministic, no randomness). None if there are no candidates."""
-    best: tuple[Emitted, int] | None = None
-    best_t = 0
-    for c in candidates:
-        e = c[0]
-        if e is PENDING:
-            if best is None:
-                best = c
-            continue
-        t = e.time_ns  # type: ignore[union-attr]
-        if best is None or best[0] is PENDING or t < best_t:
-            best, best_t = c, t
-    return best
+def beats(e: Emitted, best: Emitted | None) -> bool:
+    """Whether emission `e` should replace the best candidate so far when several generators offer one (any,
+    reserve, each_thread): anything beats nothing, a real emission beats PENDING, an earlier one beats a later
+    one; on a tie the earlier candidate stays, so choices are deterministic (Jepsen breaks ties at random)."""
+    if best is None:
+        return True
+    if e is PENDING:
+        return False
+    if best is PENDING:
+        return True
+    return e.time_ns < best.time_ns  # type: ignore[union-attr]

@@ -13,7 +13,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
-from harness.generator.context import Context, Thread, ThreadFilter, is_client_thread, is_nemesis_thread
+from harness.generator.context import (
+    Context,
+    Thread,
+    ThreadFilter,
+    is_client_thread,
+    is_nemesis_thread,
+)
 from harness.generator.core import (
     PENDING,
     Emitted,
@@ -21,11 +27,11 @@ from harness.generator.core import (
     Gen,
     GenLike,
     OpResult,
+    beats,
     check_count,
     coerce,
     coerce_all,
     op,
-    soonest,
     update,
 )
 
@@ -40,7 +46,7 @@ class OnThreads(Gen):
 
     __slots__ = ("filter", "gen")
 
-    def __init__(self, filter: ThreadFilter, gen: GenLike) -> None:  # noqa: A002
+    def __init__(self, filter: ThreadFilter, gen: GenLike) -> None:
         self.filter = filter
         self.gen = gen
 
@@ -112,21 +118,18 @@ class AnyOf(Gen):
         self.gens = gens
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        cands: list[tuple[Emitted, int]] = []
-        nexts: dict[int, GenLike] = {}
+        best: Emitted | None = None
+        best_i = -1
+        best_next: GenLike = None
         for i, g in enumerate(self.gens):
             r = op(g, test, ctx)
-            if r is not None:
-                cands.append((r[0], i))
-                nexts[i] = r[1]
-        best = soonest(cands)
+            if r is not None and beats(r[0], best):
+                best, best_i, best_next = r[0], i, r[1]
         if best is None:
             return None
-        e, i = best
-        g2 = nexts[i]
-        if g2 is self.gens[i]:
-            return e, self
-        return e, AnyOf(self.gens[:i] + (g2,) + self.gens[i + 1 :])
+        if best_next is self.gens[best_i]:
+            return best, self
+        return best, AnyOf(self.gens[:best_i] + (best_next,) + self.gens[best_i + 1 :])
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
         gens = tuple(update(g, test, ctx, event) for g in self.gens)
@@ -135,7 +138,7 @@ class AnyOf(Gen):
         return AnyOf(gens)
 
 
-def any(*gens: Any) -> GenLike:  # noqa: A001 - Jepsen's name, used as gen.any
+def any(*gens: Any) -> GenLike:
     """All of `gens` side by side; each op comes from whichever offers the soonest one."""
     gs = tuple(g for g in coerce_all(gens) if g is not None)
     if not gs:
@@ -148,7 +151,7 @@ class Routed(Gen):
     the first); an event goes to the generator owning its thread. Exhausted when all are. `reserve` and
     `each_thread` are built on it."""
 
-    __slots__ = ("filters", "gens", "fresh")
+    __slots__ = ("filters", "fresh", "gens")
 
     def __init__(self, filters: tuple[ThreadFilter, ...], gens: tuple[GenLike, ...], fresh: GenLike) -> None:
         self.filters = filters
@@ -165,21 +168,21 @@ class Routed(Gen):
         return None
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        best: tuple[Emitted, int] | None = None
+        best: Emitted | None = None
+        best_i = -1
         best_next: GenLike = None
+        filters = self.filters
         for i, g in enumerate(self.gens):
-            r = op(g, test, self.filters[i](ctx))
-            if r is None:
+            if g is None:
                 continue
-            c = soonest([best, (r[0], i)] if best is not None else [(r[0], i)])
-            if c is not best:
-                best, best_next = c, r[1]
+            r = op(g, test, filters[i](ctx))
+            if r is not None and beats(r[0], best):
+                best, best_i, best_next = r[0], i, r[1]
         if best is None:
             return None
-        e, i = best
-        if best_next is self.gens[i]:
-            return e, self
-        return e, Routed(self.filters, self.gens[:i] + (best_next,) + self.gens[i + 1 :], self.fresh)
+        if best_next is self.gens[best_i]:
+            return best, self
+        return best, Routed(self.filters, self.gens[:best_i] + (best_next,) + self.gens[best_i + 1 :], self.fresh)
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
         i = self._route(ctx, event)
@@ -213,7 +216,7 @@ def reserve(*args: Any) -> GenLike:
 class _in_range:
     """Predicate: a client thread in [lo, hi). A class, not a lambda, so it has a readable repr."""
 
-    __slots__ = ("lo", "hi")
+    __slots__ = ("hi", "lo")
 
     def __init__(self, lo: int, hi: int) -> None:
         self.lo, self.hi = lo, hi
@@ -259,7 +262,7 @@ class EachThread(Gen):
     """A separate copy of `fresh` for every thread of the view, each seeing only its own thread. Copies are
     made as threads first appear; `gens` maps a thread to its copy's state."""
 
-    __slots__ = ("fresh", "gens", "filters")
+    __slots__ = ("filters", "fresh", "gens")
 
     def __init__(self, fresh: GenLike, gens: dict[Thread, GenLike], filters: dict[Thread, ThreadFilter]) -> None:
         self.fresh = fresh
@@ -273,28 +276,27 @@ class EachThread(Gen):
         return f
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        best: tuple[Emitted, int] | None = None
+        best: Emitted | None = None
         best_next: GenLike = None
         best_t: Thread | None = None
         any_pending = False
         free = ctx.free_threads
-        for pos, t in enumerate(ctx.all_threads):
+        gens = self.gens
+        for t in ctx.all_threads:
             if t not in free:
                 continue
-            g = self.gens.get(t, self.fresh)
-            r = op(g, test, self._filter(t)(ctx))
+            r = op(gens.get(t, self.fresh), test, self._filter(t)(ctx))
             if r is None:
                 continue
-            if r[0] is PENDING:
+            e = r[0]
+            if e is PENDING:
                 any_pending = True
-                continue
-            c = soonest([best, (r[0], pos)] if best is not None else [(r[0], pos)])
-            if c is not best:
-                best, best_next, best_t = c, r[1], t
+            elif beats(e, best):
+                best, best_next, best_t = e, r[1], t
         if best is not None:
-            gens = dict(self.gens)
+            gens = dict(gens)
             gens[best_t] = best_next  # type: ignore[index]
-            return best[0], EachThread(self.fresh, gens, self.filters)
+            return best, EachThread(self.fresh, gens, self.filters)
         if any_pending or len(free) != len(ctx.all_threads):
             return PENDING, self
         return None
@@ -318,6 +320,15 @@ def each_thread(gen: Any) -> GenLike:
 
 
 __all__ = [
-    "OnThreads", "AnyOf", "Routed", "EachThread",
-    "on_threads", "clients", "nemesis", "any", "reserve", "each_thread", "thread_of_event",
+    "AnyOf",
+    "EachThread",
+    "OnThreads",
+    "Routed",
+    "any",
+    "clients",
+    "each_thread",
+    "nemesis",
+    "on_threads",
+    "reserve",
+    "thread_of_event",
 ]  # fmt: skip

@@ -1,0 +1,93 @@
+"""Benchmark of the generator DSL: the cost of asking a generator for an op and telling it of the invocation
+and the completion, as the interpreter does for every op, without threads or clients.
+
+The interpreter's target (issue 2) is 20,000 ops/s with 10 workers, i.e. 50 us per op for everything; the
+generator's share should be a few microseconds for a simple generator. Printed: microseconds per op (one
+`op` + two `update`s + the context changes) and ops/s of the generator alone, for a simple and a composed
+generator, and the deterministic simulator's ops/s.
+
+    python bench/generator.py [--ops 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from harness import generator as g
+from harness.op import INVOKE, Op
+from harness.options import RunOptions
+from harness.test import bare_test
+
+
+def drive(gen: Any, ops: int, concurrency: int) -> tuple[int, float]:
+    """The interpreter's generator calls with zero-latency completions: ask, dispatch (busy + update), complete
+    (free + update). Returns (invocations, seconds)."""
+    test = bare_test(options=RunOptions(seed=1), concurrency=concurrency)
+    ctx = g.Context.initial(concurrency)
+    outstanding: list[tuple[Any, Op]] = []
+    n = 0
+    now = 0
+    t0 = time.perf_counter()
+    while n < ops:
+        now += 1000
+        ctx = ctx.with_time(now)
+        r = g.op(gen, test, ctx)
+        if r is None:
+            break
+        e, gen2 = r
+        if e is g.PENDING or e.time_ns > now:
+            if outstanding:  # complete the oldest op
+                thread, inv = outstanding.pop(0)
+                ctx = ctx.free(thread)
+                gen = g.update(gen, test, ctx, inv.replace(type="ok", time_ns=now) if isinstance(inv, Op) else inv)
+            else:
+                now = max(now, e.time_ns if e is not g.PENDING else now)
+            continue
+        thread = ctx.thread_of(e.process)
+        ctx = ctx.busy(thread)
+        gen = g.update(gen2, test, ctx, e)
+        outstanding.append((thread, e))
+        if isinstance(e, Op) and e.type == INVOKE:
+            n += 1
+    return n, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", type=int, default=100_000)
+    ap.add_argument("--concurrency", type=int, default=10)
+    a = ap.parse_args()
+    cases = {
+        "clients(limit(n, repeat(read)))": g.clients(g.limit(a.ops, g.repeat({"f": "read"}))),
+        "clients(mix(read, write fn)) + nemesis cycle, time_limit": g.time_limit(
+            3600,
+            g.clients(
+                g.limit(a.ops, g.mix([g.repeat({"f": "read"}),
+                                      lambda test, ctx: {"f": "write", "value": test.rng.randrange(5)}])),
+                g.cycle([g.sleep(1e-4), {"f": "start"}, g.sleep(1e-4), {"f": "stop"}]),
+            ),
+        ),  # fmt: skip
+        "clients(reserve(2, cas, each_thread(repeat(read))))": g.clients(
+            g.limit(a.ops, g.reserve(2, g.repeat({"f": "cas"}), g.each_thread(g.repeat({"f": "read"}))))
+        ),
+    }
+    print(f"generator cost per op (ask + 2 updates + context changes), {a.concurrency} workers, {a.ops} ops")
+    for name, gen in cases.items():
+        n, dt = drive(gen, a.ops, a.concurrency)
+        print(f"  {name:60s} {dt / n * 1e6:6.2f} us/op  {n / dt:10,.0f} ops/s")
+    n_sim = a.ops // 5
+    t0 = time.perf_counter()
+    hist = g.simulate(g.clients(g.limit(n_sim, g.repeat({"f": "read"}))), concurrency=a.concurrency,
+                      max_ops=n_sim)  # fmt: skip
+    dt = time.perf_counter() - t0
+    print(f"simulator: {len(hist) // 2} ops (invoke+ok) in {dt:.2f} s = {len(hist) // 2 / dt:,.0f} ops/s")
+
+
+if __name__ == "__main__":
+    main()
