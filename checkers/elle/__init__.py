@@ -6,6 +6,7 @@ Owns the `elle` checker plugin (`PLUGIN`) and the classes workloads use directly
     models        consistency models, anomaly implications, `not` / `also-not`
     txns          transactions as integer columns; process and real-time edges
     graph         edge arrays, CSR adjacency, iterative Tarjan
+    case          a non-cycle anomaly instance; what a workload analysis returns
     list_append   list-append version orders, dependencies, non-cycle anomalies
     rw_register   rw-register version orders, dependencies, non-cycle anomalies
     cycles        per-component cycle search with a budget; naming cycles

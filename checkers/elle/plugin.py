@@ -1,9 +1,9 @@
 """The `elle` entry point of `harness.checkers`: option specs and `make(opts) -> Checker`.
 
-Owns the option names the CLI and `--checker-opt` accept (workload, consistency-models, anomalies,
-sequential-keys, linearizable-keys, wfr-keys, cycle-search-timeout, cycle-search-steps, max-findings, elle-cli,
-elle-cli-timeout), their parsing (bad values raise ValueError, which `parse_opts` turns into BadInput naming
-the option) and the plugin object. Does not own checking.
+Owns the option names `harness check` and `--opt` accept (workload, consistency-models, anomalies,
+sequential-keys, linearizable-keys, wfr-keys, cycle-search-timeout (alias timeout), cycle-search-steps,
+max-findings, elle-cli, elle-cli-timeout), their parsing (bad values raise ValueError, which `parse_opts`
+turns into BadInput naming the option) and the plugin object. Does not own checking.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                parse=parse_bool),
     OptionSpec(name="cycle-search-timeout", default=1.0,
                help="seconds of cycle search per strongly connected component (0: no limit)", parse=_nonneg_float),
+    OptionSpec(name="timeout", default=None, help="harness check --timeout: same as cycle-search-timeout",
+               parse=_nonneg_float),
     OptionSpec(name="cycle-search-steps", default=0,
                help="reproducible bound on search states per component (0: no limit)", parse=_nonneg_int),
     OptionSpec(name="max-findings", default=10, help="findings listed per anomaly type", parse=_nonneg_int),
@@ -100,7 +102,7 @@ class EllePlugin:
             sequential_keys=o["sequential-keys"],
             linearizable_keys=o["linearizable-keys"],
             wfr_keys=o["wfr-keys"],
-            cycle_search_timeout=o["cycle-search-timeout"],
+            cycle_search_timeout=o["timeout"] if o["timeout"] is not None else o["cycle-search-timeout"],
             cycle_search_steps=o["cycle-search-steps"],
         )
         return ElleChecker(
