@@ -21,25 +21,14 @@ None is exhausted. Times are seconds in the API and integer nanoseconds (`ctx.ti
 """
 
 from harness.generator.combinators import (
-    concurrency_limit,
     cycle,
-    delay,
-    filter,
-    flip_flop,
     limit,
-    log,
-    map,
     mix,
     once,
     phases,
-    process_limit,
     repeat,
-    sleep,
-    stagger,
     synchronize,
     then,
-    time_limit,
-    until_ok,
 )
 from harness.generator.context import Context, Thread, ThreadFilter
 from harness.generator.core import (
@@ -55,6 +44,14 @@ from harness.generator.core import (
     op,
     seq,
     update,
+)
+from harness.generator.flow import (
+    concurrency_limit,
+    filter,
+    flip_flop,
+    map,
+    process_limit,
+    until_ok,
 )
 from harness.generator.simulate import (
     brief,
@@ -74,6 +71,7 @@ from harness.generator.threads import (
     on_threads,
     reserve,
 )
+from harness.generator.timing import delay, log, sleep, stagger, time_limit
 
 __all__ = [
     # protocol

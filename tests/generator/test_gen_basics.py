@@ -271,3 +271,16 @@ def test_fast_invoke_equals_the_constructor() -> None:
     assert new_invoke(4, 99, "cas", (1, 2), "n2") == Op(
         index=-1, time_ns=99, type="invoke", process=4, f="cas", value=(1, 2), node="n2"
     )
+
+
+def test_public_api_is_pinned() -> None:
+    # the names the interpreter, workloads and nemeses build on (issue 2); removing one is a breaking change
+    expected = {
+        "PENDING", "Context", "Sleep", "Log", "op", "update", "coerce",
+        "once", "limit", "repeat", "cycle", "mix", "stagger", "delay", "sleep", "log", "time_limit", "phases",
+        "then", "synchronize", "clients", "nemesis", "any", "reserve", "each_thread", "until_ok", "flip_flop",
+        "concurrency_limit", "process_limit", "on_threads", "filter", "map",
+        "simulate", "quick", "perfect", "perfect_all", "perfect_info", "imperfect", "invocations", "brief",
+    }  # fmt: skip
+    assert expected <= set(gen.__all__)
+    assert all(hasattr(gen, name) for name in gen.__all__)
