@@ -119,3 +119,24 @@ def test_knossos_failing_op(name: str, expected: tuple[int, int, int], tmp_path:
     process, value, completion = expected
     assert (op["process"], op["operation"], op["completion"]) == (process, f"read -> {value}", completion)
     assert f"#{completion}" in v.findings[0].diagnosis
+
+
+# elle-cli's copies of Knossos histories (EDN and JSON), asserted by its test.sh with `--model cas-register`
+# (initial value nil) and `--model mutex`; and mprimi/elle-cli's two CAS examples (author's intent).
+ELLE_CLI = [
+    *[(f"elle-cli/knossos/cas-register/bad/{n}.edn", "cas-register", False)
+      for n in ("bad-analysis", "cas-failure", "mongodb-v0-ack-rollback-6", "rethink-fail", "rethink-fail-minimal",
+                "rethink-fail-smaller")],
+    ("elle-cli/knossos/cas-register/good/memstress3-9.edn", "cas-register", True),
+    ("elle-cli/knossos/cas-register/good/memstress3-9.json", "cas-register", True),
+    ("elle-cli/knossos/mutex/bad/etcd.edn", "mutex", False),
+    ("elle-cli/knossos/mutex/bad/etcd.json", "mutex", False),
+    ("elle-cli-mprimi-extras/cas-ok.edn", "cas-register", True),
+    ("elle-cli-mprimi-extras/cas-fail.edn", "cas-register", False),
+]
+
+
+@pytest.mark.parametrize(("rel", "model", "expected"), ELLE_CLI, ids=[c[0] for c in ELLE_CLI])
+def test_elle_cli_knossos_copies(rel: str, model: str, expected: bool, tmp_path: Path) -> None:
+    v = LinearizableChecker(model=model).check(None, load_history(ANCHORS / "elle" / rel), tmp_path)
+    assert v.valid is expected, v.summary
