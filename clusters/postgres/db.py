@@ -3,7 +3,8 @@
 Owns `PostgresDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady), the postgres command line and
 the two topologies of the `replication` system option:
 
-    none         the first node of the test is a single primary; the other nodes stay idle (nothing runs there)
+    none         the first node of the test is a single primary; the other nodes stay idle (nothing runs there,
+                 and a kill or pause aimed at them is refused with FaultError: it would have no effect)
     async, sync  the first node is the primary; every other node is a hot standby cloned with pg_basebackup and
                  fed by streaming replication; with `sync` the primary waits for ANY 1 of the standbys to
                  confirm each commit (synchronous_standby_names = 'ANY 1 (...)').
@@ -31,7 +32,7 @@ import psycopg
 
 from clusters.daemon import daemon_pids, log_tail, start_daemon, stop_daemon
 from harness.control import Remote
-from harness.errors import BadInput, ClusterError
+from harness.errors import BadInput, ClusterError, FaultError
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -233,10 +234,16 @@ class PostgresDB:
         return [int(x) for x in r.stdout.split() if x.isdigit()]
 
     # Killable ------------------------------------------------------------------------------------
+    def _runs_or_fault(self, test: Test, node: str, what: str) -> None:
+        """A fault aimed at an idle node would be reported as injected while nothing happened: refuse it (the
+        nemesis records the error, which makes the verdict unknown rather than valid)."""
+        if not self.runs_on(test, node):
+            raise FaultError(f"cannot {what} {node}: with replication=none only the primary {self.primary} runs "
+                             "postgres (use --nodes 1, or replication=async|sync)")
+
     def kill(self, test: Test, node: str) -> None:
         """SIGKILL the postmaster and every backend: a crash; the next start runs crash recovery."""
-        if not self.runs_on(test, node):
-            return
+        self._runs_or_fault(test, node, "kill")
         self.signal_tree(test, node, "KILL")
         stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1, release=False)
 
@@ -262,8 +269,8 @@ class PostgresDB:
 
     # Pausable ------------------------------------------------------------------------------------
     def pause(self, test: Test, node: str) -> None:
-        if self.runs_on(test, node):
-            self.signal_tree(test, node, "STOP")
+        self._runs_or_fault(test, node, "pause")
+        self.signal_tree(test, node, "STOP")
 
     def resume(self, test: Test, node: str) -> None:
         if self.runs_on(test, node):
@@ -280,7 +287,10 @@ class PostgresDB:
             return list(conn.execute(sql).fetchall())
 
     def primaries(self, test: Test) -> Sequence[str]:
-        """Every running node that is not in recovery (normally the first node; two would be a split brain)."""
+        """Every node that answers and is not in recovery (normally the first node; two would be a split
+        brain). A configured primary that does not answer but whose postmaster exists (paused, or busy with
+        crash recovery) still counts: nothing here promotes a standby, so no other node can have taken over.
+        A killed primary does not count."""
         out = []
         for node in test.nodes:
             if not self.runs_on(test, node):
@@ -289,7 +299,8 @@ class PostgresDB:
                 if self._query(test, node, "SELECT pg_is_in_recovery()")[0][0] is False:
                     out.append(node)
             except psycopg.Error:
-                continue
+                if node == self.primary and daemon_pids(self._remote(test, node), self.pidfile(test, node)):
+                    out.append(node)
         return out
 
     # AwaitsReady ---------------------------------------------------------------------------------

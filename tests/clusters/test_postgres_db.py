@@ -21,7 +21,7 @@ from clusters.postgres import PLUGIN as POSTGRES
 from clusters.postgres.client import PostgresClient
 from clusters.postgres.db import PostgresDB
 from harness.cluster import ClusterSpec
-from harness.errors import BadInput
+from harness.errors import BadInput, FaultError
 from harness.ledger import Ledger
 from harness.op import Op
 from harness.options import RunOptions, parse_opts
@@ -135,6 +135,12 @@ def test_single_primary_kill_start_pause_resume(pg: PgEnv) -> None:
     assert db.log_files(test, "n2") == [] and db.log_files(test, "n1")[0].endswith("postgres.log")
     assert os.path.getsize(db.log_files(test, "n1")[0]) >= 0
     assert not os.path.exists(db.data_dir(test, "n2")), "replication=none leaves the other nodes idle"
+    with pytest.raises(FaultError, match="only the primary n1 runs postgres"):
+        db.kill(test, "n2")  # a fault on an idle node would claim an effect it never had
+    with pytest.raises(FaultError):
+        db.pause(test, "n3")
+    db.start(test, "n2")  # healing an idle node is a no-op
+    db.resume(test, "n3")
 
     client = pg.client()
     ok = client.invoke(test, Op(type="invoke", process=0, f="add", value=1))
@@ -147,7 +153,7 @@ def test_single_primary_kill_start_pause_resume(pg: PgEnv) -> None:
     db.kill(test, "n1")  # idempotent
     db.start(test, "n1")
     eventually(lambda: db.primaries(test) == ["n1"])
-    assert elements(pg, "n1") == [1], "the committed row survives the crash"
+    assert eventually(lambda: elements(pg, "n1") == [1]), "the committed row survives the crash"
     again = client.invoke(test, Op(type="invoke", process=0, f="add", value=3))
     assert again.type == "ok"
 
@@ -158,6 +164,7 @@ def test_single_primary_kill_start_pause_resume(pg: PgEnv) -> None:
     eventually(lambda: proc_states([pid, *children]) == {"T"}, 3.0)
     with pytest.raises(psycopg.OperationalError):
         pg.connect("n1")
+    assert db.primaries(test) == ["n1"], "a paused primary is still the primary"
     db.resume(test, "n1")
     assert "T" not in proc_states([pid, *children])
     assert elements(pg, "n1") == [1, 3]
@@ -204,9 +211,8 @@ def test_sync_commit_waits_for_a_standby_and_a_lost_commit_is_info(pg: PgEnv) ->
     # and with a standby back, commits complete again
     for n in ("n1", "n2"):
         db.start(test, n)
-    eventually(lambda: db.primaries(test) == ["n1"])
     # The commit record was flushed on the primary before it waited for a standby: the "info" op took effect.
-    assert 9 in elements(pg, "n1")
+    assert eventually(lambda: 9 in elements(pg, "n1"))
     client = pg.client()
     done = eventually(lambda: client.invoke(test, Op(type="invoke", process=1, f="add", value=10)).type == "ok", 30)
     assert done

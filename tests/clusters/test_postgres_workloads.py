@@ -175,3 +175,30 @@ def test_read_committed_lets_concurrent_transfers_overdraw_an_account(tmp_path: 
     kinds = {f["kind"] for f in bank["findings"]}
     assert "negative-value" in kinds and "wrong-total" not in kinds, kinds
     assert_clean(results)
+
+
+def test_killing_and_pausing_the_primary_with_standbys_keeps_serializable_histories_valid(tmp_path: Path) -> None:
+    p, run_dir = harness_run(tmp_path, "--workload", "list-append", "--nodes", "3", "--time-limit", "12",
+                             "--seed", "4", "--nemesis", "kill,pause", "--nemesis-interval", "3", "--op-timeout", "2",
+                             "--nemesis-opt", "kill-targets=primaries", "--nemesis-opt", "pause-targets=primaries",
+                             "--system-opt", "replication=async")
+    assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    results = results_of(run_dir)
+    assert checker_child(results, "elle")["valid"] is True
+    history = History.from_jsonl(run_dir / "history.jsonl")
+    faults = [o for o in history.nemesis_ops() if o.type != "invoke" and o.f in ("kill", "pause")]
+    assert faults and all(o.error is None and "n1" in o.value["nodes"] for o in faults), faults
+    client = [o for o in history.client_ops() if o.type != "invoke"]
+    assert any(o.type == "fail" and "connect" in str(o.error) for o in client), "no op met the dead primary"
+    assert sum(o.type == "ok" for o in client) >= 100
+    assert_clean(results)
+
+
+def test_a_fault_aimed_at_an_idle_node_makes_the_verdict_unknown(tmp_path: Path) -> None:
+    p, run_dir = harness_run(tmp_path, "--workload", "set", "--nodes", "2", "--time-limit", "5", "--seed", "2",
+                             "--nemesis", "kill", "--nemesis-interval", "2", "--nemesis-opt", "kill-targets=all")
+    assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    results = results_of(run_dir)
+    assert results["valid"] == "unknown"
+    assert "only the primary n1 runs postgres" in json.dumps(results["verdict"])
+    assert_clean(results)
