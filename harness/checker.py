@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
+from harness.errors import BadInput
 from harness.op import History
 
 Validity: TypeAlias = bool | Literal["unknown"]
@@ -155,12 +156,18 @@ class Checker(Protocol):
     def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict: ...
 
 
-def safe_check(checker: Checker, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
-    """Run a checker; an exception becomes verdict "unknown" with the cause, never a pass."""
+def safe_check(
+    checker: Checker, test: Any, history: History, out_dir: str | os.PathLike[str], *, raise_bad_input: bool = False
+) -> Verdict:
+    """Run a checker; an exception becomes verdict "unknown" with the cause, never a pass. With
+    `raise_bad_input` (checking a user's file), BadInput such as a history that does not fit the checker
+    propagates instead, so the CLI can say so in one line and exit 254."""
     name = getattr(checker, "name", type(checker).__name__)
     try:
         return checker.check(test, history, out_dir)
     except Exception as e:  # noqa: BLE001 - any checker bug must become "unknown", not a crash or a pass
+        if raise_bad_input and isinstance(e, BadInput):
+            raise
         return Verdict(
             valid=UNKNOWN,
             checker=name,

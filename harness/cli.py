@@ -161,7 +161,7 @@ def check(checker_name: str, fmt: str | None, opt: tuple[str, ...], out_dir: str
     for path, history in histories:
         d = out_dir or os.path.join("results", "checks", os.path.basename(path))
         os.makedirs(d, exist_ok=True)
-        verdict = safe_check(checker, None, history, d)
+        verdict = safe_check(checker, None, history, d, raise_bad_input=True)
         worst = merge_validity(worst, verdict.valid)
         click.echo(f"{path}\t{VERDICT_WORD[verdict.valid]}")
         for f in verdict.all_findings()[:10]:
