@@ -67,7 +67,7 @@ def _effects(op: Op) -> tuple[set[Hashable], dict[Hashable, int]]:
     raise bad_value(op, "a read must return the list of applied keys or a map key -> count")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Req:
     first: int  # index of the first invocation
     acked: int | None = None  # index of the first ok completion
