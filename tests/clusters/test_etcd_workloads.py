@@ -112,6 +112,35 @@ def test_every_workload_is_valid_on_etcd_without_faults(tmp_path: Path, workload
         assert not left, f"left behind: {left}"
 
 
+def test_idempotent_retries_after_timeouts_apply_once(tmp_path: Path) -> None:
+    """Members paused under load: requests time out (info), the workload retries them with the same key from
+    other processes, and each payment is still applied exactly once (the marker txn makes retries safe)."""
+    require("local")
+    p, run_dir = harness_run(tmp_path, "idempotent", "--time-limit", "8", "--seed", "4", "--nemesis", "pause",
+                             "--nemesis-interval", "2", "--op-timeout", "1")
+    assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    results = json.loads((run_dir / "results.json").read_text())
+    try:
+        assert results["valid"] is True and results["errors"] == []
+        history = History.from_jsonl(run_dir / "history.jsonl")
+        requests = [o for o in history.client_ops().completions() if o.f == "request"]
+        timed_out = {o.value["key"] for o in requests if o.type == "info"}
+        assert timed_out, "no request timed out: the pauses did not exercise the retry path"
+        results_of: dict[str, set[Any]] = {}
+        for o in requests:
+            if o.type == "ok":
+                results_of.setdefault(o.value["key"], set()).add(o.value["result"])
+        retried_ok = [k for k in timed_out if k in results_of]
+        assert retried_ok, "no timed-out request was retried to an ok"
+        assert all(len(r) == 1 for r in results_of.values())
+        final = last_ok(history, "read")
+        assert all(final.get(k) == 1 for k in results_of), "an acknowledged payment is not applied exactly once"
+        assert all(n == 1 for n in final.values()), "a payment applied twice"
+    finally:
+        left = residue([results["run"]["run_id"]])
+        assert not left, f"left behind: {left}"
+
+
 # ------------------------------------------------------------------------------ op by op, one cluster
 # One local cluster for the op-level tests (the `etcd` fixture of conftest, local provider only).
 local_etcd = pytest.mark.parametrize("etcd", ["local"], indirect=True)
