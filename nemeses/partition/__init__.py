@@ -80,7 +80,7 @@ class PartitionNemesis:
         if kind == "primaries":
             primaries = test.db.primaries(test) if isinstance(test.db, HasPrimaries) else ()
             if not primaries:
-                raise ValueError("no primary could be found to isolate")
+                return kind, {}
         return kind, grudges.make(kind, test.nodes, test.rng, primaries)
 
     def invoke(self, test: Test, op: Op) -> Op:
@@ -93,7 +93,10 @@ class PartitionNemesis:
             self.current = {}
             apply_grudge(self.chains, test, grudge)
             self.current = grudges.to_value(grudge)
-            return op.replace(type="info", value={"kind": kind, "grudge": self.current})
+            value: dict[str, Any] = {"kind": kind, "grudge": self.current}
+            if not grudge:  # nothing to cut (no primary right now): said in the history, not an injection failure
+                value["skipped"] = "no primary could be found to isolate"
+            return op.replace(type="info", value=value)
         if op.f == STOP:
             self.chains.flush(test)
             healed, self.current = self.current, {}
