@@ -58,12 +58,15 @@ def simulate(
     max_ops: int = 10_000,
     specials: bool = False,
     time_ns: int = 0,
+    keep_pending: bool = False,
 ) -> list[Any]:
     """The history (invocations and completions, in time order) that `gen` produces against a system whose
     ops take `latency_ns` and complete as `complete` says: a type ("ok", "fail", "info") or a function
     `(ctx, invoke) -> type or completion Op`. `test` supplies the seeded rng (default: a bare test with seed
     0); `concurrency` defaults to the test's, or 2. At most `max_ops` invocations are made (then the run stops
     as if the generator were exhausted). With `specials`, Sleep and Log emissions appear in the result too.
+    With `keep_pending`, the state returned with PENDING is adopted (the protocol allows either; by default
+    it is dropped, as the interpreter does).
     Raises BadInput if the generator is pending while nothing is in flight (it could never emit again) or
     emits an op for a process that is not free."""
     if concurrency is None:
@@ -109,6 +112,8 @@ def simulate(
             continue
         if not flight:
             raise BadInput("generator is pending while nothing is in flight: it can never emit again")
+        if keep_pending and e is PENDING:
+            g = g2
         t, _, thread, done = heapq.heappop(flight)
         ctx = ctx.with_time(t).free(thread)
         if isinstance(done, Op):

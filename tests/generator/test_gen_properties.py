@@ -186,11 +186,17 @@ def test_random_compositions_give_well_formed_reproducible_histories(data: Any, 
             return kind
         return ("ok", "fail", "info")[inv.time_ns % 3]
 
-    def run() -> list[Any]:
-        return gen.simulate(g, test=seeded(seed, c), concurrency=c, complete=complete, max_ops=200, specials=True)
+    def run(keep_pending: bool) -> list[Any]:
+        return gen.simulate(g, test=seeded(seed, c), concurrency=c, complete=complete, max_ops=200, specials=True,
+                            keep_pending=keep_pending)  # fmt: skip
 
-    hist = run()
-    assert hist == run(), "same seed, same history"
+    hist = run(False)
+    assert hist == run(False), "same seed, same history"
+    check_well_formed(run(True), c)  # a caller may also keep the state returned with PENDING
+    check_well_formed(hist, c)
+
+
+def check_well_formed(hist: list[Any], c: int) -> None:
     ops = [o for o in hist if isinstance(o, Op)]
     assert sum(o.type == "invoke" for o in ops) <= 200
     times = [o.time_ns for o in hist]
