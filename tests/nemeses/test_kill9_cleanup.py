@@ -1,0 +1,71 @@
+"""A real `harness run` killed with SIGKILL in the middle of a partition and a pause, then `harness cleanup`:
+the nemeses' ledger entries are undone by their undo functions (in their own state directory, so no other
+run on this machine is touched), with no problem reported and nothing of the run left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from clusters.local.network import names_for
+from tests.nemeses.conftest import provider_skip
+
+pytestmark = [pytest.mark.cluster]
+
+
+def test_cleanup_after_sigkill_heals_the_faults() -> None:
+    reason = provider_skip("local")
+    if reason:
+        pytest.skip(reason)
+    with tempfile.TemporaryDirectory(prefix="nemeses-kill9-") as d:
+        root = Path(d)
+        scenario = root / "scenario.json"
+        scenario.write_text(json.dumps([
+            {"at": 1, "f": "start-partition", "value": "one"},
+            {"at": 1.5, "f": "pause", "value": ["n2"]},
+        ]))
+        env = {**os.environ, "HARNESS_STATE_DIR": str(root / "state")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", "--system", "etcd", "--cluster", "local",
+             "--nemesis", "partition,pause", "--nemesis-opt", f"schedule={scenario}", "--time-limit", "60",
+             "--results", str(root / "results")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            done: set[str] = set()
+            while done != {"start-partition", "pause"}:
+                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never paused"
+                time.sleep(0.3)
+                for h in (root / "results").glob("*/*/history.jsonl"):
+                    for line in h.read_text().splitlines():
+                        o = json.loads(line)
+                        if o["process"] == "nemesis" and o["type"] == "info":
+                            done.add(o["f"])
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        ledgers = list((root / "state" / "ledger").glob("*.jsonl"))
+        assert len(ledgers) == 1
+        kinds = {json.loads(x).get("kind") for x in ledgers[0].read_text().splitlines()}
+        assert {"nemesis-iptables", "nemesis-pause"} <= kinds
+
+        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert c.returncode == 0, c.stderr
+        assert "could not remove" not in c.stderr
+        assert "removed nemesis-iptables" in c.stderr and "removed nemesis-pause" in c.stderr
+        assert not list((root / "state" / "ledger").glob("*.jsonl"))  # every entry undone
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        run_id = ledgers[0].name.removesuffix(".jsonl")
+        assert not (root / "state" / run_id).exists()
+        tag = names_for(run_id).tag
+        assert not [line for line in netns.splitlines() if line.startswith(f"harness-{tag}-")]
