@@ -6,8 +6,10 @@ Owns the whole public API of generators (re-exported here): the protocol (`op`, 
 interpreter (`harness.interpreter`), which runs generators against real clients with the real clock.
 
     from harness import generator as gen
+    read = {"f": "read"}                                                  # one op
+    write = lambda test, ctx: {"f": "write", "value": test.rng.randrange(5)}  # a new op per call
     g = gen.phases(
-        gen.time_limit(60, gen.clients(gen.stagger(0.01, gen.mix([read, write])),
+        gen.time_limit(60, gen.clients(gen.stagger(0.01, gen.mix([gen.repeat(read), write])),
                                        gen.cycle([gen.sleep(5), {"f": "start"}, gen.sleep(5), {"f": "stop"}]))),
         gen.nemesis({"f": "stop"}),
         gen.clients(gen.each_thread(gen.once({"f": "read"}))),

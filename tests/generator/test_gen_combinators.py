@@ -348,3 +348,30 @@ def test_filter() -> None:
 def test_map() -> None:
     g = gen.clients(gen.map(lambda o: o.replace(value=o.process), gen.limit(3, gen.repeat(A))))
     assert [(o.time_ns, o.process, o.value) for o in gen.perfect(g)] == [(0, 0, 0), (0, 1, 1), (10, 0, 0)]
+
+
+def test_the_example_of_the_package_docstring() -> None:
+    read = {"f": "read"}
+
+    def write(test, ctx):  # type: ignore[no-untyped-def]
+        return {"f": "write", "value": test.rng.randrange(5)}
+
+    g = gen.phases(
+        gen.time_limit(60, gen.clients(gen.stagger(0.01, gen.mix([gen.repeat(read), write])),
+                                       gen.cycle([gen.sleep(5), {"f": "start"}, gen.sleep(5), {"f": "stop"}]))),
+        gen.nemesis({"f": "stop"}),
+        gen.clients(gen.each_thread(gen.once({"f": "read"}))),
+    )  # fmt: skip
+    ops = gen.perfect(g, test=seeded(9, 3), max_ops=100_000)
+    main = [o for o in ops if o.time_ns < 60 * S]
+    # the nemesis: start at 5, 15, ... 55 s and stop at 10, 20, ... 50 s (the one due at 60 s is past the
+    # limit); each sleep begins when the op before it completes, 10 ns after its invocation
+    assert [(o.time_ns, o.f) for o in main if o.process == "nemesis"] == [
+        ((k + 1) * 5 * S + 10 * k, "start" if k % 2 == 0 else "stop") for k in range(11)
+    ]
+    counts = Counter(o.f for o in main if o.process != "nemesis")
+    assert 5500 < counts["read"] + counts["write"] < 6500  # one every 10 ms on average for 60 s
+    assert abs(counts["read"] - counts["write"]) < 300
+    # then the final phase: the nemesis heals, then every client thread reads once
+    tail = ops[len(main):]
+    assert [(o.process, o.f) for o in tail] == [("nemesis", "stop"), (0, "read"), (1, "read"), (2, "read")]
