@@ -22,7 +22,7 @@ from harness.generator.core import new_invoke, seconds_to_ns
 from harness.nemesis import ComposedNemesis, Package
 from harness.options import OptionSpec
 from nemeses import clock, disk, membership, packet, partition, process, swizzle
-from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, Periodic, Step, family_generator
+from nemeses.schedule import FAMILY_FS, Periodic, Step, family_generator
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -39,7 +39,7 @@ class Rotation(Gen):
     """One fault at a time: a random pair's start (drawn with test.rng), `interval` later its stop (if it has
     one), `interval` later the next random start. Ops carry their due time ("not before"). Immutable."""
 
-    __slots__ = ("pairs", "interval_ns", "offset_ns", "current", "next_ns")
+    __slots__ = ("current", "interval_ns", "next_ns", "offset_ns", "pairs")
 
     def __init__(self, pairs: tuple[tuple[Step, Step | None], ...], interval_ns: int, offset_ns: int,
                  current: int | None = None, next_ns: int | None = None) -> None:

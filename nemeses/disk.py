@@ -15,6 +15,7 @@ undo it; the data goes with the cluster. No ledger entry is needed: nothing outl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
     from harness.test import Test
 
+log = logging.getLogger("harness")
 OP = "corrupt-file"
 FS = frozenset({OP})
 FAMILY_FS["disk"] = FS
@@ -148,8 +150,8 @@ class DiskNemesis:
             try:
                 test.db.start(test, node)
                 self.down.discard(node)
-            except Exception:  # noqa: BLE001 - reported by residue
-                pass
+            except Exception as e:  # noqa: BLE001 - reported by residue
+                log.warning("disk: %s still does not start after its data was corrupted: %s", node, e)
 
     def residue(self, test: Test) -> list[str]:
         return [f"{n}: does not start again after its data was corrupted" for n in sorted(self.down)]

@@ -29,7 +29,12 @@ from nemeses.net import tc
 from nemeses.net.iptables import ChainSet
 from nemeses.process import targets_of
 from nemeses.remotes import locator_for, require_remotes
-from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
+from nemeses.schedule import (
+    FAMILY_FS,
+    SCHEDULE_SPEC,
+    default_schedule,
+    family_generator,
+)
 from nemeses.targets import parse_specs
 
 if TYPE_CHECKING:

@@ -30,7 +30,12 @@ from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.remotes import locator_for, node_is_gone, remote_from_locator
-from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
+from nemeses.schedule import (
+    FAMILY_FS,
+    SCHEDULE_SPEC,
+    default_schedule,
+    family_generator,
+)
 from nemeses.targets import parse_specs, select_nodes
 
 if TYPE_CHECKING:
@@ -210,7 +215,8 @@ def _undo_pause(entry: LedgerEntry) -> None:
         if not pids:
             import subprocess
 
-            out = subprocess.run(["ip", "netns", "pids", str(data["netns"])], capture_output=True, text=True).stdout
+            out = subprocess.run(["ip", "netns", "pids", str(data["netns"])], capture_output=True, text=True,
+                                 check=False).stdout
             pids = [int(x) for x in out.split() if x.isdigit()]
         for pid in pids:
             try:

@@ -49,7 +49,7 @@ class Periodic(Gen):
     while it waits for an op due later and drops the next state each time, so a relative anchor would recede
     for ever. Immutable."""
 
-    __slots__ = ("steps", "interval_ns", "offset_ns", "k", "next_ns")
+    __slots__ = ("interval_ns", "k", "next_ns", "offset_ns", "steps")
 
     def __init__(self, steps: tuple[Step, ...], interval_ns: int, offset_ns: int, k: int = 0,
                  next_ns: int | None = None) -> None:

@@ -34,8 +34,18 @@ from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.process import targets_of
-from nemeses.remotes import locator_for, node_is_gone, remote_from_locator, require_remotes
-from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
+from nemeses.remotes import (
+    locator_for,
+    node_is_gone,
+    remote_from_locator,
+    require_remotes,
+)
+from nemeses.schedule import (
+    FAMILY_FS,
+    SCHEDULE_SPEC,
+    default_schedule,
+    family_generator,
+)
 from nemeses.targets import parse_specs
 
 if TYPE_CHECKING:

@@ -24,7 +24,12 @@ from harness.options import OptionSpec
 from nemeses.net.iptables import ChainSet
 from nemeses.partition import grudge as grudges
 from nemeses.remotes import require_remotes
-from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
+from nemeses.schedule import (
+    FAMILY_FS,
+    SCHEDULE_SPEC,
+    default_schedule,
+    family_generator,
+)
 
 if TYPE_CHECKING:
     from harness.test import Test

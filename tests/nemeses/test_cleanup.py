@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.cluster]
 @pytest.mark.parametrize("provider", ["local", "docker"])
 def test_undoers_heal_from_the_ledger_alone(provider: str) -> None:
     with running(("partition", "pause", "packet"), {"packet-rate": "1mbit"}, provider=provider) as test:
-        n1, n2, n3 = test.nodes
+        _, n2, n3 = test.nodes
         assert invoke(test, "start-partition", "one").error is None
         assert invoke(test, "pause", [n2]).error is None
         assert invoke(test, "start-packet", {"nodes": [n3]}).error is None

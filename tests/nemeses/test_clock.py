@@ -19,8 +19,9 @@ from harness.options import RunOptions, parse_opts
 from harness.plugins import Registry
 from harness.test import Test as HTest
 from harness.test import bare_test
-from nemeses.clock import LIBFAKETIME, PLUGIN as CLOCK, ClockSkewable, read_offset
-from tests.nemeses.conftest import invoke, provider_skip
+from nemeses.clock import LIBFAKETIME, ClockSkewable, read_offset
+from nemeses.clock import PLUGIN as CLOCK
+from tests.nemeses.conftest import provider_skip
 
 BIN = "/usr/lib/postgresql/15/bin"
 AS_PG = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
@@ -71,7 +72,7 @@ class FaketimePostgres:
 
 
 @pytest.fixture
-def pg_node(tmp_path) -> Iterator[Test]:  # type: ignore[no-untyped-def]
+def pg_node(tmp_path) -> Iterator[HTest]:  # type: ignore[no-untyped-def]
     reason = provider_skip("local")
     if reason:
         pytest.skip(reason)

@@ -58,7 +58,7 @@ def test_truncate_cuts_the_tail_while_stopped() -> None:
         assert done.error is None, done.error
         (change,) = done.value["changes"]
         assert 1 <= change["from_size"] - change["to_size"] <= 512
-        size = int(subprocess.run(["stat", "-c", "%s", change["file"]], capture_output=True, text=True).stdout)
+        size = int(subprocess.run(["stat", "-c", "%s", change["file"]], capture_output=True, text=True, check=False).stdout)
         assert size <= change["to_size"] or size >= change["from_size"]  # cut, unless etcd extended it since
         wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve after a torn WAL tail")
 

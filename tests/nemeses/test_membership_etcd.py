@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from clusters.daemon import daemon_pids
-from tests.nemeses.conftest import etcd_member_id, etcd_put, etcd_status, invoke, running, wait_for
+from tests.nemeses.conftest import (
+    etcd_member_id,
+    etcd_put,
+    etcd_status,
+    invoke,
+    running,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.cluster]
 

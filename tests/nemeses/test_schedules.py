@@ -15,7 +15,13 @@ from harness.options import RunOptions, parse_opts
 from harness.test import bare_test
 from nemeses.combined import Rotation
 from nemeses.partition import OPTION_SPECS as PARTITION_SPECS
-from nemeses.schedule import SCHEDULE_SPEC, Scripted, family_generator, load_schedule, periodic
+from nemeses.schedule import (
+    SCHEDULE_SPEC,
+    Scripted,
+    family_generator,
+    load_schedule,
+    periodic,
+)
 
 S = 1_000_000_000
 

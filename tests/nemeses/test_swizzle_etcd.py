@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.cluster]
 
 def test_clog_one_by_one_then_restore_in_another_order() -> None:
     with running(("swizzle-clog",)) as test:
-        n1, n2, n3 = test.nodes
+        n1, n2, _ = test.nodes
         done = invoke(test, "start-clog", {"nodes": "all", "seconds": 1.5})
         assert done.error is None
         order, at = done.value["order"], done.value["at_s"]
