@@ -190,7 +190,7 @@ def test_killing_and_pausing_the_primary_with_standbys_keeps_serializable_histor
     assert faults and all(o.error is None and "n1" in o.value["nodes"] for o in faults), faults
     client = [o for o in history.client_ops() if o.type != "invoke"]
     assert any(o.type == "fail" and "connect" in str(o.error) for o in client), "no op met the dead primary"
-    assert sum(o.type == "ok" for o in client) >= 100
+    assert sum(o.type == "ok" for o in client) >= 20, "the primary served between faults"
     assert_clean(results)
 
 
