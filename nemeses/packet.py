@@ -140,6 +140,7 @@ class PacketNemesis:
         self.have_netem = have_netem  # None: find out on the nodes at setup (own kernels)
         self.loss = ChainSet(CHAIN, "nemesis packet (loss through iptables)")
         self.shaped: dict[str, str] = {}  # node -> interface
+        self.active: list[str] = []  # nodes whose packets are degraded now
         self._lock = threading.Lock()
 
     def setup(self, test: Test) -> None:
@@ -165,7 +166,7 @@ class PacketNemesis:
         tc.shape(remote, dev, peers, rate=self.behaviour.rate, netem=netem)
 
     def heal(self, test: Test) -> list[str]:
-        healed = sorted(self.shaped)
+        healed, self.active = sorted(set(self.active) | set(self.shaped)), []
         for node, dev in sorted(self.shaped.items()):
             tc.unshape(test.cluster.remote(node), dev)
             if test.ledger is not None:
@@ -201,6 +202,7 @@ class PacketNemesis:
                         self.loss.add_rules(test, peer, [["-s", test.node_host(n), "-m", "statistic", "--mode",
                                                           "random", "--probability", p, "-j", "DROP"]])
             value["iptables_loss_pct"] = b.loss_pct
+        self.active = list(nodes)
         if note:
             value["skipped"] = note
         return op.replace(type="info", value=value)

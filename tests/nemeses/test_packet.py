@@ -41,7 +41,7 @@ def test_iptables_loss_drops_about_half_of_what_the_target_sends() -> None:
         assert clean > 0.95, clean
 
         healed = invoke(test, "stop-packet")
-        assert healed.error is None
+        assert healed.error is None and healed.value == {"healed": [n1]}
         assert udp_delivery(_ns(test, n1), _ns(test, n2), test.node_host(n2)) > 0.95
         assert etcd_put(test, n1, "after", "heal")
 
