@@ -100,6 +100,7 @@ def pg_node(tmp_path) -> Iterator[HTest]:  # type: ignore[no-untyped-def]
         assert not left, left
 
 
+@pytest.mark.cluster
 def test_faketime_shifts_postgres_now_and_reset_restores(pg_node: HTest) -> None:
     test, db = pg_node, pg_node.db
     nemesis = CLOCK.package(test).nemesis
@@ -125,6 +126,7 @@ def test_faketime_shifts_postgres_now_and_reset_restores(pg_node: HTest) -> None
     assert test.ledger.outstanding() == [e for e in test.ledger.outstanding() if e.kind != "nemesis-clock"]
 
 
+@pytest.mark.cluster
 def test_strobe_ends_at_base_offset(pg_node: HTest) -> None:
     test, db = pg_node, pg_node.db
     nemesis = CLOCK.package(test).nemesis
