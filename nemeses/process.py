@@ -129,9 +129,18 @@ _STOPPED = r"ps -eo pid=,stat= | awk '$2 ~ /^T/ {print $1}'"
 
 
 def stopped_pids(remote: Remote) -> set[int]:
-    """Pids in state T (stopped) visible on the node."""
+    """Pids in state T (stopped) of the node. A local-namespace node shares the host's pid namespace, so there
+    only the processes inside the node's network namespace count (not other stopped processes of the host)."""
     r = remote.run(["sh", "-c", _STOPPED], timeout=30, check=False)
-    return {int(x) for x in r.stdout.split() if x.isdigit()}
+    pids = {int(x) for x in r.stdout.split() if x.isdigit()}
+    netns = getattr(remote, "netns", None)
+    if isinstance(netns, str) and pids:
+        import subprocess
+
+        inside = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True, timeout=30,
+                                check=False).stdout
+        pids &= {int(x) for x in inside.split() if x.isdigit()}
+    return pids
 
 
 class PauseNemesis:
