@@ -74,9 +74,11 @@ class FilterOps(Gen):
         self.pred = pred
         self.gen = gen
 
+    _MAX_REJECTED = 10_000
+
     def op(self, test: Test, ctx: Context) -> OpResult:
         gen = self.gen
-        while True:
+        for _ in range(self._MAX_REJECTED):
             r = op(gen, test, ctx)
             if r is None:
                 return None
@@ -84,6 +86,8 @@ class FilterOps(Gen):
             if not isinstance(e, Op) or self.pred(e):
                 return e, (None if g2 is None else FilterOps(self.pred, g2))
             gen = g2
+        # e.g. filter over repeat() of an op it rejects: it would spin for ever
+        raise BadInput(f"filter: {self._MAX_REJECTED} ops in a row rejected by {self.pred!r}; it may never pass one")
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
         g2 = update(self.gen, test, ctx, event)

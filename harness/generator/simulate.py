@@ -63,8 +63,8 @@ def simulate(
     """The history (invocations and completions, in time order) that `gen` produces against a system whose
     ops take `latency_ns` and complete as `complete` says: a type ("ok", "fail", "info") or a function
     `(ctx, invoke) -> type or completion Op`. `test` supplies the seeded rng (default: a bare test with seed
-    0); `concurrency` defaults to the test's, or 2. At most `max_ops` invocations are made (then the run stops
-    as if the generator were exhausted). With `specials`, Sleep and Log emissions appear in the result too.
+    0); `concurrency` defaults to the test's, or 2. At most `max_ops` ops are dispatched, counting Sleep and
+    Log (then the run stops as if the generator were exhausted). With `specials`, Sleep and Log emissions appear in the result too.
     With `keep_pending`, the state returned with PENDING is adopted (the protocol allows either; by default
     it is dropped, as the interpreter does).
     Raises BadInput if the generator is pending while nothing is in flight (it could never emit again) or
@@ -79,8 +79,8 @@ def simulate(
     # in flight: (due time, dispatch seq, thread, completion event)
     flight: list[tuple[int, int, Any, Any]] = []
     seq = 0
-    invoked = 0
-    while invoked < max_ops:
+    dispatched = 0
+    while dispatched < max_ops:
         r = op(g, test, ctx)
         if r is None:
             break
@@ -93,8 +93,8 @@ def simulate(
                 raise BadInput(f"generator emitted {e} for a process that is not free")
             ctx = ctx.with_time(e.time_ns).busy(thread)  # type: ignore[union-attr]
             g = update(g2, test, ctx, e)  # type: ignore[arg-type]
+            dispatched += 1
             if isinstance(e, Op):
-                invoked += 1
                 out.append(e)
                 done: Any = _completion(ctx, e, complete, latency_ns)
             elif isinstance(e, Sleep):

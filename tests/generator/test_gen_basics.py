@@ -233,6 +233,18 @@ def test_max_ops_truncates_an_endless_generator() -> None:
     assert len(gen.perfect(gen.repeat({"f": "r"}), max_ops=7)) == 7
 
 
+def test_max_ops_counts_sleeps_and_logs_too() -> None:
+    # a log holds its thread until the worker has written it (at once, in the simulator)
+    assert gen.simulate(gen.repeat(gen.log("x")), max_ops=5, specials=True) == [
+        gen.Log(0, 0, "x"), gen.Log(1, 0, "x"), gen.Log("nemesis", 0, "x"), gen.Log(0, 0, "x"), gen.Log(1, 0, "x"),
+    ]  # fmt: skip
+
+
+def test_filter_that_never_passes_is_reported() -> None:
+    with pytest.raises(BadInput, match="filter: 10000 ops in a row rejected"):
+        gen.perfect(gen.filter(lambda o: o.value != 3, gen.repeat({"f": "w", "value": 3})))
+
+
 def test_stuck_generator_is_reported() -> None:
     with pytest.raises(BadInput, match="pending while nothing is in flight"):
         gen.perfect(gen.repeat({"f": "r", "process": 99}))  # no thread will ever run process 99
