@@ -20,8 +20,9 @@ pytestmark = [pytest.mark.cluster]
 WAL = {"disk-files": "data/member/wal/*.wal"}
 
 
-def test_bitflip_changes_one_bit_and_node_restarts() -> None:
-    with running(("disk",), WAL) as test:
+@pytest.mark.parametrize("provider", ["local", "docker"])
+def test_bitflip_changes_one_bit_and_node_restarts(provider: str) -> None:
+    with running(("disk",), WAL, provider=provider) as test:
         node = test.nodes[2]
         (old,) = daemon_pids(test.cluster.remote(node), test.db.pidfile(test, node))
         done = invoke(test, "corrupt-file", {"nodes": [node], "mode": "bitflip"})

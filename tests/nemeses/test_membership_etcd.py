@@ -18,8 +18,9 @@ from tests.nemeses.conftest import (
 pytestmark = [pytest.mark.cluster]
 
 
-def test_remove_and_add_back() -> None:
-    with running(("membership",)) as test:
+@pytest.mark.parametrize("provider", ["local", "docker"])
+def test_remove_and_add_back(provider: str) -> None:
+    with running(("membership",), provider=provider) as test:
         n1, _, n3 = test.nodes
         nemesis = test.nemesis.nemeses[0]
         old_id = etcd_member_id(test, n3)
