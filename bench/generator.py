@@ -81,6 +81,25 @@ def main() -> None:
     for name, gen in cases.items():
         n, dt = drive(gen, a.ops, a.concurrency)
         print(f"  {name:60s} {dt / n * 1e6:6.2f} us/op  {n / dt:10,.0f} ops/s")
+    # the parts, for the simple generator: one ask that emits, one that is pending, one update
+    test = bare_test(options=RunOptions(seed=1), concurrency=a.concurrency)
+    simple = g.clients(g.limit(10**9, g.repeat({"f": "read"})))
+    ctx = g.Context.initial(a.concurrency)
+    busy = ctx
+    for t in range(a.concurrency):
+        busy = busy.busy(t)
+    emitted, after = g.op(simple, test, ctx)
+    reps = max(1000, a.ops)
+    parts = {
+        "ask -> op": lambda: g.op(simple, test, ctx),
+        "ask -> PENDING": lambda: g.op(simple, test, busy),
+        "update": lambda: g.update(after, test, ctx, emitted),
+    }
+    for label, fn in parts.items():
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        print(f"  simple generator, {label:15s} {(time.perf_counter() - t0) / reps * 1e6:6.2f} us")
     n_sim = a.ops // 5
     t0 = time.perf_counter()
     hist = g.simulate(g.clients(g.limit(n_sim, g.repeat({"f": "read"}))), concurrency=a.concurrency,

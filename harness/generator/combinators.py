@@ -23,6 +23,7 @@ from harness.generator.core import (
     op,
     seq,
     update,
+    update_all,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class Limit(Gen):
             return None
         e, g2 = r
         if e is PENDING:
-            return e, Limit(self.remaining, g2)
+            return e, (self if g2 is self.gen else Limit(self.remaining, g2))
         return e, (Limit(self.remaining - 1, g2) if self.remaining > 1 else None)
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
@@ -177,10 +178,8 @@ class Mix(Gen):
         return None
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
-        gens = tuple(update(g, test, ctx, event) for g in self.gens)
-        if all(a is b for a, b in zip(gens, self.gens)):
-            return self
-        return Mix(tuple(g for g in gens if g is not None))
+        gens = update_all(self.gens, test, ctx, event)
+        return self if gens is self.gens else Mix(tuple(g for g in gens if g is not None))
 
 
 def mix(gens: Any) -> GenLike:

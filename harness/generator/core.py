@@ -193,6 +193,18 @@ def update(gen: GenLike, test: Test, ctx: Context, event: Event) -> GenLike:
     return None if g is None else g.update(test, ctx, event)
 
 
+def update_all(gens: tuple[GenLike, ...], test: Test, ctx: Context, event: Event) -> tuple[GenLike, ...]:
+    """`update` of every generator of a tuple; the same tuple (identical) when none of them changed."""
+    new: list[GenLike] | None = None
+    for i, g in enumerate(gens):
+        g2 = update(g, test, ctx, event)
+        if g2 is not g:
+            if new is None:
+                new = list(gens)
+            new[i] = g2
+    return gens if new is None else tuple(new)
+
+
 def coerce(value: Any) -> Gen | None:
     """The generator a plain value stands for: a Gen as itself; None as None (exhausted); a dict or an Op as
     a template emitted once; a list or tuple as its elements one after the other; a callable `fn(test, ctx)`

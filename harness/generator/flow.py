@@ -8,7 +8,6 @@ Does not own thread routing (`harness.generator.threads`) nor time (`harness.gen
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from harness.generator.core import (
     coerce,
     op,
     update,
+    update_all,
 )
 from harness.op import OK, Op, Process
 
@@ -155,10 +155,8 @@ class FlipFlop(Gen):
         return e, FlipFlop(gens[:i] + (g2,) + gens[i + 1 :], nxt)
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
-        gens = tuple(update(g, test, ctx, event) for g in self.gens)
-        if builtins.all(a is b for a, b in zip(gens, self.gens)):
-            return self
-        return FlipFlop(gens, self.i)
+        gens = update_all(self.gens, test, ctx, event)
+        return self if gens is self.gens else FlipFlop(gens, self.i)
 
 
 def flip_flop(a: Any, b: Any) -> GenLike:

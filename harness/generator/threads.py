@@ -33,6 +33,7 @@ from harness.generator.core import (
     coerce_all,
     op,
     update,
+    update_all,
 )
 
 if TYPE_CHECKING:
@@ -132,10 +133,8 @@ class AnyOf(Gen):
         return best, AnyOf(self.gens[:best_i] + (best_next,) + self.gens[best_i + 1 :])
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
-        gens = tuple(update(g, test, ctx, event) for g in self.gens)
-        if all(a is b for a, b in zip(gens, self.gens)):
-            return self
-        return AnyOf(gens)
+        gens = update_all(self.gens, test, ctx, event)
+        return self if gens is self.gens else AnyOf(gens)
 
 
 def any(*gens: Any) -> GenLike:

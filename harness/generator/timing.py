@@ -46,7 +46,7 @@ class Stagger(Gen):
             return None
         e, g2 = r
         if e is PENDING:
-            return e, Stagger(self.dt2_ns, self.next_ns, g2)
+            return e, (self if g2 is self.gen else Stagger(self.dt2_ns, self.next_ns, g2))
         t = e.time_ns  # type: ignore[union-attr]
         if self.next_ns is not None and self.next_ns > t:
             t = self.next_ns
@@ -82,7 +82,7 @@ class Delay(Gen):
             return None
         e, g2 = r
         if e is PENDING:
-            return e, Delay(self.dt_ns, self.next_ns, g2)
+            return e, (self if g2 is self.gen else Delay(self.dt_ns, self.next_ns, g2))
         t = e.time_ns  # type: ignore[union-attr]
         nxt = t if self.next_ns is None else self.next_ns
         if nxt > t:
@@ -173,6 +173,8 @@ class TimeLimit(Gen):
         e, g2 = r
         if e is not PENDING and e.time_ns >= cutoff:  # type: ignore[union-attr]
             return None
+        if g2 is self.gen and cutoff == self.cutoff_ns:
+            return e, self
         return e, TimeLimit(self.dt_ns, cutoff, g2)
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
