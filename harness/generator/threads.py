@@ -147,15 +147,14 @@ def any(*gens: Any) -> GenLike:
 
 class Routed(Gen):
     """Generators each on its own set of threads (`filters[i]` for `gens[i]`): the soonest emission wins (ties:
-    the first); an event goes to the generator owning its thread. Exhausted when all are. `reserve` and
-    `each_thread` are built on it."""
+    the first); an event goes to the generator owning its thread. Exhausted when all are. `reserve` builds
+    one."""
 
-    __slots__ = ("filters", "fresh", "gens")
+    __slots__ = ("filters", "gens")
 
-    def __init__(self, filters: tuple[ThreadFilter, ...], gens: tuple[GenLike, ...], fresh: GenLike) -> None:
+    def __init__(self, filters: tuple[ThreadFilter, ...], gens: tuple[GenLike, ...]) -> None:
         self.filters = filters
         self.gens = gens
-        self.fresh = fresh
 
     def _route(self, ctx: Context, event: Event) -> int | None:
         t = thread_of_event(ctx, event)
@@ -181,7 +180,7 @@ class Routed(Gen):
             return None
         if best_next is self.gens[best_i]:
             return best, self
-        return best, Routed(self.filters, self.gens[:best_i] + (best_next,) + self.gens[best_i + 1 :], self.fresh)
+        return best, Routed(self.filters, self.gens[:best_i] + (best_next,) + self.gens[best_i + 1 :])
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
         i = self._route(ctx, event)
@@ -190,7 +189,7 @@ class Routed(Gen):
         g2 = update(self.gens[i], test, self.filters[i](ctx), event)
         if g2 is self.gens[i]:
             return self
-        return Routed(self.filters, self.gens[:i] + (g2,) + self.gens[i + 1 :], self.fresh)
+        return Routed(self.filters, self.gens[:i] + (g2,) + self.gens[i + 1 :])
 
 
 def reserve(*args: Any) -> GenLike:
@@ -209,7 +208,7 @@ def reserve(*args: Any) -> GenLike:
         lo = b
     filters.append(ThreadFilter(_outside(lo)))
     gens.append(coerce(args[-1]))
-    return Routed(tuple(filters), tuple(gens), None)
+    return Routed(tuple(filters), tuple(gens))
 
 
 class _in_range:
