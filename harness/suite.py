@@ -81,8 +81,7 @@ class RunSpec:
         o = self.options
         args = ["run", "--system", str(o["system"]), "--workload", str(o["workload"]),
                 "--cluster", str(o["cluster"]), "--time-limit", str(o["time-limit"]), "--results", results_dir]
-        nem = o.get("nemesis", "")
-        args += ["--nemesis", ",".join(nem) if isinstance(nem, list) else str(nem or "")]
+        args += ["--nemesis", ",".join(_nemeses(o.get("nemesis")))]
         for key in ("seed", "concurrency", "rate", "op-timeout", "nemesis-interval"):
             if key in o:
                 args += [f"--{key}", str(o[key])]

@@ -87,3 +87,40 @@ def test_replay_repeats_the_seed_and_generator(tmp_path: Path) -> None:
                 if '"invoke"' in line][:40]
 
     assert invokes(first) == invokes(second)
+
+
+@pytest.mark.cluster
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/etcd").exists()
+                    or not Path("/usr/lib/postgresql/15/bin/postgres").exists(),
+                    reason="needs root, etcd (etcd-server) and PostgreSQL 15 for real local clusters")
+def test_two_systems_by_two_nemeses_on_local_clusters(tmp_path: Path) -> None:
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(
+        "name: gate\n"
+        "defaults: {cluster: local, workload: bank, time-limit: 6, nemesis-interval: 2, seed: 3}\n"
+        "matrix:\n  system: [etcd]\n  nemesis: [none, kill]\n"
+        "runs:\n"
+        "  - {system: postgres, nemesis: none}\n"
+        "  - {system: postgres, nemesis: kill, nemesis-opts: {kill-targets: primaries}}\n"
+    )
+    p = harness("suite", "run", str(suite), "--results", str(tmp_path / "results"))
+    out = Path(p.stdout.strip().split("\t")[0])
+    summary = json.loads((out / "summary.json").read_text())
+    runs = summary["runs"]
+    assert [r["id"] for r in runs] == ["etcd-bank-none-s3", "etcd-bank-kill-s3", "postgres-bank-none-s3",
+                                       "postgres-bank-kill-s3"]
+    # the gate's exit code is the worst verdict, and junit.xml says the same run by run
+    from harness.suite import gate_exit_code, worst
+
+    assert p.returncode == gate_exit_code(worst([r["valid"] for r in runs]), "unknown") == summary["exit_code"]
+    root = ET.parse(out / "junit.xml").getroot()
+    for r, ts in zip(runs, root.findall("testsuite")):
+        assert ts.get("name") == r["id"]
+        bad = int(ts.get("failures")) + int(ts.get("errors"))
+        assert (bad == 0) == (r["valid"] is True), (r["id"], r["valid"], r["checkers"])
+        assert (int(ts.get("failures")) > 0) == (r["valid"] is False)
+    # with kill, nemesis ops are in the history of the run
+    kill_run = Path(runs[1]["run_dir"])
+    assert '"process":"nemesis"' in (kill_run / "history.jsonl").read_text()
+    # every run of this gate is expected to be valid on a healthy system
+    assert p.returncode == 0, [(r["id"], r["valid"], r["checkers"]) for r in runs]
