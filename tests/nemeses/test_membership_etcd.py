@@ -29,14 +29,15 @@ def test_remove_and_add_back(provider: str) -> None:
         assert sorted(nemesis.members(test)) == [n for n in test.nodes if n != n3]
         assert daemon_pids(test.cluster.remote(n3), test.db.pidfile(test, n3)) == []
         assert etcd_status(test, n3) is None
-        assert etcd_put(test, n1, "k", "two-members")
+        # the two remaining members go on (after an election if the removed member led)
+        wait_for(lambda: etcd_put(test, n1, "k", "two-members"), 15, "a commit with two members")
 
         added = invoke(test, "add-member")
         assert added.error is None and added.value == {"added": [n3]}
         wait_for(lambda: n3 in nemesis.members(test), 30, f"{n3} to be a started member again")
         wait_for(lambda: etcd_status(test, n3), 30, f"{n3} to serve")
         assert etcd_member_id(test, n3) != old_id
-        assert etcd_put(test, n3, "k", "three-members")
+        wait_for(lambda: etcd_put(test, n3, "k", "three-members"), 15, f"a commit through {n3}")
 
 
 def test_never_below_two_members_and_teardown_readds() -> None:
