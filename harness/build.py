@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import random
 from typing import Any
 
 from harness import generator as g
@@ -19,7 +18,7 @@ from harness.ledger import Ledger
 from harness.nemesis import ComposedNemesis, NoopNemesis, Package
 from harness.options import RunOptions, parse_opts
 from harness.plugins import Registry
-from harness.test import Test
+from harness.test import Test, bare_test
 
 QUIET_SECONDS = 2.0
 
@@ -66,15 +65,8 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
     started = started or dt.datetime.now(dt.timezone.utc)
     stamp = started.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
     run_id = f"{options.test_name}-{stamp}"
-    test = Test(
-        name=options.test_name,
+    test = bare_test(
         options=options,
-        seed=options.seed,
-        nodes=options.node_names,
-        concurrency=options.concurrency,
-        time_limit=options.time_limit,
-        op_timeout=options.op_timeout,
-        rng=random.Random(options.seed),
         system=system,
         workload=workload,
         system_opts=system_opts,

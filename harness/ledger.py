@@ -132,7 +132,8 @@ def outstanding_entries(path: str) -> list[LedgerEntry]:
     return list(live.values())
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -174,7 +175,7 @@ def cleanup(log: Callable[[str], None], *, force: bool = False, directory: str |
             continue
         path = os.path.join(d, name)
         owner = ledger_owner_pid(path)
-        if not force and owner is not None and owner != os.getpid() and _pid_alive(owner):
+        if not force and owner is not None and owner != os.getpid() and pid_alive(owner):
             log(f"skipping {name}: its harness (pid {owner}) is still running; use --force to clean it anyway")
             continue
         entries = outstanding_entries(path)

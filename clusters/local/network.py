@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import BadInput, ClusterError
-from harness.ledger import LedgerEntry, state_dir, undoer
+from harness.ledger import LedgerEntry, pid_alive, state_dir, undoer
 
 DEFAULT_PREFIX = "10.77"
 
@@ -64,16 +64,6 @@ def _reservation_dir() -> str:
     return d
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _host_networks() -> list[ipaddress.IPv4Network]:
     out = sh(["ip", "-4", "-o", "addr", "show"], check=False).stdout
     nets: list[ipaddress.IPv4Network] = []
@@ -112,7 +102,7 @@ def reserve_subnet(run_id: str, tag: str, wanted: str | None) -> ipaddress.IPv4N
                 continue
             try:
                 holder_run, holder_pid = open(path).read().split()[:2]
-                if _pid_alive(int(holder_pid)) and (int(holder_pid) != os.getpid() or holder_run != run_id):
+                if pid_alive(int(holder_pid)) and (int(holder_pid) != os.getpid() or holder_run != run_id):
                     continue  # held by a live run (also another run of this same process)
             except (OSError, ValueError):
                 pass
