@@ -18,6 +18,7 @@ from harness.ledger import Ledger
 from harness.nemesis import ComposedNemesis, NoopNemesis, Package
 from harness.options import RunOptions, parse_opts
 from harness.plugins import Registry
+from harness.store import run_stamp
 from harness.test import Test, bare_test
 
 QUIET_SECONDS = 2.0
@@ -63,10 +64,11 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
     cluster_opts = parse_opts(f"cluster {provider.name}", provider.option_specs, options.cluster_opts)
 
     started = started or dt.datetime.now(dt.timezone.utc)
-    stamp = started.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
-    run_id = f"{options.test_name}-{stamp}"
+    run_id = f"{options.test_name}-{run_stamp(started)}"
     test = bare_test(
         options=options,
+        run_id=run_id,
+        started=started,
         system=system,
         workload=workload,
         system_opts=system_opts,

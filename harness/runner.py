@@ -124,7 +124,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     stop_flag = threading.Event()
 
     # 1 store
-    store = Store(test.options.results_dir, test.name, started=_started_of(test))
+    store = Store(test.options.results_dir, test.name, started=test.started)
     store.start_log(log)
     log.setLevel(logging.DEBUG)
     info = test_info(test, store)
@@ -343,15 +343,3 @@ def _track_faults(test: Test, op: Op, counters: Counters) -> None:
         elif op.f in p.stop_fs and p.label in active:
             active.remove(p.label)
     counters.active_faults = tuple(active)
-
-
-def _started_of(test: Test) -> dt.datetime | None:
-    """The start time encoded in the run id made by build_test, so the ledger and the store agree."""
-    ledger = test.ledger
-    if ledger is None:
-        return None
-    stamp = ledger.run_id.rsplit("-", 1)[-1]
-    try:
-        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc)
-    except ValueError:
-        return None

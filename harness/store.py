@@ -53,12 +53,17 @@ def read_json(path: str) -> Any:
         return json.load(fh)
 
 
+def run_stamp(started: dt.datetime) -> str:
+    """The timestamp that names a run directory (and ends its run id): 20261123T110942.660Z."""
+    return started.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
+
+
 class Store:
     """The run directory of one run."""
 
     def __init__(self, results_dir: str, test_name: str, *, started: dt.datetime | None = None) -> None:
         self.started = started or dt.datetime.now(dt.timezone.utc)
-        stamp = self.started.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
+        stamp = run_stamp(self.started)
         self.results_dir = os.path.abspath(results_dir)
         self.test_dir = os.path.join(self.results_dir, test_name)
         self.path = os.path.join(self.test_dir, stamp)

@@ -3,6 +3,7 @@ touched. Owns `Test` only; `harness.build` builds it from options and the plugin
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class Test:
     nemesis_opts: Mapping[str, Any] = field(default_factory=dict)
     ledger: Any = None  # harness.ledger.Ledger
     store: Any = None  # harness.store.Store
+    run_id: str = ""  # names the run's ledger, cluster resources and run directory
+    started: dt.datetime | None = None
 
     def node_host(self, node: str) -> str:
         """The address of `node` for clients."""
