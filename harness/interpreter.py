@@ -145,7 +145,6 @@ class Interpreter:
         counters: Counters | None = None,
         watchdog: float = 120.0,
         nemesis_timeout: float | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.test = test
         self.record = record  # record(op, is_completion): append to the history (called under the lock)
@@ -153,7 +152,6 @@ class Interpreter:
         self.op_timeout_ns = int(test.op_timeout * 1e9)
         self.nemesis_timeout_ns = int((nemesis_timeout or max(60.0, test.op_timeout)) * 1e9)
         self.watchdog_ns = int(watchdog * 1e9)
-        self.should_stop = should_stop
         self.t0 = time.monotonic_ns()
         self.nodes = list(test.nodes)
         self.index = 0  # the next op's index
@@ -322,10 +320,7 @@ class Interpreter:
                     if self._stopping and not self._outstanding:
                         break
                     if not self._stopping:
-                        if self.should_stop():
-                            log.warning("stop requested: no new ops")
-                            self._stopping = True
-                        elif now - self._last_progress > self.watchdog_ns:
+                        if now - self._last_progress > self.watchdog_ns:
                             log.error("watchdog: no op invoked or completed for %.0f s; ending the run",
                                       self.watchdog_ns / 1e9)
                             watchdog_fired = self._stopping = True

@@ -121,7 +121,6 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     """Run the test through its phases. Returns the verdict and exit code; raises only on harness bugs."""
     counters = counters or Counters()
     errors: list[str] = []
-    stop_flag = threading.Event()
 
     # 1 store
     store = Store(test.options.results_dir, test.name, started=test.started)
@@ -172,7 +171,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             test.nemesis.setup(test)
             # 5 interpret
             log.info("phase 5: running the workload for %.0f s", test.time_limit)
-            interp = Interpreter(test, record=record, counters=counters, watchdog=watchdog, should_stop=stop_flag.is_set)
+            interp = Interpreter(test, record=record, counters=counters, watchdog=watchdog)
             counters.started_ns = interp.t0
             res = interp.run(test.generator)
             if res.watchdog_fired:
