@@ -1,6 +1,7 @@
 """etcd on the nodes: configure, start, await, kill, restart, pause, resume, find the leader, wipe.
 
-Owns `EtcdDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady) and the etcd command line. The
+Owns `EtcdDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady, and the disk nemesis's
+`HasDataFiles`: the WAL segments and snapshots under `data/member/`) and the etcd command line. The
 process runs as a daemon from `clusters.daemon` with its files in the node's workdir: `etcd.pid`, `etcd.log`,
 `data/`. The initial cluster is built from the test's nodes; a restarted member reuses its data directory (so
 the initial-cluster flags are ignored by etcd, as on a real restart). Does not install etcd: the binary comes
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
+_DATA_FILES = 'for f in "$1"/wal/*.wal "$1"/snap/*.snap; do [ -f "$f" ] && echo "$f"; done; true'
 
 
 class EtcdDB:
@@ -131,6 +133,15 @@ class EtcdDB:
     # HasLogs -------------------------------------------------------------------------------------
     def log_files(self, test: Test, node: str) -> Sequence[str]:
         return [self.logfile(test, node)]
+
+    # HasDataFiles --------------------------------------------------------------------------------
+    def data_files(self, test: Test, node: str) -> Sequence[str]:
+        """The member's durable files: its WAL segments (`member/wal/*.wal`) and raft snapshots
+        (`member/snap/*.snap`), absolute paths. Left out: the preallocated `*.tmp` segment (no data yet) and the
+        bbolt backend `member/snap/db` (the applied state, not the log of what was acknowledged)."""
+        member = os.path.join(self.data_dir(test, node), "member")
+        r = self._remote(test, node).run(["sh", "-c", _DATA_FILES, "data-files", member], timeout=30, check=False)
+        return sorted(line for line in r.stdout.splitlines() if line.strip())
 
     # HasPrimaries --------------------------------------------------------------------------------
     def primaries(self, test: Test) -> Sequence[str]:

@@ -1,7 +1,7 @@
 """Postgres on the nodes: initdb, configure, start, await, kill, restart, pause, resume, find the primary, wipe.
 
-Owns `PostgresDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady), the postgres command line and
-the two topologies of the `replication` system option:
+Owns `PostgresDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady, and the clock nemesis's
+`ClockSkewable`), the postgres command line and the two topologies of the `replication` system option:
 
     none         the first node of the test is a single primary; the other nodes stay idle (nothing runs there,
                  and a kill or pause aimed at them is refused with FaultError: it would have no effect)
@@ -17,7 +17,13 @@ execs (unlike `runuser`/`su`, which fork and wait), so the pid file of `clusters
 Postgres forks a backend per connection and a few auxiliary processes, each in its own session. Signalling
 the postmaster alone would neither pause the backends (they keep serving open connections) nor stop them
 quickly on kill, so `kill`, `pause` and `resume` signal the postmaster and its children (found by parent pid in
-/proc). Does not own the client (see `clusters.postgres.client`) and installs nothing: the binaries come from the
+/proc).
+
+Clock skew (`restart_under_faketime`): a fast shutdown (SIGINT: no crash recovery, nothing acknowledged lost),
+then the same start with the libfaketime variables placed after the privilege drop (`setpriv ... -- env K=V
+postgres ...`; libfaketime cannot open the semaphore it made while still root once the process runs as
+`postgres`). The environment is kept per node, so a later kill and start keeps the node's skewed clock;
+`teardown` forgets it. Does not own the client (see `clusters.postgres.client`) and installs nothing: the binaries come from the
 node (Debian's postgresql-15, or `bindir=`).
 """
 
@@ -81,6 +87,7 @@ class PostgresDB:
         if self.replication != "none" and len(nodes) < 2:
             raise BadInput(f"postgres replication={self.replication} needs at least 2 nodes (a primary and a standby)")
         self.primary = nodes[0]
+        self.faketime: dict[str, dict[str, str]] = {}  # node -> libfaketime environment its postgres runs with
 
     # paths ---------------------------------------------------------------------------------------
     @staticmethod
@@ -147,10 +154,12 @@ class PostgresDB:
         return s
 
     def argv(self, test: Test, node: str) -> list[str]:
-        argv = [self.binary("postgres"), "-D", self.data_dir(test, node)]
+        env = self.faketime.get(node)
+        argv = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+        argv += [self.binary("postgres"), "-D", self.data_dir(test, node)]
         for k, v in self.settings(test, node).items():
             argv += ["-c", f"{k}={v}"]
-        return self.as_postgres(argv)
+        return self.as_postgres(argv)  # env after setpriv: libfaketime must start as the postgres user
 
     def installed_version(self, test: Test, node: str) -> str:
         r = self._remote(test, node).run([self.binary("postgres"), "--version"], timeout=30, check=False)
@@ -220,6 +229,7 @@ class PostgresDB:
 
     def teardown(self, test: Test, node: str) -> None:
         self._stop(test, node, release=True)
+        self.faketime.pop(node, None)
         self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node)], timeout=60, check=False)
 
     def _stop(self, test: Test, node: str, *, release: bool) -> None:
@@ -266,6 +276,36 @@ class PostgresDB:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+    # ClockSkewable -------------------------------------------------------------------------------
+    def restart_under_faketime(self, test: Test, node: str, env: Mapping[str, str] | None,
+                               timeout: float = 60.0) -> None:
+        """Restart postgres on node with `env` (libfaketime's variables) in its environment, or without it when
+        env is None: a fast shutdown (SIGINT: the postmaster ends every session and writes a shutdown
+        checkpoint), then a start; returns once the node answers a query. A no-op on idle nodes."""
+        if not self.runs_on(test, node):
+            return
+        remote = self._remote(test, node)
+        self.signal_tree(test, node, "CONT")  # a paused postmaster cannot shut down
+        stop_daemon(remote, self.pidfile(test, node), sig="INT", wait=20, release=False)
+        if env:
+            self.faketime[node] = dict(env)
+        else:
+            self.faketime.pop(node, None)
+        self.start(test, node)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._query(test, node, "SELECT 1")
+                return
+            except psycopg.Error as e:
+                if not daemon_pids(remote, self.pidfile(test, node)):
+                    raise ClusterError(f"postgres on {node} exited after a restart under faketime: "
+                                       f"{log_tail(remote, self.logfile(test, node))}") from e
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"postgres on {node} does not answer {timeout:.0f}s after a restart: "
+                                       f"{str(e).strip()[:200]}") from e
+                time.sleep(0.1)
 
     # Pausable ------------------------------------------------------------------------------------
     def pause(self, test: Test, node: str) -> None:

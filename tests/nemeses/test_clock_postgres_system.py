@@ -1,0 +1,193 @@
+"""The clock nemesis on the real Postgres system (`clusters.postgres`, which is ClockSkewable) on the `local`
+provider: a bump moves `now()` of the running server by the bumped amount, a kill and start keeps the skewed
+clock, a reset brings it back to the host's clock; and a whole `harness run --nemesis clock` on the bank
+workload ends with a verdict and clean clock ops in its history."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from clusters.daemon import daemon_pids
+from harness.build import build_test
+from harness.nemesis import ChecksResidue
+from harness.options import RunOptions
+from harness.plugins import Registry
+from harness.test import Test as HTest
+from nemeses.clock import KIND, LIBFAKETIME, ClockSkewable
+from tests.nemeses.conftest import invoke, provider_skip
+
+pytestmark = [pytest.mark.cluster]
+BIN = "/usr/lib/postgresql/15/bin"
+
+
+def _skip_reason() -> str | None:
+    reason = provider_skip("local")
+    if reason and "etcd" not in reason:  # provider_skip also asks for etcd, which these tests do not use
+        return reason
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    if not os.path.exists(f"{BIN}/postgres") or shutil.which("setpriv") is None:
+        return f"needs Postgres 15 in {BIN} (apt-get install postgresql-15) and setpriv"
+    if not os.path.exists(LIBFAKETIME):
+        return f"needs libfaketime ({LIBFAKETIME}; apt-get install libfaketime)"
+    return None
+
+
+def pg_now(test: HTest, node: str) -> float:
+    """now() of a fresh transaction on node, as a Unix time."""
+    with psycopg.connect(host=test.node_host(node), port=5432, user="postgres", dbname="postgres",
+                         connect_timeout=5, autocommit=True) as conn:
+        row = conn.execute("SELECT extract(epoch FROM now())").fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+def skew(test: HTest, node: str) -> float:
+    """How far node's now() is from the host clock (seconds), measured against the midpoint of the query."""
+    before = time.time()
+    now = pg_now(test, node)
+    return now - (before + time.time()) / 2
+
+
+@pytest.fixture
+def pg_clock() -> Iterator[HTest]:
+    """Two Postgres nodes (primary n1, async standby n2) built as the runner builds them, clock nemesis set up."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with tempfile.TemporaryDirectory(prefix="clock-pg-") as d:
+        options = RunOptions(system="postgres", workload="bank", cluster="local", nemeses=("clock",),
+                             node_names=("n1", "n2"), system_opts={"replication": "async"}, nemesis_interval=2.0,
+                             results_dir=d, op_timeout=2.0)
+        test = build_test(options, Registry())
+        assert isinstance(test.db, ClockSkewable)
+        problems: list[str] = []
+        nemesis_up = False
+        test.cluster.setup()
+        try:
+            for n in test.nodes:  # the standby clones the primary: primary first
+                test.db.setup(test, n)
+            test.db.await_ready(test, 60)
+            test.nemesis.setup(test)  # restarts postgres on every node under libfaketime, offset 0
+            nemesis_up = True
+            yield test
+        finally:
+            if nemesis_up:
+                try:
+                    test.nemesis.teardown(test)
+                except Exception as e:  # noqa: BLE001 - report, keep tearing down
+                    problems.append(f"nemesis teardown: {e}")
+                if isinstance(test.nemesis, ChecksResidue):
+                    problems += test.nemesis.residue(test)
+            for n in test.nodes:
+                try:
+                    test.db.teardown(test, n)
+                except Exception as e:  # noqa: BLE001
+                    problems.append(f"db teardown {n}: {e}")
+            test.cluster.teardown()
+            left = test.ledger.outstanding()
+            test.ledger.close()
+            problems += [f"ledger entry left: {e.kind} {e.key}" for e in left]
+    assert not problems, problems
+
+
+def test_bump_shifts_now_on_the_primary_and_reset_restores(pg_clock: HTest) -> None:
+    test = pg_clock
+    remote = test.cluster.remote("n1")
+    (pid,) = daemon_pids(remote, test.db.pidfile(test, "n1"))
+    # the faketime variables reached the postmaster, which runs as postgres (they were set after setpriv)
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert f"LD_PRELOAD={LIBFAKETIME}".encode() in environ and b"FAKETIME_NO_CACHE=1" in environ
+    assert os.stat(f"/proc/{pid}").st_uid != 0
+    assert abs(skew(test, "n1")) < 1.0
+
+    done = invoke(test, "bump-clock", {"nodes": ["n1"], "delta_ms": 3_600_000})
+    assert done.error is None and done.value["offsets_s"] == {"n1": 3600.0}
+    assert abs(skew(test, "n1") - 3600.0) < 1.0  # the running primary's clock moved by the bump
+    assert abs(skew(test, "n2")) < 1.0  # the standby was not bumped
+    assert any(e.kind == KIND for e in test.ledger.outstanding())
+
+    back = invoke(test, "bump-clock", {"nodes": ["n2"], "delta_ms": -90_000})
+    assert back.error is None and back.value["offsets_s"] == {"n2": -90.0}
+    assert abs(skew(test, "n2") + 90.0) < 1.0  # a hot standby is skewed too
+
+    # a crash and restart of the primary (as the kill nemesis does) keeps its skewed clock
+    test.db.kill(test, "n1")
+    test.db.start(test, "n1")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert abs(skew(test, "n1") - 3600.0) < 1.0
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+    reset = invoke(test, "reset-clock")
+    assert reset.error is None and reset.value == {"reset": ["n1", "n2"]}
+    assert abs(skew(test, "n1")) < 1.0 and abs(skew(test, "n2")) < 1.0  # back within a second of the host
+    assert not any(e.kind == KIND for e in test.ledger.outstanding())
+
+
+def test_strobe_ends_at_the_base_offset(pg_clock: HTest) -> None:
+    test = pg_clock
+    done = invoke(test, "strobe-clock", {"nodes": ["n1"], "delta_ms": 600_000, "period_ms": 50, "duration_s": 1})
+    assert done.error is None and done.value["flips"] >= 5
+    assert abs(skew(test, "n1")) < 1.0
+
+
+# A scripted scenario for a run where every node runs postgres: each kind of clock op, each aimed at live nodes.
+SCENARIO = [
+    {"at": 1.0, "f": "bump-clock", "value": {"nodes": ["n1"], "delta_ms": 90_000}},
+    {"at": 2.5, "f": "strobe-clock", "value": {"nodes": "all", "delta_ms": -20_000, "period_ms": 50, "duration_s": 2}},
+    {"at": 5.0, "f": "reset-clock"},
+    {"at": 6.0, "f": "bump-clock", "value": {"nodes": "minority", "delta_ms": -5_000}},
+]
+
+
+@pytest.mark.parametrize("scripted", [False, True], ids=["default-schedule", "scripted-async"])
+def test_harness_run_bank_under_clock_skew_ends_with_a_verdict(scripted: bool) -> None:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    # not pytest's tmp_path: concurrent pytest sessions on this machine prune each other's base temp dirs
+    with tempfile.TemporaryDirectory(prefix="clock-pg-run-") as d:
+        extra: list[str] = []
+        if scripted:
+            scenario = Path(d) / "clock.json"
+            scenario.write_text(json.dumps(SCENARIO))
+            extra = ["--system-opt", "replication=async", "--nemesis-opt", f"schedule={scenario}"]
+        p = subprocess.run(
+            [sys.executable, "-m", "harness", "run", "--system", "postgres", "--workload", "bank", "--nemesis", "clock",
+             "--cluster", "local", "--time-limit", "8", "--nemesis-interval", "2", "--seed", "1", "--results", d,
+             *extra],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        (run,) = [r.parent for r in Path(d).glob("*/*/results.json") if not r.parent.is_symlink()]
+        results = json.loads((run / "results.json").read_text())
+        assert results["valid"] is True and results["errors"] == [], results
+        history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    clock = [o for o in history if o["process"] == "nemesis" and o["type"] == "info"]
+    assert all("error" not in o for o in clock), [o for o in clock if "error" in o]
+    fs = [o["f"] for o in clock]
+    assert "reset-clock" in fs and {"bump-clock", "strobe-clock"} & set(fs), fs  # the first start comes at 1-2 s
+    if scripted:
+        assert {"bump-clock", "strobe-clock", "reset-clock"} <= set(fs), fs
+        bumps = [o["value"]["offsets_s"] for o in clock if o["f"] == "bump-clock"]
+        assert bumps[0] == {"n1": 90.0}, bumps
+        (strobe,) = [o["value"] for o in clock if o["f"] == "strobe-clock"]
+        assert strobe["nodes"] == ["n1", "n2", "n3"] and strobe["flips"] >= 5, strobe
+    assert sum(1 for o in history if o["process"] != "nemesis" and o["type"] == "ok" and o["f"] == "transfer") > 10
