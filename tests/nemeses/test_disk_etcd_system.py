@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.build import build_test
+from harness.errors import MissingAbility
+from harness.options import RunOptions
+from harness.plugins import Registry
 from nemeses.disk import HasDataFiles
 from tests.nemeses.conftest import etcd_status, invoke, provider_skip, running, wait_for
 
@@ -34,6 +38,19 @@ def test_etcd_names_its_wal_files_and_a_corruption_hits_one() -> None:
         assert change["file"] in files and 1 <= change["from_size"] - change["to_size"] <= 64
         assert "start_failed" not in done.value
         wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve after its WAL tail was cut")
+
+
+def test_disk_needs_no_globs_for_etcd_and_still_refuses_systems_that_cannot_name_their_files() -> None:
+    reason = provider_skip("local")
+    if reason:
+        pytest.skip(reason)
+    test = build_test(RunOptions(system="etcd", workload="register", nemeses=("disk",)), Registry())
+    try:
+        assert isinstance(test.db, HasDataFiles) and test.nemesis is not None
+    finally:
+        test.ledger.close()
+    with pytest.raises(MissingAbility, match="postgres is not HasDataFiles.*disk-files=GLOB"):
+        build_test(RunOptions(system="postgres", workload="bank", nemeses=("disk",)), Registry())
 
 
 def test_harness_run_register_under_disk_faults_ends_with_a_verdict() -> None:
