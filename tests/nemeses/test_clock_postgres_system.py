@@ -31,12 +31,14 @@ pytestmark = [pytest.mark.cluster]
 BIN = "/usr/lib/postgresql/15/bin"
 
 
-def _skip_reason() -> str | None:
-    reason = provider_skip("local")
+def _skip_reason(provider: str = "local") -> str | None:
+    reason = provider_skip(provider)
     if reason and "etcd" not in reason:  # provider_skip also asks for etcd, which these tests do not use
         return reason
     if os.geteuid() != 0:
         return "needs root (network namespaces)"
+    if provider == "docker":
+        return None  # the node image (clusters/postgres/Dockerfile) brings postgres, setpriv and libfaketime
     if not os.path.exists(f"{BIN}/postgres") or shutil.which("setpriv") is None:
         return f"needs Postgres 15 in {BIN} (apt-get install postgresql-15) and setpriv"
     if not os.path.exists(LIBFAKETIME):
@@ -61,13 +63,15 @@ def skew(test: HTest, node: str) -> float:
 
 
 @pytest.fixture
-def pg_clock() -> Iterator[HTest]:
-    """Two Postgres nodes (primary n1, async standby n2) built as the runner builds them, clock nemesis set up."""
-    reason = _skip_reason()
+def pg_clock(request: pytest.FixtureRequest) -> Iterator[HTest]:
+    """Two Postgres nodes (primary n1, async standby n2) built as the runner builds them, clock nemesis set up,
+    on the provider given as the fixture's param (default local)."""
+    provider = str(getattr(request, "param", "local"))
+    reason = _skip_reason(provider)
     if reason:
         pytest.skip(reason)
     with tempfile.TemporaryDirectory(prefix="clock-pg-") as d:
-        options = RunOptions(system="postgres", workload="bank", cluster="local", nemeses=("clock",),
+        options = RunOptions(system="postgres", workload="bank", cluster=provider, nemeses=("clock",),
                              node_names=("n1", "n2"), system_opts={"replication": "async"}, nemesis_interval=2.0,
                              results_dir=d, op_timeout=2.0)
         test = build_test(options, Registry())
@@ -102,14 +106,18 @@ def pg_clock() -> Iterator[HTest]:
     assert not problems, problems
 
 
+@pytest.mark.parametrize("pg_clock", ["local", "docker"], indirect=True)
 def test_bump_shifts_now_on_the_primary_and_reset_restores(pg_clock: HTest) -> None:
     test = pg_clock
     remote = test.cluster.remote("n1")
     (pid,) = daemon_pids(remote, test.db.pidfile(test, "n1"))
     # the faketime variables reached the postmaster, which runs as postgres (they were set after setpriv)
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    assert f"LD_PRELOAD={LIBFAKETIME}".encode() in environ and b"FAKETIME_NO_CACHE=1" in environ
-    assert os.stat(f"/proc/{pid}").st_uid != 0
+    # (read as postgres: a docker container's root lacks CAP_SYS_PTRACE to read another user's environ)
+    read = test.db.as_postgres(["sh", "-c", 'tr "\\0" "\\n" < /proc/$1/environ', "environ", str(pid)])
+    environ = remote.run(read).stdout.split()
+    assert f"LD_PRELOAD={LIBFAKETIME}" in environ and "FAKETIME_NO_CACHE=1" in environ, environ
+    uid = remote.run(["stat", "-c", "%u", f"/proc/{pid}"]).stdout.strip()
+    assert uid == remote.run(["id", "-u", "postgres"]).stdout.strip() != "0"
     assert abs(skew(test, "n1")) < 1.0
 
     done = invoke(test, "bump-clock", {"nodes": ["n1"], "delta_ms": 3_600_000})
