@@ -4,7 +4,8 @@ and the completion, as the interpreter does for every op, without threads or cli
 The interpreter's target (issue 2) is 20,000 ops/s with 10 workers, i.e. 50 us per op for everything; the
 generator's share should be a few microseconds for a simple generator. Printed: microseconds per op (one
 `op` + two `update`s + the context changes) and ops/s of the generator alone, for a simple and a composed
-generator, and the deterministic simulator's ops/s.
+generator, the deterministic simulator's ops/s, the cost of choosing a free process (a draw from test.rng)
+and the share of ops each thread gets under stagger (fair choice: about 20% each of 5).
 
     python bench/generator.py [--ops 100000]
 """
@@ -100,6 +101,25 @@ def main() -> None:
         for _ in range(reps):
             fn()
         print(f"  simple generator, {label:15s} {(time.perf_counter() - t0) / reps * 1e6:6.2f} us")
+    # the choice of a free process (a uniform draw from test.rng): its cost with 1, half and all threads free
+    view = g.clients(lambda test, ctx: None)  # only for its thread filter
+    clients_ctx = view.filter(ctx)
+    for k in sorted({1, max(1, a.concurrency // 2), a.concurrency}):
+        c = clients_ctx
+        for t in range(a.concurrency - k):
+            c = c.busy(t)
+        rng = test.rng
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            c.some_free_process(rng)
+        us = (time.perf_counter() - t0) / reps * 1e6
+        print(f"  choice of a free process, {k:3d} of {a.concurrency} free  {us:6.2f} us")
+    # fairness: the share of each thread under stagger when threads are mostly free (issue: lowest-free gave
+    # thread 0 nearly everything)
+    ops = g.invocations(g.simulate(g.clients(g.stagger(0.01, g.limit(5000, g.repeat({"f": "read"})))),
+                                   test=test, concurrency=5, latency_ns=1_000_000, max_ops=5000))  # fmt: skip
+    shares = sorted(sum(1 for o in ops if o.process % 5 == t) / len(ops) for t in range(5))
+    print(f"  stagger(10 ms), 1 ms ops, 5 threads: share of ops per thread, min {shares[0]:.1%} max {shares[-1]:.1%}")
     n_sim = a.ops // 5
     t0 = time.perf_counter()
     hist = g.simulate(g.clients(g.limit(n_sim, g.repeat({"f": "read"}))), concurrency=a.concurrency,

@@ -10,6 +10,10 @@ thread i starts as process i, the nemesis thread as process "nemesis". When an o
 completes `info` the process is retired and the thread continues as process `old + concurrency` (as in
 Jepsen); the nemesis thread keeps its process.
 
+Which free process gets an op is drawn uniformly from the test's seeded RNG (`some_free_process(test.rng)`),
+as in Jepsen: with a rate limit, the lowest free thread is nearly always free when the next op is due, so a
+fixed choice would send almost every op to worker 0 and so to one node.
+
 A context is immutable: every change returns a new one. The two maps it holds are plain dicts that are never
 mutated after construction (copy on write in `with_next_process`), shared between a context and its
 restricted views.
@@ -18,6 +22,7 @@ restricted views.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from random import Random
 from typing import NamedTuple, TypeAlias
 
 from harness.op import NEMESIS, Process
@@ -67,15 +72,44 @@ class Context(NamedTuple):
         workers = self.workers
         return tuple(workers[t] for t in self.all_threads if t in free)
 
-    def some_free_process(self) -> Process | None:
-        """The process of the lowest free thread of this view (client threads before the nemesis), or None
-        when every thread is busy. Deterministic on purpose: no randomness in process choice."""
+    def some_free_process(self, rng: Random | None = None) -> Process | None:
+        """A free process of this view, or None when every thread is busy.
+
+        With `rng` (the test's seeded `test.rng`): the process of a free thread drawn uniformly at random, as
+        Jepsen's context does, so that ops spread over the workers (and so over the nodes) instead of piling
+        onto the lowest free one. Exactly one `rng.random()` draw per choice, however many threads are free
+        (randrange would consume a varying amount of state for different counts): how many threads happen to
+        be free is a matter of timing in a real run, and a draw count that depended on it would shift every
+        later draw of the seed, e.g. the values a workload draws. So the ops' values stay a function of the
+        seed and the asks, and the processes a function of the seed and the sequence of events. The k-th free
+        thread is counted in `all_threads` order, never in set order (a str's hash, hence a set's order,
+        changes between runs). `int(random() * n)` is uniform up to a bias below n / 2**53.
+
+        Without `rng`: the lowest free thread (client threads before the nemesis), for callers that want a
+        fixed choice or only ever see one thread (the nemesis schedules)."""
         free = self.free_threads
-        if not free:
-            return None
-        for t in self.all_threads:
-            if t in free:
+        n = len(free)
+        if n == 1:  # the common case of a saturated run: no search
+            if rng is not None:
+                rng.random()  # still one draw per choice (see above)
+            for t in free:
                 return self.workers[t]
+        if not n:
+            return None
+        threads = self.all_threads
+        if rng is None:
+            for t in threads:
+                if t in free:
+                    return self.workers[t]
+            return None
+        k = int(rng.random() * n)
+        if n == len(threads):  # every thread of the view is free: index directly
+            return self.workers[threads[k]]
+        for t in threads:
+            if t in free:
+                if not k:
+                    return self.workers[t]
+                k -= 1
         return None
 
     def is_free_process(self, process: Process) -> bool:

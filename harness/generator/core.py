@@ -232,8 +232,9 @@ _TEMPLATE_KEYS = frozenset(("f", "value", "process", "time_ns", "node", "type"))
 
 
 class OpTemplate(Gen):
-    """One invoke op, emitted once: the process is the lowest free process of the context (or the given one,
-    once it is free); the time is the context's time, or `time_ns` if that is later ("not before"). In a view
+    """One invoke op, emitted once: the process is a free process of the context drawn at random from
+    `test.rng` (`Context.some_free_process`; no draw when one thread is free), or the given one, once it is
+    free; the time is the context's time, or `time_ns` if that is later ("not before"). In a view
     with no threads at all it is exhausted."""
 
     __slots__ = ("f", "node", "process", "time_ns", "value")
@@ -279,7 +280,7 @@ class OpTemplate(Gen):
     def op(self, test: Test, ctx: Context) -> OpResult:
         p = self.process
         if p is None:
-            p = ctx.some_free_process()
+            p = ctx.some_free_process(test.rng)
             if p is None:
                 # a view without any thread (e.g. the default of a reserve that reserved every thread) can
                 # never emit: exhausted, rather than pending for ever

@@ -100,7 +100,7 @@ def delay(dt: float, gen: Any) -> GenLike:
 
 
 class SleepGen(Gen):
-    """One `Sleep` of `seconds` for the lowest free process."""
+    """One `Sleep` of `seconds` for a free process drawn from `test.rng`, as an op template's."""
 
     __slots__ = ("seconds",)
 
@@ -108,7 +108,7 @@ class SleepGen(Gen):
         self.seconds = seconds
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        p = ctx.some_free_process()
+        p = ctx.some_free_process(test.rng)
         if p is None:
             return (PENDING, self) if ctx.all_threads else None
         return Sleep(p, ctx.time_ns, self.seconds), None
@@ -125,7 +125,7 @@ def sleep(dt: float) -> GenLike:
 
 
 class LogGen(Gen):
-    """One `Log` of `message` by the lowest free process."""
+    """One `Log` of `message` by a free process drawn from `test.rng`, as an op template's."""
 
     __slots__ = ("message",)
 
@@ -133,7 +133,7 @@ class LogGen(Gen):
         self.message = message
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        p = ctx.some_free_process()
+        p = ctx.some_free_process(test.rng)
         if p is None:
             return (PENDING, self) if ctx.all_threads else None
         return Log(p, ctx.time_ns, self.message), None

@@ -1,6 +1,7 @@
 """Plain values as generators, the context, and the simulator itself: exact op sequences with times, in the
 style of jepsen-io/generator's test namespace. Default world: 2 client threads plus the nemesis thread, every
-op completing ok 10 ns after its invocation (`perfect`)."""
+op completing ok 10 ns after its invocation (`perfect`). Processes chosen among several free threads are the
+draws of seed 0 (the simulator's default test), pinned as Jepsen's generator tests pin theirs."""
 
 from __future__ import annotations
 
@@ -24,33 +25,33 @@ def test_none_and_empty_list_are_exhausted() -> None:
     assert gen.perfect([]) == []
 
 
-def test_dict_is_one_op_on_the_lowest_free_process() -> None:
+def test_dict_is_one_op_on_a_free_process() -> None:
     ops = gen.perfect({"f": "write", "value": 3})
     assert len(ops) == 1
     o = ops[0]
-    assert (o.time_ns, o.process, o.type, o.f, o.value, o.index) == (0, 0, "invoke", "write", 3, -1)
+    assert (o.time_ns, o.process, o.type, o.f, o.value, o.index) == (0, "nemesis", "invoke", "write", 3, -1)
 
 
 def test_partial_op_is_a_template() -> None:
     template = Op(type="invoke", process=None, f="read", value=None)  # type: ignore[arg-type]
-    assert tpf(gen.perfect([template, template])) == [(0, 0, "read"), (0, 1, "read")]
+    assert tpf(gen.perfect([template, template])) == [(0, "nemesis", "read"), (0, 1, "read")]
 
 
 def test_list_runs_elements_in_order_on_free_threads() -> None:
-    # the top level has no clients() restriction: the nemesis thread takes the third op
+    # the top level has no clients() restriction: the nemesis thread takes ops too
     ops = gen.perfect([{"f": "a"}, {"f": "b"}, {"f": "c"}, {"f": "d"}, {"f": "e"}])
-    assert tpf(ops) == [(0, 0, "a"), (0, 1, "b"), (0, "nemesis", "c"), (10, 0, "d"), (10, 1, "e")]
+    assert tpf(ops) == [(0, "nemesis", "a"), (0, 1, "b"), (0, 0, "c"), (10, "nemesis", "d"), (10, 1, "e")]
 
 
 def test_template_time_means_not_before() -> None:
     ops = gen.perfect([{"f": "a"}, {"f": "b", "time_ns": 500}, {"f": "c"}])
     # c is ready at 0 too, but comes after b in the sequence: it goes at b's time
-    assert tpf(ops) == [(0, 0, "a"), (500, 0, "b"), (500, 1, "c")]
+    assert tpf(ops) == [(0, "nemesis", "a"), (500, 1, "b"), (500, 0, "c")]
 
 
 def test_template_with_explicit_process_waits_for_it() -> None:
     ops = gen.perfect([{"f": "a", "process": 1}, {"f": "b", "process": 1}, {"f": "c"}])
-    assert tpf(ops) == [(0, 1, "a"), (10, 1, "b"), (10, 0, "c")]
+    assert tpf(ops) == [(0, 1, "a"), (10, 1, "b"), (10, "nemesis", "c")]
 
 
 def test_function_is_called_for_every_op_and_none_ends_it() -> None:
@@ -60,7 +61,7 @@ def test_function_is_called_for_every_op_and_none_ends_it() -> None:
         return {"f": "w", "value": ctx.time_ns}
 
     ops = gen.perfect(gen.clients(f))
-    assert [(o.time_ns, o.process, o.value) for o in ops] == [(0, 0, 0), (0, 1, 0), (10, 0, 10), (10, 1, 10)]
+    assert [(o.time_ns, o.process, o.value) for o in ops] == [(0, 1, 0), (0, 0, 0), (10, 1, 10), (10, 0, 10)]
 
 
 def test_function_may_return_a_sequence() -> None:
@@ -163,33 +164,23 @@ def test_bad_concurrency() -> None:
 def test_perfect_all_has_completions() -> None:
     hist = gen.perfect_all(gen.clients(gen.limit(3, gen.repeat({"f": "r"}))))
     assert gen.brief(hist) == [
-        (0, 0, "invoke", "r", None),
-        (0, 1, "invoke", "r", None),
-        (10, 0, "ok", "r", None),
-        (10, 0, "invoke", "r", None),
-        (10, 1, "ok", "r", None),
-        (20, 0, "ok", "r", None),
-    ]
+        (0, 1, "invoke", "r", None), (0, 0, "invoke", "r", None), (10, 1, "ok", "r", None),
+        (10, 1, "invoke", "r", None), (10, 0, "ok", "r", None), (20, 1, "ok", "r", None),
+    ]  # fmt: skip
 
 
 def test_quick_completes_instantly() -> None:
-    assert tpf(gen.quick(gen.clients(gen.limit(3, gen.repeat({"f": "r"}))))) == [(0, 0, "r"), (0, 1, "r"), (0, 0, "r")]
+    assert tpf(gen.quick(gen.clients(gen.limit(3, gen.repeat({"f": "r"}))))) == [
+        (0, 1, "r"), (0, 0, "r"), (0, 1, "r"),
+    ]  # fmt: skip
 
 
 def test_info_retires_the_process() -> None:
     hist = gen.perfect_info(gen.clients(gen.limit(5, gen.repeat({"f": "r"}))), concurrency=2)
     assert [(o.time_ns, o.process, o.type) for o in hist] == [
-        (0, 0, "invoke"),
-        (0, 1, "invoke"),
-        (10, 0, "info"),
-        (10, 2, "invoke"),
-        (10, 1, "info"),
-        (10, 3, "invoke"),
-        (20, 2, "info"),
-        (20, 4, "invoke"),
-        (20, 3, "info"),
-        (30, 4, "info"),
-    ]
+        (0, 1, "invoke"), (0, 0, "invoke"), (10, 1, "info"), (10, 3, "invoke"), (10, 0, "info"), (10, 2, "invoke"),
+        (20, 3, "info"), (20, 5, "invoke"), (20, 2, "info"), (30, 5, "info"),
+    ]  # fmt: skip
 
 
 def test_nemesis_keeps_its_process_after_info() -> None:
@@ -220,13 +211,8 @@ def test_completion_function_sets_latency_and_type() -> None:
 
     hist = gen.simulate(gen.clients(gen.limit(3, gen.repeat({"f": "r"}))), complete=complete)
     assert [(o.time_ns, o.process, o.type) for o in hist] == [
-        (0, 0, "invoke"),
-        (0, 1, "invoke"),
-        (100, 0, "ok"),
-        (100, 0, "invoke"),
-        (200, 1, "fail"),
-        (200, 0, "ok"),
-    ]
+        (0, 1, "invoke"), (0, 0, "invoke"), (100, 0, "ok"), (100, 0, "invoke"), (200, 1, "fail"), (200, 0, "ok"),
+    ]  # fmt: skip
 
 
 def test_max_ops_truncates_an_endless_generator() -> None:
@@ -236,7 +222,8 @@ def test_max_ops_truncates_an_endless_generator() -> None:
 def test_max_ops_counts_sleeps_and_logs_too() -> None:
     # a log holds its thread until the worker has written it (at once, in the simulator)
     assert gen.simulate(gen.repeat(gen.log("x")), max_ops=5, specials=True) == [
-        gen.Log(0, 0, "x"), gen.Log(1, 0, "x"), gen.Log("nemesis", 0, "x"), gen.Log(0, 0, "x"), gen.Log(1, 0, "x"),
+        gen.Log("nemesis", 0, "x"), gen.Log(1, 0, "x"), gen.Log(0, 0, "x"), gen.Log("nemesis", 0, "x"),
+        gen.Log(1, 0, "x"),
     ]  # fmt: skip
 
 
@@ -267,14 +254,22 @@ def test_simulation_is_reproducible_from_the_seed() -> None:
 
 
 def test_op_is_pure() -> None:
-    test = bare_test(concurrency=2)
-    ctx = Context.initial(2)
+    # pure except for draws from test.rng (here: the choice among the free processes): from the same rng
+    # state, the same answer
+    test = bare_test(concurrency=4)
+    ctx = Context.initial(4)
     g = gen.clients(gen.limit(3, gen.repeat({"f": "r"})))
+    state = test.rng.getstate()
     first = gen.op(g, test, ctx)
-    second = gen.op(g, test, ctx)
-    assert first is not None and second is not None
-    assert first[0] == second[0]
-    assert gen.op(g, test, ctx.busy(0).busy(1))[0] is PENDING  # type: ignore[index]
+    answers: set[object] = set()
+    for i in range(20):
+        test.rng.setstate(state)
+        again = gen.op(g, test, ctx)
+        assert again is not None and first is not None and again[0] == first[0]
+        test.rng.seed(i)
+        answers.add(gen.op(g, test, ctx)[0].process)  # type: ignore[index, union-attr]
+    assert len(answers) > 1, "other rng states choose other processes"
+    assert gen.op(g, test, ctx.busy(0).busy(1).busy(2).busy(3))[0] is PENDING  # type: ignore[index]
 
 
 def test_fast_invoke_equals_the_constructor() -> None:
