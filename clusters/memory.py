@@ -65,6 +65,10 @@ class MemoryDB:
         with self.lock:
             self.data.clear()
 
+    def active_nodes(self, test: Test) -> tuple[str, ...]:
+        """`RunsOn`: none. The store lives in the harness process, so a fault on any node would test nothing."""
+        return ()
+
 
 class MemoryClient:
     """Performs register, set and list-append ops on the MemoryDB, atomically."""

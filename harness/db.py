@@ -2,7 +2,8 @@
 
 Owns the interfaces only; systems (etcd, postgres, ...) live in `clusters/`. Optional abilities are tiny
 separate protocols checked with `isinstance` when the test is built, so a nemesis that needs `Killable` fails
-before the run with a message naming the missing ability (see `require`).
+before the run with a message naming the missing ability (see `require`). `RunsOn` and `active_nodes` say which
+nodes run the system (every node unless the DB says otherwise), so that faults are aimed only where it runs.
 """
 
 from __future__ import annotations
@@ -69,6 +70,23 @@ class AwaitsReady(Protocol):
     """Blocks until the whole cluster serves requests (or raises ClusterError after `timeout` seconds)."""
 
     def await_ready(self, test: Test, timeout: float) -> None: ...
+
+
+@runtime_checkable
+class RunsOn(Protocol):
+    """The nodes of the test the system runs on, when that is not every node (a system that leaves nodes idle,
+    or one that lives inside the harness process and runs on none). Fixed for the run: it names where the
+    system was configured to run, not where it is up right now."""
+
+    def active_nodes(self, test: Test) -> Sequence[str]: ...
+
+
+def active_nodes(test: Test) -> tuple[str, ...]:
+    """The test's nodes that run the system, in the test's order (every node unless the DB is `RunsOn`)."""
+    if isinstance(test.db, RunsOn):
+        named = set(test.db.active_nodes(test))
+        return tuple(n for n in test.nodes if n in named)
+    return tuple(test.nodes)
 
 
 def require(obj: object, ability: type, who: str, needs: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.credentials import RunSecrets
 from harness.options import RunOptions
 
 
@@ -16,7 +17,8 @@ from harness.options import RunOptions
 class Test:
     """A run, fully specified. `rng` is the one seeded RNG of the run (generators and nemesis schedules draw
     from it, never from `random` directly); `ledger` records what the run creates so `harness cleanup` can undo
-    it; `store` is the run directory (None when a test is built for a check or a simulation)."""
+    it; `store` is the run directory (None when a test is built for a check or a simulation); `secrets` holds the
+    run's random key that systems derive node passwords from (in memory only, see `harness.credentials`)."""
 
     name: str
     options: RunOptions
@@ -43,6 +45,7 @@ class Test:
     store: Any = None  # harness.store.Store
     run_id: str = ""  # names the run's ledger, cluster resources and run directory
     started: dt.datetime | None = None
+    secrets: RunSecrets = field(default_factory=RunSecrets, repr=False)
 
     def node_host(self, node: str) -> str:
         """The address of `node` for clients."""

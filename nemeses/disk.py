@@ -28,7 +28,7 @@ from harness.options import OptionSpec
 from nemeses.process import targets_of
 from nemeses.remotes import require_remotes
 from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, family_generator, periodic
-from nemeses.targets import parse_specs
+from nemeses.targets import parse_specs, require_targets
 
 if TYPE_CHECKING:
     import random
@@ -190,6 +190,7 @@ class DiskPlugin:
     def package(self, test: Test) -> Package:
         require(test.db, Killable, "nemesis disk", test.options.system)
         require_remotes(test, "nemesis disk")
+        require_targets(test, "nemesis disk")
         globs = tuple(test.nemesis_opts.get("disk-files") or ())
         if not isinstance(test.db, HasDataFiles) and not globs:
             raise MissingAbility(

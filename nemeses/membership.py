@@ -26,6 +26,7 @@ from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.process import targets_of
+from nemeses.targets import require_targets
 from nemeses.schedule import (
     FAMILY_FS,
     SCHEDULE_SPEC,
@@ -176,6 +177,7 @@ class MembershipPlugin:
             raise MissingAbility(f"nemesis membership supports etcd only; {test.options.system} is not etcd")
         if len(test.nodes) < 3:
             raise BadInput("nemesis membership needs at least three nodes (two must stay members)")
+        require_targets(test, "nemesis membership", 3)
         gen = family_generator(test, "membership", FS,
                                default_schedule(test, {"f": REMOVE, "value": {"nodes": "one"}}, {"f": ADD}))
         return Package(name="membership", nemesis=EtcdMembership(), generator=gen, final_generator={"f": ADD},

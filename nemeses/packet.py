@@ -35,7 +35,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs
+from nemeses.targets import parse_specs, require_targets
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -243,6 +243,7 @@ class PacketPlugin:
         if len(test.nodes) < 2:
             raise BadInput("nemesis packet needs at least two nodes")
         require_remotes(test, "nemesis packet")
+        require_targets(test, "nemesis packet", 2)
         have: bool | None = None
         if test.options.cluster in SHARED_KERNEL_PROVIDERS:
             why = tc.host_has_netem()

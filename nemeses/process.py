@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.control import Remote
-from harness.db import HasPrimaries, Killable, Pausable, require
+from harness.db import HasPrimaries, Killable, Pausable, active_nodes, require
 from harness.errors import BadInput, FaultError
 from harness.ledger import LedgerEntry, undoer
 from harness.nemesis import Package
@@ -36,7 +36,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs, select_nodes
+from nemeses.targets import parse_specs, require_targets, select_nodes
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -55,6 +55,9 @@ def targets_of(test: Test, value: Any) -> tuple[list[str], str | None]:
         unknown = [n for n in value if n not in test.nodes]
         if unknown:
             raise ValueError(f"unknown node(s) {', '.join(map(str, unknown))}")
+        idle = [n for n in value if n not in active_nodes(test)]
+        if idle:
+            raise ValueError(f"{', '.join(map(str, idle))} run(s) nothing of {test.options.system}")
         return list(value), None
     spec = str(value or "one")
     nodes = select_nodes(test, spec)
@@ -269,6 +272,7 @@ class KillPlugin:
 
     def package(self, test: Test) -> Package:
         require(test.db, Killable, "nemesis kill", test.options.system)
+        require_targets(test, "nemesis kill")
         specs = _default_specs(test, "kill")
 
         def start(t: Test) -> dict[str, Any]:
@@ -287,6 +291,7 @@ class PausePlugin:
 
     def package(self, test: Test) -> Package:
         require(test.db, Pausable, "nemesis pause", test.options.system)
+        require_targets(test, "nemesis pause")
         specs = _default_specs(test, "pause")
 
         def start(t: Test) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from harness.options import OptionSpec
 from nemeses.net.iptables import ChainSet
 from nemeses.process import targets_of
 from nemeses.remotes import require_remotes
+from nemeses.targets import require_targets
 from nemeses.schedule import (
     FAMILY_FS,
     SCHEDULE_SPEC,
@@ -145,6 +146,7 @@ class SwizzlePlugin:
         if len(test.nodes) < 2:
             raise BadInput("nemesis swizzle-clog needs at least two nodes")
         require_remotes(test, "nemesis swizzle-clog")
+        require_targets(test, "nemesis swizzle-clog", 2)
         gen = family_generator(test, "swizzle-clog", FS, default_schedule(test, {"f": START}, {"f": STOP}))
         return Package(
             name="swizzle-clog", nemesis=SwizzleClog(float(test.nemesis_opts.get("clog-seconds", 3.0))),

@@ -1,7 +1,10 @@
 """Choosing the nodes a fault hits: node specs `one`, `minority`, `majority`, `minority-third`, `primaries`,
 `all`, or a comma-free node name.
 
-Owns `NODE_SPECS`, `parse_specs` (option parser for `kill-targets=one,majority`) and `select_nodes`. Random
+Owns `NODE_SPECS`, `parse_specs` (option parser for `kill-targets=one,majority`), `select_nodes` and
+`require_targets`. Specs count and choose among the nodes that run the system (`harness.db.active_nodes`), never
+idle ones: a fault on a node that runs nothing tests nothing. `require_targets` is what every nemesis package
+calls at build time, so that a fault family whose targets would run nothing is refused before the run. Random
 choices draw from the rng passed in (the test's rng), never from `random`. Does not inject anything.
 """
 
@@ -11,7 +14,8 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from harness.db import HasPrimaries
+from harness.db import HasPrimaries, active_nodes
+from harness.errors import BadInput
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -58,8 +62,21 @@ def pick(spec: str, nodes: Sequence[str], rng: random.Random, primaries: Sequenc
 
 
 def select_nodes(test: Test, spec: str) -> list[str]:
-    """The test's nodes that `spec` names now (asks the system for its primaries when needed)."""
+    """The nodes running the system that `spec` names now (asks the system for its primaries when needed)."""
     primaries: Sequence[str] = ()
     if spec == "primaries" and isinstance(test.db, HasPrimaries):
         primaries = test.db.primaries(test)
-    return pick(spec, test.nodes, test.rng, primaries)
+    return pick(spec, active_nodes(test), test.rng, primaries)
+
+
+def require_targets(test: Test, who: str, at_least: int = 1) -> tuple[str, ...]:
+    """The nodes that run the system; BadInput before the run when fewer than `at_least` do (1 for a fault on a
+    node, 2 for a fault on the links between nodes), since the fault would hit nodes that run nothing."""
+    active = active_nodes(test)
+    if len(active) >= at_least:
+        return active
+    idle = [n for n in test.nodes if n not in active]
+    where = f"only on {', '.join(active)}" if active else "on no node"
+    what = "a node" if at_least == 1 else f"at least {at_least} nodes"
+    raise BadInput(f"{who} needs {what} running {test.options.system}, but it runs {where} "
+                   f"({', '.join(idle)} run nothing): the fault would test nothing")

@@ -3,9 +3,10 @@
 Owns `EtcdDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady, and the disk nemesis's
 `HasDataFiles`: the WAL segments and snapshots under `data/member/`) and the etcd command line. The
 process runs as a daemon from `clusters.daemon` with its files in the node's workdir: `etcd.pid`, `etcd.log`,
-`data/`. The initial cluster is built from the test's nodes; a restarted member reuses its data directory (so
-the initial-cluster flags are ignored by etcd, as on a real restart). Does not install etcd: the binary comes
-from the node (Debian's etcd-server, or the `binary=` system option).
+`data/`. Client and peer URLs listen on the node's cluster address only (not 0.0.0.0, not loopback: on an ssh
+host loopback is open to every local user). The initial cluster is built from the test's nodes; a restarted
+member reuses its data directory (so the initial-cluster flags are ignored by etcd, as on a real restart).
+Does not install etcd: the binary comes from the node (Debian's etcd-server, or the `binary=` system option).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class EtcdDB:
             "--data-dir", self.data_dir(test, node),
             "--listen-peer-urls", f"http://{host}:{PEER_PORT}",
             "--initial-advertise-peer-urls", f"http://{host}:{PEER_PORT}",
-            "--listen-client-urls", f"http://{host}:{CLIENT_PORT},http://127.0.0.1:{CLIENT_PORT}",
+            "--listen-client-urls", f"http://{host}:{CLIENT_PORT}",  # the cluster network only, not loopback
             "--advertise-client-urls", f"http://{host}:{CLIENT_PORT}",
             "--initial-cluster", initial,
             "--initial-cluster-state", "new",

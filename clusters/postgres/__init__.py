@@ -6,10 +6,12 @@ in `clusters.postgres.db`, the client in `clusters.postgres.client`, the SQL of 
 
 System options (`--system-opt key=value`):
   isolation=serializable   or read-committed, repeatable-read: the level of every client transaction
-  replication=none         a single primary on the first node (other nodes idle); async or sync: the other
-                           nodes are streaming standbys (sync: each commit waits for ANY 1 standby)
+  replication=auto         none on one node (a single primary), sync on more; async or sync: the other nodes
+                           are streaming standbys (sync: each commit waits for ANY 1 standby); none with more
+                           than one node is refused (see `clusters.postgres.db`)
+  allow=CIDR,...           further networks that may connect (the nodes and this machine always may)
   bindir=/usr/lib/postgresql/15/bin, port=5432, fsync=true
-Clients always talk to the primary (the first node).
+Clients always talk to the primary (the first node), as the superuser with the run's password.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from clusters.postgres.auth import parse_networks
 from clusters.postgres.client import ISOLATION, WORKLOADS, PostgresClient
 from clusters.postgres.db import PORT, PostgresDB
 from harness.options import OptionSpec, parse_bool
@@ -40,8 +43,11 @@ class PostgresSystem:
     option_specs: Sequence[OptionSpec] = (
         OptionSpec(name="isolation", default="serializable", help="isolation level of client transactions",
                    choices=tuple(ISOLATION)),
-        OptionSpec(name="replication", default="none", help="none (one primary), async or sync streaming standbys",
-                   choices=("none", "async", "sync")),
+        OptionSpec(name="replication", default="auto",
+                   help="auto (none on one node, sync on more), none (one primary), async or sync streaming standbys",
+                   choices=("auto", "none", "async", "sync")),
+        OptionSpec(name="allow", default=(), parse=parse_networks,
+                   help="further addresses or networks (CIDR, comma-separated) allowed to connect"),
         OptionSpec(name="bindir", default="/usr/lib/postgresql/15/bin", help="directory of the postgres binaries"),
         OptionSpec(name="port", default=PORT, help="TCP port of postgres on every node", parse=_port),
         OptionSpec(name="fsync", default=True, help="fsync on commit (off: faster, not crash-safe)",
@@ -54,15 +60,15 @@ class PostgresSystem:
         return opts
 
     def db(self, test: Test) -> PostgresDB:
-        return PostgresDB(self._opts(test), test.nodes)
+        return PostgresDB(self._opts(test), test.nodes, password=test.secrets.password("postgres"))
 
     def client(self, test: Test) -> PostgresClient:
         o = self._opts(test)
         return PostgresClient(workload=test.options.workload, isolation=str(o["isolation"]), primary=test.nodes[0],
-                              port=int(o["port"]))
+                              port=int(o["port"]), password=test.secrets.password("postgres"))
 
     def versions(self, test: Test) -> dict[str, Any]:
-        db = self.db(test)
+        db = test.db if isinstance(test.db, PostgresDB) else self.db(test)
         return {"postgres": db.installed_version(test, db.primary), "isolation": self._opts(test)["isolation"],
                 "replication": db.replication}
 

@@ -1,4 +1,5 @@
 """The Postgres client of a worker: one psycopg 3 connection to the primary, one transaction per op.
+It logs in as the superuser with the run's password (see `clusters.postgres.auth`).
 
 Owns the connection (isolation level, timeouts) and the mapping from Postgres outcomes to ok / fail / info.
 The SQL of each workload lives in `clusters.postgres.tables`. Every client talks to the primary (the first
@@ -53,7 +54,8 @@ def _first_line(e: BaseException) -> str:
 class PostgresClient:
     """Unopened it is a factory; `open(test, node)` returns a client with its own connection to the primary."""
 
-    def __init__(self, *, workload: str, isolation: str, primary: str, port: int, node: str | None = None) -> None:
+    def __init__(self, *, workload: str, isolation: str, primary: str, port: int, password: str,
+                 node: str | None = None) -> None:
         if workload not in TABLES:
             raise BadInput(f"the postgres client has no workload {workload!r} (it has: {', '.join(sorted(TABLES))})")
         if isolation not in ISOLATION:
@@ -62,13 +64,14 @@ class PostgresClient:
         self.isolation = isolation
         self.primary = primary
         self.port = port
+        self._password = password
         self.node = node
         self.tables: Tables = TABLES[workload]
         self.conn: psycopg.Connection[Any] | None = None
 
     def open(self, test: Test, node: str) -> PostgresClient:
         c = PostgresClient(workload=self.workload, isolation=self.isolation, primary=self.primary, port=self.port,
-                           node=node)
+                           password=self._password, node=node)
         try:
             c.conn = c._connect(test)
         except psycopg.Error:
@@ -78,7 +81,8 @@ class PostgresClient:
     def _connect(self, test: Test) -> psycopg.Connection[Any]:
         timeout_ms = max(100, int(test.op_timeout * 800))
         conn = psycopg.connect(
-            host=test.node_host(self.primary), port=self.port, user="postgres", dbname="postgres",
+            host=test.node_host(self.primary), port=self.port, user="postgres", password=self._password,
+            dbname="postgres",
             connect_timeout=max(2, int(test.op_timeout)), application_name=f"harness-{self.node or 'setup'}",
             options=f"-c statement_timeout={timeout_ms}", keepalives=1, keepalives_idle=2, keepalives_interval=1,
             keepalives_count=2, tcp_user_timeout=int(test.op_timeout * 1000),

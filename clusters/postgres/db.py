@@ -1,13 +1,21 @@
 """Postgres on the nodes: initdb, configure, start, await, kill, restart, pause, resume, find the primary, wipe.
 
 Owns `PostgresDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady, and the clock nemesis's
-`ClockSkewable`), the postgres command line and the two topologies of the `replication` system option:
+`ClockSkewable`), the postgres command line and the topologies of the `replication` system option. Postgres
+runs on every node of the test, always:
 
-    none         the first node of the test is a single primary; the other nodes stay idle (nothing runs there,
-                 and a kill or pause aimed at them is refused with FaultError: it would have no effect)
+    none         one node, a single primary; refused with more than one node (the others would idle, and faults
+                 aimed at them would hit nothing while the run passed)
     async, sync  the first node is the primary; every other node is a hot standby cloned with pg_basebackup and
                  fed by streaming replication; with `sync` the primary waits for ANY 1 of the standbys to
                  confirm each commit (synchronous_standby_names = 'ANY 1 (...)').
+    auto         (the default) none on one node, sync on more. Sync because clients talk to the primary only
+                 and nothing promotes a standby: with async a fault between nodes could never change what a
+                 client sees, while with sync a commit waits for a standby, so partitions, packet faults and
+                 standby crashes reach the history (slow or cancelled commit waits).
+
+Access (see `clusters.postgres.auth`): Postgres listens on the node's cluster address only and takes the
+superuser `postgres` with the run's password (scram-sha-256) from the cluster's own addresses only.
 
 Every command goes through the node's `Remote`, so the same code runs on local namespaces (which share this
 host's filesystem: the data directory lives in the node's workdir, chowned to `postgres`), docker containers
@@ -37,8 +45,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from clusters.daemon import daemon_pids, log_tail, start_daemon, stop_daemon
+from clusters.postgres.auth import Network, allowed_addresses, hba, write_private
 from harness.control import Remote
-from harness.errors import BadInput, ClusterError, FaultError
+from harness.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -74,18 +83,32 @@ def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-class PostgresDB:
-    """Postgres 15 on the test's nodes. Options: bindir, replication (none | async | sync), port, fsync."""
+def topology(replication: str, nodes: Sequence[str]) -> str:
+    """The replication a run gets: `auto` resolved by the node count; BadInput for a topology that would leave
+    nodes idle or has no standby to replicate to."""
+    if not nodes:
+        raise BadInput("postgres needs at least one node")
+    if replication == "auto":
+        return "none" if len(nodes) == 1 else "sync"
+    if replication == "none" and len(nodes) > 1:
+        raise BadInput(f"postgres replication=none runs on one node, and {', '.join(nodes[1:])} would run nothing: "
+                       "use --nodes 1, or replication=async|sync (the default with more nodes is sync)")
+    if replication != "none" and len(nodes) < 2:
+        raise BadInput(f"postgres replication={replication} needs at least 2 nodes (a primary and a standby)")
+    return replication
 
-    def __init__(self, opts: Mapping[str, Any], nodes: Sequence[str]) -> None:
+
+class PostgresDB:
+    """Postgres 15 on the test's nodes. Options: bindir, replication (auto | none | async | sync), port, fsync,
+    allow (further networks that may connect); `password` is the superuser's, the run's own."""
+
+    def __init__(self, opts: Mapping[str, Any], nodes: Sequence[str], *, password: str) -> None:
         self.bindir = str(opts.get("bindir") or "/usr/lib/postgresql/15/bin")
-        self.replication = str(opts.get("replication") or "none")
+        self.replication = topology(str(opts.get("replication") or "auto"), nodes)
         self.port = int(opts.get("port", PORT))
         self.fsync = bool(opts.get("fsync", True))
-        if not nodes:
-            raise BadInput("postgres needs at least one node")
-        if self.replication != "none" and len(nodes) < 2:
-            raise BadInput(f"postgres replication={self.replication} needs at least 2 nodes (a primary and a standby)")
+        self.allow: tuple[Network, ...] = tuple(opts.get("allow") or ())
+        self.password = password
         self.primary = nodes[0]
         self.faketime: dict[str, dict[str, str]] = {}  # node -> libfaketime environment its postgres runs with
 
@@ -97,14 +120,14 @@ class PostgresDB:
     def data_dir(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "pgdata")
 
-    def socket_dir(self, test: Test, node: str) -> str:
-        return os.path.join(self.workdir(test, node), "run")
-
     def pidfile(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "postgres.pid")
 
     def logfile(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "postgres.log")
+
+    def pgpass(self, test: Test, node: str) -> str:
+        return os.path.join(self.workdir(test, node), "pgpass")
 
     def binary(self, name: str) -> str:
         return os.path.join(self.bindir, name)
@@ -112,8 +135,10 @@ class PostgresDB:
     def standbys(self, test: Test) -> list[str]:
         return [] if self.replication == "none" else [n for n in test.nodes if n != self.primary]
 
-    def runs_on(self, test: Test, node: str) -> bool:
-        return node == self.primary or node in self.standbys(test)
+    def conninfo(self, test: Test, node: str) -> str:
+        """How a node reaches the primary: the password comes from the node's pgpass file, not this string."""
+        return (f"host={test.node_host(self.primary)} port={self.port} user={USER} "
+                f"passfile={self.pgpass(test, node)} application_name={node}")
 
     @staticmethod
     def _remote(test: Test, node: str) -> Remote:
@@ -128,9 +153,11 @@ class PostgresDB:
     def settings(self, test: Test, node: str) -> dict[str, str]:
         """Server settings, passed as -c on the command line (they override the config files)."""
         s = {
-            "listen_addresses": "*",
+            "listen_addresses": test.node_host(node),
             "port": str(self.port),
-            "unix_socket_directories": self.socket_dir(test, node),
+            # No Unix socket: nothing of the harness uses one, and none means no door for local users (also, a
+            # socket path under a long run id would pass the 107 bytes a socket address can hold).
+            "unix_socket_directories": "",
             "shared_buffers": "32MB",
             "max_connections": "200",
             "fsync": "on" if self.fsync else "off",
@@ -148,9 +175,7 @@ class PostgresDB:
             s["synchronous_standby_names"] = f"ANY 1 ({names})"
             s["synchronous_commit"] = "on"
         if node in standbys:
-            s["primary_conninfo"] = (
-                f"host={test.node_host(self.primary)} port={self.port} user={USER} application_name={node}"
-            )
+            s["primary_conninfo"] = self.conninfo(test, node)
         return s
 
     def argv(self, test: Test, node: str) -> list[str]:
@@ -169,8 +194,6 @@ class PostgresDB:
 
     # DB -------------------------------------------------------------------------------------------
     def setup(self, test: Test, node: str) -> None:
-        if not self.runs_on(test, node):
-            return  # replication=none: the other nodes stay idle
         self.installed_version(test, node)
         remote = self._remote(test, node)
         if not remote.run(["id", "-u", USER], timeout=30, check=False).ok:
@@ -178,10 +201,11 @@ class PostgresDB:
         work, data = self.workdir(test, node), self.data_dir(test, node)
         self._stop(test, node, release=False)
         remote.run(["rm", "-rf", data], timeout=60)
-        remote.run(["mkdir", "-p", work, self.socket_dir(test, node)], timeout=30)
+        remote.run(["mkdir", "-p", work], timeout=30)
         # the postgres user must reach its directories; on local namespaces the workdir's parents are root's
-        remote.run(["chown", f"{USER}:{USER}", work, self.socket_dir(test, node)], timeout=30)
+        remote.run(["chown", f"{USER}:{USER}", work], timeout=30)
         remote.run(["chmod", "755", work], timeout=30)
+        write_private(remote, self.pgpass(test, node), f"*:*:*:{USER}:{self.password}\n")
         if node == self.primary:
             self._initdb(test, node)
         else:
@@ -193,28 +217,26 @@ class PostgresDB:
         data = self.data_dir(test, node)
         # --no-sync: initdb's own fsyncs (about 3 s) guard the fresh cluster against a crash of the machine,
         # which no fault of the harness is; a killed postgres loses nothing that sits in the page cache.
-        argv = [self.binary("initdb"), "-D", data, "-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
-                "--no-sync"]
-        r = remote.run(self.as_postgres(argv), timeout=120, check=False)
+        pwfile = os.path.join(self.workdir(test, node), "initdb.pw")
+        write_private(remote, pwfile, self.password + "\n")
+        argv = [self.binary("initdb"), "-D", data, "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
+                "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
+        try:
+            r = remote.run(self.as_postgres(argv), timeout=120, check=False)
+        finally:
+            remote.run(["rm", "-f", pwfile], timeout=30, check=False)
         if r.exit_code != 0:
             raise ClusterError(f"initdb failed on {node}: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
-        # A test cluster on a private network: every peer and client is trusted, replication included.
-        hba = (
-            "local all all trust\n"
-            "host all all 0.0.0.0/0 trust\n"
-            "host replication all 0.0.0.0/0 trust\n"
-            "local replication all trust\n"
-        )
-        remote.run(self.as_postgres(["sh", "-c", 'cat > "$1"', "write-hba", os.path.join(data, "pg_hba.conf")]),
-                   stdin=hba.encode(), timeout=30)
+        allowed = allowed_addresses(test, test.nodes, self.allow)
+        write_private(remote, os.path.join(data, "pg_hba.conf"), hba(allowed))
 
     def _clone(self, test: Test, node: str, timeout: float = 90.0) -> None:
         """A standby: a base backup of the primary (retried until the primary serves), then standby.signal."""
         remote = self._remote(test, node)
         data = self.data_dir(test, node)
         argv = self.as_postgres([
-            self.binary("pg_basebackup"), "-h", test.node_host(self.primary), "-p", str(self.port), "-U", USER,
-            "-D", data, "-X", "stream", "-c", "fast", "--no-password",
+            self.binary("pg_basebackup"), "-d", self.conninfo(test, node), "-D", data, "-X", "stream", "-c", "fast",
+            "--no-password",
         ])
         deadline = time.monotonic() + timeout
         while True:
@@ -230,7 +252,8 @@ class PostgresDB:
     def teardown(self, test: Test, node: str) -> None:
         self._stop(test, node, release=True)
         self.faketime.pop(node, None)
-        self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node)], timeout=60, check=False)
+        self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node), self.pgpass(test, node)], timeout=60,
+                                     check=False)
 
     def _stop(self, test: Test, node: str, *, release: bool) -> None:
         self.signal_tree(test, node, "KILL")
@@ -244,24 +267,14 @@ class PostgresDB:
         return [int(x) for x in r.stdout.split() if x.isdigit()]
 
     # Killable ------------------------------------------------------------------------------------
-    def _runs_or_fault(self, test: Test, node: str, what: str) -> None:
-        """A fault aimed at an idle node would be reported as injected while nothing happened: refuse it (the
-        nemesis records the error, which makes the verdict unknown rather than valid)."""
-        if not self.runs_on(test, node):
-            raise FaultError(f"cannot {what} {node}: with replication=none only the primary {self.primary} runs "
-                             "postgres (use --nodes 1, or replication=async|sync)")
-
     def kill(self, test: Test, node: str) -> None:
         """SIGKILL the postmaster and every backend: a crash; the next start runs crash recovery."""
-        self._runs_or_fault(test, node, "kill")
         self.signal_tree(test, node, "KILL")
         stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1, release=False)
 
     def start(self, test: Test, node: str, timeout: float = 30.0) -> None:
         """Start postgres on node (no-op if running). Right after a kill, orphaned backends may still hold the
         old shared memory for a moment; the start is retried until `timeout`."""
-        if not self.runs_on(test, node):
-            return
         remote = self._remote(test, node)
         if daemon_pids(remote, self.pidfile(test, node)):
             return
@@ -282,9 +295,7 @@ class PostgresDB:
                                timeout: float = 60.0) -> None:
         """Restart postgres on node with `env` (libfaketime's variables) in its environment, or without it when
         env is None: a fast shutdown (SIGINT: the postmaster ends every session and writes a shutdown
-        checkpoint), then a start; returns once the node answers a query. A no-op on idle nodes."""
-        if not self.runs_on(test, node):
-            return
+        checkpoint), then a start; returns once the node answers a query."""
         remote = self._remote(test, node)
         self.signal_tree(test, node, "CONT")  # a paused postmaster cannot shut down
         stop_daemon(remote, self.pidfile(test, node), sig="INT", wait=20, release=False)
@@ -309,21 +320,23 @@ class PostgresDB:
 
     # Pausable ------------------------------------------------------------------------------------
     def pause(self, test: Test, node: str) -> None:
-        self._runs_or_fault(test, node, "pause")
         self.signal_tree(test, node, "STOP")
 
     def resume(self, test: Test, node: str) -> None:
-        if self.runs_on(test, node):
-            self.signal_tree(test, node, "CONT")
+        self.signal_tree(test, node, "CONT")
 
     # HasLogs -------------------------------------------------------------------------------------
     def log_files(self, test: Test, node: str) -> Sequence[str]:
-        return [self.logfile(test, node)] if self.runs_on(test, node) else []
+        return [self.logfile(test, node)]
 
     # HasPrimaries --------------------------------------------------------------------------------
+    def connect(self, test: Test, node: str, timeout: float = 2.0, **kw: Any) -> psycopg.Connection[Any]:
+        """A connection to node's postgres database as the superuser, with the run's password."""
+        return psycopg.connect(host=test.node_host(node), port=self.port, user=USER, password=self.password,
+                               dbname="postgres", connect_timeout=max(1, int(timeout)), **kw)
+
     def _query(self, test: Test, node: str, sql: str, timeout: float = 2.0) -> list[tuple[Any, ...]]:
-        with psycopg.connect(host=test.node_host(node), port=self.port, user=USER, dbname="postgres",
-                             connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
+        with self.connect(test, node, timeout, autocommit=True) as conn:
             return list(conn.execute(sql).fetchall())
 
     def primaries(self, test: Test) -> Sequence[str]:
@@ -333,8 +346,6 @@ class PostgresDB:
         A killed primary does not count."""
         out = []
         for node in test.nodes:
-            if not self.runs_on(test, node):
-                continue
             try:
                 if self._query(test, node, "SELECT pg_is_in_recovery()")[0][0] is False:
                     out.append(node)

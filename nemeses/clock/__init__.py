@@ -46,7 +46,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs
+from nemeses.targets import parse_specs, require_targets
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -236,6 +236,7 @@ class ClockPlugin:
                 f"{test.options.system} is not{why}.{where}"
             )
         require_remotes(test, "nemesis clock")
+        require_targets(test, "nemesis clock")
         specs = tuple(test.nemesis_opts.get("clock-targets") or ("one",))
         max_ms = int(test.nemesis_opts.get("clock-max-skew-ms") or 60_000)
 

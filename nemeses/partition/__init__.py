@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from harness.db import HasPrimaries
+from harness.db import HasPrimaries, active_nodes
 from harness.errors import BadInput
 from harness.nemesis import Package
 from harness.op import Op
@@ -24,6 +24,7 @@ from harness.options import OptionSpec
 from nemeses.net.iptables import ChainSet
 from nemeses.partition import grudge as grudges
 from nemeses.remotes import require_remotes
+from nemeses.targets import require_targets
 from nemeses.schedule import (
     FAMILY_FS,
     SCHEDULE_SPEC,
@@ -86,7 +87,7 @@ class PartitionNemesis:
             primaries = test.db.primaries(test) if isinstance(test.db, HasPrimaries) else ()
             if not primaries:
                 return kind, {}
-        return kind, grudges.make(kind, test.nodes, test.rng, primaries)
+        return kind, grudges.make(kind, active_nodes(test), test.rng, primaries)  # cuts between nodes that run it
 
     def invoke(self, test: Test, op: Op) -> Op:
         if op.f == START:
@@ -126,14 +127,15 @@ class PartitionPlugin:
         if len(test.nodes) < 2:
             raise BadInput("nemesis partition needs at least two nodes")
         require_remotes(test, "nemesis partition")
+        n = len(require_targets(test, "nemesis partition", 2))
         kinds: tuple[str, ...] = tuple(test.nemesis_opts.get("partition-grudge") or ())
         if not kinds:
             kinds = DEFAULT_KINDS + (("primaries",) if isinstance(test.db, HasPrimaries) else ())
-            if len(test.nodes) < 3:
+            if n < 3:
                 kinds = tuple(k for k in kinds if k not in grudges.NEEDS_THREE)
         elif "primaries" in kinds and not isinstance(test.db, HasPrimaries):
             raise BadInput(f"partition-grudge=primaries needs a system that is HasPrimaries; {test.options.system} is not")
-        elif len(test.nodes) < 3 and set(kinds) & set(grudges.NEEDS_THREE):
+        elif n < 3 and set(kinds) & set(grudges.NEEDS_THREE):
             raise BadInput(f"partition-grudge={','.join(sorted(set(kinds) & set(grudges.NEEDS_THREE)))} needs at "
                            "least three nodes")
 

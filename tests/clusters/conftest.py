@@ -99,6 +99,27 @@ def residue(run_ids: list[str], extra_markers: tuple[str, ...] = ()) -> list[str
     return found
 
 
+def listening_addresses(remote: Any, port: int) -> set[str]:
+    """Local IPv4 and IPv6 addresses of the node's TCP sockets listening on `port`, read from /proc/net/tcp{,6}
+    in the node's own network namespace (no tool needed on the node)."""
+    import ipaddress
+
+    out = remote.run(["sh", "-c", "cat /proc/net/tcp; cat /proc/net/tcp6 2>/dev/null; true"], timeout=30).stdout
+    found = set()
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or ":" not in fields[1] or fields[3] != "0A":  # 0A: LISTEN
+            continue
+        addr, hexport = fields[1].split(":")
+        if int(hexport, 16) != port:
+            continue
+        raw = bytes.fromhex(addr)
+        # the kernel prints each 32-bit word in host (little-endian) order
+        words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+        found.add(str(ipaddress.ip_address(words)))
+    return found
+
+
 @dataclass
 class EtcdEnv:
     """A running 3-node etcd cluster on one provider."""

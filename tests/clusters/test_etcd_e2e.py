@@ -16,7 +16,7 @@ from clusters.logs import collect_logs
 from harness.op import Op
 from harness.test import Test as HarnessTest
 
-from .conftest import EtcdEnv
+from .conftest import EtcdEnv, listening_addresses
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -126,6 +126,16 @@ def test_logs_are_collected(etcd: EtcdEnv, tmp_path: Path) -> None:
         assert log.is_file() and "raft" in log.read_text(errors="replace")
     assert ETCD.versions(etcd.test)["etcd"].startswith("3.")
     assert etcd.test.cluster.access().count("\n") >= len(etcd.test.nodes)
+
+
+def test_members_listen_on_the_cluster_address_only(etcd: EtcdEnv) -> None:
+    """Not 0.0.0.0, not loopback (on an ssh host loopback is open to every local user): the node's address."""
+    from clusters.etcd.db import CLIENT_PORT, PEER_PORT
+
+    for node in etcd.test.nodes:
+        remote = etcd.test.cluster.remote(node)
+        for port in (CLIENT_PORT, PEER_PORT):
+            assert listening_addresses(remote, port) == {etcd.test.node_host(node)}, (node, port)
 
 
 def test_error_classification(etcd: EtcdEnv) -> None:

@@ -18,7 +18,7 @@ READ = Op(type="invoke", process=0, f="read", value=None)
 
 
 def outcome(op: Op, error: psycopg.Error, stage: str) -> str:
-    client = PostgresClient(workload="set", isolation="serializable", primary="n1", port=5432)
+    client = PostgresClient(workload="set", isolation="serializable", primary="n1", port=5432, password="unused")
     return client._outcome(op, error, stage)  # the rule table is the subject
 
 

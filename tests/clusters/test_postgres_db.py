@@ -1,7 +1,8 @@
-"""Postgres as a system under test on real local namespaces: topologies (single primary, async and sync
-streaming standbys), kill / start (crash recovery keeps committed rows), pause / resume (every process of the
-instance stops), primaries, log files, and the client's outcome rules on real failures (connection refused:
-fail; connection lost while COMMIT waits: info). After each test nothing of the run is left."""
+"""Postgres as a system under test on real local namespaces: topologies (single primary on one node, async and
+sync streaming standbys; replication=none on several nodes refused), kill / start (crash recovery keeps
+committed rows), pause / resume (every process of the instance stops), primaries, log files, and the client's
+outcome rules on real failures (connection refused: fail; connection lost while COMMIT waits: info). After
+each test nothing of the run is left."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from clusters.postgres import PLUGIN as POSTGRES
 from clusters.postgres.client import PostgresClient
 from clusters.postgres.db import PostgresDB
 from harness.cluster import ClusterSpec
-from harness.errors import BadInput, FaultError
+from harness.errors import BadInput
 from harness.ledger import Ledger
 from harness.op import Op
 from harness.options import RunOptions, parse_opts
@@ -40,17 +41,15 @@ class PgEnv:
     db: PostgresDB
 
     def connect(self, node: str, **kw: Any) -> psycopg.Connection[Any]:
-        return psycopg.connect(host=self.test.node_host(node), port=5432, user="postgres", dbname="postgres",
-                               connect_timeout=2, **kw)
+        return self.db.connect(self.test, node, **kw)
 
     def client(self, workload: str = "set", op_timeout: float = 5.0) -> PostgresClient:
         test = self.with_timeout(op_timeout)
-        c = PostgresClient(workload=workload, isolation="serializable", primary="n1", port=5432)
+        c = PostgresClient(workload=workload, isolation="serializable", primary="n1", port=5432,
+                           password=self.db.password)
         return c.open(test, "n2")
 
     def with_timeout(self, op_timeout: float) -> HarnessTest:
-        from dataclasses import replace
-
         return replace(self.test, op_timeout=op_timeout)
 
 
@@ -67,12 +66,13 @@ def pg(request: pytest.FixtureRequest, tmp_path: Path, run_ids: list[str]) -> It
     db: PostgresDB | None = None
     test: HarnessTest | None = None
     try:
-        spec = ClusterSpec(run_id=run_id, system="postgres", node_names=("n1", "n2", "n3"))
+        nodes = ("n1",) if replication == "none" else ("n1", "n2", "n3")
+        spec = ClusterSpec(run_id=run_id, system="postgres", node_names=nodes)
         cluster = Registry().get("clusters", "local").create(spec, ledger)
         cluster.setup()
         opts = parse_opts("system postgres", POSTGRES.option_specs, {"replication": replication})
         test = bare_test(options=RunOptions(system="postgres", workload="set", cluster="local"), cluster=cluster,
-                         ledger=ledger, system_opts=opts)
+                         ledger=ledger, system_opts=opts, nodes=nodes)
         db = POSTGRES.db(test)
         with ThreadPoolExecutor(3) as ex:
             list(ex.map(lambda n: db.setup(test, n), test.nodes))  # type: ignore[union-attr]
@@ -131,16 +131,10 @@ def eventually(fn: Any, timeout: float = 20.0) -> Any:
 
 def test_single_primary_kill_start_pause_resume(pg: PgEnv) -> None:
     test, db = pg.test, pg.db
+    assert db.replication == "none" and test.nodes == ("n1",)
     assert db.primaries(test) == ["n1"]
-    assert db.log_files(test, "n2") == [] and db.log_files(test, "n1")[0].endswith("postgres.log")
+    assert db.log_files(test, "n1")[0].endswith("postgres.log")
     assert os.path.getsize(db.log_files(test, "n1")[0]) >= 0
-    assert not os.path.exists(db.data_dir(test, "n2")), "replication=none leaves the other nodes idle"
-    with pytest.raises(FaultError, match="only the primary n1 runs postgres"):
-        db.kill(test, "n2")  # a fault on an idle node would claim an effect it never had
-    with pytest.raises(FaultError):
-        db.pause(test, "n3")
-    db.start(test, "n2")  # healing an idle node is a no-op
-    db.resume(test, "n3")
 
     client = pg.client()
     ok = client.invoke(test, Op(type="invoke", process=0, f="add", value=1))
@@ -221,4 +215,12 @@ def test_sync_commit_waits_for_a_standby_and_a_lost_commit_is_info(pg: PgEnv) ->
 
 def test_sync_replication_needs_two_nodes() -> None:
     with pytest.raises(BadInput, match="needs at least 2 nodes"):
-        PostgresDB({"replication": "sync"}, ("n1",))
+        PostgresDB({"replication": "sync"}, ("n1",), password="x")
+
+
+def test_replication_follows_the_node_count_and_never_leaves_a_node_idle() -> None:
+    assert PostgresDB({}, ("n1",), password="x").replication == "none"
+    assert PostgresDB({"replication": "auto"}, ("n1", "n2", "n3"), password="x").replication == "sync"
+    assert PostgresDB({"replication": "async"}, ("n1", "n2"), password="x").replication == "async"
+    with pytest.raises(BadInput, match="replication=none runs on one node, and n2, n3 would run nothing"):
+        PostgresDB({"replication": "none"}, ("n1", "n2", "n3"), password="x")

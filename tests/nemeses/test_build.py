@@ -1,5 +1,5 @@
-"""What the nemeses refuse before the run, through the real CLI (exit code 254, one line, no traceback), and
-what `combined` includes for a system."""
+"""What the nemeses refuse before the run, through the real CLI (exit code 254, one line, no traceback), what
+`combined` includes for a system, and that faults aim only at nodes that run the system (`harness.db.RunsOn`)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,19 @@ import sys
 import pytest
 
 from harness.build import build_test
-from harness.errors import MissingAbility
+from harness.db import active_nodes
+from harness.errors import BadInput, MissingAbility
 from harness.options import RunOptions
 from harness.plugins import Registry
+from harness.test import Test as HTest
+from harness.test import bare_test
+from nemeses.process import targets_of
+from nemeses.targets import require_targets, select_nodes
 from tests.nemeses.conftest import provider_skip
 
 DEMO = ["--system", "memory", "--cluster", "inprocess", "--time-limit", "1"]
+# The memory system on real namespaces: the nodes exist and take commands, but the store lives in the harness.
+IDLE = ["--system", "memory", "--cluster", "local", "--time-limit", "1"]
 
 
 @pytest.mark.parametrize(
@@ -31,10 +38,15 @@ DEMO = ["--system", "memory", "--cluster", "inprocess", "--time-limit", "1"]
         (DEMO + ["--nemesis", "combined", "--nemesis-opt", "combined-faults=partition,nope"], "unknown fault family"),
         (["--system", "etcd", "--nemesis", "clock", "--time-limit", "1"], "etcd is a Go program"),
         (["--system", "etcd", "--nemesis", "membership", "--nodes", "2", "--time-limit", "1"], "at least three nodes"),
+        (IDLE + ["--nemesis", "partition"], "nemesis partition needs at least 2 nodes running memory, but it runs on "
+         "no node (n1, n2, n3 run nothing): the fault would test nothing"),
+        (IDLE + ["--nemesis", "packet"], "nemesis packet needs at least 2 nodes running memory"),
+        (IDLE + ["--nemesis", "swizzle-clog"], "nemesis swizzle-clog needs at least 2 nodes running memory"),
+        (IDLE + ["--nemesis", "combined"], "nemesis combined: none of"),
     ],
 )
 def test_refused_before_the_run(args: list[str], message: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    if "etcd" in args and provider_skip("local"):
+    if ("etcd" in args or "local" in args) and provider_skip("local"):
         pytest.skip(provider_skip("local"))
     p = subprocess.run([sys.executable, "-m", "harness", "run", *args, "--results", str(tmp_path)],
                        capture_output=True, text=True, timeout=120, check=False)
@@ -58,3 +70,32 @@ def test_combined_includes_what_the_system_can_take() -> None:
     with pytest.raises(MissingAbility, match="ClockSkewable"):
         build_test(RunOptions(system="etcd", nemeses=("combined",), nemesis_opts={"combined-faults": "clock"}),
                    Registry())
+
+
+class PartlyIdle:
+    """A stand-in DB (the subject is target selection, not a system) that runs on n2 and n4 of four nodes."""
+
+    def setup(self, test: HTest, node: str) -> None:
+        pass
+
+    def teardown(self, test: HTest, node: str) -> None:
+        pass
+
+    def active_nodes(self, test: HTest) -> tuple[str, ...]:
+        return ("n4", "n2")
+
+
+def test_specs_choose_among_the_nodes_that_run_the_system() -> None:
+    test = bare_test(options=RunOptions(node_names=("n1", "n2", "n3", "n4")), db=PartlyIdle())
+    assert active_nodes(test) == ("n2", "n4")  # in the test's order
+    assert select_nodes(test, "all") == ["n2", "n4"]
+    assert select_nodes(test, "majority") == ["n2", "n4"]  # a majority of the two that run it
+    assert all(select_nodes(test, "one")[0] in ("n2", "n4") for _ in range(20))
+    assert targets_of(test, ["n4"]) == (["n4"], None)
+    with pytest.raises(ValueError, match="n3 run"):
+        targets_of(test, ["n2", "n3"])
+    assert require_targets(test, "nemesis x", 2) == ("n2", "n4")
+    with pytest.raises(BadInput, match=r"nemesis y needs at least 3 nodes running etcd, but it runs only on n2, n4 "
+                                       r"\(n1, n3 run nothing\)"):
+        require_targets(test, "nemesis y", 3)
+    assert active_nodes(bare_test()) == ("n1", "n2", "n3")  # a DB without RunsOn runs on every node

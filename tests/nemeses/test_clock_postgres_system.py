@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from clusters.daemon import daemon_pids
+from clusters.postgres.db import PostgresDB
 from harness.build import build_test
 from harness.nemesis import ChecksResidue
 from harness.options import RunOptions
@@ -48,8 +49,8 @@ def _skip_reason(provider: str = "local") -> str | None:
 
 def pg_now(test: HTest, node: str) -> float:
     """now() of a fresh transaction on node, as a Unix time."""
-    with psycopg.connect(host=test.node_host(node), port=5432, user="postgres", dbname="postgres",
-                         connect_timeout=5, autocommit=True) as conn:
+    assert isinstance(test.db, PostgresDB)
+    with test.db.connect(test, node, timeout=5, autocommit=True) as conn:
         row = conn.execute("SELECT extract(epoch FROM now())").fetchone()
     assert row is not None
     return float(row[0])
