@@ -131,7 +131,7 @@ class MemorySystem:
     name = "memory"
     workloads = frozenset({"register", "set", "list-append"})
     option_specs = (
-        OptionSpec(name="bug", default="none", choices=("none", "stale-reads"),
+        OptionSpec(name="bug", default="none", choices=("none", "stale-reads"), expectation=True,
                    help="plant a bug: stale-reads serves an old value on some reads"),
     )
 

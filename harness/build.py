@@ -16,7 +16,7 @@ from harness.cluster import ClusterSpec
 from harness.errors import BadInput
 from harness.ledger import Ledger
 from harness.nemesis import ComposedNemesis, NoopNemesis, Package
-from harness.options import RunOptions, parse_opts
+from harness.options import RunOptions, build_test_name, expectation_opts, parse_opts
 from harness.plugins import Registry
 from harness.store import run_stamp
 from harness.test import Test, bare_test
@@ -63,9 +63,12 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
     )
     cluster_opts = parse_opts(f"cluster {provider.name}", provider.option_specs, options.cluster_opts)
 
+    name = build_test_name(options, expectation_opts(system.option_specs, system_opts)
+                           + expectation_opts(workload.option_specs, workload_opts))
     started = started or dt.datetime.now(dt.timezone.utc)
-    run_id = f"{options.test_name}-{run_stamp(started)}"
+    run_id = f"{name}-{run_stamp(started)}"
     test = bare_test(
+        name=name,
         options=options,
         run_id=run_id,
         started=started,

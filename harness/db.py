@@ -4,11 +4,13 @@ Owns the interfaces only; systems (etcd, postgres, ...) live in `clusters/`. Opt
 separate protocols checked with `isinstance` when the test is built, so a nemesis that needs `Killable` fails
 before the run with a message naming the missing ability (see `require`). `RunsOn` and `active_nodes` say which
 nodes run the system (every node unless the DB says otherwise), so that faults are aimed only where it runs.
+`DeclaresIsolation` lets a system say which consistency model its transactions promise in this run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.errors import MissingAbility
@@ -93,6 +95,26 @@ def require(obj: object, ability: type, who: str, needs: str) -> None:
     """Raise MissingAbility unless `obj` has `ability` ("nemesis kill needs a Killable system; etcd is not")."""
     if not isinstance(obj, ability):
         raise MissingAbility(f"{who} needs a system that is {ability.__name__}; {needs} is not")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Isolation:
+    """The consistency model a system's transactions promise in this run, as a transactional checker names
+    it ("read-committed", "repeatable-read", "serializable", ...), the option that set it (`why`, for the
+    report) and notes a reader needs to judge the verdict (what the product's own name for the level means)."""
+
+    model: str
+    why: str
+    notes: tuple[str, ...] = ()
+    compare: tuple[str, ...] = ()  # further models the report checks the history against, for information
+
+
+@runtime_checkable
+class DeclaresIsolation(Protocol):
+    """A System whose options choose an isolation level: the model transactional workloads expect by default
+    (a workload option can still override it)."""
+
+    def isolation(self, test: Test) -> Isolation: ...
 
 
 class System(Protocol):

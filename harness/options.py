@@ -3,10 +3,14 @@
 Owns `RunOptions` (the plain dataclass the CLI builds for `harness run`) and `OptionSpec` with `parse_opts`,
 which every plugin uses to validate its `key=value` options (`--system-opt`, `--workload-opt`,
 `--nemesis-opt`, cluster options). Unknown keys and bad values raise BadInput naming the plugin and the key.
+Also owns the test name (`build_test_name`): system, workload and nemeses, then every option a plugin marks as
+changing the expectation (`OptionSpec.expectation`: an isolation level, a planted bug, a replication mode) that is
+not at its default, so runs that expect different things never share a name (and a results directory).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,13 +31,15 @@ def parse_bool(s: str) -> bool:
 @dataclass(frozen=True, kw_only=True)
 class OptionSpec:
     """One `key=value` option a plugin accepts. `parse` turns the string into the typed value (raising
-    ValueError on bad input); `choices`, if given, limits the strings accepted."""
+    ValueError on bad input); `choices`, if given, limits the strings accepted; `expectation` marks an option
+    that changes what the run expects of the system (it then goes into the test name when not at its default)."""
 
     name: str
     default: Any
     help: str
     parse: Callable[[str], Any] = str
     choices: tuple[str, ...] = ()
+    expectation: bool = False
 
 
 def parse_opts(owner: str, specs: Sequence[OptionSpec], raw: Mapping[str, str]) -> Mapping[str, Any]:
@@ -94,6 +100,23 @@ class RunOptions:
     def test_name(self) -> str:
         nem = "+".join(self.nemeses) if self.nemeses else "none"
         return f"{self.system}-{self.workload}-{nem}"
+
+
+def expectation_opts(specs: Sequence[OptionSpec], values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(name, value) of the options marked `expectation` whose parsed value is not the default, in spec order."""
+    return [(s.name, values[s.name]) for s in specs
+            if s.expectation and s.name in values and values[s.name] != s.default]
+
+
+def _name_part(value: Any) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return re.sub(r"[^A-Za-z0-9._,=+-]", "_", text)
+
+
+def build_test_name(options: RunOptions, expectations: Sequence[tuple[str, Any]] = ()) -> str:
+    """`postgres-list-append-none`, then `-isolation=read-committed` for each option that changes the expectation
+    (see `expectation_opts`); characters a file name or URL would mangle become `_`."""
+    return "-".join([options.test_name, *(f"{k}={_name_part(v)}" for k, v in expectations)])
 
 
 def options_from_test_json(test: Mapping[str, Any], *, results_dir: str, argv: Sequence[str], replay_of: str) -> RunOptions:

@@ -2,7 +2,10 @@
 
 Owns `TxnState` and `txn_generator`: transactions over a small pool of active keys, each key retired (replaced
 by a fresh one) after `max-writes-per-key` writes so that Elle's per-key version orders stay short, and every
-written value unique across the test (Elle infers version orders from unique values). Does not own a checker.
+written value unique across the test (Elle infers version orders from unique values). Also owns
+`expected_isolation`, the choice of the model the checker expects: the `consistency` option if given, else what
+the system's isolation option promises (`harness.db.DeclaresIsolation`), else serializable; the verdict names
+the model and why. Does not own a checker.
 
 An op is `{"f": "txn", "value": [[f, k, v], ...]}` with micro-ops `["r", k, None]` and `[write_f, k, v]`
 (`write_f` is "append" for list-append, "w" for rw-register). Shapes (`shape` option):
@@ -17,6 +20,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from harness.db import DeclaresIsolation, Isolation
 from harness.errors import BadInput
 from harness.options import OptionSpec
 from harness.test import Test
@@ -43,9 +47,28 @@ TXN_OPTIONS = (
     OptionSpec(name="max-writes-per-key", default=32, parse=int, help="writes to a key before it is retired"),
     OptionSpec(name="read-ratio", default=0.5, parse=float, help="fraction of micro-ops that read (shape random)"),
     OptionSpec(name="shape", default="random", help="transaction shape", choices=SHAPES),
-    OptionSpec(name="consistency", default="serializable", parse=_model,
-               help="consistency model the history is checked against (an Elle model name)"),
+    OptionSpec(name="consistency", default=None, parse=_model, expectation=True,
+               help="consistency model the history is checked against (an Elle model name; default: the one the "
+               "system's isolation option promises, else serializable)"),
 )
+
+DEFAULT_MODEL = "serializable"
+
+
+def expected_isolation(test: Test) -> Isolation:
+    """The model to check and why: the workload option overrides the system's isolation level."""
+    given = test.workload_opts.get("consistency")
+    declared = test.system.isolation(test) if isinstance(test.system, DeclaresIsolation) else None
+    if given:
+        why = f"workload option consistency={given}"
+        if declared is not None and declared.model != given:
+            why += f" (overrides {declared.why}, which would check {declared.model})"
+        notes = declared.notes if declared is not None and declared.model == given else ()
+        return Isolation(model=str(given), why=why, notes=notes)
+    if declared is not None:
+        return declared
+    return Isolation(model=DEFAULT_MODEL, why=f"the default ({test.options.system} declares no isolation level and "
+                     "no consistency= was given)")
 
 
 class TxnState:

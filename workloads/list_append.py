@@ -1,5 +1,6 @@
 """The list-append workload: Elle-style transactions of appends to and reads of lists, checked by Elle's
-list-append checker against a consistency model (default serializable).
+list-append checker against a consistency model (see `workloads._txn`:
+the workload option `consistency`, else the system's isolation level, else serializable).
 
 Op vocabulary (clients implement it):
     txn  value [["append", k, v] | ["r", k, None], ...]
@@ -16,7 +17,7 @@ from typing import Any
 from harness.checker import Checker
 from harness.test import Test
 from workloads._common import load_checker, with_stats
-from workloads._txn import TXN_OPTIONS, txn_generator
+from workloads._txn import TXN_OPTIONS, expected_isolation, txn_generator
 
 ELLE_CANDIDATES = [("checkers.elle", "ListAppendChecker")]
 
@@ -32,8 +33,9 @@ class ListAppendWorkload:
         return None
 
     def checker(self, test: Test) -> Checker:
-        model = str(test.workload_opts.get("consistency", "serializable"))
-        return with_stats(load_checker("elle", ELLE_CANDIDATES, consistency_models=(model,)))
+        iso = expected_isolation(test)
+        return with_stats(load_checker("elle", ELLE_CANDIDATES, consistency_models=(iso.model,), why=iso.why,
+                                       notes=iso.notes, compare_models=iso.compare))
 
 
 PLUGIN = ListAppendWorkload()

@@ -1,5 +1,6 @@
 """The rw-register workload: Elle-style transactions of writes and reads of registers, checked by Elle's
-rw-register checker against a consistency model (default serializable).
+rw-register checker against a consistency model (see `workloads._txn`:
+the workload option `consistency`, else the system's isolation level, else serializable).
 
 Op vocabulary (clients implement it):
     txn  value [["w", k, v] | ["r", k, None], ...]
@@ -15,7 +16,7 @@ from typing import Any
 from harness.checker import Checker
 from harness.test import Test
 from workloads._common import load_checker, with_stats
-from workloads._txn import TXN_OPTIONS, txn_generator
+from workloads._txn import TXN_OPTIONS, expected_isolation, txn_generator
 
 ELLE_CANDIDATES = [("checkers.elle", "RWRegisterChecker")]
 
@@ -31,10 +32,11 @@ class RwRegisterWorkload:
         return None
 
     def checker(self, test: Test) -> Checker:
-        model = str(test.workload_opts.get("consistency", "serializable"))
+        iso = expected_isolation(test)
         # wfr-keys: a committed transaction that read v1 of a key and then wrote v2 installed v2 after v1. That
         # holds for any system that never exposes uncommitted writes (and one that does shows G1 anyway).
-        return with_stats(load_checker("elle", ELLE_CANDIDATES, consistency_models=(model,), wfr_keys=True))
+        return with_stats(load_checker("elle", ELLE_CANDIDATES, consistency_models=(iso.model,), why=iso.why,
+                                       notes=iso.notes, compare_models=iso.compare, wfr_keys=True))
 
 
 PLUGIN = RwRegisterWorkload()

@@ -3,8 +3,10 @@
 Owns `ElleChecker` (and the two named front doors `ListAppendChecker` / `RWRegisterChecker` workloads use
 directly), the wording of every anomaly (what it is, which failure class it belongs to), the step-by-step
 explanation of each cycle, and the Elle-shaped `details` (`anomaly-types`, `not`, `also-not`, counts, graph
-sizes, and the elle-cli cross-check side by side). Does not own the analysis (analysis.py) nor running
-elle-cli (elle_cli.py).
+sizes, and the elle-cli cross-check side by side), and the expectation as the reader sees it: which model was
+checked and why (`why`, e.g. the system's isolation option), notes on what the product's level means, and, for
+information only, whether each of `compare_models` is ruled out by what was found. Does not own the analysis
+(analysis.py) nor running elle-cli (elle_cli.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from checkers.elle.analysis import CycleCase, ElleOptions, Result, analyze
 from checkers.elle.case import Case
 from checkers.elle.elle_cli import CliResult, run_elle_cli
 from checkers.elle.graph import PROCESS, REALTIME, RW
-from checkers.elle.models import boundary
+from checkers.elle.models import UNKNOWN_TYPES, boundary, canonical_model, implied, proscribed_by
 from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict
 from harness.op import History
 
@@ -136,6 +138,30 @@ def findings_of(res: Result, max_per_kind: int) -> list[Finding]:
     return out
 
 
+def compared(res: Result, models: Sequence[str]) -> dict[str, str]:
+    """For each model: whether the anomalies found rule it out (information; the verdict does not change)."""
+    out = {}
+    for name in models:
+        m = canonical_model(name)
+        against = sorted(a for a in res.found if implied(a) & proscribed_by(m))
+        if against:
+            out[m] = f"ruled out by {', '.join(against)}"
+        elif set(res.found) & UNKNOWN_TYPES:
+            out[m] = "no anomaly it forbids was found, but the search was incomplete"
+        else:
+            out[m] = "no anomaly it forbids was found"
+    return out
+
+
+def expectation_text(res: Result, why: str, notes: Sequence[str], compare: dict[str, str]) -> str:
+    """What was checked and why, for the summary a report shows: "Checked against X: why. As Y: ... Notes"."""
+    models = ", ".join(res.expected_models) or "the named anomalies"
+    parts = [f"Checked against {models}" + (f": {why}" if why else "")]
+    parts += [f"As {m}: {verdict}" for m, verdict in compare.items()]
+    parts += list(notes)
+    return ". ".join(parts) + "."
+
+
 def _summary(res: Result) -> str:
     models = ", ".join(res.expected_models) or "the named anomalies"
     if res.valid is True:
@@ -156,13 +182,20 @@ class ElleChecker:
     elle_cli_timeout: float = 300.0
     max_findings: int = 10
     name: str = "elle"
+    why: str = ""  # why these models are expected ("postgres isolation=read-committed")
+    notes: tuple[str, ...] = ()  # what a reader needs to judge the verdict
+    compare_models: tuple[str, ...] = ()  # also said, for information: is each of these ruled out?
 
     def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         res = analyze(history, self.options)
         findings = findings_of(res, self.max_findings)
+        compare = compared(res, self.compare_models)
         details: dict[str, Any] = {
             "workload": self.options.workload,
             "consistency-models": list(res.expected_models),
+            "consistency-reason": self.why,
+            "notes": list(self.notes),
+            "compared": compare,
             "anomalies": list(self.options.anomalies or ()),
             "valid?": res.valid,
             "anomaly-types": list(res.anomaly_types),
@@ -176,7 +209,7 @@ class ElleChecker:
             details["found-not-forbidden"] = sorted(res.found)
             details["would-rule-out"] = boundary(res.found)[0]
         valid: Validity = res.valid
-        summary = _summary(res)
+        summary = f"{_summary(res)}. {expectation_text(res, self.why, self.notes, compare)}"
         cli_path = self.elle_cli or os.environ.get("ELLE_CLI") or None
         if cli_path:
             cli = run_elle_cli(cli_path, history, self.options, out_dir, timeout=self.elle_cli_timeout)
@@ -185,7 +218,7 @@ class ElleChecker:
                 findings.append(_disagreement(res.valid, cli))
                 if res.valid is True:
                     valid = UNKNOWN  # never pass a history the reference checker rejects
-                summary += f"; elle-cli says {_word(cli.valid)}"
+                summary += f" elle-cli says {_word(cli.valid)}."
         else:
             details["elle-cli"] = {"configured": False, "note": "elle-cli not configured"}
         files = ("elle-cli-history.json",) if cli_path and os.path.exists(
@@ -220,6 +253,9 @@ class ListAppendChecker:
     max_findings: int = 10
     elle_cli: str | None = None
     name: str = "elle"
+    why: str = ""
+    notes: tuple[str, ...] = ()
+    compare_models: tuple[str, ...] = ()
 
     def checker(self) -> ElleChecker:
         opts = ElleOptions(
@@ -228,7 +264,8 @@ class ListAppendChecker:
             anomalies=self.anomalies,
             cycle_search_timeout=self.cycle_search_timeout,
         )
-        return ElleChecker(opts, elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name)
+        return ElleChecker(opts, elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name, why=self.why,
+                           notes=self.notes, compare_models=self.compare_models)
 
     def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         return self.checker().check(test, history, out_dir)
@@ -247,6 +284,9 @@ class RWRegisterChecker:
     max_findings: int = 10
     elle_cli: str | None = None
     name: str = "elle"
+    why: str = ""
+    notes: tuple[str, ...] = ()
+    compare_models: tuple[str, ...] = ()
 
     def checker(self) -> ElleChecker:
         opts = ElleOptions(
@@ -258,7 +298,8 @@ class RWRegisterChecker:
             wfr_keys=self.wfr_keys,
             cycle_search_timeout=self.cycle_search_timeout,
         )
-        return ElleChecker(opts, elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name)
+        return ElleChecker(opts, elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name, why=self.why,
+                           notes=self.notes, compare_models=self.compare_models)
 
     def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         return self.checker().check(test, history, out_dir)

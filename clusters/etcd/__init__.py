@@ -50,7 +50,7 @@ class EtcdSystem:
         OptionSpec(name="binary", default="etcd", help="path of the etcd binary on the nodes"),
         OptionSpec(name="version", default="", help="required etcd version (prefix, e.g. 3.4)"),
         OptionSpec(name="reads", default="linearizable", help="read consistency",
-                   choices=("linearizable", "serializable")),
+                   choices=("linearizable", "serializable"), expectation=True),
         OptionSpec(name="heartbeat_ms", default=100, help="raft heartbeat interval (ms)", parse=_positive_int),
         OptionSpec(name="election_ms", default=1000, help="raft election timeout (ms)", parse=_positive_int),
         OptionSpec(name="txn_retries", default=2, help="retries of a guarded read-modify-write that lost a race",

@@ -55,6 +55,25 @@ def test_a_planted_bug_makes_the_run_invalid_with_exit_1(tmp_path: Path) -> None
     assert p.stdout.strip().endswith("\tinvalid")
     results = json.loads((run_dir_of(p.stdout) / "results.json").read_text())
     assert results["valid"] is False
+    # the planted bug changes the expectation, so its runs do not share a name with the bug-free ones
+    assert run_dir_of(p.stdout).parent.name == "memory-register-none-bug=stale-reads" == results["run"]["name"]
+
+
+def test_the_test_name_carries_the_options_that_change_the_expectation() -> None:
+    from harness.build import build_test
+    from harness.options import RunOptions
+    from harness.plugins import Registry
+
+    def name(**kw: object) -> str:
+        test = build_test(RunOptions(system="memory", cluster="inprocess", **kw), Registry())  # type: ignore[arg-type]
+        test.ledger.close()
+        return test.name
+
+    assert name() == "memory-register-none"
+    assert name(system_opts={"bug": "none"}) == "memory-register-none"  # the default is not spelled out
+    assert name(system_opts={"bug": "stale-reads"}) == "memory-register-none-bug=stale-reads"
+    assert name(workload="list-append", workload_opts={"consistency": "PL-SI", "keys": "3"}) == (
+        "memory-list-append-none-consistency=snapshot-isolation")  # the parsed model; keys change no expectation
 
 
 def test_same_seed_same_generator_ops(tmp_path: Path) -> None:
