@@ -56,7 +56,8 @@ def main_group() -> None:
 @click.option("--time-limit", default=30.0, show_default=True, type=float, help="seconds of the main phase")
 @click.option("--seed", default=None, type=int, help="seed of the run's RNG (random if not given; printed)")
 @click.option("--op-timeout", default=5.0, show_default=True, type=float, help="seconds before an op is info")
-@click.option("--nemesis-interval", default=10.0, show_default=True, type=float, help="seconds between faults")
+@click.option("--nemesis-interval", default=None, type=float,
+              help="seconds each fault lasts and between faults (default: time limit / 6, at most 10)")
 @click.option("--system-opt", multiple=True, help="key=value option of the system; repeatable")
 @click.option("--workload-opt", multiple=True, help="key=value option of the workload; repeatable")
 @click.option("--nemesis-opt", multiple=True, help="key=value option of the nemeses; repeatable")

@@ -162,7 +162,6 @@ class Interpreter:
         # state of the current run, guarded by _cond
         self._gen: Any = None
         self._outstanding: dict[int | str, tuple[Any, int]] = {}  # thread -> (item, deadline ns)
-        self._deferred: tuple[Any, Any] | None = None  # (generator asked, its answer) for an op not yet due
         self._wake_ns: int | None = None  # when the main thread must ask again (a scheduled op)
         self._exhausted = False
         self._stopping = False
@@ -213,33 +212,37 @@ class Interpreter:
 
     def _dispatch(self, me: int | str | None) -> Any:
         """Ask the generator and dispatch every op that is due. An op for thread `me` is returned for the
-        caller to perform at once (no hand-off); others go to their threads' inboxes."""
+        caller to perform at once (no hand-off); others go to their threads' inboxes.
+
+        Every question is asked afresh (the context changes with every event, e.g. a thread that became free),
+        so a free worker is offered the next op as soon as it is free, whatever the nemesis waits for. The draws
+        an answer made from the seeded RNG are kept only when the answer is dispatched: asking again is free of
+        side effects, and the seed's ops do not depend on how often we asked (see `harness.rng`)."""
         mine: Any = None
         test = self.test
+        rng = test.rng
         while not self._stopping:
             now = self.now()
-            if self._deferred is not None and self._deferred[0] is self._gen:
-                res = self._deferred[1]  # nothing happened since we asked: the same op, without drawing again
-            else:
-                self._ctx = self._ctx.with_time(now)
-                res = g.op(self._gen, test, self._ctx)
-            self._deferred = None
+            self._ctx = self._ctx.with_time(now)
+            rng.checkpoint()
+            res = g.op(self._gen, test, self._ctx)
             if res is None:
+                rng.rollback()
                 if not self._outstanding:
                     self._exhausted = True
                     self._cond.notify_all()
                 break
             emitted, gen2 = res
             if emitted is g.PENDING:
+                rng.rollback()
                 break
             if emitted.time_ns > now:
-                # Keep the answer: asking again before any event would draw from the seeded RNG again, and
-                # replays of a seed would then depend on timing. The main thread wakes when it is due.
-                self._deferred = (self._gen, res)
+                rng.rollback()  # not dispatched now: the same question is asked again when it is due
                 if self._wake_ns is None or emitted.time_ns < self._wake_ns:
                     self._wake_ns = emitted.time_ns
                     self._cond.notify_all()
                 break
+            rng.commit()
             thread = self._ctx.thread_of(emitted.process)
             if isinstance(emitted, Op):
                 item: Any = emitted.completed(INVOKE, self.index, now)
@@ -306,7 +309,6 @@ class Interpreter:
             if self._ctx is None:
                 self._ctx = g.Context.initial(test.concurrency, time_ns=self.now())
             self._gen = gen
-            self._deferred = None
             self._wake_ns = None
             self._exhausted = False
             self._stopping = False

@@ -86,7 +86,7 @@ class RunOptions:
     time_limit: float = 30.0
     seed: int = 0
     op_timeout: float = 5.0
-    nemesis_interval: float = 10.0
+    nemesis_interval: float | None = None  # None: scaled to the time limit (nemeses.schedule.fault_plan)
     system_opts: Mapping[str, str] = field(default_factory=dict)
     workload_opts: Mapping[str, str] = field(default_factory=dict)
     nemesis_opts: Mapping[str, str] = field(default_factory=dict)

@@ -10,15 +10,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.credentials import RunSecrets
+from harness.rng import GenRandom
 from harness.options import RunOptions
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Test:
-    """A run, fully specified. `rng` is the one seeded RNG of the run (generators and nemesis schedules draw
-    from it, never from `random` directly); `ledger` records what the run creates so `harness cleanup` can undo
-    it; `store` is the run directory (None when a test is built for a check or a simulation); `secrets` holds the
-    run's random key that systems derive node passwords from (in memory only, see `harness.credentials`)."""
+    """A run, fully specified. `rng` is the seeded RNG of the generators (workloads and nemesis schedules draw
+    from it when asked for an op, never from `random` directly; the interpreter takes back the draws of answers
+    it does not dispatch, see `harness.rng`); `nemesis_rng` is a second stream, seeded from the same seed, for
+    the draws a nemesis makes while it performs an op (in its own thread, e.g. which nodes a grudge isolates),
+    so they never interleave with the generators' draws; `ledger` records what the run creates so `harness
+    cleanup` can undo it; `store` is the run directory (None when a test is built for a check or a simulation);
+    `secrets` holds the run's random key that systems derive node passwords from (in memory only, see
+    `harness.credentials`)."""
 
     name: str
     options: RunOptions
@@ -27,7 +32,8 @@ class Test:
     concurrency: int
     time_limit: float
     op_timeout: float
-    rng: random.Random
+    rng: GenRandom
+    nemesis_rng: random.Random
     cluster: Any = None  # harness.cluster.Cluster
     system: Any = None  # harness.db.System
     db: Any = None  # harness.db.DB
@@ -72,7 +78,13 @@ def bare_test(**kw: Any) -> Test:
         concurrency=options.concurrency,
         time_limit=options.time_limit,
         op_timeout=options.op_timeout,
-        rng=random.Random(options.seed),
+        rng=GenRandom(options.seed),
+        nemesis_rng=nemesis_rng(options.seed),
     )
     base.update(kw)
     return Test(**base)
+
+
+def nemesis_rng(seed: int) -> random.Random:
+    """The nemesis's own stream for `seed`: independent of the generators' stream, the same on every replay."""
+    return random.Random(f"nemesis:{seed}")

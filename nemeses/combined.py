@@ -22,7 +22,7 @@ from harness.generator.core import new_invoke, seconds_to_ns
 from harness.nemesis import ComposedNemesis, Package
 from harness.options import OptionSpec
 from nemeses import clock, disk, membership, packet, partition, process, swizzle
-from nemeses.schedule import FAMILY_FS, Periodic, Step, family_generator
+from nemeses.schedule import FAMILY_FS, Periodic, Step, family_generator, fault_plan
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -37,20 +37,24 @@ FAMILY_FS["combined"] = frozenset().union(*(FAMILY_FS[n] for n in FAMILIES))
 
 class Rotation(Gen):
     """One fault at a time: a random pair's start (drawn with test.rng), `interval` later its stop (if it has
-    one), `interval` later the next random start. Ops carry their due time ("not before"). Immutable."""
+    one), `interval` later the next random start, until `end_ns` (no start whose stop would come after it).
+    Ops carry their due time ("not before"). Immutable."""
 
-    __slots__ = ("current", "interval_ns", "next_ns", "offset_ns", "pairs")
+    __slots__ = ("current", "end_ns", "interval_ns", "next_ns", "offset_ns", "pairs")
 
     def __init__(self, pairs: tuple[tuple[Step, Step | None], ...], interval_ns: int, offset_ns: int,
-                 current: int | None = None, next_ns: int | None = None) -> None:
+                 current: int | None = None, next_ns: int | None = None, end_ns: int | None = None) -> None:
         self.pairs = pairs
         self.interval_ns = interval_ns
         self.offset_ns = offset_ns
         self.current = current  # index of the pair whose stop comes next, or None: a start comes next
         self.next_ns = next_ns
+        self.end_ns = end_ns
 
     def op(self, test: Test, ctx: Context) -> OpResult:
         due = self.next_ns if self.next_ns is not None else self.offset_ns  # absolute: see schedule.Periodic
+        if self.current is None and self.end_ns is not None and due + self.interval_ns > self.end_ns:
+            return None  # a fault started now could not be healed before the quiet end of the main phase
         p = ctx.some_free_process()
         if p is None:
             return PENDING, self
@@ -63,7 +67,7 @@ class Rotation(Gen):
             step, current = self.pairs[self.current][1], None  # type: ignore[assignment]
         o = step(test) if callable(step) else step
         return new_invoke(p, t, str(o["f"]), o.get("value"), None), Rotation(
-            self.pairs, self.interval_ns, self.offset_ns, current, nxt_due)
+            self.pairs, self.interval_ns, self.offset_ns, current, nxt_due, self.end_ns)
 
     def __repr__(self) -> str:
         return f"Rotation({len(self.pairs)} faults, every {self.interval_ns / 1e9:g}s)"
@@ -117,9 +121,10 @@ class CombinedPlugin:
             g = p.generator
             if isinstance(g, Periodic):
                 pairs.append((g.steps[0], g.steps[1] if len(g.steps) > 1 else None))
-        interval = float(test.options.nemesis_interval)
-        rotation = Rotation(tuple(pairs), seconds_to_ns(interval, "nemesis interval"),
-                            seconds_to_ns(interval * (0.5 + 0.5 * test.rng.random()), "offset")) if pairs else None
+        plan = fault_plan(test)
+        rotation = Rotation(tuple(pairs), seconds_to_ns(plan.interval_s, "nemesis interval"),
+                            seconds_to_ns(plan.warm_up_s(test), "offset"),
+                            end_ns=seconds_to_ns(plan.end_s, "end")) if pairs else None
         fs = frozenset().union(*(p.nemesis.fs for p in packages))
         gen = family_generator(test, "combined", fs, rotation)
         finals = [p.final_generator for p in packages if p.final_generator is not None]

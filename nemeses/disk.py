@@ -27,7 +27,7 @@ from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.process import targets_of
 from nemeses.remotes import require_remotes
-from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, family_generator, periodic
+from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, family_generator, fault_plan, periodic
 from nemeses.targets import parse_specs, require_targets
 
 if TYPE_CHECKING:
@@ -124,12 +124,12 @@ class DiskNemesis:
             if not candidates:
                 errors.append(f"{node}: no data files found")
                 continue
-            path = test.rng.choice(candidates)
+            path = test.nemesis_rng.choice(candidates)
             test.db.kill(test, node)
             self.down.add(node)
             try:
-                change = bitflip(remote, path, test.rng) if mode == "bitflip" else truncate(
-                    remote, path, test.rng, self.max_bytes)
+                change = bitflip(remote, path, test.nemesis_rng) if mode == "bitflip" else truncate(
+                    remote, path, test.nemesis_rng, self.max_bytes)
                 changes.append({"node": node, **change})
             except Exception as e:  # noqa: BLE001 - the node must be started again whatever happened
                 errors.append(f"{node}: {e}")
@@ -204,8 +204,8 @@ class DiskPlugin:
         def corrupt(t: Test) -> dict[str, Any]:
             return {"f": OP, "value": {"nodes": t.rng.choice(specs), "mode": t.rng.choice(modes)}}
 
-        interval = float(test.options.nemesis_interval)
-        default = periodic([corrupt], 2 * interval, interval * (0.5 + 0.5 * test.rng.random()))
+        plan = fault_plan(test)
+        default = periodic([corrupt], 2 * plan.interval_s, plan.warm_up_s(test), plan.end_s)
         gen = family_generator(test, "disk", FS, default)
         return Package(name="disk", nemesis=DiskNemesis(globs, int(test.nemesis_opts.get("disk-max-bytes") or 4096)),
                        generator=gen, final_generator=None, label="disk")

@@ -1,7 +1,9 @@
 """Schedules of nemesis ops: when faults start and stop.
 
-Owns `Periodic` (a fault family's default schedule: start, then stop, `interval` seconds apart, forever, the
-first op after a seeded offset so that several families named together interleave instead of firing at once),
+Owns `fault_plan` (how long faults last and when the last one must be healed, scaled to the time limit),
+`Periodic` (a fault family's default schedule: start, then stop, `interval` seconds apart, the first op after a
+seeded warm-up so that several families named together interleave instead of firing at once, and no fault
+started that would not be healed before the quiet end of the main phase),
 `Scripted` (ops at fixed times since the schedule started), the hand-written scenario form (the nemesis option
 `schedule=FILE`, a JSON or YAML list of `{at: seconds, f: ..., value: ...}`), `FAMILY_FS` (which ops each
 built-in family handles, to reject a scenario entry nobody would perform) and `family_generator`, which picks
@@ -42,52 +44,100 @@ def _step_op(step: Step, test: Test) -> Mapping[str, Any]:
     return step(test) if callable(step) else step
 
 
-class Periodic(Gen):
-    """Emits `steps` in turn, forever: the first at `offset_ns` after the test started (context time 0: the
-    start of the main phase), each next one `interval_ns` after the previous one was due. Due times are
-    absolute, not relative to the first time the generator is asked: the interpreter asks again and again
-    while it waits for an op due later and drops the next state each time, so a relative anchor would recede
-    for ever. Immutable."""
+MAX_DEFAULT_INTERVAL_S = 10.0
+FAULT_SHARE = 6  # the default interval is the time limit / FAULT_SHARE (at most MAX_DEFAULT_INTERVAL_S)
 
-    __slots__ = ("interval_ns", "k", "next_ns", "offset_ns", "steps")
+
+@dataclass(frozen=True, kw_only=True)
+class FaultPlan:
+    """When faults happen in the main phase: each lasts `interval_s` with `interval_s` of calm between two;
+    the first starts after a warm-up in [interval/2, interval); none is started unless it is healed by `end_s`,
+    so the last `interval_s` of the main phase is quiet (the system recovers and recovery is measured) before
+    the final heal and reads."""
+
+    interval_s: float
+    end_s: float
+
+    def warm_up_s(self, test: Test) -> float:
+        """A seeded warm-up for one fault family (draws from the generators' RNG), early enough for one fault."""
+        drawn = self.interval_s * (0.5 + 0.5 * test.rng.random())
+        return max(0.0, min(drawn, self.end_s - self.interval_s))
+
+
+def fault_plan(test: Test) -> FaultPlan:
+    """The plan for this test: `--nemesis-interval` if given, else the time limit / 6 (at most 10 s), so that a
+    30 s run gets two full 5 s faults and a 60 s run two 10 s faults, each followed by calm. BadInput when the
+    interval given leaves no room for one fault (a warm-up of half an interval, the fault, an interval of quiet
+    after it: at most 0.4 x the time limit)."""
+    limit = float(test.time_limit)
+    chosen = test.options.nemesis_interval
+    if chosen is None:
+        interval = min(MAX_DEFAULT_INTERVAL_S, limit / FAULT_SHARE)
+    else:
+        interval = float(chosen)
+        if not interval > 0:
+            raise BadInput(f"--nemesis-interval must be positive, not {chosen}")
+        if 2.5 * interval > limit:
+            raise BadInput(
+                f"--nemesis-interval {interval:g} is too long for --time-limit {limit:g}: a fault needs half an "
+                f"interval of warm-up before it and an interval of quiet after it (at most {0.4 * limit:g} s)"
+            )
+    return FaultPlan(interval_s=interval, end_s=limit - interval)
+
+
+class Periodic(Gen):
+    """Emits `steps` in turn: the first at `offset_ns` after the test started (context time 0: the start of the
+    main phase), each next one `interval_ns` after the previous one was due, as long as the rest of the cycle
+    (step k and the steps after it, `interval_ns` apart) is due by `end_ns` (None: forever): a fault is
+    started only if its stop comes before the quiet end of the main phase. Due times are absolute, not
+    relative to the first time the generator is asked: the interpreter asks again and again while it waits for
+    an op due later and drops the next state each time, so a relative anchor would recede for ever. Immutable."""
+
+    __slots__ = ("end_ns", "interval_ns", "k", "next_ns", "offset_ns", "steps")
 
     def __init__(self, steps: tuple[Step, ...], interval_ns: int, offset_ns: int, k: int = 0,
-                 next_ns: int | None = None) -> None:
+                 next_ns: int | None = None, end_ns: int | None = None) -> None:
         self.steps = steps
         self.interval_ns = interval_ns
         self.offset_ns = offset_ns
         self.k = k
         self.next_ns = next_ns
+        self.end_ns = end_ns
 
     def op(self, test: Test, ctx: Context) -> OpResult:
         due = self.next_ns if self.next_ns is not None else self.offset_ns
+        if self.end_ns is not None and due + (len(self.steps) - 1 - self.k) * self.interval_ns > self.end_ns:
+            return None
         p = ctx.some_free_process()
         if p is None:
             return PENDING, self
         t = max(due, ctx.time_ns)
         o = _step_op(self.steps[self.k], test)
         nxt = Periodic(self.steps, self.interval_ns, self.offset_ns, (self.k + 1) % len(self.steps),
-                       due + self.interval_ns)
+                       due + self.interval_ns, self.end_ns)
         return new_invoke(p, t, str(o["f"]), o.get("value"), None), nxt
 
     def __repr__(self) -> str:
         return f"Periodic({len(self.steps)} steps, every {self.interval_ns / 1e9:g}s)"
 
 
-def periodic(steps: Sequence[Step], interval: float, offset: float) -> Periodic:
-    """Steps `interval` seconds apart, forever, the first `offset` seconds after the schedule starts."""
+def periodic(steps: Sequence[Step], interval: float, offset: float, end: float | None = None) -> Periodic:
+    """Steps `interval` seconds apart, the first `offset` seconds after the schedule starts; whole cycles only,
+    the last step of each due by `end` seconds (None: forever)."""
     if not steps:
         raise ValueError("a periodic schedule needs at least one step")
     if interval <= 0:
         raise BadInput(f"the nemesis interval must be positive, not {interval}")
-    return Periodic(tuple(steps), seconds_to_ns(interval, "nemesis interval"), seconds_to_ns(offset, "offset"))
+    return Periodic(tuple(steps), seconds_to_ns(interval, "nemesis interval"), seconds_to_ns(offset, "offset"),
+                    end_ns=None if end is None else seconds_to_ns(max(0.0, end), "end"))
 
 
 def default_schedule(test: Test, start: Step, stop: Step) -> Periodic:
-    """Jepsen's `cycle([sleep(i), start, sleep(i), stop])`, with a seeded offset in [i/2, i) for the first
-    start so that families named together do not all fire at the same instant."""
-    interval = float(test.options.nemesis_interval)
-    return periodic([start, stop], interval, interval * (0.5 + 0.5 * test.rng.random()))
+    """Jepsen's `cycle([sleep(i), start, sleep(i), stop])` fitted to the time limit (`fault_plan`): a seeded
+    warm-up in [i/2, i) before the first start, so that families named together do not all fire at the same
+    instant, and only faults that are healed before the quiet end of the main phase."""
+    plan = fault_plan(test)
+    return periodic([start, stop], plan.interval_s, plan.warm_up_s(test), plan.end_s)
 
 
 # --------------------------------------------------------------------------------------------- scripted

@@ -102,16 +102,16 @@ class SwizzleClog:
                 if "nodes" in v:
                     nodes, _ = targets_of(test, v["nodes"])
                 else:
-                    k = test.rng.randint(1, len(test.nodes))
-                    nodes = test.rng.sample(list(test.nodes), k)
+                    k = test.nemesis_rng.randint(1, len(test.nodes))
+                    nodes = test.nemesis_rng.sample(list(test.nodes), k)
             except ValueError as e:
                 return op.replace(type="info", error=f"swizzle-clog: {e}")
             nodes = [n for n in nodes if n not in self.clogged]
-            test.rng.shuffle(nodes)
+            test.nemesis_rng.shuffle(nodes)
             at = self._one_by_one(test, nodes, seconds, self._cut)
             return op.replace(type="info", value={"order": nodes, "at_s": at})
         if op.f == STOP:
-            order = restore_order(self.clogged, test.rng)
+            order = restore_order(self.clogged, test.nemesis_rng)
             at = self._one_by_one(test, order, seconds, self._restore)
             self.chains.flush(test)
             return op.replace(type="info", value={"order": order, "at_s": at})

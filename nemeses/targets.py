@@ -5,7 +5,8 @@ Owns `NODE_SPECS`, `parse_specs` (option parser for `kill-targets=one,majority`)
 `require_targets`. Specs count and choose among the nodes that run the system (`harness.db.active_nodes`), never
 idle ones: a fault on a node that runs nothing tests nothing. `require_targets` is what every nemesis package
 calls at build time, so that a fault family whose targets would run nothing is refused before the run. Random
-choices draw from the rng passed in (the test's rng), never from `random`. Does not inject anything.
+choices draw from the rng passed in (the nemesis stream `test.nemesis_rng` when a nemesis picks nodes while
+it performs an op), never from `random`. Does not inject anything.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def select_nodes(test: Test, spec: str) -> list[str]:
     primaries: Sequence[str] = ()
     if spec == "primaries" and isinstance(test.db, HasPrimaries):
         primaries = test.db.primaries(test)
-    return pick(spec, active_nodes(test), test.rng, primaries)
+    return pick(spec, active_nodes(test), test.nemesis_rng, primaries)
 
 
 def require_targets(test: Test, who: str, at_least: int = 1) -> tuple[str, ...]:

@@ -17,14 +17,14 @@ An op is `{"f": "txn", "value": [[f, k, v], ...]}` with micro-ops `["r", k, None
 
 from __future__ import annotations
 
-import itertools
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.db import DeclaresIsolation, Isolation
+from harness import generator as g
 from harness.errors import BadInput
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import PerTest, at_least
+from workloads._common import at_least
 
 SHAPES = ("random", "write-skew")
 
@@ -71,17 +71,18 @@ def expected_isolation(test: Test) -> Isolation:
                      "no consistency= was given)")
 
 
-class TxnState:
-    """The active keys, their write counts, the next fresh key and the next value."""
+class TxnState(NamedTuple):
+    """The active keys with their write counts (aligned), the next fresh key and the next value. Immutable:
+    it travels in the generator's value (`generator.stateful`), so it advances only with dispatched ops."""
 
-    def __init__(self) -> None:
-        self.active: list[int] = []
-        self.writes: dict[int, int] = {}
-        self.next_key = itertools.count()
-        self.values = itertools.count(1)
+    active: tuple[int, ...]
+    writes: tuple[int, ...]
+    next_key: int
+    next_value: int
 
-
-_STATE: PerTest[TxnState] = PerTest(TxnState)
+    @classmethod
+    def initial(cls, n_keys: int) -> TxnState:
+        return cls(tuple(range(n_keys)), (0,) * n_keys, n_keys, 1)
 
 
 def validate(workload: str, o: Any) -> None:
@@ -98,28 +99,32 @@ def txn_generator(workload: str, write_f: str, test: Test) -> Any:
     """A function generator of txn ops (see the module docstring)."""
     o = test.workload_opts
     validate(workload, o)
-    state = _STATE.get(test)
-    rng = test.rng
     n_keys, lo, hi = o["keys"], o["min-txn-length"], o["max-txn-length"]
     per_key, read_ratio, shape = o["max-writes-per-key"], o["read-ratio"], o["shape"]
-    while len(state.active) < n_keys:
-        state.active.append(next(state.next_key))
 
-    def write(k: int) -> list[Any]:
-        state.writes[k] = state.writes.get(k, 0) + 1
-        if state.writes[k] >= per_key:
-            state.active[state.active.index(k)] = next(state.next_key)
-        return [write_f, k, next(state.values)]
+    def next_txn(test: Test, ctx: Any, state: TxnState) -> tuple[dict[str, Any], TxnState]:
+        rng = test.rng
+        active, writes = list(state.active), list(state.writes)
+        next_key, next_value = state.next_key, state.next_value
 
-    def next_txn(test: Test, ctx: Any) -> dict[str, Any]:
+        def write(k: int) -> list[Any]:
+            nonlocal next_key, next_value
+            i = active.index(k)
+            writes[i] += 1
+            if writes[i] >= per_key:  # retire the key: later micro-ops of this txn use the fresh one
+                active[i], writes[i] = next_key, 0
+                next_key += 1
+            next_value += 1
+            return [write_f, k, next_value - 1]
+
         if shape == "write-skew":
-            a, b = rng.sample(state.active, 2)
+            a, b = rng.sample(active, 2)
             mops = [["r", a, None], ["r", b, None], write(rng.choice((a, b)))]
         else:
             mops = []
             for _ in range(rng.randint(lo, hi)):
-                k = rng.choice(state.active)
+                k = rng.choice(active)
                 mops.append(["r", k, None] if rng.random() < read_ratio else write(k))
-        return {"f": "txn", "value": mops}
+        return {"f": "txn", "value": mops}, TxnState(tuple(active), tuple(writes), next_key, next_value)
 
-    return next_txn
+    return g.stateful(next_txn, TxnState.initial(n_keys))

@@ -14,7 +14,6 @@ the retries still due, then reads until one read is ok.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from harness import generator as g
@@ -33,12 +32,13 @@ OPTIONS = (
 
 
 class RetryState:
-    """Requests due for a retry (in order), and how many times each key was retried."""
+    """Requests due for a retry (in order), how many times each key was retried, and the number of fresh
+    requests invoked (the next fresh key). Changed only by `update`, that is by dispatched events."""
 
     def __init__(self) -> None:
         self.due: list[dict[str, Any]] = []
         self.retries: dict[str, int] = {}
-        self.keys = itertools.count()
+        self.fresh = 0
 
 
 _STATE: PerTest[RetryState] = PerTest(RetryState)
@@ -76,6 +76,8 @@ class RetryingRequests(g.Gen):
         st = self.state
         if event.type == "invoke":
             st.due = [v for v in st.due if str(v.get("key")) != key]
+            if key == f"p{st.fresh}":
+                st.fresh += 1
         elif event.type == "info":
             n = st.retries.get(key, 0)
             if n < self.max_retries and all(str(v.get("key")) != key for v in st.due):
@@ -98,7 +100,7 @@ class IdempotentWorkload:
         def make(test: Test) -> dict[str, Any]:
             if rng.random() < read_ratio:
                 return {"f": "read", "value": None}
-            value = {"key": f"p{next(state.keys)}", "account": rng.randrange(accounts), "amount": rng.randint(1, most)}
+            value = {"key": f"p{state.fresh}", "account": rng.randrange(accounts), "amount": rng.randint(1, most)}
             return {"f": "request", "value": value}
 
         return RetryingRequests(state, True, o["max-retries"], make)

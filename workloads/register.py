@@ -12,11 +12,11 @@ that every key's history stays small enough to check. The final phase reads ever
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from harness import generator as g
 from harness.checker import Checker, compose
+from harness.op import INVOKE, Op
 from harness.options import OptionSpec
 from harness.test import Test
 
@@ -29,11 +29,35 @@ OPTIONS = (
 
 
 class _KeyCursor:
-    """Which keys are in use: shared by the main generator and the final reads (the highest key used)."""
+    """The highest key the main phase invoked an op on: noted by `_NoteKeys`, read by the final reads."""
 
     def __init__(self) -> None:
-        self.count = itertools.count()
         self.max_key = -1
+
+
+class _NoteKeys(g.Gen):
+    """`gen` unchanged, noting the key of every dispatched invocation in `cursor`. Generators are told only of
+    dispatched events (`update`), so the cursor holds exactly the keys the main phase used, however often the
+    generator was asked."""
+
+    __slots__ = ("cursor", "gen")
+
+    def __init__(self, cursor: _KeyCursor, gen: Any) -> None:
+        self.cursor = cursor
+        self.gen = gen
+
+    def op(self, test: Test, ctx: Any) -> Any:
+        r = g.op(self.gen, test, ctx)
+        if r is None:
+            return None
+        e, g2 = r
+        return e, (self if g2 is self.gen else _NoteKeys(self.cursor, g2))
+
+    def update(self, test: Test, ctx: Any, event: Any) -> Any:
+        if isinstance(event, Op) and event.type == INVOKE:
+            self.cursor.max_key = max(self.cursor.max_key, event.value[0])
+        g2 = g.update(self.gen, test, ctx, event)
+        return self if g2 is self.gen else _NoteKeys(self.cursor, g2)
 
 
 class RegisterWorkload:
@@ -54,22 +78,19 @@ class RegisterWorkload:
             from harness.errors import BadInput
 
             raise BadInput("workload register: keys, ops-per-key and values must be at least 1")
-        cursor = self._cursor(test)
-        rng = test.rng
         write_ratio = read_ratio + (1 - read_ratio) / 2
 
-        def next_op(test: Test, ctx: Any) -> dict[str, Any]:
-            n = next(cursor.count)
+        def next_op(test: Test, ctx: Any, n: int) -> tuple[dict[str, Any], int]:
+            rng = test.rng
             key = (n // (per_key * keys)) * keys + rng.randrange(keys)
-            cursor.max_key = max(cursor.max_key, key)
             r = rng.random()
             if r < read_ratio:
-                return {"f": "read", "value": (key, None)}
+                return {"f": "read", "value": (key, None)}, n + 1
             if r < write_ratio:
-                return {"f": "write", "value": (key, rng.randrange(values))}
-            return {"f": "cas", "value": (key, (rng.randrange(values), rng.randrange(values)))}
+                return {"f": "write", "value": (key, rng.randrange(values))}, n + 1
+            return {"f": "cas", "value": (key, (rng.randrange(values), rng.randrange(values)))}, n + 1
 
-        return next_op
+        return _NoteKeys(self._cursor(test), g.stateful(next_op, 0))
 
     def final_generator(self, test: Test) -> Any:
         cursor = self._cursor(test)

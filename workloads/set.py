@@ -10,13 +10,13 @@ With `checker=set-full` every read is judged (lost, stale and never-read element
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
+from harness import generator as g
 from harness.checker import Checker
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import PerTest, final_read, load_checker, with_stats
+from workloads._common import final_read, load_checker, with_stats
 
 OPTIONS = (
     OptionSpec(name="read-ratio", default=0.0, parse=float, help="fraction of main-phase ops that read the set"),
@@ -24,22 +24,20 @@ OPTIONS = (
                choices=("set", "set-full")),
 )
 
-_ELEMENTS: PerTest[itertools.count[int]] = PerTest(itertools.count)
-
 
 class SetWorkload:
     name = "set"
     option_specs = OPTIONS
 
     def generator(self, test: Test) -> Any:
-        rng, read_ratio, elements = test.rng, test.workload_opts["read-ratio"], _ELEMENTS.get(test)
+        read_ratio = test.workload_opts["read-ratio"]
 
-        def next_op(test: Test, ctx: Any) -> dict[str, Any]:
-            if read_ratio and rng.random() < read_ratio:
-                return {"f": "read", "value": None}
-            return {"f": "add", "value": next(elements)}
+        def next_op(test: Test, ctx: Any, element: int) -> tuple[dict[str, Any], int]:
+            if read_ratio and test.rng.random() < read_ratio:
+                return {"f": "read", "value": None}, element
+            return {"f": "add", "value": element}, element + 1
 
-        return next_op
+        return g.stateful(next_op, 0)
 
     def final_generator(self, test: Test) -> Any:
         return final_read()

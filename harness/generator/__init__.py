@@ -45,6 +45,7 @@ from harness.generator.core import (
     coerce,
     op,
     seq,
+    stateful,
     update,
 )
 from harness.generator.flow import (
@@ -78,7 +79,7 @@ from harness.generator.timing import delay, log, sleep, stagger, time_limit
 __all__ = [
     # protocol
     "PENDING", "Context", "Thread", "ThreadFilter", "Gen", "GenLike", "Event", "OpResult", "OpTemplate",
-    "Sleep", "Log", "op", "update", "coerce", "seq",
+    "Sleep", "Log", "op", "update", "coerce", "seq", "stateful",
     # combinators
     "once", "limit", "repeat", "cycle", "mix", "stagger", "delay", "sleep", "log", "time_limit", "phases",
     "then", "synchronize", "clients", "nemesis", "any", "reserve", "each_thread", "until_ok", "flip_flop",

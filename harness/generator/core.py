@@ -327,6 +327,44 @@ class FnGen(Gen):
         return f"FnGen({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
+class Stateful(Gen):
+    """An endless generator that threads a state through its ops: `fn(test, ctx, state)` returns `(op,
+    next_state)` (op: an op dict or any generator) or None (exhausted). The state advances only when the op
+    is dispatched (the caller adopts the next generator), so asking twice gives the same answer; use it instead
+    of a function that mutates a counter or a key list it closes over."""
+
+    __slots__ = ("fn", "state")
+
+    def __init__(self, fn: Callable[[Test, Context, Any], tuple[Any, Any] | None], state: Any) -> None:
+        self.fn = fn
+        self.state = state
+
+    def op(self, test: Test, ctx: Context) -> OpResult:
+        if not ctx.all_threads:
+            return None
+        x = self.fn(test, ctx, self.state)
+        if x is None:
+            return None
+        template, state2 = x
+        g = coerce(template)
+        r = None if g is None else g.op(test, ctx)
+        if r is None:
+            raise BadInput(f"stateful generator {self.fn!r} returned an exhausted generator {template!r}")
+        e, g2 = r
+        if e is PENDING:
+            return e, self
+        nxt = Stateful(self.fn, state2)
+        return e, (nxt if g2 is None else Seq(g2, (nxt,), 0))
+
+    def __repr__(self) -> str:
+        return f"Stateful({getattr(self.fn, '__qualname__', self.fn)!r}, {self.state!r})"
+
+
+def stateful(fn: Callable[[Test, Context, Any], tuple[Any, Any] | None], state: Any) -> Stateful:
+    """Ops of `fn(test, ctx, state) -> (op, next_state)`, starting from `state` (see `Stateful`)."""
+    return Stateful(fn, state)
+
+
 class Seq(Gen):
     """Generators one after the other: `head` (the current one, possibly updated), then `rest[i:]`. Updates go
     to the current generator only, as in Jepsen."""

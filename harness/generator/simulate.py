@@ -7,8 +7,8 @@ at once), `perfect` (every op completes ok after 10 ns), `perfect_all` (the same
 loop it mirrors on a virtual clock:
 
 - ask the generator; None: stop (ops in flight still complete); PENDING or an op later than the next
-  completion: complete the next in-flight op first (the generator's next state is dropped, as the real
-  interpreter drops it);
+  completion: complete the next in-flight op first (the generator's next state is dropped and its draws from
+  the seeded RNG are taken back, as the real interpreter does);
 - otherwise dispatch: advance the clock to the op's time, mark its thread busy, `update` the generator with
   the invocation, and schedule its completion `latency_ns` later;
 - on a completion: advance the clock, free the thread, retire the process on `info` (client threads only:
@@ -80,12 +80,16 @@ def simulate(
     flight: list[tuple[int, int, Any, Any]] = []
     seq = 0
     dispatched = 0
+    rng = test.rng
     while dispatched < max_ops:
+        rng.checkpoint()
         r = op(g, test, ctx)
         if r is None:
+            rng.rollback()
             break
         e, g2 = r
         if e is not PENDING and (not flight or e.time_ns <= flight[0][0]):  # type: ignore[union-attr]
+            rng.commit()
             if e.time_ns < ctx.time_ns:  # type: ignore[union-attr]
                 raise BadInput(f"generator emitted {e} before the current time {ctx.time_ns}")
             thread = ctx.thread_of(e.process)  # type: ignore[union-attr]
@@ -110,6 +114,7 @@ def simulate(
             heapq.heappush(flight, (done.time_ns, seq, thread, done))
             seq += 1
             continue
+        rng.rollback()  # not dispatched: its draws are taken back, as the interpreter does
         if not flight:
             raise BadInput("generator is pending while nothing is in flight: it can never emit again")
         if keep_pending and e is PENDING:

@@ -152,7 +152,9 @@ class TimeLimit(Gen):
     is first asked for an op (the state returned with that op, or with PENDING, carries it; a caller that
     drops the state after PENDING fixes it on a later ask, as in Jepsen). Events do not start the clock: in
     `then(a, time_limit(dt, b))` the limit starts when b does. At or past the cutoff it is exhausted, even if
-    `gen` is pending."""
+    `gen` is pending. When the soonest op of `gen` is due at or past the cutoff it is exhausted only if no thread
+    of its view is busy; otherwise it is pending, since a thread that becomes free may get an op before the
+    cutoff (ending the main phase at the first moment every client happened to be busy would cut it short)."""
 
     __slots__ = ("cutoff_ns", "dt_ns", "gen")
 
@@ -172,7 +174,11 @@ class TimeLimit(Gen):
             return None
         e, g2 = r
         if e is not PENDING and e.time_ns >= cutoff:  # type: ignore[union-attr]
-            return None
+            if ctx.all_free:
+                return None  # nothing in flight could bring an earlier op: done
+            # The soonest op is past the cutoff, but a thread that is busy now may, once free, be offered one
+            # before it (e.g. every client busy and the nemesis's next fault due after the cutoff): wait.
+            return PENDING, (self if cutoff == self.cutoff_ns else TimeLimit(self.dt_ns, cutoff, self.gen))
         if g2 is self.gen and cutoff == self.cutoff_ns:
             return e, self
         return e, TimeLimit(self.dt_ns, cutoff, g2)

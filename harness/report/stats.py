@@ -93,12 +93,21 @@ def run_stats(ops: pd.DataFrame, duration_s: float) -> RunStats:
     )
 
 
+RECOVERY_WATCH_S = 3.0
+"""A node counts as "not recovered" only if it was asked after the heal and watched for at least this long
+(until its last op completed) without an ok answer; with less, its recovery was not measured."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Recovery:
-    """After a fault ended: seconds until each node served an ok op again (None: not within the run).
-    `seconds` is the time until every node had (the slowest node), None if one never did."""
+    """After a fault ended: seconds until each node served an ok op again, None for a node that was asked and
+    watched for `RECOVERY_WATCH_S` or more without an ok answer (not recovered). Nodes in `unmeasured` were
+    not asked after the heal, or not watched long enough (the run ended too soon after the heal): their
+    recovery is unknown, never counted as a failure. `seconds` is the slowest node's time, None if a node
+    did not recover or none was measured."""
 
     by_node: Mapping[str, float | None]
+    unmeasured: tuple[str, ...] = ()
 
     @property
     def seconds(self) -> float | None:
@@ -111,23 +120,39 @@ class Recovery:
     def stalled_nodes(self) -> list[str]:
         return [n for n, v in self.by_node.items() if v is None]
 
+    @property
+    def measured(self) -> bool:
+        return bool(self.by_node)
+
 
 def recovery_after(ops: pd.DataFrame, end_s: float, nodes: Sequence[str] = ()) -> Recovery:
     """Time from `end_s` to the next ok completion, per node. Nodes come from `nodes` and the ops' node column;
     when no op names a node, one key "all" stands for the whole cluster."""
+    after = ops[ops["invoke_s"] >= end_s]
     ok = ops[(ops["type"] == "ok") & (ops["complete_s"] >= end_s)]
     named = [n for n in ops["node"].dropna().unique().tolist() if n]
     keys = list(dict.fromkeys([*named, *nodes])) if named else []
     out: dict[str, float | None] = {}
+    unmeasured: list[str] = []
+
+    def judge(key: str, first: float, asked: pd.DataFrame) -> None:
+        if not math.isnan(first):
+            out[key] = max(first - end_s, 0.0)
+            return
+        watched = asked["complete_s"].fillna(asked["invoke_s"]).max() - end_s if len(asked) else 0.0
+        if watched >= RECOVERY_WATCH_S:
+            out[key] = None
+        else:
+            unmeasured.append(key)
+
     if not keys:
-        first = ok["complete_s"].min() if len(ok) else math.nan
-        out[ALL_NODES] = None if math.isnan(first) else max(float(first) - end_s, 0.0)
-        return Recovery(by_node=out)
+        judge(ALL_NODES, float(ok["complete_s"].min()) if len(ok) else math.nan, after)
+        return Recovery(by_node=out, unmeasured=tuple(unmeasured))
     firsts = ok.groupby("node")["complete_s"].min() if len(ok) else pd.Series(dtype="float64")
     for n in keys:
         v = firsts.get(n)
-        out[str(n)] = None if v is None or math.isnan(v) else max(float(v) - end_s, 0.0)
-    return Recovery(by_node=out)
+        judge(str(n), math.nan if v is None else float(v), after[after["node"] == n])
+    return Recovery(by_node=out, unmeasured=tuple(unmeasured))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,7 +208,7 @@ def per_package(ops: pd.DataFrame, faults: Sequence[FaultStats], intervals: Sequ
         ivs = [i for i in intervals if i.package == name]
         parts = [in_interval(ops, i.start_s, i.end_s) for i in ivs]
         sub = pd.concat(parts).drop_duplicates(subset="index") if parts else ops.iloc[0:0]
-        recs = [f.recovery.seconds for f in mine if f.recovery is not None]
+        recs = [f.recovery.seconds for f in mine if f.recovery is not None and f.recovery.measured]
         known = [r for r in recs if r is not None]
         out.append(PackageStats(
             label=mine[0].label, package=name, intervals=len(mine), counts=OpCounts.of(sub),

@@ -72,6 +72,9 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(secs=secs, ms=ms, pct=pct, rate=rate, verdict=verdict)
     env.globals.update(asset=lambda n: Markup(asset(n)))  # our own files, not user data
+    from harness.report.stats import RECOVERY_WATCH_S
+
+    env.globals.update(recovery_watch_s=RECOVERY_WATCH_S)
     return env
 
 

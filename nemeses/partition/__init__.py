@@ -87,7 +87,7 @@ class PartitionNemesis:
             primaries = test.db.primaries(test) if isinstance(test.db, HasPrimaries) else ()
             if not primaries:
                 return kind, {}
-        return kind, grudges.make(kind, active_nodes(test), test.rng, primaries)  # cuts between nodes that run it
+        return kind, grudges.make(kind, active_nodes(test), test.nemesis_rng, primaries)  # cuts between nodes that run it
 
     def invoke(self, test: Test, op: Op) -> Op:
         if op.f == START:

@@ -46,7 +46,7 @@ def test_list_runs_elements_in_order_on_free_threads() -> None:
 def test_template_time_means_not_before() -> None:
     ops = gen.perfect([{"f": "a"}, {"f": "b", "time_ns": 500}, {"f": "c"}])
     # c is ready at 0 too, but comes after b in the sequence: it goes at b's time
-    assert tpf(ops) == [(0, "nemesis", "a"), (500, 1, "b"), (500, 0, "c")]
+    assert tpf(ops) == [(0, "nemesis", "a"), (500, "nemesis", "b"), (500, 0, "c")]
 
 
 def test_template_with_explicit_process_waits_for_it() -> None:

@@ -84,19 +84,34 @@ def test_recovery_is_time_to_next_ok_per_node_and_none_when_a_node_never_serves(
         op(2100, "invoke", 0, "read", node="n1"), op(2250, "ok", 0, "read", 0, "n1"),
         op(2100, "invoke", 1, "read", node="n2"), op(2300, "fail", 1, "read", None, "n2"),
         op(2400, "invoke", 1, "read", node="n2"), op(2900, "ok", 1, "read", 0, "n2"),
-        op(2100, "invoke", 2, "read", node="n3"), op(2600, "info", 2, "read", None, "n3", "timeout"),
+        op(2100, "invoke", 2, "read", node="n3"), op(5200, "info", 2, "read", None, "n3", "timeout"),
     )
     ops = frames.ops_frame(hist)
     rec = recovery_after(ops, 2.0)
     assert rec.by_node["n1"] == pytest.approx(0.25)
     assert rec.by_node["n2"] == pytest.approx(0.9)
     assert rec.by_node["n3"] is None and rec.seconds is None and rec.stalled_nodes == ["n3"]
+    assert rec.unmeasured == ()
     ivs = frames.fault_intervals(hist, [PART])
     faults = per_fault(ops, ivs)
     assert faults[0].counts == OpCounts()  # nothing completed during the fault
     pk = per_package(ops, faults, ivs)
     assert [p.label for p in pk] == ["partition", "no fault"] and pk[0].unrecovered == 1
     assert pk[1].counts == OpCounts(ok=5, fail=1, info=1, timeouts=1)
+
+
+def test_recovery_is_not_measured_on_a_node_asked_too_briefly_or_not_at_all() -> None:
+    """A node that answered nothing ok after the heal is "not recovered" only if it was watched long enough;
+    the run ending 0.5 s after the heal, or a node nobody asked, says nothing about recovery."""
+    hist = h(
+        op(0, "invoke", 0, "read", node="n1"), op(1, "ok", 0, "read", 0, "n1"),
+        op(0, "invoke", 1, "read", node="n2"), op(2, "ok", 1, "read", 0, "n2"),
+        op(1000, "invoke", "nemesis", "start-partition"), op(2000, "info", "nemesis", "stop-partition"),
+        op(2100, "invoke", 0, "read", node="n1"), op(2600, "info", 0, "read", None, "n1", "timeout"),
+    )
+    rec = recovery_after(frames.ops_frame(hist), 2.0, ("n1", "n2", "n3"))
+    assert rec.by_node == {} and set(rec.unmeasured) == {"n1", "n2", "n3"}
+    assert rec.seconds is None and rec.stalled_nodes == [] and not rec.measured
 
 
 def test_windows_count_by_completion_time() -> None:

@@ -4,7 +4,6 @@ history is valid (soundness, property-tested with Hypothesis), and a planted def
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from typing import Any
 
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from harness import generator as g
 from harness.checker import UNKNOWN, Checker
 from harness.errors import BadInput
+from harness.rng import GenRandom
 from harness.op import History, Op
 from harness.options import RunOptions, parse_opts
 from harness.plugins import Registry
@@ -34,7 +34,7 @@ def make_test(workload: str, seed: int = 1, concurrency: int = 4, opts: dict[str
                          workload_opts=opts)
     return bare_test(options=options, workload=plugin,
                      workload_opts=parse_opts(f"workload {workload}", plugin.option_specs, opts),
-                     rng=random.Random(seed))
+                     rng=GenRandom(seed))
 
 
 def run_model(test: HarnessTest, n_ops: int, bug: bool = False, info_every: int = 0) -> History:
