@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any, NoReturn
 
+from harness.client import refused
 from harness.cluster import ClusterSpec, Node
 from harness.errors import BadInput
 from harness.op import Op
@@ -107,7 +108,7 @@ class MemoryClient:
             if op.f == "cas":
                 key, (old, new) = op.value
                 if db.data.get(key) != old:
-                    return op.replace(type="fail", node=self.node, error="compare failed")
+                    return op.replace(type="fail", node=self.node, error=refused("compare failed"))
                 db.data[key] = new
                 db.history.setdefault(key, [None]).append(new)
                 return op.replace(type="ok", node=self.node)

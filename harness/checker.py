@@ -24,6 +24,11 @@ from harness.op import History
 Validity: TypeAlias = bool | Literal["unknown"]
 UNKNOWN: Literal["unknown"] = "unknown"
 
+RECOVERY_WATCH_S = 3.0
+"""A node counts as "not recovered" after a heal only if it was asked and watched for at least this long (until
+its last op completed) without an ok answer; watched less (the run ended soon after the heal), its recovery was
+not measured, which is never a finding."""
+
 
 class FailureClass(str, enum.Enum):
     """The failure classes of ../shared/CONCEPTS.md, in the words of the people who debug them."""

@@ -17,9 +17,11 @@ its own family (so the kill package's "start" closes a "kill").
 Judged:
     - a nemesis op that completed with an `error` (the fault was not injected, or the heal failed): unknown;
     - a fault never healed: unknown when `require_recovery` (recovery cannot be measured);
-    - after the last heal, a node that was asked something and never answered ok: slow or no recovery;
+    - after the last heal, a node that was asked something and never answered ok although it was watched for
+      `RECOVERY_WATCH_S` or more: slow or no recovery (watched less: "not measured" in the details, no finding);
     - a recovery longer than `max_recovery_s` (time from heal to the first ok op invoked after it, per node);
-    - overall availability below `min_availability`;
+    - overall availability below `min_availability` (availability: the share of client ops the system answered,
+      ok or refused, see `harness.client.refused`; refused and unanswered are reported apart);
     - final reads that differ across nodes (`converge`): reads with the same invocation value, the last ok one
       on each node. Judged only when every write completed before the first of them began; if some write is
       indefinite (info), it may still apply, so divergence is then unknown, not invalid.
@@ -33,7 +35,8 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checker import FailureClass, Finding, Verdict
+from harness.checker import RECOVERY_WATCH_S, FailureClass, Finding, Verdict
+from harness.client import is_refusal
 from harness.op import History, Op
 from harness.options import OptionSpec
 
@@ -101,10 +104,10 @@ class FaultInterval:
 
 @dataclass
 class _NodeOps:
-    """Per node: ok ops as (invoke position, completion ns), and invoke positions of every op."""
+    """Per node: ok ops as (invoke position, completion ns), and every op as (invoke position, completion ns)."""
 
     ok: list[tuple[int, int]]
-    invoked: list[int]
+    invoked: list[tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class _Run:
         last_reads: dict[tuple[Hashable, Hashable], tuple[int, Op]] = {}  # (what, node) -> (invoke pos, ok)
         last_write_pos = -1
         indefinite_write: int | None = None
-        n_ok = 0
+        n_ok = n_refused = 0
         for pos, op in enumerate(history.ops):
             if not isinstance(op.process, int):
                 self._nemesis(pos, op, intervals, open_iv, started, findings)
@@ -166,6 +169,7 @@ class _Run:
             inv = pending.pop(op.process, None)
             ok = op.type == "ok"
             n_ok += ok
+            n_refused += is_refusal(op)
             comp_pos.append(pos)
             comp_ok.append(n_ok)
             w = windows.get(op.time_ns // window_ns)
@@ -178,7 +182,7 @@ class _Run:
             if no is None:
                 no = nodes[node] = _NodeOps([], [])
             ipos = inv[0] if inv else pos
-            no.invoked.append(ipos)
+            no.invoked.append((ipos, op.time_ns))
             if ok:
                 no.ok.append((ipos, op.time_ns))
             if op.f in self.c.read_fs:
@@ -192,13 +196,13 @@ class _Run:
             if isinstance(op.process, int) and op.f not in self.c.read_fs and indefinite_write is None:
                 indefinite_write = op.index
         total = len(comp_pos)
-        availability = n_ok / total if total else None
+        availability = (n_ok + n_refused) / total if total else None  # answered: ok, or a definite no
         if availability is not None and availability < self.c.min_availability:
             findings.add(Finding(
                 kind="low-availability",
                 failure_class=FailureClass.SLOW_RECOVERY,
-                diagnosis=(f"slow or no recovery: only {availability:.1%} of {total} client ops were ok "
-                           f"(minimum {self.c.min_availability:.1%})"),
+                diagnosis=(f"slow or no recovery: the system answered only {availability:.1%} of {total} client "
+                           f"ops (minimum {self.c.min_availability:.1%})"),
             ))
         for iv in open_iv:
             if self.c.require_recovery:
@@ -233,6 +237,8 @@ class _Run:
         details = {
             "count": total,
             "ok": n_ok,
+            "refused": n_refused,
+            "unanswered": total - n_ok - n_refused,
             "availability": availability,
             "window_s": self.c.window_s,
             "windows": [{"start_s": w * window_ns / 1e9, "ok": v[0], "count": v[1], "availability": v[0] / v[1]}
@@ -243,7 +249,9 @@ class _Run:
             "recovery": recoveries,
             "convergence": convergence,
         }
-        summary = "available" if availability is None else f"{availability:.1%} of client ops ok"
+        summary = "available" if availability is None else (
+            f"{availability:.1%} of client ops answered ({n_ok} ok, {n_refused} refused, "
+            f"{total - n_ok - n_refused} unanswered)")
         return verdict(self.c.name, findings, details, ok_summary=summary)
 
     def _nemesis(self, pos: int, op: Op, intervals: list[FaultInterval], open_iv: list[FaultInterval],
@@ -285,7 +293,7 @@ class _Run:
                 open_iv.remove(iv)
 
     def _recoveries(self, intervals: list[FaultInterval],
-                    node_lists: dict[Hashable, tuple[list[tuple[int, int]], list[int]]],
+                    node_lists: dict[Hashable, tuple[list[tuple[int, int]], list[tuple[int, int]]]],
                     findings: Findings) -> list[dict[str, Any]]:
         out = []
         healed = [iv for iv in intervals if iv.end_pos is not None]
@@ -293,16 +301,21 @@ class _Run:
         for iv in healed:
             assert iv.end_pos is not None and iv.end_ns is not None
             per_node: dict[str, float | None] = {}
+            not_measured: list[str] = []  # asked after the last heal, but watched too briefly to judge
             for node, (oks, invoked) in sorted(node_lists.items(), key=lambda kv: repr(kv[0])):
                 label = "(no node)" if node is None else str(node)
                 i = bisect.bisect_right(oks, (iv.end_pos, 1 << 62))
                 # earliest completion among the next 64 ok ops invoked after the heal (ops invoked later
                 # practically never complete earlier; scanning them all would be quadratic)
                 first_ok = min((t for _p, t in oks[i:i + 64]), default=None)
-                asked = len(invoked) - bisect.bisect_right(invoked, iv.end_pos)
+                after = invoked[bisect.bisect_right(invoked, (iv.end_pos, 1 << 62)):]
+                asked = len(after)
+                watched_s = (max(t for _p, t in after) - iv.end_ns) / 1e9 if after else 0.0
                 if first_ok is None:
                     per_node[label] = None
-                    if iv.end_pos == last_end and asked and self.c.require_recovery:
+                    if iv.end_pos == last_end and asked and watched_s < RECOVERY_WATCH_S:
+                        not_measured.append(label)
+                    elif iv.end_pos == last_end and asked and self.c.require_recovery:
                         findings.note("no-recovery", lambda label=label, asked=asked, iv=iv: Finding(
                             kind="no-recovery",
                             failure_class=FailureClass.SLOW_RECOVERY,
@@ -323,7 +336,8 @@ class _Run:
                         ops=(iv.end_index,) if iv.end_index is not None else (),
                         scope=f"node {label}",
                     ))
-            out.append({"fault": iv.f, "healed_by": iv.end_index, "recovery_s": per_node})
+            out.append({"fault": iv.f, "healed_by": iv.end_index, "recovery_s": per_node,
+                        "not_measured": not_measured})
         return out
 
     def _convergence(self, last_reads: dict[tuple[Hashable, Hashable], tuple[int, Op]], last_write_pos: int,

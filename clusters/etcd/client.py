@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from clusters.etcd.gateway import EtcdError, Gateway
 from clusters.etcd.guarded import Conflict, Rejected, Session
+from harness.client import refused
 from clusters.etcd.workloads import PERFORMERS, Performer
 from harness.errors import BadInput
 from harness.op import Op
@@ -92,8 +93,8 @@ class EtcdClient:
         except EtcdError as e:
             kind = "fail" if (e.definite or is_read) else "info"
             return op.replace(type=kind, error=str(e), node=node)
-        except (Conflict, Rejected) as e:
-            return op.replace(type="fail", error=str(e), node=node)
+        except (Conflict, Rejected) as e:  # the cluster answered: a compare did not hold, or every race was lost
+            return op.replace(type="fail", error=refused(str(e)), node=node)
         return op.replace(type="ok", value=value, node=node)
 
 

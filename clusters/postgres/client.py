@@ -29,6 +29,7 @@ import psycopg
 from psycopg import IsolationLevel
 
 from clusters.postgres.tables import TABLES, Rejected, Tables
+from harness.client import refused
 from harness.errors import BadInput, ClusterError
 from harness.op import Op
 
@@ -44,6 +45,8 @@ WORKLOADS = frozenset(TABLES)
 # SQLSTATE classes that, reported on COMMIT, mean the transaction rolled back.
 _DEFINITE_ON_COMMIT = ("40", "23", "25")
 _NAMES = {"40001": "serialization-failure", "40P01": "deadlock"}
+# SQLSTATE classes by which the server refuses a transaction it heard (an answer, not unavailability).
+_REFUSALS = ("40", "23")
 
 
 def _first_line(e: BaseException) -> str:
@@ -131,7 +134,7 @@ class PostgresClient:
             conn.commit()
         except Rejected as e:
             self._rollback()
-            return op.replace(type="fail", node=node, error=str(e))
+            return op.replace(type="fail", node=node, error=refused(str(e)))
         except psycopg.Error as e:
             return op.replace(type=self._outcome(op, e, stage), node=node, error=self._error(e))
         return op.replace(type="ok", value=value, node=node)
@@ -146,10 +149,12 @@ class PostgresClient:
 
     @staticmethod
     def _error(e: psycopg.Error) -> str:
-        state = e.sqlstate
-        if state in _NAMES:
-            return _NAMES[state]
-        return f"{state}: {_first_line(e)}" if state else _first_line(e)
+        """The op's error; a refusal (see `harness.client.refused`) when the server decided against the
+        transaction (SQLSTATE class 40: serialization failure, deadlock; 23: a constraint), not when it could not
+        answer (a cancelled statement, a lost connection, a server shutting down)."""
+        state = e.sqlstate or ""
+        text = _NAMES.get(state) or (f"{state}: {_first_line(e)}" if state else _first_line(e))
+        return refused(text) if state.startswith(_REFUSALS) else text
 
     def _rollback(self) -> None:
         """Back to no transaction; a broken connection is dropped (the next op reconnects)."""

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.client import is_refusal
 from harness.op import INVOKE, History, Op
 from harness.report.rundir import PackageInfo
 
 OPS_COLUMNS: tuple[str, ...] = (
-    "index", "complete_index", "process", "f", "type", "completed", "timeout", "node", "value", "error",
+    "index", "complete_index", "process", "f", "type", "completed", "timeout", "refused", "node", "value", "error",
     "invoke_s", "complete_s", "latency_ms",
 )
 VALUE_CHARS = 200  # longer values are cut in the ops table, with an ellipsis
@@ -96,6 +97,7 @@ def ops_frame(history: History) -> pd.DataFrame:
         cols["type"].append(comp.type if comp is not None else "info")
         cols["completed"].append(comp is not None)
         cols["timeout"].append(_is_timeout(comp))
+        cols["refused"].append(is_refusal(comp))
         node = (comp.node if comp is not None and comp.node else None) or inv.node
         cols["node"].append(node or "")
         val = comp.value if comp is not None and comp.value is not None else inv.value
@@ -109,6 +111,7 @@ def ops_frame(history: History) -> pd.DataFrame:
     df["complete_index"] = df["complete_index"].astype("int64")
     df["completed"] = df["completed"].astype(bool)
     df["timeout"] = df["timeout"].astype(bool)
+    df["refused"] = df["refused"].astype(bool)
     for c in ("invoke_s", "complete_s", "latency_ms"):
         df[c] = df[c].astype("float64")
     for c in ("f", "type", "node", "value", "error"):
@@ -232,15 +235,16 @@ def choose_window(duration_s: float) -> float:
 
 
 WINDOW_COLUMNS: tuple[str, ...] = (
-    "t_s", "ok", "fail", "info", "timeouts", "ok_per_s", "ops_per_s", "availability", "p50_ms", "p95_ms",
+    "t_s", "ok", "fail", "info", "timeouts", "refused", "ok_per_s", "ops_per_s", "availability", "p50_ms", "p95_ms",
     "p99_ms", "max_ms",
 )
 
 
 def per_window(ops: pd.DataFrame, window_s: float, end_s: float) -> pd.DataFrame:
     """Per window of `window_s` seconds from 0 to `end_s`: completions by type (by completion time; a never
-    completed op counts as info at the end), throughput, availability (ok / all completions; NaN for a window
-    with none), and latency quantiles of ok ops invoked in the window."""
+    completed op counts as info at the end), throughput, availability (answered / all completions, answered
+    being ok or refused, see `harness.client`; NaN for a window with none), and latency quantiles of ok ops
+    invoked in the window."""
     n = max(math.ceil(end_s / window_s), 1) if end_s > 0 else 1
     t = ops["complete_s"].fillna(end_s).to_numpy(dtype="float64")
     w = np.clip((t // window_s).astype("int64"), 0, n - 1) if len(t) else np.zeros(0, dtype="int64")
@@ -249,10 +253,12 @@ def per_window(ops: pd.DataFrame, window_s: float, end_s: float) -> pd.DataFrame
     for ty in ("ok", "fail", "info"):
         out[ty] = np.bincount(w[types == ty], minlength=n)[:n]
     out["timeouts"] = np.bincount(w[ops["timeout"].to_numpy(dtype=bool)], minlength=n)[:n]
+    out["refused"] = np.bincount(w[ops["refused"].to_numpy(dtype=bool)], minlength=n)[:n]
     total = out["ok"] + out["fail"] + out["info"]
     out["ok_per_s"] = out["ok"] / window_s
     out["ops_per_s"] = total / window_s
-    out["availability"] = np.where(total > 0, out["ok"] / total.where(total > 0, 1), np.nan)
+    answered = out["ok"] + out["refused"]
+    out["availability"] = np.where(total > 0, answered / total.where(total > 0, 1), np.nan)
     ok = ops[ops["type"] == "ok"]
     if len(ok):
         wi = np.clip((ok["invoke_s"].to_numpy() // window_s).astype("int64"), 0, n - 1)

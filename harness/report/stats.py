@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from harness.checker import RECOVERY_WATCH_S
 from harness.report.frames import FaultInterval, in_interval, outside_intervals
 
 ALL_NODES = "all"  # the recovery key when ops do not name their node
@@ -27,12 +28,14 @@ def _q(s: pd.Series, q: float) -> float | None:
 
 @dataclass(frozen=True, kw_only=True)
 class OpCounts:
-    """Completions by outcome. `timeouts` are the `info` ops that timed out or never completed."""
+    """Completions by outcome. `timeouts` are the `info` ops that timed out or never completed; `refused` the
+    `fail` ops the system answered with a definite no (see `harness.client.refused`)."""
 
     ok: int = 0
     fail: int = 0
     info: int = 0
     timeouts: int = 0
+    refused: int = 0
 
     @property
     def total(self) -> int:
@@ -40,8 +43,14 @@ class OpCounts:
 
     @property
     def availability(self) -> float | None:
-        """ok / all completions; None when there were none."""
-        return self.ok / self.total if self.total else None
+        """The share of completions the system answered (ok, or refused: it was up and said no); None when
+        there were none. Timeouts, lost connections and unavailable errors are what lowers it."""
+        return (self.ok + self.refused) / self.total if self.total else None
+
+    @property
+    def unanswered(self) -> int:
+        """Completions the system did not answer: fail for want of an answer, and info."""
+        return self.total - self.ok - self.refused
 
     @classmethod
     def of(cls, ops: pd.DataFrame) -> OpCounts:
@@ -51,6 +60,7 @@ class OpCounts:
             fail=int((t == "fail").sum()),
             info=int((t == "info").sum()),
             timeouts=int(ops["timeout"].sum()),
+            refused=int(ops["refused"].sum()),
         )
 
 
@@ -91,11 +101,6 @@ def run_stats(ops: pd.DataFrame, duration_s: float) -> RunStats:
         ops_per_s=counts.total / duration_s if duration_s > 0 else None,
         by_f=by_f,
     )
-
-
-RECOVERY_WATCH_S = 3.0
-"""A node counts as "not recovered" only if it was asked after the heal and watched for at least this long
-(until its last op completed) without an ok answer; with less, its recovery was not measured."""
 
 
 @dataclass(frozen=True, kw_only=True)

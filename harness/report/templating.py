@@ -13,7 +13,7 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
-from harness.checker import UNKNOWN, Validity, validity_name
+from harness.checker import RECOVERY_WATCH_S, UNKNOWN, Validity, validity_name
 
 
 def _num(v: object) -> float | None:
@@ -72,8 +72,6 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(secs=secs, ms=ms, pct=pct, rate=rate, verdict=verdict)
     env.globals.update(asset=lambda n: Markup(asset(n)))  # our own files, not user data
-    from harness.report.stats import RECOVERY_WATCH_S
-
     env.globals.update(recovery_watch_s=RECOVERY_WATCH_S)
     return env
 

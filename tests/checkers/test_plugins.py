@@ -101,7 +101,8 @@ def test_availability_measures_recovery_and_fault_windows(tmp_path: Path) -> Non
 
     h = History.from_jsonl(GOLDEN / "availability" / "valid-partition-recovers.jsonl")  # ops 0.1 s apart
     d = AvailabilityChecker(window_s=0.5).check(None, h, tmp_path).details
-    assert d["recovery"] == [{"fault": "start-partition", "healed_by": 7, "recovery_s": {"n1": 0.4, "n2": 0.2}}]
+    assert d["recovery"] == [{"fault": "start-partition", "healed_by": 7, "recovery_s": {"n1": 0.4, "n2": 0.2},
+                             "not_measured": []}]
     assert d["during_faults"] == {"count": 1, "ok": 0, "availability": 0.0}
     assert d["outside_faults"] == {"count": 3, "ok": 3, "availability": 1.0}
     # completions at 0.1 s (ok), 0.5 s (info), 0.9 s (ok), 1.1 s (ok)
@@ -129,4 +130,4 @@ def test_availability_takes_fault_fs_from_the_tests_packages(tmp_path: Path) -> 
                    start_fs=frozenset({"kill"}), stop_fs=frozenset({"start"}))
     v = AvailabilityChecker().check(bare_test(packages=(kill,)), h, tmp_path)
     assert v.valid is True
-    assert v.details["recovery"] == [{"fault": "kill", "healed_by": 3, "recovery_s": {"n1": 0.0}}]
+    assert v.details["recovery"] == [{"fault": "kill", "healed_by": 3, "recovery_s": {"n1": 0.0}, "not_measured": []}]

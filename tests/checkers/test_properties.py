@@ -25,7 +25,7 @@ from checkers.invariants import (
     UniqueIdsChecker,
     UniquenessChecker,
 )
-from harness.checker import FailureClass, Verdict
+from harness.checker import RECOVERY_WATCH_S, FailureClass, Verdict
 from harness.op import History, Op
 
 from . import sim
@@ -270,6 +270,15 @@ def test_availability(seed: int, n: int, c: int) -> None:
     heal = max(i for i, op in enumerate(ops) if op.is_nemesis)
     ops = [op.replace(type="fail") if i > heal and op.node == "n2" and op.type == "ok" else op
            for i, op in enumerate(ops)]
+    if any(i > heal and op.node == "n2" for i, op in enumerate(ops)):
+        # watched too briefly after the heal to call it unrecovered ...
+        v = run(AvailabilityChecker(), History(ops))
+        assert v.valid is True and "n2" in v.details["recovery"][-1]["not_measured"]
+    # ... but asked again and again for RECOVERY_WATCH_S, never answering: no recovery
+    last = ops[-1].time_ns + int(RECOVERY_WATCH_S * 1e9)
+    p = 10_000 + c
+    ops += [Op(index=len(ops), time_ns=last, type="invoke", process=p, f="read", node="n2"),
+            Op(index=len(ops) + 1, time_ns=last + 1, type="fail", process=p, f="read", node="n2")]
     v = run(AvailabilityChecker(), History(ops))
     assert v.valid is False and any(f.kind == "no-recovery" and "n2" in f.diagnosis for f in v.findings)
     # ... or returns something else (replicas diverge; unknown if a write is indefinite)

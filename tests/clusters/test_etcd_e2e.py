@@ -46,7 +46,7 @@ def test_every_workload_on_every_node(etcd: EtcdEnv) -> None:
         cas = invoke(reg, node, "cas", (k, (10 + i, 20 + i)))
         assert cas.type == "ok", cas
         stale = invoke(reg, node, "cas", (k, (10 + i, 30 + i)))
-        assert stale.type == "fail" and stale.error == "cas-mismatch", stale
+        assert stale.type == "fail" and stale.error == "refused: cas-mismatch", stale
         for other in reg.nodes:  # linearizable reads see the write from every member
             assert invoke(reg, other, "read", (k, None)).value == (k, 20 + i)
 
@@ -180,6 +180,6 @@ def test_list_append_guards_make_txns_atomic(etcd: EtcdEnv) -> None:
         t.join()
     ok = sorted(o.value[0][2] for o in outcomes if o.type == "ok")
     assert all(o.type in ("ok", "fail") for o in outcomes), [o for o in outcomes if o.type == "info"]
-    assert all(o.error == "conflict: a guarded txn failed 1 times" for o in outcomes if o.type == "fail")
+    assert all(o.error == "refused: conflict: a guarded txn failed 1 times" for o in outcomes if o.type == "fail")
     final = invoke(la, la.nodes[0], "txn", [["r", "hot", None]]).value[0][2]
     assert sorted(final) == ok and len(final) == len(set(final))

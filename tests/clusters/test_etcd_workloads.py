@@ -24,6 +24,8 @@ from clusters.etcd.client import EtcdClient
 from clusters.etcd.gateway import Gateway
 from harness.errors import BadInput
 from harness.op import History, Op
+from harness.report import frames
+from harness.report.stats import OpCounts
 from harness.test import Test as HarnessTest
 from tests.clusters.conftest import EtcdEnv, require, residue
 
@@ -84,6 +86,13 @@ def exact_state(workload: str, history: History) -> None:
         assert len({o.value["result"] for o in requests}) == len(requests), "one result (revision) per payment"
     elif workload == "set":
         assert last_ok(history, "read") == sorted(o.value for o in oks(history, "add"))
+    elif workload == "register":
+        # a healthy cluster answers every op: a refused compare-and-set is an answer, not unavailability
+        counts = OpCounts.of(frames.ops_frame(history))
+        refused = [o for o in history.client_ops() if o.type == "fail"]
+        assert counts.refused == len(refused) > 0, "no cas was refused: this run shows nothing about the split"
+        assert all(o.f == "cas" and o.error == "refused: cas-mismatch" for o in refused)
+        assert counts.availability is not None and counts.availability >= 0.99, counts
     elif workload in ("list-append", "rw-register"):
         txns = oks(history, "txn")
         assert any(m[0] == "r" and m[2] not in (None, []) for o in txns for m in o.value), "no txn read a write"
@@ -126,7 +135,7 @@ def test_write_skew_is_refused_by_the_guards(tmp_path: Path) -> None:
         assert results["valid"] is True and elle["valid"] is True, elle["summary"]
         txns = list(History.from_jsonl(run_dir / "history.jsonl").client_ops().completions())
         conflicts = [o for o in txns if o.type == "fail"]
-        assert conflicts and all(str(o.error).startswith("conflict") for o in conflicts), "no race was refused"
+        assert conflicts and all(str(o.error).startswith("refused: conflict") for o in conflicts), "no race was refused"
         assert len([o for o in txns if o.type == "ok"]) >= 200
     finally:
         left = residue([results["run"]["run_id"]])
@@ -220,7 +229,7 @@ def test_rw_register_txns_are_atomic_and_read_their_own_writes(etcd: EtcdEnv) ->
     # wrote, so no two ok txns read the same value (two would be a lost update) and the last write is final.
     done = on_every_node(test, 12, lambda w, v: w("txn", [["r", "hot", None], ["w", "hot", v]]))
     ok = [o for o in done if o.type == "ok"]
-    assert ok and all(o.error.startswith("conflict") for o in done if o.type == "fail")
+    assert ok and all(o.error.startswith("refused: conflict") for o in done if o.type == "fail")
     reads = [o.value[0][2] for o in ok]
     assert len(reads) == len(set(reads)), "two ok txns read the same version: a lost update"
     writes = {o.value[1][2] for o in ok}
@@ -240,9 +249,9 @@ def test_bank_setup_is_idempotent_and_transfers_conserve_money(etcd: EtcdEnv) ->
         w.client.setup(test)  # a second setup must not reset the balances
         assert w("read").value == {0: 6, 1: 14, 2: 10}
         broke = w("transfer", {"from": 0, "to": 2, "amount": 7})
-        assert (broke.type, broke.error) == ("fail", "insufficient funds")
+        assert (broke.type, broke.error) == ("fail", "refused: insufficient funds")
         nobody = w("transfer", {"from": 0, "to": 9, "amount": 1})
-        assert (nobody.type, nobody.error) == ("fail", "no account 9")
+        assert (nobody.type, nobody.error) == ("fail", "refused: no account 9")
     finally:
         w.close()
     done = on_every_node(test, 15, lambda w, i: w("transfer", {"from": i % 3, "to": (i + 1) % 3, "amount": 3})

@@ -50,6 +50,6 @@ def test_a_read_that_did_not_complete_is_fail_since_it_changed_nothing(stage: st
 
 
 def test_error_names() -> None:
-    assert PostgresClient._error(pe.SerializationFailure("x")) == "serialization-failure"
-    assert PostgresClient._error(pe.DeadlockDetected("x")) == "deadlock"
-    assert PostgresClient._error(pe.UniqueViolation("dup")) == "23505: dup"
+    assert PostgresClient._error(pe.SerializationFailure("x")) == "refused: serialization-failure"
+    assert PostgresClient._error(pe.DeadlockDetected("x")) == "refused: deadlock"
+    assert PostgresClient._error(pe.UniqueViolation("dup")) == "refused: 23505: dup"

@@ -148,7 +148,7 @@ def test_list_append_is_checked_against_the_isolation_level_asked_for(tmp_path: 
     else:
         assert elle["valid"] is True and not found
         history = History.from_jsonl(run_dir / "history.jsonl")
-        assert any(o.error == "serialization-failure" for o in history if o.type == "fail")
+        assert any(o.error == "refused: serialization-failure" for o in history if o.type == "fail")
     assert_clean(results)
 
 
@@ -174,7 +174,7 @@ def test_repeatable_read_shows_write_skew_that_serializable_forbids(tmp_path: Pa
     ser = results_of(run_dir)
     assert checker_child(ser, "elle")["valid"] is True
     history = History.from_jsonl(run_dir / "history.jsonl")
-    aborted = [o for o in history if o.type == "fail" and o.error == "serialization-failure"]
+    aborted = [o for o in history if o.type == "fail" and o.error == "refused: serialization-failure"]
     assert aborted, "serializable resolved the write skew without a single serialization failure?"
     assert_clean(ser)
 
