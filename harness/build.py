@@ -31,6 +31,8 @@ def _validate(o: RunOptions) -> None:
         raise BadInput(f"--time-limit must be positive, not {o.time_limit}")
     if o.op_timeout <= 0:
         raise BadInput(f"--op-timeout must be positive, not {o.op_timeout}")
+    if o.min_fault_ops < 0:
+        raise BadInput(f"--min-fault-ops must be 0 or more, not {o.min_fault_ops}")
     if o.rate < 0:
         raise BadInput(f"--rate must be 0 (unlimited) or positive, not {o.rate}")
     if not o.node_names and not o.nodes_file:

@@ -58,6 +58,8 @@ def main_group() -> None:
 @click.option("--op-timeout", default=5.0, show_default=True, type=float, help="seconds before an op is info")
 @click.option("--nemesis-interval", default=None, type=float,
               help="seconds each fault lasts and between faults (default: time limit / 6, at most 10)")
+@click.option("--min-fault-ops", default=10, show_default=True, type=int,
+              help="client ops that must complete in every fault window, else the verdict is unknown (untested)")
 @click.option("--system-opt", multiple=True, help="key=value option of the system; repeatable")
 @click.option("--workload-opt", multiple=True, help="key=value option of the workload; repeatable")
 @click.option("--nemesis-opt", multiple=True, help="key=value option of the nemeses; repeatable")
@@ -91,6 +93,7 @@ def run(**kw: Any) -> None:
         seed=seed,
         op_timeout=kw["op_timeout"],
         nemesis_interval=kw["nemesis_interval"],
+        min_fault_ops=kw["min_fault_ops"],
         system_opts=parse_kv(kw["system_opt"], "--system-opt"),
         workload_opts=parse_kv(kw["workload_opt"], "--workload-opt"),
         nemesis_opts=parse_kv(kw["nemesis_opt"], "--nemesis-opt"),
@@ -111,10 +114,24 @@ def run(**kw: Any) -> None:
         result = run_test(test, counters=counters)
     for e in result.errors:
         click.echo(f"harness: {e}", err=True)
+    if result.coverage is not None and result.coverage.windows:
+        click.echo(_coverage_lines(result.coverage), err=True)
     for f in result.verdict.all_findings()[:20]:
         click.echo(f"  - {f.failure_class.value}: {f.diagnosis}", err=True)
     click.echo(f"{result.store.path}\t{VERDICT_WORD[result.verdict.valid]}")
     sys.exit(result.exit_code)
+
+
+def _coverage_lines(cov: Any) -> str:
+    """The fault windows and the client ops in each (harness.coverage.Coverage), for the console."""
+    base = f"{cov.baseline_rate:.0f} client ops/s before the first fault" if cov.baseline_rate else "no ops before it"
+    lines = [f"harness: fault windows ({base}; each needs {cov.min_ops} completed client ops):"]
+    for w in cov.windows:
+        iv, t = w.interval, w.total
+        mark = "" if w.tested(cov.min_ops) else "  UNTESTED"
+        lines.append(f"  {iv.label:<12} {iv.start_s:7.1f}-{iv.end_s:<7.1f}s  {t.invoked:5d} invoked  ok {t.ok}  "
+                     f"fail {t.fail}  info {t.info}  {w.invoke_rate:.0f}/s  longest gap {w.longest_gap_s:.1f}s{mark}")
+    return "\n".join(lines)
 
 
 def _replay_options(run_dir: str, results_dir: str) -> Any:

@@ -273,7 +273,8 @@ class Interpreter:
             if isinstance(item, Op):
                 self._timeouts += 1
                 log.warning("op timed out after its deadline: %s", item)
-                self._complete(thread, item.replace(type=INFO, error="timeout"), now)
+                self._complete(thread, item.replace(type=INFO, error="timeout", node=item.node or self.node_for(thread)),
+                               now)
             else:  # a Sleep or Log whose thread is stuck far past its end: free the thread
                 self._complete(thread, item, now)
 

@@ -87,6 +87,7 @@ class RunOptions:
     seed: int = 0
     op_timeout: float = 5.0
     nemesis_interval: float | None = None  # None: scaled to the time limit (nemeses.schedule.fault_plan)
+    min_fault_ops: int = 10  # completed client ops a fault window needs, else the verdict is unknown
     system_opts: Mapping[str, str] = field(default_factory=dict)
     workload_opts: Mapping[str, str] = field(default_factory=dict)
     nemesis_opts: Mapping[str, str] = field(default_factory=dict)

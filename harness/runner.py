@@ -29,7 +29,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import harness
-from harness.checker import UNKNOWN, Finding, FailureClass, Verdict, merge_validity, safe_check
+from harness.checker import (
+    UNKNOWN,
+    FailureClass,
+    Finding,
+    Verdict,
+    merge_validity,
+    safe_check,
+)
+from harness.coverage import Coverage, coverage
 from harness.db import AwaitsReady
 from harness.errors import ClusterError, HarnessError
 from harness.interpreter import Counters, Interpreter
@@ -53,6 +61,7 @@ class RunResult:
     verdict: Verdict
     exit_code: int
     errors: tuple[str, ...]
+    coverage: Coverage | None = None
 
 
 def _parallel(nodes: tuple[str, ...], fn: Callable[[str], None], what: str) -> None:
@@ -205,7 +214,8 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
         verdict = safe_check(test.checker, test, history, store.checks_dir)
     else:
         verdict = Verdict(valid=UNKNOWN, checker="run", summary="the run did not complete: " + "; ".join(errors))
-    verdict = _cap(verdict, nemesis_errors, errors)
+    cov = coverage(history, test.packages, test.options.min_fault_ops)
+    verdict = _cap(verdict, nemesis_errors, errors, cov)
     exit_code = EXIT_CODES[verdict.valid]
     # 8 save
     ended = dt.datetime.now(dt.timezone.utc)
@@ -228,6 +238,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             },
             "verdict": verdict.to_json(),
             "errors": errors,
+            "coverage": cov.to_json(),
         }
     )
     for problem in _render(store.path):
@@ -236,7 +247,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     store.stop_log(log)
     if interrupted:
         raise KeyboardInterrupt(interrupted)
-    return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors))
+    return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors), coverage=cov)
 
 
 def errors_fatal(errors: list[str]) -> bool:
@@ -244,9 +255,14 @@ def errors_fatal(errors: list[str]) -> bool:
     return any(e.startswith(("harness crashed", "database setup failed", "cluster")) for e in errors)
 
 
-def _cap(verdict: Verdict, nemesis_errors: list[Op], errors: list[str]) -> Verdict:
-    """A valid verdict becomes unknown when a fault could not be injected or the run had errors."""
-    findings = []
+def _cap(verdict: Verdict, nemesis_errors: list[Op], errors: list[str], cov: Coverage) -> Verdict:
+    """A valid verdict becomes unknown when a fault could not be injected, a fault window saw too few client
+    ops to have tested anything, or the run had errors."""
+    findings = [
+        Finding(kind="fault-window-untested", failure_class=FailureClass.INCOMPLETE, diagnosis=cov.describe(w),
+                ops=(w.interval.start_index,))
+        for w in cov.untested
+    ]
     if nemesis_errors:
         findings.append(
             Finding(

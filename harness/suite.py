@@ -82,7 +82,7 @@ class RunSpec:
         args = ["run", "--system", str(o["system"]), "--workload", str(o["workload"]),
                 "--cluster", str(o["cluster"]), "--time-limit", str(o["time-limit"]), "--results", results_dir]
         args += ["--nemesis", ",".join(_nemeses(o.get("nemesis")))]
-        for key in ("seed", "concurrency", "rate", "op-timeout", "nemesis-interval"):
+        for key in ("seed", "concurrency", "rate", "op-timeout", "nemesis-interval", "min-fault-ops"):
             if key in o:
                 args += [f"--{key}", str(o[key])]
         if "nodes" in o:
@@ -222,6 +222,7 @@ class RunOutcome:
     valid: Any
     checkers: tuple[dict[str, Any], ...]
     error: str = ""
+    coverage: Mapping[str, Any] | None = None  # fault windows, untested ones, fewest completed ops in a window
 
 
 VALIDITY_OF_EXIT = {0: True, 1: False, 2: "unknown"}
@@ -236,15 +237,27 @@ def _run_one(spec: RunSpec, results_dir: str, echo: Any) -> RunOutcome:
     if "\t" in last:
         run_dir = last.split("\t")[0]
     checkers: list[dict[str, Any]] = []
+    cov: Mapping[str, Any] | None = None
     valid: Any = VALIDITY_OF_EXIT.get(p.returncode, "unknown")
     if run_dir and os.path.exists(os.path.join(run_dir, "results.json")):
         res = read_json(os.path.join(run_dir, "results.json"))
         valid = res["valid"]
         checkers = list(_leaf_verdicts(res["verdict"]))
+        cov = _coverage_summary(res.get("coverage"))
     err = "" if p.returncode in (0, 1, 2) else (p.stderr.strip().splitlines() or ["?"])[-1]
     echo(f"suite: {spec.id}: {'valid' if valid is True else 'invalid' if valid is False else 'unknown'}"
          + (f" ({err})" if err else ""))
-    return RunOutcome(spec=spec, exit_code=p.returncode, run_dir=run_dir, valid=valid, checkers=tuple(checkers), error=err)
+    return RunOutcome(spec=spec, exit_code=p.returncode, run_dir=run_dir, valid=valid, checkers=tuple(checkers),
+                      error=err, coverage=cov)
+
+
+def _coverage_summary(cov: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A run's fault-window coverage (results.json "coverage") in three numbers for the suite summary."""
+    if not cov:
+        return None
+    windows = cov.get("windows") or []
+    return {"windows": len(windows), "untested": len(cov.get("untested") or []),
+            "fewest_completed": min((w.get("completed", 0) for w in windows), default=None)}
 
 
 def _leaf_verdicts(v: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -311,7 +324,8 @@ def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | 
         "schema": 1, "suite": suite.name, "file": os.path.abspath(suite.path), "started": stamp,
         "fail_on": fail_on, "valid": validity, "exit_code": code,
         "runs": [{"id": o.spec.id, "options": dict(o.spec.options), "run_dir": o.run_dir, "valid": o.valid,
-                  "exit_code": o.exit_code, "error": o.error, "checkers": list(o.checkers)} for o in outcomes],
+                  "exit_code": o.exit_code, "error": o.error, "checkers": list(o.checkers),
+                  "coverage": o.coverage} for o in outcomes],
     })
     write_junit(os.path.join(out, "junit.xml"), suite, outcomes)
     dirs = [o.run_dir for o in outcomes if o.run_dir]

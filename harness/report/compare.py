@@ -18,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from harness.checker import Validity
+from harness.coverage import fault_intervals
 from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, checker_rows
 from harness.report.page import _attempt, _fallback_html, _write_atomic
@@ -83,7 +84,7 @@ def digest(run: RunDir, out_dir: Path, problems: list[str]) -> RunDigest:
     end = frames.history_end_s(history)
     d.stats = _attempt(problems, where + "statistics", lambda: run_stats(ops, s.duration_s or end))
     pk = run.test.packages or frames.infer_packages(history)
-    intervals = _attempt(problems, where + "fault intervals", lambda: frames.fault_intervals(history, pk)) or []
+    intervals = _attempt(problems, where + "fault intervals", lambda: fault_intervals(history, pk)) or []
     faults = _attempt(problems, where + "per fault", lambda: per_fault(ops, intervals, run.test.nodes)) or []
     d.packages = _attempt(problems, where + "per package", lambda: per_package(ops, faults, intervals)) or []
     d.window_s = frames.choose_window(end)

@@ -22,8 +22,9 @@ from harness.checker import (
     Verdict,
     validity_name,
 )
+from harness.coverage import FaultInterval
 from harness.op import History
-from harness.report.frames import FaultInterval, error_text, in_interval, value_text
+from harness.report.frames import error_text, in_interval, value_text
 from harness.report.stats import OpCounts, Recovery, recovery_after
 
 MAX_FINDINGS_PER_CLASS = 200

@@ -1,9 +1,9 @@
 """Histories as pandas DataFrames, for reports, comparisons and export.
 
 Owns the tables the report computes on: `ops_frame` (one row per client operation, invoke and completion
-paired, with latency), `fault_intervals` (when each nemesis package's fault was in place, from the nemesis ops
-and the packages' start/stop fs) and `per_window` (counts, throughput, availability and latency quantiles per
-time window). Does not own judging a history (checkers do) nor drawing (see `harness.report.plots`).
+paired, with latency), nemesis events, and `per_window` (counts, throughput, availability and latency quantiles per
+time window); fault intervals come from `harness.coverage` (re-exported here for the report). Does not own
+judging a history (checkers do) nor drawing (see `harness.report.plots`).
 
 Conventions: times are seconds since the test started (floats); latency is milliseconds. An invocation that
 never completed counts as `info` (unknown outcome) with no latency. A timeout is an `info` whose error mentions
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from harness.client import is_refusal
+from harness.coverage import FaultInterval
 from harness.op import INVOKE, History, Op
 from harness.report.rundir import PackageInfo
 
@@ -127,25 +128,6 @@ def history_end_s(history: History) -> float:
 # --- faults -------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
-class FaultInterval:
-    """One fault in place: from the first op of a start f (its invocation) to the completion of the stop f
-    that healed it. `healed` is False when the history ended with the fault still in place (end_s is then the
-    end of the history)."""
-
-    package: str
-    label: str
-    start_s: float
-    end_s: float
-    healed: bool
-    start_index: int
-    end_index: int | None
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-
-@dataclass(frozen=True, kw_only=True)
 class NemesisEvent:
     """A completed nemesis op, shown as a marker (faults without a stop, or anything else the nemesis did)."""
 
@@ -169,46 +151,6 @@ def infer_packages(history: History) -> tuple[PackageInfo, ...]:
                     out.append(PackageInfo(name=name, label=name, start_fs=frozenset({f}), stop_fs=frozenset({stop})))
                     break
     return tuple({p.name: p for p in out}.values())
-
-
-def fault_intervals(history: History, packages: Sequence[PackageInfo]) -> list[FaultInterval]:
-    """Fault intervals of every package, in start order. A start while the package's fault is already in place
-    does not open a second interval; a stop with no fault in place is ignored."""
-    end = history_end_s(history)
-    starts = {f: p for p in packages for f in p.start_fs}
-    stops = {f: p for p in packages for f in p.stop_fs}
-    open_at: dict[str, tuple[float, int]] = {}
-    closing: dict[str, tuple[float, int]] = {}
-    out: list[FaultInterval] = []
-    label = {p.name: p.label or p.name for p in packages}
-
-    def close(name: str, t: float, idx: int | None, healed: bool) -> None:
-        s, si = open_at.pop(name)
-        closing.pop(name, None)
-        out.append(FaultInterval(package=name, label=label[name], start_s=s, end_s=max(t, s), healed=healed,
-                                 start_index=si, end_index=idx))
-
-    for op in history.nemesis_ops():
-        t = op.time_ns / 1e9
-        if op.f in starts:
-            name = starts[op.f].name
-            if name not in open_at:
-                open_at[name] = (t, op.index)
-        elif op.f in stops:
-            name = stops[op.f].name
-            if name in open_at:
-                if op.type == INVOKE:
-                    closing[name] = (t, op.index)
-                else:
-                    close(name, t, op.index, True)
-    for name in list(open_at):
-        if name in closing:
-            t, idx = closing[name]  # the heal was invoked but never completed: count it healed at invocation
-            close(name, t, idx, True)
-        else:
-            close(name, end, None, False)
-    out.sort(key=lambda i: (i.start_s, i.package))
-    return out
 
 
 def nemesis_events(history: History) -> list[NemesisEvent]:

@@ -17,6 +17,8 @@ from typing import TypeVar
 import pandas as pd
 
 from harness.checker import UNKNOWN, validity_name
+from harness.coverage import Coverage, coverage, fault_intervals
+from harness.options import RunOptions
 from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, ClassGroup, checker_rows, diagnose
 from harness.report.junit import write_junit
@@ -55,6 +57,7 @@ class RunPage:
     stats: RunStats | None = None
     faults: list[FaultStats] = field(default_factory=list)
     packages: list[PackageStats] = field(default_factory=list)
+    coverage: Coverage | None = None
     window_s: float = 1.0
     latency_html: str | None = None
     throughput_html: str | None = None
@@ -118,10 +121,11 @@ def build_run_page(run: RunDir) -> RunPage:
     duration = run.summary.duration_s or end
     packages = run.test.packages or frames.infer_packages(history)
     names = [p.name for p in packages]
-    intervals = _attempt(pr, "finding fault intervals", lambda: frames.fault_intervals(history, packages)) or []
+    intervals = _attempt(pr, "finding fault intervals", lambda: fault_intervals(history, packages)) or []
     paired = {c for iv in intervals for c in (iv.start_index, iv.end_index) if c is not None}
     fault_fs = {f for p in packages for f in (*p.start_fs, *p.stop_fs)}
     events = [e for e in frames.nemesis_events(history) if e.index not in paired and e.f not in fault_fs]
+    page.coverage = _attempt(pr, "fault coverage", lambda: coverage(history, packages, _min_fault_ops(run)))
     page.stats = _attempt(pr, "statistics", lambda: run_stats(ops, duration))
     page.faults = _attempt(pr, "availability per fault", lambda: per_fault(ops, intervals, run.test.nodes)) or []
     page.packages = _attempt(pr, "availability per package",
@@ -141,6 +145,15 @@ def build_run_page(run: RunDir) -> RunPage:
         page.timeline_json = script_json(payload.to_json())
         page.timeline_ops = len(payload.s)
     return page
+
+
+def _min_fault_ops(run: RunDir) -> int:
+    """The run's --min-fault-ops (test.json), or the default for runs recorded before it existed."""
+    raw = run.test.options.get("min_fault_ops")
+    try:
+        return int(raw) if raw is not None else RunOptions.min_fault_ops
+    except ValueError:
+        return RunOptions.min_fault_ops
 
 
 def _write_atomic(path: Path, text: str) -> None:

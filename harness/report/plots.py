@@ -14,7 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from harness.report.frames import FaultInterval, NemesisEvent
+from harness.coverage import FaultInterval
+from harness.report.frames import NemesisEvent
 
 TYPE_COLORS = {"ok": "#2b8a3e", "fail": "#c92a2a", "info": "#e67700"}
 FAULT_COLORS = ("#845ef7", "#1c7ed6", "#f08c00", "#d6336c", "#0ca678", "#5c940d", "#495057")

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.checker import RECOVERY_WATCH_S
-from harness.report.frames import FaultInterval, in_interval, outside_intervals
+from harness.coverage import FaultInterval
+from harness.report.frames import in_interval, outside_intervals
 
 ALL_NODES = "all"  # the recovery key when ops do not name their node
 

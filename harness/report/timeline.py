@@ -12,8 +12,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from harness.coverage import FaultInterval
 from harness.op import INVOKE, History
-from harness.report.frames import FaultInterval, value_text
+from harness.report.frames import value_text
 from harness.report.plots import fault_color
 
 TYPE_CODES = {"ok": 0, "fail": 1, "info": 2}

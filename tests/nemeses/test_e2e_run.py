@@ -37,6 +37,12 @@ def _run_and_check(tmp_path: Path) -> None:
     run = runs[0]
     results = json.loads((run / "results.json").read_text())
     assert results["valid"] is True and results["errors"] == []
+    # every fault window was exercised: clients kept invoking (a killed or paused majority makes ops time out,
+    # so no stretch without an invocation is longer than the op timeout and a second)
+    windows = results["coverage"]["windows"]
+    assert {w["package"] for w in windows} == {"partition", "kill", "pause"}, windows
+    assert results["coverage"]["untested"] == []
+    assert all(w["longest_gap_s"] <= 5.0 + 1 for w in windows), windows
     done = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     nemesis = [o for o in done if o["process"] == "nemesis" and o["type"] == "info"]
     assert all("error" not in o for o in nemesis), [o for o in nemesis if "error" in o]

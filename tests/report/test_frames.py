@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.coverage import fault_intervals
 from harness.op import History, Op
 from harness.report import frames
 from harness.report.rundir import PackageInfo
@@ -63,7 +64,7 @@ def test_fault_intervals_open_on_start_and_close_on_completed_heal() -> None:
         op(5000, "invoke", "nemesis", "start-partition"), op(5001, "info", "nemesis", "start-partition"),
         op(9000, "invoke", 1, "read"), op(9001, "ok", 1, "read", 0),
     )
-    ivs = frames.fault_intervals(hist, [PART])
+    ivs = fault_intervals(hist, [PART])
     assert [(i.start_s, i.end_s, i.healed) for i in ivs] == [(1.0, 3.02, True), (5.0, 9.001, False)]
     assert frames.infer_packages(hist)[0].start_fs == PART.start_fs
 
@@ -71,7 +72,7 @@ def test_fault_intervals_open_on_start_and_close_on_completed_heal() -> None:
 def test_heal_invoked_but_never_completed_counts_at_its_invocation() -> None:
     hist = h(op(0, "invoke", "nemesis", "start-partition"), op(2000, "invoke", "nemesis", "stop-partition"),
              op(3000, "invoke", 0, "read"), op(3001, "ok", 0, "read", 0))
-    (iv,) = frames.fault_intervals(hist, [PART])
+    (iv,) = fault_intervals(hist, [PART])
     assert (iv.start_s, iv.end_s, iv.healed) == (0.0, 2.0, True)
 
 
@@ -92,7 +93,7 @@ def test_recovery_is_time_to_next_ok_per_node_and_none_when_a_node_never_serves(
     assert rec.by_node["n2"] == pytest.approx(0.9)
     assert rec.by_node["n3"] is None and rec.seconds is None and rec.stalled_nodes == ["n3"]
     assert rec.unmeasured == ()
-    ivs = frames.fault_intervals(hist, [PART])
+    ivs = fault_intervals(hist, [PART])
     faults = per_fault(ops, ivs)
     assert faults[0].counts == OpCounts()  # nothing completed during the fault
     pk = per_package(ops, faults, ivs)
@@ -171,7 +172,7 @@ def test_tables_agree_with_each_other(hist: History) -> None:
     assert ((w["availability"].dropna() >= 0) & (w["availability"].dropna() <= 1)).all()
     stats = run_stats(ops, end)
     assert stats.counts == counts
-    ivs = frames.fault_intervals(hist, [PART])
+    ivs = fault_intervals(hist, [PART])
     assert all(i.end_s >= i.start_s for i in ivs)
     for f in per_fault(ops, ivs):
         assert f.counts.total <= counts.total

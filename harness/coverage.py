@@ -1,0 +1,201 @@
+"""Fault windows and what the clients did in them: the evidence that a run exercised its faults.
+
+Owns `FaultInterval` and `fault_intervals` (when each fault package's fault was in place, from its nemesis ops),
+`OpTally`, `WindowCoverage`, `Coverage` and `coverage` (per fault window: client ops invoked, ok, fail, info,
+overall and per node, the invocation rate and the longest stretch without an invocation; the rate before the
+first fault as a baseline). A window in which fewer than `min_ops` client ops completed is "untested": the run
+then proves nothing about that fault, and the runner makes the verdict unknown. Pure functions of a history;
+does not own rendering (harness.report) nor verdicts (harness.runner caps them).
+
+A window runs from the first op of a start f of a package (its invocation) to the completion of the stop f that
+healed it; a start while the package's fault is in place does not open a second window, a stop with none in
+place is ignored, and a window still open at the end of the history ends there, unhealed. A client op belongs to
+the window its invocation falls in; "completed" means it got a completion (ok, fail or info, a timeout
+included: the system was asked and the client moved on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.op import INVOKE, History, Op
+
+
+class FaultFamily(Protocol):
+    """What coverage needs of a fault package (harness.nemesis.Package, or its record in a run's test.json)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def start_fs(self) -> frozenset[str]: ...
+
+    @property
+    def stop_fs(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultInterval:
+    """One fault in place: from the first op of a start f (its invocation) to the completion of the stop f
+    that healed it. `healed` is False when the history ended with the fault still in place (end_s is then the
+    end of the history)."""
+
+    package: str
+    label: str
+    start_s: float
+    end_s: float
+    healed: bool
+    start_index: int
+    end_index: int | None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def fault_intervals(history: History, packages: Sequence[FaultFamily]) -> list[FaultInterval]:
+    """Fault intervals of every package, in start order (see the module docstring)."""
+    end = max((op.time_ns for op in history), default=0) / 1e9
+    starts = {f: p for p in packages for f in p.start_fs}
+    stops = {f: p for p in packages for f in p.stop_fs}
+    open_at: dict[str, tuple[float, int]] = {}
+    closing: dict[str, tuple[float, int]] = {}
+    out: list[FaultInterval] = []
+    label = {p.name: p.label or p.name for p in packages}
+
+    def close(name: str, t: float, idx: int | None, healed: bool) -> None:
+        s, si = open_at.pop(name)
+        closing.pop(name, None)
+        out.append(FaultInterval(package=name, label=label[name], start_s=s, end_s=max(t, s), healed=healed,
+                                 start_index=si, end_index=idx))
+
+    for op in history.nemesis_ops():
+        t = op.time_ns / 1e9
+        if op.f in starts:
+            name = starts[op.f].name
+            if name not in open_at:
+                open_at[name] = (t, op.index)
+        elif op.f in stops:
+            name = stops[op.f].name
+            if name in open_at:
+                if op.type == INVOKE:
+                    closing[name] = (t, op.index)
+                else:
+                    close(name, t, op.index, True)
+    for name in list(open_at):
+        if name in closing:
+            t, idx = closing[name]  # the heal was invoked but never completed: count it healed at invocation
+            close(name, t, idx, True)
+        else:
+            close(name, end, None, False)
+    out.sort(key=lambda i: (i.start_s, i.package))
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpTally:
+    """Client ops invoked, and how those that completed ended."""
+
+    invoked: int = 0
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+
+    @property
+    def completed(self) -> int:
+        return self.ok + self.fail + self.info
+
+    def plus(self, completion: Op | None) -> OpTally:
+        t = completion.type if completion is not None else None
+        return OpTally(invoked=self.invoked + 1, ok=self.ok + (t == "ok"), fail=self.fail + (t == "fail"),
+                       info=self.info + (t == "info"))
+
+    def to_json(self) -> dict[str, int]:
+        return {"invoked": self.invoked, "ok": self.ok, "fail": self.fail, "info": self.info}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowCoverage:
+    """The client ops invoked while one fault was in place."""
+
+    interval: FaultInterval
+    total: OpTally
+    by_node: Mapping[str, OpTally]
+    invoke_rate: float  # client invocations per second in the window
+    longest_gap_s: float  # the longest stretch of the window without a client invocation (edges included)
+
+    def tested(self, min_ops: int) -> bool:
+        return self.total.completed >= min_ops
+
+    def to_json(self) -> dict[str, Any]:
+        iv = self.interval
+        return {
+            "package": iv.package, "label": iv.label, "start_s": iv.start_s, "end_s": iv.end_s, "healed": iv.healed,
+            "start_index": iv.start_index, "end_index": iv.end_index, **self.total.to_json(),
+            "completed": self.total.completed, "invoke_rate": self.invoke_rate, "longest_gap_s": self.longest_gap_s,
+            "by_node": {n: t.to_json() for n, t in self.by_node.items()},
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Coverage:
+    """Every fault window of a run with its client ops; `baseline_rate` is the client invocation rate before the
+    first fault (None without faults or without ops before it); `min_ops` the completed ops a window needs."""
+
+    windows: tuple[WindowCoverage, ...]
+    baseline_rate: float | None
+    min_ops: int
+
+    @property
+    def untested(self) -> tuple[WindowCoverage, ...]:
+        return tuple(w for w in self.windows if not w.tested(self.min_ops))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "min_ops": self.min_ops,
+            "baseline_rate": self.baseline_rate,
+            "windows": [w.to_json() for w in self.windows],
+            "untested": [w.interval.start_index for w in self.untested],
+        }
+
+    def describe(self, w: WindowCoverage) -> str:
+        iv = w.interval
+        return (f"fault window untested: {iv.label} from {iv.start_s:.1f} s to {iv.end_s:.1f} s "
+                f"(op #{iv.start_index}) saw {w.total.completed} completed client op(s), fewer than {self.min_ops}")
+
+
+def _window(iv: FaultInterval, invokes: Sequence[tuple[float, Op, Op | None]]) -> WindowCoverage:
+    total = OpTally()
+    by_node: dict[str, OpTally] = {}
+    times = [iv.start_s]
+    for t, inv, comp in invokes:
+        if not iv.start_s <= t <= iv.end_s:
+            continue
+        times.append(t)
+        total = total.plus(comp)
+        node = (comp.node if comp is not None and comp.node else None) or inv.node or "(no node)"
+        by_node[node] = by_node.get(node, OpTally()).plus(comp)
+    times.append(iv.end_s)
+    gap = max(b - a for a, b in zip(times, times[1:]))
+    rate = (len(times) - 2) / iv.duration_s if iv.duration_s > 0 else 0.0
+    return WindowCoverage(interval=iv, total=total, by_node=dict(sorted(by_node.items())), invoke_rate=rate,
+                          longest_gap_s=gap)
+
+
+def coverage(history: History, packages: Sequence[FaultFamily], min_ops: int) -> Coverage:
+    """What the clients did in each fault window of `history` (see the module docstring)."""
+    intervals = fault_intervals(history, packages)
+    invokes = [(inv.time_ns / 1e9, inv, comp) for inv, comp in history.client_ops().pairs()]
+    windows = tuple(_window(iv, invokes) for iv in intervals)
+    baseline: float | None = None
+    if intervals and invokes:
+        first_fault = intervals[0].start_s
+        before = [t for t, _, _ in invokes if t < first_fault]
+        if len(before) >= 2 and first_fault > before[0]:
+            baseline = len(before) / (first_fault - before[0])
+    return Coverage(windows=windows, baseline_rate=baseline, min_ops=min_ops)

@@ -1,0 +1,46 @@
+"""Clients keep working while a fault is in place, on a real 3-node etcd (local namespaces): the regression of
+issue 14, where every client stood still from the first fault to the end of the run and the run was "valid".
+The run's own coverage (results.json) must show each fault window exercised, at no less than half the rate of
+before the first fault, with no stretch without a client invocation longer than the op timeout plus a second."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.nemeses.conftest import provider_skip
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+OP_TIMEOUT = 2.0
+
+
+def test_clients_keep_invoking_through_every_partition() -> None:
+    reason = provider_skip("local")
+    if reason:
+        pytest.skip(reason)
+    with tempfile.TemporaryDirectory(prefix="fault-windows-") as d:
+        p = subprocess.run(
+            [sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "register", "--cluster",
+             "local", "--nemesis", "partition", "--nemesis-opt", "partition-grudge=majority", "--time-limit", "24",
+             "--op-timeout", str(OP_TIMEOUT), "--seed", "2", "--results", d],
+            capture_output=True, text=True, timeout=300, check=False,
+        )
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        assert "fault windows" in p.stderr, p.stderr[-2000:]  # the console shows the coverage table
+        (results_path,) = [r for r in Path(d).glob("*/*/results.json") if not r.parent.is_symlink()]
+        results = json.loads(results_path.read_text())
+    cov = results["coverage"]
+    windows = cov["windows"]
+    assert len(windows) == 2, windows  # 24 s: two whole faults of 4 s, each followed by calm
+    assert cov["untested"] == [] and cov["baseline_rate"] > 50
+    for w in windows:
+        assert w["healed"] and w["end_s"] - w["start_s"] >= 3.5, w
+        assert w["invoke_rate"] >= 0.5 * cov["baseline_rate"], (w, cov["baseline_rate"])
+        assert w["longest_gap_s"] <= OP_TIMEOUT + 1, w
+        assert len(w["by_node"]) == 3, w  # clients of every node were working, the cut-off one included
