@@ -1,10 +1,10 @@
-"""Benchmark of the linearizability checker on the anchor data: prints per-family totals, the slowest files,
+"""Benchmark of the linearizability checker on the upstream histories of tests/data (Porcupine, Knossos): prints per-family totals, the slowest files,
 and peak memory (max resident set size of this process), and whether each target is met.
 
 Targets (issue 3): Porcupine etcd family under 4 s in total with no file over 1 s; kv c50-ok under 1 s;
 every Knossos file under 1 s; peak under 1 GiB. (Porcupine in Go: etcd family 0.40 s.)
 
-    python bench/linearizable.py [--anchors PATH] [--workers N] [--top N]
+    python bench/linearizable.py [--data PATH] [--workers N] [--top N]
 
 Times are wall-clock seconds of `LinearizableChecker.check` (HTML page off), parsing excluded, plus CPU
 seconds (this process and its workers); wall times depend on the machine's load, so run it once on a quiet
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import sys
 import time
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from checkers.linearizable import LinearizableChecker
 from harness.formats import load_history
+from tests.corpora import DATA, PORCUPINE_ETCD_LINEARIZABLE, PORCUPINE_ETCD_UNTESTED
 
 
 def _cpu() -> float:
@@ -40,12 +40,10 @@ def _cpu() -> float:
 def _cases(anchors: Path) -> list[tuple[str, Path, str, Any, bool]]:
     """(family, path, model, init, expected valid)."""
     out: list[tuple[str, Path, str, Any, bool]] = []
-    manifest = (anchors / "porcupine" / "MANIFEST.md").read_text()
-    m = re.search(r"linearizable \(`true`\), 23 files \| ([\d ]+)\|", manifest)
-    good = set(m.group(1).split()) if m else set()
+    good = PORCUPINE_ETCD_LINEARIZABLE
     for p in sorted((anchors / "porcupine" / "jepsen").glob("etcd_*.log")):
         num = p.stem.split("_")[1]
-        if num != "095":
+        if num != PORCUPINE_ETCD_UNTESTED:
             out.append(("porcupine-etcd", p, "etcd", None, num in good))
     for name in ("c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad"):
         out.append(("porcupine-kv", anchors / "porcupine" / "kv" / f"{name}.txt", "kv", None, name.endswith("-ok")))
@@ -59,13 +57,13 @@ def _cases(anchors: Path) -> list[tuple[str, Path, str, Any, bool]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--anchors", default=str(ROOT / ".." / "shared" / "anchors-data"))
+    ap.add_argument("--data", default=str(DATA), help="folder holding porcupine/ and knossos/")
     ap.add_argument("--workers", type=int, default=None, help="processes for independent parts (default: CPUs)")
     ap.add_argument("--top", type=int, default=5)
     args = ap.parse_args()
-    anchors = Path(args.anchors)
+    anchors = Path(args.data)
     if not anchors.is_dir():
-        print(f"anchor data not found at {anchors}", file=sys.stderr)
+        print(f"test data not found at {anchors}", file=sys.stderr)
         return 2
     times: dict[str, list[tuple[float, str]]] = {}
     cpu: dict[str, float] = {}

@@ -31,19 +31,20 @@ not measured, which is never a finding."""
 
 
 class FailureClass(str, enum.Enum):
-    """The failure classes of ../shared/CONCEPTS.md, in the words of the people who debug them."""
+    """What kind of failure a finding shows, in the words of the people who debug distributed systems (the
+    report groups findings by it). Each comment says what the history shows."""
 
-    LOST_WRITE = "lost acknowledged write"
-    STALE_READ = "stale or non-monotonic read"
-    SPLIT_BRAIN = "split brain"
-    RESURRECTED = "resurrected history"
-    DUPLICATE_EFFECT = "duplicate side effect"
-    BROKEN_INVARIANT = "broken invariant"
-    SLOW_RECOVERY = "slow or no recovery"
-    ISOLATION = "isolation anomaly"
-    NOT_LINEARIZABLE = "not linearizable"
-    UNEXPECTED_VALUE = "unexpected value"
-    INCOMPLETE = "incomplete check"
+    LOST_WRITE = "lost acknowledged write"  # an ok write that no later read sees
+    STALE_READ = "stale or non-monotonic read"  # a read older than a completed write, or a value going back
+    SPLIT_BRAIN = "split brain"  # two writers accepted in one scope; histories diverge
+    RESURRECTED = "resurrected history"  # an overwritten or rolled-back value comes back
+    DUPLICATE_EFFECT = "duplicate side effect"  # one request applied twice
+    BROKEN_INVARIANT = "broken invariant"  # a read violating a declared rule (negative balance, total changed)
+    SLOW_RECOVERY = "slow or no recovery"  # availability stays low after a heal
+    ISOLATION = "isolation anomaly"  # a dependency cycle or read anomaly a transaction model forbids
+    NOT_LINEARIZABLE = "not linearizable"  # no order of the ops within their real-time bounds explains the reads
+    UNEXPECTED_VALUE = "unexpected value"  # a read of a value no write could have produced
+    INCOMPLETE = "incomplete check"  # the checker could not decide (budget, crash): the verdict is unknown
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ Owns the order of a run and its guarantees: faults are healed and nodes torn dow
 SIGINT/SIGTERM; a checker exception becomes "unknown"; a fault that could not be injected or a residue left
 after teardown makes a valid verdict "unknown". Does not own any step's details.
 
-Phases (numbered as in ../shared/DESIGN.md):
+Phases (numbered as in docs/architecture.md):
     1 store      run directory, test.json, harness.log
     2 cluster    provision nodes
     3 db         install + start the system on every node, in parallel, all-or-nothing

@@ -1,6 +1,6 @@
 """Importers of Porcupine's test data: Jepsen etcd logs and key-value EDN lines.
 
-Owns the two Porcupine formats (see ../shared/anchors-data/porcupine/MANIFEST.md for their exact meaning).
+Owns the two Porcupine formats, described below as upstream's parser reads them.
 Does not own EDN syntax (`harness.formats.edn`) nor what a failed CAS means to a model (that is the
 linearizability checker's `etcd` model).
 

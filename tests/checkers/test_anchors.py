@@ -1,5 +1,5 @@
 """Real Jepsen histories from elle-cli (ligurio/elle-cli `histories/jepsen/`), with the verdicts elle-cli's
-test.sh asserts (see ../shared/anchors-data/elle/MANIFEST.md), through `harness.formats.load_history`."""
+test.sh asserts (see tests/data/elle-cli/PROVENANCE.md), through `harness.formats.load_history`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from harness.checker import safe_check
 from harness.options import parse_opts
 from harness.plugins import Registry
+from tests.corpora import ELLE_CLI
 
-ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data" / "elle" / "elle-cli" / "jepsen"
+JEPSEN = ELLE_CLI / "jepsen"
 
 # file, checker, expected validity, a substring every diagnosis of an invalid verdict must contain
 CASES = [
@@ -32,23 +33,19 @@ CASES = [
 
 @pytest.mark.parametrize(("file", "checker", "valid", "diagnosis"), CASES, ids=lambda x: str(x))
 def test_elle_cli_history(file: str, checker: str, valid: bool, diagnosis: str, tmp_path: Path) -> None:
-    if not ANCHORS.is_dir():
-        pytest.skip(f"anchor histories not found at {ANCHORS} (CI clones shared/ beside the repo)")
     from harness.formats import load_history
 
     plugin = Registry(builtins_only=True).get("checkers", checker)
     c = plugin.make(parse_opts(checker, plugin.option_specs, {}))
-    v = safe_check(c, None, load_history(ANCHORS / file), tmp_path)
+    v = safe_check(c, None, load_history(JEPSEN / file), tmp_path)
     assert v.valid is valid, v.summary
     if diagnosis:
         assert diagnosis in v.findings[0].diagnosis
 
 
 def test_bank_negative_balances_allowed(tmp_path: Path) -> None:
-    if not ANCHORS.is_dir():
-        pytest.skip(f"anchor histories not found at {ANCHORS}")
     from harness.formats import load_history
 
     plugin = Registry(builtins_only=True).get("checkers", "bank")
     c = plugin.make(parse_opts("bank", plugin.option_specs, {"allow_negative": "true"}))
-    assert c.check(None, load_history(ANCHORS / "bank-negative-balances.json"), tmp_path).valid is True
+    assert c.check(None, load_history(JEPSEN / "bank-negative-balances.json"), tmp_path).valid is True

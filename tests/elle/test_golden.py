@@ -9,7 +9,8 @@ import pytest
 
 from checkers.elle import ElleOptions, analyze
 from harness.formats import load_history
-from tests.elle.anchors import anchors, case_history, load_cases
+from tests.corpora import DATA
+from tests.elle.cases import case_history, load_cases
 
 
 def _checks() -> list[Any]:
@@ -17,7 +18,7 @@ def _checks() -> list[Any]:
     for case in load_cases():
         for n, check in enumerate(case["checks"]):
             out.append(pytest.param(case, check, id=f"{case['name']}-{n}"))
-    return out or [pytest.param(None, None, id="no-data")]
+    return out
 
 
 def _options(workload: str, o: dict[str, Any]) -> ElleOptions:
@@ -32,16 +33,13 @@ def _options(workload: str, o: dict[str, Any]) -> ElleOptions:
 
 
 def test_all_sixty_option_sets_are_present() -> None:
-    anchors()
     cases = load_cases()
     assert len(cases) == 33
     assert sum(len(c["checks"]) for c in cases) == 60
 
 
 @pytest.mark.parametrize(("case", "check"), _checks())
-def test_elle_case(case: dict[str, Any] | None, check: dict[str, Any] | None) -> None:
-    anchors()
-    assert case is not None and check is not None
+def test_elle_case(case: dict[str, Any], check: dict[str, Any]) -> None:
     res = analyze(case_history(case), _options(case["workload"], check["opts"]))
     assert res.valid == check["valid"]
     assert list(res.anomaly_types) == check.get("anomaly_types", [])
@@ -49,27 +47,27 @@ def test_elle_case(case: dict[str, Any] | None, check: dict[str, Any] | None) ->
 
 
 def _load(rel: str) -> Any:
-    return load_history(anchors() / rel)
+    return load_history(DATA / rel)
 
 
 # (file, options, expected validity, anomaly types that must be reported, expected `not` or None)
 ELLE_CLI_DEFAULTS = {"consistency_models": ("strict-serializable",), "anomalies": ("G0",)}
 HISTORIES = [
-    ("elle-repo/si-without-g-single.edn", {"consistency_models": ("snapshot-isolation", "repeatable-read")},
+    ("elle/histories/si-without-g-single.edn", {"consistency_models": ("snapshot-isolation", "repeatable-read")},
      False, ["G2-item"], ["repeatable-read"]),
-    ("elle-repo/paper-example.edn", ELLE_CLI_DEFAULTS, False, None, None),
+    ("elle/histories/paper-example.edn", ELLE_CLI_DEFAULTS, False, None, None),
     ("elle-cli/elle/paper-example.edn", ELLE_CLI_DEFAULTS, False, None, None),
     ("elle-cli/elle/paper-example.json", ELLE_CLI_DEFAULTS, False, None, None),
     ("elle-cli/elle/list-append-gh-30.edn",
      {"consistency_models": ("serializable",), "anomalies": ("G0",)}, False, None, None),
     ("elle-cli/elle/rw-register.edn", {**ELLE_CLI_DEFAULTS, "workload": "rw-register"}, True, [], None),
     ("elle-cli/elle/rw-register.json", {**ELLE_CLI_DEFAULTS, "workload": "rw-register"}, True, [], None),
-    ("elle-cli-mprimi-extras/list-ok.edn", {}, True, [], None),
-    ("elle-cli-mprimi-extras/list-fail.edn", {}, False, ["incompatible-order"], None),
-    ("elle-cli-mprimi-extras/rwregister-ok.edn", {"workload": "rw-register", "sequential_keys": True},
+    ("elle-cli-mprimi/list-ok.edn", {}, True, [], None),
+    ("elle-cli-mprimi/list-fail.edn", {}, False, ["incompatible-order"], None),
+    ("elle-cli-mprimi/rwregister-ok.edn", {"workload": "rw-register", "sequential_keys": True},
      True, [], None),
     # "each process reads the other's write after its own": needs an order inference; sequential keys has it
-    ("elle-cli-mprimi-extras/rwregister-fail.edn", {"workload": "rw-register", "sequential_keys": True},
+    ("elle-cli-mprimi/rwregister-fail.edn", {"workload": "rw-register", "sequential_keys": True},
      False, ["cyclic-versions"], ["read-uncommitted"]),
 ]
 
@@ -103,7 +101,7 @@ def test_paper_example_cycle_is_explained_step_by_step() -> None:
 def test_rwregister_ok_is_not_linearizable_per_key() -> None:
     """The fork's 'ok' history reads 100 then 200 after both writes completed: with linearizable keys that
     is a cycle of versions. We report it; the file name's intent only holds for weaker assumptions."""
-    res = analyze(_load("elle-cli-mprimi-extras/rwregister-ok.edn"),
+    res = analyze(_load("elle-cli-mprimi/rwregister-ok.edn"),
                   ElleOptions(workload="rw-register", linearizable_keys=True))
     assert res.valid is False and res.anomaly_types == ("cyclic-versions",)
 
@@ -112,7 +110,7 @@ def test_huge_scc_matches_elle_with_a_bounded_search() -> None:
     """Elle's perf history: one strongly connected component of 1,161 transactions. Elle's huge-scc-test
     asserts anomaly types [G2-item-realtime, cycle-search-timeout, strong-snapshot-isolation-cycle-exists]
     and not = {strong-snapshot-isolation}; with a reproducible step budget we report exactly that."""
-    res = analyze(_load("elle-repo/huge-scc.edn"), ElleOptions(cycle_search_steps=100_000, cycle_search_timeout=0))
+    res = analyze(_load("elle/histories/huge-scc.edn"), ElleOptions(cycle_search_steps=100_000, cycle_search_timeout=0))
     assert res.valid is False
     assert list(res.anomaly_types) == [
         "G2-item-realtime", "cycle-search-timeout", "strong-snapshot-isolation-cycle-exists"]

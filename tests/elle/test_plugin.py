@@ -136,10 +136,10 @@ def test_harness_check_command_runs_elle(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from harness.cli import main_group as main
-    from tests.elle.anchors import anchors
+    from tests.corpora import ELLE_CLI, ELLE_CLI_MPRIMI
 
-    paper = str(anchors() / "elle-cli" / "elle" / "paper-example.edn")
-    ok = str(anchors() / "elle-cli-mprimi-extras" / "list-ok.edn")
+    paper = str(ELLE_CLI / "elle" / "paper-example.edn")
+    ok = str(ELLE_CLI_MPRIMI / "list-ok.edn")
     args = ["check", "--checker", "elle", "--workload", "list-append", "--consistency-models", "serializable",
             "--out-dir", str(tmp_path)]
     r = CliRunner().invoke(main, [*args, "--timeout", "2", ok])

@@ -1,5 +1,5 @@
-"""Importers (harness.formats): every anchor history loads with the right format, shape and counts; bad input
-raises MalformedHistory naming file and line."""
+"""Importers (harness.formats): every upstream history of tests/data loads with the right format, shape and
+counts; bad input raises MalformedHistory naming file and line."""
 
 from __future__ import annotations
 
@@ -10,22 +10,20 @@ import pytest
 from harness.errors import BadInput, MalformedHistory
 from harness.formats import FORMATS, detect_format, load_history
 from harness.op import History, Op
-
-ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data"
-needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data folder {ANCHORS} is absent")
+from tests.corpora import ELLE, ELLE_CLI, ELLE_CLI_MPRIMI, KNOSSOS, PORCUPINE
 
 
-def _anchor_files(sub: str, pattern: str) -> list[Path]:
-    d = ANCHORS / sub
-    return sorted(d.glob(pattern)) if d.is_dir() else []
+def _data_files(d: Path, pattern: str) -> list[Path]:
+    files = sorted(d.glob(pattern))
+    assert files, f"no {pattern} in {d}"
+    return files
 
 
 def _invocations(h: History) -> int:
     return sum(1 for op in h if op.type == "invoke")
 
 
-@needs_anchors
-@pytest.mark.parametrize("path", _anchor_files("porcupine/jepsen", "*.log"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _data_files(PORCUPINE / "jepsen", "*.log"), ids=lambda p: p.name)
 def test_porcupine_etcd_logs(path: Path) -> None:
     assert detect_format(path) == "porcupine-log"
     h = load_history(path)
@@ -44,19 +42,17 @@ def test_porcupine_etcd_logs(path: Path) -> None:
             assert op.error == "timed-out" and op.type == "info" and op.value is None
 
 
-@needs_anchors
 def test_porcupine_etcd_totals() -> None:
-    total = sum(_invocations(load_history(p)) for p in _anchor_files("porcupine/jepsen", "*.log"))
-    assert total == 8523  # MANIFEST.md
+    total = sum(_invocations(load_history(p)) for p in _data_files(PORCUPINE / "jepsen", "*.log"))
+    assert total == 8523  # Porcupine's 102 non-empty etcd logs
 
 
-@needs_anchors
 @pytest.mark.parametrize(
     ("name", "invocations"),
     [("c01-ok", 58), ("c01-bad", 38), ("c10-ok", 337), ("c10-bad", 405), ("c50-ok", 1712), ("c50-bad", 2024)],
 )
 def test_porcupine_kv(name: str, invocations: int) -> None:
-    path = ANCHORS / "porcupine" / "kv" / f"{name}.txt"
+    path = PORCUPINE / "kv" / f"{name}.txt"
     assert detect_format(path) == "porcupine-kv"
     h = load_history(path)
     assert _invocations(h) == invocations
@@ -79,8 +75,7 @@ KNOSSOS_COUNTS = {
 }
 
 
-@needs_anchors
-@pytest.mark.parametrize("path", _anchor_files("knossos", "**/*.edn"), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", _data_files(KNOSSOS, "**/*.edn"), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_knossos_files(path: Path) -> None:
     assert detect_format(path) == "edn"
     h = load_history(path)
@@ -93,26 +88,23 @@ def test_knossos_files(path: Path) -> None:
         assert isinstance(op.f, str)
 
 
-@needs_anchors
 def test_knossos_memstress_total() -> None:
-    total = sum(_invocations(load_history(p)) for p in _anchor_files("knossos/cas-register/good", "memstress3-*.edn"))
-    assert total == 16349  # MANIFEST.md
+    total = sum(_invocations(load_history(p)) for p in _data_files(KNOSSOS / "cas-register" / "good", "memstress3-*.edn"))
+    assert total == 16349  # the 100 memstress3 histories
 
 
-@needs_anchors
 def test_knossos_nemesis_and_time() -> None:
-    h = load_history(ANCHORS / "knossos" / "cas-register" / "good" / "mongodb-v0-ack-rollback-.edn")
+    h = load_history(KNOSSOS / "cas-register" / "good" / "mongodb-v0-ack-rollback-.edn")
     assert h and all(op.process == "nemesis" for op in h)
-    h = load_history(ANCHORS / "knossos" / "multi-register" / "good" / "multi-register.edn")
+    h = load_history(KNOSSOS / "multi-register" / "good" / "multi-register.edn")
     assert h[0].time_ns == 7686455705
     assert h[0].value == [["read", "x", None]]
 
 
-@needs_anchors
 @pytest.mark.parametrize("stem", ["elle/paper-example", "jepsen/counter", "jepsen/bank", "jepsen/set_full",
                                   "knossos/mutex/bad/etcd", "knossos/cas-register/good/memstress3-9"])
 def test_elle_cli_json_equals_its_edn(stem: str) -> None:
-    base = ANCHORS / "elle" / "elle-cli"
+    base = ELLE_CLI
     j = load_history(base / f"{stem}.json")
     e = load_history(base / f"{stem}.edn")
     assert detect_format(base / f"{stem}.json") == "elle-json"
@@ -123,14 +115,13 @@ def test_elle_cli_json_equals_its_edn(stem: str) -> None:
             assert a.value == b.value
 
 
-@needs_anchors
 def test_elle_transactions_and_defaults() -> None:
-    h = load_history(ANCHORS / "elle" / "elle-repo" / "paper-example.edn")
+    h = load_history(ELLE / "histories" / "paper-example.edn")
     assert [op.index for op in h] == list(range(8))
     assert all(op.process == 0 and op.f == "txn" for op in h)  # no :process, no :f in the file
     assert h[1].value[0] == ["append", 253, 1]
     # Reused :index values (invoke and ok share one) are renumbered by position.
-    h = load_history(ANCHORS / "elle" / "elle-cli-mprimi-extras" / "list-ok.edn")
+    h = load_history(ELLE_CLI_MPRIMI / "list-ok.edn")
     assert [op.index for op in h] == list(range(len(h)))
 
 

@@ -1,12 +1,11 @@
 """MUST SHOW (1): the upstream verdicts of Porcupine's and Knossos's test data, file by file.
 
-Expected verdicts come from each folder's MANIFEST.md (Porcupine's etcd table is parsed from it) and from the
-file names (`-ok`/`-bad`, `good/`/`bad/`)."""
+Expected verdicts come from the upstream tests (Porcupine's etcd list is in tests/corpora.py) and from the file
+names (`-ok`/`-bad`, `good/`/`bad/`); tests/data/*/PROVENANCE.md says where each file comes from."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +13,23 @@ import pytest
 
 from checkers.linearizable import LinearizableChecker
 from harness.formats import load_history
-
-ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data"
-pytestmark = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data folder {ANCHORS} is absent")
+from tests.corpora import (
+    DATA,
+    KNOSSOS,
+    PORCUPINE,
+    PORCUPINE_ETCD_LINEARIZABLE,
+    PORCUPINE_ETCD_UNTESTED,
+)
 
 
 def _etcd_cases() -> list[Any]:
-    manifest = ANCHORS / "porcupine" / "MANIFEST.md"
-    if not manifest.exists():
-        return []
-    m = re.search(r"linearizable \(`true`\), 23 files \| ([\d ]+)\|", manifest.read_text())
-    assert m, "the etcd verdict table of porcupine/MANIFEST.md changed shape"
-    good = set(m.group(1).split())
-    assert len(good) == 23
+    assert len(PORCUPINE_ETCD_LINEARIZABLE) == 23
     cases = []
-    for p in sorted((ANCHORS / "porcupine" / "jepsen").glob("etcd_*.log")):
+    for p in sorted((PORCUPINE / "jepsen").glob("etcd_*.log")):
         num = p.stem.split("_")[1]
-        if num == "095":  # empty file, untested upstream
+        if num == PORCUPINE_ETCD_UNTESTED:  # empty file, untested upstream
             continue
-        cases.append(pytest.param(p, num in good, id=p.name))
+        cases.append(pytest.param(p, num in PORCUPINE_ETCD_LINEARIZABLE, id=p.name))
     return cases
 
 
@@ -54,7 +51,7 @@ def test_porcupine_etcd(path: Path, expected: bool, tmp_path: Path) -> None:
         assert (tmp_path / "linearizable.html").exists()
 
 
-KV = [pytest.param(ANCHORS / "porcupine" / "kv" / f"{name}.txt", model, name.endswith("-ok"), id=f"{name}-{model}")
+KV = [pytest.param(PORCUPINE / "kv" / f"{name}.txt", model, name.endswith("-ok"), id=f"{name}-{model}")
       for name in ("c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad")
       for model in ("kv", "kv-nopartition") if not (model == "kv-nopartition" and name.startswith("c50"))]
 
@@ -67,7 +64,7 @@ def test_porcupine_kv(path: Path, model: str, expected: bool, tmp_path: Path) ->
 
 def _knossos_cases() -> list[Any]:
     out = []
-    for p in sorted((ANCHORS / "knossos").glob("*/*/*.edn")):
+    for p in sorted(KNOSSOS.glob("*/*/*.edn")):
         family, verdict = p.parent.parent.name, p.parent.name
         if family == "cas-register":
             model, init = "cas-register", 0
@@ -79,25 +76,25 @@ def _knossos_cases() -> list[Any]:
     return out
 
 
-KNOSSOS = _knossos_cases()
+KNOSSOS_CASES = _knossos_cases()
 
 
 def test_knossos_case_count() -> None:
-    assert len(KNOSSOS) == 122
+    assert len(KNOSSOS_CASES) == 122
 
 
-@pytest.mark.parametrize(("path", "model", "init", "expected"), KNOSSOS)
+@pytest.mark.parametrize(("path", "model", "init", "expected"), KNOSSOS_CASES)
 def test_knossos(path: Path, model: str, init: Any, expected: bool, tmp_path: Path) -> None:
     v = LinearizableChecker(model=model, init=init, timeout=60).check(None, load_history(path), tmp_path)
     assert v.valid is expected, v.summary
 
 
-@pytest.mark.parametrize("name", [p.values[0].name for p in KNOSSOS if p.values[1] == "cas-register"])
+@pytest.mark.parametrize("name", [p.values[0].name for p in KNOSSOS_CASES if p.values[1] == "cas-register"])
 def test_knossos_cas_register_with_nil_init(name: str, tmp_path: Path) -> None:
-    """MANIFEST: the same verdicts hold with initial value nil."""
-    sub = "good" if (ANCHORS / "knossos" / "cas-register" / "good" / name).exists() else "bad"
+    """The same verdicts hold with initial value nil (a nil read is unconstrained)."""
+    sub = "good" if (KNOSSOS / "cas-register" / "good" / name).exists() else "bad"
     v = LinearizableChecker(model="cas-register", init=None).check(
-        None, load_history(ANCHORS / "knossos" / "cas-register" / sub / name), tmp_path)
+        None, load_history(KNOSSOS / "cas-register" / sub / name), tmp_path)
     assert v.valid is (sub == "good")
 
 
@@ -114,7 +111,7 @@ FAILING_OP = {
 @pytest.mark.parametrize(("name", "expected"), sorted(FAILING_OP.items()))
 def test_knossos_failing_op(name: str, expected: tuple[int, int, int], tmp_path: Path) -> None:
     v = LinearizableChecker(model="cas-register", init=0).check(
-        None, load_history(ANCHORS / "knossos" / "cas-register" / "bad" / name), tmp_path)
+        None, load_history(KNOSSOS / "cas-register" / "bad" / name), tmp_path)
     op = v.details["counterexample"]["first_unplaceable_op"]
     process, value, completion = expected
     assert (op["process"], op["operation"], op["completion"]) == (process, f"read -> {value}", completion)
@@ -131,12 +128,12 @@ ELLE_CLI = [
     ("elle-cli/knossos/cas-register/good/memstress3-9.json", "cas-register", True),
     ("elle-cli/knossos/mutex/bad/etcd.edn", "mutex", False),
     ("elle-cli/knossos/mutex/bad/etcd.json", "mutex", False),
-    ("elle-cli-mprimi-extras/cas-ok.edn", "cas-register", True),
-    ("elle-cli-mprimi-extras/cas-fail.edn", "cas-register", False),
+    ("elle-cli-mprimi/cas-ok.edn", "cas-register", True),
+    ("elle-cli-mprimi/cas-fail.edn", "cas-register", False),
 ]
 
 
 @pytest.mark.parametrize(("rel", "model", "expected"), ELLE_CLI, ids=[c[0] for c in ELLE_CLI])
 def test_elle_cli_knossos_copies(rel: str, model: str, expected: bool, tmp_path: Path) -> None:
-    v = LinearizableChecker(model=model).check(None, load_history(ANCHORS / "elle" / rel), tmp_path)
+    v = LinearizableChecker(model=model).check(None, load_history(DATA / rel), tmp_path)
     assert v.valid is expected, v.summary

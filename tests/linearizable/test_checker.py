@@ -16,19 +16,16 @@ from harness.formats import load_history
 from harness.op import History, Op
 from harness.options import parse_opts
 from harness.plugins import Registry
-
-ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data"
-needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data folder {ANCHORS} is absent")
+from tests.corpora import PORCUPINE
 
 
 def _seq(*ops: tuple[int, str, str, object]) -> History:
     return History.indexed(Op(type=t, process=p, f=f, value=v) for p, t, f, v in ops)  # type: ignore[arg-type]
 
 
-HARD = ANCHORS / "porcupine" / "jepsen" / "etcd_002.log"  # the slowest etcd file: ~180k configurations
+HARD = PORCUPINE / "jepsen" / "etcd_002.log"  # the slowest etcd file: ~180k configurations
 
 
-@needs_anchors
 def test_timeout_gives_unknown_with_cause(tmp_path: Path) -> None:
     v = LinearizableChecker(model="etcd", timeout=0.001).check(None, load_history(HARD), tmp_path)
     assert v.valid == UNKNOWN
@@ -36,7 +33,6 @@ def test_timeout_gives_unknown_with_cause(tmp_path: Path) -> None:
     assert v.findings[0].failure_class is FailureClass.INCOMPLETE
 
 
-@needs_anchors
 def test_memory_cap_gives_unknown_with_cause(tmp_path: Path) -> None:
     v = LinearizableChecker(model="etcd", memory_limit_mb=0.001).check(None, load_history(HARD), tmp_path)
     assert v.valid == UNKNOWN
@@ -64,7 +60,6 @@ def test_search_budget_outcomes_directly() -> None:
     assert search(model, None, entries, deadline=0.0).outcome == "timeout"
 
 
-@needs_anchors
 def test_parallel_parts_give_the_same_verdicts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(checker_module, "PARALLEL_MIN_OPS", 0)
     monkeypatch.setattr(checker_module, "PARALLEL_AFTER_S", 0.0)
@@ -73,7 +68,7 @@ def test_parallel_parts_give_the_same_verdicts(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(checker_module.LinearizableChecker, "_run_parallel",
                         lambda self, *a: calls.append(1) or real(self, *a))
     for name, expected in (("c50-ok", True), ("c50-bad", False), ("c10-bad", False)):
-        h = load_history(ANCHORS / "porcupine" / "kv" / f"{name}.txt")
+        h = load_history(PORCUPINE / "kv" / f"{name}.txt")
         par = LinearizableChecker(model="kv", workers=2).check(None, h, tmp_path)
         seq = LinearizableChecker(model="kv", workers=1).check(None, h, tmp_path)
         assert par.valid is seq.valid is expected

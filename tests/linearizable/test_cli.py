@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors-data"
-needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"anchor data folder {ANCHORS} is absent")
+from tests.corpora import DATA
 
 
 def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
@@ -19,7 +18,6 @@ def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
     return r.returncode, r.stdout, r.stderr
 
 
-@needs_anchors
 @pytest.mark.parametrize(("args", "code"), [
     (("--model", "etcd", "porcupine/jepsen/etcd_002.log"), 0),
     (("--model", "etcd", "porcupine/jepsen/etcd_000.log"), 1),
@@ -31,7 +29,7 @@ def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
 ])
 def test_exit_codes(tmp_path: Path, args: tuple[str, ...], code: int) -> None:
     *opts, rel = args
-    exit_code, out, _err = _run(tmp_path, *opts, str(ANCHORS / rel))
+    exit_code, out, _err = _run(tmp_path, *opts, str(DATA / rel))
     assert exit_code == code, out
     assert out.strip().endswith({0: "valid", 1: "invalid", 2: "unknown"}[code])
     if code == 1:
