@@ -3,15 +3,18 @@
 Owns parsing options into RunOptions and exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input (click's
 usage errors included, one line, no traceback), 255 harness crashed. Does not own any behaviour: each command
 calls the module that owns it.
+
+Start-up stays cheap: this module imports click and the error tree only. Every command imports what it needs
+when it runs, and the commands other modules own (reports, images, suites) are imported only when named
+(`LAZY_COMMANDS`), so `harness --version` and `--help` load no provider, checker or report library
+(tests/core/test_startup.py holds that line).
 """
 
 from __future__ import annotations
 
-import logging
+import importlib
 import os
 import sys
-import tempfile
-import traceback
 from typing import Any
 
 import click
@@ -37,10 +40,58 @@ def _nodes(value: str) -> tuple[str, ...]:
     return names
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+# Commands owned by other modules: name -> (module, attribute, the command's one-line help). The help line is
+# repeated here so that `harness --help` imports none of them; a test checks it against the command's own.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "report": ("harness.report.commands", "report",
+               "Render RUN's report.html and junit.xml again, or compare several RUNs side by side."),
+    "export": ("harness.report.commands", "export",
+               "Write RUN's ops table (one row per operation, invoke and completion paired, with latency)."),
+    "serve": ("harness.report.commands", "serve",
+              "Browse the runs in a results directory: list, filter, open reports, download a run as a zip."),
+    "images": ("clusters.docker.commands", "images",
+               "Node images for --cluster docker (cached; rebuilt only when their recipe changes)."),
+    "suite": ("harness.suite", "suite", "Declared test matrices for CI gating."),
+}
+
+
+class _LazyGroup(click.Group):
+    """A click group whose `LAZY_COMMANDS` are imported when invoked, not when listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None or cmd_name not in LAZY_COMMANDS:
+            return cmd
+        module, attr, _help = LAZY_COMMANDS[cmd_name]
+        try:
+            loaded = getattr(importlib.import_module(module), attr)
+        except ImportError as e:  # an optional part that is not installed: the command is absent, and says why
+            raise BadInput(f"command {cmd_name!r} is not available: {e}") from None
+        return loaded if isinstance(loaded, click.Command) else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            own = super().get_command(ctx, name)
+            if own is not None:
+                rows.append((name, own.get_short_help_str(limit)))
+            else:
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][2]).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(harness.__version__, "--version", prog_name="harness")
 def main_group() -> None:
     """Jepsen-style chaos testing of real clusters: run, check, report."""
+    import logging  # here, not at start-up: --version and --help never get this far
+
+    logging.basicConfig(level=logging.WARNING, format="harness: %(message)s")
 
 
 @main_group.command()
@@ -220,29 +271,8 @@ def cleanup(force: bool) -> None:
     click.echo("cleanup done: nothing of finished runs is left", err=True)
 
 
-def _add_optional_commands() -> None:
-    """Commands owned by other modules (reports, images); absent modules just mean absent commands."""
-    import importlib
-
-    for module, names in (
-        ("harness.report.commands", ("report", "export", "serve")),
-        ("clusters.docker.commands", ("images",)),
-        ("harness.suite", ("suite",)),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        for n in names:
-            cmd = getattr(mod, n, None)
-            if isinstance(cmd, click.Command):
-                main_group.add_command(cmd, n)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps errors to exit codes."""
-    logging.basicConfig(level=logging.WARNING, format="harness: %(message)s")
-    _add_optional_commands()
     try:
         rv = main_group.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -262,6 +292,9 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as e:  # noqa: BLE001 - a crash: one line, the traceback in a file
+        import tempfile
+        import traceback
+
         fd, path = tempfile.mkstemp(prefix="harness-crash-", suffix=".txt")
         with os.fdopen(fd, "w") as fh:
             fh.write(traceback.format_exc())

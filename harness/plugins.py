@@ -49,8 +49,9 @@ class Registry:
             builtins_only = os.environ.get("HARNESS_NO_PLUGINS", "") not in ("", "0")
         self._entries: dict[str, dict[str, PluginEntry]] = {g: {} for g in GROUPS.values()}
         self._loaded: dict[tuple[str, str], Any] = {}
+        every = metadata.entry_points()  # one scan of the installed distributions, not one per group
         for group in GROUPS.values():
-            for ep in metadata.entry_points(group=group):
+            for ep in every.select(group=group):
                 dist = ep.dist.name if ep.dist is not None else "?"
                 if builtins_only and dist != BUILTIN_DISTRIBUTION:
                     continue
