@@ -5,12 +5,17 @@ separate protocols checked with `isinstance` when the test is built, so a nemesi
 before the run with a message naming the missing ability (see `require`). `RunsOn` and `active_nodes` say which
 nodes run the system (every node unless the DB says otherwise), so that faults are aimed only where it runs.
 `DeclaresIsolation` lets a system say which consistency model its transactions promise in this run.
+
+Also owns collecting node logs (`collect_logs`), the one behaviour behind an ability that is the same for every
+system: the system names its files (`HasLogs.log_files`), the cluster's `Remote` fetches them.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.errors import MissingAbility
@@ -18,6 +23,7 @@ from harness.options import OptionSpec
 
 if TYPE_CHECKING:
     from harness.client import Client
+    from harness.cluster import Cluster
     from harness.test import Test
 
 
@@ -58,6 +64,54 @@ class HasLogs(Protocol):
     """Paths on the node of the log files worth collecting into the run directory."""
 
     def log_files(self, test: Test, node: str) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogCollection:
+    """What `collect_logs` copied (local paths) and what it could not (one line each)."""
+
+    files: tuple[str, ...] = ()
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+
+def collect_logs(cluster: Cluster | None, db: object, test: Test, dest_dir: str | os.PathLike[str]) -> LogCollection:
+    """Copy every log file of `db` (if it HasLogs) on every node of `cluster` into `<dest_dir>/<node>/`, nodes in
+    parallel. Never raises: the runner calls it in its finally phase, also after a failed run and before the
+    cluster is torn down. A node that cannot be reached or a log that does not exist is returned in `problems`
+    and noted in `<dest_dir>/<node>/MISSING.txt`."""
+    if cluster is None or not isinstance(db, HasLogs):
+        return LogCollection()
+    logs: HasLogs = db
+    root = os.fspath(dest_dir)
+
+    def one(node: str) -> tuple[list[str], list[str]]:
+        files: list[str] = []
+        problems: list[str] = []
+        out = os.path.join(root, node)
+        os.makedirs(out, exist_ok=True)
+        try:
+            paths = list(logs.log_files(test, node))
+            remote = cluster.remote(node)
+        except Exception as e:  # noqa: BLE001 - never fail the finally phase
+            problems.append(f"{node}: cannot list logs: {e}")
+            paths = []
+        for path in paths:
+            local = os.path.join(out, os.path.basename(path))
+            try:
+                remote.download(path, local)
+                files.append(local)
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{node}: {path}: {type(e).__name__}: {e}")
+        if problems:
+            with open(os.path.join(out, "MISSING.txt"), "a", encoding="utf-8") as fh:
+                fh.write("".join(p + "\n" for p in problems))
+        return files, problems
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(cluster.nodes)))) as ex:
+        results = list(ex.map(one, [n.name for n in cluster.nodes]))
+    return LogCollection(
+        files=tuple(f for fs, _ in results for f in fs), problems=tuple(p for _, ps in results for p in ps)
+    )
 
 
 @runtime_checkable

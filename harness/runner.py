@@ -38,7 +38,7 @@ from harness.checker import (
     safe_check,
 )
 from harness.coverage import Coverage, coverage
-from harness.db import AwaitsReady
+from harness.db import AwaitsReady, collect_logs
 from harness.errors import ClusterError, HarnessError
 from harness.interpreter import Counters, Interpreter
 from harness.nemesis import ChecksResidue
@@ -332,11 +332,9 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
 
 
 def _collect_logs(test: Test, store: Store) -> None:
-    try:
-        from clusters.logs import collect_logs  # provided with the cluster providers
-    except ImportError:
-        return
-    collect_logs(test.cluster, test.db, test, os.path.join(store.path, "nodes"))
+    """Node logs into `<run dir>/nodes/`; a log that could not be fetched is a warning, never a failed run."""
+    for problem in collect_logs(test.cluster, test.db, test, os.path.join(store.path, "nodes")).problems:
+        log.warning("node log not collected: %s", problem)
 
 
 def _render(run_dir: str) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from clusters.daemon import daemon_pids
 from clusters.etcd import PLUGIN as ETCD
-from clusters.logs import collect_logs
+from harness.db import collect_logs
 from harness.op import Op
 from harness.test import Test as HarnessTest
 

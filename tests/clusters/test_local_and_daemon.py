@@ -146,7 +146,7 @@ def test_etcd_version_mismatch_is_bad_input(tmp_path: Path, run_ids: list[str]) 
 
 def test_collect_logs_never_raises(tmp_path: Path, run_ids: list[str]) -> None:
     """A node whose system never started (a failed run): the missing log is reported, not raised."""
-    from clusters.logs import collect_logs
+    from harness.db import collect_logs
 
     require("local")
     run_id = new_run_id()
