@@ -198,7 +198,8 @@ def _replay_options(run_dir: str, results_dir: str) -> Any:
 
 
 @main_group.command()
-@click.option("--checker", "checker_name", default="linearizable", show_default=True, help="checker plugin")
+@click.option("--checker", "checker_name", default=None,
+              help="checker plugin (default: a run's own checkers for its history.jsonl, else linearizable)")
 @click.option("--model", default=None, help="linearizable: model (cas-register, register, mutex, ...)")
 @click.option("--format", "fmt", default=None, help="history format (detected if not given)")
 @click.option("--timeout", default=None, help="seconds before the verdict is unknown")
@@ -207,35 +208,90 @@ def _replay_options(run_dir: str, results_dir: str) -> Any:
 @click.option("--elle-cli", default=None, help="elle: path to an elle-cli executable or jar")
 @click.option("--opt", multiple=True, help="key=value option of the checker; repeatable")
 @click.option("--out-dir", default=None, help="where checkers write files (default: results/checks/<file>)")
+@click.option("--repair", is_flag=True,
+              help="mend what breaks a rule of real histories where that is safe (a completion without invocation, "
+                   "times stepping back, reused indexes) and say what was changed; off by default")
 @click.argument("files", nargs=-1, required=True)
-def check(checker_name: str, fmt: str | None, opt: tuple[str, ...], out_dir: str | None, files: tuple[str, ...],
-          **named: str | None) -> None:
+def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_dir: str | None,
+          files: tuple[str, ...], repair: bool, **named: str | None) -> None:
     """Check saved histories without a cluster. Prints FILE<TAB>valid|invalid|unknown per file."""
-    from harness.checker import merge_validity, safe_check
-    from harness.formats import load_history
-    from harness.options import parse_kv, parse_opts
+    from harness.checker import merge_validity
+    from harness.formats import read_history
     from harness.plugins import Registry
 
-    plugin = Registry().get("checkers", checker_name)
+    registry = Registry()
     raw = {k.replace("_", "-"): v for k, v in named.items() if v is not None}
-    raw.update(parse_kv(opt, "--opt"))
-    known = {s.name for s in plugin.option_specs}
-    for key in list(raw):
-        if key not in known and key.replace("-", "_") in known:
-            raw[key.replace("-", "_")] = raw.pop(key)
-    opts = parse_opts(f"checker {checker_name}", plugin.option_specs, raw)
-    checker = plugin.make(opts)
-    histories = [(path, load_history(path, fmt)) for path in files]  # all input validated before checking
+    raw.update(_parse_check_opts(opt))
+    named_plan = _named_plan(registry, checker_name, raw) if checker_name or raw else None  # options first
+    loaded = [(path, read_history(path, fmt, repair=repair)) for path in files]  # then every file
+    plans = [named_plan or _default_plan(registry, path, v.history) for path, v in loaded]
     worst: Any = True
-    for path, history in histories:
-        d = out_dir or os.path.join("results", "checks", os.path.basename(path))
-        os.makedirs(d, exist_ok=True)
-        verdict = safe_check(checker, None, history, d, raise_bad_input=True)
+    for (path, validated), plan in zip(loaded, plans):
+        for w in validated.warnings:
+            click.echo(f"harness: warning: {w}", err=True)
+        for r in validated.repairs:
+            click.echo(f"harness: {path}: --repair: {r.describe()}", err=True)
+        if plan.description:
+            click.echo(f"harness: {path}: {plan.description}", err=True)
+        verdict = _check_one(plan, validated.history, out_dir or os.path.join("results", "checks", os.path.basename(path)))
         worst = merge_validity(worst, verdict.valid)
         click.echo(f"{path}\t{VERDICT_WORD[verdict.valid]}")
         for f in verdict.all_findings()[:10]:
             click.echo(f"  {f.failure_class.value}: {f.diagnosis}", err=True)
     sys.exit({True: 0, False: 1, "unknown": 2}[worst])
+
+
+def _parse_check_opts(opt: tuple[str, ...]) -> dict[str, str]:
+    from harness.options import parse_kv
+
+    return parse_kv(opt, "--opt")
+
+
+def _named_plan(registry: Any, checker_name: str | None, raw: dict[str, str], note: str = "") -> Any:
+    """The checker the user named (linearizable if only options were given), its options validated."""
+    from harness.options import parse_opts
+    from harness.recheck import CheckPlan
+
+    name = checker_name or "linearizable"
+    plugin = registry.get("checkers", name)
+    known = {s.name for s in plugin.option_specs}
+    opts = {(k.replace("-", "_") if k not in known and k.replace("-", "_") in known else k): v for k, v in raw.items()}
+    checker = plugin.make(parse_opts(f"checker {name}", plugin.option_specs, opts))
+    return CheckPlan(checker=checker, test=None, description=note)
+
+
+def _default_plan(registry: Any, path: str, history: Any) -> Any:
+    """Nothing named: a run's history.jsonl is checked as its run did; any other file with the linearizable
+    checker, each key on its own when every op's value is a (key, value) tuple."""
+    from harness.recheck import looks_keyed, run_plan
+
+    plan = run_plan(path, registry)
+    if plan is not None:
+        return plan
+    if looks_keyed(history):
+        return _named_plan(registry, None, {"independent": "true"},
+                           "every op's value is a (key, value) tuple: each key is checked on its own (independent=true)")
+    return _named_plan(registry, None, {})
+
+
+def _check_one(plan: Any, history: Any, out_dir: str) -> Any:
+    """The plan's verdict; for a run's history also capped as the run capped it (faults not injected, fault
+    windows untested), so that re-checking reaches the run's verdict."""
+    from harness.checker import safe_check
+    from harness.coverage import coverage
+    from harness.recheck import all_verdicts, model_note
+    from harness.runner import cap_verdict
+
+    os.makedirs(out_dir, exist_ok=True)
+    verdict = safe_check(plan.checker, plan.test, history, out_dir, raise_bad_input=True)
+    for v in all_verdicts(verdict):
+        note = model_note(v.details)
+        if note:
+            click.echo(f"harness: {v.checker}: {note}", err=True)
+    if plan.test is None:
+        return verdict
+    failed = [op for op in history.nemesis_ops().completions() if op.error is not None]
+    return cap_verdict(verdict, failed, [], coverage(history, plan.test.packages, plan.min_fault_ops))
 
 
 @main_group.command()

@@ -5,6 +5,7 @@
     |   +-- UnknownPlugin        a name no registered plugin has
     |   +-- MissingAbility       a nemesis or workload needs an ability the system or cluster lacks
     |   +-- MalformedHistory     a history file that cannot be read (names file and line)
+    |   |   +-- ImpossibleHistory   it reads, but no real run can produce it (names the rule broken)
     |   +-- Unreachable          a node, engine or host that cannot be reached
     +-- ClusterError             provisioning, installing or starting a system failed during a run
     +-- FaultError               a fault could not be injected or healed
@@ -44,6 +45,15 @@ class MalformedHistory(BadInput):
         super().__init__(f"{where}{message}")
         self.path = path
         self.line = line
+
+
+class ImpossibleHistory(MalformedHistory):
+    """A history that parses but breaks a rule every real history obeys (see `harness.validate.Rule`): a
+    completion with no invocation, time going backwards, ... `rule` is the rule's id."""
+
+    def __init__(self, message: str, *, rule: str, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(f"{message} (rule: {rule})", path=path, line=line)
+        self.rule = rule
 
 
 class Unreachable(BadInput):

@@ -358,16 +358,28 @@ def op_from_dict(d: Any, *, path: str | None = None, line: int | None = None) ->
         raise MalformedHistory(str(e), path=path, line=line) from None
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Op]:
-    """Ops of a history.jsonl. A torn last line (the harness was killed mid-write) is ignored; any other bad
-    line raises MalformedHistory with the file and line."""
+@dataclass(frozen=True, kw_only=True)
+class JsonlRead:
+    """The ops of a history.jsonl, the line each came from, and the number of a torn last line (a killed
+    harness leaves one) that was left out, if any."""
+
+    ops: list[Op]
+    lines: list[int]
+    torn_line: int | None = None
+
+
+def scan_jsonl(path: str | os.PathLike[str]) -> JsonlRead:
+    """Every op of a history.jsonl with its line. A torn last line is left out and named in `torn_line`; any
+    other bad line (also one nested too deeply to decode) raises MalformedHistory with the file and line."""
     p = os.fspath(path)
     try:
-        fh = open(p, encoding="utf-8")
+        with open(p, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except UnicodeDecodeError as e:
+        raise MalformedHistory(f"not UTF-8 text (byte {e.start})", path=p) from None
     except OSError as e:
         raise MalformedHistory(f"cannot read: {e.strerror}", path=p) from None
-    with fh:
-        lines = fh.readlines()
+    out = JsonlRead(ops=[], lines=[])
     for n, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -375,9 +387,23 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Op]:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             if n == len(lines) and not text.endswith("\n"):
-                return  # torn final write of a killed harness: every completed line before it is intact
+                return JsonlRead(ops=out.ops, lines=out.lines, torn_line=n)
             raise MalformedHistory(f"not JSON: {e.msg}", path=p, line=n) from None
-        yield op_from_dict(d, path=p, line=n)
+        except RecursionError:
+            raise MalformedHistory("a value nested too deeply to read", path=p, line=n) from None
+        try:
+            out.ops.append(op_from_dict(d, path=p, line=n))
+        except RecursionError:
+            raise MalformedHistory("a value nested too deeply to read", path=p, line=n) from None
+        out.lines.append(n)
+    return out
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Op]:
+    """Ops of a history.jsonl. A torn last line (the harness was killed mid-write) is ignored; any other bad
+    line raises MalformedHistory with the file and line. `harness check` reads through `harness.formats`,
+    which also names the torn line and applies `harness.validate`."""
+    return iter(scan_jsonl(path).ops)
 
 
 class HistoryWriter:

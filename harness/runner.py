@@ -39,12 +39,13 @@ from harness.checker import (
 )
 from harness.coverage import Coverage, coverage
 from harness.db import AwaitsReady, collect_logs
-from harness.errors import ClusterError, HarnessError
+from harness.errors import ClusterError, HarnessError, ImpossibleHistory
 from harness.interpreter import Counters, Interpreter
 from harness.nemesis import ChecksResidue
-from harness.op import History, HistoryWriter, Op
+from harness.op import History, HistoryWriter, Op, scan_jsonl
 from harness.store import Store
 from harness.test import Test
+from harness.validate import Parsed, validate
 
 log = logging.getLogger("harness")
 
@@ -208,14 +209,14 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             signals.healing = False
 
     # 7 check
-    history = History.from_jsonl(store.history_path)
+    history = _recorded_history(store.history_path, errors)
     log.info("phase 7: checking %d ops", len(history))
     if set_up["db"] and not errors_fatal(errors):
         verdict = safe_check(test.checker, test, history, store.checks_dir)
     else:
         verdict = Verdict(valid=UNKNOWN, checker="run", summary="the run did not complete: " + "; ".join(errors))
     cov = coverage(history, test.packages, test.options.min_fault_ops)
-    verdict = _cap(verdict, nemesis_errors, errors, cov)
+    verdict = cap_verdict(verdict, nemesis_errors, errors, cov)
     exit_code = EXIT_CODES[verdict.valid]
     # 8 save
     ended = dt.datetime.now(dt.timezone.utc)
@@ -250,12 +251,24 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors), coverage=cov)
 
 
+def _recorded_history(path: str, errors: list[str]) -> History:
+    """The run's history; one that breaks a rule of real histories (harness.validate), or holds no op at all,
+    is noted in `errors` (so the verdict cannot be valid) and checked as it is."""
+    read = scan_jsonl(path)
+    try:
+        validate(Parsed(path=path, ops=read.ops, lines=read.lines))
+    except ImpossibleHistory as e:
+        log.error("the recorded history: %s", e)
+        errors.append(f"the recorded history is not a possible one: {e}")
+    return History(read.ops)
+
+
 def errors_fatal(errors: list[str]) -> bool:
     """Errors before or during the workload that leave no meaningful history to check."""
     return any(e.startswith(("harness crashed", "database setup failed", "cluster")) for e in errors)
 
 
-def _cap(verdict: Verdict, nemesis_errors: list[Op], errors: list[str], cov: Coverage) -> Verdict:
+def cap_verdict(verdict: Verdict, nemesis_errors: list[Op], errors: list[str], cov: Coverage) -> Verdict:
     """A valid verdict becomes unknown when a fault could not be injected, a fault window saw too few client
     ops to have tested anything, or the run had errors."""
     findings = [

@@ -1,8 +1,10 @@
 """History importers: every file format `harness check` reads, turned into `harness.op.History`.
 
-Owns the format names (`FORMATS`), detection from content (`detect_format`) and the one entry point
-`load_history(path, fmt=None)`. Does not own any checking, nor the harness's own JSONL codec (that is
-`harness.op`), nor EDN syntax (`harness.formats.edn`).
+Owns the format names (`FORMATS`), detection from content (`detect_format`) and the entry points
+`read_history(path, fmt=None, repair=False)` (the history with the repairs made and the warnings about the file)
+and `load_history` (the history only). Every format goes through the same rules after conversion
+(`harness.validate`): an impossible history is refused naming the file, the line and the rule. Does not own
+any checking, nor the harness's own JSONL codec (that is `harness.op`), nor EDN syntax (`harness.formats.edn`).
 
 Formats:
     jsonl           the harness's own history.jsonl (harness.op.read_jsonl)
@@ -24,9 +26,10 @@ import re
 from harness.errors import BadInput, MalformedHistory
 from harness.formats.jepsen import load_edn, load_elle_json
 from harness.formats.porcupine import load_porcupine_kv, load_porcupine_log
-from harness.op import History, read_jsonl
+from harness.op import History, scan_jsonl
+from harness.validate import Parsed, Validated, validate
 
-__all__ = ["FORMATS", "detect_format", "load_history"]
+__all__ = ["FORMATS", "detect_format", "load_history", "read_history"]
 
 FORMATS: tuple[str, ...] = ("jsonl", "edn", "porcupine-log", "porcupine-kv", "elle-json")
 
@@ -96,17 +99,26 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     return _detect_text(head, p)
 
 
-def load_history(path: str | os.PathLike[str], fmt: str | None = None) -> History:
-    """The history in the file at `path`, read as `fmt` (one of FORMATS) or as detected from its content."""
+def read_history(path: str | os.PathLike[str], fmt: str | None = None, *, repair: bool = False) -> Validated:
+    """The history in the file at `path`, read as `fmt` (one of FORMATS) or as detected from its content, and
+    held to the rules of `harness.validate` (mended where `repair` allows, each repair reported)."""
+    return validate(parse_history(path, fmt), repair=repair)
+
+
+def load_history(path: str | os.PathLike[str], fmt: str | None = None, *, repair: bool = False) -> History:
+    """`read_history(...).history`."""
+    return read_history(path, fmt, repair=repair).history
+
+
+def parse_history(path: str | os.PathLike[str], fmt: str | None = None) -> Parsed:
+    """The ops of the file at `path` as its format gives them, before the rules are applied."""
     p = os.fspath(path)
     if fmt is None:
         fmt = detect_format(p)
     elif fmt not in FORMATS:
         raise BadInput(f"unknown history format {fmt!r} (known: {', '.join(FORMATS)})")
     if fmt == "jsonl":
-        if not os.path.exists(p):
-            raise MalformedHistory("no such file", path=p)
-        return History(read_jsonl(p))
+        return _parse_jsonl(p)
     text = _read_text(p)
     if fmt == "edn":
         return load_edn(text, p)
@@ -115,3 +127,16 @@ def load_history(path: str | os.PathLike[str], fmt: str | None = None) -> Histor
     if fmt == "porcupine-log":
         return load_porcupine_log(text, p)
     return load_porcupine_kv(text, p)
+
+
+def _parse_jsonl(path: str) -> Parsed:
+    if not os.path.exists(path):
+        raise MalformedHistory("no such file", path=path)
+    if os.path.isdir(path):
+        raise MalformedHistory("is a directory, not a history file", path=path)
+    read = scan_jsonl(path)
+    warnings: tuple[str, ...] = ()
+    if read.torn_line is not None:
+        warnings = (f"{path}:{read.torn_line}: the last line is cut off (a killed run leaves one); "
+                    f"checked the {len(read.ops)} ops before it",)
+    return Parsed(path=path, ops=read.ops, lines=read.lines, warnings=warnings)

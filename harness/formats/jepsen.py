@@ -6,8 +6,9 @@ lines) and elle-cli JSON (an array of op objects, keywords written as strings). 
 (`harness.formats.edn`), the Porcupine formats (`harness.formats.porcupine`) nor format detection.
 
 Conventions, the same for every importer:
-- `:index` is kept when every op has one and they strictly increase; otherwise ops are renumbered by position
-  (some hand-written files reuse an index for an invocation and its completion).
+- `:index` is kept; a file without any index is numbered by position. Indexes that do not increase (some
+  hand-written files reuse one for an invocation and its completion) break a rule of `harness.validate`,
+  which the caller applies (`--repair` renumbers them).
 - `:time` (nanoseconds) becomes `time_ns`; a missing time is 0.
 - `:process :nemesis` (any non-integer process) becomes the string name, e.g. "nemesis"; a missing process is
   0 (Elle's paper example has none); a missing `:f` is "txn" (list-append files often omit it).
@@ -24,9 +25,10 @@ from typing import Any
 
 from harness.errors import MalformedHistory
 from harness.formats import edn
-from harness.op import OP_TYPES, History, Op
+from harness.op import OP_TYPES, Op
+from harness.validate import Parsed
 
-__all__ = ["history_from_maps", "load_edn", "load_elle_json", "op_from_map", "parse_edn_text"]
+__all__ = ["load_edn", "load_elle_json", "op_from_map", "parse_edn_text"]
 
 
 def op_from_map(m: Any, *, path: str, line: int | None, position: int) -> Op:
@@ -70,19 +72,6 @@ def op_from_map(m: Any, *, path: str, line: int | None, position: int) -> Op:
     )
 
 
-def history_from_maps(ops: Iterable[Op]) -> History:
-    """A History of imported ops: their own indices if all are present and increasing, else positions."""
-    ops = list(ops)
-    prev = -1
-    keep = True
-    for op in ops:
-        if op.index <= prev:
-            keep = False
-            break
-        prev = op.index
-    return History(ops) if keep else History.indexed(ops)
-
-
 def _bad(message: str, path: str, line: int | None, position: int) -> MalformedHistory:
     if line is None:
         return MalformedHistory(f"op #{position}: {message}", path=path)
@@ -104,16 +93,26 @@ def parse_edn_text(text: str, path: str) -> list[tuple[Any, int]]:
         return edn.load_stream_positions(text)
     except edn.EdnError as e:
         raise MalformedHistory(f"not EDN: {e}", path=path, line=e.line) from None
+    except RecursionError:
+        raise MalformedHistory("a value nested too deeply to read", path=path) from None
 
 
-def load_edn(text: str, path: str) -> History:
+def load_edn(text: str, path: str) -> Parsed:
     """A Jepsen/Knossos EDN history."""
     items = parse_edn_text(text, path)
-    return history_from_maps(op_from_map(m, path=path, line=ln, position=i) for i, (m, ln) in enumerate(items))
+    ops = [op_from_map(m, path=path, line=ln, position=i) for i, (m, ln) in enumerate(items)]
+    return Parsed(path=path, ops=ops, lines=[ln for _, ln in items])
 
 
-def load_elle_json(text: str, path: str) -> History:
+def load_elle_json(text: str, path: str) -> Parsed:
     """An elle-cli JSON history: an array of op objects (or one object per line)."""
+    try:
+        return _load_elle_json(text, path)
+    except RecursionError:
+        raise MalformedHistory("a value nested too deeply to read", path=path) from None
+
+
+def _load_elle_json(text: str, path: str) -> Parsed:
     try:
         data = json.loads(text)
         lines: list[int | None] = []
@@ -136,11 +135,9 @@ def load_elle_json(text: str, path: str) -> History:
         raise MalformedHistory("an elle-cli JSON history is an array of op objects", path=path)
     if not lines:
         lines = _json_array_item_lines(text, len(data))
-    return history_from_maps(
-        op_from_map(m, path=path, line=lines[i] if i < len(lines)
-                    else None, position=i)
-        for i, m in enumerate(data)
-    )
+    ops = [op_from_map(m, path=path, line=lines[i] if i < len(lines) else None, position=i)
+           for i, m in enumerate(data)]
+    return Parsed(path=path, ops=ops, lines=lines)
 
 
 def _json_array_item_lines(text: str, n: int) -> list[int | None]:

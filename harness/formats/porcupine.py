@@ -25,16 +25,18 @@ import re
 from harness.errors import MalformedHistory
 from harness.formats import edn
 from harness.formats.jepsen import op_from_map
-from harness.op import FAIL, INFO, History, Op
+from harness.op import FAIL, INFO, Op
+from harness.validate import Parsed
 
 __all__ = ["LOG_LINE", "load_porcupine_kv", "load_porcupine_log"]
 
 LOG_LINE = re.compile(r"jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:(\S+)(?:\s+(.*?))?\s*$")
 
 
-def load_porcupine_log(text: str, path: str) -> History:
+def load_porcupine_log(text: str, path: str) -> Parsed:
     """A Jepsen etcd log of Porcupine's test data."""
     ops: list[Op] = []
+    lines: list[int | None] = []
     for n, raw in enumerate(text.splitlines(), start=1):
         if "jepsen.util" not in raw:
             continue
@@ -53,6 +55,8 @@ def load_porcupine_log(text: str, path: str) -> History:
             value = edn.loads(value_text) if value_text else None
         except edn.EdnError as e:
             raise MalformedHistory(f"bad value {value_text!r}: {e}", path=path, line=n) from None
+        except RecursionError:
+            raise MalformedHistory("a value nested too deeply to read", path=path, line=n) from None
         error = None
         if t != "invoke" and isinstance(value, str):
             # `:info :cas :timed-out`, `:fail :read :timed-out`: the keyword is the error, not a value.
@@ -61,19 +65,22 @@ def load_porcupine_log(text: str, path: str) -> History:
             # Upstream: a failed read (timed out) returns with an unknown output.
             t = INFO
         ops.append(Op(index=len(ops), type=t, process=process, f=f, value=value, error=error))  # type: ignore[arg-type]
-    return History(ops)
+        lines.append(n)
+    return Parsed(path=path, ops=ops, lines=lines)
 
 
-def load_porcupine_kv(text: str, path: str) -> History:
+def load_porcupine_kv(text: str, path: str) -> Parsed:
     """Porcupine's kv EDN lines; value = (key, value)."""
     try:
         items = edn.load_stream_positions(text)
     except edn.EdnError as e:
         raise MalformedHistory(f"not EDN: {e}", path=path, line=e.line) from None
+    except RecursionError:
+        raise MalformedHistory("a value nested too deeply to read", path=path) from None
     ops: list[Op] = []
     for i, (m, line) in enumerate(items):
         op = op_from_map(m, path=path, line=line, position=i)
         if "key" not in m:
             raise MalformedHistory("a Porcupine kv op needs :key", path=path, line=line)
         ops.append(op.replace(index=i, value=(m["key"], m.get("value"))))
-    return History(ops)
+    return Parsed(path=path, ops=ops, lines=[ln for _, ln in items])

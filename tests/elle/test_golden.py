@@ -47,7 +47,7 @@ def test_elle_case(case: dict[str, Any], check: dict[str, Any]) -> None:
 
 
 def _load(rel: str) -> Any:
-    return load_history(DATA / rel)
+    return load_history(DATA / rel, repair=True)
 
 
 # (file, options, expected validity, anomaly types that must be reported, expected `not` or None)

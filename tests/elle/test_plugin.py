@@ -142,7 +142,7 @@ def test_harness_check_command_runs_elle(tmp_path: Path) -> None:
     ok = str(ELLE_CLI_MPRIMI / "list-ok.edn")
     args = ["check", "--checker", "elle", "--workload", "list-append", "--consistency-models", "serializable",
             "--out-dir", str(tmp_path)]
-    r = CliRunner().invoke(main, [*args, "--timeout", "2", ok])
+    r = CliRunner().invoke(main, [*args, "--timeout", "2", "--repair", ok])  # it reuses indexes
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, [*args, paper])
     assert r.exit_code == 1 and "invalid" in r.output

@@ -42,7 +42,7 @@ def test_etcd_case_count() -> None:
 
 @pytest.mark.parametrize(("path", "expected"), ETCD)
 def test_porcupine_etcd(path: Path, expected: bool, tmp_path: Path) -> None:
-    v = LinearizableChecker(model="etcd", timeout=60).check(None, load_history(path), tmp_path)
+    v = LinearizableChecker(model="etcd", timeout=60).check(None, load_history(path, repair=True), tmp_path)
     assert v.valid is expected, v.summary
     json.dumps(v.to_json())  # details go to results.json
     if not expected:
@@ -58,7 +58,7 @@ KV = [pytest.param(PORCUPINE / "kv" / f"{name}.txt", model, name.endswith("-ok")
 
 @pytest.mark.parametrize(("path", "model", "expected"), KV)
 def test_porcupine_kv(path: Path, model: str, expected: bool, tmp_path: Path) -> None:
-    v = LinearizableChecker(model=model, timeout=60).check(None, load_history(path), tmp_path)
+    v = LinearizableChecker(model=model, timeout=60).check(None, load_history(path, repair=True), tmp_path)
     assert v.valid is expected, v.summary
 
 
@@ -85,7 +85,7 @@ def test_knossos_case_count() -> None:
 
 @pytest.mark.parametrize(("path", "model", "init", "expected"), KNOSSOS_CASES)
 def test_knossos(path: Path, model: str, init: Any, expected: bool, tmp_path: Path) -> None:
-    v = LinearizableChecker(model=model, init=init, timeout=60).check(None, load_history(path), tmp_path)
+    v = LinearizableChecker(model=model, init=init, timeout=60).check(None, load_history(path, repair=True), tmp_path)
     assert v.valid is expected, v.summary
 
 
@@ -94,7 +94,7 @@ def test_knossos_cas_register_with_nil_init(name: str, tmp_path: Path) -> None:
     """The same verdicts hold with initial value nil (a nil read is unconstrained)."""
     sub = "good" if (KNOSSOS / "cas-register" / "good" / name).exists() else "bad"
     v = LinearizableChecker(model="cas-register", init=None).check(
-        None, load_history(KNOSSOS / "cas-register" / sub / name), tmp_path)
+        None, load_history(KNOSSOS / "cas-register" / sub / name, repair=True), tmp_path)
     assert v.valid is (sub == "good")
 
 
@@ -111,7 +111,7 @@ FAILING_OP = {
 @pytest.mark.parametrize(("name", "expected"), sorted(FAILING_OP.items()))
 def test_knossos_failing_op(name: str, expected: tuple[int, int, int], tmp_path: Path) -> None:
     v = LinearizableChecker(model="cas-register", init=0).check(
-        None, load_history(KNOSSOS / "cas-register" / "bad" / name), tmp_path)
+        None, load_history(KNOSSOS / "cas-register" / "bad" / name, repair=True), tmp_path)
     op = v.details["counterexample"]["first_unplaceable_op"]
     process, value, completion = expected
     assert (op["process"], op["operation"], op["completion"]) == (process, f"read -> {value}", completion)
@@ -135,5 +135,5 @@ ELLE_CLI = [
 
 @pytest.mark.parametrize(("rel", "model", "expected"), ELLE_CLI, ids=[c[0] for c in ELLE_CLI])
 def test_elle_cli_knossos_copies(rel: str, model: str, expected: bool, tmp_path: Path) -> None:
-    v = LinearizableChecker(model=model).check(None, load_history(DATA / rel), tmp_path)
+    v = LinearizableChecker(model=model).check(None, load_history(DATA / rel, repair=True), tmp_path)
     assert v.valid is expected, v.summary
