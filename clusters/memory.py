@@ -72,7 +72,9 @@ class MemoryDB:
 
 
 class MemoryClient:
-    """Performs register, set and list-append ops on the MemoryDB, atomically."""
+    """Performs register, set and list-append ops on the MemoryDB, atomically. Vocabulary: register `read`
+    (key, None), `write` (key, v), `cas` (key, (old, new)); set `add` element and `read` None (the whole set,
+    sorted); list-append `txn` [[f, key, value], ...]."""
 
     def __init__(self, db: MemoryDB, node: str | None = None) -> None:
         self.db = db
@@ -93,6 +95,8 @@ class MemoryClient:
     def invoke(self, test: Test, op: Op) -> Op:
         db = self.db
         with db.lock:
+            if op.f == "read" and op.value is None:  # the set workload reads the whole set
+                return op.replace(type="ok", value=sorted(db.data.get("set", ())), node=self.node)
             if op.f == "read":
                 key, _ = op.value
                 db.reads += 1

@@ -97,7 +97,7 @@ def main_group() -> None:
 @main_group.command()
 @click.option("--system", default="etcd", show_default=True, help="system under test (see `harness plugins`)")
 @click.option("--workload", default="register", show_default=True, help="workload")
-@click.option("--nemesis", "nemesis", default="", help="faults, comma-separated (e.g. partition,kill); none by default")
+@click.option("--nemesis", "nemesis", default="", help="faults, comma-separated (e.g. partition,kill); none (the default) for no faults")
 @click.option("--cluster", default="local", show_default=True, help="node provider: local, docker, ssh")
 @click.option("--nodes", default="3", show_default=True, help="node count, or comma-separated node names / hosts")
 @click.option("--node", "node_list", multiple=True, help="a node (host) name; repeatable; overrides --nodes")
@@ -124,7 +124,7 @@ def run(**kw: Any) -> None:
 
     from harness.build import build_test
     from harness.interpreter import Counters
-    from harness.options import RunOptions, parse_kv
+    from harness.options import RunOptions, parse_kv, parse_nemeses
     from harness.plugins import Registry
     from harness.progress import Progress
     from harness.runner import run as run_test
@@ -134,7 +134,7 @@ def run(**kw: Any) -> None:
     options = RunOptions(
         system=kw["system"],
         workload=kw["workload"],
-        nemeses=tuple(x.strip() for x in kw["nemesis"].split(",") if x.strip()),
+        nemeses=parse_nemeses(kw["nemesis"]),
         cluster=kw["cluster"],
         node_names=node_names,
         nodes_file=kw["nodes_file"],
@@ -165,6 +165,9 @@ def run(**kw: Any) -> None:
         result = run_test(test, counters=counters)
     for e in result.errors:
         click.echo(f"harness: {e}", err=True)
+    if result.interrupted:
+        click.echo(f"harness: interrupted by {result.interrupted}: faults healed, cluster torn down, results "
+                   f"written; verdict unknown (exit {result.exit_code})", err=True)
     if result.coverage is not None and result.coverage.windows:
         click.echo(_coverage_lines(result.coverage), err=True)
     for f in result.verdict.all_findings()[:20]:

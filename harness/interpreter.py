@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import generator as g
+from harness.client import HarnessBug
 from harness.op import INFO, INVOKE, NEMESIS, Op
 
 log = logging.getLogger("harness.interpreter")
@@ -61,6 +62,7 @@ class InterpreterResult:
     watchdog_fired: bool
     timeouts: int
     duration_s: float
+    bug: HarnessBug | None = None  # a programming error of our own code that stopped the run
 
 
 class _Worker:
@@ -107,6 +109,7 @@ class _Worker:
             try:
                 self.client = test.client.open(test, self.node)
             except Exception as e:  # noqa: BLE001 - an unopenable client is a definite fail
+                self.interp.note_bug(e)
                 return op.replace(type="fail", error=f"no client: {type(e).__name__}: {e}")
         comp = self._invoke(self.client, op)
         if comp.type == INFO:
@@ -117,6 +120,8 @@ class _Worker:
         try:
             comp = target.invoke(self.interp.test, op)
         except Exception as e:  # noqa: BLE001 - unknown outcome: the op may have happened
+            if self.thread != NEMESIS:
+                self.interp.note_bug(e)  # our own TypeError & co. stop the run: never the system's fault
             return op.replace(type=INFO, error=f"{type(e).__name__}: {e}")
         if not isinstance(comp, Op) or comp.type not in _COMPLETED_TYPES:
             return op.replace(type=INFO, error=f"invoke returned {comp!r}, not a completed op")
@@ -167,6 +172,20 @@ class Interpreter:
         self._stopping = False
         self._last_progress = 0
         self._timeouts = 0
+        self.bug: HarnessBug | None = None
+
+    def note_bug(self, e: BaseException) -> None:
+        """A worker met exception `e`: if it is a programming error of ours, stop dispatching (the ops in flight
+        still complete) and keep the first such bug for the runner."""
+        bug = HarnessBug.of(e)
+        if bug is None:
+            return
+        with self._cond:
+            if self.bug is None:
+                self.bug = bug
+                log.error("stopping the run: %s", bug.describe())
+            self._stopping = True
+            self._cond.notify_all()
 
     def node_for(self, thread: int | str) -> str | None:
         if thread == NEMESIS or not self.nodes:
@@ -353,5 +372,5 @@ class Interpreter:
             w.t.join(timeout=max(1.0, test.op_timeout))
         return InterpreterResult(
             ops=self.index - first_index, watchdog_fired=watchdog_fired, timeouts=self._timeouts,
-            duration_s=time.monotonic() - started,
+            duration_s=time.monotonic() - started, bug=self.bug,
         )

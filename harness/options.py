@@ -71,6 +71,15 @@ def parse_kv(pairs: Sequence[str], flag: str) -> dict[str, str]:
     return out
 
 
+def parse_nemeses(text: str) -> tuple[str, ...]:
+    """`"partition,kill"` -> ("partition", "kill"); `"none"` or `""` -> () (no faults), as `--nemesis` and suites
+    take it; "none" beside a fault is BadInput."""
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    if "none" in names and len(names) > 1:
+        raise BadInput(f"--nemesis none means no faults; it cannot be combined with {', '.join(n for n in names if n != 'none')}")
+    return tuple(n for n in names if n != "none")
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """Everything `harness run` was asked, before plugins interpret it."""

@@ -36,7 +36,9 @@ from harness.checker import (
     Verdict,
     merge_validity,
     safe_check,
+    validity_name,
 )
+from harness.client import HarnessBug
 from harness.coverage import Coverage, coverage
 from harness.db import AwaitsReady, collect_logs
 from harness.errors import ClusterError, HarnessError, ImpossibleHistory
@@ -53,7 +55,16 @@ EXIT_CODES = {True: 0, False: 1, UNKNOWN: 2}
 
 
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived: stop the run, heal, tear down."""
+    """SIGINT or SIGTERM arrived: stop the run, heal, tear down. The run then exits 128 + the signal's number
+    (130 for SIGINT, 143 for SIGTERM), as shells expect, with verdict unknown."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +74,7 @@ class RunResult:
     exit_code: int
     errors: tuple[str, ...]
     coverage: Coverage | None = None
+    interrupted: str | None = None  # "SIGINT" or "SIGTERM": exit_code is then 128 + its number
 
 
 def _parallel(nodes: tuple[str, ...], fn: Callable[[str], None], what: str) -> None:
@@ -99,7 +111,7 @@ class _Signals:
         if self.healing:
             log.warning("signal %d during teardown: finishing the heal first", signum)
             return
-        raise Interrupted(signal.Signals(signum).name)
+        raise Interrupted(signum)
 
     def __exit__(self, *exc: object) -> None:
         for s, h in self._old.items():
@@ -150,7 +162,8 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
                 nemesis_errors.append(op)
 
     set_up: dict[str, bool] = {"cluster": False, "db": False, "nemesis": False}
-    interrupted: str | None = None
+    bug: HarnessBug | None = None
+    interrupted: Interrupted | None = None
     with _Signals() as signals:
         try:
             # 2 cluster
@@ -186,13 +199,18 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             res = interp.run(test.generator)
             if res.watchdog_fired:
                 errors.append("watchdog: the run stopped making progress and was ended")
-            if test.final_generator is not None:
+            bug = res.bug
+            if test.final_generator is not None and bug is None:
                 log.info("phase 5b: heal, quiet, final reads")
                 res2 = interp.run(test.final_generator, t0=interp.t0)
                 if res2.watchdog_fired:
                     errors.append("watchdog fired in the final phase")
+                bug = res2.bug
+            if bug is not None:  # our own programming error: the history says nothing about the system
+                log.error("%s\n%s", bug.describe(), bug.traceback)
+                errors.append(f"{bug.describe()}; the run was stopped (traceback in harness.log)")
         except Interrupted as e:
-            interrupted = str(e)
+            interrupted = e
             log.warning("interrupted by %s: healing and tearing down", e)
             errors.append(f"interrupted by {e}")
         except HarnessError as e:
@@ -211,13 +229,13 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     # 7 check
     history = _recorded_history(store.history_path, errors)
     log.info("phase 7: checking %d ops", len(history))
-    if set_up["db"] and not errors_fatal(errors):
+    if set_up["db"] and not errors_fatal(errors) and bug is None:
         verdict = safe_check(test.checker, test, history, store.checks_dir)
     else:
         verdict = Verdict(valid=UNKNOWN, checker="run", summary="the run did not complete: " + "; ".join(errors))
     cov = coverage(history, test.packages, test.options.min_fault_ops)
     verdict = cap_verdict(verdict, nemesis_errors, errors, cov)
-    exit_code = EXIT_CODES[verdict.valid]
+    exit_code = interrupted.exit_code if interrupted else EXIT_CODES[verdict.valid]
     # 8 save
     ended = dt.datetime.now(dt.timezone.utc)
     store.write_results(
@@ -244,11 +262,11 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     )
     for problem in _render(store.path):
         log.warning("report: %s", problem)
-    log.info("verdict: %s (exit %d)", verdict.valid, exit_code)
+    why = f", interrupted by {interrupted}" if interrupted else ""
+    log.info("verdict: %s (exit %d%s)", validity_name(verdict.valid), exit_code, why)
     store.stop_log(log)
-    if interrupted:
-        raise KeyboardInterrupt(interrupted)
-    return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors), coverage=cov)
+    return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors), coverage=cov,
+                     interrupted=str(interrupted) if interrupted else None)
 
 
 def _recorded_history(path: str, errors: list[str]) -> History:

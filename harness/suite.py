@@ -30,7 +30,7 @@ import jsonschema
 import yaml
 
 from harness.errors import BadInput
-from harness.options import parse_opts
+from harness.options import parse_nemeses, parse_opts
 from harness.plugins import Registry
 from harness.store import read_json, write_json
 
@@ -107,7 +107,7 @@ class Suite:
 def _nemeses(v: Any) -> list[str]:
     if isinstance(v, list):
         return [x for x in v if x]
-    return [x.strip() for x in str(v or "").split(",") if x.strip() and x.strip() != "none"]
+    return list(parse_nemeses(str(v or "")))
 
 
 def load_suite(path: str, registry: Registry | None = None) -> Suite:

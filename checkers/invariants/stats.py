@@ -1,9 +1,10 @@
-"""Stats checker: how many ops of each f completed ok, fail and info; invalid when some f never succeeded
-(Jepsen's `checker/stats`).
+"""Stats checker: how many ops of each f completed ok, fail and info; unknown when some f never succeeded.
 
 Owns `StatsChecker` and its plugin. Does not own any workload. Nemesis ops (process "nemesis") are counted
 apart and never judged. Any client f counts; an f that was invoked but never completed ok is a finding, since
-a test where (say) no write ever succeeded has tested nothing about writes.
+a test where (say) no read ever succeeded has tested nothing about reads. Unlike Jepsen's `checker/stats`, which
+calls that invalid, the verdict is unknown: a run whose checkers could not judge has not shown the system wrong
+(availability thresholds are the availability checker's to judge).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _TYPES = ("ok", "fail", "info")
 
 @dataclass(frozen=True)
 class StatsChecker:
-    """Counts by f and completion type; an f without a single ok completion is invalid."""
+    """Counts by f and completion type; an f without a single ok completion makes the verdict unknown."""
 
     max_findings: int = 10
     name: str = "stats"
@@ -47,9 +48,10 @@ class StatsChecker:
                 tried = row["count"] + row["unfinished"]
                 findings.note("never-succeeded", lambda f=f, parts=parts, tried=tried: Finding(
                     kind="never-succeeded",
-                    failure_class=FailureClass.SLOW_RECOVERY,
-                    diagnosis=(f"never available: no {f} ever succeeded (0 ok of {tried}"
-                               + (f": {parts}" if parts else ", none completed") + ")"),
+                    failure_class=FailureClass.INCOMPLETE,
+                    diagnosis=(f"untested: no {f} ever succeeded (0 ok of {tried}"
+                               + (f": {parts}" if parts else ", none completed") + "), so nothing about it "
+                               "could be judged"),
                     ops=(first[f],),
                     scope=f"f {f}",
                 ))
@@ -63,5 +65,5 @@ PLUGIN = CheckerPlugin(
     name="stats",
     option_specs=(max_findings_spec(),),
     build=lambda o: StatsChecker(max_findings=o["max_findings"]),
-    help="counts by f and type; invalid when some f never succeeded (Jepsen's stats)",
+    help="counts by f and type; unknown when some f never succeeded (nothing about it could be judged)",
 )

@@ -225,11 +225,12 @@ def test_stats(seed: int, n: int, c: int) -> None:
     h = sim.simulate(sim.SetModel(), seed, n, c)
     v = run(StatsChecker(), h)
     fs = {op.f for op in h.ops}
-    assert v.valid is all(any(op.f == f and op.type == "ok" for op in h.ops) for f in fs)
+    judged = all(any(op.f == f and op.type == "ok" for op in h.ops) for f in fs)
+    assert v.valid == (True if judged else "unknown")  # never invalid: an f that never succeeded is untested
     assert v.details["total"]["count"] == sum(1 for op in h.ops if op.type != "invoke")
     bad = History(op.replace(type="fail") if op.f == "read" and op.type == "ok" else op for op in h.ops)
     v = run(StatsChecker(), bad)
-    assert v.valid is False and any("no read ever succeeded" in f.diagnosis for f in v.findings)
+    assert v.valid == "unknown" and any("no read ever succeeded" in f.diagnosis for f in v.findings)
 
 
 # --- availability -------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -191,3 +192,9 @@ def etcd(request: pytest.FixtureRequest, tmp_path: Path, run_ids: list[str]) -> 
         ledger.close()
         assert not errors, errors
         assert not left, f"ledger entries not released: {left}"
+
+
+def recheck(run_dir: Path, out_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`harness check` of a run's own history.jsonl (no checker named: the run's own, from its test.json)."""
+    return subprocess.run([sys.executable, "-m", "harness", "check", "--out-dir", str(out_dir),
+                           str(run_dir / "history.jsonl")], capture_output=True, text=True, timeout=300, check=False)

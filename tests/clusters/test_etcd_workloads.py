@@ -27,7 +27,7 @@ from harness.op import History, Op
 from harness.report import frames
 from harness.report.stats import OpCounts
 from harness.test import Test as HarnessTest
-from tests.clusters.conftest import EtcdEnv, require, residue
+from tests.clusters.conftest import EtcdEnv, recheck, require, residue
 
 ENV = {**os.environ, "CI": "true"}
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -116,6 +116,8 @@ def test_every_workload_is_valid_on_etcd_without_faults(tmp_path: Path, workload
         assert not [o for o in client if o.type == "info"], "no faults, yet some op had an unknown outcome"
         assert {o.node for o in client.completions()} == {"n1", "n2", "n3"}, "every member served clients"
         exact_state(workload, history)
+        again = recheck(run_dir, tmp_path / "recheck")  # `harness check` of the run's own history agrees
+        assert again.returncode == 0 and again.stdout.endswith("\tvalid\n"), again.stderr
     finally:
         left = residue([results["run"]["run_id"]])
         assert not left, f"left behind: {left}"

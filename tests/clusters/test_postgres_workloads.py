@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness.op import History
-from tests.clusters.conftest import residue
+from tests.clusters.conftest import recheck, residue
 
 BINDIR = "/usr/lib/postgresql/15/bin"
 ENV = {**os.environ, "CI": "true"}
@@ -105,6 +105,8 @@ def test_every_workload_is_valid_on_postgres_without_faults(tmp_path: Path, work
     assert not [o for o in client if o.type == "info"], "no faults, yet some op had an unknown outcome"
     test = json.loads((run_dir / "test.json").read_text())
     assert "PostgreSQL" in str(test["versions"].get("postgres")) and test["versions"]["isolation"] == "serializable"
+    again = recheck(run_dir, tmp_path / "recheck")  # `harness check` of the run's own history agrees
+    assert again.returncode == 0 and again.stdout.endswith("\tvalid\n"), again.stderr
     assert_clean(results)
 
 
@@ -137,6 +139,8 @@ def test_list_append_is_checked_against_the_isolation_level_asked_for(tmp_path: 
     assert run_dir.parent.name == expected_name == results["run"]["name"]
     found = set(details["found"]) - {"empty-transaction-graph"}
     assert found <= ALLOWED[isolation], f"{isolation} showed {found}: a Postgres bug or a checker bug"
+    again = recheck(run_dir, tmp_path / "recheck")  # re-checking reaches the run's verdict and names the model
+    assert again.returncode == exit_code and f"elle: consistency model {isolation} (postgres isolation" in again.stderr
     if isolation == "read-committed":
         # valid because read committed allows what it saw, not because the run was too gentle to show anything
         assert elle["valid"] is True and found & {"G-single-item", "G2-item"}, found

@@ -1,0 +1,150 @@
+"""MUST SHOW, on the built-in `memory` system (no root, fast, in CI): every workload it declares runs valid without
+faults, and `harness check` of each run's own history.jsonl reaches the run's verdict; a client that raises a
+programming error (TypeError) stops the run with verdict unknown, exit 2, the traceback in harness.log and the
+error on the console, never counted against the system; SIGINT and SIGTERM end a run with the console, the exit
+code and results.json agreeing; `--nemesis none` is accepted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clusters.memory import SYSTEM as MEMORY
+from harness import generator as g
+from harness.cli import main
+from harness.op import History
+
+ENV = {**os.environ, "CI": "true"}
+
+
+def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=ENV,
+                          timeout=timeout, check=False)
+
+
+def memory_run(tmp_path: Path, workload: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    p = harness("run", "--system", "memory", "--cluster", "inprocess", "--workload", workload, "--time-limit", "2",
+                "--seed", "11", "--results", str(tmp_path / "results"), *args)
+    return p, Path(p.stdout.strip().splitlines()[-1].split("\t")[0]) if "\t" in p.stdout else tmp_path
+
+
+@pytest.mark.parametrize("workload", sorted(MEMORY.workloads))
+def test_every_declared_workload_is_valid_and_rechecks_valid(workload: str, tmp_path: Path) -> None:
+    p, run_dir = memory_run(tmp_path, workload, "--nemesis", "none")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.endswith("\tvalid\n") and "harness: verdict: valid (exit 0)" in p.stderr
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["valid"] is True and results["errors"] == [] and results["run"]["nemeses"] == []
+    history = History.from_jsonl(run_dir / "history.jsonl")
+    assert sum(1 for o in history if o.type == "ok") >= 50
+    assert not [o for o in history if o.type == "info"], "a healthy in-process store answers every op"
+
+    again = harness("check", "--out-dir", str(tmp_path / "checks"), str(run_dir / "history.jsonl"))
+    assert again.returncode == 0 and again.stdout.endswith("\tvalid\n"), again.stderr
+    assert f"checked as its run did ({run_dir / 'test.json'}): system memory, workload {workload}" in again.stderr
+
+
+def test_a_register_history_copied_out_of_its_run_is_checked_per_key(tmp_path: Path) -> None:
+    p, run_dir = memory_run(tmp_path, "register")
+    assert p.returncode == 0, p.stderr
+    alone = tmp_path / "register.jsonl"
+    shutil.copy(run_dir / "history.jsonl", alone)
+    again = harness("check", "--out-dir", str(tmp_path / "checks"), str(alone))
+    assert again.returncode == 0 and again.stdout == f"{alone}\tvalid\n", again.stderr
+    assert "each key is checked on its own (independent=true)" in again.stderr
+
+
+def test_the_planted_bug_is_found_again_by_check(tmp_path: Path) -> None:
+    p, run_dir = memory_run(tmp_path, "register", "--system-opt", "bug=stale-reads")
+    assert p.returncode == 1, p.stderr
+    again = harness("check", "--out-dir", str(tmp_path / "checks"), str(run_dir / "history.jsonl"))
+    assert again.returncode == 1 and again.stdout.endswith("\tinvalid\n"), again.stderr
+    assert "(bug=stale-reads)" in again.stderr
+
+
+def test_a_client_type_error_stops_the_run_as_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The workload asks the memory client to write a value it cannot unpack (`key, v = None`): a TypeError
+    raised in clusters/memory.py, our own code, like the set read of issue 15."""
+    from workloads.register import RegisterWorkload
+
+    def broken(self: Any, test: Any) -> Any:
+        return g.stateful(lambda test, ctx, n: ({"f": "write", "value": None}, n + 1), 0)
+
+    monkeypatch.setattr(RegisterWorkload, "generator", broken)
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--system", "memory", "--cluster", "inprocess", "--time-limit", "20", "--seed", "1",
+              "--results", str(tmp_path / "results")])
+    out, err = capsys.readouterr()
+    assert e.value.code == 2
+    assert out.endswith("\tunknown\n")
+    run_dir = Path(out.strip().split("\t")[0])
+    assert "harness bug: TypeError: cannot unpack non-iterable NoneType object at clusters/memory.py" in err
+    assert "the run was stopped (traceback in harness.log)" in err
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["valid"] == "unknown" and results["exit_code"] == 2
+    assert results["run"]["duration_s"] < 10, "the run stopped early, not at its 20 s time limit"
+    assert not results["verdict"]["children"] or all(
+        c["valid"] is not False for c in results["verdict"]["children"]), "never counted as the system's fault"
+    log = (run_dir / "harness.log").read_text()
+    assert "Traceback (most recent call last)" in log and 'clusters/memory.py", line' in log
+    history = History.from_jsonl(run_dir / "history.jsonl")
+    assert [o for o in history if o.type == "info" and "TypeError" in str(o.error)]
+
+
+def test_a_driver_type_error_is_the_systems_unknown_outcome() -> None:
+    """Only our own code's programming errors are bugs: a TypeError raised inside a library is not."""
+    from harness.client import HarnessBug
+
+    try:
+        import urllib.parse
+
+        urllib.parse.urlsplit(None)  # type: ignore[arg-type]  # TypeError in the stdlib, called from here
+    except TypeError as e:
+        assert HarnessBug.of(e) is None  # the first frame outside the stdlib is this test, not the harness
+    try:
+        MEMORY.client(type("T", (), {"db": None})()).invoke(None, None)  # type: ignore[arg-type]
+    except AttributeError as e:
+        bug = HarnessBug.of(e)
+        assert bug is not None and bug.where.startswith("clusters/memory.py:")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_the_run_with_console_exit_code_and_results_agreeing(sig: int, code: int,
+                                                                         tmp_path: Path) -> None:
+    results_dir = tmp_path / "results"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "--system", "memory", "--cluster", "inprocess", "--time-limit", "60",
+         "--results", str(results_dir)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(h.stat().st_size > 0 for h in results_dir.glob("*/*/history.jsonl")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    name = signal.Signals(sig).name
+    assert proc.returncode == code, err
+    assert f"verdict: unknown (exit {code}, interrupted by {name})" in err
+    assert f"interrupted by {name}: faults healed, cluster torn down, results written; verdict unknown (exit {code})" in err
+    assert out.endswith("\tunknown\n")
+    results = json.loads((Path(out.split("\t")[0]) / "results.json").read_text())
+    assert results["valid"] == "unknown" and results["exit_code"] == code
+
+
+def test_nemesis_none_cannot_be_combined(tmp_path: Path) -> None:
+    p = harness("run", "--system", "memory", "--cluster", "inprocess", "--nemesis", "none,kill",
+                "--results", str(tmp_path))
+    assert p.returncode == 254 and p.stderr.count("\n") == 1 and "--nemesis none means no faults" in p.stderr
