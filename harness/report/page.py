@@ -177,12 +177,35 @@ def render_run(run_dir: str | os.PathLike[str]) -> list[str]:
     path = Path(run_dir)
     try:
         run = RunDir.load(path)
-    except Exception as e:  # noqa: BLE001 - render_run must not raise
-        problems.append(f"cannot read the run directory: {e}")
-        if path.is_dir():
-            _attempt(problems, "writing the fallback report",
-                     lambda: _write_atomic(path / "report.html", _fallback_html(path.name, UNKNOWN, problems)))
-        return problems
+    except Exception:  # noqa: BLE001 - render_run must not raise; run_html says why
+        run = None
+    if run is not None:
+        _attempt(problems, "junit.xml", lambda: write_junit(run, path / "junit.xml"))
+    html, more = run_html(path, run)
+    problems.extend(more)
+    if path.is_dir():
+        _attempt(problems, "writing report.html", lambda: _write_atomic(path / "report.html", html))
+    return problems
+
+
+def run_html(path: Path, run: RunDir | None = None) -> tuple[str, list[str]]:
+    """The report page of the run directory `path` (or of `run`, already loaded), and the problems met, built in
+    memory: nothing is written (`harness serve` shows a run without touching its directory). Never raises."""
+    problems: list[str] = []
+    if run is None:
+        try:
+            run = RunDir.load(path)
+        except Exception as e:  # noqa: BLE001 - a page is always produced
+            problems.append(f"cannot read the run directory: {e}")
+            return _fallback_html(path.name, UNKNOWN, problems), problems
+    page = _attempt(problems, "building the report", lambda: build_run_page(run))
+    if page is not None:
+        problems.extend(page.problems)
+        page.problems = problems
+        html = _attempt(problems, "rendering report.html", lambda: render("run.html.j2", page=page))
+        if html is not None:
+            return html, problems
+    return _fallback_html(run.title, validity_name(run.valid), problems), problems
     _attempt(problems, "junit.xml", lambda: write_junit(run, path / "junit.xml"))
     page = _attempt(problems, "building the report", lambda: build_run_page(run))
     if page is not None:

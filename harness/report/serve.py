@@ -4,9 +4,12 @@ Owns `find_runs` (run directories under results/, newest first, with verdict, sy
 time), the request handler and `make_server`. Routes:
     /                      the list of runs, with a filter
     /api/runs.json         the same list as JSON
-    /runs/<run>/<file>     any file of a run directory (report.html is rendered on demand if missing)
+    /runs/<run>/<file>     any file of a run directory (a missing report.html is rendered in memory)
     /zip/<run>             the whole run directory as a zip download
-Paths are resolved and must stay inside the results directory. Does not own rendering pages (see page/compare).
+No open doors: the server only reads (it never writes into the results directory, not even a report), paths are
+resolved and must stay inside the results directory, and a request whose Host header is not the address it
+listens on (127.0.0.1 or localhost with its port) is refused with 403, so a web page the user visits cannot read
+the results through DNS rebinding. Does not own rendering pages (see page/compare).
 """
 
 from __future__ import annotations
@@ -107,9 +110,10 @@ def zip_run(run_dir: Path) -> bytes:
 
 
 class ResultsHandler(BaseHTTPRequestHandler):
-    """Serves one results directory, read-only except that a missing report.html is rendered on request."""
+    """Serves one results directory, read-only: a missing report.html is rendered in memory, never written."""
 
     root: Path = Path("results")
+    allowed_hosts: frozenset[str] = frozenset()
     server_version = "harness-serve"
 
     def log_message(self, format: str, *args: object) -> None:
@@ -128,6 +132,11 @@ class ResultsHandler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.NOT_FOUND, f"not found: {what}\n".encode(), "text/plain; charset=utf-8")
 
     def do_GET(self) -> None:
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in self.allowed_hosts:
+            self._send(HTTPStatus.FORBIDDEN, f"refused: Host {host or '(none)'!r} is not this server's address\n"
+                       .encode(), "text/plain; charset=utf-8")
+            return
         path = unquote(urlsplit(self.path).path)
         try:
             if path in ("/", "/index.html"):
@@ -151,9 +160,10 @@ class ResultsHandler(BaseHTTPRequestHandler):
                 if p.is_dir():
                     p = p / "report.html"
                 if p.name == "report.html" and not p.exists() and p.parent.is_dir():
-                    from harness.report.page import render_run
+                    from harness.report.page import run_html
 
-                    render_run(p.parent)
+                    html, _problems = run_html(p.parent)  # in memory: the results directory stays as it is
+                    return self._send(HTTPStatus.OK, html.encode(), "text/html; charset=utf-8")
                 if not p.is_file():
                     return self._not_found(path)
                 ctype = mimetypes.guess_type(p.name)[0] or "text/plain"
@@ -178,5 +188,8 @@ def make_server(results_dir: str | os.PathLike[str], port: int = 8000) -> Thread
         server = ThreadingHTTPServer((HOST, port), handler)
     except OSError as e:
         raise BadInput(f"cannot listen on {HOST}:{port}: {e.strerror}") from None
+    bound = server.server_address[1]
+    handler.allowed_hosts = frozenset(f"{name}:{bound}" for name in (HOST, "localhost")) | (
+        frozenset((HOST, "localhost")) if bound == 80 else frozenset())
     server.daemon_threads = True
     return server
