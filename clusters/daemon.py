@@ -31,8 +31,9 @@ _START = r"""
 set -e
 pidfile=$1 logfile=$2 cwd=$3; shift 3
 mkdir -p "$cwd" "$(dirname "$pidfile")" "$(dirname "$logfile")"
-if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-  echo "already running: pid $(cat "$pidfile")" >&2; exit 3
+if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null \
+   && [ "$(sed -e 's/^.*) //' "/proc/$(cat "$pidfile")/stat" 2>/dev/null | cut -c1)" != Z ]; then
+  echo "already running: pid $(cat "$pidfile")" >&2; exit 3  # (a zombie nobody reaped yet does not count)
 fi
 cd "$cwd"
 setsid "$@" >>"$logfile" 2>&1 </dev/null &
