@@ -2,7 +2,10 @@
 
 Owns `Verdict` (valid: True | False | "unknown", merged as false > unknown > true), `Finding` (one anomaly,
 placed in a failure class with a plain-words diagnosis and the ops that show it), the `Checker` protocol and
-`compose`. Does not own any particular checker: those live in `checkers/`.
+`compose`, and `cap`, which turns what a run did not test (a fault not injected, a fault without evidence that
+it took effect, an untested fault window) into verdict "unknown", never valid. Does not own any particular
+checker: those live in `checkers/`; nor measuring faults (`harness.evidence`) or fault windows
+(`harness.coverage`).
 
 A checker is a pure function of a history: deterministic, no network, no clock, no global state; it may write
 files (counterexample pages, plots) only under the `out_dir` it is given. A checker that raises is turned into
@@ -210,3 +213,20 @@ class Compose:
 
 def compose(*checkers: Checker) -> Compose:
     return Compose(list(checkers))
+
+
+def cap(verdict: Verdict, limits: Sequence[Finding]) -> Verdict:
+    """The verdict of a run that did not test everything it claims: `limits` are the reasons (a fault not
+    injected, a fault without evidence that it took effect, a fault window in which too few client ops ran, a run
+    error), each an "incomplete check" finding. A valid verdict becomes unknown, an invalid one stays invalid
+    (what was found is real), and the checkers' verdict is kept as the child. No limits: the verdict as it is."""
+    if not limits:
+        return verdict
+    valid = merge_validity(verdict.valid, UNKNOWN)
+    return Verdict(
+        valid=valid,
+        checker="run",
+        summary=verdict.summary if valid is False else "unknown: " + limits[0].diagnosis,
+        findings=tuple(limits),
+        children=(verdict,),
+    )

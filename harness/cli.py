@@ -170,6 +170,11 @@ def run(**kw: Any) -> None:
                    f"written; verdict unknown (exit {result.exit_code})", err=True)
     if result.coverage is not None and result.coverage.windows:
         click.echo(_coverage_lines(result.coverage), err=True)
+    if result.faults:
+        from harness.evidence import summary_lines
+
+        lines = summary_lines(result.faults)
+        click.echo("\n".join([f"harness: {lines[0]}", *lines[1:]]), err=True)
     for f in result.verdict.all_findings()[:20]:
         click.echo(f"  - {f.failure_class.value}: {f.diagnosis}", err=True)
     click.echo(f"{result.store.path}\t{VERDICT_WORD[result.verdict.valid]}")
@@ -279,9 +284,11 @@ def _default_plan(registry: Any, path: str, history: Any) -> Any:
 
 def _check_one(plan: Any, history: Any, out_dir: str) -> Any:
     """The plan's verdict; for a run's history also capped as the run capped it (faults not injected, fault
-    windows untested), so that re-checking reaches the run's verdict."""
+    windows untested, faults without evidence that they took effect), so that re-checking reaches the run's
+    verdict."""
     from harness.checker import safe_check
     from harness.coverage import coverage
+    from harness.evidence import fault_records
     from harness.recheck import all_verdicts, model_note
     from harness.runner import cap_verdict
 
@@ -294,7 +301,9 @@ def _check_one(plan: Any, history: Any, out_dir: str) -> Any:
     if plan.test is None:
         return verdict
     failed = [op for op in history.nemesis_ops().completions() if op.error is not None]
-    return cap_verdict(verdict, failed, [], coverage(history, plan.test.packages, plan.min_fault_ops))
+    packages = plan.test.packages
+    return cap_verdict(verdict, failed, [], coverage(history, packages, plan.min_fault_ops),
+                       tuple(fault_records(history, packages)))
 
 
 @main_group.command()

@@ -1,8 +1,10 @@
 """The runner: the only orchestrator of a run.
 
 Owns the order of a run and its guarantees: faults are healed and nodes torn down in `finally`, also on
-SIGINT/SIGTERM; a checker exception becomes "unknown"; a fault that could not be injected or a residue left
-after teardown makes a valid verdict "unknown". Does not own any step's details.
+SIGINT/SIGTERM; a checker exception becomes "unknown"; a fault that could not be injected, a fault without
+evidence that it took effect (`harness.evidence`), a fault window in which too few client ops ran
+(`harness.coverage`) or a residue left after teardown makes a valid verdict "unknown". Does not own any step's
+details.
 
 Phases (numbered as in docs/architecture.md):
     1 store      run directory, test.json, harness.log
@@ -29,19 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import harness
-from harness.checker import (
-    UNKNOWN,
-    FailureClass,
-    Finding,
-    Verdict,
-    merge_validity,
-    safe_check,
-    validity_name,
-)
+from harness.checker import UNKNOWN, FailureClass, Finding, Verdict, cap, safe_check, validity_name
 from harness.client import HarnessBug
 from harness.coverage import Coverage, coverage
 from harness.db import AwaitsReady, collect_logs
 from harness.errors import ClusterError, HarnessError, ImpossibleHistory
+from harness.evidence import FaultRecord, evidence_findings, fault_records
 from harness.interpreter import Counters, Interpreter
 from harness.nemesis import ChecksResidue
 from harness.op import History, HistoryWriter, Op, scan_jsonl
@@ -69,12 +64,48 @@ class Interrupted(BaseException):
 
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
+    """What a run ended with. `coverage` holds the fault windows and the client ops in each; `faults` every
+    fault-starting op with the evidence it measured (`harness.evidence`)."""
+
     store: Store
     verdict: Verdict
     exit_code: int
     errors: tuple[str, ...]
     coverage: Coverage | None = None
     interrupted: str | None = None  # "SIGINT" or "SIGTERM": exit_code is then 128 + its number
+    faults: tuple[FaultRecord, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What a run did not test, kept typed until the verdict is capped: fault windows with too few client ops,
+    fault ops that completed with an error (not injected), faults without evidence that they took effect, run
+    errors."""
+
+    not_injected: tuple[Op, ...] = ()
+    errors: tuple[str, ...] = ()
+    coverage: Coverage | None = None
+    faults: tuple[FaultRecord, ...] = ()
+
+    def findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        if self.coverage is not None:
+            out += [Finding(kind="fault-window-untested", failure_class=FailureClass.INCOMPLETE,
+                            diagnosis=self.coverage.describe(w), ops=(w.interval.start_index,))
+                    for w in self.coverage.untested]
+        if self.not_injected:
+            first = self.not_injected[0]
+            out.append(Finding(
+                kind="fault-not-injected", failure_class=FailureClass.INCOMPLETE,
+                diagnosis=f"{len(self.not_injected)} fault(s) could not be injected (first: {first.f}: "
+                f"{first.error}); the run did not test what it claims",
+                ops=tuple(o.index for o in self.not_injected[:20]),
+            ))
+        out.extend(evidence_findings(self.faults))
+        if self.errors:
+            out.append(Finding(kind="run-error", failure_class=FailureClass.INCOMPLETE,
+                               diagnosis="; ".join(self.errors)[:2000]))
+        return out
 
 
 def _parallel(nodes: tuple[str, ...], fn: Callable[[str], None], what: str) -> None:
@@ -234,7 +265,8 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     else:
         verdict = Verdict(valid=UNKNOWN, checker="run", summary="the run did not complete: " + "; ".join(errors))
     cov = coverage(history, test.packages, test.options.min_fault_ops)
-    verdict = cap_verdict(verdict, nemesis_errors, errors, cov)
+    faults = tuple(fault_records(history, test.packages))
+    verdict = cap_verdict(verdict, nemesis_errors, errors, cov, faults)
     exit_code = interrupted.exit_code if interrupted else EXIT_CODES[verdict.valid]
     # 8 save
     ended = dt.datetime.now(dt.timezone.utc)
@@ -258,6 +290,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             "verdict": verdict.to_json(),
             "errors": errors,
             "coverage": cov.to_json(),
+            "evidence": [f.to_json() for f in faults],
         }
     )
     for problem in _render(store.path):
@@ -266,7 +299,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     log.info("verdict: %s (exit %d%s)", validity_name(verdict.valid), exit_code, why)
     store.stop_log(log)
     return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors), coverage=cov,
-                     interrupted=str(interrupted) if interrupted else None)
+                     interrupted=str(interrupted) if interrupted else None, faults=faults)
 
 
 def _recorded_history(path: str, errors: list[str]) -> History:
@@ -286,38 +319,13 @@ def errors_fatal(errors: list[str]) -> bool:
     return any(e.startswith(("harness crashed", "database setup failed", "cluster")) for e in errors)
 
 
-def cap_verdict(verdict: Verdict, nemesis_errors: list[Op], errors: list[str], cov: Coverage) -> Verdict:
-    """A valid verdict becomes unknown when a fault could not be injected, a fault window saw too few client
-    ops to have tested anything, or the run had errors."""
-    findings = [
-        Finding(kind="fault-window-untested", failure_class=FailureClass.INCOMPLETE, diagnosis=cov.describe(w),
-                ops=(w.interval.start_index,))
-        for w in cov.untested
-    ]
-    if nemesis_errors:
-        findings.append(
-            Finding(
-                kind="fault-not-injected",
-                failure_class=FailureClass.INCOMPLETE,
-                diagnosis=f"{len(nemesis_errors)} fault(s) could not be injected (first: {nemesis_errors[0].f}: "
-                f"{nemesis_errors[0].error}); the run did not test what it claims",
-                ops=tuple(o.index for o in nemesis_errors[:20]),
-            )
-        )
-    if errors:
-        findings.append(
-            Finding(kind="run-error", failure_class=FailureClass.INCOMPLETE, diagnosis="; ".join(errors)[:2000])
-        )
-    if not findings:
-        return verdict
-    valid = merge_validity(verdict.valid, UNKNOWN)
-    return Verdict(
-        valid=valid,
-        checker="run",
-        summary=verdict.summary if valid is False else "unknown: " + findings[0].diagnosis,
-        findings=tuple(findings),
-        children=(verdict,),
-    )
+def cap_verdict(verdict: Verdict, nemesis_errors: list[Op], errors: list[str], cov: Coverage,
+                faults: tuple[FaultRecord, ...] = ()) -> Verdict:
+    """A valid verdict becomes unknown when a fault window saw too few client ops to have tested anything, a
+    fault could not be injected, a fault has no evidence that it took effect, or the run had errors
+    (`harness.checker.cap`)."""
+    return cap(verdict, Limits(not_injected=tuple(nemesis_errors), errors=tuple(errors), coverage=cov,
+                               faults=faults).findings())
 
 
 def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:

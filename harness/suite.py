@@ -4,7 +4,8 @@ Owns the suite file (YAML or JSON, validated against `suite.schema.json` shipped
 file and line named in every error), expanding the matrix, running each run as `harness run` in a subprocess
 (so every run has its own cluster, log and signal handling), and the suite directory:
 `results/suites/<name>/<timestamp>/` with `summary.json`, `junit.xml` (a testcase per run and checker) and
-`summary.html` (the comparison page of harness.report). Does not own runs, checks or reports.
+`summary.html` (the comparison page of harness.report); each run's entry carries its fault-window coverage and
+how many of its faults were not shown to take effect (`harness.evidence`). Does not own runs, checks or reports.
 
 Exit code: the worst verdict (1 invalid, 2 unknown); with `--fail-on invalid`, unknown runs do not fail the
 gate. A bad suite file exits 254 with one line: `FILE:LINE: problem`.
@@ -223,6 +224,7 @@ class RunOutcome:
     checkers: tuple[dict[str, Any], ...]
     error: str = ""
     coverage: Mapping[str, Any] | None = None  # fault windows, untested ones, fewest completed ops in a window
+    evidence: Mapping[str, int] | None = None  # faults started, and how many were not shown to take effect
 
 
 VALIDITY_OF_EXIT = {0: True, 1: False, 2: "unknown"}
@@ -238,17 +240,22 @@ def _run_one(spec: RunSpec, results_dir: str, echo: Any) -> RunOutcome:
         run_dir = last.split("\t")[0]
     checkers: list[dict[str, Any]] = []
     cov: Mapping[str, Any] | None = None
+    evidence: Mapping[str, int] | None = None
     valid: Any = VALIDITY_OF_EXIT.get(p.returncode, "unknown")
     if run_dir and os.path.exists(os.path.join(run_dir, "results.json")):
         res = read_json(os.path.join(run_dir, "results.json"))
         valid = res["valid"]
         checkers = list(_leaf_verdicts(res["verdict"]))
         cov = _coverage_summary(res.get("coverage"))
+        evidence = _evidence_summary(res.get("evidence"))
     err = "" if p.returncode in (0, 1, 2) else (p.stderr.strip().splitlines() or ["?"])[-1]
+    notes = [err] if err else []
+    if evidence and evidence["not_in_effect"]:
+        notes.append(f"{evidence['not_in_effect']} of {evidence['faults']} faults not shown to take effect")
     echo(f"suite: {spec.id}: {'valid' if valid is True else 'invalid' if valid is False else 'unknown'}"
-         + (f" ({err})" if err else ""))
+         + (f" ({'; '.join(notes)})" if notes else ""))
     return RunOutcome(spec=spec, exit_code=p.returncode, run_dir=run_dir, valid=valid, checkers=tuple(checkers),
-                      error=err, coverage=cov)
+                      error=err, coverage=cov, evidence=evidence)
 
 
 def _coverage_summary(cov: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -258,6 +265,14 @@ def _coverage_summary(cov: Mapping[str, Any] | None) -> Mapping[str, Any] | None
     windows = cov.get("windows") or []
     return {"windows": len(windows), "untested": len(cov.get("untested") or []),
             "fewest_completed": min((w.get("completed", 0) for w in windows), default=None)}
+
+
+def _evidence_summary(records: Any) -> Mapping[str, int] | None:
+    """A run's fault evidence (results.json "evidence", see harness.evidence.FaultRecord) in two numbers."""
+    if not isinstance(records, list):
+        return None
+    bad = sum(1 for r in records if not isinstance(r, dict) or r.get("state") != "in effect")
+    return {"faults": len(records), "not_in_effect": bad}
 
 
 def _leaf_verdicts(v: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -325,7 +340,7 @@ def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | 
         "fail_on": fail_on, "valid": validity, "exit_code": code,
         "runs": [{"id": o.spec.id, "options": dict(o.spec.options), "run_dir": o.run_dir, "valid": o.valid,
                   "exit_code": o.exit_code, "error": o.error, "checkers": list(o.checkers),
-                  "coverage": o.coverage} for o in outcomes],
+                  "coverage": o.coverage, "evidence": o.evidence} for o in outcomes],
     })
     write_junit(os.path.join(out, "junit.xml"), suite, outcomes)
     dirs = [o.run_dir for o in outcomes if o.run_dir]

@@ -1,16 +1,27 @@
 """The `disk` fault family: corruption of the system's data files on chosen nodes while the system is stopped
 (SIGKILL, corrupt, start again), to test what "durable" means.
 
-Modes: `bitflip` flips one random bit of a file; `truncate` cuts a random number of bytes (at most
-`disk-max-bytes`) off its end, like a torn write. Files come from the optional DB ability `HasDataFiles`, or,
-for systems without it, from `disk-files=GLOB[,GLOB]` relative to each node's workdir (for etcd, e.g.
-`data/member/wal/*.wal`). The system must be Killable.
+Faults aim at written data, never at the zero-filled, preallocated tail of a file (etcd preallocates 64 MB WAL
+segments): `written_bytes` finds where a file's data ends (the last non-zero byte, assuming the data comes first
+and zeros after, as in a preallocated log). Modes: `bitflip` flips one random bit of the written part;
+`truncate` cuts a random number of its last bytes (at most `disk-max-bytes`), like a torn write: the file then
+ends there. Files come from `disk-files=GLOB[,GLOB]` relative to each node's workdir when given (for etcd, e.g.
+`data/member/wal/*.wal`), else from the optional DB ability `HasDataFiles`; one of the two is needed. The system
+must be Killable.
 
 Ops: `corrupt-file` {"nodes": spec or list, "mode": "bitflip"|"truncate"} completes with every change made
-(node, file, offset and bit with the byte before and after, or the sizes before and after). A node that does
-not come back after the corruption is noted in the completion (`start_failed`), retried at teardown, and
-reported as residue if it still does not start. Corruption is the point of this fault, so teardown does not
-undo it; the data goes with the cluster. No ledger entry is needed: nothing outlives the cluster's teardown.
+(node, file, how much of it was written, offset and bit with the byte before and after, or the sizes before and
+after) and the evidence (`harness.evidence`): a checksum of the written part before and after, which must
+differ. A node whose data files hold no written data at all acted on nothing (the evidence says so). A node
+that does not come back after the corruption is noted in the completion (`start_failed`). `stop-disk` ends
+the window in which the system runs on the corrupted data (its schedule comes `interval` after each
+corruption, so reports show the interval and coverage counts the client ops in it): it starts again a node
+that did not come back, and records whether each corrupted node runs. Corruption is the point of this fault,
+so nothing undoes it; the data goes with the cluster. A system that refuses to start on data it finds corrupt
+(etcd: "walpb: crc mismatch") gives its answer to the fault, which the completions record (`start_failed`,
+`refused`); it is not a fault left behind, so this family reports no residue: the node's process and data go
+with the cluster's teardown. Teardown tries once more to start what is down. No ledger entry is needed:
+nothing outlives the cluster's teardown.
 """
 
 from __future__ import annotations
@@ -19,25 +30,30 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from harness.control import Remote
 from harness.db import Killable, require
-from harness.errors import FaultError, MissingAbility
+from harness.errors import MissingAbility
+from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
-from nemeses.process import targets_of
+from nemeses import datafile
+from nemeses.probe import system_pids
+from nemeses.process import running_probe, targets_of
 from nemeses.remotes import require_remotes
-from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, family_generator, fault_plan, periodic
+from nemeses.schedule import (
+    FAMILY_FS,
+    SCHEDULE_SPEC,
+    default_schedule,
+    family_generator,
+)
 from nemeses.targets import parse_specs, require_targets
 
 if TYPE_CHECKING:
-    import random
-
     from harness.test import Test
 
 log = logging.getLogger("harness")
-OP = "corrupt-file"
-FS = frozenset({OP})
+OP, STOP = "corrupt-file", "stop-disk"
+FS = frozenset({OP, STOP})
 FAMILY_FS["disk"] = FS
 MODES = ("bitflip", "truncate")
 
@@ -51,41 +67,25 @@ class HasDataFiles(Protocol):
 
 
 _LIST = 'cd "$1" && shift && for g in "$@"; do for f in $g; do [ -f "$f" ] && echo "$PWD/$f"; done; done; true'
-_READ = 'od -An -tu1 -j "$2" -N1 "$1"'
-_WRITE = 'printf "$(printf "\\\\%03o" "$3")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none'
 
 
-def _size(remote: Remote, path: str) -> int:
-    return int(remote.run(["stat", "-c", "%s", path], timeout=30).stdout.strip())
-
-
-def bitflip(remote: Remote, path: str, rng: random.Random) -> dict[str, Any]:
-    """Flip one random bit of the file. Returns where and the byte before and after."""
-    size = _size(remote, path)
-    if size == 0:
-        raise FaultError(f"on {remote.node}: {path} is empty; nothing to flip")
-    offset, bit = rng.randrange(size), rng.randrange(8)
-    before = int(remote.run(["sh", "-c", _READ, "read", path, str(offset)], timeout=30).stdout.split()[0])
-    after = before ^ (1 << bit)
-    remote.run(["sh", "-c", _WRITE, "write", path, str(offset), str(after)], timeout=30)
-    got = int(remote.run(["sh", "-c", _READ, "read", path, str(offset)], timeout=30).stdout.split()[0])
-    if got != after:
-        raise FaultError(f"on {remote.node}: bitflip of {path} at {offset} did not take ({got} != {after})")
-    return {"file": path, "mode": "bitflip", "offset": offset, "bit": bit, "before": before, "after": after}
-
-
-def truncate(remote: Remote, path: str, rng: random.Random, max_bytes: int) -> dict[str, Any]:
-    """Cut 1..max_bytes bytes off the end of the file."""
-    size = _size(remote, path)
-    if size == 0:
-        raise FaultError(f"on {remote.node}: {path} is empty; nothing to truncate")
-    cut = rng.randint(1, min(size, max_bytes))
-    remote.run(["truncate", "-s", str(size - cut), path], timeout=30)
-    return {"file": path, "mode": "truncate", "from_size": size, "to_size": size - cut}
+def _evidence(nodes: Sequence[str], changes: Mapping[str, datafile.Change], untouched: Sequence[str]) -> Evidence:
+    """The checksum of each changed file's written data, before and after; a node whose files hold no written
+    data at all is a fault that did not take effect there (and, on every node, one that acted on nothing)."""
+    probes = [Probe(node=n, what="sha256 of the written data", target=f"{c.file} (first {c.written} bytes)",
+                    expected="changed", observed=f"{c.sha256_before[:12]} -> {c.sha256_after[:12]}",
+                    effect=c.changed) for n, c in changes.items()]
+    probes += [Probe(node=n, what="written data", target="data files", expected="some bytes written",
+                     observed="no data file holds written data", effect=False) for n in untouched]
+    if not nodes:
+        return Evidence(nothing="no node was chosen")
+    if untouched and not changes:
+        return Evidence(probes=tuple(probes), nothing=f"no data file on {', '.join(untouched)} holds written data")
+    return Evidence(probes=tuple(probes))
 
 
 class DiskNemesis:
-    """Kills the system on chosen nodes, corrupts one data file on each, starts it again."""
+    """Kills the system on chosen nodes, corrupts the written data of one data file on each, starts it again."""
 
     fs = FS
 
@@ -93,18 +93,56 @@ class DiskNemesis:
         self.globs = list(globs)
         self.max_bytes = max_bytes
         self.down: set[str] = set()
+        self.corrupted: list[str] = []  # nodes corrupted since the last stop-disk
 
     def setup(self, test: Test) -> None:
         pass
 
     def files(self, test: Test, node: str) -> list[str]:
-        if isinstance(test.db, HasDataFiles):
+        """The files the `disk-files` globs name when given, else the ones the system names (HasDataFiles)."""
+        if not self.globs and isinstance(test.db, HasDataFiles):
             return list(test.db.data_files(test, node))
         workdir = str(test.node_info(node).workdir)
         r = test.cluster.remote(node).run(["sh", "-c", _LIST, "list", workdir, *self.globs], timeout=30)
         return sorted(set(r.stdout.split()))
 
+    def corrupt(self, test: Test, node: str, candidates: list[str], mode: str) -> datafile.Change | None:
+        """With the system stopped: the first candidate (in a random order) that holds written data, changed;
+        None when none does."""
+        remote = test.cluster.remote(node)
+        for path in test.nemesis_rng.sample(candidates, len(candidates)):
+            size, written = datafile.written_bytes(remote, path)
+            if written == 0:
+                continue
+            before = datafile.checksum(remote, path, written)
+            detail = datafile.bitflip(remote, path, test.nemesis_rng, written) if mode == "bitflip" else \
+                datafile.truncate(remote, path, test.nemesis_rng, written, size, self.max_bytes)
+            return datafile.Change(file=path, mode=mode, written=written, sha256_before=before,
+                                   sha256_after=datafile.checksum(remote, path, written), detail=detail)
+        return None
+
+    def _one(self, test: Test, node: str, mode: str) -> tuple[datafile.Change | None, str | None, str | None]:
+        """Kill, corrupt, start one node: (the change, an error, why it did not start again)."""
+        candidates = self.files(test, node)
+        if not candidates:
+            return None, "no data files found", None
+        test.db.kill(test, node)
+        self.down.add(node)
+        change, error, start_failed = None, None, None
+        try:
+            change = self.corrupt(test, node, candidates, mode)
+        except Exception as e:  # noqa: BLE001 - the node must be started again whatever happened
+            error = str(e)
+        try:
+            test.db.start(test, node)
+            self.down.discard(node)
+        except Exception as e:  # noqa: BLE001 - a system that will not start on corrupt data is a finding
+            start_failed = str(e)
+        return change, error, start_failed
+
     def invoke(self, test: Test, op: Op) -> Op:
+        if op.f == STOP:
+            return self._stop(test, op)
         if op.f != OP:
             return op.replace(type="info", error=f"disk does not handle {op.f!r}")
         v: Mapping[str, Any] = op.value if isinstance(op.value, Mapping) else {"nodes": op.value}
@@ -115,46 +153,46 @@ class DiskNemesis:
             nodes, note = targets_of(test, v.get("nodes", "one"))
         except ValueError as e:
             return op.replace(type="info", error=f"disk: {e}")
-        changes: list[dict[str, Any]] = []
+        changes: dict[str, datafile.Change] = {}
         errors: list[str] = []
         start_failed: dict[str, str] = {}
         for node in nodes:
-            remote = test.cluster.remote(node)
-            candidates = self.files(test, node)
-            if not candidates:
-                errors.append(f"{node}: no data files found")
-                continue
-            path = test.nemesis_rng.choice(candidates)
-            test.db.kill(test, node)
-            self.down.add(node)
-            try:
-                change = bitflip(remote, path, test.nemesis_rng) if mode == "bitflip" else truncate(
-                    remote, path, test.nemesis_rng, self.max_bytes)
-                changes.append({"node": node, **change})
-            except Exception as e:  # noqa: BLE001 - the node must be started again whatever happened
-                errors.append(f"{node}: {e}")
-            try:
-                test.db.start(test, node)
-                self.down.discard(node)
-            except Exception as e:  # noqa: BLE001 - a system that will not start on corrupt data is a finding
-                start_failed[node] = str(e)
-        value: dict[str, Any] = {"nodes": nodes, "changes": changes}
+            change, error, failed = self._one(test, node, mode)
+            if error:
+                errors.append(f"{node}: {error}")
+            if failed:
+                start_failed[node] = failed
+            if change is not None:
+                changes[node] = change
+        self.corrupted += list(changes)
+        value: dict[str, Any] = {"nodes": nodes, "changes": [{"node": n, **c.to_json()} for n, c in changes.items()]}
         if start_failed:
             value["start_failed"] = start_failed
         if note:
             value["skipped"] = note
-        return op.replace(type="info", value=value, error="; ".join(errors) or None)
+        failed_nodes = {e.split(":", 1)[0] for e in errors}
+        untouched = [n for n in nodes if n not in changes and n not in failed_nodes]
+        return op.replace(type="info", value=with_evidence(value, _evidence(nodes, changes, untouched)),
+                          error="; ".join(errors) or None)
+
+    def _stop(self, test: Test, op: Op) -> Op:
+        """End of the window after corruptions: restart what is down, and see what runs."""
+        self.teardown(test)
+        nodes, self.corrupted = sorted(set(self.corrupted), key=test.nodes.index), []
+        probes = [running_probe(n, system_pids(test, n)) for n in nodes]
+        value: dict[str, Any] = {"nodes": nodes}
+        if self.down:
+            value["refused"] = sorted(self.down)  # would not start again on its corrupted data
+        return op.replace(type="info", value=with_evidence(value, Evidence(probes=tuple(probes))))
 
     def teardown(self, test: Test) -> None:
         for node in sorted(self.down):
             try:
                 test.db.start(test, node)
                 self.down.discard(node)
-            except Exception as e:  # noqa: BLE001 - reported by residue
+            except Exception as e:  # noqa: BLE001 - the system's answer to the fault, recorded, not raised
                 log.warning("disk: %s still does not start after its data was corrupted: %s", node, e)
 
-    def residue(self, test: Test) -> list[str]:
-        return [f"{n}: does not start again after its data was corrupted" for n in sorted(self.down)]
 
 
 def _globs(text: str) -> tuple[str, ...]:
@@ -178,7 +216,7 @@ class DiskPlugin:
     name = "disk"
     option_specs: Sequence[OptionSpec] = (
         OptionSpec(name="disk-files", default=(), parse=_globs,
-                   help="globs of data files relative to the node's workdir, for systems without HasDataFiles"),
+                   help="globs of data files relative to the node's workdir (default: the files the system names)"),
         OptionSpec(name="disk-mode", default=MODES, parse=lambda s: tuple(
             m for m in (x.strip() for x in s.split(",")) if m and (m in MODES or _bad_mode(m))),
             help="modes the schedule draws from: bitflip, truncate"),
@@ -204,11 +242,10 @@ class DiskPlugin:
         def corrupt(t: Test) -> dict[str, Any]:
             return {"f": OP, "value": {"nodes": t.rng.choice(specs), "mode": t.rng.choice(modes)}}
 
-        plan = fault_plan(test)
-        default = periodic([corrupt], 2 * plan.interval_s, plan.warm_up_s(test), plan.end_s)
-        gen = family_generator(test, "disk", FS, default)
+        gen = family_generator(test, "disk", FS, default_schedule(test, corrupt, {"f": STOP}))
         return Package(name="disk", nemesis=DiskNemesis(globs, int(test.nemesis_opts.get("disk-max-bytes") or 4096)),
-                       generator=gen, final_generator=None, label="disk")
+                       generator=gen, final_generator={"f": STOP}, label="disk", start_fs=frozenset({OP}),
+                       stop_fs=frozenset({STOP}))
 
 
 def _bad_mode(m: str) -> bool:

@@ -6,7 +6,9 @@ members remain) removes each chosen member with `etcdctl member remove` through 
 removed member itself (the nemesis SIGKILLs it if it has not within 10 s) and its data directory is wiped, as
 a removed member cannot come back with its old identity. `add-member` adds every removed node back with
 `etcdctl member add` and starts it with `--initial-cluster-state existing` and the cluster list etcd returned.
-Teardown adds back whatever is still removed; `residue` names nodes that are not members again.
+Teardown adds back whatever is still removed; `residue` names nodes that are not members again. Both ops
+complete with evidence (`harness.evidence`): the member list read back from the cluster after the change (a
+removed node must be gone from it; added ones are listed for the record, as a joiner shows up once it runs).
 
 Only etcd is supported (`clusters.etcd.db.EtcdDB`): restarting a member as a joiner needs its command line,
 which no generic ability describes yet. Nothing of this fault lives outside the cluster (the membership is
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from clusters.daemon import daemon_pids, start_daemon
 from harness.errors import BadInput, FaultError, MissingAbility
+from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
@@ -138,7 +141,9 @@ class EtcdMembership:
                 value["kept"] = skipped  # removing them would leave fewer than two members
             if note:
                 value["skipped"] = note
-            return op.replace(type="info", value=value, error="; ".join(errors) or None)
+            evidence = self.evidence(test, done, member=False) if done else Evidence(
+                nothing="no member was removed" + (" (two must stay)" if skipped else ""))
+            return op.replace(type="info", value=with_evidence(value, evidence), error="; ".join(errors) or None)
         if op.f == ADD:
             errors, added = [], []
             for n in list(self.removed):
@@ -147,8 +152,26 @@ class EtcdMembership:
                     added.append(n)
                 except Exception as e:  # noqa: BLE001
                     errors.append(f"{n}: {e}")
-            return op.replace(type="info", value={"added": added}, error="; ".join(errors) or None)
+            evidence = self.evidence(test, added, member=True) if added else Evidence()
+            return op.replace(type="info", value=with_evidence({"added": added}, evidence),
+                              error="; ".join(errors) or None)
         return op.replace(type="info", error=f"membership does not handle {op.f!r}")
+
+    def evidence(self, test: Test, nodes: Sequence[str], *, member: bool) -> Evidence:
+        """The member list read back: removed nodes must be gone from it (judged); added ones are recorded."""
+        try:
+            names = sorted(self.members(test))
+        except (FaultError, ValueError, KeyError) as e:
+            names, why = [], str(e)
+        else:
+            why = ""
+        probes = []
+        for n in nodes:
+            observed = (f"not measured ({why})" if why else
+                        "a member" if n in names else "not a member") + f"; members: {', '.join(names) or '-'}"
+            probes.append(Probe(node=n, what="member list", expected="a member" if member else "not a member",
+                                observed=observed, effect=None if member else (not why and n not in names)))
+        return Evidence(probes=tuple(probes))
 
     def teardown(self, test: Test) -> None:
         errors = []

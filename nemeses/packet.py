@@ -4,7 +4,10 @@ through iptables (`-m statistic --mode random`, on the receiving nodes) where ne
 Client traffic (from the host or other machines) is never touched: filters match the other nodes' addresses.
 
 Ops: `start-packet` {"nodes": spec or list} applies the behaviour of the options to the chosen nodes (healing
-any earlier one first) and completes with what was applied; `stop-packet` removes it. Every shaped interface is
+any earlier one first) and completes with what was applied and the evidence measured from each target to a peer
+(`harness.evidence`): loss as a burst of datagrams counted by the peer's kernel, delay as the time TCP
+handshakes take, and, for what no short probe can show (duplication, reordering, a rate), the qdisc read back
+from the node; `stop-packet` removes it. Every shaped interface is
 in the ledger (kind "nemesis-tc") and the loss rules live in the chain HARNESS-LOSS (kind "nemesis-iptables").
 
 Options: packet-delay-ms, packet-jitter-ms, packet-loss (percent), packet-duplicate (percent), packet-reorder
@@ -15,18 +18,28 @@ through iptables. A behaviour that needs netem on a kernel without it is refused
 
 from __future__ import annotations
 
+import math
 import re
+import statistics
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput, FaultError, MissingAbility
+from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.net import tc
 from nemeses.net.iptables import ChainSet
+from nemeses.probe import (
+    FALLBACK_PORT,
+    connect_times_ms,
+    listening_ports,
+    on_nodes,
+    udp_delivery,
+)
 from nemeses.process import targets_of
 from nemeses.remotes import locator_for, require_remotes
 from nemeses.schedule import (
@@ -130,6 +143,51 @@ def behaviour_from_opts(opts: Mapping[str, Any], have_netem: bool) -> Behaviour:
     return b
 
 
+LOSS_PROBES = (100, 2000)  # datagrams per loss measurement: enough that a loss this rare shows (see loss_probe)
+
+
+def loss_probe(test: Test, node: str, peer: str, loss_pct: float) -> Probe:
+    """Datagrams from `node` to `peer`, counted on arrival: the loss must show. The burst is long enough that
+    the loss asked for drops none of it with a chance below 1e-4 (LOSS_PROBES bounds its length)."""
+    p = loss_pct / 100
+    n = math.ceil(math.log(1e-4) / math.log1p(-p)) if 0 < p < 1 else LOSS_PROBES[0]
+    got = udp_delivery(test, node, peer, min(max(n, LOSS_PROBES[0]), LOSS_PROBES[1]))
+    if got is None:
+        return Probe(node=node, what="udp delivery", target=peer, expected=f"{loss_pct:g}% lost", effect=False,
+                     observed="not measured (no UDP counters on the peer)")
+    sent, arrived = got
+    lost = sent - arrived
+    return Probe(node=node, what="udp delivery", target=peer, expected=f"{loss_pct:g}% lost", effect=lost > 0,
+                 observed=f"{lost} of {sent} lost ({100 * lost / sent:.1f}%)")
+
+
+def delay_probe(test: Test, node: str, peer: str, delay_ms: float) -> Probe:
+    """The median of five TCP handshakes from `node` to `peer`: at least half the delay asked for."""
+    port = (listening_ports(test.cluster.remote(peer), test.node_host(peer)) or [FALLBACK_PORT])[0]
+    times = connect_times_ms(test.cluster.remote(node), test.node_host(peer), port)
+    want = f">= {delay_ms / 2:g} ms (delay {delay_ms:g} ms)"
+    if not times:
+        return Probe(node=node, what="tcp handshake time", target=f"{peer}:{port}", expected=want, effect=False,
+                     observed="not measured (no handshake completed)")
+    med = statistics.median(times)
+    return Probe(node=node, what="tcp handshake time", target=f"{peer}:{port}", expected=want,
+                 observed=f"median {med:.1f} ms of {len(times)}", effect=med >= delay_ms / 2)
+
+
+def qdisc_probe(test: Test, node: str, dev: str, netem_words: Sequence[str], rate: str) -> Probe:
+    """The node's shaping read back: the netem parameters in its qdisc, a limited rate on the harness's class."""
+    remote = test.cluster.remote(node)
+    qdiscs = remote.run(["tc", "qdisc", "show", "dev", dev], timeout=10, check=False).stdout.lower().split()
+    classes = remote.run(["tc", "class", "show", "dev", dev], timeout=10, check=False).stdout.lower().splitlines()
+    ours = next((c for c in classes if f"{tc.ROOT}2 " in c + " "), "")
+    missing = [w for w in netem_words if w.lower() not in qdiscs]
+    if rate and ("rate" not in ours or f"rate {tc.UNLIMITED}" in ours):
+        missing.append(f"rate {rate}")
+    want = " ".join([*netem_words, *([f"rate {rate}"] if rate else [])])
+    return Probe(node=node, what="tc read back", target=dev, expected=want, effect=not missing,
+                 observed="in place" if not missing else f"missing {' '.join(missing)}")
+
+
 class PacketNemesis:
     """Applies a `Behaviour` to the packets chosen nodes send to the other nodes."""
 
@@ -205,7 +263,31 @@ class PacketNemesis:
         self.active = list(nodes)
         if note:
             value["skipped"] = note
-        return op.replace(type="info", value=value)
+        return op.replace(type="info", value=with_evidence(value, self.evidence(test, nodes, netem)))
+
+    def evidence(self, test: Test, nodes: Sequence[str], netem: Sequence[str]) -> Evidence:
+        """Measured from each target to one peer (another target only when every node is one): loss and delay;
+        what no short probe shows (duplication, reordering, a rate) is read back from the node."""
+        if not nodes:
+            return Evidence(nothing="no node was chosen")
+        b = self.behaviour
+        locks = {p: threading.Lock() for p in test.nodes}
+
+        def measure(n: str) -> list[Probe]:
+            peers = [p for p in test.nodes if p != n]
+            peer = next((p for p in peers if p not in nodes), peers[0])
+            out = []
+            with locks[peer]:  # the peer's UDP counters count one burst at a time
+                if b.loss_pct:
+                    out.append(loss_probe(test, n, peer, b.loss_pct))
+                if b.delay_ms:
+                    out.append(delay_probe(test, n, peer, b.delay_ms))
+            if b.rate or b.duplicate_pct or b.reorder_pct:
+                words = [w for w in netem if not w.endswith("ms")] if netem else []
+                out.append(qdisc_probe(test, n, self.shaped[n], words, b.rate))
+            return out
+
+        return Evidence(probes=tuple(p for ps in on_nodes(nodes, measure).values() for p in ps))
 
     def teardown(self, test: Test) -> None:
         errors = []

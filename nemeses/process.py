@@ -3,8 +3,11 @@ the system's optional abilities `Killable` (SIGKILL, then start again) and `Paus
 
 Ops: `kill` / `pause` with value a node spec (`nemeses.targets`: one, minority, majority, minority-third,
 primaries, all) or an explicit list of nodes; they complete with {"nodes": [...]} naming the nodes actually
-hit. `start` restarts every node this nemesis killed; `resume` continues every node it paused. Teardown does
-both; `residue` reports nodes still down or processes still stopped.
+hit, and evidence measured on them (`harness.evidence`): for a kill, the system's pid (from its pid file,
+`nemeses.probe.HasPidfile`) before and whether it is gone after; for a pause, the state letter of every process
+that became stopped, read from /proc/PID/stat (T). `start` restarts every node this nemesis killed and records
+the new pids; `resume` continues every node it paused and records the states again. Teardown does both;
+`residue` reports nodes still down or processes still stopped.
 
 Pauses are recorded in the ledger (kind "nemesis-pause") before the SIGSTOP, and again afterwards with the
 pids that became stopped, so that `harness cleanup` can SIGCONT them after a crash of the harness. Kills need
@@ -25,10 +28,12 @@ from typing import TYPE_CHECKING, Any
 from harness.control import Remote
 from harness.db import HasPrimaries, Killable, Pausable, active_nodes, require
 from harness.errors import BadInput, FaultError
+from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
+from nemeses.probe import on_nodes, process_states, system_pids
 from nemeses.remotes import locator_for, node_is_gone, remote_from_locator
 from nemeses.schedule import (
     FAMILY_FS,
@@ -84,6 +89,35 @@ def _run_on(nodes: Sequence[str], fn: Any) -> list[str]:
     return sorted(errors)
 
 
+def kill_evidence(test: Test, nodes: Sequence[str], before: dict[str, list[int] | None],
+                  after: dict[str, list[int] | None]) -> Evidence:
+    """Per node: each pid the system had before the kill, gone after it (or not)."""
+    if not nodes:
+        return Evidence(nothing="no node was chosen")
+    probes = []
+    for n in nodes:
+        pids = before.get(n)
+        if pids is None:
+            probes.append(Probe(node=n, what="process", expected="gone", effect=False,
+                                observed=f"not measured: {test.options.system} names no pid file (HasPidfile)"))
+        elif not pids:
+            probes.append(Probe(node=n, what="process", expected="gone", effect=False,
+                                observed="no process of the system was running"))
+        for pid in pids or ():
+            alive = pid in (after.get(n) or ())
+            probes.append(Probe(node=n, what="process", target=f"pid {pid}", expected="gone",
+                                observed="still running" if alive else "gone", effect=not alive))
+    return Evidence(probes=tuple(probes))
+
+
+def running_probe(node: str, pids: list[int] | None) -> Probe:
+    """Whether the system runs on `node` (its pids from `nemeses.probe.system_pids`), for the record."""
+    if pids is None:
+        return Probe(node=node, what="process", expected="running", observed="not measured (no pid file)")
+    return Probe(node=node, what="process", target=f"pid {', '.join(map(str, pids))}" if pids else "",
+                 expected="running", observed="running" if pids else "not running", effect=bool(pids))
+
+
 class KillNemesis:
     """SIGKILLs the system on chosen nodes (`kill`) and starts it again (`start`)."""
 
@@ -103,17 +137,23 @@ class KillNemesis:
             except ValueError as e:
                 return op.replace(type="info", error=f"kill: {e}")
             self.killed.update(nodes)
+            before = on_nodes(nodes, lambda n: system_pids(test, n))
             errors = _run_on(nodes, lambda n: db.kill(test, n))
+            after = on_nodes(nodes, lambda n: system_pids(test, n))
             value: dict[str, Any] = {"nodes": nodes}
             if note:
                 value["skipped"] = note
-            return op.replace(type="info", value=value, error="; ".join(errors) or None)
+            return op.replace(type="info", value=with_evidence(value, kill_evidence(test, nodes, before, after)),
+                              error="; ".join(errors) or None)
         if op.f == "start":
             nodes = sorted(self.killed, key=test.nodes.index)
             errors = _run_on(nodes, lambda n: db.start(test, n))
             failed = {e.split(":", 1)[0] for e in errors}
             self.killed = failed
-            return op.replace(type="info", value={"nodes": nodes}, error="; ".join(errors) or None)
+            pids = on_nodes(nodes, lambda n: system_pids(test, n))
+            probes = tuple(running_probe(n, p) for n, p in pids.items())
+            return op.replace(type="info", value=with_evidence({"nodes": nodes}, Evidence(probes=probes)),
+                              error="; ".join(errors) or None)
         return op.replace(type="info", error=f"kill does not handle {op.f!r}")
 
     def teardown(self, test: Test) -> None:
@@ -187,15 +227,33 @@ class PauseNemesis:
             except ValueError as e:
                 return op.replace(type="info", error=f"pause: {e}")
             errors = _run_on(nodes, lambda n: self._pause(test, n))
-            value: dict[str, Any] = {"nodes": nodes, "pids": {n: self.paused.get(n, []) for n in nodes}}
+            pids = {n: self.paused.get(n, []) for n in nodes}
+            value: dict[str, Any] = {"nodes": nodes, "pids": pids}
             if note:
                 value["skipped"] = note
-            return op.replace(type="info", value=value, error="; ".join(errors) or None)
+            return op.replace(type="info", value=with_evidence(value, self._states(test, pids, stopped=True)),
+                              error="; ".join(errors) or None)
         if op.f == "resume":
             nodes = sorted(self.paused, key=test.nodes.index)
+            pids = {n: list(self.paused.get(n, [])) for n in nodes}
             errors = _run_on(nodes, lambda n: self._resume(test, n))
-            return op.replace(type="info", value={"nodes": nodes}, error="; ".join(errors) or None)
+            return op.replace(type="info", value=with_evidence({"nodes": nodes},
+                                                               self._states(test, pids, stopped=False)),
+                              error="; ".join(errors) or None)
         return op.replace(type="info", error=f"pause does not handle {op.f!r}")
+
+    @staticmethod
+    def _states(test: Test, pids: dict[str, list[int]], *, stopped: bool) -> Evidence:
+        """The state of every pid the pause stopped: T after a pause, anything else after a resume."""
+        if not pids:
+            return Evidence(nothing="no node was chosen") if stopped else Evidence()
+        states = on_nodes(pids, lambda n: process_states(test.cluster.remote(n), pids[n]))
+        want = "T (stopped)" if stopped else "not stopped"
+        probes = [Probe(node=n, what="process state", target=f"pid {p}", expected=want, observed=st,
+                        effect=(st in ("T", "t")) == stopped) for n in pids for p, st in states[n].items()]
+        probes += [Probe(node=n, what="process state", expected=want, effect=False,
+                         observed="no process of the system became stopped") for n in pids if stopped and not pids[n]]
+        return Evidence(probes=tuple(probes))
 
     def teardown(self, test: Test) -> None:
         errors = _run_on(sorted(self.paused), lambda n: self._resume(test, n))

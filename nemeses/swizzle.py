@@ -4,7 +4,8 @@ spreading and healing cuts in shifting orders finds more bugs than one clean par
 
 Ops: `start-clog` {"nodes": list or spec (default: a random non-empty subset), "seconds": spread} cuts, in a
 random order, every link of each chosen node (both directions, iptables DROP in the chain HARNESS-CLOG on both
-ends) and completes with the order and the time of each cut; `stop-clog` {"seconds": spread} restores them
+ends) and completes with the order and the time of each cut, and the evidence that the cuts hold once all are
+made (`nemeses.probe.link_evidence`: TCP connects between every ordered pair of nodes); `stop-clog` {"seconds": spread} restores them
 node by node in another random order (never the same order when there is a choice). Teardown removes the
 chain; the chains are in the ledger (kind "nemesis-iptables").
 
@@ -18,10 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
+from harness.evidence import with_evidence
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.net.iptables import ChainSet
+from nemeses.probe import LinkPlan, link_evidence
 from nemeses.process import targets_of
 from nemeses.remotes import require_remotes
 from nemeses.targets import require_targets
@@ -109,7 +112,9 @@ class SwizzleClog:
             nodes = [n for n in nodes if n not in self.clogged]
             test.nemesis_rng.shuffle(nodes)
             at = self._one_by_one(test, nodes, seconds, self._cut)
-            return op.replace(type="info", value={"order": nodes, "at_s": at})
+            cut = frozenset(pair for x in self.clogged for y in test.nodes if y != x for pair in ((x, y), (y, x)))
+            evidence = link_evidence(test, LinkPlan(cut=cut, nodes=tuple(test.nodes)), "swizzle-clog")
+            return op.replace(type="info", value=with_evidence({"order": nodes, "at_s": at}, evidence))
         if op.f == STOP:
             order = restore_order(self.clogged, test.nemesis_rng)
             at = self._one_by_one(test, order, seconds, self._restore)

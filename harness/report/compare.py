@@ -1,7 +1,8 @@
 """The comparison page: several runs side by side (systems, versions, nemeses).
 
 Owns `RunDigest` (what one run contributes to a comparison: verdicts, anomaly counts, latency p50/p99,
-throughput, availability and recovery under each fault) and `render_comparison`. Does not own the run page or
+throughput, availability and recovery under each fault, its fault windows with the client ops in each and
+whether each fault's evidence shows it in effect) and `render_comparison`. Does not own the run page or
 any verdict: it reads each run's results.json and history.jsonl.
 """
 
@@ -18,10 +19,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from harness.checker import Validity
-from harness.coverage import fault_intervals
+from harness.coverage import Coverage, coverage, fault_intervals
+from harness.evidence import FaultRecord, fault_records
 from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, checker_rows
-from harness.report.page import _attempt, _fallback_html, _write_atomic
+from harness.report.page import _attempt, _fallback_html, _min_fault_ops, _write_atomic
 from harness.report.rundir import RunDir
 from harness.report.stats import (
     PackageStats,
@@ -46,6 +48,17 @@ class RunDigest:
     window_s: float = 1.0
     rate_x: list[float] = field(default_factory=list)
     rate_y: list[float] = field(default_factory=list)
+    coverage: Coverage | None = None
+    faults: list[FaultRecord] = field(default_factory=list)
+
+    @property
+    def thinnest(self) -> int | None:
+        """The fewest client ops completed in any fault window (None: no windows)."""
+        return min((w.total.completed for w in self.coverage.windows), default=None) if self.coverage else None
+
+    @property
+    def not_in_effect(self) -> int:
+        return sum(1 for f in self.faults if f.state != "in effect")
 
     @property
     def valid(self) -> Validity:
@@ -86,6 +99,8 @@ def digest(run: RunDir, out_dir: Path, problems: list[str]) -> RunDigest:
     pk = run.test.packages or frames.infer_packages(history)
     intervals = _attempt(problems, where + "fault intervals", lambda: fault_intervals(history, pk)) or []
     faults = _attempt(problems, where + "per fault", lambda: per_fault(ops, intervals, run.test.nodes)) or []
+    d.coverage = _attempt(problems, where + "fault windows", lambda: coverage(history, pk, _min_fault_ops(run)))
+    d.faults = _attempt(problems, where + "fault evidence", lambda: fault_records(history, pk)) or []
     d.packages = _attempt(problems, where + "per package", lambda: per_package(ops, faults, intervals)) or []
     d.window_s = frames.choose_window(end)
     w = _attempt(problems, where + "windows", lambda: frames.per_window(ops, d.window_s, end))

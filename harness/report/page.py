@@ -21,6 +21,7 @@ from harness.coverage import Coverage, coverage, fault_intervals
 from harness.options import RunOptions
 from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, ClassGroup, checker_rows, diagnose
+from harness.report.evidence import EvidenceRow, evidence_rows
 from harness.report.junit import write_junit
 from harness.report.rundir import RunDir
 from harness.report.stats import (
@@ -58,6 +59,7 @@ class RunPage:
     faults: list[FaultStats] = field(default_factory=list)
     packages: list[PackageStats] = field(default_factory=list)
     coverage: Coverage | None = None
+    evidence: list[EvidenceRow] = field(default_factory=list)
     window_s: float = 1.0
     latency_html: str | None = None
     throughput_html: str | None = None
@@ -126,6 +128,7 @@ def build_run_page(run: RunDir) -> RunPage:
     fault_fs = {f for p in packages for f in (*p.start_fs, *p.stop_fs)}
     events = [e for e in frames.nemesis_events(history) if e.index not in paired and e.f not in fault_fs]
     page.coverage = _attempt(pr, "fault coverage", lambda: coverage(history, packages, _min_fault_ops(run)))
+    page.evidence = _attempt(pr, "fault evidence", lambda: evidence_rows(history, packages, page.coverage)) or []
     page.stats = _attempt(pr, "statistics", lambda: run_stats(ops, duration))
     page.faults = _attempt(pr, "availability per fault", lambda: per_fault(ops, intervals, run.test.nodes)) or []
     page.packages = _attempt(pr, "availability per package",

@@ -5,7 +5,8 @@ completion, so the history is linearizable by construction), worker threads with
 `info`, a partition-style fault during which ops on the cut-off node fail or time out, and the files a run
 directory holds. With `anomaly=True` one read returns a stale value and the results describe that injected
 anomaly (and an Elle-style G-single cycle, and one crashed checker), so reports have something to explain.
-The verdicts written here are fixture data describing what was injected, not the output of a checker.
+The verdicts and the fault evidence written here are fixture data describing what was injected, not the output
+of a checker or of a probe.
 Does not own any real checking, running or storing.
 """
 
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from harness.checker import FailureClass, Finding, Verdict, merge_validity
+from harness.evidence import Evidence, Probe, with_evidence
 from harness.op import HistoryWriter, Op
 
 MS = 1_000_000
@@ -122,6 +124,12 @@ def _simulate(spec: SampleSpec, rng: random.Random) -> tuple[list[Op], list[tupl
     return out, windows, injected
 
 
+_SAMPLE_EVIDENCE = Evidence(probes=tuple(
+    Probe(node=a, what="tcp connect", target=f"{b}:2379", expected="blocked", observed="timed out", effect=True)
+    for a, b in (("n3", "n1"), ("n3", "n2"), ("n1", "n3"), ("n2", "n3"))
+) + (Probe(node="n1", what="tcp connect", target="n2:2379", expected="open", observed="connected"),))
+
+
 def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Path:
     """Write a complete synthetic run directory (test.json, history.jsonl, results.json, checker files, node
     logs, harness.log) and return its path."""
@@ -133,7 +141,7 @@ def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Pa
     for a, b in windows:
         nem.append(Op(time_ns=a, type="invoke", process="nemesis", f="start-partition", value=None))
         nem.append(Op(time_ns=a + 2 * MS, type="info", process="nemesis", f="start-partition",
-                      value={"n3": ["n1", "n2"]}))
+                      value=with_evidence({"n3": ["n1", "n2"]}, _SAMPLE_EVIDENCE)))
         nem.append(Op(time_ns=b, type="invoke", process="nemesis", f="stop-partition", value=None))
         nem.append(Op(time_ns=b + 3 * MS, type="info", process="nemesis", f="stop-partition", value="healed"))
     ordered = sorted(client + nem, key=lambda o: o.time_ns)

@@ -12,7 +12,10 @@ refuses those too unless the system is ClockSkewable.
 
 Ops: `bump-clock` {"nodes": spec or list, "delta_ms": n} shifts the nodes' clocks by delta; `strobe-clock`
 {"nodes", "delta_ms", "period_ms", "duration_s"} flips them between +delta and their offset every period for
-the duration; `reset-clock` sets every offset back to 0. Completions say the offsets now in force. Each node's
+the duration; `reset-clock` sets every offset back to 0. Completions say the offsets now in force, with the
+evidence (`harness.evidence`) measured on each node: the clock as a process under the same libfaketime settings
+reads it, against the real clock read just before and after (the offset must be the one meant), and the
+environment of the system's running process (`nemeses.probe.HasPidfile`), which must name the timestamp file. Each node's
 timestamp file is in the ledger (kind "nemesis-clock") while an offset may be non-zero; the undo writes +0.
 
 Options: `clock-targets` (node specs), `clock-max-skew-ms` (largest bump, default 60000), `clock-libfaketime`
@@ -29,10 +32,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.control import Remote
 from harness.errors import FaultError, MissingAbility
+from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
+from nemeses.probe import on_nodes, system_pids
 from nemeses.process import targets_of
 from nemeses.remotes import (
     locator_for,
@@ -103,6 +108,68 @@ def read_offset(remote: Remote, path: str) -> float | None:
         return None
 
 
+_READ_CLOCK = r'''lib=$1 file=$2
+a=$(date +%s%N)
+b=$(env LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$file" FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 date +%s%N)
+c=$(date +%s%N)
+echo "$a $b $c"'''
+# The environment of a process, read as root, or else as the process's own user (a docker container's root lacks
+# CAP_SYS_PTRACE to read another user's); exit 3 when neither can.
+_ENVIRON = r'''p=$1
+env=$(tr "\0" "\n" < "/proc/$p/environ" 2>/dev/null) ||
+env=$(setpriv --reuid="$(stat -c %u "/proc/$p")" --regid="$(stat -c %g "/proc/$p")" --clear-groups \
+      sh -c 'tr "\0" "\n" < "/proc/$1/environ"' environ "$p" 2>/dev/null) || exit 3
+printf '%s\n' "$env" | grep -E "^(LD_PRELOAD|FAKETIME_TIMESTAMP_FILE)="; true'''
+TOLERANCE_S = 0.005  # the timestamp file holds milliseconds
+
+
+def measured_offset(remote: Remote, library: str, path: str) -> tuple[float, float] | None:
+    """Bounds (low, high) of the offset a process under libfaketime reading `path` sees: its clock minus the
+    real clock read just after and just before it. None when the node cannot tell."""
+    r = remote.run(["sh", "-c", _READ_CLOCK, "read-clock", library, path], timeout=10, check=False)
+    parts = r.stdout.split()
+    if r.exit_code != 0 or len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    a, b, c = (int(p) for p in parts)
+    return (b - c) / 1e9, (b - a) / 1e9
+
+
+def clock_probe(remote: Remote, node: str, library: str, path: str, want: float, was: float) -> Probe:
+    """The offset read back on the node, judged against `want` (and told apart from `was`: a reading slow enough
+    to fit both is repeated, at most three times)."""
+    shown = offset_text(want) + " s"
+    width = 0.0
+    for _ in range(3):
+        got = measured_offset(remote, library, path)
+        if got is None:
+            return Probe(node=node, what="clock read back", target=path, expected=shown, effect=False,
+                         observed="not measured (date under libfaketime failed)")
+        lo, hi = got[0] - TOLERANCE_S, got[1] + TOLERANCE_S
+        if want == was or not lo <= was <= hi:
+            mid = (got[0] + got[1]) / 2
+            return Probe(node=node, what="clock read back", target=path, expected=shown,
+                         observed=f"{offset_text(mid)} s", effect=lo <= want <= hi)
+        width = got[1] - got[0]
+    return Probe(node=node, what="clock read back", target=path, expected=shown, effect=False,
+                 observed=f"inconclusive: reads of {width:.3f} s cannot tell {offset_text(was)} from it")
+
+
+def environ_probe(test: Test, node: str, path: str) -> Probe:
+    """Whether the system's running process reads its clock through this timestamp file."""
+    pids = system_pids(test, node)
+    if not pids:
+        return Probe(node=node, what="process environment", expected=f"FAKETIME_TIMESTAMP_FILE={path}",
+                     observed="not measured" + (" (no pid file)" if pids is None else " (not running)"))
+    r = test.cluster.remote(node).run(["sh", "-c", _ENVIRON, "environ", str(pids[0])], timeout=10, check=False)
+    if r.exit_code != 0:
+        return Probe(node=node, what="process environment", target=f"pid {pids[0]}",
+                     expected=f"FAKETIME_TIMESTAMP_FILE={path}", observed="not measured (cannot read it)")
+    found = f"FAKETIME_TIMESTAMP_FILE={path}" in r.stdout.split() and "LD_PRELOAD=" in r.stdout
+    return Probe(node=node, what="process environment", target=f"pid {pids[0]}", effect=found,
+                 expected=f"LD_PRELOAD and FAKETIME_TIMESTAMP_FILE={path}",
+                 observed="under libfaketime with this file" if found else "not under libfaketime with this file")
+
+
 class ClockNemesis:
     """Skews the clocks of the system's processes through their libfaketime timestamp files."""
 
@@ -143,36 +210,57 @@ class ClockNemesis:
         v: Mapping[str, Any] = op.value if isinstance(op.value, Mapping) else {}
         if op.f == "reset-clock":
             nodes = [n for n, s in self.offsets.items() if s != 0.0]
+            was = dict(self.offsets)
             for n in test.nodes:
                 self._set(test, n, 0.0)
-            return op.replace(type="info", value={"reset": sorted(nodes)})
+            evidence = self._evidence(test, sorted(nodes), {n: 0.0 for n in nodes}, was)
+            return op.replace(type="info", value=with_evidence({"reset": sorted(nodes)}, evidence))
         try:
             nodes, note = targets_of(test, v.get("nodes", "one"))
             delta = float(v.get("delta_ms", 0)) / 1000.0
         except (ValueError, TypeError) as e:
             return op.replace(type="info", error=f"{op.f}: {e}")
         if op.f == "bump-clock":
+            was = {n: self.offsets.get(n, 0.0) for n in nodes}
             for n in nodes:
-                self._set(test, n, self.offsets.get(n, 0.0) + delta)
+                self._set(test, n, was[n] + delta)
             value: dict[str, Any] = {"offsets_s": {n: self.offsets[n] for n in nodes}}
             if note:
                 value["skipped"] = note
-            return op.replace(type="info", value=value)
+            evidence = self._evidence(test, nodes, {n: self.offsets[n] for n in nodes}, was)
+            return op.replace(type="info", value=with_evidence(value, evidence))
         if op.f == "strobe-clock":
             period = max(0.01, float(v.get("period_ms", 100)) / 1000.0)
             duration = float(v.get("duration_s", 5))
             base = {n: self.offsets.get(n, 0.0) for n in nodes}
             flips = 0
+            evidence = Evidence(nothing="no node was chosen")
             deadline = time.monotonic() + duration
             while time.monotonic() < deadline:
                 flips += 1
                 for n in nodes:
                     self._set(test, n, base[n] + (delta if flips % 2 else 0.0))
+                if flips == 1:  # measured while the first flip is in force
+                    evidence = self._evidence(test, nodes, {n: base[n] + delta for n in nodes}, base)
                 time.sleep(period)
             for n in nodes:
                 self._set(test, n, base[n])
-            return op.replace(type="info", value={"nodes": nodes, "delta_s": delta, "flips": flips})
+            value = {"nodes": nodes, "delta_s": delta, "flips": flips}
+            return op.replace(type="info", value=with_evidence(value, evidence))
         return op.replace(type="info", error=f"clock does not handle {op.f!r}")
+
+    def _evidence(self, test: Test, nodes: Sequence[str], want: Mapping[str, float],
+                  was: Mapping[str, float]) -> Evidence:
+        """Per node: the offset read back (meant: `want`, before: `was`) and the system process's environment."""
+        if not nodes:
+            return Evidence(nothing="no node was chosen")
+
+        def measure(n: str) -> list[Probe]:
+            path = self.timestamp_file(test, n)
+            return [clock_probe(test.cluster.remote(n), n, self.library, path, want[n], was.get(n, 0.0)),
+                    environ_probe(test, n, path)]
+
+        return Evidence(probes=tuple(p for ps in on_nodes(nodes, measure).values() for p in ps))
 
     def teardown(self, test: Test) -> None:
         errors = []

@@ -3,7 +3,9 @@ HARNESS-PART on every node (inside its namespace or container), jumped to from I
 
 Ops: `start-partition` with value a grudge kind (see `nemeses.partition.grudge`) or an explicit grudge
 {node: [nodes it drops]}; it heals any earlier partition first and completes with {"kind", "grudge"} saying
-exactly which cuts were made. `stop-partition` flushes the chain on every node. Teardown removes the chain and
+exactly which cuts were made, and the evidence that they hold (`nemeses.probe.link_evidence`: a TCP connect
+between every ordered pair of nodes, which must time out across a cut; an empty grudge, or cuts only between
+nodes on which nothing listens, acted on nothing). `stop-partition` flushes the chain on every node. Teardown removes the chain and
 its jump; `residue` reports any left. Each node's chain is in the ledger before it exists (kind
 "nemesis-iptables"), so `harness cleanup` removes it after a crash of the harness.
 
@@ -18,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from harness.db import HasPrimaries, active_nodes
 from harness.errors import BadInput
+from harness.evidence import with_evidence
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.net.iptables import ChainSet
 from nemeses.partition import grudge as grudges
+from nemeses.probe import LinkPlan, link_evidence
 from nemeses.remotes import require_remotes
 from nemeses.targets import require_targets
 from nemeses.schedule import (
@@ -100,9 +104,12 @@ class PartitionNemesis:
             apply_grudge(self.chains, test, grudge)
             self.current = grudges.to_value(grudge)
             value: dict[str, Any] = {"kind": kind, "grudge": self.current}
-            if not grudge:  # nothing to cut (no primary right now): said in the history, not an injection failure
+            if not grudge and kind == "primaries":  # nothing to cut: said in the history and by the evidence
                 value["skipped"] = "no primary could be found to isolate"
-            return op.replace(type="info", value=value)
+            cut = frozenset((d, n) for n, drops in grudge.items() for d in drops)
+            involved = tuple(n for n in test.nodes if n in active_nodes(test) or any(n in c for c in cut))
+            evidence = link_evidence(test, LinkPlan(cut=cut, nodes=involved), f"partition {kind}")
+            return op.replace(type="info", value=with_evidence(value, evidence))
         if op.f == STOP:
             self.chains.flush(test)
             healed, self.current = self.current, {}

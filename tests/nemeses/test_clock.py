@@ -14,6 +14,7 @@ from clusters.daemon import start_daemon, stop_daemon
 from harness.build import build_test
 from harness.cluster import ClusterSpec
 from harness.errors import MissingAbility
+from harness.evidence import evidence_of
 from harness.ledger import Ledger
 from harness.options import RunOptions, parse_opts
 from harness.plugins import Registry
@@ -109,6 +110,10 @@ def test_faketime_shifts_postgres_now_and_reset_restores(pg_node: HTest) -> None
         assert abs(db.now(test, "n1") - time.time()) < 5
         done = invoke_on(nemesis, test, "bump-clock", {"nodes": ["n1"], "delta_ms": 3_600_000})
         assert done.error is None and done.value["offsets_s"] == {"n1": 3600.0}
+        evidence = evidence_of(done)  # read back on the node: +3600 s (this db names no pid file: not judged)
+        assert evidence is not None and evidence.took_effect
+        assert [(p.what, p.effect) for p in evidence.probes] == [("clock read back", True),
+                                                                  ("process environment", None)]
         assert abs(db.now(test, "n1") - (time.time() + 3600)) < 5  # the running server's clock moved
         assert test.ledger.outstanding()  # a non-zero offset is in the ledger until reset
 
@@ -117,7 +122,7 @@ def test_faketime_shifts_postgres_now_and_reset_restores(pg_node: HTest) -> None
         assert abs(db.now(test, "n1") - (time.time() - 3600)) < 5
 
         reset = invoke_on(nemesis, test, "reset-clock")
-        assert reset.value == {"reset": ["n1"]}
+        assert reset.value["reset"] == ["n1"]
         assert abs(db.now(test, "n1") - time.time()) < 5
         assert read_offset(test.cluster.remote("n1"), nemesis.timestamp_file(test, "n1")) == 0.0
     finally:
@@ -135,6 +140,9 @@ def test_strobe_ends_at_base_offset(pg_node: HTest) -> None:
         done = invoke_on(nemesis, test, "strobe-clock",
                          {"nodes": ["n1"], "delta_ms": 600_000, "period_ms": 50, "duration_s": 1})
         assert done.error is None and done.value["flips"] >= 5
+        evidence = evidence_of(done)  # measured while the first flip was in force
+        assert evidence is not None and evidence.took_effect
+        assert abs(float(evidence.probes[0].observed.split()[0]) - 600.0) < 0.5
         assert abs(db.now(test, "n1") - time.time()) < 5
     finally:
         nemesis.teardown(test)

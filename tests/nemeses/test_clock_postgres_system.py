@@ -21,6 +21,7 @@ import pytest
 from clusters.daemon import daemon_pids
 from clusters.postgres.db import PostgresDB
 from harness.build import build_test
+from harness.evidence import evidence_of
 from harness.nemesis import ChecksResidue
 from harness.options import RunOptions
 from harness.plugins import Registry
@@ -123,6 +124,13 @@ def test_bump_shifts_now_on_the_primary_and_reset_restores(pg_clock: HTest) -> N
 
     done = invoke(test, "bump-clock", {"nodes": ["n1"], "delta_ms": 3_600_000})
     assert done.error is None and done.value["offsets_s"] == {"n1": 3600.0}
+    # evidence, measured on n1: the clock under the same libfaketime settings reads +3600 s, and the running
+    # postmaster's environment names the timestamp file
+    evidence = evidence_of(done)
+    assert evidence is not None and evidence.took_effect, evidence
+    clock_read, environ_read = evidence.probes
+    assert clock_read.node == "n1" and abs(float(clock_read.observed.split()[0]) - 3600.0) < 0.5
+    assert environ_read.target == f"pid {pid}" and environ_read.observed == "under libfaketime with this file"
     assert abs(skew(test, "n1") - 3600.0) < 1.0  # the running primary's clock moved by the bump
     assert abs(skew(test, "n2")) < 1.0  # the standby was not bumped
     assert any(e.kind == KIND for e in test.ledger.outstanding())
@@ -145,7 +153,10 @@ def test_bump_shifts_now_on_the_primary_and_reset_restores(pg_clock: HTest) -> N
             time.sleep(0.2)
 
     reset = invoke(test, "reset-clock")
-    assert reset.error is None and reset.value == {"reset": ["n1", "n2"]}
+    assert reset.error is None and reset.value["reset"] == ["n1", "n2"]
+    reset_evidence = evidence_of(reset)
+    assert reset_evidence is not None and all(abs(float(p.observed.split()[0])) < 0.5 for p in reset_evidence.probes
+                                              if p.what == "clock read back")
     assert abs(skew(test, "n1")) < 1.0 and abs(skew(test, "n2")) < 1.0  # back within a second of the host
     assert not any(e.kind == KIND for e in test.ledger.outstanding())
 
@@ -188,10 +199,13 @@ def test_harness_run_bank_under_clock_skew_ends_with_a_verdict(scripted: bool) -
         (run,) = [r.parent for r in Path(d).glob("*/*/results.json") if not r.parent.is_symlink()]
         results = json.loads((run / "results.json").read_text())
         assert results["valid"] is True and results["errors"] == [], results
+        assert results["coverage"]["windows"] and results["coverage"]["untested"] == []
         history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     clock = [o for o in history if o["process"] == "nemesis" and o["type"] == "info"]
     assert all("error" not in o for o in clock), [o for o in clock if "error" in o]
     fs = [o["f"] for o in clock]
+    starts = [o for o in clock if o["f"] in ("bump-clock", "strobe-clock")]
+    assert all(p["effect"] is not False for o in starts for p in o["value"]["evidence"]["probes"]), starts
     assert "reset-clock" in fs and {"bump-clock", "strobe-clock"} & set(fs), fs  # the first start comes at 1-2 s
     if scripted:
         assert {"bump-clock", "strobe-clock", "reset-clock"} <= set(fs), fs

@@ -1,5 +1,7 @@
 """Disk faults on a real etcd cluster: a data file of a stopped node is changed exactly as reported (one bit
-flipped, or its tail cut), the node is restarted and serves again; systems that cannot name their data files
+flipped, or its tail cut) inside its written data, never in the zero-filled, preallocated tail of a WAL
+segment; the change is evidenced by checksums of the written data before and after; the node is started again
+(etcd may refuse a WAL it finds corrupt: that is its answer, recorded); systems that cannot name their data files
 are refused before the run."""
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import pytest
 from clusters.daemon import daemon_pids
 from harness.build import build_test
 from harness.errors import MissingAbility
+from harness.evidence import evidence_of
 from harness.options import RunOptions
 from harness.plugins import Registry
-from nemeses.disk import bitflip
+from nemeses.datafile import bitflip, checksum, truncate, written_bytes
 from tests.nemeses.conftest import etcd_status, invoke, provider_skip, running, wait_for
 
 pytestmark = [pytest.mark.cluster]
@@ -30,10 +33,19 @@ def test_bitflip_changes_one_bit_and_node_restarts(provider: str) -> None:
         (change,) = done.value["changes"]
         assert change["node"] == node and change["file"].endswith(".wal")
         assert change["after"] == change["before"] ^ (1 << change["bit"])
+        # aimed at the written part of the 64 MB preallocated segment, not its zero tail
+        assert 0 <= change["offset"] < change["written"] < 1_000_000
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect
+        (probe,) = evidence.probes
+        assert probe.node == node and probe.what == "sha256 of the written data" and probe.expected == "changed"
+        assert change["sha256_before"] != change["sha256_after"]
         # (the byte is not read back here: etcd zeroes its WAL past the last valid record when it restarts)
-        (new,) = daemon_pids(test.cluster.remote(node), test.db.pidfile(test, node))
-        assert new != old  # it was stopped for the corruption and started again
-        assert "start_failed" not in done.value
+        if "start_failed" in done.value:  # etcd found the WAL corrupt and refused it ("walpb: crc mismatch")
+            assert "crc mismatch" in done.value["start_failed"][node] or "exited" in done.value["start_failed"][node]
+        else:
+            (new,) = daemon_pids(test.cluster.remote(node), test.db.pidfile(test, node))
+            assert new != old  # it was stopped for the corruption and started again
 
 
 def test_bitflip_flips_exactly_one_bit_of_a_file_on_the_node(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -44,24 +56,57 @@ def test_bitflip_flips_exactly_one_bit_of_a_file_on_the_node(tmp_path) -> None: 
         original = bytes(range(256)) * 64
         with open(path, "wb") as fh:
             fh.write(original)
-        change = bitflip(test.cluster.remote("n1"), path, random.Random(3))
+        with open(path, "ab") as fh:
+            fh.write(bytes(3 * 4096 + 100))  # a zero-filled tail, as a preallocated log has
+        remote = test.cluster.remote("n1")
+        assert written_bytes(remote, path) == (len(original) + 3 * 4096 + 100, len(original))
+        before = checksum(remote, path, len(original))
+        change = bitflip(remote, path, random.Random(3), len(original))
         with open(path, "rb") as fh:
             now = fh.read()
-        diff = [i for i in range(len(original)) if original[i] != now[i]]
+        diff = [i for i in range(len(now)) if (original[i] if i < len(original) else 0) != now[i]]
         assert diff == [change["offset"]]
         assert original[diff[0]] ^ now[diff[0]] == 1 << change["bit"]
+        assert checksum(remote, path, len(original)) != before
 
 
-def test_truncate_cuts_the_tail_while_stopped() -> None:
+def test_written_bytes_ends_at_the_last_non_zero_byte(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    with running(("disk",), WAL, nodes=("n1", "n2")) as test:
+        remote = test.cluster.remote("n1")
+        for data_len, tail in ((0, 0), (0, 5000), (1, 0), (4096, 4096), (4097, 64_000), (9000, 1), (70_000, 0)):
+            path = str(tmp_path / f"f{data_len}-{tail}")
+            data = bytes(random.Random(data_len).randrange(1, 256) for _ in range(data_len))
+            with open(path, "wb") as fh:
+                fh.write(data + bytes(tail))
+            assert written_bytes(remote, path) == (data_len + tail, data_len), (data_len, tail)
+        path = str(tmp_path / "f70000-0")
+        cut = truncate(remote, path, random.Random(1), 70_000, 70_000, 100)
+        assert 69_900 <= cut["to_size"] < 70_000 and cut["from_size"] == 70_000
+        assert written_bytes(remote, path)[0] == cut["to_size"]
+
+
+def test_truncate_cuts_the_written_tail_while_stopped() -> None:
     with running(("disk",), {**WAL, "disk-max-bytes": "512"}) as test:
         node = test.nodes[0]
         done = invoke(test, "corrupt-file", {"nodes": [node], "mode": "truncate"})
         assert done.error is None, done.error
         (change,) = done.value["changes"]
-        assert 1 <= change["from_size"] - change["to_size"] <= 512
+        assert 1 <= change["written"] - change["to_size"] <= 512  # cut inside the written data
+        assert change["from_size"] == 64_000_000 > change["written"]  # (a preallocated WAL segment)
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect
         size = int(subprocess.run(["stat", "-c", "%s", change["file"]], capture_output=True, text=True, check=False).stdout)
         assert size <= change["to_size"] or size >= change["from_size"]  # cut, unless etcd extended it since
-        wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve after a torn WAL tail")
+        # Records acknowledged as durable are gone: etcd either repairs a torn last record and serves, or finds
+        # committed entries missing and refuses to start (a raft panic); the completion records which.
+        if "start_failed" in done.value:
+            assert "exited right after start" in done.value["start_failed"][node]
+            stop = evidence_of(invoke(test, "stop-disk"))  # tries again, records that it still does not run
+            assert stop is not None and [(p.node, p.observed) for p in stop.probes] == [(node, "not running")]
+        else:
+            wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve after a torn WAL tail")
 
 
 def test_disk_needs_data_files_before_the_run() -> None:

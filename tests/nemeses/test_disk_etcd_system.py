@@ -15,6 +15,7 @@ import pytest
 
 from harness.build import build_test
 from harness.errors import MissingAbility
+from harness.evidence import evidence_of
 from harness.options import RunOptions
 from harness.plugins import Registry
 from nemeses.disk import HasDataFiles
@@ -35,9 +36,15 @@ def test_etcd_names_its_wal_files_and_a_corruption_hits_one() -> None:
         done = invoke(test, "corrupt-file", {"nodes": [node], "mode": "truncate"})
         assert done.error is None, done.error
         (change,) = done.value["changes"]
-        assert change["file"] in files and 1 <= change["from_size"] - change["to_size"] <= 64
-        assert "start_failed" not in done.value
-        wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve after its WAL tail was cut")
+        assert change["file"] in files and 1 <= change["written"] - change["to_size"] <= 64
+        # a torn last record etcd repairs on start; a cut that removed whole committed records it refuses
+        refused = "start_failed" in done.value
+        if not refused:
+            wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve after its WAL tail was cut")
+        stop = invoke(test, "stop-disk")  # ends the window, and records whether the corrupted node runs
+        evidence = evidence_of(stop)
+        assert stop.value["nodes"] == [node] and evidence is not None
+        assert [(p.node, p.observed) for p in evidence.probes] == [(node, "not running" if refused else "running")]
 
 
 def test_disk_needs_no_globs_for_etcd_and_still_refuses_systems_that_cannot_name_their_files() -> None:
@@ -69,6 +76,7 @@ def test_harness_run_register_under_disk_faults_ends_with_a_verdict() -> None:
         (run,) = [r.parent for r in Path(d).glob("*/*/results.json") if not r.parent.is_symlink()]
         results = json.loads((run / "results.json").read_text())
         history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+        report = (run / "report.html").read_text()
     assert results["valid"] in (True, False, "unknown"), results
     assert results["errors"] == [], results
     assert p.returncode == {True: 0, False: 1, "unknown": 2}.get(results["valid"], p.returncode), out
@@ -78,3 +86,10 @@ def test_harness_run_register_under_disk_faults_ends_with_a_verdict() -> None:
     assert corrupted, disk  # the first corruption comes at 1-2 s
     assert all("/data/member/wal/" in c["file"] or "/data/member/snap/" in c["file"] for c in corrupted), corrupted
     assert sum(1 for o in history if o["process"] != "nemesis" and o["type"] == "ok") > 10
+    # each corruption is evidenced (checksums of the written data differ) and opens a window the report shows
+    starts = [o for o in disk if o["f"] == "corrupt-file"]
+    assert all(p["effect"] for o in starts for p in o["value"]["evidence"]["probes"]), starts
+    windows = results["coverage"]["windows"]
+    assert [w["package"] for w in windows] == ["disk"] * len(starts) and all(w["healed"] for w in windows)
+    assert results["coverage"]["untested"] == [], windows
+    assert report.count('class="evidence-row" data-state="in-effect"') == len(starts) and "corrupt-file" in report

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.evidence import evidence_of
 from harness.plugins import Registry
 from tests.nemeses.conftest import etcd_put, etcd_status, invoke, running, wait_for
 
@@ -73,7 +74,10 @@ def test_blocked_node_is_dead_to_clients_and_alive_to_peers(plugin_on_path: None
     with running(("port-block",)) as test:
         n1, n2, _ = test.nodes
         done = invoke(test, "block-port", [n1])
-        assert done.error is None and done.value == {"nodes": [n1], "port": 2379}
+        assert done.error is None and {k: done.value[k] for k in ("nodes", "port")} == {"nodes": [n1], "port": 2379}
+        evidence = evidence_of(done)  # measured: the clients' host cannot connect any more
+        assert evidence is not None and evidence.took_effect, evidence
+        assert [(p.node, p.target, p.observed) for p in evidence.probes] == [(n1, f"{n1}:2379", "timed out")]
         assert etcd_status(test, n1) is None  # clients (on the host) are cut off
         assert etcd_put(test, n2, "k", "v")  # the cluster still has all its members and a quorum
         invoke(test, "unblock-port")

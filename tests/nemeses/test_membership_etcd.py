@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clusters.daemon import daemon_pids
+from harness.evidence import evidence_of
 from tests.nemeses.conftest import (
     etcd_member_id,
     etcd_put,
@@ -25,7 +26,10 @@ def test_remove_and_add_back(provider: str) -> None:
         nemesis = test.nemesis.nemeses[0]
         old_id = etcd_member_id(test, n3)
         done = invoke(test, "remove-member", [n3])
-        assert done.error is None and done.value == {"removed": [n3]}
+        assert done.error is None and done.value["removed"] == [n3]
+        evidence = evidence_of(done)  # the member list read back from the cluster
+        assert evidence is not None and evidence.took_effect
+        assert [(p.node, p.observed.split(";")[0]) for p in evidence.probes] == [(n3, "not a member")]
         assert sorted(nemesis.members(test)) == [n for n in test.nodes if n != n3]
         assert daemon_pids(test.cluster.remote(n3), test.db.pidfile(test, n3)) == []
         assert etcd_status(test, n3) is None
@@ -33,7 +37,7 @@ def test_remove_and_add_back(provider: str) -> None:
         wait_for(lambda: etcd_put(test, n1, "k", "two-members"), 15, "a commit with two members")
 
         added = invoke(test, "add-member")
-        assert added.error is None and added.value == {"added": [n3]}
+        assert added.error is None and added.value["added"] == [n3]
         wait_for(lambda: n3 in nemesis.members(test), 30, f"{n3} to be a started member again")
         wait_for(lambda: etcd_status(test, n3), 30, f"{n3} to serve")
         assert etcd_member_id(test, n3) != old_id

@@ -8,6 +8,7 @@ import pytest
 
 from harness.build import build_test
 from harness.errors import MissingAbility
+from harness.evidence import evidence_of
 from harness.options import RunOptions
 from harness.plugins import Registry
 from nemeses.net import tc
@@ -29,6 +30,12 @@ def test_iptables_loss_drops_about_half_of_what_the_target_sends() -> None:
         n1, n2, n3 = test.nodes
         done = invoke(test, "start-packet", {"nodes": [n1]})
         assert done.error is None and done.value["nodes"] == [n1] and done.value["iptables_loss_pct"] == 50.0
+        evidence = evidence_of(done)  # n1's datagrams to a peer, counted by the peer's kernel
+        assert evidence is not None and evidence.took_effect
+        (probe,) = evidence.probes
+        assert probe.node == n1 and probe.what == "udp delivery" and probe.target in (n2, n3)
+        lost, sent = (int(x) for x in probe.observed.split()[:3:2])
+        assert sent == 100 and 25 <= lost <= 75, probe
         # the rules sit on the receivers and match only n1's address
         assert chain_rules(test.cluster.remote(n1), CHAIN) == []
         for peer in (n2, n3):
@@ -41,7 +48,7 @@ def test_iptables_loss_drops_about_half_of_what_the_target_sends() -> None:
         assert clean > 0.95, clean
 
         healed = invoke(test, "stop-packet")
-        assert healed.error is None and healed.value == {"healed": [n1]}
+        assert healed.error is None and healed.value["healed"] == [n1]
         assert udp_delivery(_ns(test, n1), _ns(test, n2), test.node_host(n2)) > 0.95
         assert etcd_put(test, n1, "after", "heal")
 
@@ -53,6 +60,9 @@ def test_rate_limit_slows_transfers_between_nodes_only() -> None:
         before = tcp_transfer_seconds(_ns(test, n1), _ns(test, n2), test.node_host(n2), size)
         done = invoke(test, "start-packet", {"nodes": [n1]})
         assert done.error is None and done.value["tc"]["rate"] == "1mbit"
+        evidence = evidence_of(done)  # no short probe shows a rate: the class is read back from the node
+        assert evidence is not None and evidence.took_effect
+        assert [(p.node, p.what, p.observed) for p in evidence.probes] == [(n1, "tc read back", "in place")]
         dev = tc.node_interface(test.cluster.remote(n1), test.node_host(n1))
         assert tc.root_handle(test.cluster.remote(n1), dev) == tc.ROOT
         limited = tcp_transfer_seconds(_ns(test, n1), _ns(test, n2), test.node_host(n2), size)
@@ -74,6 +84,9 @@ def test_netem_delay_adds_latency() -> None:
         before = tcp_transfer_seconds(_ns(test, n1), _ns(test, n2), test.node_host(n2), 1000)
         done = invoke(test, "start-packet", {"nodes": [n1]})
         assert done.error is None and "delay 200ms" in done.value["tc"]["netem"]
+        evidence = evidence_of(done)  # handshakes from n1 take the delay
+        assert evidence is not None and evidence.took_effect
+        assert [p.what for p in evidence.probes] == ["tcp handshake time"]
         after = tcp_transfer_seconds(_ns(test, n1), _ns(test, n2), test.node_host(n2), 1000)
         assert after > before + 0.15, (before, after)
         invoke(test, "stop-packet")

@@ -1,10 +1,13 @@
 """Partitions on a real 3-node etcd cluster (local namespaces; docker where the engine runs): an isolated
-leader loses leadership and cannot commit, the majority elects a new leader, and heal removes every rule."""
+leader loses leadership and cannot commit, the majority elects a new leader, and heal removes every rule. The
+evidence each start records is measured: TCP connects across every cut time out, the others connect; an empty
+grudge acts on nothing."""
 
 from __future__ import annotations
 
 import pytest
 
+from harness.evidence import evidence_of
 from nemeses.net.iptables import chain_rules
 from nemeses.partition import CHAIN
 from tests.nemeses.conftest import etcd_put, invoke, running, wait_for
@@ -27,6 +30,13 @@ def test_isolated_leader_loses_leadership_and_heal_restores(provider: str) -> No
         # the rules are really in each node's own iptables
         rules = chain_rules(test.cluster.remote(leader), CHAIN)
         assert len(rules) == 2 and all("-j DROP" in r for r in rules), rules
+        evidence = evidence_of(done)  # measured on the nodes: the leader's links time out, the others connect
+        assert evidence is not None and evidence.took_effect, evidence
+        seen = {(p.node, p.target.split(":")[0]): (p.expected, p.observed) for p in evidence.probes}
+        assert len(seen) == 6
+        for (a, b), outcome in seen.items():
+            cut = leader in (a, b)
+            assert outcome == (("blocked", "timed out") if cut else ("open", "connected")), seen
 
         # the majority elects a new leader; the old one cannot commit any more
         new = wait_for(lambda: [p for p in test.db.primaries(test) if p in others], 30, "a new leader")
@@ -55,4 +65,18 @@ def test_one_way_cut_only_on_receivers() -> None:
                 assert rules == []
             else:
                 assert rules == [f"-A {CHAIN} -s {test.node_host(victim)}/32 -j DROP"]
+        # a TCP handshake needs both directions: the victim's links are blocked both ways for a connect
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect
+        assert {(p.node, p.target.split(":")[0]) for p in evidence.judged} == {
+            (a, b) for a in test.nodes for b in test.nodes if a != b and victim in (a, b)}
         invoke(test, "stop-partition")
+
+
+def test_an_empty_grudge_acts_on_nothing() -> None:
+    with running(("partition",)) as test:
+        done = invoke(test, "start-partition", {n: [] for n in test.nodes})
+        assert done.error is None and done.value["grudge"] == {}
+        evidence = evidence_of(done)
+        assert evidence is not None and not evidence.took_effect
+        assert "cut no link" in evidence.nothing

@@ -1,11 +1,14 @@
 """Kill and pause on a real etcd cluster: a killed node's process is gone and comes back with `start`; a
-paused node stops answering and answers again after `resume`; nothing stays stopped after teardown."""
+paused node stops answering and answers again after `resume`; nothing stays stopped after teardown. The
+evidence on each op is what was measured: the killed pid gone and the new one running, the paused pid in state
+T and running again after the resume."""
 
 from __future__ import annotations
 
 import pytest
 
 from clusters.daemon import daemon_pids
+from harness.evidence import evidence_of
 from nemeses.process import stopped_pids
 from tests.nemeses.conftest import etcd_status, invoke, running, wait_for
 
@@ -31,16 +34,22 @@ def test_kill_then_start(provider: str) -> None:
         node = test.nodes[1]
         (old,) = _pid(test, node)
         done = invoke(test, "kill", [node])
-        assert done.error is None and done.value == {"nodes": [node]}
+        assert done.error is None and done.value["nodes"] == [node]
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect
+        assert [(p.node, p.target, p.observed) for p in evidence.probes] == [(node, f"pid {old}", "gone")]
         assert _pid(test, node) == []
         if provider == "local":  # same pid namespace as the host: the process is really gone
             wait_for(lambda: _gone(old), 5, f"pid {old} to be gone")
         assert etcd_status(test, node) is None
 
         started = invoke(test, "start")
-        assert started.error is None and started.value == {"nodes": [node]}
+        assert started.error is None and started.value["nodes"] == [node]
         (new,) = _pid(test, node)
         assert new != old
+        evidence = evidence_of(started)
+        assert evidence is not None and [(p.node, p.target, p.observed) for p in evidence.probes] == [
+            (node, f"pid {new}", "running")]
         wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve again")
 
 
@@ -50,6 +59,13 @@ def test_kill_majority_by_spec() -> None:
         assert done.error is None and len(done.value["nodes"]) == 2
         for n in done.value["nodes"]:
             assert _pid(test, n) == []
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect
+        assert sorted(p.node for p in evidence.judged) == sorted(done.value["nodes"])
+        again = invoke(test, "kill", done.value["nodes"])  # nothing runs there any more: acts on nothing
+        evidence = evidence_of(again)
+        assert evidence is not None and not evidence.took_effect
+        assert {p.observed for p in evidence.probes} == {"no process of the system was running"}
         # teardown (not a `start` op) must bring them back: the fixture checks the residue
 
 
@@ -62,10 +78,15 @@ def test_pause_then_resume(provider: str) -> None:
         assert done.error is None and done.value["nodes"] == [node]
         assert done.value["pids"][node] == [pid]
         assert pid in stopped_pids(test.cluster.remote(node))
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect
+        assert [(p.node, p.target, p.observed) for p in evidence.probes] == [(node, f"pid {pid}", "T")]
         assert etcd_status(test, node, timeout=1.0) is None  # a stopped process does not answer
 
         resumed = invoke(test, "resume")
-        assert resumed.error is None and resumed.value == {"nodes": [node]}
+        assert resumed.error is None and resumed.value["nodes"] == [node]
+        evidence = evidence_of(resumed)
+        assert evidence is not None and evidence.took_effect and evidence.probes[0].observed in ("S", "R")
         assert pid not in stopped_pids(test.cluster.remote(node))
         wait_for(lambda: etcd_status(test, node), 10, f"{node} to answer again")
         assert _pid(test, node) == [pid]  # the same process, continued

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.evidence import evidence_of
 from nemeses.net.iptables import chain_rules
 from nemeses.swizzle import CHAIN
 from tests.nemeses.conftest import etcd_put, invoke, running, wait_for
@@ -24,6 +25,9 @@ def test_clog_one_by_one_then_restore_in_another_order(provider: str) -> None:
         assert at == sorted(at) and at[-1] >= 0.9  # spread over the seconds, not all at once
         for n in test.nodes:
             assert len(chain_rules(test.cluster.remote(n), CHAIN)) == 4  # cut by itself and by both others
+        evidence = evidence_of(done)  # every link measured blocked once all cuts are made
+        assert evidence is not None and evidence.took_effect and len(evidence.judged) == 6
+        assert {p.observed for p in evidence.probes} == {"timed out"}
         if provider == "local":  # packets between namespaces measured directly
             ns = {n: test.cluster.remote(n).netns for n in test.nodes}
             assert udp_delivery(ns[n1], ns[n2], test.node_host(n2), count=200) == 0.0

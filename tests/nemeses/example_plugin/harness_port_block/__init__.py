@@ -3,7 +3,9 @@ system's client port is dropped) while it keeps talking to its peers — a node 
 alive to the cluster.
 
 Owns the `port-block` fault family: ops `block-port` {"nodes": spec or list} and `unblock-port`, the default
-schedule, the final heal and the report label. Reuses the harness's building blocks: `ChainSet` (its own
+schedule, the final heal and the report label. `block-port` completes with evidence that the block took effect
+(`harness.evidence`): a TCP connect from the harness's host, where the clients run, to each blocked node's port
+must time out. Reuses the harness's building blocks: `ChainSet` (its own
 iptables chain HARNESS-PORT on each node, recorded in the ledger so `harness cleanup` removes it), node specs
 and the periodic schedule. Does not know any system except through the option `port-block-port`.
 """
@@ -14,11 +16,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.errors import BadInput
+from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from harness.test import Test
 from nemeses.net.iptables import ChainSet
+from nemeses.probe import BLOCKED, connect_from_here
 from nemeses.process import targets_of
 from nemeses.schedule import default_schedule
 from nemeses.targets import parse_specs
@@ -57,7 +61,13 @@ class PortBlock:
                 peers = [["-s", test.node_host(p), "-j", "RETURN"] for p in test.nodes if p != n]
                 self.chains.add_rules(test, n, peers + [["-p", "tcp", "--dport", str(self.port), "-j", "DROP"]])
                 self.blocked.append(n)
-            return op.replace(type="info", value={"nodes": nodes, "port": self.port})
+            probes = []
+            for n in nodes:
+                seen = connect_from_here(test.node_host(n), self.port)
+                probes.append(Probe(node=n, what="tcp connect from the clients' host", target=f"{n}:{self.port}",
+                                    expected="blocked", observed=seen, effect=seen in BLOCKED))
+            evidence = Evidence(probes=tuple(probes), nothing="" if nodes else "no node was chosen")
+            return op.replace(type="info", value=with_evidence({"nodes": nodes, "port": self.port}, evidence))
         if op.f == UNBLOCK:
             self.chains.flush(test)
             unblocked, self.blocked = self.blocked, []
