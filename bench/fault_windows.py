@@ -4,8 +4,9 @@ Runs `harness run` once per nemesis (etcd, register, 3 local nodes by default) a
 window, the client invocation rate before the first fault and during the window, their ratio, the longest
 stretch without a client invocation, the completed ops, and the run's verdict. Targets (issue 14): in every
 window the gap stays under the op timeout + 1 s; for faults that leave a majority the rate stays at least half
-the rate before the faults. A nemesis the system cannot take (clock on etcd) shows the harness's one-line
-refusal.
+the rate before the faults. The last column is what the op that started each fault measured on the nodes
+(results.json "evidence", harness.evidence): in effect, not in effect, acted on nothing, or no evidence. A
+nemesis the system cannot take (clock on etcd) shows the harness's one-line refusal.
 
     python bench/fault_windows.py [--time-limit 60] [--nemeses partition,kill,...] [--system etcd]
 """
@@ -45,7 +46,7 @@ def main() -> None:
     print(f"fault windows: {args.system} {args.workload}, 3 {args.cluster} nodes, {args.time_limit:g} s, "
           f"op timeout {args.op_timeout:g} s, seed {args.seed}")
     print(f"{'nemesis':<13} {'window':<22} {'from-to s':>11} {'before/s':>8} {'during/s':>8} {'ratio':>6} "
-          f"{'gap s':>6} {'done':>5}  verdict")
+          f"{'gap s':>6} {'done':>5}  verdict  evidence")
     for nemesis in args.nemeses.split(","):
         with tempfile.TemporaryDirectory(prefix="bench-fw-") as d:
             code, res, err = run_one(nemesis, args, d)
@@ -58,11 +59,14 @@ def main() -> None:
         windows = cov.get("windows") or []
         if not windows:
             print(f"{nemesis:<13} {'(no fault window)':<22} {'':>11} {'':>8} {'':>8} {'':>6} {'':>6} {'':>5}  {verdict}")
+        records = res.get("evidence") or []
         for w in windows:
             ratio = w["invoke_rate"] / base if base else float("nan")
             span = f"{w['start_s']:.1f}-{w['end_s']:.1f}"
+            states = [r["state"] for r in records if r["package"] == w["package"]
+                      and w["start_s"] <= r["time_s"] <= w["end_s"]]
             print(f"{nemesis:<13} {w['label'][:22]:<22} {span:>11} {base:8.1f} {w['invoke_rate']:8.1f} {ratio:6.2f} "
-                  f"{w['longest_gap_s']:6.2f} {w['completed']:5d}  {verdict}")
+                  f"{w['longest_gap_s']:6.2f} {w['completed']:5d}  {verdict:<7}  {', '.join(states) or '-'}")
         sys.stdout.flush()
 
 
