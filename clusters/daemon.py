@@ -25,14 +25,27 @@ from harness.control import Remote
 from harness.errors import ClusterError
 from harness.ledger import LedgerEntry, undoer
 
+# Liveness, the same in every script: the pid exists and is not a zombie. A SIGKILLed daemon stays a zombie until
+# its parent reaps it; containers run with an init that does (clusters.docker), but a zombie must never count as
+# a running daemon anyway (it would block a restart or look like a survivor of SIGKILL). A zombie reaped between
+# `kill -0` and the read of its stat leaves no state to read: that is dead too, not alive (the race made a kill
+# fail with "survived SIGKILL" about once in 20 runs in containers). /proc/<pid>/stat is cut after the last ") "
+# so that a command name with spaces cannot shift the state field.
+ALIVE_SH = r"""
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  _state=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+  [ -n "$_state" ] && [ "$_state" != Z ]
+}
+"""
+
 # argv[0] is the shell's $0; "$@" is the daemon's argv. The backgrounded subshell is not a process-group leader
 # (no job control in a non-interactive sh), so `setsid` does not fork and the pid in $! is the daemon's own.
-_START = r"""
+_START = ALIVE_SH + r"""
 set -e
 pidfile=$1 logfile=$2 cwd=$3; shift 3
 mkdir -p "$cwd" "$(dirname "$pidfile")" "$(dirname "$logfile")"
-if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null \
-   && [ "$(sed -e 's/^.*) //' "/proc/$(cat "$pidfile")/stat" 2>/dev/null | cut -c1)" != Z ]; then
+if [ -s "$pidfile" ] && alive "$(cat "$pidfile")"; then
   echo "already running: pid $(cat "$pidfile")" >&2; exit 3  # (a zombie nobody reaped yet does not count)
 fi
 cd "$cwd"
@@ -41,32 +54,31 @@ echo $! >"$pidfile"
 echo $!
 """
 
-_PIDS = r"""
+_PIDS = ALIVE_SH + r"""
 pidfile=$1
 [ -s "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
-if kill -0 "$pid" 2>/dev/null; then
-  state=$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
-  [ "$state" = Z ] || echo "$pid"
-fi
+if alive "$pid"; then echo "$pid"; fi
 """
 
 # Stop: send sig, wait up to $3 seconds, then SIGKILL (also when a SIGSTOPped process ignores SIGTERM until
 # continued: we send SIGCONT after SIGTERM). Removes the pid file once the process is gone.
-_STOP = r"""
+_STOP = ALIVE_SH + r"""
 pidfile=$1 sig=$2 wait=$3
 [ -s "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
-alive() { kill -0 "$pid" 2>/dev/null && [ "$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)" != Z ]; }
-if alive; then
+if alive "$pid"; then
   kill -s "$sig" "$pid" 2>/dev/null || true
   [ "$sig" = KILL ] || kill -s CONT "$pid" 2>/dev/null || true
   i=0
-  while alive && [ "$i" -lt "$((wait * 10))" ]; do sleep 0.1; i=$((i + 1)); done
-  if alive; then kill -s KILL "$pid" 2>/dev/null || true; sleep 0.1; fi
+  while alive "$pid" && [ "$i" -lt "$((wait * 10))" ]; do sleep 0.1; i=$((i + 1)); done
+  if alive "$pid"; then kill -s KILL "$pid" 2>/dev/null || true; sleep 0.1; fi
   i=0
-  while alive && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  if alive; then echo "pid $pid survived SIGKILL" >&2; exit 4; fi
+  while alive "$pid" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  if alive "$pid"; then
+    state=$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
+    echo "pid $pid survived SIGKILL (state $state, waiting in $(cat "/proc/$pid/wchan" 2>/dev/null))" >&2; exit 4
+  fi
 fi
 rm -f "$pidfile"
 """

@@ -142,7 +142,9 @@ def pid_alive(pid: int) -> bool:
         return True
     try:  # a zombie is not alive
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
+            return fh.read().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:  # reaped since os.kill looked
+        return False
     except OSError:
         return True
 

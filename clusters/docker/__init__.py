@@ -71,6 +71,9 @@ class DockerCluster:
         def start(node: Node) -> Node:
             name = self.container_name(node.name)
             self.ledger.record("container", name, node=node.name)
+            # init=True: Docker's init (tini) is PID 1 and reaps. A daemon started through `docker exec` is
+            # re-parented to PID 1 when the shell that started it exits; with `sleep` as PID 1 a SIGKILLed
+            # daemon would stay a zombie for the container's life.
             c = self.client.containers.run(
                 image, ["sleep", "infinity"], name=name, hostname=node.name, detach=True, init=True,
                 cap_add=["NET_ADMIN"], network=self.network, labels={LABEL_RUN: self.spec.run_id},

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from clusters.daemon import daemon_pids, log_tail, start_daemon, stop_daemon
+from clusters.daemon import ALIVE_SH, daemon_pids, log_tail, start_daemon, stop_daemon
 from clusters.postgres.auth import Network, allowed_addresses, hba, write_private
 from harness.control import Remote
 from harness.errors import BadInput, ClusterError
@@ -57,13 +57,13 @@ USER = "postgres"
 
 # Signal the postmaster of $1 (a pid file) and every child it has, with $2. The postmaster is stopped first
 # so that it cannot fork a child we would miss; for KILL it is killed before its children so it cannot
-# restart them. /proc/<pid>/stat is cut after the last ") " so that a command name with spaces cannot shift
-# the ppid field.
-_SIGNAL_TREE = r"""
+# restart them; a zombie postmaster is not running (ALIVE_SH). /proc/<pid>/stat is cut after the last ") " so
+# that a command name with spaces cannot shift the ppid field.
+_SIGNAL_TREE = ALIVE_SH + r"""
 pidfile=$1 sig=$2
 [ -s "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
-kill -0 "$pid" 2>/dev/null || exit 0
+alive "$pid" || exit 0
 [ "$sig" = CONT ] || kill -s STOP "$pid" 2>/dev/null || true
 kids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v P="$pid" '{ p = $1; sub(/^.*\) /, ""); if ($2 == P) print p }')
 if [ "$sig" = CONT ]; then

@@ -41,6 +41,10 @@ def test_kill_then_start(provider: str) -> None:
         assert _pid(test, node) == []
         if provider == "local":  # same pid namespace as the host: the process is really gone
             wait_for(lambda: _gone(old), 5, f"pid {old} to be gone")
+        else:  # the container's init reaped it: not even a zombie is left in the container's pid namespace
+            remote = test.cluster.remote(node)
+            wait_for(lambda: remote.run(["test", "-e", f"/proc/{old}"], check=False).exit_code != 0, 5,
+                     f"pid {old} to be reaped in its container")
         assert etcd_status(test, node) is None
 
         started = invoke(test, "start")
