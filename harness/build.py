@@ -9,16 +9,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import tempfile
 from typing import Any
 
 from harness import generator as g
-from harness.cluster import ClusterSpec
+from harness.cluster import ClusterSpec, check_node_name
 from harness.errors import BadInput
 from harness.ledger import Ledger
 from harness.nemesis import ComposedNemesis, NoopNemesis, Package
 from harness.options import RunOptions, build_test_name, expectation_opts, parse_opts
 from harness.plugins import Registry
-from harness.store import run_stamp
+from harness.store import new_run_id
 from harness.test import Test, bare_test
 
 QUIET_SECONDS = 2.0
@@ -37,10 +38,24 @@ def _validate(o: RunOptions) -> None:
         raise BadInput(f"--rate must be 0 (unlimited) or positive, not {o.rate}")
     if not o.node_names and not o.nodes_file:
         raise BadInput("a test needs at least one node")
+    for n in o.node_names:
+        check_node_name(n)
     if len(set(o.node_names)) != len(o.node_names):
         raise BadInput(f"node names must be distinct: {', '.join(o.node_names)}")
+    _check_results_dir(o.results_dir)
     if o.nodes_file and not os.path.isfile(o.nodes_file):
         raise BadInput(f"--nodes-file {o.nodes_file}: no such file")
+
+
+def _check_results_dir(path: str) -> None:
+    """The results directory exists (it is created if need be) and takes files; else BadInput, before anything
+    of the run exists."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise BadInput(f"--results {path}: cannot write run directories there ({e.strerror})") from None
 
 
 def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime | None = None) -> Test:
@@ -68,7 +83,7 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
     name = build_test_name(options, expectation_opts(system.option_specs, system_opts)
                            + expectation_opts(workload.option_specs, workload_opts))
     started = started or dt.datetime.now(dt.timezone.utc)
-    run_id = f"{name}-{run_stamp(started)}"
+    run_id = new_run_id(name, started)
     test = bare_test(
         name=name,
         options=options,

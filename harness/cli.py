@@ -92,6 +92,9 @@ def main_group() -> None:
     import logging  # here, not at start-up: --version and --help never get this far
 
     logging.basicConfig(level=logging.WARNING, format="harness: %(message)s")
+    # paramiko's transport thread logs a whole traceback for every connection that fails; the ssh provider turns
+    # the failure into one line of its own (Unreachable), so its log stays off the console
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
 
 
 @main_group.command()
@@ -331,12 +334,14 @@ def cleanup(force: bool) -> None:
                 reg.get(kind, name)
             except BadInput as e:
                 click.echo(f"harness: {e}", err=True)
-    problems = do_cleanup(lambda m: click.echo(m, err=True), force=force)
-    for p in problems:
+    report = do_cleanup(lambda m: click.echo(m, err=True), force=force)
+    for p in report.problems:
         click.echo(f"harness: could not remove {p}", err=True)
-    if problems:
+    click.echo(f"cleanup: {report.describe()}", err=True)
+    if report.problems:
         sys.exit(1)
-    click.echo("cleanup done: nothing of finished runs is left", err=True)
+    click.echo("cleanup done: nothing of ended runs is left"
+               + (" (the state directory is set by HARNESS_STATE_DIR)" if not report.undone else ""), err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

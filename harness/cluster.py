@@ -1,16 +1,20 @@
 """Clusters: the nodes of a test and how to reach them.
 
-Owns `Node`, the `Cluster` protocol and the `ClusterProvider` plugin protocol (entry-point group
-`harness.clusters`). Implementations (local namespaces, docker, ssh) live in `clusters/`.
+Owns `Node`, the `Cluster` protocol, the `ClusterProvider` plugin protocol (entry-point group
+`harness.clusters`) and what a node may be called (`check_node_name`: a host name, as the ssh provider also takes
+`user@host:port`). Implementations (local namespaces, docker, ssh) live in `clusters/`.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from harness.control import Remote
+from harness.errors import BadInput
 from harness.options import OptionSpec
 
 
@@ -66,3 +70,31 @@ class ClusterProvider(Protocol):
     option_specs: Sequence[OptionSpec]
 
     def create(self, spec: ClusterSpec, ledger: Any) -> Cluster: ...
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_USER = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]*$")
+
+
+def _is_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return 0 < len(host) <= 253 and all(_LABEL.match(label) for label in host.rstrip(".").split("."))
+
+
+def check_node_name(name: str) -> None:
+    """BadInput unless `name` is a host name or address (RFC 1123 labels: letters, digits, '-' inside, '.' between),
+    optionally `user@` before it and `:port` after it (ssh hosts)."""
+    user, at, rest = name.rpartition("@")
+    host, port = rest, ""
+    if rest.count(":") == 1:
+        host, _, port = rest.partition(":")
+    ok = _is_host(host) and (not at or bool(_USER.match(user))) and (not port or (port.isdigit() and 0 < int(port) < 65536))
+    if not ok:
+        raise BadInput(f"bad node name {name!r}: a node is named by a host name or address (letters, digits, '-' "
+                       "inside a label, '.' between labels), optionally user@ before it and :port after it")

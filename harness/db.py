@@ -7,7 +7,11 @@ nodes run the system (every node unless the DB says otherwise), so that faults a
 `DeclaresIsolation` lets a system say which consistency model its transactions promise in this run.
 
 Also owns collecting node logs (`collect_logs`), the one behaviour behind an ability that is the same for every
-system: the system names its files (`HasLogs.log_files`), the cluster's `Remote` fetches them.
+system: the system names its files (`HasLogs.log_files`), the cluster's `Remote` fetches them. And rescuing them
+after a kill -9 (`note_logs`, `salvage_logs`): the runner names the logs in the ledger under the kind
+`<provider>-node-logs`, recorded after the cluster's own entries so that `harness cleanup` (which undoes newest
+first) copies them into the run directory before the provider's undo deletes the nodes' workdirs; a provider
+offers it by registering that kind's undoer, which calls `salvage_logs` with its own Remote.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from harness.errors import MissingAbility
+from harness.errors import HarnessError, MissingAbility
 from harness.options import OptionSpec
 
 if TYPE_CHECKING:
@@ -187,3 +191,43 @@ class System(Protocol):
     def client(self, test: Test) -> Client: ...
 
     def versions(self, test: Test) -> dict[str, Any]: ...
+
+
+def logs_kind(provider: str) -> str:
+    """The ledger kind under which a run names its node logs for `harness cleanup` to rescue."""
+    return f"{provider}-node-logs"
+
+
+def note_logs(test: Test, dest_dir: str) -> str | None:
+    """Name `test`'s node logs in its ledger for `salvage_logs` (when its provider can rescue them); returns the
+    ledger kind used, or None."""
+    from harness.ledger import has_undoer
+
+    kind = logs_kind(test.cluster.provider)
+    if test.ledger is None or not isinstance(test.db, HasLogs) or not has_undoer(kind):
+        return None
+    files = {n: list(test.db.log_files(test, n)) for n in test.nodes}
+    test.ledger.record(kind, dest_dir, files=files)
+    return kind
+
+
+def salvage_logs(dest_dir: str, files: dict[str, list[str]], remote_of: Any) -> list[str]:
+    """Copy each node's `files` through `remote_of(node)` (a Remote) into `<dest_dir>/<node>/`, noting it in
+    SALVAGED.txt; files that are gone are skipped. Only into a run directory that still exists. Returns the
+    local paths copied."""
+    if not os.path.isdir(os.path.dirname(os.path.abspath(dest_dir))):
+        return []
+    copied: list[str] = []
+    for node, paths in files.items():
+        out = os.path.join(dest_dir, os.path.basename(node))
+        for path in paths:
+            local = os.path.join(out, os.path.basename(path))
+            try:
+                remote_of(node).download(path, local)
+            except (OSError, HarnessError):
+                continue
+            copied.append(local)
+        if os.path.isdir(out):
+            with open(os.path.join(out, "SALVAGED.txt"), "a", encoding="utf-8") as fh:
+                fh.write("copied by `harness cleanup`: the harness ended before it could collect these logs\n")
+    return copied

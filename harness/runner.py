@@ -34,7 +34,7 @@ import harness
 from harness.checker import UNKNOWN, FailureClass, Finding, Verdict, cap, safe_check, validity_name
 from harness.client import HarnessBug
 from harness.coverage import Coverage, coverage
-from harness.db import AwaitsReady, collect_logs
+from harness.db import AwaitsReady, collect_logs, logs_kind, note_logs
 from harness.errors import ClusterError, HarnessError, ImpossibleHistory
 from harness.evidence import FaultRecord, evidence_findings, fault_records
 from harness.interpreter import Counters, Interpreter
@@ -176,7 +176,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     errors: list[str] = []
 
     # 1 store
-    store = Store(test.options.results_dir, test.name, started=test.started)
+    store = Store(test.options.results_dir, test.name, run_id=test.run_id or None, started=test.started)
     store.start_log(log)
     log.setLevel(logging.DEBUG)
     info = test_info(test, store)
@@ -192,7 +192,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             if op.error is not None:
                 nemesis_errors.append(op)
 
-    set_up: dict[str, bool] = {"cluster": False, "db": False, "nemesis": False}
+    set_up: dict[str, bool] = {"cluster": False, "db": False, "nemesis": False, "logs": False}
     bug: HarnessBug | None = None
     interrupted: Interrupted | None = None
     with _Signals() as signals:
@@ -208,6 +208,8 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             _parallel(test.nodes, lambda n: test.db.setup(test, n), "database setup")
             if isinstance(test.db, AwaitsReady):
                 test.db.await_ready(test, timeout=120.0)
+            set_up["logs"] = note_logs(test, _nodes_dir(store)) is not None  # rescued by cleanup after a kill -9
+            info["nodes"] = [{"name": n.name, "host": n.host} for n in test.cluster.nodes]  # addresses known now
             try:
                 versions = test.system.versions(test)
                 info["versions"].update(versions)
@@ -352,6 +354,8 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
                 problems.append(f"fault residue after heal: {r}")
     if set_up["db"]:
         step("collecting node logs", lambda: _collect_logs(test, store))
+    if set_up["logs"]:
+        test.ledger.release(logs_kind(test.cluster.provider), _nodes_dir(store))
     if test.options.leave_running:
         if set_up["cluster"]:
             print(f"cluster left running (--leave-running); remove it with `harness cleanup`.\n{test.cluster.access()}")
@@ -372,8 +376,12 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
 
 def _collect_logs(test: Test, store: Store) -> None:
     """Node logs into `<run dir>/nodes/`; a log that could not be fetched is a warning, never a failed run."""
-    for problem in collect_logs(test.cluster, test.db, test, os.path.join(store.path, "nodes")).problems:
+    for problem in collect_logs(test.cluster, test.db, test, _nodes_dir(store)).problems:
         log.warning("node log not collected: %s", problem)
+
+
+def _nodes_dir(store: Store) -> str:
+    return os.path.join(store.path, "nodes")
 
 
 def _render(run_dir: str) -> list[str]:

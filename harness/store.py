@@ -13,6 +13,10 @@ history itself (the interpreter's HistoryWriter does, op by op) nor reports (har
         nodes/<node>/      collected node logs
         report.html, junit.xml
     results/<test>/latest -> <timestamp>,  results/latest -> <test>/<timestamp>
+
+A run id is `<test>-<timestamp>-<random suffix>` (`new_run_id`) and the run directory is named by its last two
+parts, so two runs of the same test started in the same millisecond never share a directory, a ledger or any
+resource named after the run.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 from typing import Any
 
 SCHEMA = 1
@@ -58,16 +63,22 @@ def run_stamp(started: dt.datetime) -> str:
     return started.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
 
 
-class Store:
-    """The run directory of one run."""
+def new_run_id(test_name: str, started: dt.datetime) -> str:
+    """A run id no other run has: the test name, the start time to the millisecond and 24 random bits."""
+    return f"{test_name}-{run_stamp(started)}-{secrets.token_hex(3)}"
 
-    def __init__(self, results_dir: str, test_name: str, *, started: dt.datetime | None = None) -> None:
+
+class Store:
+    """The run directory of one run: `<results>/<test>/<timestamp>-<suffix>` for the run id
+    `<test>-<timestamp>-<suffix>`. Creating it fails (FileExistsError) rather than share a directory."""
+
+    def __init__(self, results_dir: str, test_name: str, *, run_id: str | None = None,
+                 started: dt.datetime | None = None) -> None:
         self.started = started or dt.datetime.now(dt.timezone.utc)
-        stamp = run_stamp(self.started)
+        self.run_id = run_id or new_run_id(test_name, self.started)
         self.results_dir = os.path.abspath(results_dir)
         self.test_dir = os.path.join(self.results_dir, test_name)
-        self.path = os.path.join(self.test_dir, stamp)
-        self.run_id = f"{test_name}-{stamp}"
+        self.path = os.path.join(self.test_dir, self.run_id.removeprefix(f"{test_name}-"))
         os.makedirs(self.path, exist_ok=False)
         os.makedirs(self.checks_dir, exist_ok=True)
         self._log_handler: logging.Handler | None = None

@@ -347,13 +347,26 @@ def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | 
     try:
         from harness.report import render_comparison
 
-        for problem in render_comparison(dirs, os.path.join(out, "summary.html")):
+        for problem in render_comparison(dirs, os.path.join(out, "summary.html"), _gate(suite, code, fail_on, outcomes)):
             echo(f"suite: report: {problem}")
     except ImportError:
         pass
     except Exception as e:  # noqa: BLE001 - the page never changes the gate
         echo(f"suite: summary page failed: {e}")
     return code, out
+
+
+def _gate(suite: Suite, code: int, fail_on: str, outcomes: list[RunOutcome]) -> Any:
+    """The suite's pass/fail for its summary page: each cell with why it is not valid."""
+    from harness.report.compare import GateCell, SuiteGate
+
+    def why(o: RunOutcome) -> str:
+        bad = [c for c in o.checkers if c["valid"] is not True]
+        return o.error or "; ".join(f"{c['name']}: {c['summary']}" for c in bad[:3])
+
+    cells = tuple(GateCell(id=o.spec.id, valid=o.valid, why=why(o) if o.valid is not True else "", run_dir=o.run_dir)
+                  for o in outcomes)
+    return SuiteGate(suite=suite.name, exit_code=code, fail_on=fail_on, cells=cells)
 
 
 @click.group()

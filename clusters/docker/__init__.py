@@ -25,6 +25,7 @@ import docker.errors
 from clusters.docker.images import engine, ensure_system_image
 from clusters.docker.remote import DockerRemote
 from harness.cluster import ClusterSpec, Node
+from harness.db import logs_kind, salvage_logs
 from harness.errors import BadInput, ClusterError
 from harness.ledger import LedgerEntry, undoer
 from harness.options import OptionSpec, parse_opts
@@ -52,6 +53,7 @@ class DockerCluster:
         self._remotes: dict[str, DockerRemote] = {
             n: DockerRemote(n, client, self.container_name(n)) for n in spec.node_names
         }
+        self._created: set[tuple[str, str]] = set()  # (ledger kind, name) of what this cluster made
 
     def container_name(self, node: str) -> str:
         return f"harness-{self.tag}-{node}"
@@ -65,12 +67,18 @@ class DockerCluster:
 
     def _setup(self) -> None:
         image = self.image or ensure_system_image(self.client, self.spec.system, self.base)
+        if [n for n in self.client.networks.list(names=[self.network]) if n.name == self.network]:
+            raise ClusterError(f"docker network {self.network} already exists (another run's?): not touching it")
         self.ledger.record("docker-network", self.network)
+        self._created.add(("docker-network", self.network))
         self.client.networks.create(self.network, driver="bridge", labels={LABEL_RUN: self.spec.run_id})
 
         def start(node: Node) -> Node:
             name = self.container_name(node.name)
+            if self.client.containers.list(all=True, filters={"name": f"^/{name}$"}):
+                raise ClusterError(f"container {name} already exists (another run's?): not touching it")
             self.ledger.record("container", name, node=node.name)
+            self._created.add(("container", name))
             # init=True: Docker's init (tini) is PID 1 and reaps. A daemon started through `docker exec` is
             # re-parented to PID 1 when the shell that started it exits; with `sleep` as PID 1 a SIGKILLed
             # daemon would stay a zombie for the container's life.
@@ -89,13 +97,18 @@ class DockerCluster:
             self.nodes = tuple(ex.map(start, self.nodes))
 
     def teardown(self) -> None:
-        """Remove the containers (ending every process in them) and the network. Idempotent."""
+        """Remove the containers this cluster created (ending every process in them) and its network; nothing
+        it did not create. Idempotent."""
         for n in self.nodes:
             name = self.container_name(n.name)
-            remove_container(self.client, name)
-            self.ledger.release("container", name)
-        remove_network(self.client, self.network)
-        self.ledger.release("docker-network", self.network)
+            if ("container", name) in self._created:
+                remove_container(self.client, name, self.spec.run_id)
+                self.ledger.release("container", name)
+                self._created.discard(("container", name))
+        if ("docker-network", self.network) in self._created:
+            remove_network(self.client, self.network, self.spec.run_id)
+            self.ledger.release("docker-network", self.network)
+            self._created.discard(("docker-network", self.network))
 
     def remote(self, node: str) -> DockerRemote:
         try:
@@ -111,9 +124,13 @@ class DockerCluster:
         return "\n".join(lines)
 
 
-def remove_container(client: docker.DockerClient, name: str) -> None:
+def remove_container(client: docker.DockerClient, name: str, run_id: str) -> None:
+    """Remove container `name` if run `run_id` made it (its label says so); another's is left alone."""
     try:
-        client.containers.get(name).remove(force=True, v=True)
+        c = client.containers.get(name)
+        if c.labels.get(LABEL_RUN) != run_id:
+            return
+        c.remove(force=True, v=True)
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as e:
@@ -121,21 +138,33 @@ def remove_container(client: docker.DockerClient, name: str) -> None:
             raise
 
 
-def remove_network(client: docker.DockerClient, name: str) -> None:
-    try:
-        client.networks.get(name).remove()
-    except docker.errors.NotFound:
-        pass
+def remove_network(client: docker.DockerClient, name: str, run_id: str) -> None:
+    """Remove network `name` if run `run_id` made it (its label says so); another's is left alone."""
+    for net in [n for n in client.networks.list(names=[name]) if n.name == name]:
+        try:
+            if (net.attrs.get("Labels") or {}).get(LABEL_RUN) == run_id:
+                net.remove()
+        except docker.errors.NotFound:
+            pass
 
 
 @undoer("container")
 def _undo_container(entry: LedgerEntry) -> None:
-    remove_container(engine(), entry.key)
+    remove_container(engine(), entry.key, entry.run_id)
+
+
+@undoer(logs_kind("docker"))
+def _salvage_logs(entry: LedgerEntry) -> None:
+    """After a kill -9: the node logs into the run directory, before the containers go (see harness.db)."""
+    tag = hashlib.sha1(entry.run_id.encode()).hexdigest()[:6]
+    client = engine()
+    salvage_logs(entry.key, dict(entry.data.get("files", {})),
+                 lambda n: DockerRemote(n, client, f"harness-{tag}-{n}"))
 
 
 @undoer("docker-network")
 def _undo_network(entry: LedgerEntry) -> None:
-    remove_network(engine(), entry.key)
+    remove_network(engine(), entry.key, entry.run_id)
 
 
 class DockerProvider:

@@ -12,48 +12,52 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from clusters.local.network import (
     add_accept_rule,
+    check_subnet,
     create_bridge,
     create_node_netns,
     delete_accept_rule,
     delete_link,
     delete_netns,
+    link_exists,
     names_for,
+    netns_exists,
     release_subnet,
     remove_workdir,
     reserve_subnet,
 )
 from clusters.local.remote import NamespaceRemote
 from harness.cluster import ClusterSpec, Node
-from harness.errors import BadInput
-from harness.ledger import state_dir
+from harness.db import logs_kind, salvage_logs
+from harness.errors import BadInput, ClusterError
+from harness.ledger import LedgerEntry, state_dir, undoer
 from harness.options import OptionSpec, parse_opts
 
 
 class LocalCluster:
-    """Nodes as network namespaces on one bridge. `setup` is all-or-nothing: on failure it tears down."""
+    """Nodes as network namespaces on one bridge. `setup` reserves the subnet (so building a test reserves
+    nothing) and is all-or-nothing: on failure it tears down. Only what this cluster created is ever removed: an
+    object that already exists (another run's) is refused, never adopted, and never torn down."""
 
     provider = "local"
+    TEARDOWN_ORDER = ("netns", "veth", "workdir", "iptables-accept", "bridge", "subnet")
 
-    def __init__(self, spec: ClusterSpec, ledger: Any, subnet: ipaddress.IPv4Network) -> None:
+    def __init__(self, spec: ClusterSpec, ledger: Any, wanted: ipaddress.IPv4Network | None) -> None:
         self.spec = spec
         self.ledger = ledger
-        self.subnet = subnet
+        self.wanted = wanted
+        self.subnet: ipaddress.IPv4Network | None = None
         self.names = names_for(spec.run_id)
-        hosts = list(subnet.hosts())
-        if len(spec.node_names) > len(hosts) - 1:
-            raise BadInput(f"a local cluster on {subnet} holds at most {len(hosts) - 1} nodes")
-        self.gateway = ipaddress.IPv4Interface(f"{hosts[0]}/{subnet.prefixlen}")
         base = os.path.join(state_dir(), spec.run_id)
-        self.nodes: tuple[Node, ...] = tuple(
-            Node(name=n, host=str(hosts[i + 1]), workdir=os.path.join(base, n)) for i, n in enumerate(spec.node_names)
-        )
+        # Addresses are known once the subnet is reserved (setup); until then a node has no host.
+        self.nodes: tuple[Node, ...] = tuple(Node(name=n, host="", workdir=os.path.join(base, n))
+                                             for n in spec.node_names)
         self._remotes = {n.name: NamespaceRemote(n.name, self.names.netns(n.name)) for n in self.nodes}
-        self._up = False
+        self._created: list[tuple[str, str]] = []  # (ledger kind, key) of what this cluster made
 
     def setup(self) -> None:
         try:
@@ -61,43 +65,55 @@ class LocalCluster:
         except BaseException:
             self.teardown()
             raise
-        self._up = True
 
     def _setup(self) -> None:
-        led, br = self.ledger, self.names.bridge
-        led.record("bridge", br, subnet=str(self.subnet))
-        create_bridge(br, self.gateway)
-        led.record("iptables-accept", br, bridge=br)
-        add_accept_rule(br)
+        self.subnet = reserve_subnet(self.spec.run_id, self.names.tag, self.wanted)
+        self._made("subnet", str(self.subnet), run=self.spec.run_id)
+        hosts = list(self.subnet.hosts())
+        gateway = ipaddress.IPv4Interface(f"{hosts[0]}/{self.subnet.prefixlen}")
+        self.nodes = tuple(Node(name=n.name, host=str(hosts[i + 1]), workdir=n.workdir)
+                           for i, n in enumerate(self.nodes))
+        br = self.names.bridge
+        self._make("bridge", br, link_exists(br), lambda: create_bridge(br, gateway), subnet=str(self.subnet))
+        self._make("iptables-accept", br, False, lambda: add_accept_rule(br), bridge=br)
         for i, node in enumerate(self.nodes):
-            ns = self.names.netns(node.name)
-            led.record("netns", ns, node=node.name)
-            led.record("veth", self.names.veth(i), node=node.name)
+            ns, veth = self.names.netns(node.name), self.names.veth(i)
             address = ipaddress.IPv4Interface(f"{node.host}/{self.subnet.prefixlen}")
-            create_node_netns(ns, self.names.veth(i), br, address)
-            led.record("workdir", node.workdir, node=node.name)
-            os.makedirs(node.workdir, exist_ok=True)
+            self._make("netns", ns, netns_exists(ns), lambda: None, node=node.name)
+            self._make("veth", veth, link_exists(veth), lambda: create_node_netns(ns, veth, br, address),
+                       node=node.name)
+            self._make("workdir", node.workdir, os.path.exists(node.workdir),
+                       lambda: os.makedirs(node.workdir), node=node.name)
+
+    def _made(self, kind: str, key: str, **data: Any) -> None:
+        self.ledger.record(kind, key, **data)
+        self._created.append((kind, key))
+
+    def _make(self, kind: str, key: str, exists: bool, create: Callable[[], None], **data: Any) -> None:
+        """Record `kind` `key` in the ledger, then create it; one that already exists belongs to someone else."""
+        if exists:
+            raise ClusterError(f"{kind} {key} already exists (another run's?): refusing to use or remove it")
+        self._made(kind, key, **data)  # before creating: a kill -9 in between leaves it named in the ledger
+        create()
 
     def teardown(self) -> None:
-        """Remove namespaces (killing what still runs in them), veths, the rule, the bridge, the workdirs."""
-        led, br = self.ledger, self.names.bridge
-        for i, node in enumerate(self.nodes):
-            ns = self.names.netns(node.name)
-            delete_netns(ns)
-            led.release("netns", ns)
-            delete_link(self.names.veth(i))
-            led.release("veth", self.names.veth(i))
-            remove_workdir(node.workdir)
-            led.release("workdir", node.workdir)
-        delete_accept_rule(br)
-        led.release("iptables-accept", br)
-        delete_link(br)
-        release_subnet(self.subnet)
-        led.release("bridge", br)
+        """Remove what this cluster created: namespaces (killing what still runs in them), veths, workdirs, the
+        rule, the bridge, the subnet reservation. Every step runs; the failures are raised together."""
+        problems: list[str] = []
+        for kind in self.TEARDOWN_ORDER:
+            for k, key in [c for c in self._created if c[0] == kind]:
+                try:
+                    _UNDO[kind](self, key)
+                except Exception as e:  # noqa: BLE001 - keep removing the rest
+                    problems.append(f"{kind} {key}: {e}")
+                    continue
+                self.ledger.release(kind, key)
+                self._created.remove((k, key))
         run_dir = os.path.dirname(self.nodes[0].workdir) if self.nodes else ""
         if run_dir and os.path.isdir(run_dir) and not os.listdir(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
-        self._up = False
+        if problems:
+            raise ClusterError("local cluster teardown: " + "; ".join(problems))
 
     def remote(self, node: str) -> NamespaceRemote:
         try:
@@ -134,8 +150,27 @@ class LocalProvider:
         for n in spec.node_names:
             if not n.replace("-", "").replace("_", "").isalnum() or len(n) > 32:
                 raise BadInput(f"bad node name {n!r}: letters, digits, - and _ only, at most 32 characters")
-        subnet = reserve_subnet(spec.run_id, names_for(spec.run_id).tag, opts["subnet"] or None)
-        return LocalCluster(spec, ledger, subnet)
+        wanted = check_subnet(opts["subnet"]) if opts["subnet"] else None
+        if wanted is not None and len(spec.node_names) > wanted.num_addresses - 3:
+            raise BadInput(f"a local cluster on {wanted} holds at most {wanted.num_addresses - 3} nodes")
+        return LocalCluster(spec, ledger, wanted)  # the subnet is reserved by setup, not here
+
+
+_UNDO: dict[str, Callable[[LocalCluster, str], None]] = {
+    "netns": lambda c, key: delete_netns(key),
+    "veth": lambda c, key: delete_link(key),
+    "workdir": lambda c, key: remove_workdir(key),
+    "iptables-accept": lambda c, key: delete_accept_rule(key),
+    "bridge": lambda c, key: delete_link(key),
+    "subnet": lambda c, key: release_subnet(key, c.spec.run_id),
+}
 
 
 PLUGIN = LocalProvider()
+
+
+@undoer(logs_kind("local"))
+def _salvage_logs(entry: LedgerEntry) -> None:
+    """After a kill -9: the node logs into the run directory, before the workdirs go (see harness.db)."""
+    names = names_for(entry.run_id)
+    salvage_logs(entry.key, dict(entry.data.get("files", {})), lambda n: NamespaceRemote(n, names.netns(n)))

@@ -3,7 +3,7 @@ namespace per node joined to it by a veth pair, and the iptables FORWARD ACCEPT 
 
 Owns the names (derived from the run id, short enough for Linux's 15-character interface names), subnet
 allocation (10.77.<k>.0/24 unless the user picks one; a reservation file per subnet so that concurrent runs never
-share one), the shell-outs to `ip` and `iptables`, and the ledger undo functions of the kinds "bridge", "netns",
+share one, released only by the run that holds it, swept by `harness cleanup` once its process has ended), the shell-outs to `ip` and `iptables`, and the ledger undo functions of the kinds "bridge", "netns",
 "veth", "iptables-accept" and "workdir". Does not run anything inside the namespaces (see `clusters.local.remote`).
 
 Why the ACCEPT rule: Docker sets the FORWARD policy to DROP, and with br_netfilter loaded bridged frames between
@@ -19,11 +19,11 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness.errors import BadInput, ClusterError
-from harness.ledger import LedgerEntry, pid_alive, state_dir, undoer
+from harness.ledger import LedgerEntry, pid_alive, state_dir, sweeper, undoer
 
 DEFAULT_PREFIX = "10.77"
 
@@ -81,47 +81,94 @@ def _host_networks() -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def reserve_subnet(run_id: str, tag: str, wanted: str | None) -> ipaddress.IPv4Network:
-    """A /24 no host interface or route uses and no live run has reserved; reserved for this process until
-    `release_subnet`. `wanted` (the `subnet=` option) is taken as is, or BadInput if in use."""
+def check_subnet(wanted: str) -> ipaddress.IPv4Network:
+    """The `subnet=` option as a network, or BadInput when it is not one or this host already uses it (reading
+    only: nothing is reserved until the cluster is set up)."""
+    try:
+        net = ipaddress.IPv4Network(wanted)
+    except ValueError as e:
+        raise BadInput(f"bad subnet {wanted!r} for the local cluster: {e}") from None
+    if any(net.overlaps(u) for u in _host_networks()):
+        raise BadInput(f"subnet {wanted} is already in use on this host; pick another with subnet=")
+    return net
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reservation:
+    """A reservation file of the local provider: which run of which process holds a subnet."""
+
+    path: str
+    run_id: str
+    pid: int
+
+    @classmethod
+    def read(cls, path: str) -> Reservation | None:
+        try:
+            with open(path) as fh:
+                run_id, pid = fh.read().split()[:2]
+            return cls(path=path, run_id=run_id, pid=int(pid))
+        except (OSError, ValueError):
+            return None
+
+    def held_by_other(self, run_id: str) -> bool:
+        """Held by a live run other than `run_id` (also another run of this same process)."""
+        return pid_alive(self.pid) and (self.pid != os.getpid() or self.run_id != run_id)
+
+
+def reserve_subnet(run_id: str, tag: str, wanted: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network:
+    """A /24 no host interface or route uses and no live run has reserved; reserved for this run until
+    `release_subnet`. `wanted` (the `subnet=` option) is taken as is, or ClusterError if taken meanwhile."""
     lock = open(os.path.join(_reservation_dir(), ".lock"), "w")  # noqa: SIM115
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         used = _host_networks()
-        if wanted:
-            try:
-                candidates = [ipaddress.IPv4Network(wanted)]
-            except ValueError as e:
-                raise BadInput(f"bad subnet {wanted!r} for the local cluster: {e}") from None
+        if wanted is not None:
+            candidates = [wanted]
         else:
             start = int(tag, 16) % 250
             candidates = [ipaddress.IPv4Network(f"{DEFAULT_PREFIX}.{(start + i) % 250}.0/24") for i in range(250)]
         for net in candidates:
             path = os.path.join(_reservation_dir(), str(net.network_address))
-            if any(net.overlaps(u) for u in used):
+            held = Reservation.read(path)
+            if any(net.overlaps(u) for u in used) or (held is not None and held.held_by_other(run_id)):
                 continue
-            try:
-                holder_run, holder_pid = open(path).read().split()[:2]
-                if pid_alive(int(holder_pid)) and (int(holder_pid) != os.getpid() or holder_run != run_id):
-                    continue  # held by a live run (also another run of this same process)
-            except (OSError, ValueError):
-                pass
             with open(path, "w") as fh:
                 fh.write(f"{run_id} {os.getpid()}\n")
             return net
-        if wanted:
-            raise BadInput(f"subnet {wanted} is already in use on this host; pick another with subnet=")
+        if wanted is not None:
+            raise ClusterError(f"subnet {wanted} was taken by another run meanwhile; pick another with subnet=")
         raise ClusterError(f"no free /24 left in {DEFAULT_PREFIX}.0.0/16 for a local cluster")
     finally:
         lock.close()
 
 
-def release_subnet(net: ipaddress.IPv4Network | str) -> None:
+def release_subnet(net: ipaddress.IPv4Network | str, run_id: str) -> None:
+    """Drop the reservation of `net` if `run_id` holds it (another run's reservation is never touched)."""
     path = os.path.join(_reservation_dir(), str(ipaddress.IPv4Network(str(net)).network_address))
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    held = Reservation.read(path)
+    if held is not None and held.run_id == run_id:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+@sweeper("local subnet reservations")
+def sweep_reservations(log: Callable[[str], None]) -> list[str]:
+    """Remove the reservations of processes that no longer run (a harness killed before its ledger named the
+    subnet); returns problems."""
+    problems: list[str] = []
+    d = _reservation_dir()
+    for name in sorted(os.listdir(d)):
+        held = Reservation.read(os.path.join(d, name)) if not name.startswith(".") else None
+        if held is None or pid_alive(held.pid):
+            continue
+        try:
+            os.unlink(held.path)
+            log(f"removed stale subnet reservation {name}/24 of run {held.run_id} (pid {held.pid} has ended)")
+        except OSError as e:
+            problems.append(f"subnet reservation {held.path}: {e.strerror}")
+    return problems
 
 
 # ------------------------------------------------------------------------------------------ objects
@@ -211,7 +258,12 @@ def remove_workdir(path: str) -> None:
 def _undo_bridge(entry: LedgerEntry) -> None:
     delete_link(entry.key)
     if entry.data.get("subnet"):
-        release_subnet(str(entry.data["subnet"]))
+        release_subnet(str(entry.data["subnet"]), entry.run_id)
+
+
+@undoer("subnet")
+def _undo_subnet(entry: LedgerEntry) -> None:
+    release_subnet(entry.key, str(entry.data.get("run") or entry.run_id))
 
 
 @undoer("iptables-accept")

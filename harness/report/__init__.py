@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 
 def render_run(run_dir: str | os.PathLike[str]) -> list[str]:
@@ -29,13 +30,15 @@ def render_run(run_dir: str | os.PathLike[str]) -> list[str]:
     return _render_run(run_dir)
 
 
-def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str]) -> list[str]:
-    """Write a comparison page of several runs to out_path; return problems met. Never raises."""
+def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str],
+                      gate: Any = None) -> list[str]:
+    """Write a comparison page of several runs to out_path (a suite's summary with its `gate`, a
+    harness.report.compare.SuiteGate); return problems met. Never raises."""
     try:
         from harness.report.compare import render_comparison as _render_comparison
     except Exception as e:  # noqa: BLE001 - as above
         return [f"report unavailable: {type(e).__name__}: {e}"]
-    return _render_comparison(run_dirs, out_path)
+    return _render_comparison(run_dirs, out_path, gate)
 
 
 __all__ = ["render_comparison", "render_run"]

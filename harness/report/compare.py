@@ -2,8 +2,9 @@
 
 Owns `RunDigest` (what one run contributes to a comparison: verdicts, anomaly counts, latency p50/p99,
 throughput, availability and recovery under each fault, its fault windows with the client ops in each and
-whether each fault's evidence shows it in effect) and `render_comparison`. Does not own the run page or
-any verdict: it reads each run's results.json and history.jsonl.
+whether each fault's evidence shows it in effect), `SuiteGate` (a suite's pass/fail, the gate's exit code and its
+cells, which a suite's summary page opens with, failing cells first) and `render_comparison`. Does not own the
+run page or any verdict: it reads each run's results.json and history.jsonl.
 """
 
 from __future__ import annotations
@@ -33,6 +34,48 @@ from harness.report.stats import (
     run_stats,
 )
 from harness.report.templating import plotly_js, render
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateCell:
+    """One cell of a suite matrix as the gate sees it: its id, verdict, why it is not valid, its run directory."""
+
+    id: str
+    valid: Validity
+    why: str = ""
+    run_dir: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteGate:
+    """A suite's answer: the gate's exit code under `--fail-on` and every cell."""
+
+    suite: str
+    exit_code: int
+    fail_on: str  # "invalid" or "unknown"
+    cells: tuple[GateCell, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+    def fails(self, cell: GateCell) -> bool:
+        return cell.valid is False or (cell.valid is not True and self.fail_on == "unknown")
+
+    @property
+    def failing(self) -> list[GateCell]:
+        return [c for c in self.cells if self.fails(c)]
+
+    @property
+    def uncertain(self) -> list[GateCell]:
+        """Unknown cells that do not fail the gate (--fail-on invalid)."""
+        return [c for c in self.cells if c.valid is not True and not self.fails(c)]
+
+    def first(self, run_dirs: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+        """`run_dirs` with the failing cells' first, then the unknown ones, then the rest."""
+        rank = {os.path.abspath(c.run_dir): 0 if self.fails(c) else 1 if c.valid is not True else 2
+                for c in self.cells if c.run_dir}
+        return sorted(run_dirs, key=lambda d: rank.get(os.path.abspath(d), 2))
 
 
 @dataclass(kw_only=True)
@@ -141,11 +184,15 @@ def _figures(ds: list[RunDigest], fault_labels: list[str]) -> dict[str, str]:
     return out
 
 
-def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str]) -> list[str]:
+def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str],
+                      gate: SuiteGate | None = None) -> list[str]:
     """Write a comparison page of `run_dirs` to `out_path`; return the problems met. Never raises; a run that
-    cannot be read is listed as a problem and left out."""
+    cannot be read is listed as a problem and left out. With a suite's `gate` the page opens with its pass/fail
+    banner, the gate's exit code and the failing cells, and lists the failing runs first."""
     problems: list[str] = []
     out = Path(out_path)
+    if gate is not None:
+        run_dirs = gate.first(run_dirs)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -167,8 +214,13 @@ def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str 
     figs = _attempt(problems, "comparison plots", lambda: _figures(ds, fault_labels)) if ds else None
     html = _attempt(problems, "rendering the comparison", lambda: render(
         "compare.html.j2", runs=ds, classes=classes, kinds=kinds, checkers=checkers, fault_labels=fault_labels,
-        figs=figs or {}, problems=problems, plotly_js=plotly_js() if figs else ""))
+        figs=figs or {}, problems=problems, plotly_js=plotly_js() if figs else "", gate=gate,
+        gate_link=lambda c: _report_link(c.run_dir, out.parent)))
     if html is None:
         html = _fallback_html("comparison", "see problems", problems)
     _attempt(problems, f"writing {out}", lambda: _write_atomic(out, html))
     return problems
+
+
+def _report_link(run_dir: str | None, page_dir: Path) -> str:
+    return os.path.relpath(os.path.join(run_dir, "report.html"), page_dir.resolve()) if run_dir else ""

@@ -23,8 +23,9 @@ def test_outstanding_entries_survive_a_killed_writer_and_undo_newest_first(tmp_p
 
     undone: list[str] = []
     L.undoer("thing")(lambda e: undone.append(e.key))
-    problems = L.cleanup(lambda m: None, directory=d)
-    assert problems == [] and undone == ["c", "b"]
+    report = L.cleanup(lambda m: None, directory=d)
+    assert report.problems == () and undone == ["c", "b"]
+    assert report.undone == ("run-x",) and report.removed == 2 and report.directory == d
     assert not os.path.exists(os.path.join(d, "run-x.jsonl"))
 
 
@@ -34,7 +35,7 @@ def test_undo_failures_are_reported_and_the_ledger_kept(tmp_path) -> None:
     led.record("unknown-kind", "z")
     led.record("broken", "q")
     L.undoer("broken")(lambda e: (_ for _ in ()).throw(OSError("device busy")))
-    problems = L.cleanup(lambda m: None, directory=d, force=True)
+    problems = L.cleanup(lambda m: None, directory=d, force=True).problems
     assert any("no undo function" in p for p in problems)
     assert any("device busy" in p for p in problems)
     assert os.path.exists(led.path)
@@ -50,10 +51,29 @@ def test_a_live_runs_ledger_is_skipped_unless_forced(tmp_path) -> None:
         assert p.stdout.readline().strip() == "ready"
         undone: list[str] = []
         L.undoer("thing2")(lambda e: undone.append(e.key))
-        L.cleanup(lambda m: None, directory=d)
-        assert undone == []
+        report = L.cleanup(lambda m: None, directory=d)
+        assert undone == [] and report.skipped == (("live", p.pid),)
+        assert f"skipped the ledgers of running harnesses: live (pid {p.pid})" in report.describe()
         L.cleanup(lambda m: None, directory=d, force=True)
         assert undone == ["k"]
     finally:
         p.kill()
         p.wait()
+
+
+def test_a_ledger_is_created_by_its_first_record_and_never_shared(tmp_path) -> None:
+    d = str(tmp_path)
+    led = L.Ledger("run-z", d)
+    assert not os.listdir(d)  # nothing recorded, nothing on disk: a run refused before it made anything
+    led.close()
+    assert not os.listdir(d)
+    led = L.Ledger("run-z", d)
+    led.record("thing", "a")
+    twin = L.Ledger("run-z", d)
+    import pytest
+
+    from harness.errors import ClusterError
+
+    with pytest.raises(ClusterError, match="already exists"):
+        twin.record("thing", "b")
+    assert [e.key for e in led.outstanding()] == ["a"]

@@ -1,6 +1,7 @@
 """A real `harness run` killed with SIGKILL in the middle of a partition and a pause, then `harness cleanup`:
 the nemeses' ledger entries are undone by their undo functions (in their own state directory, so no other
-run on this machine is touched), with no problem reported and nothing of the run left."""
+run on this machine is touched), with no problem reported and nothing of the run left; the nodes' logs, which
+the killed harness never collected, are copied into the run directory before the workdirs are deleted."""
 
 from __future__ import annotations
 
@@ -63,6 +64,13 @@ def test_cleanup_after_sigkill_heals_the_faults() -> None:
         assert c.returncode == 0, c.stderr
         assert "could not remove" not in c.stderr
         assert "removed nemesis-iptables" in c.stderr and "removed nemesis-pause" in c.stderr
+        assert f"cleanup: scanned {root / 'state' / 'ledger'}: 1 ledger(s) of ended runs" in c.stderr
+        [run_dir] = [d for d in (root / "results").glob("*/*")
+                     if d.is_dir() and not d.is_symlink() and not d.parent.is_symlink()]
+        for node in ("n1", "n2", "n3"):
+            salvaged = run_dir / "nodes" / node
+            assert "etcd" in (salvaged / "etcd.log").read_text(), f"{node}'s log was not rescued"
+            assert "harness cleanup" in (salvaged / "SALVAGED.txt").read_text()
         assert not list((root / "state" / "ledger").glob("*.jsonl"))  # every entry undone
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
         run_id = ledgers[0].name.removesuffix(".jsonl")

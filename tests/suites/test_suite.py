@@ -64,12 +64,32 @@ def test_suite_exit_code_and_junit_match_the_verdicts(tmp_path: Path) -> None:
     assert suites[0].get("failures") == "0" and int(suites[1].get("failures")) >= 1
     failed = [tc.get("name") for tc in suites[1].findall("testcase") if tc.find("failure") is not None]
     assert "linearizable" in failed
+    # the summary page opens with the gate's answer and the failing cell, whose run comes first
+    page = (out / "summary.html").read_text()
+    assert "<title>Suite demo: FAIL</title>" in page
+    assert page.index('id="gate"') < page.index('id="failing-cells"') < page.index('id="compare-table"')
+    assert '1 of 2 cells failed the gate (--fail-on unknown)' in page and '<b id="gate-exit-code">1</b>' in page
+    failing = page[page.index('id="failing-cells"'):page.index('id="compare-table"')]
+    assert summary["runs"][1]["id"] in failing and summary["runs"][0]["id"] not in failing
+    assert "linearizable" in failing and Path(summary["runs"][1]["run_dir"]).name in failing
+    assert page.index(Path(summary["runs"][1]["run_dir"]).name) < page.index(Path(summary["runs"][0]["run_dir"]).name)
     # rerun only what failed
     p2 = harness("suite", "run", str(suite), "--rerun-failed", str(out / "summary.json"),
                  "--results", str(tmp_path / "results"))
     assert p2.returncode == 1
     out2 = Path(p2.stdout.strip().split("\t")[0])
     assert [r["id"] for r in json.loads((out2 / "summary.json").read_text())["runs"]] == [summary["runs"][1]["id"]]
+
+
+def test_a_passing_suite_says_pass_with_exit_code_0(tmp_path: Path) -> None:
+    suite = tmp_path / "ok.yaml"
+    suite.write_text("name: ok\ndefaults: {cluster: inprocess, time-limit: 1, rate: 200, nemesis: none}\n"
+                     "matrix:\n  system: [memory]\n  seed: [1, 2]\n")
+    p = harness("suite", "run", str(suite), "--results", str(tmp_path / "results"))
+    assert p.returncode == 0, p.stderr
+    page = (Path(p.stdout.strip().split("\t")[0]) / "summary.html").read_text()
+    assert "<title>Suite ok: PASS</title>" in page and "every one of 2 cells passed the gate" in page
+    assert '<b id="gate-exit-code">0</b>' in page and 'id="failing-cells"' not in page
 
 
 def test_replay_repeats_the_seed_and_generator(tmp_path: Path) -> None:
