@@ -9,6 +9,7 @@ on the bridge `hbr<tag>` whose address (.1) lets the host (where the clients run
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import shutil
@@ -79,11 +80,11 @@ class LocalCluster:
         for i, node in enumerate(self.nodes):
             ns, veth = self.names.netns(node.name), self.names.veth(i)
             address = ipaddress.IPv4Interface(f"{node.host}/{self.subnet.prefixlen}")
-            self._make("netns", ns, netns_exists(ns), lambda: None, node=node.name)
-            self._make("veth", veth, link_exists(veth), lambda: create_node_netns(ns, veth, br, address),
+            self._make("netns", ns, netns_exists(ns), lambda: None, node=node.name)  # made with its veth, next
+            self._make("veth", veth, link_exists(veth), functools.partial(create_node_netns, ns, veth, br, address),
                        node=node.name)
             self._make("workdir", node.workdir, os.path.exists(node.workdir),
-                       lambda: os.makedirs(node.workdir), node=node.name)
+                       functools.partial(os.makedirs, node.workdir), node=node.name)
 
     def _made(self, kind: str, key: str, **data: Any) -> None:
         self.ledger.record(kind, key, **data)

@@ -137,6 +137,6 @@ def _parse_jsonl(path: str) -> Parsed:
     read = scan_jsonl(path)
     warnings: tuple[str, ...] = ()
     if read.torn_line is not None:
-        warnings = (f"{path}:{read.torn_line}: the last line is cut off (a killed run leaves one); "
-                    f"checked the {len(read.ops)} ops before it",)
+        warnings = (f"{path}:{read.torn_line}: the last line is cut off (a killed run leaves one); checked the "
+                    + f"{len(read.ops)} ops before it",)
     return Parsed(path=path, ops=read.ops, lines=read.lines, warnings=warnings)

@@ -20,7 +20,7 @@ Conventions, the same for every importer:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import MalformedHistory

@@ -183,7 +183,7 @@ def make_server(results_dir: str | os.PathLike[str], port: int = 8000) -> Thread
     root = Path(results_dir).resolve()
     if not root.is_dir():
         raise BadInput(f"{results_dir}: no such results directory")
-    handler = type("BoundResultsHandler", (ResultsHandler,), {"root": root})
+    handler: type[ResultsHandler] = type("BoundResultsHandler", (ResultsHandler,), {"root": root})
     try:
         server = ThreadingHTTPServer((HOST, port), handler)
     except OSError as e:

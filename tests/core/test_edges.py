@@ -61,8 +61,8 @@ def test_node_names_that_are_not_host_names_are_refused(nodes: str, tmp_path: Pa
 
 @pytest.mark.parametrize("nodes", ["n1", "3", "db-1.example.org,10.0.0.7", "root@db1:2222"])
 def test_host_names_are_accepted(nodes: str) -> None:
-    from harness.cluster import check_node_name
     from harness.cli import _nodes
+    from harness.cluster import check_node_name
 
     for name in _nodes(nodes):
         check_node_name(name)
@@ -95,7 +95,7 @@ def test_an_unreachable_ssh_host_is_one_line(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     p = harness(tmp_path / "state", "run", "--system", "etcd", "--cluster", "ssh", "--nodes", f"127.0.0.1:{port}",
                 "--cluster-opt", "connect_timeout=3", "--cluster-opt", "retries=0", "--results", str(tmp_path / "r"))
-    one_line_254(p, f"cannot reach ssh host")
+    one_line_254(p, "cannot reach ssh host")
     assert reserved(tmp_path / "state") == []
 
 
