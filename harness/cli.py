@@ -359,8 +359,8 @@ def main(argv: list[str] | None = None) -> None:
     except BadInput as e:
         click.echo(f"harness: {e}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        click.echo("harness: interrupted; faults healed and cluster torn down", err=True)
+    except KeyboardInterrupt:  # outside a run's phases (a run itself ends with its own exit code, see `run`)
+        click.echo("harness: interrupted by SIGINT (exit 130)", err=True)
         sys.exit(130)
     except SystemExit:
         raise
