@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import secrets
 import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -53,6 +54,7 @@ class LocalCluster:
         self.wanted = wanted
         self.subnet: ipaddress.IPv4Network | None = None
         self.names = names_for(spec.run_id)
+        self.holder = f"{spec.run_id}/{secrets.token_hex(4)}"  # whose subnet reservation: this cluster's only
         base = os.path.join(state_dir(), spec.run_id)
         # Addresses are known once the subnet is reserved (setup); until then a node has no host.
         self.nodes: tuple[Node, ...] = tuple(Node(name=n, host="", workdir=os.path.join(base, n))
@@ -68,8 +70,8 @@ class LocalCluster:
             raise
 
     def _setup(self) -> None:
-        self.subnet = reserve_subnet(self.spec.run_id, self.names.tag, self.wanted)
-        self._made("subnet", str(self.subnet), run=self.spec.run_id)
+        self.subnet = reserve_subnet(self.holder, self.names.tag, self.wanted)
+        self._made("subnet", str(self.subnet), run=self.holder)
         hosts = list(self.subnet.hosts())
         gateway = ipaddress.IPv4Interface(f"{hosts[0]}/{self.subnet.prefixlen}")
         self.nodes = tuple(Node(name=n.name, host=str(hosts[i + 1]), workdir=n.workdir)
@@ -163,7 +165,7 @@ _UNDO: dict[str, Callable[[LocalCluster, str], None]] = {
     "workdir": lambda c, key: remove_workdir(key),
     "iptables-accept": lambda c, key: delete_accept_rule(key),
     "bridge": lambda c, key: delete_link(key),
-    "subnet": lambda c, key: release_subnet(key, c.spec.run_id),
+    "subnet": lambda c, key: release_subnet(key, c.holder),
 }
 
 

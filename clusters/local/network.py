@@ -95,29 +95,36 @@ def check_subnet(wanted: str) -> ipaddress.IPv4Network:
 
 @dataclass(frozen=True, kw_only=True)
 class Reservation:
-    """A reservation file of the local provider: which run of which process holds a subnet."""
+    """A reservation file of the local provider: which cluster (`holder`: its run id and a token of its own, so
+    that not even a cluster of the same run id in the same process can take or release it) of which process holds
+    a subnet."""
 
     path: str
-    run_id: str
+    holder: str
     pid: int
 
     @classmethod
     def read(cls, path: str) -> Reservation | None:
         try:
             with open(path) as fh:
-                run_id, pid = fh.read().split()[:2]
-            return cls(path=path, run_id=run_id, pid=int(pid))
+                holder, pid = fh.read().split()[:2]
+            return cls(path=path, holder=holder, pid=int(pid))
         except (OSError, ValueError):
             return None
 
-    def held_by_other(self, run_id: str) -> bool:
-        """Held by a live run other than `run_id` (also another run of this same process)."""
-        return pid_alive(self.pid) and (self.pid != os.getpid() or self.run_id != run_id)
+    @property
+    def run_id(self) -> str:
+        return self.holder.split("/", 1)[0]
+
+    def held_by_other(self, holder: str) -> bool:
+        """Held by a live cluster other than `holder` (also another one of this same process)."""
+        return pid_alive(self.pid) and (self.pid != os.getpid() or self.holder != holder)
 
 
-def reserve_subnet(run_id: str, tag: str, wanted: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network:
+def reserve_subnet(holder: str, tag: str, wanted: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network:
     """A /24 no host interface or route uses and no live run has reserved; reserved for this run until
-    `release_subnet`. `wanted` (the `subnet=` option) is taken as is, or ClusterError if taken meanwhile."""
+    `release_subnet` by `holder`. `wanted` (the `subnet=` option) is taken as is, or ClusterError if taken
+    meanwhile."""
     lock = open(os.path.join(_reservation_dir(), ".lock"), "w")  # noqa: SIM115
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -130,10 +137,10 @@ def reserve_subnet(run_id: str, tag: str, wanted: ipaddress.IPv4Network | None) 
         for net in candidates:
             path = os.path.join(_reservation_dir(), str(net.network_address))
             held = Reservation.read(path)
-            if any(net.overlaps(u) for u in used) or (held is not None and held.held_by_other(run_id)):
+            if any(net.overlaps(u) for u in used) or (held is not None and held.held_by_other(holder)):
                 continue
             with open(path, "w") as fh:
-                fh.write(f"{run_id} {os.getpid()}\n")
+                fh.write(f"{holder} {os.getpid()}\n")
             return net
         if wanted is not None:
             raise ClusterError(f"subnet {wanted} was taken by another run meanwhile; pick another with subnet=")
@@ -142,11 +149,11 @@ def reserve_subnet(run_id: str, tag: str, wanted: ipaddress.IPv4Network | None) 
         lock.close()
 
 
-def release_subnet(net: ipaddress.IPv4Network | str, run_id: str) -> None:
-    """Drop the reservation of `net` if `run_id` holds it (another run's reservation is never touched)."""
+def release_subnet(net: ipaddress.IPv4Network | str, holder: str) -> None:
+    """Drop the reservation of `net` if `holder` holds it (another's reservation is never touched)."""
     path = os.path.join(_reservation_dir(), str(ipaddress.IPv4Network(str(net)).network_address))
     held = Reservation.read(path)
-    if held is not None and held.run_id == run_id:
+    if held is not None and held.holder == holder:
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -258,7 +265,7 @@ def remove_workdir(path: str) -> None:
 def _undo_bridge(entry: LedgerEntry) -> None:
     delete_link(entry.key)
     if entry.data.get("subnet"):
-        release_subnet(str(entry.data["subnet"]), entry.run_id)
+        release_subnet(str(entry.data["subnet"]), entry.run_id)  # ledgers written before the "subnet" kind
 
 
 @undoer("subnet")
