@@ -46,7 +46,14 @@ def parse_opts(owner: str, specs: Sequence[OptionSpec], raw: Mapping[str, str]) 
     """Typed options of a plugin, defaults filled in. `owner` names the plugin in errors ("system etcd")."""
     known = {s.name: s for s in specs}
     out: dict[str, Any] = {s.name: s.default for s in specs}
+    conf: dict[str, str] = {}
     for key, text in raw.items():
+        if key.startswith(CONF_PREFIX) and CONF in known:
+            name = key[len(CONF_PREFIX):]
+            if not name:
+                raise BadInput(f"option {key!r} of {owner} names no setting (conf.KEY=VALUE)")
+            conf[name] = text
+            continue
         spec = known.get(key)
         if spec is None:
             names = ", ".join(sorted(known)) or "none"
@@ -57,7 +64,21 @@ def parse_opts(owner: str, specs: Sequence[OptionSpec], raw: Mapping[str, str]) 
             out[key] = spec.parse(text)
         except (ValueError, TypeError) as e:
             raise BadInput(f"bad value {text!r} for option {key!r} of {owner}: {e}") from None
+    if conf:
+        out[CONF] = MappingProxyType(conf)
     return MappingProxyType(out)
+
+
+CONF = "conf"
+CONF_PREFIX = "conf."
+
+
+def conf_spec(where: str) -> OptionSpec:
+    """The option of a system that passes `conf.KEY=VALUE` through to its own configuration (`where` says how);
+    parse_opts gathers every conf.* key into one mapping under "conf". The system rejects unknown keys when it
+    starts."""
+    return OptionSpec(name=CONF, default=MappingProxyType({}), expectation=True,
+                      help=f"conf.KEY=VALUE (repeatable): a setting passed to the system as {where}")
 
 
 def parse_kv(pairs: Sequence[str], flag: str) -> dict[str, str]:
@@ -113,9 +134,14 @@ class RunOptions:
 
 
 def expectation_opts(specs: Sequence[OptionSpec], values: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """(name, value) of the options marked `expectation` whose parsed value is not the default, in spec order."""
-    return [(s.name, values[s.name]) for s in specs
-            if s.expectation and s.name in values and values[s.name] != s.default]
+    """(name, value) of the options marked `expectation` whose parsed value is not the default, in spec order; a
+    mapping (the conf.KEY=VALUE settings) gives one (name.KEY, VALUE) per key."""
+    out: list[tuple[str, Any]] = []
+    for s in specs:
+        if s.expectation and s.name in values and values[s.name] != s.default:
+            v = values[s.name]
+            out += [(f"{s.name}.{k}", v[k]) for k in sorted(v)] if isinstance(v, Mapping) else [(s.name, v)]
+    return out
 
 
 def _name_part(value: Any) -> str:

@@ -35,7 +35,7 @@ from harness.checker import UNKNOWN, FailureClass, Finding, Verdict, cap, safe_c
 from harness.client import HarnessBug
 from harness.coverage import Coverage, coverage
 from harness.db import AwaitsReady, collect_logs, logs_kind, note_logs
-from harness.errors import ClusterError, HarnessError, ImpossibleHistory
+from harness.errors import BadInput, ClusterError, HarnessError, ImpossibleHistory
 from harness.evidence import FaultRecord, evidence_findings, fault_records
 from harness.interpreter import Counters, Interpreter
 from harness.nemesis import ChecksResidue
@@ -109,15 +109,21 @@ class Limits:
 
 
 def _parallel(nodes: tuple[str, ...], fn: Callable[[str], None], what: str) -> None:
-    """Run fn on every node at once; raise ClusterError naming every node that failed."""
+    """Run fn on every node at once; raise ClusterError naming every node that failed, or the first BadInput
+    (a node refusing what the user asked, e.g. a setting the system does not have: the user's to fix)."""
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
         futures = {n: pool.submit(fn, n) for n in nodes}
         failed = []
+        refused: BadInput | None = None
         for n, fut in futures.items():
             try:
                 fut.result()
+            except BadInput as e:
+                refused = refused or e
             except Exception as e:  # noqa: BLE001 - collect all nodes' failures into one error
                 failed.append(f"{n}: {e}")
+    if refused is not None:
+        raise refused
     if failed:
         raise ClusterError(f"{what} failed on " + "; ".join(failed))
 
@@ -195,6 +201,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     set_up: dict[str, bool] = {"cluster": False, "db": False, "nemesis": False, "logs": False}
     bug: HarnessBug | None = None
     interrupted: Interrupted | None = None
+    refused: BadInput | None = None
     with _Signals() as signals:
         try:
             # 2 cluster
@@ -242,6 +249,8 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             if bug is not None:  # our own programming error: the history says nothing about the system
                 log.error("%s\n%s", bug.describe(), bug.traceback)
                 errors.append(f"{bug.describe()}; the run was stopped (traceback in harness.log)")
+        except BadInput as e:  # the nodes refused what the user asked: one line and 254, after the teardown
+            refused = e  # not logged here: the CLI prints it, as its one line
         except Interrupted as e:
             interrupted = e
             log.warning("interrupted by %s: healing and tearing down", e)
@@ -258,6 +267,9 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             writer.close()
             errors.extend(_teardown(test, store, set_up))
             signals.healing = False
+    if refused is not None:
+        store.stop_log(log)
+        raise refused
 
     # 7 check
     history = _recorded_history(store.history_path, errors)
@@ -375,9 +387,10 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
 
 
 def _collect_logs(test: Test, store: Store) -> None:
-    """Node logs into `<run dir>/nodes/`; a log that could not be fetched is a warning, never a failed run."""
+    """Node logs into `<run dir>/nodes/`; a log that could not be fetched is noted (harness.log, MISSING.txt),
+    never a failed run."""
     for problem in collect_logs(test.cluster, test.db, test, _nodes_dir(store)).problems:
-        log.warning("node log not collected: %s", problem)
+        log.debug("node log not collected: %s", problem)  # noted in MISSING.txt beside the logs
 
 
 def _nodes_dir(store: Store) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from clusters.etcd.client import WORKLOADS, EtcdClient
 from clusters.etcd.db import EtcdDB
-from harness.options import OptionSpec
+from harness.options import OptionSpec, conf_spec
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -55,6 +55,7 @@ class EtcdSystem:
         OptionSpec(name="election_ms", default=1000, help="raft election timeout (ms)", parse=_positive_int),
         OptionSpec(name="txn_retries", default=2, help="retries of a guarded read-modify-write that lost a race",
                    parse=_non_negative_int),
+        conf_spec("a command-line flag --KEY=VALUE of etcd"),
     )
 
     def _opts(self, test: Test) -> dict[str, Any]:

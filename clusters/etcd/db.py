@@ -12,6 +12,7 @@ Does not install etcd: the binary comes from the node (Debian's etcd-server, or 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ class EtcdDB:
         self.version = str(opts.get("version") or "")
         self.heartbeat_ms = int(opts.get("heartbeat_ms", 100))
         self.election_ms = int(opts.get("election_ms", 1000))
+        self.conf: Mapping[str, str] = dict(opts.get("conf") or {})  # conf.KEY=VALUE: --KEY=VALUE flags
         self._versions: dict[str, str] = {}  # node -> version its binary reports
 
     # paths ---------------------------------------------------------------------------------------
@@ -74,7 +76,9 @@ class EtcdDB:
             "--initial-cluster-token", f"harness-{_run_id(test)}",
             "--heartbeat-interval", str(self.heartbeat_ms),
             "--election-timeout", str(self.election_ms),
-        ] + (["--log-outputs", "stderr"] if self._modern(test, node) else [])
+        ] + (["--log-outputs", "stderr"] if self._modern(test, node) else []) + [
+            f"--{k}={v}" for k, v in sorted(self.conf.items())
+        ]
 
     def _modern(self, test: Test, node: str) -> bool:
         """Whether the binary knows 3.4's flags (--log-outputs); asked once per node and cached."""
@@ -103,8 +107,19 @@ class EtcdDB:
             if not (have == self.version or have.startswith(self.version + ".")):
                 raise BadInput(f"etcd on {node} is {have}, not the requested {self.version}: point binary= at one")
         remote = self._remote(test, node)
+        self._check_conf(remote)
         remote.run(["rm", "-rf", self.data_dir(test, node)], timeout=60)
         self.start(test, node)
+
+    def _check_conf(self, remote: Remote) -> None:
+        """BadInput for a conf.KEY that this etcd binary has no --KEY flag for (etcd itself would only exit)."""
+        if not self.conf:
+            return
+        r = remote.run([self.binary, "--help"], timeout=30, check=False)
+        known = set(re.findall(r"--([a-z0-9][a-z0-9-]*)", r.stdout + r.stderr))
+        unknown = sorted(k for k in self.conf if k not in known)
+        if unknown:
+            raise BadInput(f"etcd on {remote.node} has no flag --{unknown[0]} (from conf.{unknown[0]})")
 
     def teardown(self, test: Test, node: str) -> None:
         remote = self._remote(test, node)

@@ -33,7 +33,7 @@ from clusters.postgres.auth import parse_networks
 from clusters.postgres.client import ISOLATION, WORKLOADS, PostgresClient
 from clusters.postgres.db import PORT, PostgresDB
 from harness.db import Isolation
-from harness.options import OptionSpec, parse_bool
+from harness.options import OptionSpec, conf_spec, parse_bool
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -63,6 +63,7 @@ class PostgresSystem:
         OptionSpec(name="port", default=PORT, help="TCP port of postgres on every node", parse=_port),
         OptionSpec(name="fsync", default=True, help="fsync on commit (off: faster, not crash-safe)",
                    parse=parse_bool),
+        conf_spec("a server setting (-c KEY=VALUE, over postgresql.conf)"),
     )
 
     def _opts(self, test: Test) -> dict[str, Any]:

@@ -108,6 +108,7 @@ class PostgresDB:
         self.port = int(opts.get("port", PORT))
         self.fsync = bool(opts.get("fsync", True))
         self.allow: tuple[Network, ...] = tuple(opts.get("allow") or ())
+        self.conf: Mapping[str, str] = dict(opts.get("conf") or {})  # conf.KEY=VALUE: server settings
         self.password = password
         self.primary = nodes[0]
         self.faketime: dict[str, dict[str, str]] = {}  # node -> libfaketime environment its postgres runs with
@@ -176,6 +177,7 @@ class PostgresDB:
             s["synchronous_commit"] = "on"
         if node in standbys:
             s["primary_conninfo"] = self.conninfo(test, node)
+        s.update(self.conf)  # the user's settings win: they are what the run is testing
         return s
 
     def argv(self, test: Test, node: str) -> list[str]:
@@ -198,6 +200,7 @@ class PostgresDB:
         remote = self._remote(test, node)
         if not remote.run(["id", "-u", USER], timeout=30, check=False).ok:
             raise ClusterError(f"no {USER!r} OS user on {node}: install postgresql-15 there (it creates the user)")
+        self._check_conf(test, node)
         work, data = self.workdir(test, node), self.data_dir(test, node)
         self._stop(test, node, release=False)
         remote.run(["rm", "-rf", data], timeout=60)
@@ -211,6 +214,17 @@ class PostgresDB:
         else:
             self._clone(test, node)
         self.start(test, node)
+
+    def _check_conf(self, test: Test, node: str) -> None:
+        """BadInput for a conf.KEY this server has no setting for (postgres itself would only fail to start)."""
+        if not self.conf:
+            return
+        r = self._remote(test, node).run(self.as_postgres([self.binary("postgres"), "--describe-config"]),
+                                         timeout=30, check=False)
+        known = {line.split("\t", 1)[0].lower() for line in r.stdout.splitlines()}
+        unknown = sorted(k for k in self.conf if k.lower() not in known)
+        if unknown:
+            raise BadInput(f"postgres on {node} has no setting {unknown[0]!r} (from conf.{unknown[0]})")
 
     def _initdb(self, test: Test, node: str) -> None:
         remote = self._remote(test, node)

@@ -107,3 +107,38 @@ def test_official_base_image_when_a_registry_is_reachable() -> None:
         pytest.skip(f"no registry reachable, base=official cannot be built here: {str(e)[:80]}")
     out = client.containers.run(tag, ["etcd", "--version"], remove=True)
     assert b"etcd Version: 3." in out
+
+
+def test_conf_settings_are_gathered_for_the_system_and_name_the_test() -> None:
+    from harness.options import RunOptions, build_test_name, expectation_opts
+
+    opts = parse_opts("system etcd", ETCD.option_specs, {"conf.snapshot-count": "50", "conf.max-wals": "2"})
+    assert dict(opts["conf"]) == {"snapshot-count": "50", "max-wals": "2"}
+    name = build_test_name(RunOptions(), expectation_opts(ETCD.option_specs, opts))
+    assert name == "etcd-register-none-conf.max-wals=2-conf.snapshot-count=50"
+    with pytest.raises(BadInput, match="names no setting"):
+        parse_opts("system etcd", ETCD.option_specs, {"conf.": "1"})
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("system", ["etcd", "postgres"])
+def test_a_setting_the_system_does_not_have_is_refused_in_one_line(system: str, tmp_path: Path) -> None:
+    """conf.KEY=VALUE goes to the system's own configuration; a KEY it does not have is bad input (254, one
+    line), found on the node before the system starts, and nothing is left behind."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.clusters.conftest import require, residue
+
+    require("local")
+    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", system, "--workload", "set",
+                        "--nodes", "1", "--time-limit", "3", "--system-opt", "conf.no_such_setting=1",
+                        "--results", str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 254, p.stderr[-2000:]
+    said = [x for x in p.stderr.splitlines() if "no_such_setting" in x and "on n1" in x]
+    assert len(said) == 1 and said[0] == p.stderr.strip().splitlines()[-1], p.stderr
+    assert "Traceback" not in p.stderr
+    (test_json,) = [t for t in tmp_path.glob("*/*/test.json") if not t.parent.is_symlink()]
+    run_id = json.loads(test_json.read_text())["run_id"]
+    assert not residue([run_id]), "left behind"
