@@ -103,6 +103,7 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
             node_names=options.node_names,
             nodes_file=options.nodes_file,
             opts=cluster_opts,
+            needs=frozenset(n for p in nemesis_plugins for n in getattr(p, "node_needs", ())),
         )
         cluster = provider.create(spec, ledger)
         test = dataclasses.replace(test, cluster=cluster, ledger=ledger, nodes=tuple(n.name for n in cluster.nodes))

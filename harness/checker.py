@@ -37,7 +37,7 @@ class FailureClass(str, enum.Enum):
     """What kind of failure a finding shows, in the words of the people who debug distributed systems (the
     report groups findings by it). Each comment says what the history shows."""
 
-    LOST_WRITE = "lost acknowledged write"  # an ok write that no later read sees
+    LOST_WRITE = "lost acknowledged write (data loss after durable ack)"  # an ok write no later read sees
     STALE_READ = "stale or non-monotonic read"  # a read older than a completed write, or a value going back
     SPLIT_BRAIN = "split brain"  # two writers accepted in one scope; histories diverge
     RESURRECTED = "resurrected history"  # an overwritten or rolled-back value comes back

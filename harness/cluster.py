@@ -59,6 +59,7 @@ class ClusterSpec:
     node_names: tuple[str, ...]
     nodes_file: str | None = None
     opts: Mapping[str, Any] = None  # type: ignore[assignment]
+    needs: frozenset[str] = frozenset()  # what the run's faults need of the nodes: "fuse" (/dev/fuse, mounting)
 
 
 class ClusterProvider(Protocol):

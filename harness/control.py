@@ -1,17 +1,20 @@
 """Control of nodes: the `Remote` interface through which every command reaches a node.
 
-Owns the `Remote` protocol and `CommandResult`. Implementations live in `clusters/` (local network namespace,
+Owns the `Remote` protocol, `CommandResult` and `on_nodes` (one function on several nodes at once). Implementations live in `clusters/` (local network namespace,
 docker exec, SSH); systems and nemeses are written once against this interface. Does not own provisioning.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from harness.errors import CommandFailed
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,3 +65,20 @@ class Remote(Protocol):
     def download(self, remote: str, local: str | os.PathLike[str]) -> None: ...
 
     def close(self) -> None: ...
+
+
+def on_nodes(nodes: Sequence[str], fn: Callable[[str], T]) -> tuple[dict[str, T], dict[str, Exception]]:
+    """`fn(node)` on every node at once; (results, failures) by node. Never raises for a node's failure: the
+    caller decides what a failure on some nodes means."""
+    done: dict[str, T] = {}
+    failed: dict[str, Exception] = {}
+    if not nodes:
+        return done, failed
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        futures = {n: pool.submit(fn, n) for n in nodes}
+        for n, fut in futures.items():
+            try:
+                done[n] = fut.result()
+            except Exception as e:  # noqa: BLE001 - every node's failure goes back to the caller
+                failed[n] = e
+    return done, failed

@@ -119,6 +119,14 @@ def collect_logs(cluster: Cluster | None, db: object, test: Test, dest_dir: str 
 
 
 @runtime_checkable
+class HasDataDir(Protocol):
+    """The directory on a node where the system keeps what it must not lose (its durable state). The power-loss
+    nemesis mounts the lazy filesystem over it, with the system stopped."""
+
+    def data_dir(self, test: Test, node: str) -> str: ...
+
+
+@runtime_checkable
 class HasPrimaries(Protocol):
     """Names of the nodes that currently lead (primary, leader); empty if none can be found."""
 

@@ -10,7 +10,7 @@ Phases (numbered as in docs/architecture.md):
     1 store      run directory, test.json, harness.log
     2 cluster    provision nodes
     3 db         install + start the system on every node, in parallel, all-or-nothing
-    4 clients    client setup; nemesis setup
+    4 clients    nemesis setup; client setup
     5 interpret  main phase (workload + faults, time limit), then heal, quiet, final reads
     6 finally    heal every fault, collect node logs, tear down (unless --leave-running), verify no residue
     7 check      checkers read the history
@@ -223,15 +223,16 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
                 store.write_test(info)
             except Exception as e:  # noqa: BLE001 - versions are informative only
                 log.warning("could not read versions: %s", e)
-            # 4 clients and nemesis
-            log.info("phase 4: client and nemesis setup")
+            # 4 nemesis and clients: the nemesis first, since its setup may restart the system (the power-loss
+            # nemesis moves the data onto its filesystem), which must not cost what the clients' setup created
+            log.info("phase 4: nemesis and client setup")
+            set_up["nemesis"] = True
+            test.nemesis.setup(test)
             c = test.client.open(test, test.nodes[0])
             try:
                 c.setup(test)
             finally:
                 c.close(test)
-            set_up["nemesis"] = True
-            test.nemesis.setup(test)
             # 5 interpret
             log.info("phase 5: running the workload for %.0f s", test.time_limit)
             interp = Interpreter(test, record=record, counters=counters, watchdog=watchdog)

@@ -2,8 +2,8 @@
 
 Owns `DockerProvider` (the `harness.clusters` plugin `docker`), `DockerCluster` and the ledger undo functions of
 the kinds "container" and "docker-network". Each node is a container `harness-<tag>-<node>` (hostname = node
-name, its own IP on the network `harness-<tag>`, capability NET_ADMIN for network faults; never SYS_TIME, never
-privileged; docker-init as pid 1 so daemons started with `docker exec` are reaped). The image is built from
+name, its own IP on the network `harness-<tag>`, capability NET_ADMIN for network faults, and /dev/fuse with SYS_ADMIN only when a fault needs a FUSE
+mount (`ClusterSpec.needs`: the power-loss nemesis); never SYS_TIME, never privileged; docker-init as pid 1 so daemons started with `docker exec` are reaped). The image is built from
 `clusters/<system>/Dockerfile` on a cached Debian base (see `clusters.docker.images`).
 
 Options (cluster options): base=local|official (debootstrap-built base, or debian:bookworm-slim from a
@@ -84,7 +84,7 @@ class DockerCluster:
             # daemon would stay a zombie for the container's life.
             c = self.client.containers.run(
                 image, ["sleep", "infinity"], name=name, hostname=node.name, detach=True, init=True,
-                cap_add=["NET_ADMIN"], network=self.network, labels={LABEL_RUN: self.spec.run_id},
+                network=self.network, labels={LABEL_RUN: self.spec.run_id}, **self._privileges(),
             )
             c.reload()
             ip = c.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
@@ -95,6 +95,14 @@ class DockerCluster:
 
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.nodes)))) as ex:
             self.nodes = tuple(ex.map(start, self.nodes))
+
+    def _privileges(self) -> dict[str, Any]:
+        """NET_ADMIN for the network faults; with a FUSE filesystem wanted (the power-loss nemesis), /dev/fuse and
+        SYS_ADMIN, which mounting it needs, and nothing more (not --privileged)."""
+        if "fuse" not in self.spec.needs:
+            return {"cap_add": ["NET_ADMIN"]}
+        return {"cap_add": ["NET_ADMIN", "SYS_ADMIN"], "devices": ["/dev/fuse:/dev/fuse:rwm"],
+                "security_opt": ["apparmor:unconfined"]}
 
     def teardown(self) -> None:
         """Remove the containers this cluster created (ending every process in them) and its network; nothing

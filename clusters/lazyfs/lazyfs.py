@@ -50,7 +50,7 @@ class Dirty:
     floor: int
     pages: dict[int, bytearray] = field(default_factory=dict)
     last_write: tuple[int, bytes] | None = None
-    written: int = 0  # bytes written since the last sync
+    written: int = 0  # bytes written since the last sync (a truncate makes the file dirty, writes no bytes)
 
 
 @dataclass
@@ -160,7 +160,6 @@ class LazyCore:
                     cut = length - (length // PAGE) * PAGE
                     tail[cut:] = bytes(PAGE - cut)
             d.size = length
-            d.written += 1
 
     def _sync(self, fd: int) -> None:
         """Make the file's data durable: the backing file gets the visible content, then fsync."""

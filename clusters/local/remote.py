@@ -95,5 +95,35 @@ class NamespaceRemote:
     def close(self) -> None:
         pass
 
+    def mounts(self) -> HostRemote:
+        """The Remote whose mounts the node's processes see. `ip netns exec` gives each command a private mount
+        namespace (a slave of this machine's), so a filesystem mounted through `run` would be seen by that
+        command alone; one mounted on this machine propagates into every command of the node."""
+        return HostRemote(self.node, self.locator)
+
     def __repr__(self) -> str:
         return f"NamespaceRemote({self.node!r}, {self.netns!r})"
+
+
+class HostRemote(NamespaceRemote):
+    """Runs commands as root on this machine, outside any namespace, for a local node (see `mounts`)."""
+
+    def __init__(self, node: str, locator: dict[str, str | int]) -> None:
+        self.node = node
+        self.netns = ""
+        self.locator = locator
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = 60.0,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        r = run_process(self.node, list(argv), stdin=stdin, timeout=timeout, env=env)
+        return r.check() if check else r
+
+    def __repr__(self) -> str:
+        return f"HostRemote({self.node!r})"

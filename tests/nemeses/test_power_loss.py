@@ -1,0 +1,113 @@
+"""The power-loss nemesis on real systems (local namespaces): what a system does not fsync is lost, and the
+harness sees it.
+
+- Postgres (one node, set workload) with synchronous_commit=off acknowledges commits before their WAL is on
+  disk: a power loss makes acknowledged adds vanish, and the run is invalid with the lost adds listed and the
+  failure class named. With the default settings the same schedule is valid.
+- etcd (three nodes) fsyncs its WAL: power lost on every node at once, it stays valid.
+- A harness killed with SIGKILL while the lazy filesystem is mounted: `harness cleanup` unmounts it and puts
+  the data directory back, usable.
+Each power-off records, per node, what the filesystem dropped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lazyfs.test_lazyfs_model import _skip_reason as fuse_skip
+from tests.nemeses.conftest import provider_skip
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def _require(provider: str = "local") -> None:
+    reason = provider_skip(provider) or fuse_skip()
+    if reason:
+        pytest.skip(reason)
+
+
+def _run(root: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], list[dict[str, Any]]]:
+    p = subprocess.run([sys.executable, "-m", "harness", "run", "--nemesis", "power-loss", "--nemesis-opt",
+                        "power-loss-targets=all", "--time-limit", "16", "--seed", "3", "--results", str(root), *args],
+                       capture_output=True, text=True, timeout=300, check=False)
+    (results,) = [r for r in root.glob("*/*/results.json") if not r.parent.is_symlink()]
+    history = [json.loads(x) for x in (results.parent / "history.jsonl").read_text().splitlines()]
+    return p, json.loads(results.read_text()), history
+
+
+def _findings(v: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*v.get("findings", []), *(f for c in v.get("children", []) for f in _findings(c))]
+
+
+def _power_offs(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    offs = [o for o in history if o["process"] == "nemesis" and o["f"] == "power-off" and o["type"] == "info"]
+    assert offs and all("error" not in o for o in offs), offs
+    return offs
+
+
+@pytest.mark.parametrize("weak", [True, False], ids=["synchronous_commit=off", "default"])
+def test_postgres_loses_acknowledged_writes_only_when_it_does_not_wait_for_fsync(weak: bool) -> None:
+    _require()
+    with tempfile.TemporaryDirectory(prefix="power-loss-pg-") as d:
+        extra = ["--system-opt", "conf.synchronous_commit=off"] if weak else []
+        p, results, history = _run(Path(d), "--system", "postgres", "--workload", "set", "--nodes", "1", *extra)
+    offs = _power_offs(history)
+    assert any(o["value"]["dropped"]["n1"]["bytes"] > 0 for o in offs), "no power loss dropped anything"
+    lost = [f for f in _findings(results["verdict"]) if f["kind"] == "lost"]
+    if weak:
+        assert p.returncode == 1 and results["valid"] is False, p.stderr[-2000:]
+        assert lost and all(f["failure_class"] == "lost acknowledged write (data loss after durable ack)"
+                            for f in lost), lost
+        assert all("was ok" in f["diagnosis"] for f in lost)
+    else:
+        assert p.returncode == 0 and results["valid"] is True, p.stderr[-2000:]
+        assert not lost
+    assert results["coverage"]["untested"] == []
+
+
+def test_etcd_survives_power_loss_on_every_node() -> None:
+    _require()
+    with tempfile.TemporaryDirectory(prefix="power-loss-etcd-") as d:
+        p, results, history = _run(Path(d), "--system", "etcd", "--workload", "set")
+    assert p.returncode == 0 and results["valid"] is True, p.stderr[-2000:]
+    offs = _power_offs(history)
+    assert all(sorted(o["value"]["dropped"]) == ["n1", "n2", "n3"] for o in offs), offs
+    assert results["coverage"]["untested"] == [] and len(results["coverage"]["windows"]) == 2
+    assert "lazyfs" not in Path("/proc/mounts").read_text()
+
+
+def test_cleanup_after_sigkill_unmounts_and_restores_the_data_directory() -> None:
+    _require()
+    with tempfile.TemporaryDirectory(prefix="power-loss-kill9-") as d:
+        root = Path(d)
+        env = {**os.environ, "HARNESS_STATE_DIR": str(root / "state")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "set", "--nodes", "1",
+             "--nemesis", "power-loss", "--time-limit", "60", "--results", str(root / "results")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        data_dir = ""
+        try:
+            deadline = time.monotonic() + 90
+            while not data_dir:
+                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never mounted"
+                time.sleep(0.3)
+                mounts = [x.split()[1] for x in Path("/proc/mounts").read_text().splitlines()
+                          if x.startswith("lazyfs ") and str(root / "state") in x]
+                data_dir = mounts[0] if mounts else ""
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+        assert c.returncode == 0 and "removed lazyfs-mount" in c.stderr, c.stderr
+        assert data_dir not in Path("/proc/mounts").read_text()
+        assert not list((root / "state" / "ledger").glob("*.jsonl"))
