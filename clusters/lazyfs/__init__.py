@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lazyfs.py")
 KIND = "lazyfs-mount"
-_BINDING = "import importlib.util as u, sys; sys.exit(0 if (u.find_spec('mfusepy') or u.find_spec('fuse')) else 3)"
+_BINDING = ("import importlib.util as u, sys; "
+            "sys.exit(0 if any(u.find_spec(m) for m in ('mfusepy', 'fusepy', 'fuse')) else 3)")
 
 
 def node_python(test: Test) -> str:

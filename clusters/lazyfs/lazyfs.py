@@ -367,11 +367,15 @@ def _remove(path: str) -> None:
 
 # ------------------------------------------------------------------------------------------------- FUSE
 def _fuse():  # type: ignore[no-untyped-def]
-    try:
-        import mfusepy as fuse  # noqa: PLC0415 - optional: mfusepy (PyPI) or fusepy (Debian python3-fusepy)
-    except (ImportError, OSError):
-        import fuse  # type: ignore[no-redef]  # noqa: PLC0415
-    return fuse
+    """The FUSE binding: mfusepy (PyPI), or fusepy (PyPI `fuse`, Debian's python3-fusepy names it `fusepy`)."""
+    import importlib  # noqa: PLC0415
+
+    for name in ("mfusepy", "fusepy", "fuse"):
+        try:
+            return importlib.import_module(name)
+        except (ImportError, OSError):
+            continue
+    raise SystemExit("lazyfs: no FUSE binding (pip install mfusepy, or apt-get install python3-fusepy)")
 
 
 def operations(core: LazyCore, fuse):  # type: ignore[no-untyped-def]

@@ -111,3 +111,51 @@ def test_cleanup_after_sigkill_unmounts_and_restores_the_data_directory() -> Non
         assert c.returncode == 0 and "removed lazyfs-mount" in c.stderr, c.stderr
         assert data_dir not in Path("/proc/mounts").read_text()
         assert not list((root / "state" / "ledger").glob("*.jsonl"))
+
+
+def test_etcd_power_loss_in_containers() -> None:
+    """Containers get /dev/fuse and SYS_ADMIN for the run (and only then); the image's Debian python3-fusepy
+    runs the filesystem."""
+    _require("docker")
+    with tempfile.TemporaryDirectory(prefix="power-loss-docker-") as d:
+        p, results, history = _run(Path(d), "--system", "etcd", "--workload", "set", "--cluster", "docker")
+    assert p.returncode == 0 and results["valid"] is True, p.stderr[-2000:]
+    assert all(sorted(o["value"]["dropped"]) == ["n1", "n2", "n3"] for o in _power_offs(history))
+
+
+def test_power_loss_over_ssh_runs_where_the_host_has_fuse_and_is_refused_where_not(tmp_path: Path) -> None:
+    """SSH hosts must bring /dev/fuse and a FUSE binding for their python3. The sandbox hosts share this machine's
+    files: whether their python3 has a binding depends on the machine, and is asked the same way the harness
+    asks. With one, power is lost and the run is valid; without, one line and 254 before any fault."""
+    from clusters.lazyfs import _BINDING
+    from clusters.ssh.remote import SSHParams, SSHRemote
+    from clusters.ssh.sandbox import SSHSandbox
+    from harness.ledger import Ledger
+    from tests.clusters.conftest import new_run_id, require
+
+    _require()
+    require("ssh")
+    run_id = new_run_id("pl")
+    ledger = Ledger(run_id, directory=str(tmp_path / "ledger"))
+    sb = SSHSandbox(run_id=run_id, directory=str(tmp_path / "ssh"), ledger=ledger, node_names=("n1",)).start()
+    try:
+        assert sb.hosts is not None
+        probe = SSHRemote("n1", SSHParams(host=sb.hosts.nodes[0].host, key_file=sb.key, known_hosts="ignore"))
+        has_binding = probe.run(["python3", "-c", _BINDING], check=False).ok
+        probe.close()
+        p = subprocess.run(
+            [sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "set", "--cluster", "ssh",
+             "--nodes-file", sb.nodes_file, "--cluster-opt", f"key={sb.key}", "--cluster-opt",
+             f"known_hosts_file={tmp_path / 'ssh' / 'known_hosts'}", "--nemesis", "power-loss", "--time-limit", "8",
+             "--results", str(tmp_path / "results")], capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        sb.stop()
+        ledger.close()
+    if has_binding:
+        assert p.returncode == 0, p.stderr[-2000:]
+        (history,) = [h for h in (tmp_path / "results").glob("*/*/history.jsonl") if not h.parent.is_symlink()]
+        assert _power_offs([json.loads(x) for x in history.read_text().splitlines()])
+    else:
+        assert p.returncode == 254, p.stderr[-2000:]
+        last = p.stderr.strip().splitlines()[-1]
+        assert "power loss needs a FUSE binding for python3 on n1" in last and "Traceback" not in p.stderr
