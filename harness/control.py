@@ -1,18 +1,20 @@
 """Control of nodes: the `Remote` interface through which every command reaches a node.
 
-Owns the `Remote` protocol, `CommandResult` and `on_nodes` (one function on several nodes at once). Implementations live in `clusters/` (local network namespace,
+Owns the `Remote` protocol, `CommandResult`, `on_nodes` (one function on several nodes at once) and `retry_until`
+(one attempt again and again until it succeeds or a deadline passes). Implementations live in `clusters/` (local network namespace,
 docker exec, SSH); systems and nemeses are written once against this interface. Does not own provisioning.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
-from harness.errors import CommandFailed
+from harness.errors import CommandFailed, TimedOut
 
 T = TypeVar("T")
 
@@ -82,3 +84,21 @@ def on_nodes(nodes: Sequence[str], fn: Callable[[str], T]) -> tuple[dict[str, T]
             except Exception as e:  # noqa: BLE001 - every node's failure goes back to the caller
                 failed[n] = e
     return done, failed
+
+
+class NotYet(Exception):
+    """Raised by an attempt of `retry_until` to say "not yet, try again"; its message says what is awaited."""
+
+
+def retry_until(timeout: float, attempt: Callable[[], T], *, every: float = 0.2, what: str = "") -> T:
+    """`attempt()` until it returns without raising NotYet, at most `timeout` seconds, `every` seconds apart;
+    then TimedOut naming `what` and the last NotYet's message. Any other exception goes through at once (a
+    failure that waiting will not mend, such as a daemon that exited)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return attempt()
+        except NotYet as e:
+            if time.monotonic() + every > deadline:
+                raise TimedOut(f"{what or 'waiting'}: not done after {timeout:g} s ({e})") from None
+        time.sleep(every)

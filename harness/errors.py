@@ -8,6 +8,7 @@
     |   |   +-- ImpossibleHistory   it reads, but no real run can produce it (names the rule broken)
     |   +-- Unreachable          a node, engine or host that cannot be reached
     +-- ClusterError             provisioning, installing or starting a system failed during a run
+    |   +-- TimedOut             something awaited (a node ready, a member joined) did not happen in time
     +-- FaultError               a fault could not be injected or healed
     +-- Residue                  cleanup found something of the harness still in place
 
@@ -62,6 +63,10 @@ class Unreachable(BadInput):
 
 class ClusterError(HarnessError):
     """Provisioning or starting the system under test failed."""
+
+
+class TimedOut(ClusterError):
+    """Something awaited did not happen before its deadline (see `harness.control.retry_until`)."""
 
 
 class FaultError(HarnessError):
