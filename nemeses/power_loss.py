@@ -25,11 +25,18 @@ from clusters import lazyfs
 from harness.control import on_nodes
 from harness.db import AwaitsReady, HasDataDir, Killable, active_nodes, require
 from harness.errors import FaultError
+from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
-from nemeses.process import targets_of
-from nemeses.schedule import FAMILY_FS, SCHEDULE_SPEC, default_schedule, family_generator
+from nemeses.probe import system_pids
+from nemeses.process import kill_evidence, running_probe, targets_of
+from nemeses.schedule import (
+    FAMILY_FS,
+    SCHEDULE_SPEC,
+    default_schedule,
+    family_generator,
+)
 from nemeses.targets import parse_specs, require_targets
 
 if TYPE_CHECKING:
@@ -40,6 +47,18 @@ FS = frozenset({OFF, ON})
 FAMILY_FS["power-loss"] = FS
 DEFAULT_SPECS = ("one", "majority", "all")
 MODES = ("lose", "torn", "both")
+
+
+def _drop_probe(node: str, dropped: dict[str, Any] | None) -> Probe:
+    """What the node's filesystem dropped (it answered: the power cut took effect on the data), or that it did
+    not answer."""
+    if dropped is None:
+        return Probe(node=node, what="un-fsynced data dropped", expected="dropped", observed="no answer",
+                     effect=False)
+    seen = (f"{dropped['bytes']} bytes in {dropped['files']} files, {dropped['namespace_ops']} namespace ops undone"
+            + (f", {dropped['torn_bytes']} torn bytes kept" if dropped.get("torn_bytes") else ""))
+    return Probe(node=node, what="un-fsynced data dropped", target="lazyfs", expected="dropped", observed=seen,
+                 effect=True)
 
 
 def _failures(failed: dict[str, Exception]) -> str | None:
@@ -81,7 +100,10 @@ class PowerLossNemesis:
             nodes = sorted(self.off, key=test.nodes.index)
             _, failed = on_nodes(nodes, lambda n: test.db.start(test, n))
             self.off = set(failed)
-            return op.replace(type="info", value={"nodes": nodes}, error=_failures(failed))
+            pids, _ = on_nodes(nodes, lambda n: system_pids(test, n))
+            probes = tuple(running_probe(n, p) for n, p in pids.items())
+            return op.replace(type="info", value=with_evidence({"nodes": nodes}, Evidence(probes=probes)),
+                              error=_failures(failed))
         return op.replace(type="info", error=f"power-loss does not handle {op.f!r}")
 
     def _off(self, test: Test, op: Op) -> Op:
@@ -101,11 +123,16 @@ class PowerLossNemesis:
             reply = lazyfs.command(test, self.mounts[node], "torn-write" if torn else "power-loss")
             return {k: reply[k] for k in ("files", "bytes", "namespace_ops", "torn_bytes")}
 
+        before, _ = on_nodes(nodes, lambda n: system_pids(test, n))
         dropped, failed = on_nodes(nodes, cut)
+        after, _ = on_nodes(nodes, lambda n: system_pids(test, n))
         value: dict[str, Any] = {"nodes": nodes, "torn": torn, "dropped": dropped}
         if note:
             value["skipped"] = note
-        return op.replace(type="info", value=value, error=_failures(failed))
+        evidence = kill_evidence(test, nodes, before, after)
+        evidence = Evidence(probes=evidence.probes + tuple(_drop_probe(n, dropped.get(n)) for n in nodes),
+                            nothing=evidence.nothing)
+        return op.replace(type="info", value=with_evidence(value, evidence), error=_failures(failed))
 
     def teardown(self, test: Test) -> None:
         db = test.db

@@ -51,6 +51,10 @@ def _findings(v: dict[str, Any]) -> list[dict[str, Any]]:
 def _power_offs(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     offs = [o for o in history if o["process"] == "nemesis" and o["f"] == "power-off" and o["type"] == "info"]
     assert offs and all("error" not in o for o in offs), offs
+    for o in offs:  # evidence: the system's process gone, and the filesystem's account of what it dropped
+        probes = o["value"]["evidence"]["probes"]
+        assert {p["what"] for p in probes} == {"process", "un-fsynced data dropped"}, probes
+        assert all(p["effect"] is True for p in probes), probes
     return offs
 
 
