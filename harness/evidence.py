@@ -170,7 +170,11 @@ def fault_records(history: History, packages: Sequence[FaultFamily]) -> list[Fau
 
 def evidence_findings(records: Iterable[FaultRecord]) -> tuple[Finding, ...]:
     """One finding (failure class "incomplete check") per fault without evidence that it took effect, naming
-    the fault, its op and the nodes."""
+    the fault, its op and the nodes. An op that acted on nothing is a finding only when every op of its package
+    did: a fault aimed at "the primaries" at a moment with no primary, in a run whose other faults of that kind
+    took effect, tested less but not nothing; a package whose every fault acted on nothing tested nothing."""
+    records = list(records)
+    acted = {r.package for r in records if r.evidence is not None and not r.evidence.nothing}
     out: list[Finding] = []
     for r in records:
         ev = r.evidence
@@ -180,8 +184,9 @@ def evidence_findings(records: Iterable[FaultRecord]) -> tuple[Finding, ...]:
                                diagnosis=f"fault without evidence: {r.where}{on} recorded no measurement showing "
                                "that it took effect"))
         elif ev.nothing:
-            out.append(Finding(kind="fault-acted-on-nothing", failure_class=FailureClass.INCOMPLETE, ops=(r.index,),
-                               diagnosis=f"fault acted on nothing: {r.where}: {ev.nothing}"))
+            if r.package not in acted:
+                out.append(Finding(kind="fault-acted-on-nothing", failure_class=FailureClass.INCOMPLETE,
+                                   ops=(r.index,), diagnosis=f"fault acted on nothing: {r.where}: {ev.nothing}"))
         elif not ev.took_effect:
             bad = ev.failed()
             what = "; ".join(p.text() for p in bad[:3]) if bad else "no measurement was judged"
