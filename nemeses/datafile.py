@@ -2,7 +2,8 @@
 bit flipped in it, its tail cut. Everything runs through the node's `Remote` with coreutils only (dd, od, tr,
 wc, stat, head, sha256sum, truncate), so it works in local namespaces, docker containers and on ssh hosts.
 
-Owns `written_bytes`, `checksum`, `bitflip` and `truncate`, and `Change` (what was done to a file, with its
+Owns `written_bytes`, `checksum`, `bitflip`, `truncate`, `read_chunk`/`write_chunk` (for the rollback and copy
+modes: a region rolled back to older content, one region copied over another), and `Change` (what was done to a file, with its
 checksums before and after: the disk nemesis's evidence). Does not choose files or nodes, nor stop the system.
 """
 
@@ -34,6 +35,8 @@ if [ "$lo" -eq 0 ]; then echo "$size 0"; exit 0; fi
 last=$(dd if="$f" bs="$bs" skip=$((lo - 1)) count=1 2>/dev/null | od -An -v -tu1 -w1 | awk '$1 != 0 {k = NR} END {print k + 0}')
 echo "$size $(( (lo - 1) * bs + last ))"'''
 _CHECKSUM = 'head -c "$2" "$1" | sha256sum | cut -c1-64'
+_READ_CHUNK = 'tail -c +"$(( $2 + 1 ))" "$1" | head -c "$3" | od -An -v -tx1 | tr -d " \\n"'
+_WRITE_CHUNK = 'dd of="$1" bs=65536 seek="$2" oflag=seek_bytes conv=notrunc status=none'
 _READ = 'od -An -tu1 -j "$2" -N1 "$1"'
 _WRITE = 'printf "$(printf "\\\\%03o" "$3")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none'
 
@@ -101,3 +104,51 @@ def truncate(remote: Remote, path: str, rng: random.Random, written: int, size: 
     cut = rng.randint(1, min(written, max_bytes))
     remote.run(["truncate", "-s", str(written - cut), path], timeout=30)
     return {"from_size": size, "to_size": written - cut}
+
+
+def read_chunk(remote: Remote, path: str, offset: int, n: int) -> bytes:
+    """The `n` bytes of the file at `offset` (fewer at its end)."""
+    r = remote.run(["sh", "-c", _READ_CHUNK, "read-chunk", path, str(offset), str(n)], timeout=30)
+    return bytes.fromhex(r.stdout.strip())
+
+
+def write_chunk(remote: Remote, path: str, offset: int, data: bytes) -> None:
+    """Overwrite the file at `offset` with `data` (the rest of the file unchanged)."""
+    remote.run(["sh", "-c", _WRITE_CHUNK, "write-chunk", path, str(offset)], stdin=data, timeout=30)
+
+
+def chunk_at(rng: random.Random, written: int, size: int = BLOCK) -> tuple[int, int]:
+    """A random block-aligned region inside the first `written` bytes: (offset, length)."""
+    blocks = max(1, (written + size - 1) // size)
+    offset = rng.randrange(blocks) * size
+    return offset, min(size, written - offset)
+
+
+def bitflips(remote: Remote, path: str, rng: random.Random, written: int, p: float) -> dict[str, int]:
+    """Flip each bit of one random block of the written data with probability `p` (at least one bit)."""
+    offset, n = chunk_at(rng, written)
+    old = read_chunk(remote, path, offset, n)
+    new = bytearray(old)
+    flipped = 0
+    for i in range(len(new) * 8):
+        if rng.random() < p:
+            new[i // 8] ^= 1 << (i % 8)
+            flipped += 1
+    if not flipped:
+        i = rng.randrange(len(new) * 8)
+        new[i // 8] ^= 1 << (i % 8)
+        flipped = 1
+    write_chunk(remote, path, offset, bytes(new))
+    return {"offset": offset, "length": n, "bits": flipped}
+
+
+def copy_chunk(remote: Remote, path: str, rng: random.Random, written: int) -> dict[str, int]:
+    """Copy one block of the written data over another (a misdirected write); both inside the written part."""
+    src, n = chunk_at(rng, written)
+    dst, m = chunk_at(rng, written)
+    if written > BLOCK:
+        while dst == src:
+            dst, m = chunk_at(rng, written)
+    data = read_chunk(remote, path, src, min(n, m))
+    write_chunk(remote, path, dst, data)
+    return {"from_offset": src, "to_offset": dst, "length": len(data)}

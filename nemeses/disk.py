@@ -3,9 +3,13 @@
 
 Faults aim at written data, never at the zero-filled, preallocated tail of a file (etcd preallocates 64 MB WAL
 segments): `written_bytes` finds where a file's data ends (the last non-zero byte, assuming the data comes first
-and zeros after, as in a preallocated log). Modes: `bitflip` flips one random bit of the written part;
-`truncate` cuts a random number of its last bytes (at most `disk-max-bytes`), like a torn write: the file then
-ends there. Files come from `disk-files=GLOB[,GLOB]` relative to each node's workdir when given (for etcd, e.g.
+and zeros after, as in a preallocated log). Modes, in Jepsen's vocabulary: `bitflip` flips one random bit of the
+written part (or, with `disk-bitflip-probability=P`, each bit of one block with probability P); `truncate` cuts
+a random number of its last bytes (at most `disk-max-bytes`), like a torn write: the file then ends there;
+`copy` copies one block of the written data over another (a misdirected write); `rollback` writes back a block
+as it was at the last snapshot (a lost write: the nemesis snapshots the last written block of a data file on
+every node at setup and at each `stop-disk`, while the system runs, where an append-only log changes next; a
+block unchanged since then is nothing to roll back). Files come from `disk-files=GLOB[,GLOB]` relative to each node's workdir when given (for etcd, e.g.
 `data/member/wal/*.wal`), else from the optional DB ability `HasDataFiles`; one of the two is needed. The system
 must be Killable.
 
@@ -30,7 +34,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from harness.db import Killable, require
+from harness.db import Killable, active_nodes, require
 from harness.errors import MissingAbility
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
@@ -55,7 +59,7 @@ log = logging.getLogger("harness")
 OP, STOP = "corrupt-file", "stop-disk"
 FS = frozenset({OP, STOP})
 FAMILY_FS["disk"] = FS
-MODES = ("bitflip", "truncate")
+MODES = ("bitflip", "truncate", "copy", "rollback")
 
 
 @runtime_checkable
@@ -89,14 +93,31 @@ class DiskNemesis:
 
     fs = FS
 
-    def __init__(self, globs: Sequence[str], max_bytes: int) -> None:
+    def __init__(self, globs: Sequence[str], max_bytes: int, flip_p: float = 0.0) -> None:
         self.globs = list(globs)
         self.max_bytes = max_bytes
+        self.flip_p = flip_p
         self.down: set[str] = set()
         self.corrupted: list[str] = []  # nodes corrupted since the last stop-disk
+        self.snapshots: dict[str, tuple[str, int, bytes]] = {}  # node -> (file, offset, the block's content)
 
     def setup(self, test: Test) -> None:
-        pass
+        self.snapshot(test, list(active_nodes(test)))
+
+    def snapshot(self, test: Test, nodes: Sequence[str]) -> None:
+        """Remember one block of written data of a data file on each node (for `rollback`); nodes whose files
+        hold no written data yet keep their older snapshot, if any."""
+        rng = test.nemesis_rng
+        for node in nodes:  # one node after the other: the draws from the nemesis rng stay in a fixed order
+            remote = test.cluster.remote(node)
+            files = self.files(test, node)
+            for path in rng.sample(files, len(files)):
+                _, written = datafile.written_bytes(remote, path)
+                if written:  # the last block of the written data: where an append-only log changes next
+                    offset = (written - 1) // datafile.BLOCK * datafile.BLOCK
+                    block = datafile.read_chunk(remote, path, offset, datafile.BLOCK)
+                    self.snapshots[node] = (path, offset, block)
+                    break
 
     def files(self, test: Test, node: str) -> list[str]:
         """The files the `disk-files` globs name when given, else the ones the system names (HasDataFiles)."""
@@ -108,18 +129,37 @@ class DiskNemesis:
 
     def corrupt(self, test: Test, node: str, candidates: list[str], mode: str) -> datafile.Change | None:
         """With the system stopped: the first candidate (in a random order) that holds written data, changed;
-        None when none does."""
+        None when none does (for `rollback`: the snapshot's file, None when its block is as it was)."""
         remote = test.cluster.remote(node)
+        if mode == "rollback":
+            snap = self.snapshots.get(node)
+            candidates = [snap[0]] if snap is not None and snap[0] in candidates else []
         for path in test.nemesis_rng.sample(candidates, len(candidates)):
             size, written = datafile.written_bytes(remote, path)
             if written == 0:
                 continue
             before = datafile.checksum(remote, path, written)
-            detail = datafile.bitflip(remote, path, test.nemesis_rng, written) if mode == "bitflip" else \
-                datafile.truncate(remote, path, test.nemesis_rng, written, size, self.max_bytes)
+            detail = self._change(remote, test.nemesis_rng, node, path, mode, size, written)
+            if detail is None:
+                return None
             return datafile.Change(file=path, mode=mode, written=written, sha256_before=before,
                                    sha256_after=datafile.checksum(remote, path, written), detail=detail)
         return None
+
+    def _change(self, remote: Any, rng: Any, node: str, path: str, mode: str, size: int,
+                written: int) -> dict[str, int] | None:
+        if mode == "bitflip":
+            return datafile.bitflips(remote, path, rng, written, self.flip_p) if self.flip_p else \
+                datafile.bitflip(remote, path, rng, written)
+        if mode == "truncate":
+            return datafile.truncate(remote, path, rng, written, size, self.max_bytes)
+        if mode == "copy":
+            return datafile.copy_chunk(remote, path, rng, written)
+        _, offset, old = self.snapshots[node]
+        if datafile.read_chunk(remote, path, offset, len(old)) == old:
+            return None  # unchanged since the snapshot: nothing to roll back
+        datafile.write_chunk(remote, path, offset, old)
+        return {"offset": offset, "length": len(old)}
 
     def _one(self, test: Test, node: str, mode: str) -> tuple[datafile.Change | None, str | None, str | None]:
         """Kill, corrupt, start one node: (the change, an error, why it did not start again)."""
@@ -176,8 +216,10 @@ class DiskNemesis:
                           error="; ".join(errors) or None)
 
     def _stop(self, test: Test, op: Op) -> Op:
-        """End of the window after corruptions: restart what is down, and see what runs."""
+        """End of the window after corruptions: restart what is down, see what runs, and take new snapshots
+        for later rollbacks."""
         self.teardown(test)
+        self.snapshot(test, [n for n in active_nodes(test) if n not in self.down])
         nodes, self.corrupted = sorted(set(self.corrupted), key=test.nodes.index), []
         probes = [running_probe(n, system_pids(test, n)) for n in nodes]
         value: dict[str, Any] = {"nodes": nodes}
@@ -210,6 +252,13 @@ def _positive(s: str) -> int:
     return v
 
 
+def _probability(s: str) -> float:
+    p = float(s)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError("a probability between 0 and 1")
+    return p
+
+
 class DiskPlugin:
     """The `harness.nemeses` plugin `disk`."""
 
@@ -219,8 +268,10 @@ class DiskPlugin:
                    help="globs of data files relative to the node's workdir (default: the files the system names)"),
         OptionSpec(name="disk-mode", default=MODES, parse=lambda s: tuple(
             m for m in (x.strip() for x in s.split(",")) if m and (m in MODES or _bad_mode(m))),
-            help="modes the schedule draws from: bitflip, truncate"),
+            help="modes the schedule draws from: bitflip, truncate, copy, rollback"),
         OptionSpec(name="disk-max-bytes", default=4096, parse=_positive, help="most bytes a truncate cuts"),
+        OptionSpec(name="disk-bitflip-probability", default=0.0, parse=_probability,
+                   help="bitflip: flip each bit of one block with this probability (default: one bit)"),
         OptionSpec(name="disk-targets", default=("one",), parse=parse_specs, help="node specs to corrupt"),
         SCHEDULE_SPEC,
     )
@@ -243,7 +294,9 @@ class DiskPlugin:
             return {"f": OP, "value": {"nodes": t.rng.choice(specs), "mode": t.rng.choice(modes)}}
 
         gen = family_generator(test, "disk", FS, default_schedule(test, corrupt, {"f": STOP}))
-        return Package(name="disk", nemesis=DiskNemesis(globs, int(test.nemesis_opts.get("disk-max-bytes") or 4096)),
+        nemesis = DiskNemesis(globs, int(test.nemesis_opts.get("disk-max-bytes") or 4096),
+                              float(test.nemesis_opts.get("disk-bitflip-probability") or 0.0))
+        return Package(name="disk", nemesis=nemesis,
                        generator=gen, final_generator={"f": STOP}, label="disk", start_fs=frozenset({OP}),
                        stop_fs=frozenset({STOP}))
 

@@ -109,6 +109,56 @@ def test_truncate_cuts_the_written_tail_while_stopped() -> None:
             wait_for(lambda: etcd_status(test, node), 30, f"{node} to serve after a torn WAL tail")
 
 
+def test_copy_and_rollback_change_written_blocks_of_a_file_on_the_node(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """copy: one block of the written data over another (a misdirected write); rollback: a block written back
+    as it was when snapshotted (a lost write). Shown byte for byte on a file of the node."""
+    import random
+
+    from nemeses.datafile import copy_chunk, read_chunk, write_chunk
+
+    with running(("disk",), WAL, nodes=("n1", "n2")) as test:
+        remote = test.cluster.remote("n1")
+        path = str(tmp_path / "log.bin")
+        original = bytes(random.Random(5).randrange(256) for _ in range(3 * 4096))
+        with open(path, "wb") as fh:
+            fh.write(original + bytes(8192))
+        c = copy_chunk(remote, path, random.Random(2), len(original))
+        now = open(path, "rb").read()
+        src, dst, n = c["from_offset"], c["to_offset"], c["length"]
+        assert src != dst and now[dst:dst + n] == original[src:src + n]
+        assert now[:dst] + now[dst + n:] == original[:dst] + (original + bytes(8192))[dst + n:]
+        snap = read_chunk(remote, path, 4096, 4096)
+        write_chunk(remote, path, 4096, b"\xff" * 4096)  # the system writes on ...
+        write_chunk(remote, path, 4096, snap)  # ... and the rollback puts back what the snapshot saw
+        assert open(path, "rb").read()[4096:8192] == snap
+
+
+def test_rollback_through_the_nemesis_restores_a_snapshotted_block() -> None:
+    """The nemesis snapshots the last written block of a WAL segment at setup; etcd writes on (a few hundred
+    puts fill that block); a rollback then writes the old block back while the node is stopped: records etcd
+    had acknowledged as durable are gone from its disk, and the checksums show the change."""
+    from clusters.etcd.gateway import Gateway
+
+    with running(("disk",), WAL) as test:
+        node = test.nodes[1]
+        nemesis = next(n for n in test.nemesis.nemeses if hasattr(n, "snapshots"))
+        assert node in nemesis.snapshots, "setup snapshots a written block on every node"
+        path, offset, old = nemesis.snapshots[node]
+        gw = Gateway(test.node_host(test.nodes[0]), 2379, timeout=5.0)
+        try:
+            for i in range(300):
+                gw.put(f"k{i}", "x" * 64)
+        finally:
+            gw.close()
+        done = invoke(test, "corrupt-file", {"nodes": [node], "mode": "rollback"})
+        assert done.error is None, done.error
+        (change,) = done.value["changes"]
+        assert change["mode"] == "rollback" and change["offset"] == offset and change["file"] == path
+        assert change["length"] == len(old) and change["sha256_before"] != change["sha256_after"]
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect
+
+
 def test_disk_needs_data_files_before_the_run() -> None:
     if provider_skip("local"):
         pytest.skip(provider_skip("local"))
