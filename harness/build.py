@@ -94,7 +94,11 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
         system_opts=system_opts,
         workload_opts=workload_opts,
         nemesis_opts=nemesis_opts,
+        registry=registry,
     )
+    # the workload's checkers come from the registry now, so a checker it names that is not there is bad input
+    # before anything of the run exists
+    test = dataclasses.replace(test, checker=workload.checker(test))
     ledger = Ledger(run_id)
     try:
         spec = ClusterSpec(
@@ -112,7 +116,6 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
         packages: list[Package] = [p.package(test) for p in nemesis_plugins]
         nemesis: Any = ComposedNemesis([p.nemesis for p in packages]) if packages else NoopNemesis()
         test = dataclasses.replace(test, packages=tuple(packages), nemesis=nemesis)
-        test = dataclasses.replace(test, checker=workload.checker(test))
         test = dataclasses.replace(test, generator=main_generator(test), final_generator=final_generator(test))
     except BaseException:
         ledger.close()

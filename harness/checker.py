@@ -2,7 +2,7 @@
 
 Owns `Verdict` (valid: True | False | "unknown", merged as false > unknown > true), `Finding` (one anomaly,
 placed in a failure class with a plain-words diagnosis and the ops that show it), the `Checker` protocol and
-`compose`, and `cap`, which turns what a run did not test (a fault not injected, a fault without evidence that
+`compose`, `CheckerPlugin` (what a `harness.checkers` entry point resolves to), and `cap`, which turns what a run did not test (a fault not injected, a fault without evidence that
 it took effect, an untested fault window) into verdict "unknown", never valid. Does not own any particular
 checker: those live in `checkers/`; nor measuring faults (`harness.evidence`) or fault windows
 (`harness.coverage`).
@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from harness.errors import BadInput
 from harness.op import History
+from harness.options import OptionSpec
 
 Validity: TypeAlias = bool | Literal["unknown"]
 UNKNOWN: Literal["unknown"] = "unknown"
@@ -163,6 +164,19 @@ class Checker(Protocol):
     name: str
 
     def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict: ...
+
+
+class CheckerPlugin(Protocol):
+    """What a `harness.checkers` entry point resolves to: a name, the options it takes, and `make(opts)`, where
+    `opts` holds values already parsed by `harness.options.parse_opts` (keys it lacks take their defaults). Workloads
+    get their checkers through it (`workloads._common.registered_checker`), as `harness check` does."""
+
+    name: str
+
+    @property
+    def option_specs(self) -> Sequence[OptionSpec]: ...
+
+    def make(self, opts: Mapping[str, Any]) -> Checker: ...
 
 
 def safe_check(

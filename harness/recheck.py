@@ -53,7 +53,8 @@ def run_plan(history_path: str, registry: Registry) -> CheckPlan | None:
     workload_opts = parse_opts(f"workload {workload.name}", workload.option_specs, options.workload_opts)
     packages = parse_test_info(info, test_json).packages
     test = bare_test(name=str(info.get("name", options.test_name)), options=options, system=system,
-                     workload=workload, system_opts=system_opts, workload_opts=workload_opts, packages=packages)
+                     workload=workload, system_opts=system_opts, workload_opts=workload_opts, packages=packages,
+                     registry=registry)
     checker = workload.checker(test)
     asked = expectation_opts(system.option_specs, system_opts) + _set_opts(workload.option_specs, options.workload_opts)
     said = ", ".join(f"{k}={v}" for k, v in asked)

@@ -12,6 +12,7 @@ from typing import Any
 from harness.credentials import RunSecrets
 from harness.rng import GenRandom
 from harness.options import RunOptions
+from harness.plugins import Registry
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -23,7 +24,8 @@ class Test:
     so they never interleave with the generators' draws; `ledger` records what the run creates so `harness
     cleanup` can undo it; `store` is the run directory (None when a test is built for a check or a simulation);
     `secrets` holds the run's random key that systems derive node passwords from (in memory only, see
-    `harness.credentials`)."""
+    `harness.credentials`); `registry` is the plugin registry the test was built from (None in unit tests of
+plugins: `workloads._common.registered_checker` then reads this distribution's)."""
 
     name: str
     options: RunOptions
@@ -52,6 +54,7 @@ class Test:
     run_id: str = ""  # names the run's ledger, cluster resources and run directory
     started: dt.datetime | None = None
     secrets: RunSecrets = field(default_factory=RunSecrets, repr=False)
+    registry: Registry | None = field(default=None, repr=False)  # where the workload finds its checkers
 
     def node_host(self, node: str) -> str:
         """The address of `node` for clients."""

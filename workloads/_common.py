@@ -1,23 +1,21 @@
 """Plumbing shared by the workloads of this package: per-test state, checker lookup, option checks, final reads.
 
 Owns `PerTest` (state a workload's main and final generators share for one test, keyed weakly by the test's
-RNG, which is unique to it), `load_checker` (a checker class from `checkers/`, or a stand-in that says "unknown"
-when that checker is not installed: never a pass), `with_stats`, `at_least` and `final_read`. Does not own any
+RNG, which is unique to it), `registered_checker` (a checker from the `harness.checkers` registry: a name it
+lacks is bad input while the test is built), `with_stats`, `at_least` and `final_read`. Does not own any
 workload.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import weakref
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from harness import generator as g
-from harness.checker import UNKNOWN, Checker, FailureClass, Finding, Verdict, compose
-from harness.errors import BadInput
-from harness.op import History
+from harness.checker import Checker, CheckerPlugin, compose
+from harness.errors import BadInput, UnknownPlugin
+from harness.plugins import Registry
 from harness.test import Test
 
 S = TypeVar("S")
@@ -37,41 +35,21 @@ class PerTest(Generic[S]):
         return state
 
 
-class MissingChecker:
-    """Stands in for a checker module that is not installed: the verdict is unknown, naming what is missing."""
-
-    def __init__(self, name: str, wanted: str) -> None:
-        self.name = name
-        self.wanted = wanted
-
-    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
-        why = f"the {self.name} checker ({self.wanted}) is not installed, so this history was not judged"
-        return Verdict(
-            valid=UNKNOWN,
-            checker=self.name,
-            summary=why,
-            findings=(Finding(kind="checker-missing", failure_class=FailureClass.INCOMPLETE, diagnosis=why),),
-        )
+def registered_checker(test: Test, name: str, **opts: Any) -> Checker:
+    """The checker `name` of the `harness.checkers` registry, made with `opts` (the plugin's option names, values
+    already parsed). A name no plugin has is UnknownPlugin (bad input, 254) while the test is built, before any
+    node starts. A test built without a registry (unit tests of workloads) gets this distribution's one."""
+    registry = test.registry if test.registry is not None else Registry()
+    try:
+        plugin: CheckerPlugin = registry.get("checkers", name)
+    except UnknownPlugin as e:
+        raise UnknownPlugin(f"workload {test.options.workload}: {e}") from None
+    return plugin.make(opts)
 
 
-def load_checker(name: str, candidates: Sequence[tuple[str, str]], **kwargs: Any) -> Checker:
-    """The first importable (module, class) of `candidates`, built with kwargs; else a MissingChecker."""
-    for module, cls in candidates:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        klass = getattr(mod, cls, None)
-        if klass is not None:
-            checker: Checker = klass(**kwargs)
-            return checker
-    return MissingChecker(name, " or ".join(f"{m}.{c}" for m, c in candidates))
-
-
-def with_stats(checker: Checker) -> Checker:
+def with_stats(test: Test, checker: Checker) -> Checker:
     """The workload's checker plus the stats checker (every f must succeed at least once)."""
-    stats = load_checker("stats", [("checkers.invariants.stats", "StatsChecker"), ("checkers.stats", "StatsChecker")])
-    return cast(Checker, compose(checker, stats))
+    return compose(checker, registered_checker(test, "stats"))
 
 
 def at_least(workload: str, opts: Any, minimum: int, *names: str) -> None:

@@ -24,7 +24,8 @@ from harness import generator as g
 from harness.errors import BadInput
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import at_least
+from harness.checker import Checker
+from workloads._common import at_least, registered_checker, with_stats
 
 SHAPES = ("random", "write-skew")
 
@@ -69,6 +70,14 @@ def expected_isolation(test: Test) -> Isolation:
         return declared
     return Isolation(model=DEFAULT_MODEL, why=f"the default ({test.options.system} declares no isolation level and "
                      "no consistency= was given)")
+
+
+def elle_checker(test: Test, workload: str, **opts: Any) -> Checker:
+    """The registry's Elle checker for `workload` (list-append, rw-register) against the expected model, with
+    the stats checker."""
+    iso = expected_isolation(test)
+    return with_stats(test, registered_checker(test, "elle", workload=workload, consistency_models=(iso.model,),
+                                               why=iso.why, notes=iso.notes, compare_models=iso.compare, **opts))
 
 
 class TxnState(NamedTuple):

@@ -17,7 +17,7 @@ from typing import Any
 from harness.checker import Checker
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import at_least, final_read, load_checker, with_stats
+from workloads._common import at_least, final_read, registered_checker, with_stats
 
 OPTIONS = (
     OptionSpec(name="accounts", default=5, parse=int, help="number of accounts"),
@@ -59,9 +59,8 @@ class BankWorkload:
 
     def checker(self, test: Test) -> Checker:
         o = test.workload_opts
-        bank = load_checker("bank", [("checkers.invariants.bank", "BankChecker"), ("checkers.bank", "BankChecker")],
-                            total=o["total"], accounts=tuple(range(o["accounts"])))
-        return with_stats(bank)
+        bank = registered_checker(test, "bank", total=o["total"], accounts=tuple(range(o["accounts"])))
+        return with_stats(test, bank)
 
 
 PLUGIN = BankWorkload()

@@ -14,7 +14,7 @@ from typing import Any
 from harness.checker import Checker
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import at_least, final_read, load_checker, with_stats
+from workloads._common import at_least, final_read, registered_checker, with_stats
 
 OPTIONS = (
     OptionSpec(name="max-add", default=5, parse=int, help="largest increment"),
@@ -41,9 +41,7 @@ class CounterWorkload:
         return final_read()
 
     def checker(self, test: Test) -> Checker:
-        c = load_checker("counter", [("checkers.invariants.counter", "CounterChecker"),
-                                     ("checkers.counter", "CounterChecker")], initial=0)
-        return with_stats(c)
+        return with_stats(test, registered_checker(test, "counter", initial=0))
 
 
 PLUGIN = CounterWorkload()

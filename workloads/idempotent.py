@@ -21,7 +21,7 @@ from harness.checker import Checker
 from harness.op import Op
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import PerTest, at_least, final_read, load_checker, with_stats
+from workloads._common import PerTest, at_least, final_read, registered_checker, with_stats
 
 OPTIONS = (
     OptionSpec(name="accounts", default=5, parse=int, help="accounts payments go to"),
@@ -110,9 +110,8 @@ class IdempotentWorkload:
         return [RetryingRequests(state, False, test.workload_opts["max-retries"], None), final_read()]
 
     def checker(self, test: Test) -> Checker:
-        c = load_checker("idempotency", [("checkers.invariants.idempotency", "IdempotencyChecker"),
-                                         ("checkers.idempotency", "IdempotencyChecker")])
-        return with_stats(c)
+        c = registered_checker(test, "idempotency")
+        return with_stats(test, c)
 
 
 PLUGIN = IdempotentWorkload()

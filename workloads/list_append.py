@@ -16,10 +16,7 @@ from typing import Any
 
 from harness.checker import Checker
 from harness.test import Test
-from workloads._common import load_checker, with_stats
-from workloads._txn import TXN_OPTIONS, expected_isolation, txn_generator
-
-ELLE_CANDIDATES = [("checkers.elle", "ListAppendChecker")]
+from workloads._txn import TXN_OPTIONS, elle_checker, txn_generator
 
 
 class ListAppendWorkload:
@@ -33,9 +30,7 @@ class ListAppendWorkload:
         return None
 
     def checker(self, test: Test) -> Checker:
-        iso = expected_isolation(test)
-        return with_stats(load_checker("elle", ELLE_CANDIDATES, consistency_models=(iso.model,), why=iso.why,
-                                       notes=iso.notes, compare_models=iso.compare))
+        return elle_checker(test, "list-append")
 
 
 PLUGIN = ListAppendWorkload()

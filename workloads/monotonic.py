@@ -16,7 +16,7 @@ from typing import Any
 from harness.checker import Checker
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import at_least, load_checker, with_stats
+from workloads._common import at_least, registered_checker, with_stats
 
 OPTIONS = (
     OptionSpec(name="keys", default=4, parse=int, help="number of keys"),
@@ -44,10 +44,8 @@ class MonotonicWorkload:
         return [{"f": "read", "value": [k, None]} for k in range(test.workload_opts["keys"])]
 
     def checker(self, test: Test) -> Checker:
-        c = load_checker("monotonic", [("checkers.invariants.monotonic", "MonotonicChecker"),
-                                       ("checkers.monotonic", "MonotonicChecker")],
-                         mode=test.workload_opts["mode"])
-        return with_stats(c)
+        c = registered_checker(test, "monotonic", mode=test.workload_opts["mode"])
+        return with_stats(test, c)
 
 
 PLUGIN = MonotonicWorkload()

@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from harness import generator as g
-from harness.checker import Checker, compose
+from harness.checker import Checker
 from harness.op import INVOKE, Op
 from harness.options import OptionSpec
 from harness.test import Test
+from workloads._common import registered_checker, with_stats
 
 OPTIONS = (
     OptionSpec(name="keys", default=4, parse=int, help="keys in use at any time"),
@@ -101,18 +102,9 @@ class RegisterWorkload:
         return _Lazy(final_reads)
 
     def checker(self, test: Test) -> Checker:
-        from checkers.linearizable import LinearizableChecker
-
         # "register": a read of nil means the key is absent and is checked (Knossos's cas-register would let any
         # nil read pass); a failed cas is dropped, since a client also fails a cas it could not send.
-        parts: list[Checker] = [LinearizableChecker(model="register", independent=True)]
-        try:
-            from checkers.invariants.stats import StatsChecker
-
-            parts.append(StatsChecker())
-        except ImportError:
-            pass
-        return compose(*parts)
+        return with_stats(test, registered_checker(test, "linearizable", model="register", independent=True))
 
 
 class _Lazy(g.Gen):

@@ -15,10 +15,7 @@ from typing import Any
 
 from harness.checker import Checker
 from harness.test import Test
-from workloads._common import load_checker, with_stats
-from workloads._txn import TXN_OPTIONS, expected_isolation, txn_generator
-
-ELLE_CANDIDATES = [("checkers.elle", "RWRegisterChecker")]
+from workloads._txn import TXN_OPTIONS, elle_checker, txn_generator
 
 
 class RwRegisterWorkload:
@@ -32,11 +29,9 @@ class RwRegisterWorkload:
         return None
 
     def checker(self, test: Test) -> Checker:
-        iso = expected_isolation(test)
         # wfr-keys: a committed transaction that read v1 of a key and then wrote v2 installed v2 after v1. That
         # holds for any system that never exposes uncommitted writes (and one that does shows G1 anyway).
-        return with_stats(load_checker("elle", ELLE_CANDIDATES, consistency_models=(iso.model,), why=iso.why,
-                                       notes=iso.notes, compare_models=iso.compare, wfr_keys=True))
+        return elle_checker(test, "rw-register", wfr_keys=True)
 
 
 PLUGIN = RwRegisterWorkload()

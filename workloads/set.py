@@ -16,7 +16,7 @@ from harness import generator as g
 from harness.checker import Checker
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import final_read, load_checker, with_stats
+from workloads._common import final_read, registered_checker, with_stats
 
 OPTIONS = (
     OptionSpec(name="read-ratio", default=0.0, parse=float, help="fraction of main-phase ops that read the set"),
@@ -44,10 +44,10 @@ class SetWorkload:
 
     def checker(self, test: Test) -> Checker:
         if test.workload_opts["checker"] == "set-full":
-            c = load_checker("set-full", [("checkers.invariants.set", "SetFullChecker"), ("checkers.set", "SetFullChecker")])
+            c = registered_checker(test, "set-full")
         else:
-            c = load_checker("set", [("checkers.invariants.set", "SetChecker"), ("checkers.set", "SetChecker")])
-        return with_stats(c)
+            c = registered_checker(test, "set")
+        return with_stats(test, c)
 
 
 PLUGIN = SetWorkload()

@@ -13,7 +13,7 @@ from typing import Any
 from harness.checker import Checker
 from harness.options import OptionSpec
 from harness.test import Test
-from workloads._common import load_checker, with_stats
+from workloads._common import registered_checker, with_stats
 
 OPTIONS: tuple[OptionSpec, ...] = ()
 
@@ -32,9 +32,8 @@ class UniqueIdsWorkload:
         return None
 
     def checker(self, test: Test) -> Checker:
-        c = load_checker("unique-ids", [("checkers.invariants.unique_ids", "UniqueIdsChecker"),
-                                        ("checkers.unique_ids", "UniqueIdsChecker")])
-        return with_stats(c)
+        c = registered_checker(test, "unique-ids")
+        return with_stats(test, c)
 
 
 PLUGIN = UniqueIdsWorkload()

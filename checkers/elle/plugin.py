@@ -2,7 +2,8 @@
 
 Owns the option names `harness check` and `--opt` accept (workload, consistency-models, anomalies,
 sequential-keys, linearizable-keys, wfr-keys, cycle-search-timeout (alias timeout), cycle-search-steps,
-max-findings, elle-cli, elle-cli-timeout), their parsing (bad values raise ValueError, which `parse_opts`
+max-findings, elle-cli, elle-cli-timeout, and what the verdict says beside it: why, notes, compare-models), their
+parsing (bad values raise ValueError, which `parse_opts`
 turns into BadInput naming the option) and the plugin object. Does not own checking.
 """
 
@@ -52,6 +53,14 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
+def _one_note(text: str) -> tuple[str, ...]:
+    return (text,)
+
+
+def _compared(text: str) -> tuple[str, ...]:
+    return parse_models(text) or ()
+
+
 OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec(name="workload", default="list-append", help="list-append or rw-register", choices=WORKLOADS),
     OptionSpec(
@@ -77,6 +86,10 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec(name="max-findings", default=10, help="findings listed per anomaly type", parse=_nonneg_int),
     OptionSpec(name="elle-cli", default="", help="elle-cli executable or jar to cross-check with (or env ELLE_CLI)"),
     OptionSpec(name="elle-cli-timeout", default=300.0, help="seconds elle-cli may run", parse=_nonneg_float),
+    OptionSpec(name="why", default="", help="why these models are expected, said in the verdict"),
+    OptionSpec(name="notes", default=(), help="a note for the reader of the verdict", parse=_one_note),
+    OptionSpec(name="compare-models", default=(), help="comma list of models the verdict also says are ruled out or not",
+               parse=_compared),
 )
 
 
@@ -110,6 +123,9 @@ class EllePlugin:
             elle_cli=o["elle-cli"] or None,
             elle_cli_timeout=o["elle-cli-timeout"],
             max_findings=o["max-findings"],
+            why=o["why"],
+            notes=tuple(o["notes"]),
+            compare_models=tuple(o["compare-models"]),
         )
 
     def from_strings(self, raw: Mapping[str, str]) -> ElleChecker:

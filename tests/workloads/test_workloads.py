@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from harness import generator as g
 from harness.checker import UNKNOWN, Checker
-from harness.errors import BadInput
+from harness.errors import BadInput, UnknownPlugin
 from harness.rng import GenRandom
 from harness.op import History, Op
 from harness.options import RunOptions, parse_opts
@@ -21,7 +21,8 @@ from harness.plugins import Registry
 from harness.test import Test as HarnessTest
 from harness.test import bare_test
 from tests.workloads.model import BUGS, SequentialStore
-from workloads._common import MissingChecker, load_checker
+from workloads._common import registered_checker
+from workloads.register import RegisterWorkload
 
 WORKLOADS = tuple(BUGS)
 REGISTRY = Registry(builtins_only=True)
@@ -76,14 +77,42 @@ def test_every_workload_is_registered_and_judged_by_a_real_checker(workload: str
     assert plugin.name == workload
     checker = plugin.checker(make_test(workload))
     parts = getattr(checker, "checkers", [checker])
-    assert parts and not any(isinstance(c, MissingChecker) for c in parts), parts
+    assert [c.name for c in parts][-1] == "stats"
+    assert all(c.name in REGISTRY.names("checkers") for c in parts), parts
 
 
-def test_a_missing_checker_module_makes_the_verdict_unknown_never_valid(tmp_path: Any) -> None:
-    c = load_checker("nope", [("checkers.no_such_module", "Nope")])
-    assert isinstance(c, MissingChecker)
-    v = c.check(None, History([]), tmp_path)
-    assert v.valid == UNKNOWN and "not installed" in v.summary
+class _TypoWorkload(RegisterWorkload):
+    """The register workload asking for a checker nobody registered."""
+
+    def checker(self, test: HarnessTest) -> Checker:
+        return registered_checker(test, "linearisable")
+
+
+class _Provider:
+    """A cluster provider that fails the test if the harness gets as far as asking it for a cluster."""
+
+    name = "inprocess"
+    option_specs = ()
+
+    def create(self, spec: Any, ledger: Any) -> Any:
+        raise AssertionError("a cluster was created for a test whose checker does not exist")
+
+
+class _TypoRegistry(Registry):
+    def get(self, kind: str, name: str) -> Any:
+        if kind == "workloads":
+            return _TypoWorkload()
+        if kind == "clusters":
+            return _Provider()
+        return super().get(kind, name)
+
+
+def test_a_checker_the_registry_lacks_is_bad_input_before_any_node(tmp_path: Any) -> None:
+    from harness.build import build_test
+
+    options = RunOptions(system="memory", cluster="inprocess", workload="register", results_dir=str(tmp_path))
+    with pytest.raises(UnknownPlugin, match="workload register: unknown checker 'linearisable' .*known: .*linearizable"):
+        build_test(options, _TypoRegistry(builtins_only=True))
 
 
 VOCABULARY = {
