@@ -1,8 +1,9 @@
 """Control of nodes: the `Remote` interface through which every command reaches a node.
 
-Owns the `Remote` protocol, `CommandResult`, `on_nodes` (one function on several nodes at once) and `retry_until`
-(one attempt again and again until it succeeds or a deadline passes). Implementations live in `clusters/` (local network namespace,
-docker exec, SSH); systems and nemeses are written once against this interface. Does not own provisioning.
+Owns the `Remote` protocol, `CommandResult`, `on_nodes` (one function on several nodes at once; `failures_text`
+says what failed where) and `retry_until` (one attempt again and again until it succeeds or a deadline passes).
+Implementations live in `clusters/` (local network namespace, docker exec, SSH); systems and nemeses are written
+once against this interface. Does not own provisioning.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def on_nodes(nodes: Sequence[str], fn: Callable[[str], T]) -> tuple[dict[str, T]
             except Exception as e:  # noqa: BLE001 - every node's failure goes back to the caller
                 failed[n] = e
     return done, failed
+
+
+def failures_text(failures: Mapping[str, Exception]) -> str:
+    """`on_nodes` failures in words, node by node: "n1: ...; n3: ..."."""
+    return "; ".join(f"{n}: {e}" for n, e in sorted(failures.items()))
 
 
 class NotYet(Exception):

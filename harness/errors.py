@@ -9,6 +9,8 @@
     |   +-- Unreachable          a node, engine or host that cannot be reached
     +-- ClusterError             provisioning, installing or starting a system failed during a run
     |   +-- TimedOut             something awaited (a node ready, a member joined) did not happen in time
+    |   +-- CommandFailed        a command on a node exited non-zero where success was required
+    |   +-- SetupFailed          a phase before the workload (cluster, database, readiness) failed: nothing to check
     +-- FaultError               a fault could not be injected or healed
     +-- Residue                  cleanup found something of the harness still in place
 
@@ -67,6 +69,15 @@ class ClusterError(HarnessError):
 
 class TimedOut(ClusterError):
     """Something awaited did not happen before its deadline (see `harness.control.retry_until`)."""
+
+
+class SetupFailed(ClusterError):
+    """A phase before the workload (provisioning, starting the system, awaiting it) failed, so the run has no
+    history worth checking. `failures` holds, by node, what failed on each when the step ran on several."""
+
+    def __init__(self, message: str, *, failures: dict[str, Exception] | None = None) -> None:
+        super().__init__(message)
+        self.failures = dict(failures or {})
 
 
 class FaultError(HarnessError):

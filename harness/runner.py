@@ -26,7 +26,6 @@ import platform
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,8 @@ from harness.checker import UNKNOWN, FailureClass, Finding, Verdict, cap, safe_c
 from harness.client import HarnessBug
 from harness.coverage import Coverage, coverage
 from harness.db import AwaitsReady, collect_logs, logs_kind, note_logs
-from harness.errors import BadInput, ClusterError, HarnessError, ImpossibleHistory
+from harness.control import failures_text, on_nodes
+from harness.errors import BadInput, HarnessError, ImpossibleHistory, SetupFailed
 from harness.evidence import FaultRecord, evidence_findings, fault_records
 from harness.interpreter import Counters, Interpreter
 from harness.nemesis import ChecksResidue
@@ -108,24 +108,52 @@ class Limits:
         return out
 
 
-def _parallel(nodes: tuple[str, ...], fn: Callable[[str], None], what: str) -> None:
-    """Run fn on every node at once; raise ClusterError naming every node that failed, or the first BadInput
-    (a node refusing what the user asked, e.g. a setting the system does not have: the user's to fix)."""
-    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-        futures = {n: pool.submit(fn, n) for n in nodes}
-        failed = []
-        refused: BadInput | None = None
-        for n, fut in futures.items():
-            try:
-                fut.result()
-            except BadInput as e:
-                refused = refused or e
-            except Exception as e:  # noqa: BLE001 - collect all nodes' failures into one error
-                failed.append(f"{n}: {e}")
-    if refused is not None:
-        raise refused
-    if failed:
-        raise ClusterError(f"{what} failed on " + "; ".join(failed))
+def _on_every_node(nodes: tuple[str, ...], fn: Callable[[str], None], what: str) -> None:
+    """fn on every node at once; SetupFailed naming every node that failed, or the first BadInput (a node
+    refusing what the user asked, e.g. a setting the system does not have: the user's to fix)."""
+    _, failures = on_nodes(nodes, fn)
+    refused = [e for e in failures.values() if isinstance(e, BadInput)]
+    if refused:
+        raise refused[0]
+    if failures:
+        raise SetupFailed(f"{what} failed on {failures_text(failures)}", failures=failures)
+
+
+def _set_up(test: Test, store: Store, set_up: dict[str, bool], info: dict[str, Any]) -> None:
+    """Phases 2 to 4: the cluster, the system on every node, the nemesis and the clients' setup. A harness
+    error on the way is SetupFailed (there is no history to check), a BadInput stays one (the user's to fix)."""
+    try:
+        # 2 cluster
+        log.info("phase 2: provisioning %d nodes on %s", len(test.nodes), test.options.cluster)
+        set_up["cluster"] = True
+        test.cluster.setup()
+        # 3 db
+        log.info("phase 3: starting %s on every node", test.options.system)
+        set_up["db"] = True
+        _on_every_node(test.nodes, lambda n: test.db.setup(test, n), "database setup")
+        if isinstance(test.db, AwaitsReady):
+            test.db.await_ready(test, timeout=120.0)
+        set_up["logs"] = note_logs(test, _nodes_dir(store)) is not None  # rescued by cleanup after a kill -9
+        info["nodes"] = [{"name": n.name, "host": n.host} for n in test.cluster.nodes]  # addresses known now
+        try:
+            info["versions"].update(test.system.versions(test))
+            store.write_test(info)
+        except Exception as e:  # noqa: BLE001 - versions are informative only
+            log.warning("could not read versions: %s", e)
+        # 4 nemesis and clients: the nemesis first, since its setup may restart the system (the power-loss
+        # nemesis moves the data onto its filesystem), which must not cost what the clients' setup created
+        log.info("phase 4: nemesis and client setup")
+        set_up["nemesis"] = True
+        test.nemesis.setup(test)
+        c = test.client.open(test, test.nodes[0])
+        try:
+            c.setup(test)
+        finally:
+            c.close(test)
+    except (BadInput, SetupFailed):
+        raise
+    except HarnessError as e:
+        raise SetupFailed(str(e)) from e
 
 
 class _Signals:
@@ -202,37 +230,11 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     bug: HarnessBug | None = None
     interrupted: Interrupted | None = None
     refused: BadInput | None = None
+    fatal = False  # the run failed in a way that leaves no history worth checking (setup failed, the harness crashed)
     with _Signals() as signals:
         try:
-            # 2 cluster
             counters.active_faults = ()
-            log.info("phase 2: provisioning %d nodes on %s", len(test.nodes), test.options.cluster)
-            set_up["cluster"] = True
-            test.cluster.setup()
-            # 3 db
-            log.info("phase 3: starting %s on every node", test.options.system)
-            set_up["db"] = True
-            _parallel(test.nodes, lambda n: test.db.setup(test, n), "database setup")
-            if isinstance(test.db, AwaitsReady):
-                test.db.await_ready(test, timeout=120.0)
-            set_up["logs"] = note_logs(test, _nodes_dir(store)) is not None  # rescued by cleanup after a kill -9
-            info["nodes"] = [{"name": n.name, "host": n.host} for n in test.cluster.nodes]  # addresses known now
-            try:
-                versions = test.system.versions(test)
-                info["versions"].update(versions)
-                store.write_test(info)
-            except Exception as e:  # noqa: BLE001 - versions are informative only
-                log.warning("could not read versions: %s", e)
-            # 4 nemesis and clients: the nemesis first, since its setup may restart the system (the power-loss
-            # nemesis moves the data onto its filesystem), which must not cost what the clients' setup created
-            log.info("phase 4: nemesis and client setup")
-            set_up["nemesis"] = True
-            test.nemesis.setup(test)
-            c = test.client.open(test, test.nodes[0])
-            try:
-                c.setup(test)
-            finally:
-                c.close(test)
+            _set_up(test, store, set_up, info)
             # 5 interpret
             log.info("phase 5: running the workload for %.0f s", test.time_limit)
             interp = Interpreter(test, record=record, counters=counters, watchdog=watchdog)
@@ -259,9 +261,11 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
         except HarnessError as e:
             log.error("%s", e)
             errors.append(str(e))
+            fatal = fatal or isinstance(e, SetupFailed)
         except Exception as e:  # noqa: BLE001 - a crash still heals and tears down below
             log.exception("run crashed")
             errors.append(f"harness crashed: {type(e).__name__}: {e}")
+            fatal = True
         finally:
             # 6 finally
             signals.healing = True
@@ -275,7 +279,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     # 7 check
     history = _recorded_history(store.history_path, errors)
     log.info("phase 7: checking %d ops", len(history))
-    if set_up["db"] and not errors_fatal(errors) and bug is None:
+    if set_up["db"] and not fatal and bug is None:
         verdict = safe_check(test.checker, test, history, store.checks_dir)
     else:
         verdict = Verdict(valid=UNKNOWN, checker="run", summary="the run did not complete: " + "; ".join(errors))
@@ -329,11 +333,6 @@ def _recorded_history(path: str, errors: list[str]) -> History:
     return History(read.ops)
 
 
-def errors_fatal(errors: list[str]) -> bool:
-    """Errors before or during the workload that leave no meaningful history to check."""
-    return any(e.startswith(("harness crashed", "database setup failed", "cluster")) for e in errors)
-
-
 def cap_verdict(verdict: Verdict, nemesis_errors: list[Op], errors: list[str], cov: Coverage,
                 faults: tuple[FaultRecord, ...] = ()) -> Verdict:
     """A valid verdict becomes unknown when a fault window saw too few client ops to have tested anything, a
@@ -374,7 +373,7 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
             print(f"cluster left running (--leave-running); remove it with `harness cleanup`.\n{test.cluster.access()}")
         return problems
     if set_up["db"]:
-        step("database teardown", lambda: _parallel(test.nodes, lambda n: test.db.teardown(test, n), "teardown"))
+        step("database teardown", lambda: _on_every_node(test.nodes, lambda n: test.db.teardown(test, n), "teardown"))
     if set_up["cluster"]:
         step("cluster teardown", test.cluster.teardown)
     residue = test.ledger.outstanding() if test.ledger is not None else []

@@ -148,3 +148,43 @@ def test_nemesis_none_cannot_be_combined(tmp_path: Path) -> None:
     p = harness("run", "--system", "memory", "--cluster", "inprocess", "--nemesis", "none,kill",
                 "--results", str(tmp_path))
     assert p.returncode == 254 and p.stderr.count("\n") == 1 and "--nemesis none means no faults" in p.stderr
+
+
+class _FailsOnN2:
+    """The memory system's database, except that starting it on n2 fails (as a node whose disk is full would)."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    def setup(self, test: Any, node: str) -> None:
+        if node == "n2":
+            from harness.errors import CommandFailed
+
+            raise CommandFailed(node, ["start"], 1, "no space left on device")
+        self._db.setup(test, node)
+
+    def teardown(self, test: Any, node: str) -> None:
+        self._db.teardown(test, node)
+
+
+def test_a_database_that_fails_to_start_on_one_node_leaves_nothing_to_check(tmp_path: Path) -> None:
+    """The setup failure is typed (SetupFailed, each node's own error): the checker is not run on the empty
+    history and the verdict is unknown, naming the node and its error."""
+    import dataclasses
+
+    from harness.build import build_test
+    from harness.options import RunOptions
+    from harness.plugins import Registry
+    from harness.runner import run
+
+    options = RunOptions(system="memory", cluster="inprocess", workload="register", time_limit=1.0,
+                         results_dir=str(tmp_path))
+    test = build_test(options, Registry(builtins_only=True))
+    test = dataclasses.replace(test, db=_FailsOnN2(test.db))
+    result = run(test)
+    assert result.verdict.valid == "unknown" and result.exit_code == 2
+    not_checked = [v for v in (result.verdict, *result.verdict.children) if v.checker == "run"
+                   and v.summary.startswith("the run did not complete: database setup failed on n2")]
+    assert not_checked, result.verdict
+    assert any(e.startswith("database setup failed on n2: on n2: start exited 1: no space left on device")
+               for e in result.errors), result.errors
