@@ -222,9 +222,14 @@ def _replay_options(run_dir: str, results_dir: str) -> Any:
 @click.option("--repair", is_flag=True,
               help="mend what breaks a rule of real histories where that is safe (a completion without invocation, "
                    "times stepping back, reused indexes) and say what was changed; off by default")
+@click.option("--minimize", is_flag=True,
+              help="for an invalid history, also write the smallest sub-history the checker still finds invalid the "
+                   "same way (a run's: RUN/minimal/; else OUT-DIR/minimal/), checkable on its own")
+@click.option("--minimize-budget", default=120.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="seconds the minimization may take; past them the smallest failing history found so far is kept")
 @click.argument("files", nargs=-1, required=True)
 def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_dir: str | None,
-          files: tuple[str, ...], repair: bool, **named: str | None) -> None:
+          files: tuple[str, ...], repair: bool, minimize: bool, minimize_budget: float, **named: str | None) -> None:
     """Check saved histories without a cluster. Prints FILE<TAB>valid|invalid|unknown per file."""
     from harness.checker import merge_validity
     from harness.formats import read_history
@@ -244,12 +249,45 @@ def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_d
             click.echo(f"harness: {path}: --repair: {r.describe()}", err=True)
         if plan.description:
             click.echo(f"harness: {path}: {plan.description}", err=True)
-        verdict = _check_one(plan, validated.history, out_dir or os.path.join("results", "checks", os.path.basename(path)))
+        checks_dir = out_dir or os.path.join("results", "checks", os.path.basename(path))
+        verdict = _check_one(plan, validated.history, checks_dir)
         worst = merge_validity(worst, verdict.valid)
         click.echo(f"{path}\t{VERDICT_WORD[verdict.valid]}")
         for f in verdict.all_findings()[:10]:
             click.echo(f"  {f.failure_class.value}: {f.diagnosis}", err=True)
+        if minimize:
+            _minimize_one(plan, path, validated.history, verdict, checks_dir, minimize_budget,
+                          _check_command(checker_name, raw))
     sys.exit({True: 0, False: 1, "unknown": 2}[worst])
+
+
+def _check_command(checker_name: str | None, raw: dict[str, str]) -> str:
+    """The `harness check` command line that checks a minimal history with the same checker; {path} is filled in."""
+    import shlex
+
+    if not checker_name and not raw:
+        return "harness check {path}"
+    parts = ["harness", "check"] + (["--checker", checker_name] if checker_name else [])
+    parts += [a for k, v in raw.items() for a in ("--opt", f"{k}={v}")]
+    return " ".join(shlex.quote(p) for p in parts) + " {path}"
+
+
+def _minimize_one(plan: Any, path: str, history: Any, verdict: Any, checks_dir: str, budget: float,
+                  command: str) -> None:
+    """`harness check --minimize` for one file: the minimal history next to the run (RUN/minimal/) or under the
+    checks folder, and one line saying what it kept and what it cost."""
+    from harness.minimize import minimize, write_minimal
+
+    m = minimize(plan.checker, plan.test, history, verdict, budget_s=budget)
+    if m is None:
+        click.echo(f"harness: {path}: --minimize: the history is not invalid, nothing to minimize", err=True)
+        return
+    run_dir = os.path.dirname(os.path.abspath(path))
+    in_run = plan.test is not None
+    where = os.path.join(run_dir, "minimal") if in_run else os.path.join(checks_dir, "minimal")
+    out = write_minimal(m, where, command, test_json=os.path.join(run_dir, "test.json") if in_run else None)
+    click.echo(f"harness: {path}: minimized: {m.describe()}", err=True)
+    click.echo(f"harness: minimal history {out}; check it alone: {command.replace('{path}', out)}", err=True)
 
 
 def _parse_check_opts(opt: tuple[str, ...]) -> dict[str, str]:

@@ -20,7 +20,14 @@ from checkers.elle.analysis import CycleCase, ElleOptions, Result, analyze
 from checkers.elle.case import Case
 from checkers.elle.elle_cli import CliResult, run_elle_cli
 from checkers.elle.graph import PROCESS, REALTIME, RW
-from checkers.elle.models import UNKNOWN_TYPES, boundary, canonical_model, implied, proscribed_by
+from checkers.elle.models import (
+    UNKNOWN_TYPES,
+    boundary,
+    canonical_model,
+    implied,
+    proscribed_by,
+)
+from checkers.elle.support import writes_read
 from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict
 from harness.op import History
 
@@ -186,6 +193,10 @@ class ElleChecker:
     notes: tuple[str, ...] = ()  # what a reader needs to judge the verdict
     compare_models: tuple[str, ...] = ()  # also said, for information: is each of these ruled out?
 
+    def support(self, history: History, kept: Sequence[int]) -> set[int]:
+        """For `harness.minimize`: positions of the writes that the reads of the ops at `kept` observed."""
+        return writes_read(history, kept)
+
     def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         res = analyze(history, self.options)
         findings = findings_of(res, self.max_findings)
@@ -270,6 +281,9 @@ class ListAppendChecker:
     def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         return self.checker().check(test, history, out_dir)
 
+    def support(self, history: History, kept: Sequence[int]) -> set[int]:
+        return writes_read(history, kept)
+
 
 @dataclass(frozen=True, kw_only=True)
 class RWRegisterChecker:
@@ -303,3 +317,6 @@ class RWRegisterChecker:
 
     def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         return self.checker().check(test, history, out_dir)
+
+    def support(self, history: History, kept: Sequence[int]) -> set[int]:
+        return writes_read(history, kept)
