@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness import generator as g
@@ -17,7 +18,13 @@ from harness.cluster import ClusterSpec, check_node_name
 from harness.errors import BadInput
 from harness.ledger import Ledger
 from harness.nemesis import ComposedNemesis, NoopNemesis, Package
-from harness.options import RunOptions, build_test_name, expectation_opts, parse_opts
+from harness.options import (
+    LAZYFS,
+    RunOptions,
+    build_test_name,
+    expectation_opts,
+    parse_opts,
+)
 from harness.plugins import Registry
 from harness.store import new_run_id
 from harness.test import Test, bare_test
@@ -107,7 +114,7 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
             node_names=options.node_names,
             nodes_file=options.nodes_file,
             opts=cluster_opts,
-            needs=frozenset(n for p in nemesis_plugins for n in getattr(p, "node_needs", ())),
+            needs=_node_needs(nemesis_plugins, system_opts),
         )
         cluster = provider.create(spec, ledger)
         test = dataclasses.replace(test, cluster=cluster, ledger=ledger, nodes=tuple(n.name for n in cluster.nodes))
@@ -121,6 +128,13 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
         ledger.close()
         raise
     return test
+
+
+def _node_needs(nemesis_plugins: Sequence[Any], system_opts: Mapping[str, Any]) -> frozenset[str]:
+    """What the nodes must offer beyond the system: the nemeses' needs, and FUSE for a data directory on the lazy
+    filesystem."""
+    needs = {n for p in nemesis_plugins for n in getattr(p, "node_needs", ())}
+    return frozenset(needs | ({"fuse"} if system_opts.get(LAZYFS) else set()))
 
 
 def main_generator(test: Test) -> Any:

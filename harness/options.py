@@ -81,6 +81,18 @@ def conf_spec(where: str) -> OptionSpec:
                       help=f"conf.KEY=VALUE (repeatable): a setting passed to the system as {where}")
 
 
+LAZYFS = "lazyfs"
+
+
+def lazyfs_spec() -> OptionSpec:
+    """The option of a system with a data directory (`HasDataDir`) that puts the directory on the lazy filesystem
+    from setup to teardown (`clusters.lazyfs`): every kill of the system, by any nemesis, then also loses what it
+    had not fsynced, as a power cut would. The node then needs FUSE (`ClusterSpec.needs`)."""
+    return OptionSpec(name=LAZYFS, default=False, parse=parse_bool, expectation=True,
+                      help="true: the data directory is on the lazy filesystem, so every kill also loses what was "
+                      "not fsynced (a power cut)")
+
+
 def parse_kv(pairs: Sequence[str], flag: str) -> dict[str, str]:
     """`["a=1", "b=x"]` -> {"a": "1", "b": "x"}; a pair without '=' is BadInput naming the flag."""
     out: dict[str, str] = {}

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from clusters import lazyfs
 from harness.control import on_nodes
 from harness.db import AwaitsReady, HasDataDir, Killable, active_nodes, require
-from harness.errors import FaultError
+from harness.errors import BadInput, FaultError
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
 from harness.op import Op
@@ -179,6 +179,9 @@ class PowerLossPlugin:
         require(test.db, Killable, "nemesis power-loss", test.options.system)
         require(test.db, HasDataDir, "nemesis power-loss", test.options.system)
         require_targets(test, "nemesis power-loss")
+        if lazyfs.wanted(test):
+            raise BadInput("nemesis power-loss mounts the lazy filesystem itself and cuts power on its own schedule; "
+                           "--system-opt lazyfs=true makes every kill a power cut: use one or the other")
         specs: tuple[str, ...] = tuple(test.nemesis_opts.get("power-loss-targets") or ()) or DEFAULT_SPECS
         mode = str(test.nemesis_opts.get("power-loss-mode") or "lose")
 

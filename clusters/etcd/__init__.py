@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from clusters.etcd.client import WORKLOADS, EtcdClient
 from clusters.etcd.db import EtcdDB
-from harness.options import OptionSpec, conf_spec
+from harness.options import OptionSpec, conf_spec, lazyfs_spec
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -56,6 +56,7 @@ class EtcdSystem:
         OptionSpec(name="txn_retries", default=2, help="retries of a guarded read-modify-write that lost a race",
                    parse=_non_negative_int),
         conf_spec("a command-line flag --KEY=VALUE of etcd"),
+        lazyfs_spec(),
     )
 
     def _opts(self, test: Test) -> dict[str, Any]:

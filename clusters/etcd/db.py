@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from clusters import lazyfs
 from clusters.daemon import daemon_pids, signal_daemon, start_daemon, stop_daemon
 from clusters.etcd.gateway import EtcdError, Gateway
 from harness.control import Remote
@@ -109,6 +110,8 @@ class EtcdDB:
         remote = self._remote(test, node)
         self._check_conf(remote)
         remote.run(["rm", "-rf", self.data_dir(test, node)], timeout=60)
+        if lazyfs.wanted(test):
+            lazyfs.mount_data(test, node, self.data_dir(test, node))
         self.start(test, node)
 
     def _check_conf(self, remote: Remote) -> None:
@@ -124,11 +127,15 @@ class EtcdDB:
     def teardown(self, test: Test, node: str) -> None:
         remote = self._remote(test, node)
         stop_daemon(remote, self.pidfile(test, node), sig="KILL", wait=1, ledger=test.ledger)
+        if lazyfs.wanted(test):
+            lazyfs.unmount_data(test, node, self.data_dir(test, node))
         remote.run(["rm", "-rf", self.data_dir(test, node)], timeout=60, check=False)
 
     # Killable ------------------------------------------------------------------------------------
     def kill(self, test: Test, node: str) -> None:
         stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1, release=False)
+        if lazyfs.wanted(test):
+            lazyfs.lose_unfsynced(test, node, self.data_dir(test, node))
 
     def start(self, test: Test, node: str) -> None:
         remote = self._remote(test, node)

@@ -1,10 +1,12 @@
 """The lazy filesystem on nodes: install it, mount it over a system's data directory, send it commands, unmount.
 
 Owns `LazyMount` (one mount on one node), `require_fuse`, `mount`, `command`, `unmount` and the ledger kind
-"lazyfs-mount". The filesystem itself is the standalone program `clusters/lazyfs/lazyfs.py`, uploaded to each
-node and run there as a daemon (`clusters.daemon`); this module never imports it and talks to it only through
-its `ctl` command line, run through the node's Remote. Does not decide when to lose power (that is
-`nemeses.power_loss`) and does not stop or start the system: callers do, around `mount` and `unmount`.
+"lazyfs-mount", and the three calls a system makes for its option `lazyfs=true` (`harness.options.lazyfs_spec`):
+`mount_data` in setup, `lose_unfsynced` after each kill, `unmount_data` in teardown. The filesystem itself is the
+standalone program `clusters/lazyfs/lazyfs.py`, uploaded to each node and run there as a daemon (`clusters.daemon`);
+this module never imports it and talks to it only through its `ctl` command line, run through the node's Remote.
+Does not decide when to lose power (that is `nemeses.power_loss`) and does not stop or start the system: callers do,
+around `mount` and `unmount`.
 
 Mounting moves the data directory D aside to `D.lazyfs-backing`, mounts the filesystem at D over it, and records
 a ledger entry first, so that `harness cleanup` after a kill -9 of the harness unmounts it and moves the backing
@@ -29,6 +31,7 @@ from clusters.daemon import start_daemon, stop_daemon
 from harness.control import Remote
 from harness.errors import BadInput, ClusterError
 from harness.ledger import LedgerEntry, undoer
+from harness.options import LAZYFS
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -101,9 +104,12 @@ def describe(test: Test, node: str, data_dir: str) -> LazyMount:
 
 
 def mount(test: Test, m: LazyMount) -> None:
-    """Mount the lazy filesystem over `m.data_dir` on `m.node` (the system must be stopped)."""
+    """Mount the lazy filesystem over `m.data_dir` on `m.node` (the system must be stopped); a no-op where it
+    is mounted already (the system's option `lazyfs=true` mounted it)."""
     node = m.node
     remote = fs_remote(test, node)
+    if m.data_dir in mounted(remote):
+        return
     locator = getattr(remote, "locator", None)
     if test.ledger is not None and locator is not None:
         test.ledger.record(KIND, f"{node}:{m.data_dir}", data_dir=m.data_dir, backing=m.backing, pidfile=m.pidfile,
@@ -143,6 +149,34 @@ def unmount(test: Test, m: LazyMount) -> None:
     stop_daemon(remote, m.pidfile, sig="TERM", wait=5, ledger=test.ledger)
     if test.ledger is not None and getattr(remote, "locator", None) is not None:
         test.ledger.release(KIND, f"{m.node}:{m.data_dir}")
+
+
+# --------------------------------------------------------------------------------- the system option lazyfs=true
+def wanted(test: Test) -> bool:
+    """Whether the run's system option `lazyfs=true` puts the data directories on the lazy filesystem."""
+    return bool(test.system_opts.get(LAZYFS))
+
+
+def mount_data(test: Test, node: str, data_dir: str) -> None:
+    """For `lazyfs=true`, in the system's setup with the system stopped: the data directory (created if absent)
+    on the lazy filesystem. BadInput (one line) when the node has no FUSE."""
+    require_fuse(test, [node])
+    fs_remote(test, node).run(["mkdir", "-p", data_dir], timeout=30)
+    mount(test, describe(test, node, data_dir))
+
+
+def lose_unfsynced(test: Test, node: str, data_dir: str) -> dict[str, Any] | None:
+    """For `lazyfs=true`, right after the system was killed on `node`: drop what it had not fsynced, as a power
+    cut would; the filesystem's account of what it dropped, or None where the directory is not mounted."""
+    m = describe(test, node, data_dir)
+    if m.data_dir not in mounted(fs_remote(test, node)):
+        return None
+    return command(test, m, "power-loss")
+
+
+def unmount_data(test: Test, node: str, data_dir: str) -> None:
+    """For `lazyfs=true`, in the system's teardown with the system stopped: the data directory back in place."""
+    unmount(test, describe(test, node, data_dir))
 
 
 _RESTORE = r"""

@@ -33,7 +33,7 @@ from clusters.postgres.auth import parse_networks
 from clusters.postgres.client import ISOLATION, WORKLOADS, PostgresClient
 from clusters.postgres.db import PORT, PostgresDB
 from harness.db import Isolation
-from harness.options import OptionSpec, conf_spec, parse_bool
+from harness.options import OptionSpec, conf_spec, lazyfs_spec, parse_bool
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -64,6 +64,7 @@ class PostgresSystem:
         OptionSpec(name="fsync", default=True, help="fsync on commit (off: faster, not crash-safe)",
                    parse=parse_bool),
         conf_spec("a server setting (-c KEY=VALUE, over postgresql.conf)"),
+        lazyfs_spec(),
     )
 
     def _opts(self, test: Test) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from clusters import lazyfs
 from clusters.daemon import ALIVE_SH, daemon_pids, log_tail, start_daemon, stop_daemon
 from clusters.postgres.auth import Network, allowed_addresses, hba, write_private
 from harness.control import Remote
@@ -213,6 +214,8 @@ class PostgresDB:
             self._initdb(test, node)
         else:
             self._clone(test, node)
+        if lazyfs.wanted(test):
+            lazyfs.mount_data(test, node, data)
         self.start(test, node)
 
     def _check_conf(self, test: Test, node: str) -> None:
@@ -265,6 +268,8 @@ class PostgresDB:
 
     def teardown(self, test: Test, node: str) -> None:
         self._stop(test, node, release=True)
+        if lazyfs.wanted(test):
+            lazyfs.unmount_data(test, node, self.data_dir(test, node))
         self.faketime.pop(node, None)
         self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node), self.pgpass(test, node)], timeout=60,
                                      check=False)
@@ -285,6 +290,8 @@ class PostgresDB:
         """SIGKILL the postmaster and every backend: a crash; the next start runs crash recovery."""
         self.signal_tree(test, node, "KILL")
         stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1, release=False)
+        if lazyfs.wanted(test):
+            lazyfs.lose_unfsynced(test, node, self.data_dir(test, node))
 
     def start(self, test: Test, node: str, timeout: float = 30.0) -> None:
         """Start postgres on node (no-op if running). Right after a kill, orphaned backends may still hold the

@@ -163,3 +163,37 @@ def test_power_loss_over_ssh_runs_where_the_host_has_fuse_and_is_refused_where_n
         assert p.returncode == 254, p.stderr[-2000:]
         last = p.stderr.strip().splitlines()[-1]
         assert "power loss needs a FUSE binding for python3 on n1" in last and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("weak", [True, False], ids=["synchronous_commit=off", "default"])
+def test_system_option_lazyfs_makes_every_kill_a_power_cut(weak: bool) -> None:
+    """`--system-opt lazyfs=true` without the power-loss nemesis: the kill nemesis then loses what was not fsynced."""
+    _require()
+    with tempfile.TemporaryDirectory(prefix="lazyfs-opt-") as d:
+        root = Path(d)
+        extra = ["--system-opt", "conf.synchronous_commit=off"] if weak else []
+        p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", "postgres", "--workload", "set",
+                            "--nodes", "1", "--nemesis", "kill", "--system-opt", "lazyfs=true", *extra,
+                            "--time-limit", "16", "--seed", "3", "--results", str(root)],
+                           capture_output=True, text=True, timeout=300, check=False)
+        (results_path,) = [r for r in root.glob("*/*/results.json") if not r.parent.is_symlink()]
+        results = json.loads(results_path.read_text())
+    kills = [w for w in results["coverage"]["windows"] if w["package"] == "kill"]
+    assert kills and results["coverage"]["untested"] == [], results["coverage"]
+    lost = [f for f in _findings(results["verdict"]) if f["kind"] == "lost"]
+    if weak:
+        assert p.returncode == 1 and lost, p.stderr[-2000:]
+    else:
+        assert p.returncode == 0 and not lost, p.stderr[-2000:]
+    assert "lazyfs" not in Path("/proc/mounts").read_text()
+
+
+def test_system_option_lazyfs_and_the_power_loss_nemesis_are_one_or_the_other() -> None:
+    _require()
+    with tempfile.TemporaryDirectory(prefix="lazyfs-both-") as d:
+        p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "set",
+                            "--nodes", "1", "--nemesis", "power-loss", "--system-opt", "lazyfs=true",
+                            "--time-limit", "5", "--results", d],
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 254 and "use one or the other" in p.stderr, p.stderr[-1000:]
+    assert "Traceback" not in p.stderr and "lazyfs" not in Path("/proc/mounts").read_text()
