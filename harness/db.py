@@ -215,7 +215,9 @@ def note_logs(test: Test, dest_dir: str) -> str | None:
     if test.ledger is None or not isinstance(test.db, HasLogs) or not has_undoer(kind):
         return None
     files = {n: list(test.db.log_files(test, n)) for n in test.nodes}
-    test.ledger.record(kind, dest_dir, files=files)
+    # how to reach each node again from another process (an ssh host's address and key; see clusters.ssh)
+    locators = {n: loc for n in test.nodes if (loc := getattr(test.cluster.remote(n), "locator", None))}
+    test.ledger.record(kind, dest_dir, files=files, locators=locators)
     return kind
 
 

@@ -24,8 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from clusters.ssh.remote import KNOWN_HOSTS_POLICIES, SSHParams, SSHRemote, remote_from_locator
+from clusters.ssh.remote import (
+    KNOWN_HOSTS_POLICIES,
+    SSHParams,
+    SSHRemote,
+    remote_from_locator,
+)
 from harness.cluster import ClusterSpec, Node
+from harness.db import logs_kind, salvage_logs
 from harness.errors import BadInput, Unreachable
 from harness.ledger import LedgerEntry, undoer
 from harness.options import OptionSpec, parse_opts
@@ -168,6 +174,25 @@ def _undo_workdir(entry: LedgerEntry) -> None:
         remote.run(["sh", "-c", _RM_WORKDIR, "rm-workdir", path], timeout=60)
     finally:
         remote.close()
+
+
+@undoer(logs_kind("ssh"))
+def _salvage_logs(entry: LedgerEntry) -> None:
+    """After a kill -9: the node logs into the run directory, before the workdirs go (see harness.db)."""
+    locators = dict(entry.data.get("locators", {}))
+    remotes: dict[str, SSHRemote] = {}
+
+    def remote_of(node: str) -> SSHRemote:
+        if node not in remotes:
+            remotes[node] = remote_from_locator(locators[node])
+        return remotes[node]
+
+    try:
+        salvage_logs(entry.key, {n: f for n, f in dict(entry.data.get("files", {})).items() if n in locators},
+                     remote_of)
+    finally:
+        for r in remotes.values():
+            r.close()
 
 
 def _positive_int(s: str) -> int:
