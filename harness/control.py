@@ -1,7 +1,8 @@
 """Control of nodes: the `Remote` interface through which every command reaches a node.
 
-Owns the `Remote` protocol, `CommandResult`, `on_nodes` (one function on several nodes at once; `failures_text`
-says what failed where) and `retry_until` (one attempt again and again until it succeeds or a deadline passes).
+Owns the `Remote` protocol, `CommandResult`, `on_nodes` (one function on several nodes at once; `on_all` where
+every node must succeed; `failures_text` says what failed where) and `retry_until` (one attempt again and again
+until it succeeds or a deadline passes).
 Implementations live in `clusters/` (local network namespace, docker exec, SSH); systems and nemeses are written
 once against this interface. Does not own provisioning.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
@@ -85,6 +86,17 @@ def on_nodes(nodes: Sequence[str], fn: Callable[[str], T]) -> tuple[dict[str, T]
             except Exception as e:  # noqa: BLE001 - every node's failure goes back to the caller
                 failed[n] = e
     return done, failed
+
+
+def on_all(nodes: Iterable[str], fn: Callable[[str], T]) -> dict[str, T]:
+    """`fn(node)` on every node (each once) at once, where every node must succeed: the results by node, or the
+    failure of the first node (in the order given) that failed, raised once all are done."""
+    order = list(dict.fromkeys(nodes))
+    done, failed = on_nodes(order, fn)
+    for n in order:
+        if n in failed:
+            raise failed[n]
+    return done
 
 
 def failures_text(failures: Mapping[str, Exception]) -> str:

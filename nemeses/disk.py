@@ -42,7 +42,7 @@ from harness.op import Op
 from harness.options import OptionSpec
 from nemeses import datafile
 from nemeses.probe import system_pids
-from nemeses.process import running_probe, targets_of
+from nemeses.process import running_probe
 from nemeses.remotes import require_remotes
 from nemeses.schedule import (
     FAMILY_FS,
@@ -50,7 +50,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs, require_targets
+from nemeses.targets import parse_specs, require_targets, targets_of
 
 if TYPE_CHECKING:
     from harness.test import Test

@@ -28,8 +28,7 @@ from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
-from nemeses.process import targets_of
-from nemeses.targets import require_targets
+from nemeses.targets import require_targets, targets_of
 from nemeses.schedule import (
     FAMILY_FS,
     SCHEDULE_SPEC,

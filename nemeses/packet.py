@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.control import on_all
 from harness.errors import BadInput, FaultError, MissingAbility
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
@@ -37,10 +38,8 @@ from nemeses.probe import (
     FALLBACK_PORT,
     connect_times_ms,
     listening_ports,
-    on_nodes,
     udp_delivery,
 )
-from nemeses.process import targets_of
 from nemeses.remotes import locator_for, require_remotes
 from nemeses.schedule import (
     FAMILY_FS,
@@ -48,7 +47,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs, require_targets
+from nemeses.targets import parse_specs, require_targets, targets_of
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -287,7 +286,7 @@ class PacketNemesis:
                 out.append(qdisc_probe(test, n, self.shaped[n], words, b.rate))
             return out
 
-        return Evidence(probes=tuple(p for ps in on_nodes(nodes, measure).values() for p in ps))
+        return Evidence(probes=tuple(p for ps in on_all(nodes, measure).values() for p in ps))
 
     def teardown(self, test: Test) -> None:
         errors = []

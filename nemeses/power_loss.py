@@ -30,14 +30,14 @@ from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.probe import system_pids
-from nemeses.process import kill_evidence, running_probe, targets_of
+from nemeses.process import kill_evidence, running_probe
 from nemeses.schedule import (
     FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs, require_targets
+from nemeses.targets import parse_specs, require_targets, targets_of
 
 if TYPE_CHECKING:
     from harness.test import Test

@@ -4,7 +4,7 @@ iproute2 and /proc there, so the same code measures local namespaces, docker con
 one command per node, run on all nodes at once, and bounded by a short timeout (a fault op spends well under a
 second or two probing).
 
-Owns `on_nodes` (a function on several nodes at once), `listening_ports` (TCP ports a node listens on at its
+Owns `listening_ports` (TCP ports a node listens on at its
 cluster address), `tcp_connects` (connects with a short timeout from a node to peers: connected, refused, or
 timed out) and `connect_from_here` (the same from the harness's host, where clients run), `link_evidence` (the cut links of a partition or a clog: every ordered pair of nodes probed, a
 connect expected to time out where either direction is cut), `HasPidfile` (the optional DB ability that names
@@ -16,30 +16,18 @@ kernel) and `connect_times_ms` (how long TCP handshakes from a node take). Does 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from harness.control import Remote
+from harness.control import Remote, on_all
 from harness.evidence import Evidence, Probe
 
 if TYPE_CHECKING:
     from harness.test import Test
 
-T = TypeVar("T")
 CONNECT_TIMEOUT_S = 0.5  # a SYN on a healthy link is answered in well under a millisecond; a dropped one never
 FALLBACK_PORT = 9  # the discard port, closed on every node we know: answered by a reset when the link is open
 WILDCARDS = ("0.0.0.0", "*", "[::]", "::")
-
-
-def on_nodes(nodes: Iterable[str], fn: Callable[[str], T]) -> dict[str, T]:
-    """fn(node) on every node at once; the results by node (an exception propagates)."""
-    nodes = list(dict.fromkeys(nodes))
-    if not nodes:
-        return {}
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        futures = {n: pool.submit(fn, n) for n in nodes}
-        return {n: f.result() for n, f in futures.items()}
 
 
 # ------------------------------------------------------------------------------------------------ network
@@ -146,13 +134,13 @@ def link_evidence(test: Test, plan: LinkPlan, who: str) -> Evidence:
     if not plan.cut:
         return Evidence(nothing=f"{who} cut no link (the grudge is empty)")
     hosts = {n: test.node_host(n) for n in plan.nodes}
-    ports = on_nodes(plan.nodes, lambda n: listening_ports(test.cluster.remote(n), hosts[n]))
+    ports = on_all(plan.nodes, lambda n: listening_ports(test.cluster.remote(n), hosts[n]))
     port = {n: (p[0] if p else FALLBACK_PORT) for n, p in ports.items()}
 
     def probe(a: str) -> dict[tuple[str, int], str]:
         return tcp_connects(test.cluster.remote(a), [(hosts[b], port[b]) for b in plan.nodes if b != a])
 
-    seen = on_nodes(plan.nodes, probe)
+    seen = on_all(plan.nodes, probe)
     probes = []
     for a in plan.nodes:
         for b in plan.nodes:

@@ -13,8 +13,9 @@ Pauses are recorded in the ledger (kind "nemesis-pause") before the SIGSTOP, and
 pids that became stopped, so that `harness cleanup` can SIGCONT them after a crash of the harness. Kills need
 no entry: a killed process leaves nothing to heal that tearing the cluster down does not remove.
 
-Options: `kill-targets=one,majority,...` and `pause-targets=...` (default: one, minority, majority, primaries
-when the system can name them).
+Both plugins are one shape, `ProcessFaultPlugin` (family name, ability, start and stop op). Options:
+`kill-targets=one,majority,...` and `pause-targets=...` (default: one, minority, majority, primaries when the
+system can name them).
 """
 
 from __future__ import annotations
@@ -22,18 +23,19 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.control import Remote
-from harness.db import HasPrimaries, Killable, Pausable, active_nodes, require
+from harness.control import Remote, failures_text, on_all, on_nodes
+from harness.db import HasPrimaries, Killable, Pausable, require
 from harness.errors import BadInput, FaultError
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
-from nemeses.probe import on_nodes, process_states, system_pids
+from nemeses.probe import process_states, system_pids
 from nemeses.remotes import locator_for, node_is_gone, remote_from_locator
 from nemeses.schedule import (
     FAMILY_FS,
@@ -41,7 +43,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs, require_targets, select_nodes
+from nemeses.targets import parse_specs, require_targets, targets_of
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -52,41 +54,6 @@ PAUSE_FS = frozenset({"pause", "resume"})
 FAMILY_FS["kill"] = KILL_FS
 FAMILY_FS["pause"] = PAUSE_FS
 DEFAULT_SPECS = ("one", "minority", "majority")
-
-
-def targets_of(test: Test, value: Any) -> tuple[list[str], str | None]:
-    """Nodes an op value names (a node spec, or a list of nodes), and a note when there are none."""
-    if isinstance(value, (list, tuple)):
-        unknown = [n for n in value if n not in test.nodes]
-        if unknown:
-            raise ValueError(f"unknown node(s) {', '.join(map(str, unknown))}")
-        idle = [n for n in value if n not in active_nodes(test)]
-        if idle:
-            raise ValueError(f"{', '.join(map(str, idle))} run(s) nothing of {test.options.system}")
-        return list(value), None
-    spec = str(value or "one")
-    nodes = select_nodes(test, spec)
-    return nodes, (None if nodes else f"no node matches {spec!r} now")
-
-
-def _run_on(nodes: Sequence[str], fn: Any) -> list[str]:
-    """fn(node) on every node at once; returns 'node: error' for the ones that failed."""
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def one(n: str) -> None:
-        try:
-            fn(n)
-        except Exception as e:  # noqa: BLE001 - collect every node's failure
-            with lock:
-                errors.append(f"{n}: {e}")
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(errors)
 
 
 def kill_evidence(test: Test, nodes: Sequence[str], before: dict[str, list[int] | None],
@@ -137,31 +104,29 @@ class KillNemesis:
             except ValueError as e:
                 return op.replace(type="info", error=f"kill: {e}")
             self.killed.update(nodes)
-            before = on_nodes(nodes, lambda n: system_pids(test, n))
-            errors = _run_on(nodes, lambda n: db.kill(test, n))
-            after = on_nodes(nodes, lambda n: system_pids(test, n))
+            before = on_all(nodes, lambda n: system_pids(test, n))
+            _, failed = on_nodes(nodes, lambda n: db.kill(test, n))
+            after = on_all(nodes, lambda n: system_pids(test, n))
             value: dict[str, Any] = {"nodes": nodes}
             if note:
                 value["skipped"] = note
             return op.replace(type="info", value=with_evidence(value, kill_evidence(test, nodes, before, after)),
-                              error="; ".join(errors) or None)
+                              error=failures_text(failed) or None)
         if op.f == "start":
             nodes = sorted(self.killed, key=test.nodes.index)
-            errors = _run_on(nodes, lambda n: db.start(test, n))
-            failed = {e.split(":", 1)[0] for e in errors}
-            self.killed = failed
-            pids = on_nodes(nodes, lambda n: system_pids(test, n))
+            _, failed = on_nodes(nodes, lambda n: db.start(test, n))
+            self.killed = set(failed)
+            pids = on_all(nodes, lambda n: system_pids(test, n))
             probes = tuple(running_probe(n, p) for n, p in pids.items())
             return op.replace(type="info", value=with_evidence({"nodes": nodes}, Evidence(probes=probes)),
-                              error="; ".join(errors) or None)
+                              error=failures_text(failed) or None)
         return op.replace(type="info", error=f"kill does not handle {op.f!r}")
 
     def teardown(self, test: Test) -> None:
-        nodes = sorted(self.killed)
-        errors = _run_on(nodes, lambda n: test.db.start(test, n))
-        self.killed = {e.split(":", 1)[0] for e in errors}
-        if errors:
-            raise FaultError("could not restart killed nodes: " + "; ".join(errors))
+        _, failed = on_nodes(sorted(self.killed), lambda n: test.db.start(test, n))
+        self.killed = set(failed)
+        if failed:
+            raise FaultError("could not restart killed nodes: " + failures_text(failed))
 
     def residue(self, test: Test) -> list[str]:
         return [f"{n}: killed and not restarted" for n in sorted(self.killed)]
@@ -226,20 +191,20 @@ class PauseNemesis:
                 nodes, note = targets_of(test, op.value)
             except ValueError as e:
                 return op.replace(type="info", error=f"pause: {e}")
-            errors = _run_on(nodes, lambda n: self._pause(test, n))
+            _, failed = on_nodes(nodes, lambda n: self._pause(test, n))
             pids = {n: self.paused.get(n, []) for n in nodes}
             value: dict[str, Any] = {"nodes": nodes, "pids": pids}
             if note:
                 value["skipped"] = note
             return op.replace(type="info", value=with_evidence(value, self._states(test, pids, stopped=True)),
-                              error="; ".join(errors) or None)
+                              error=failures_text(failed) or None)
         if op.f == "resume":
             nodes = sorted(self.paused, key=test.nodes.index)
             pids = {n: list(self.paused.get(n, [])) for n in nodes}
-            errors = _run_on(nodes, lambda n: self._resume(test, n))
+            _, failed = on_nodes(nodes, lambda n: self._resume(test, n))
             return op.replace(type="info", value=with_evidence({"nodes": nodes},
                                                                self._states(test, pids, stopped=False)),
-                              error="; ".join(errors) or None)
+                              error=failures_text(failed) or None)
         return op.replace(type="info", error=f"pause does not handle {op.f!r}")
 
     @staticmethod
@@ -247,7 +212,7 @@ class PauseNemesis:
         """The state of every pid the pause stopped: T after a pause, anything else after a resume."""
         if not pids:
             return Evidence(nothing="no node was chosen") if stopped else Evidence()
-        states = on_nodes(pids, lambda n: process_states(test.cluster.remote(n), pids[n]))
+        states = on_all(pids, lambda n: process_states(test.cluster.remote(n), pids[n]))
         want = "T (stopped)" if stopped else "not stopped"
         probes = [Probe(node=n, what="process state", target=f"pid {p}", expected=want, observed=st,
                         effect=(st in ("T", "t")) == stopped) for n in pids for p, st in states[n].items()]
@@ -256,9 +221,9 @@ class PauseNemesis:
         return Evidence(probes=tuple(probes))
 
     def teardown(self, test: Test) -> None:
-        errors = _run_on(sorted(self.paused), lambda n: self._resume(test, n))
-        if errors:
-            raise FaultError("could not resume paused nodes: " + "; ".join(errors))
+        _, failed = on_nodes(sorted(self.paused), lambda n: self._resume(test, n))
+        if failed:
+            raise FaultError("could not resume paused nodes: " + failures_text(failed))
 
     def residue(self, test: Test) -> list[str]:
         left = []
@@ -322,43 +287,37 @@ def _default_specs(test: Test, family: str) -> tuple[str, ...]:
     return DEFAULT_SPECS + (("primaries",) if isinstance(test.db, HasPrimaries) else ())
 
 
-class KillPlugin:
-    """The `harness.nemeses` plugin `kill`."""
+@dataclass(frozen=True)
+class ProcessFaultPlugin:
+    """A `harness.nemeses` plugin of this module: one family of faults on the system's processes, through one
+    ability of its DB (kill / start through `Killable`, pause / resume through `Pausable`), on the nodes its
+    `<family>-targets` option draws from."""
 
-    name = "kill"
-    option_specs: Sequence[OptionSpec] = (_specs_option("kill"), SCHEDULE_SPEC)
+    name: str
+    ability: type
+    start_f: str
+    stop_f: str
+    make_nemesis: Callable[[], KillNemesis | PauseNemesis]
 
-    def package(self, test: Test) -> Package:
-        require(test.db, Killable, "nemesis kill", test.options.system)
-        require_targets(test, "nemesis kill")
-        specs = _default_specs(test, "kill")
-
-        def start(t: Test) -> dict[str, Any]:
-            return {"f": "kill", "value": t.rng.choice(specs)}
-
-        gen = family_generator(test, "kill", KILL_FS, default_schedule(test, start, {"f": "start"}))
-        return Package(name="kill", nemesis=KillNemesis(), generator=gen, final_generator={"f": "start"},
-                       label="kill", start_fs=frozenset({"kill"}), stop_fs=frozenset({"start"}))
-
-
-class PausePlugin:
-    """The `harness.nemeses` plugin `pause`."""
-
-    name = "pause"
-    option_specs: Sequence[OptionSpec] = (_specs_option("pause"), SCHEDULE_SPEC)
+    @property
+    def option_specs(self) -> Sequence[OptionSpec]:
+        return (_specs_option(self.name), SCHEDULE_SPEC)
 
     def package(self, test: Test) -> Package:
-        require(test.db, Pausable, "nemesis pause", test.options.system)
-        require_targets(test, "nemesis pause")
-        specs = _default_specs(test, "pause")
+        require(test.db, self.ability, f"nemesis {self.name}", test.options.system)
+        require_targets(test, f"nemesis {self.name}")
+        specs = _default_specs(test, self.name)
+        start_f = self.start_f
 
         def start(t: Test) -> dict[str, Any]:
-            return {"f": "pause", "value": t.rng.choice(specs)}
+            return {"f": start_f, "value": t.rng.choice(specs)}
 
-        gen = family_generator(test, "pause", PAUSE_FS, default_schedule(test, start, {"f": "resume"}))
-        return Package(name="pause", nemesis=PauseNemesis(), generator=gen, final_generator={"f": "resume"},
-                       label="pause", start_fs=frozenset({"pause"}), stop_fs=frozenset({"resume"}))
+        fs = frozenset({self.start_f, self.stop_f})
+        stop = {"f": self.stop_f}
+        gen = family_generator(test, self.name, fs, default_schedule(test, start, stop))
+        return Package(name=self.name, nemesis=self.make_nemesis(), generator=gen, final_generator=stop,
+                       label=self.name, start_fs=frozenset({self.start_f}), stop_fs=frozenset({self.stop_f}))
 
 
-KILL = KillPlugin()
-PAUSE = PausePlugin()
+KILL = ProcessFaultPlugin(name="kill", ability=Killable, start_f="kill", stop_f="start", make_nemesis=KillNemesis)
+PAUSE = ProcessFaultPlugin(name="pause", ability=Pausable, start_f="pause", stop_f="resume", make_nemesis=PauseNemesis)

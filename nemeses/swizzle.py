@@ -25,9 +25,8 @@ from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.net.iptables import ChainSet
 from nemeses.probe import LinkPlan, link_evidence
-from nemeses.process import targets_of
 from nemeses.remotes import require_remotes
-from nemeses.targets import require_targets
+from nemeses.targets import require_targets, targets_of
 from nemeses.schedule import (
     FAMILY_FS,
     SCHEDULE_SPEC,

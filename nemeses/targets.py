@@ -1,8 +1,8 @@
 """Choosing the nodes a fault hits: node specs `one`, `minority`, `majority`, `minority-third`, `primaries`,
 `all`, or a comma-free node name.
 
-Owns `NODE_SPECS`, `parse_specs` (option parser for `kill-targets=one,majority`), `select_nodes` and
-`require_targets`. Specs count and choose among the nodes that run the system (`harness.db.active_nodes`), never
+Owns `NODE_SPECS`, `parse_specs` (option parser for `kill-targets=one,majority`), `select_nodes`,
+`targets_of` (the nodes a fault op's value names) and `require_targets`. Specs count and choose among the nodes that run the system (`harness.db.active_nodes`), never
 idle ones: a fault on a node that runs nothing tests nothing. `require_targets` is what every nemesis package
 calls at build time, so that a fault family whose targets would run nothing is refused before the run. Random
 choices draw from the rng passed in (the nemesis stream `test.nemesis_rng` when a nemesis picks nodes while
@@ -81,3 +81,19 @@ def require_targets(test: Test, who: str, at_least: int = 1) -> tuple[str, ...]:
     what = "a node" if at_least == 1 else f"at least {at_least} nodes"
     raise BadInput(f"{who} needs {what} running {test.options.system}, but it runs {where} "
                    f"({', '.join(idle)} run nothing): the fault would test nothing")
+
+
+def targets_of(test: Test, value: object) -> tuple[list[str], str | None]:
+    """Nodes an op value names (a node spec, or a list of nodes), and a note when there are none. ValueError for
+    a node the test does not have or one that runs nothing of the system."""
+    if isinstance(value, (list, tuple)):
+        unknown = [n for n in value if n not in test.nodes]
+        if unknown:
+            raise ValueError(f"unknown node(s) {', '.join(map(str, unknown))}")
+        idle = [n for n in value if n not in active_nodes(test)]
+        if idle:
+            raise ValueError(f"{', '.join(map(str, idle))} run(s) nothing of {test.options.system}")
+        return [str(n) for n in value], None
+    spec = str(value or "one")
+    nodes = select_nodes(test, spec)
+    return nodes, (None if nodes else f"no node matches {spec!r} now")

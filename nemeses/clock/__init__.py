@@ -30,15 +30,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from harness.control import Remote
+from harness.control import Remote, on_all
 from harness.errors import FaultError, MissingAbility
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
 from harness.nemesis import Package
 from harness.op import Op
 from harness.options import OptionSpec
-from nemeses.probe import on_nodes, system_pids
-from nemeses.process import targets_of
+from nemeses.probe import system_pids
 from nemeses.remotes import (
     locator_for,
     node_is_gone,
@@ -51,7 +50,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs, require_targets
+from nemeses.targets import parse_specs, require_targets, targets_of
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -260,7 +259,7 @@ class ClockNemesis:
             return [clock_probe(test.cluster.remote(n), n, self.library, path, want[n], was.get(n, 0.0)),
                     environ_probe(test, n, path)]
 
-        return Evidence(probes=tuple(p for ps in on_nodes(nodes, measure).values() for p in ps))
+        return Evidence(probes=tuple(p for ps in on_all(nodes, measure).values() for p in ps))
 
     def teardown(self, test: Test) -> None:
         errors = []

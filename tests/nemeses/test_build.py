@@ -15,8 +15,7 @@ from harness.options import RunOptions
 from harness.plugins import Registry
 from harness.test import Test as HTest
 from harness.test import bare_test
-from nemeses.process import targets_of
-from nemeses.targets import require_targets, select_nodes
+from nemeses.targets import require_targets, select_nodes, targets_of
 from tests.nemeses.conftest import provider_skip
 
 DEMO = ["--system", "memory", "--cluster", "inprocess", "--time-limit", "1"]
@@ -99,3 +98,36 @@ def test_specs_choose_among_the_nodes_that_run_the_system() -> None:
                                        r"\(n1, n3 run nothing\)"):
         require_targets(test, "nemesis y", 3)
     assert active_nodes(bare_test()) == ("n1", "n2", "n3")  # a DB without RunsOn runs on every node
+
+
+class _StartFailsOn:
+    """A Killable system whose start fails on the nodes given (as a node with a full disk would)."""
+
+    def __init__(self, broken: set[str]) -> None:
+        self.broken = broken
+        self.running: set[str] = set()
+
+    def kill(self, test: HTest, node: str) -> None:
+        self.running.discard(node)
+
+    def start(self, test: HTest, node: str) -> None:
+        if node in self.broken:
+            raise RuntimeError("no space left on device")
+        self.running.add(node)
+
+
+def test_a_start_that_fails_keeps_exactly_the_failed_nodes_killed() -> None:
+    """The kill nemesis learns which nodes are still down from each node's own failure, not from its message."""
+    from harness.op import Op
+    from nemeses.process import KillNemesis
+
+    db = _StartFailsOn({"n2"})
+    test = bare_test(options=RunOptions(system="memory", node_names=("n1", "n2", "n3")), db=db)
+    nemesis = KillNemesis()
+    nemesis.invoke(test, Op(process="nemesis", type="invoke", f="kill", value=["n1", "n2"]))
+    done = nemesis.invoke(test, Op(process="nemesis", type="invoke", f="start", value=None))
+    assert nemesis.killed == {"n2"} and db.running == {"n1"}
+    assert done.error == "n2: no space left on device"
+    assert nemesis.residue(test) == ["n2: killed and not restarted"]
+    with pytest.raises(Exception, match="could not restart killed nodes: n2: no space left on device"):
+        nemesis.teardown(test)

@@ -23,7 +23,7 @@ from harness.options import OptionSpec
 from harness.test import Test
 from nemeses.net.iptables import ChainSet
 from nemeses.probe import BLOCKED, connect_from_here
-from nemeses.process import targets_of
+from nemeses.targets import targets_of
 from nemeses.schedule import default_schedule
 from nemeses.targets import parse_specs
 
