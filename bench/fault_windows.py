@@ -3,7 +3,8 @@
 Runs `harness run` once per nemesis (etcd, register, 3 local nodes by default) and prints, for every fault
 window, the client invocation rate before the first fault and during the window, their ratio, the longest
 stretch without a client invocation, the completed ops, and the run's verdict. Targets (issue 14): in every
-window the gap stays under the op timeout + 1 s; for faults that leave a majority the rate stays at least half
+window the gap stays under the op timeout + 1 s (the "idle" column is the harness's share of a gap: the longest a
+worker waited for its next op after a completion); for faults that leave a majority the rate stays at least half
 the rate before the faults. The last column is what the op that started each fault measured on the nodes
 (results.json "evidence", harness.evidence): in effect, not in effect, acted on nothing, or no evidence. A
 nemesis the system cannot take (clock on etcd) shows the harness's one-line refusal.
@@ -33,6 +34,10 @@ def run_one(nemesis: str, args: argparse.Namespace, results: str) -> tuple[int, 
     return p.returncode, (json.loads(found[0].read_text()) if found else None), last_err
 
 
+def _secs(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--system", default="etcd")
@@ -46,7 +51,7 @@ def main() -> None:
     print(f"fault windows: {args.system} {args.workload}, 3 {args.cluster} nodes, {args.time_limit:g} s, "
           f"op timeout {args.op_timeout:g} s, seed {args.seed}")
     print(f"{'nemesis':<13} {'window':<22} {'from-to s':>11} {'before/s':>8} {'during/s':>8} {'ratio':>6} "
-          f"{'gap s':>6} {'done':>5}  verdict  evidence")
+          f"{'gap s':>6} {'idle s':>6} {'done':>5}  verdict  evidence")
     for nemesis in args.nemeses.split(","):
         with tempfile.TemporaryDirectory(prefix="bench-fw-") as d:
             code, res, err = run_one(nemesis, args, d)
@@ -66,7 +71,7 @@ def main() -> None:
             states = [r["state"] for r in records if r["package"] == w["package"]
                       and w["start_s"] <= r["time_s"] <= w["end_s"]]
             print(f"{nemesis:<13} {w['label'][:22]:<22} {span:>11} {base:8.1f} {w['invoke_rate']:8.1f} {ratio:6.2f} "
-                  f"{w['longest_gap_s']:6.2f} {w['completed']:5d}  {verdict:<7}  {', '.join(states) or '-'}")
+                  f"{w['longest_gap_s']:6.2f} {_secs(w.get('longest_idle_s')):>6} {w['completed']:5d}  {verdict:<7}  {', '.join(states) or '-'}")
         sys.stdout.flush()
 
 

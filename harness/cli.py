@@ -191,8 +191,10 @@ def _coverage_lines(cov: Any) -> str:
     for w in cov.windows:
         iv, t = w.interval, w.total
         mark = "" if w.tested(cov.min_ops) else "  UNTESTED"
+        idle = "" if w.longest_idle_s is None else f"  worker idle {w.longest_idle_s:.1f}s"
         lines.append(f"  {iv.label:<12} {iv.start_s:7.1f}-{iv.end_s:<7.1f}s  {t.invoked:5d} invoked  ok {t.ok}  "
-                     f"fail {t.fail}  info {t.info}  {w.invoke_rate:.0f}/s  longest gap {w.longest_gap_s:.1f}s{mark}")
+                     f"fail {t.fail}  info {t.info}  {w.invoke_rate:.0f}/s  longest gap {w.longest_gap_s:.1f}s"
+                     f"{idle}{mark}")
     return "\n".join(lines)
 
 

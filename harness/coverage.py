@@ -128,6 +128,9 @@ class WindowCoverage:
     by_node: Mapping[str, OpTally]
     invoke_rate: float  # client invocations per second in the window
     longest_gap_s: float  # the longest stretch of the window without a client invocation (edges included)
+    # the longest a worker thread went from a completion in the window to its next invocation: the harness's own
+    # share of a gap (a worker kept waiting), as against a system that does not answer; None without threads known
+    longest_idle_s: float | None = None
 
     def tested(self, min_ops: int) -> bool:
         return self.total.completed >= min_ops
@@ -138,6 +141,7 @@ class WindowCoverage:
             "package": iv.package, "label": iv.label, "start_s": iv.start_s, "end_s": iv.end_s, "healed": iv.healed,
             "start_index": iv.start_index, "end_index": iv.end_index, **self.total.to_json(),
             "completed": self.total.completed, "invoke_rate": self.invoke_rate, "longest_gap_s": self.longest_gap_s,
+            "longest_idle_s": self.longest_idle_s,
             "by_node": {n: t.to_json() for n, t in self.by_node.items()},
         }
 
@@ -169,7 +173,25 @@ class Coverage:
                 f"(op #{iv.start_index}) saw {w.total.completed} completed client op(s), fewer than {self.min_ops}")
 
 
-def _window(iv: FaultInterval, invokes: Sequence[tuple[float, Op, Op | None]]) -> WindowCoverage:
+def _idle_spans(invokes: Sequence[tuple[float, Op, Op | None]], concurrency: int) -> list[tuple[float, float]]:
+    """(freed at, idle for) in seconds, each time a worker thread went from a completion to its next invocation;
+    a thread is its process modulo the concurrency (a process that crashed continues as process + concurrency)."""
+    freed: dict[int, float] = {}
+    spans: list[tuple[float, float]] = []
+    for t, inv, comp in invokes:
+        if not isinstance(inv.process, int):
+            continue
+        thread = inv.process % concurrency
+        if thread in freed:
+            f = freed.pop(thread)
+            spans.append((f, t - f))
+        if comp is not None:
+            freed[thread] = comp.time_ns / 1e9
+    return spans
+
+
+def _window(iv: FaultInterval, invokes: Sequence[tuple[float, Op, Op | None]],
+            idle: Sequence[tuple[float, float]] | None) -> WindowCoverage:
     total = OpTally()
     by_node: dict[str, OpTally] = {}
     times = [iv.start_s]
@@ -183,15 +205,19 @@ def _window(iv: FaultInterval, invokes: Sequence[tuple[float, Op, Op | None]]) -
     times.append(iv.end_s)
     gap = max(b - a for a, b in zip(times, times[1:]))
     rate = (len(times) - 2) / iv.duration_s if iv.duration_s > 0 else 0.0
+    longest_idle = None if idle is None else max((d for f, d in idle if iv.start_s <= f <= iv.end_s), default=0.0)
     return WindowCoverage(interval=iv, total=total, by_node=dict(sorted(by_node.items())), invoke_rate=rate,
-                          longest_gap_s=gap)
+                          longest_gap_s=gap, longest_idle_s=longest_idle)
 
 
-def coverage(history: History, packages: Sequence[FaultFamily], min_ops: int) -> Coverage:
-    """What the clients did in each fault window of `history` (see the module docstring)."""
+def coverage(history: History, packages: Sequence[FaultFamily], min_ops: int,
+             concurrency: int | None = None) -> Coverage:
+    """What the clients did in each fault window of `history` (see the module docstring); with the run's
+    `concurrency`, also how long its workers stood idle."""
     intervals = fault_intervals(history, packages)
     invokes = [(inv.time_ns / 1e9, inv, comp) for inv, comp in history.client_ops().pairs()]
-    windows = tuple(_window(iv, invokes) for iv in intervals)
+    idle = _idle_spans(invokes, concurrency) if concurrency else None
+    windows = tuple(_window(iv, invokes, idle) for iv in intervals)
     baseline: float | None = None
     if intervals and invokes:
         first_fault = intervals[0].start_s

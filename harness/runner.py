@@ -283,7 +283,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
         verdict = safe_check(test.checker, test, history, store.checks_dir)
     else:
         verdict = Verdict(valid=UNKNOWN, checker="run", summary="the run did not complete: " + "; ".join(errors))
-    cov = coverage(history, test.packages, test.options.min_fault_ops)
+    cov = coverage(history, test.packages, test.options.min_fault_ops, test.concurrency)
     faults = tuple(fault_records(history, test.packages))
     verdict = cap_verdict(verdict, nemesis_errors, errors, cov, faults)
     exit_code = interrupted.exit_code if interrupted else EXIT_CODES[verdict.valid]

@@ -20,11 +20,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from harness.checker import Validity
-from harness.coverage import Coverage, coverage, fault_intervals
+from harness.coverage import Coverage, fault_intervals
 from harness.evidence import FaultRecord, fault_records
 from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, checker_rows
-from harness.report.page import _attempt, _fallback_html, _min_fault_ops, _write_atomic
+from harness.report.page import _attempt, _fallback_html, _write_atomic, run_coverage
 from harness.report.rundir import RunDir
 from harness.report.stats import (
     PackageStats,
@@ -142,7 +142,7 @@ def digest(run: RunDir, out_dir: Path, problems: list[str]) -> RunDigest:
     pk = run.test.packages or frames.infer_packages(history)
     intervals = _attempt(problems, where + "fault intervals", lambda: fault_intervals(history, pk)) or []
     faults = _attempt(problems, where + "per fault", lambda: per_fault(ops, intervals, run.test.nodes)) or []
-    d.coverage = _attempt(problems, where + "fault windows", lambda: coverage(history, pk, _min_fault_ops(run)))
+    d.coverage = _attempt(problems, where + "fault windows", lambda: run_coverage(history, pk, run))
     d.faults = _attempt(problems, where + "fault evidence", lambda: fault_records(history, pk)) or []
     d.packages = _attempt(problems, where + "per package", lambda: per_package(ops, faults, intervals)) or []
     d.window_s = frames.choose_window(end)

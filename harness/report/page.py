@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -17,7 +17,8 @@ from typing import TypeVar
 import pandas as pd
 
 from harness.checker import UNKNOWN, validity_name
-from harness.coverage import Coverage, coverage, fault_intervals
+from harness.coverage import Coverage, FaultFamily, coverage, fault_intervals
+from harness.op import History
 from harness.options import RunOptions
 from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, ClassGroup, checker_rows, diagnose
@@ -127,7 +128,7 @@ def build_run_page(run: RunDir) -> RunPage:
     paired = {c for iv in intervals for c in (iv.start_index, iv.end_index) if c is not None}
     fault_fs = {f for p in packages for f in (*p.start_fs, *p.stop_fs)}
     events = [e for e in frames.nemesis_events(history) if e.index not in paired and e.f not in fault_fs]
-    page.coverage = _attempt(pr, "fault coverage", lambda: coverage(history, packages, _min_fault_ops(run)))
+    page.coverage = _attempt(pr, "fault coverage", lambda: run_coverage(history, packages, run))
     page.evidence = _attempt(pr, "fault evidence", lambda: evidence_rows(history, packages, page.coverage)) or []
     page.stats = _attempt(pr, "statistics", lambda: run_stats(ops, duration))
     page.faults = _attempt(pr, "availability per fault", lambda: per_fault(ops, intervals, run.test.nodes)) or []
@@ -148,6 +149,12 @@ def build_run_page(run: RunDir) -> RunPage:
         page.timeline_json = script_json(payload.to_json())
         page.timeline_ops = len(payload.s)
     return page
+
+
+def run_coverage(history: History, packages: Sequence[FaultFamily], run: RunDir) -> Coverage:
+    """The fault windows of a recorded run, with its own --min-fault-ops and concurrency (test.json)."""
+    raw = run.test.options.get("concurrency")
+    return coverage(history, packages, _min_fault_ops(run), raw if isinstance(raw, int) and raw > 0 else None)
 
 
 def _min_fault_ops(run: RunDir) -> int:

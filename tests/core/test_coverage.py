@@ -70,3 +70,27 @@ def test_a_window_with_too_few_completed_ops_is_untested_and_caps_a_valid_verdic
 def test_no_fault_no_windows() -> None:
     cov = coverage(history(*client_ops(0, 100, 10, "n1", 0)), [PART], 10)
     assert cov.windows == () and cov.baseline_rate is None and cov.untested == ()
+
+
+def test_worker_idle_time_tells_a_waiting_harness_from_a_system_that_does_not_answer() -> None:
+    """Two workers. In the first window worker 1's op hangs for the whole window (the system's doing: gap, no
+    idle); in the second worker 0 completes at once and is not given its next op for 0.8 s (the harness's doing:
+    idle). A crashed process continues as process + concurrency on the same worker."""
+    h = history(
+        *client_ops(0, 1000, 10, "n1", 0),
+        op(1000, "invoke", "nemesis", "start-partition"), op(1001, "info", "nemesis", "start-partition"),
+        *client_ops(1000, 2000, 50, "n1", 0),
+        op(1000, "invoke", 1, "read", "n2"), op(1990, "info", 1, "read", "n2"),
+        op(2000, "invoke", 3, "read", "n2"), op(2001, "ok", 3, "read", "n2"),  # process 3 = 1 + 2: worker 1
+        op(2000, "invoke", "nemesis", "stop-partition"), op(2001, "info", "nemesis", "stop-partition"),
+        *client_ops(2000, 3000, 50, "n1", 0),
+        op(3000, "invoke", "nemesis", "start-partition"), op(3001, "info", "nemesis", "start-partition"),
+        op(3010, "invoke", 0, "read", "n1"), op(3020, "ok", 0, "read", "n1"),
+        op(3820, "invoke", 0, "read", "n1"), op(3830, "ok", 0, "read", "n1"),
+        op(4000, "invoke", "nemesis", "stop-partition"), op(4001, "info", "nemesis", "stop-partition"),
+    )
+    first, second = coverage(h, [PART], 1, concurrency=2).windows
+    assert first.longest_idle_s is not None and first.longest_idle_s < 0.05
+    assert second.longest_idle_s is not None and abs(second.longest_idle_s - 0.8) < 1e-9
+    assert coverage(h, [PART], 1).windows[0].longest_idle_s is None  # threads unknown: not measured
+    assert coverage(h, [PART], 1, concurrency=2).to_json()["windows"][1]["longest_idle_s"] == second.longest_idle_s

@@ -1,9 +1,9 @@
 """Clients keep working while a fault is in place, on a real 3-node etcd (local namespaces): the regression of
 issue 14, where every client stood still from the first fault to the end of the run and the run was "valid".
 The run's own coverage (results.json) must show each fault window exercised, with no stretch without a client
-invocation longer than the op timeout plus a second, and the history must show that no worker stood idle during a
-fault: a worker whose op completed is given its next op within IDLE_S (the bug kept them idle until the next
-nemesis op, seconds later). The window's invocation rate is held to a quarter of the rate before the first fault,
+invocation longer than the op timeout plus a second, and no worker standing idle during a fault (its
+"longest_idle_s": a worker whose op completed is given its next op within IDLE_S; the bug kept them idle until the
+next nemesis op, seconds later). The window's invocation rate is held to a quarter of the rate before the first fault,
 not a half: when the cut-off node was the leader, the majority's clients wait out an election (etcd's, not ours),
 which on two loaded cores took half of a 4 s window. The 60 s table of bench/fault_windows.py measures the rates."""
 
@@ -40,8 +40,6 @@ def test_clients_keep_invoking_through_every_partition() -> None:
         assert "fault windows" in p.stderr, p.stderr[-2000:]  # the console shows the coverage table
         (results_path,) = [r for r in Path(d).glob("*/*/results.json") if not r.parent.is_symlink()]
         results = json.loads(results_path.read_text())
-        test = json.loads((results_path.parent / "test.json").read_text())
-        history = [json.loads(line) for line in (results_path.parent / "history.jsonl").read_text().splitlines()]
     cov = results["coverage"]
     windows = cov["windows"]
     assert len(windows) == 2, windows  # 24 s: two whole faults of 4 s, each followed by calm
@@ -51,23 +49,5 @@ def test_clients_keep_invoking_through_every_partition() -> None:
         assert w["invoke_rate"] >= 0.25 * cov["baseline_rate"], (w, cov["baseline_rate"])
         assert w["longest_gap_s"] <= OP_TIMEOUT + 1, w
         assert len(w["by_node"]) == 3, w  # clients of every node were working, the cut-off one included
-        idle = longest_idle(history, test["options"]["concurrency"], w["start_s"], w["end_s"])
-        assert idle <= IDLE_S, (w, idle)
+        assert w["longest_idle_s"] is not None and w["longest_idle_s"] <= IDLE_S, w
 
-
-def longest_idle(history: list[dict], concurrency: int, start_s: float, end_s: float) -> float:
-    """The longest time, in seconds, that a worker thread went from a completion inside [start_s, end_s] to its
-    next invocation (a process's thread is its number modulo the concurrency)."""
-    freed: dict[int, int] = {}
-    longest = 0.0
-    for op in history:
-        proc = op["process"]
-        if not isinstance(proc, int):
-            continue
-        thread, t_ns = proc % concurrency, op["time_ns"]
-        if op["type"] != "invoke":
-            if start_s <= t_ns / 1e9 <= end_s:
-                freed[thread] = t_ns
-        elif thread in freed:
-            longest = max(longest, (t_ns - freed.pop(thread)) / 1e9)
-    return longest
