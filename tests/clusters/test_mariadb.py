@@ -1,0 +1,153 @@
+"""MariaDB and Galera as systems under test, on real local namespaces, through `harness run` in a subprocess.
+
+Single node: the isolation levels told apart by Elle (serializable valid; InnoDB's repeatable read shows lost
+updates and read skew, and is invalid against Adya's repeatable read; with innodb_snapshot_isolation it is valid as
+snapshot isolation); the register workload linearizable. Galera on three nodes with clients on every node: the
+default settings are invalid and the anomalies are named. Bad options end in one line and exit 254. Each test
+asserts that nothing of its run is left on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.op import History
+from tests.clusters.test_postgres_workloads import assert_clean, checker_child, results_of
+
+ENV = {**os.environ, "CI": "true"}
+GALERA = "/usr/lib/galera/libgalera_smm.so"
+
+
+def skip_reason(galera: bool = False) -> str | None:
+    if os.geteuid() != 0:
+        return "mariadb on local namespaces needs root (network namespaces)"
+    if shutil.which("ip") is None:
+        return "needs iproute2 (`ip`)"
+    if not os.path.exists("/usr/sbin/mariadbd"):
+        return "needs MariaDB (apt-get install mariadb-server)"
+    try:
+        pwd.getpwnam("mysql")
+    except KeyError:
+        return "needs the `mysql` OS user (created by Debian's mariadb-server package)"
+    if galera and not os.path.exists(GALERA):
+        return "needs the Galera provider (apt-get install galera-4)"
+    if galera and shutil.which("rsync") is None:
+        return "needs rsync (Galera's state snapshot transfer)"
+    return None
+
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def harness_run(tmp_path: Path, *args: str, timeout: float = 400) -> tuple[subprocess.CompletedProcess[str], Path]:
+    p = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--system", "mariadb", "--cluster", "local",
+         "--results", str(tmp_path), *args],
+        check=False, capture_output=True, text=True, env=ENV, timeout=timeout,
+    )
+    lines = p.stdout.strip().splitlines()
+    run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else tmp_path
+    return p, run_dir
+
+
+def need(galera: bool = False) -> None:
+    reason = skip_reason(galera)
+    if reason:
+        pytest.skip(reason)
+
+
+LIST_APPEND = ("--workload", "list-append", "--time-limit", "8", "--seed", "1", "--concurrency", "8", "--rate", "250",
+               "--workload-opt", "keys=4")
+
+
+@pytest.mark.parametrize(
+    ("opts", "model", "exit_code"),
+    [
+        (("isolation=serializable",), "serializable", 0),
+        (("isolation=repeatable-read",), "repeatable-read", 1),
+        (("isolation=repeatable-read", "innodb_snapshot_isolation=true"), "snapshot-isolation", 0),
+    ],
+)
+def test_single_node_isolation_levels(tmp_path: Path, opts: tuple[str, ...], model: str, exit_code: int) -> None:
+    """One node, no faults: the model checked is the level's; InnoDB's repeatable read loses updates."""
+    need()
+    sys_opts = [a for o in opts for a in ("--system-opt", o)]
+    p, run_dir = harness_run(tmp_path, *LIST_APPEND, "--nodes", "1", *sys_opts)
+    assert p.returncode == exit_code, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    results = results_of(run_dir)
+    elle = checker_child(results, "elle")
+    details = elle["details"]
+    assert details["consistency-models"] == [model]
+    found = set(details["found"]) - {"empty-transaction-graph"}
+    history = History.from_jsonl(run_dir / "history.jsonl")
+    oks = [o for o in history.client_ops() if o.type == "ok"]
+    assert len(oks) >= 200, f"only {len(oks)} ok transactions"
+    if model == "serializable":
+        assert elle["valid"] is True and not found, found
+    elif model == "repeatable-read":
+        # read from the snapshot, write over the latest version: two transactions append to what both read
+        assert elle["valid"] is False and {"lost-update", "G-single-item"} & found, found
+        assert "lost update (P4)" in elle["summary"]
+        assert details["compared"]["snapshot-isolation"].startswith("ruled out by")
+    else:
+        # snapshot isolation allows write skew and nothing weaker; lost updates became refusals (error 1020)
+        assert elle["valid"] is True and found <= {"G2-item"}, found
+        assert not {"lost-update", "G-single-item"} & found
+    assert_clean(results)
+
+
+def test_single_node_register_is_linearizable(tmp_path: Path) -> None:
+    need()
+    p, run_dir = harness_run(tmp_path, "--workload", "register", "--nodes", "1", "--time-limit", "6", "--seed", "2",
+                             "--rate", "200")
+    assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    results = results_of(run_dir)
+    assert checker_child(results, "linearizable")["valid"] is True
+    history = History.from_jsonl(run_dir / "history.jsonl")
+    ops = history.client_ops()
+    assert len([o for o in ops if o.type == "ok" and o.f == "cas"]) >= 10
+    assert [o for o in ops if o.type == "fail" and o.error == "refused: cas-mismatch"], "no cas ever mismatched?"
+    assert_clean(results)
+
+
+def test_galera_three_nodes_default_settings_are_invalid(tmp_path: Path) -> None:
+    """Galera, every node taking transactions, default settings (repeatable read): anomalies, named."""
+    need(galera=True)
+    p, run_dir = harness_run(tmp_path, *LIST_APPEND, "--nodes", "3")
+    assert p.returncode == 1, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    results = results_of(run_dir)
+    elle = checker_child(results, "elle")
+    assert elle["valid"] is False and elle["details"]["anomaly-types"], elle["details"]
+    assert "Galera certifies write sets" in elle["summary"]
+    assert any(f["kind"] in elle["details"]["anomaly-types"] for f in elle["findings"])
+    history = History.from_jsonl(run_dir / "history.jsonl")
+    served = {o.node for o in history.client_ops() if o.type == "ok"}
+    assert served == {"n1", "n2", "n3"}, served
+    versions = json.loads((run_dir / "test.json").read_text())["versions"]
+    assert versions["galera"] is True and "10.11" in versions["mariadb"], versions
+    assert_clean(results)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--nodes", "3", "--system-opt", "galera=off"), "galera=off runs on one node"),
+        (("--nodes", "1", "--system-opt", "wsrep_sync_wait=16"), "must be 0-15"),
+        (("--nodes", "1", "--system-opt", "conf.no_such_option=1"), "has no option 'no_such_option'"),
+    ],
+)
+def test_bad_options_end_in_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    need()
+    p, run_dir = harness_run(tmp_path, "--workload", "list-append", "--time-limit", "3", *args)
+    assert p.returncode == 254, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    assert message in p.stderr and "Traceback" not in p.stderr, p.stderr
+    if (run_dir / "results.json").exists():
+        assert_clean(results_of(run_dir))
