@@ -65,10 +65,20 @@ def _check_results_dir(path: str) -> None:
         raise BadInput(f"--results {path}: cannot write run directories there ({e.strerror})") from None
 
 
+def system_of(options: RunOptions, registry: Registry) -> Any:
+    """The System plugin the options name, or the declarative system of their --system-file (the one place the
+    core reaches into clusters/: a file-made system is built, not registered)."""
+    if options.system_file:
+        from clusters.declarative import load_system
+
+        return load_system(options.system_file)
+    return registry.get("systems", options.system)
+
+
 def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime | None = None) -> Test:
     """A fully specified Test. Raises BadInput (one line) for anything the user must fix."""
     _validate(options)
-    system = registry.get("systems", options.system)
+    system = system_of(options, registry)
     workload = registry.get("workloads", options.workload)
     provider = registry.get("clusters", options.cluster)
     nemesis_plugins = [registry.get("nemeses", n) for n in options.nemeses]

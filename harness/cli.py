@@ -99,6 +99,7 @@ def main_group() -> None:
 
 @main_group.command()
 @click.option("--system", default="etcd", show_default=True, help="system under test (see `harness plugins`)")
+@click.option("--system-file", default=None, help="a declarative system (YAML, see docs/systems.md) instead of --system")
 @click.option("--workload", default="register", show_default=True, help="workload")
 @click.option("--nemesis", "nemesis", default="", help="faults, comma-separated (e.g. partition,kill); none (the default) for no faults")
 @click.option("--cluster", default="local", show_default=True, help="node provider: local, docker, ssh")
@@ -134,8 +135,15 @@ def run(**kw: Any) -> None:
 
     seed = kw["seed"] if kw["seed"] is not None else random.SystemRandom().randrange(2**31)
     node_names = tuple(kw["node_list"]) if kw["node_list"] else _nodes(kw["nodes"])
+    system, system_file = kw["system"], None
+    if kw["system_file"]:
+        from clusters.declarative import load_system
+
+        system_file = os.path.abspath(kw["system_file"])
+        system = load_system(system_file).name
     options = RunOptions(
-        system=kw["system"],
+        system=system,
+        system_file=system_file,
         workload=kw["workload"],
         nemeses=parse_nemeses(kw["nemesis"]),
         cluster=kw["cluster"],

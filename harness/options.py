@@ -118,6 +118,7 @@ class RunOptions:
     """Everything `harness run` was asked, before plugins interpret it."""
 
     system: str = "etcd"
+    system_file: str | None = None  # a declarative system (clusters.declarative); `system` is then its name
     workload: str = "register"
     nemeses: tuple[str, ...] = ()
     cluster: str = "local"

@@ -47,7 +47,9 @@ def run_plan(history_path: str, registry: Registry) -> CheckPlan | None:
     except (OSError, ValueError) as e:
         raise BadInput(f"{test_json}: cannot read the run's test.json ({e})") from None
     options = options_from_test_json(info, results_dir=str(run_dir.parent.parent), argv=(), replay_of=str(run_dir))
-    system = registry.get("systems", options.system)
+    from harness.build import system_of
+
+    system = system_of(options, registry)
     workload = registry.get("workloads", options.workload)
     system_opts = parse_opts(f"system {system.name}", system.option_specs, options.system_opts)
     workload_opts = parse_opts(f"workload {workload.name}", workload.option_specs, options.workload_opts)

@@ -1,0 +1,57 @@
+"""Declarative systems: a YAML file that says how a system runs on each node and how a client talks to it,
+loaded with `harness run --system-file FILE`, so that a service can be tested without writing Python.
+
+Owns `DeclarativeSystem` (the same `System` shape a plugin has: name, workloads, option specs, db, client,
+versions) and `load_system`. The file's meaning is in `spec` (checked against `system.schema.json`, shipped
+in this package), the nodes' side in `db`, the client's outcome rules in `client`, one module per wire protocol
+(`http`, `redis`). The runner cannot tell a file-made system from a plugin. The guide: docs/systems.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from clusters.declarative.client import DeclarativeClient
+from clusters.declarative.db import DeclarativeDB, db_for
+from clusters.declarative.spec import SystemSpec, load_spec
+from harness.errors import BadInput
+from harness.options import CONF, OptionSpec, conf_spec
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+
+class DeclarativeSystem:
+    """The System of one checked system file."""
+
+    def __init__(self, spec: SystemSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.workloads: frozenset[str] = spec.workloads
+        self.option_specs: Sequence[OptionSpec] = (conf_spec(f"{{conf.KEY}} in {spec.path} (keys under its conf:)"),)
+
+    def conf(self, test: Test) -> Mapping[str, str]:
+        """The file's conf defaults with --system-opt conf.KEY=VALUE applied; BadInput for a key the file does
+        not declare (before any node is touched)."""
+        given = dict(test.system_opts.get(CONF) or {}) if test.system_opts else {}
+        unknown = sorted(k for k in given if k not in self.spec.conf)
+        if unknown:
+            known = ", ".join(sorted(self.spec.conf)) or "none"
+            raise BadInput(f"--system-opt conf.{unknown[0]}: {self.spec.path} declares no such setting "
+                           f"under conf: (it has: {known})")
+        return {**self.spec.conf, **given}
+
+    def db(self, test: Test) -> DeclarativeDB:
+        return db_for(self.spec, self.conf(test))
+
+    def client(self, test: Test) -> DeclarativeClient:
+        return DeclarativeClient(self.spec.client, self.conf(test))
+
+    def versions(self, test: Test) -> dict[str, str]:
+        return {"system-file": self.spec.path, "sha256": self.spec.sha256}
+
+
+def load_system(path: str) -> DeclarativeSystem:
+    """The system described by the YAML file at `path`; BadInput `FILE:LINE: problem` if the file is wrong."""
+    return DeclarativeSystem(load_spec(path))

@@ -1,0 +1,202 @@
+"""A file-made system on the nodes: install, start, await, kill, restart, pause, resume, wipe, find primaries.
+
+Owns `DeclarativeDB` (DB, Killable, Pausable, HasLogs, HasDataDir, AwaitsReady) and its two optional abilities,
+chosen by what the file declares (`db_for`): `HasDataFiles` (`nodes.data_files` globs) and `HasPrimaries`
+(`nodes.primary`, a command that exits 0 on a node that leads). The process is a daemon of `clusters.daemon`
+with its files in the node's workdir (`<name>.pid`, `<name>.log`), so kill, pause, power loss and
+`harness cleanup` work as for any built-in system. Does not know the client side (`clusters.declarative.client`).
+
+`start` is one command: a list is the argv, a string is split like a shell splits words (no pipes, no `&&`: the
+pid file must name the system's own process, which a wrapping shell would hide). `install`, `ready.command` and
+`primary.command` strings run with `sh -c` in the node's workdir.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from clusters.daemon import daemon_pids, log_tail, signal_daemon, start_daemon, stop_daemon
+from clusters.declarative import template
+from clusters.declarative.spec import Command, SystemSpec
+from harness.control import NotYet, Remote, on_nodes, retry_until
+from harness.errors import BadInput, ClusterError
+
+if TYPE_CHECKING:
+    from harness.test import Test
+
+
+class DeclarativeDB:
+    """The system of `spec` on every node; `conf` is the file's settings with --system-opt conf.KEY applied."""
+
+    def __init__(self, spec: SystemSpec, conf: Mapping[str, str]) -> None:
+        self.spec = spec
+        self.conf = dict(conf)
+
+    # places and placeholders --------------------------------------------------------------------------------
+    def _workdir(self, test: Test, node: str) -> str:
+        return str(test.node_info(node).workdir)
+
+    def pidfile(self, test: Test, node: str) -> str:
+        return os.path.join(self._workdir(test, node), f"{self.spec.name}.pid")
+
+    def logfile(self, test: Test, node: str) -> str:
+        return os.path.join(self._workdir(test, node), f"{self.spec.name}.log")
+
+    def values(self, test: Test, node: str) -> dict[str, str]:
+        """Every node placeholder's value on `node` (template.NODE_NAMES and conf.KEY)."""
+        n = self.spec.nodes
+        port, peer = str(n.port or ""), str(n.peer_port or "")
+        v = {
+            "node": node, "ip": test.node_host(node), "port": port, "peer_port": peer,
+            "nodes": ",".join(test.nodes), "workdir": self._workdir(test, node),
+            "peers": ",".join(f"{test.node_host(m)}:{peer}" for m in test.nodes),
+            "initial_cluster": ",".join(f"{m}=http://{test.node_host(m)}:{peer}" for m in test.nodes),
+        }
+        v.update({f"conf.{k}": val for k, val in self.conf.items()})
+        v["data_dir"] = template.fill(n.data_dir, v)
+        return v
+
+    def _shell(self, cmd: Command, values: Mapping[str, str]) -> list[str]:
+        if isinstance(cmd, str):
+            return ["sh", "-c", f"cd {shlex.quote(values['workdir'])} && {template.fill(cmd, values)}"]
+        return [template.fill(w, values) for w in cmd]
+
+    def start_argv(self, test: Test, node: str) -> list[str]:
+        words = shlex.split(self.spec.nodes.start) if isinstance(self.spec.nodes.start, str) else self.spec.nodes.start
+        values = self.values(test, node)
+        return [template.fill(w, values) for w in words]
+
+    @staticmethod
+    def _remote(test: Test, node: str) -> Remote:
+        return test.cluster.remote(node)
+
+    # DB ------------------------------------------------------------------------------------------------------
+    def setup(self, test: Test, node: str) -> None:
+        remote, values = self._remote(test, node), self.values(test, node)
+        wipe = 'mkdir -p "$1" && rm -rf "$2" && mkdir -p "$2"'
+        remote.run(["sh", "-c", wipe, "wipe", values["workdir"], values["data_dir"]], timeout=60)
+        for i, line in enumerate(self.spec.nodes.install):
+            r = remote.run(self._shell(line, values), timeout=600, check=False)
+            if r.exit_code != 0:
+                why = (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or [f"exit {r.exit_code}"]
+                raise BadInput(f"{self.spec.path}: nodes.install[{i}] failed on {node}: {why[0]}")
+        self.start(test, node)
+
+    def teardown(self, test: Test, node: str) -> None:
+        remote = self._remote(test, node)
+        stop_daemon(remote, self.pidfile(test, node), sig=self.spec.nodes.stop_signal, wait=5, ledger=test.ledger)
+        remote.run(["rm", "-rf", self.data_dir(test, node)], timeout=60, check=False)
+
+    # Killable ------------------------------------------------------------------------------------------------
+    def kill(self, test: Test, node: str) -> None:
+        stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1, release=False)
+
+    def start(self, test: Test, node: str) -> None:
+        remote = self._remote(test, node)
+        if daemon_pids(remote, self.pidfile(test, node)):
+            return
+        start_daemon(remote, self.start_argv(test, node), pidfile=self.pidfile(test, node),
+                     logfile=self.logfile(test, node), cwd=self._workdir(test, node), ledger=test.ledger, settle=0.2)
+
+    # Pausable ------------------------------------------------------------------------------------------------
+    def pause(self, test: Test, node: str) -> None:
+        signal_daemon(self._remote(test, node), self.pidfile(test, node), "STOP")
+
+    def resume(self, test: Test, node: str) -> None:
+        signal_daemon(self._remote(test, node), self.pidfile(test, node), "CONT")
+
+    # HasLogs, HasDataDir -------------------------------------------------------------------------------------
+    def log_files(self, test: Test, node: str) -> Sequence[str]:
+        values = self.values(test, node)
+        return [self.logfile(test, node), *(template.fill(p, values) for p in self.spec.nodes.logs)]
+
+    def data_dir(self, test: Test, node: str) -> str:
+        return self.values(test, node)["data_dir"]
+
+    # AwaitsReady ---------------------------------------------------------------------------------------------
+    def await_ready(self, test: Test, timeout: float) -> None:
+        """Every node passes the file's ready probe (TCP on nodes.port when it declares none and has a port),
+        within ready.timeout; a daemon that exited fails at once with its log's tail."""
+        ready = self.spec.nodes.ready
+        limit = ready.timeout if ready is not None else timeout
+        for node in test.nodes:
+            retry_until(limit, lambda node=node: self._probe(test, node), every=0.1,
+                        what=f"{self.spec.name} on {node} ready")
+
+    def _probe(self, test: Test, node: str) -> None:
+        remote, ready, values = self._remote(test, node), self.spec.nodes.ready, self.values(test, node)
+        if not daemon_pids(remote, self.pidfile(test, node)):
+            raise ClusterError(f"{self.spec.name} on {node} exited: {log_tail(remote, self.logfile(test, node))}")
+        if ready is not None and ready.command is not None:
+            r = remote.run(self._shell(ready.command, values), timeout=10, check=False)
+            if r.exit_code != 0:
+                raise NotYet(f"ready command exit {r.exit_code}: {(r.stderr or r.stdout).strip()[-200:]}")
+        elif ready is not None and ready.http is not None:
+            url = template.fill(ready.http, values)
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - the file's own URL
+                    resp.read()
+            except (urllib.error.URLError, OSError) as e:
+                raise NotYet(f"GET {url}: {e}") from None
+        elif self.spec.nodes.port is not None:
+            try:
+                socket.create_connection((values["ip"], self.spec.nodes.port), timeout=1).close()
+            except OSError as e:
+                raise NotYet(f"TCP {values['ip']}:{self.spec.nodes.port}: {e}") from None
+
+
+class _DataFiles:
+    """`nodes.data_files`: the disk nemesis's HasDataFiles, the globs expanded on the node."""
+
+    spec: SystemSpec
+
+    def data_files(self, test: Test, node: str) -> Sequence[str]:
+        values = self.values(test, node)  # type: ignore[attr-defined]
+        globs = [template.fill(p, values) for p in self.spec.nodes.data_files]
+        script = 'for p in "$@"; do for f in $p; do [ -f "$f" ] && echo "$f"; done; done; true'
+        r = self._remote(test, node).run(["sh", "-c", script, "data-files", *globs], timeout=30, check=False)  # type: ignore[attr-defined]
+        return sorted(line for line in r.stdout.splitlines() if line.strip())
+
+
+class _Primaries:
+    """`nodes.primary`: HasPrimaries, the nodes on which the file's command exits 0, asked in parallel."""
+
+    spec: SystemSpec
+
+    def primaries(self, test: Test) -> Sequence[str]:
+        assert self.spec.nodes.primary is not None
+        cmd = self.spec.nodes.primary
+
+        def leads(node: str) -> bool:
+            values = self.values(test, node)  # type: ignore[attr-defined]
+            argv = self._shell(cmd, values)  # type: ignore[attr-defined]
+            return self._remote(test, node).run(argv, timeout=10, check=False).exit_code == 0  # type: ignore[attr-defined]
+
+        results, _failures = on_nodes(list(test.nodes), leads)
+        return sorted(n for n, yes in results.items() if yes)
+
+
+class _DataFilesDB(_DataFiles, DeclarativeDB):
+    pass
+
+
+class _PrimariesDB(_Primaries, DeclarativeDB):
+    pass
+
+
+class _BothDB(_DataFiles, _Primaries, DeclarativeDB):
+    pass
+
+
+def db_for(spec: SystemSpec, conf: Mapping[str, str]) -> DeclarativeDB:
+    """The DB of `spec`, with HasDataFiles and HasPrimaries only when the file declares them (abilities are
+    checked with isinstance, so an undeclared one must be absent, not a method that finds nothing)."""
+    files, primary = bool(spec.nodes.data_files), spec.nodes.primary is not None
+    cls = _BothDB if files and primary else _DataFilesDB if files else _PrimariesDB if primary else DeclarativeDB
+    return cls(spec, conf)

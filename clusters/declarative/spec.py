@@ -1,0 +1,272 @@
+"""Reading a system file: YAML in, a typed `SystemSpec` out, or one line `FILE:LINE: problem` (BadInput, 254).
+
+Owns the file's meaning: the JSON Schema shipped beside this module (`system.schema.json`) checks shapes and
+types; `load_spec` then checks what a schema cannot say (placeholders each field may use, ports a template
+needs, the ops a workload needs) and builds frozen dataclasses. Line numbers come from PyYAML's node marks, so
+every problem names the line of the key at fault. Does not start anything: a bad file never touches a node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+import jsonschema
+import yaml
+
+from clusters.declarative import template
+from harness.errors import BadInput
+
+Path = tuple[str | int, ...]
+Command = str | tuple[str, ...]
+"""A shell line (run with `sh -c`, the daemon `exec`ed) or an argv."""
+Reply = int | str | None
+
+WORKLOAD_OPS: Mapping[str, frozenset[str]] = MappingProxyType({"register": frozenset({"read", "write", "cas"})})
+"""The workloads a file-made client can serve, and the ops each needs (see workloads/register.py)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ready:
+    """When a node serves: its client port accepts TCP (`tcp`), an HTTP GET answers 2xx (`http`, a URL
+    template), or a command on the node exits 0; within `timeout` seconds for the whole cluster."""
+
+    tcp: bool = False
+    http: str | None = None
+    command: Command | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeSpec:
+    """How the system runs on one node. Templates use `template.NODE_NAMES`."""
+
+    port: int | None
+    peer_port: int | None
+    install: tuple[str, ...]
+    start: Command
+    stop_signal: str
+    ready: Ready | None
+    data_dir: str
+    logs: tuple[str, ...]
+    data_files: tuple[str, ...]
+    primary: Command | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpSpec:
+    """One client op (`read`, `write`, `cas`) in the file's protocol. HTTP matches status codes, Redis replies;
+    `ok=None` means any reply that is not an error. Replies in none of the lists: `fail` for a read (it changed
+    nothing), `info` for a write (it may have happened)."""
+
+    f: str
+    ok: tuple[Reply, ...] | None
+    refused: tuple[Reply, ...] = ()
+    fail: tuple[Reply, ...] = ()
+    absent: tuple[int, ...] = ()
+    method: str = ""
+    path: str = ""
+    body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    value: str = ""
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientSpec:
+    protocol: str
+    port: int
+    ops: Mapping[str, OpSpec]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemSpec:
+    """A whole system file, checked."""
+
+    path: str
+    sha256: str
+    name: str
+    description: str
+    conf: Mapping[str, str]
+    nodes: NodeSpec
+    client: ClientSpec
+    workloads: frozenset[str] = field(default_factory=frozenset)
+
+
+def _schema() -> dict[str, Any]:
+    return json.loads(resources.files("clusters.declarative").joinpath("system.schema.json").read_text())
+
+
+class _Where:
+    """Line numbers of a YAML document by path of keys and indexes, from the composed node tree."""
+
+    def __init__(self, path: str, root: yaml.Node | None) -> None:
+        self.path = path
+        self.lines: dict[Path, int] = {(): 1}
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, at: Path) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                here = (*at, str(k.value))
+                self.lines[here] = k.start_mark.line + 1
+                self._walk(v, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.lines[(*at, i)] = item.start_mark.line + 1
+                self._walk(item, (*at, i))
+
+    def error(self, at: Path, problem: str) -> BadInput:
+        """BadInput `FILE:LINE: KEY: problem`, the line of the deepest part of `at` the file has."""
+        for n in range(len(at), -1, -1):
+            if at[:n] in self.lines:
+                line = self.lines[at[:n]]
+                break
+        key = ".".join(str(p) for p in at)
+        return BadInput(f"{self.path}:{line}: {key + ': ' if key else ''}{problem}")
+
+
+def load_spec(path: str) -> SystemSpec:
+    """The checked SystemSpec of the YAML file at `path`; BadInput `FILE:LINE: problem` for anything wrong."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as e:
+        raise BadInput(f"--system-file {path}: {e.strerror}") from None
+    try:
+        where = _Where(path, yaml.compose(text, Loader=yaml.SafeLoader))
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise BadInput(f"{path}:{line}: not YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise where.error((), "a system file is a mapping (name:, nodes:, client:)")
+    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data),
+                    key=lambda e: (-len(e.absolute_path), e.message))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors) or errors[0]
+        at: Path = tuple(best.absolute_path)
+        if "propertyNames" in best.absolute_schema_path:  # the error is about a key: point at its line
+            key_at = (*at, str(best.instance))
+            raise where.error(key_at, f"unknown op {best.instance!r} (ops: read, write, cas)")
+        raise where.error(at, _schema_message(best))
+    return _build(path, hashlib.sha256(text.encode()).hexdigest(), data, where)
+
+
+def _schema_message(e: jsonschema.ValidationError) -> str:
+    """jsonschema's message, shortened where it would print a whole mapping."""
+    if e.validator == "required" and isinstance(e.validator_value, list) and isinstance(e.instance, dict):
+        missing = [k for k in e.validator_value if k not in e.instance]
+        return f"missing {', '.join(missing)}"
+    if e.validator == "enum":
+        return f"{e.instance!r} is not one of {', '.join(map(str, e.validator_value))}"
+    text = e.message
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def _build(path: str, digest: str, data: dict[str, Any], where: _Where) -> SystemSpec:
+    conf = {str(k): _text(v) for k, v in (data.get("conf") or {}).items()}
+    conf_names = frozenset(conf)
+    nodes = _nodes(data["nodes"], where, conf_names)
+    client = _client(data["client"], nodes, where, conf_names)
+    workloads = frozenset(w for w, ops in WORKLOAD_OPS.items() if ops <= set(client.ops))
+    if not workloads:
+        need = "; ".join(f"{w} needs {', '.join(sorted(ops))}" for w, ops in WORKLOAD_OPS.items())
+        raise where.error(("client", "ops"), f"the ops serve no workload ({need})")
+    return SystemSpec(path=path, sha256=digest, name=str(data["name"]), description=str(data.get("description", "")),
+                      conf=MappingProxyType(conf), nodes=nodes, client=client, workloads=workloads)
+
+
+def _text(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+def _command(v: Any) -> Command:
+    return v if isinstance(v, str) else tuple(v)
+
+
+def _check(where: _Where, at: Path, value: Any, allowed: frozenset[str], conf: frozenset[str]) -> None:
+    """Every placeholder in `value` (a string or list of strings) is allowed; else FILE:LINE naming it."""
+    items = [(at, value)] if isinstance(value, str) else [((*at, i), v) for i, v in enumerate(value)]
+    for here, text in items:
+        bad = template.unknown(text, allowed, conf)
+        if bad is not None:
+            known = ", ".join(sorted(allowed)) + (", conf.KEY for a KEY under conf:" if conf else "")
+            raise where.error(here, f"unknown placeholder {{{bad}}} (known here: {known})")
+
+
+def _nodes(d: dict[str, Any], where: _Where, conf: frozenset[str]) -> NodeSpec:
+    at: Path = ("nodes",)
+    for key in ("install", "start", "data_dir", "logs", "data_files"):
+        if key in d:
+            _check(where, (*at, key), d[key], template.NODE_NAMES, conf)
+    ready = d.get("ready")
+    if ready is not None:
+        for key in ("http", "command"):
+            if key in ready:
+                _check(where, (*at, "ready", key), ready[key], template.NODE_NAMES, conf)
+        if sum(k in ready for k in ("tcp", "http", "command")) != 1:
+            raise where.error((*at, "ready"), "give one of tcp: true, http: URL or command:")
+        if ready.get("tcp") and "port" not in d:
+            raise where.error((*at, "ready", "tcp"), "a TCP probe needs nodes.port")
+    if "primary" in d:
+        _check(where, (*at, "primary", "command"), d["primary"]["command"], template.NODE_NAMES, conf)
+    _needs_ports(d, where)
+    return NodeSpec(
+        port=d.get("port"), peer_port=d.get("peer_port", d.get("port")),
+        install=tuple(d.get("install", ())), start=_command(d["start"]), stop_signal=d.get("stop_signal", "TERM"),
+        ready=None if ready is None else Ready(
+            tcp=bool(ready.get("tcp")), http=ready.get("http"),
+            command=_command(ready["command"]) if "command" in ready else None,
+            timeout=float(ready.get("timeout", 60.0))),
+        data_dir=d.get("data_dir", "{workdir}/data"), logs=tuple(d.get("logs", ())),
+        data_files=tuple(d.get("data_files", ())),
+        primary=_command(d["primary"]["command"]) if "primary" in d else None,
+    )
+
+
+def _needs_ports(d: dict[str, Any], where: _Where) -> None:
+    """A template that uses {port} (or the peer placeholders) needs nodes.port declared."""
+    for key in ("install", "start", "data_dir", "logs", "data_files", "ready", "primary"):
+        text = json.dumps(d.get(key, ""))
+        used = set(template.names(text)) & {"port", "peer_port", "peers", "initial_cluster"}
+        if used and "port" not in d and not (used <= {"peer_port", "peers", "initial_cluster"} and "peer_port" in d):
+            raise where.error(("nodes", key), f"uses {{{sorted(used)[0]}}} but nodes.port is not declared")
+
+
+def _client(d: dict[str, Any], nodes: NodeSpec, where: _Where, conf: frozenset[str]) -> ClientSpec:
+    at: Path = ("client",)
+    port = d.get("port", nodes.port)
+    if port is None:
+        raise where.error(at, "no port: set client.port or nodes.port")
+    ops: dict[str, OpSpec] = {}
+    for f, o in d["ops"].items():
+        here = (*at, "ops", f)
+        if d["protocol"] == "http":
+            for key in ("path", "body"):
+                if key in o:
+                    _check(where, (*here, key), o[key], template.OP_NAMES, conf)
+            for name, text in (o.get("headers") or {}).items():
+                _check(where, (*here, "headers", name), text, template.OP_NAMES, conf)
+            if "absent" in o and f != "read":
+                raise where.error((*here, "absent"), "only a read can find its key absent")
+            ops[f] = OpSpec(f=f, ok=tuple(o["ok"]), refused=tuple(o.get("refused", ())),
+                            fail=tuple(o.get("fail", ())), absent=tuple(o.get("absent", ())), method=o["method"],
+                            path=o["path"], body=o.get("body"), headers=tuple((o.get("headers") or {}).items()),
+                            value=o.get("value", ""))
+        else:
+            _check(where, (*here, "command"), o["command"], template.OP_NAMES, conf)
+            ok = None if o["ok"] == "any" else tuple(o["ok"])
+            ops[f] = OpSpec(f=f, ok=ok, refused=tuple(o.get("refused", ())), fail=tuple(o.get("fail", ())),
+                            command=tuple(o["command"]))
+        if not ops[f].ok and ops[f].ok is not None:
+            raise where.error((*here, "ok"), "no reply is ok: list the status codes or replies that mean ok")
+    return ClientSpec(protocol=d["protocol"], port=int(port), ops=MappingProxyType(ops))

@@ -1,0 +1,124 @@
+"""Bad system files: each gives one line `FILE:LINE: key: problem` (BadInput, exit 254) before any node exists;
+good ones load into the typed spec with the abilities they declare and nothing more."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from clusters.declarative import load_system
+from clusters.declarative.client import outcome
+from clusters.declarative.db import DeclarativeDB
+from clusters.declarative.protocol import Answer
+from harness.db import HasDataDir, HasPrimaries, Killable, Pausable
+from harness.errors import BadInput
+from nemeses.disk import HasDataFiles
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "systems"
+
+GOOD = """\
+name: kv
+nodes:
+  port: 8080
+  start: kvd --listen {ip}:{port} --data {data_dir}
+client:
+  protocol: http
+  ops:
+    read: {method: GET, path: "/kv/{key}", ok: [200], absent: [404], value: /value}
+    write: {method: PUT, path: "/kv/{key}", body: '{"value": {value}}', ok: [200]}
+    cas: {method: POST, path: "/cas/{key}", body: '{"old": {old}, "new": {new}}', ok: [200], refused: [409]}
+"""
+
+BAD = [  # (what is wrong, the file, the line named, words of the message)
+    ("missing start", GOOD.replace("  start: kvd --listen {ip}:{port} --data {data_dir}\n", ""), 2, "nodes: missing start"),
+    ("unknown placeholder", GOOD.replace("{data_dir}", "{datadir}"), 4, "unknown placeholder {datadir}"),
+    ("unknown placeholder in an op", GOOD.replace('"/cas/{key}"', '"/cas/{id}"'), 10, "unknown placeholder {id}"),
+    ("unknown protocol", GOOD.replace("protocol: http", "protocol: grpc"), 6, "'grpc' is not one of http, redis"),
+    ("op without status mapping", GOOD.replace("ok: [200], absent", "absent"), 8, "client.ops.read: missing ok"),
+    ("wrong type", GOOD.replace("port: 8080", "port: eighty"), 3, "nodes.port: 'eighty' is not of type 'integer'"),
+    ("unknown key", GOOD.replace("name: kv", "name: kv\nversion: 3"), 1, "Additional properties are not allowed"),
+    ("unknown op", GOOD + "    delete: {method: DELETE, path: /kv, ok: [200]}\n", 11, "unknown op 'delete'"),
+    ("no workload", GOOD.replace("    cas:", "    #cas:"), 7, "the ops serve no workload (register needs cas, read, write)"),
+    ("port undeclared", GOOD.replace("  port: 8080\n", ""), 3, "nodes.start: uses {port} but nodes.port is not declared"),
+    ("absent on a write", GOOD.replace("body: '{\"value\": {value}}',", "body: x, absent: [404],"), 9,
+     "only a read can find its key absent"),
+    ("not YAML", GOOD.replace("name: kv", "name: [kv"), 2, "not YAML"),
+    ("not a mapping", "- a\n- b\n", 1, "a system file is a mapping"),
+]
+
+
+@pytest.mark.parametrize("why,text,line,words", BAD, ids=[b[0] for b in BAD])
+def test_a_bad_file_is_one_line_naming_file_and_line(tmp_path: Path, why: str, text: str, line: int, words: str) -> None:
+    path = tmp_path / "sys.yaml"
+    path.write_text(text)
+    with pytest.raises(BadInput) as e:
+        load_system(str(path))
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}:{line}: "), msg
+    assert words in msg, msg
+
+
+def test_cli_rejects_a_bad_file_with_254_before_any_node(tmp_path: Path) -> None:
+    path = tmp_path / "sys.yaml"
+    path.write_text(GOOD.replace("protocol: http", "protocol: grpc"))
+    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system-file", str(path), "--cluster", "local",
+                        "--results", str(tmp_path / "results")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 254, p.stderr
+    assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr, p.stderr
+    assert f"{path}:6: client.protocol" in p.stderr
+    assert not list((tmp_path / "results").rglob("test.json")), "a run directory was made for a bad file"
+
+
+def test_undeclared_conf_key_is_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "sys.yaml"
+    path.write_text(GOOD)
+    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system-file", str(path), "--cluster", "inprocess",
+                        "--system-opt", "conf.fsync=always", "--results", str(tmp_path / "r")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 254, p.stderr
+    assert "conf.fsync" in p.stderr and "declares no such setting" in p.stderr, p.stderr
+
+
+def test_abilities_follow_what_the_file_declares(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(GOOD)
+    db = load_system(str(plain)).db(_bare())
+    assert isinstance(db, DeclarativeDB) and isinstance(db, Killable) and isinstance(db, Pausable)
+    assert isinstance(db, HasDataDir)
+    assert not isinstance(db, HasPrimaries) and not isinstance(db, HasDataFiles)
+    full = load_system(str(EXAMPLES / "etcd-http.yaml")).db(_bare())
+    assert isinstance(full, HasPrimaries) and isinstance(full, HasDataFiles)
+
+
+def test_every_example_loads() -> None:
+    names = {load_system(str(p)).name for p in EXAMPLES.glob("*.yaml")}
+    assert {"etcd-http", "redis"} <= names
+
+
+def test_outcome_table() -> None:
+    sys_ = load_system(str(EXAMPLES / "etcd-http.yaml"))
+    ops = sys_.spec.client.ops
+    assert outcome(ops["read"], Answer(code=200, value="3")) == ("ok", 3, None)
+    assert outcome(ops["read"], Answer(code=404)) == ("ok", None, None)
+    assert outcome(ops["read"], Answer(code=500))[0] == "fail"  # a read changes nothing
+    assert outcome(ops["write"], Answer(code=500))[0] == "info"  # a write may have happened
+    assert outcome(ops["write"], Answer(code=201))[0] == "ok"
+    kind, _, error = outcome(ops["cas"], Answer(code=412))
+    assert kind == "fail" and error is not None and error.startswith("refused: ")
+    redis = load_system(str(EXAMPLES / "redis.yaml")).spec.client.ops
+    assert outcome(redis["read"], Answer(code=None, value=None)) == ("ok", None, None)
+    assert outcome(redis["cas"], Answer(code=None, error="LOADING Redis is loading"))[0] == "fail"
+    assert outcome(redis["cas"], Answer(code=None, error="ERR something"))[0] == "info"
+    assert outcome(redis["cas"], Answer(code=0))[2] == "refused: cas answered 0"
+
+
+def _bare():  # type: ignore[no-untyped-def]
+    from harness.options import RunOptions
+    from harness.test import bare_test
+
+    return bare_test(options=RunOptions(), system_opts={})
