@@ -1,4 +1,4 @@
-"""The command line: `harness run | check | report | export | serve | plugins | cleanup | images`.
+"""The command line: `harness run | check | bundle | report | export | serve | plugins | cleanup | images`.
 
 Owns parsing options into RunOptions and exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input (click's
 usage errors included, one line, no traceback), 255 harness crashed. Does not own any behaviour: each command
@@ -188,8 +188,25 @@ def run(**kw: Any) -> None:
         click.echo("\n".join([f"harness: {lines[0]}", *lines[1:]]), err=True)
     for f in result.verdict.all_findings()[:20]:
         click.echo(f"  - {f.failure_class.value}: {f.diagnosis}", err=True)
+    _reproduction_lines(result.store.path)
     click.echo(f"{result.store.path}\t{VERDICT_WORD[result.verdict.valid]}")
     sys.exit(result.exit_code)
+
+
+def _reproduction_lines(run_dir: str) -> None:
+    """An invalid run's minimal history and bug-report bundle, when the runner wrote them."""
+    import json
+
+    try:
+        with open(os.path.join(run_dir, "minimal", "minimize.json"), encoding="utf-8") as fh:
+            m = json.load(fh)
+    except (OSError, ValueError):
+        return
+    click.echo(f"harness: smallest failing history: {m['ops']} of {m['original_ops']} ops "
+               f"({os.path.join(run_dir, 'minimal', 'history.jsonl')})", err=True)
+    archive = os.path.join(run_dir, "bundle.tar.gz")
+    if os.path.isfile(archive):
+        click.echo(f"harness: bug report bundle: {archive}", err=True)
 
 
 def _coverage_lines(cov: Any) -> str:
@@ -355,6 +372,22 @@ def _check_one(plan: Any, history: Any, out_dir: str) -> Any:
     packages = plan.test.packages
     return cap_verdict(verdict, failed, [], coverage(history, packages, plan.min_fault_ops),
                        tuple(fault_records(history, packages)))
+
+
+@main_group.command()
+@click.option("--minimize-budget", default=120.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="seconds to minimize the history, when RUN/minimal/ does not hold it yet")
+@click.argument("run_dir", metavar="RUN")
+def bundle(run_dir: str, minimize_budget: float) -> None:
+    """Pack a failing RUN as a bug report: RUN/bundle/ and RUN/bundle.tar.gz (the minimal history, the commands,
+    seed, options, versions, faults, the anomaly explained, node log lines around it, report.html)."""
+    from harness.bundle import make_bundle
+
+    b = make_bundle(run_dir, budget_s=minimize_budget)
+    m = b.facts["minimal"]
+    click.echo(f"harness: {m['failure_class']} ({m['kind']}) in {m['ops']} of {m['original_ops']} ops; "
+               f"replay: {b.facts['replay']}", err=True)
+    click.echo(str(b.archive))
 
 
 @main_group.command()

@@ -312,7 +312,11 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             "evidence": [f.to_json() for f in faults],
         }
     )
-    for problem in _render(store.path):
+    failing = verdict.valid is False and not interrupted
+    for problem in _minimize(store.path, test, history, verdict) if failing else ():
+        log.warning("minimize: %s", problem)
+    bundled = failing and not _bundle(store.path)  # the bundle renders the report, which then links it
+    for problem in () if bundled else _render(store.path):
         log.warning("report: %s", problem)
     why = f", interrupted by {interrupted}" if interrupted else ""
     log.info("verdict: %s (exit %d%s)", validity_name(verdict.valid), exit_code, why)
@@ -395,6 +399,33 @@ def _collect_logs(test: Test, store: Store) -> None:
 
 def _nodes_dir(store: Store) -> str:
     return os.path.join(store.path, "nodes")
+
+
+def _minimize(run_dir: str, test: Test, history: History, verdict: Verdict) -> list[str]:
+    """An invalid run's smallest failing history into RUN/minimal/ (harness.bundle), before the report, which
+    shows it. Never changes a verdict: a failure here is a warning."""
+    try:
+        from harness.bundle import minimize_run
+
+        log.info("minimizing the failing history (%d ops)", len(history))
+        minimize_run(run_dir, test.checker, test, history, verdict)
+        return []
+    except Exception as e:  # noqa: BLE001 - minimizing never changes a verdict
+        return [f"minimizing the failing history failed: {type(e).__name__}: {e}"]
+
+
+def _bundle(run_dir: str) -> list[str]:
+    """An invalid run's reproduction bundle (RUN/bundle/, RUN/bundle.tar.gz) with its report.html, which the
+    bundle renders; the problems met (then the caller renders the report itself)."""
+    try:
+        from harness.bundle import make_bundle
+
+        for problem in make_bundle(run_dir).report_problems:
+            log.warning("report: %s", problem)
+        return []
+    except Exception as e:  # noqa: BLE001 - bundling never changes a verdict
+        log.warning("bundle: writing the reproduction bundle failed: %s: %s", type(e).__name__, e)
+        return [f"writing the reproduction bundle failed: {type(e).__name__}: {e}"]
 
 
 def _render(run_dir: str) -> list[str]:

@@ -21,13 +21,14 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def render_run(run_dir: str | os.PathLike[str]) -> list[str]:
-    """Write report.html and junit.xml into run_dir; return problems met. Never raises; never changes a verdict."""
+def render_run(run_dir: str | os.PathLike[str], *, bundle: bool | None = None) -> list[str]:
+    """Write report.html and junit.xml into run_dir; return problems met. Never raises; never changes a verdict.
+    `bundle`: the reproduction bundle is being written with this page (default: whether it exists)."""
     try:
         from harness.report.page import render_run as _render_run
     except Exception as e:  # noqa: BLE001 - an import problem (missing dependency) must not crash the runner
         return [f"report unavailable: {type(e).__name__}: {e}"]
-    return _render_run(run_dir)
+    return _render_run(run_dir, bundle=bundle)
 
 
 def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str],

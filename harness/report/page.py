@@ -24,6 +24,7 @@ from harness.report import frames, plots
 from harness.report.diagnosis import CheckerRow, ClassGroup, checker_rows, diagnose
 from harness.report.evidence import EvidenceRow, evidence_rows
 from harness.report.junit import write_junit
+from harness.report.reproduction import Reproduction, reproduction
 from harness.report.rundir import RunDir
 from harness.report.stats import (
     FaultStats,
@@ -69,6 +70,7 @@ class RunPage:
     artifacts: list[Artifact] = field(default_factory=list)
     node_logs: dict[str, list[str]] = field(default_factory=dict)
     has_harness_log: bool = False
+    reproduction: Reproduction | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -106,9 +108,10 @@ def _artifact(root: Path, checker: str, rel: str, problems: list[str]) -> Artifa
         return Artifact(checker=checker, path=rel, embed=False)
 
 
-def build_run_page(run: RunDir) -> RunPage:
+def build_run_page(run: RunDir, *, bundle: bool | None = None) -> RunPage:
     page = RunPage(run=run)
     pr = page.problems
+    page.reproduction = _attempt(pr, "reproduction", lambda: reproduction(run, bundle=bundle))
     files = _attempt(pr, "listing checker files", run.checker_files) or {}
     page.checkers = _attempt(pr, "checker table", lambda: checker_rows(run.verdict, files)) or []
     page.artifacts = [_artifact(run.path, c, f, pr) for c, fs in files.items() for f in fs]
@@ -180,9 +183,10 @@ def _fallback_html(title: str, verdict: str, problems: list[str]) -> str:
             f"<h1>{escape(title)}: {escape(verdict)}</h1><p>The report could not be rendered:</p><ul>{items}</ul>")
 
 
-def render_run(run_dir: str | os.PathLike[str]) -> list[str]:
+def render_run(run_dir: str | os.PathLike[str], *, bundle: bool | None = None) -> list[str]:
     """Write report.html and junit.xml into `run_dir`; return the problems met (empty when all went well).
-    Never raises and never changes results.json, a verdict or an exit code."""
+    Never raises and never changes results.json, a verdict or an exit code. `bundle`: the reproduction bundle
+    is being written with this page (default: whether RUN/bundle.tar.gz exists)."""
     problems: list[str] = []
     path = Path(run_dir)
     try:
@@ -191,14 +195,14 @@ def render_run(run_dir: str | os.PathLike[str]) -> list[str]:
         run = None
     if run is not None:
         _attempt(problems, "junit.xml", lambda: write_junit(run, path / "junit.xml"))
-    html, more = run_html(path, run)
+    html, more = run_html(path, run, bundle=bundle)
     problems.extend(more)
     if path.is_dir():
         _attempt(problems, "writing report.html", lambda: _write_atomic(path / "report.html", html))
     return problems
 
 
-def run_html(path: Path, run: RunDir | None = None) -> tuple[str, list[str]]:
+def run_html(path: Path, run: RunDir | None = None, *, bundle: bool | None = None) -> tuple[str, list[str]]:
     """The report page of the run directory `path` (or of `run`, already loaded), and the problems met, built in
     memory: nothing is written (`harness serve` shows a run without touching its directory). Never raises."""
     problems: list[str] = []
@@ -208,7 +212,7 @@ def run_html(path: Path, run: RunDir | None = None) -> tuple[str, list[str]]:
         except Exception as e:  # noqa: BLE001 - a page is always produced
             problems.append(f"cannot read the run directory: {e}")
             return _fallback_html(path.name, UNKNOWN, problems), problems
-    page = _attempt(problems, "building the report", lambda: build_run_page(run))
+    page = _attempt(problems, "building the report", lambda: build_run_page(run, bundle=bundle))
     if page is not None:
         problems.extend(page.problems)
         page.problems = problems
