@@ -11,6 +11,8 @@ history itself (the interpreter's HistoryWriter does, op by op) nor reports (har
         results.json     verdict (schema 1), run summary, errors
         checks/<checker>/  files checkers wrote
         nodes/<node>/      collected node logs
+        minimal/           an invalid run's smallest failing history (harness.minimize)
+        bundle/, bundle.tar.gz  an invalid run's bug-report bundle (harness.bundle)
         report.html, junit.xml
     results/<test>/latest -> <timestamp>,  results/latest -> <test>/<timestamp>
 
