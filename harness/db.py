@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from harness.control import on_all
 from harness.errors import HarnessError, MissingAbility
 from harness.options import OptionSpec
 
@@ -111,8 +111,9 @@ def collect_logs(cluster: Cluster | None, db: object, test: Test, dest_dir: str 
                 fh.write("".join(p + "\n" for p in problems))
         return files, problems
 
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(cluster.nodes)))) as ex:
-        results = list(ex.map(one, [n.name for n in cluster.nodes]))
+    names = [n.name for n in cluster.nodes]
+    by_node = on_all(names, one)  # `one` notes its problems instead of raising
+    results = [by_node[n] for n in names]
     return LogCollection(
         files=tuple(f for fs, _ in results for f in fs), problems=tuple(p for _, ps in results for p in ps)
     )

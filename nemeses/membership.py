@@ -18,12 +18,12 @@ etcd's own state, wiped with the cluster), so there is no ledger entry.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from clusters.daemon import daemon_pids, start_daemon
-from harness.errors import BadInput, FaultError, MissingAbility
+from harness.control import NotYet, retry_until
+from harness.errors import BadInput, FaultError, MissingAbility, TimedOut
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
 from harness.op import Op
@@ -83,20 +83,26 @@ class EtcdMembership:
             raise FaultError(f"{node} is not a member")
         # etcd refuses to remove a member while the rest has not been connected for a few seconds ("unhealthy
         # cluster", its strict reconfiguration check): retry for a while
-        deadline = time.monotonic() + 20
-        while True:
+        def remove() -> None:
             try:
                 self.etcdctl(test, "member", "remove", format(ids[node], "x"), exclude=node)
-                break
             except FaultError as e:
-                if "unhealthy cluster" not in str(e) or time.monotonic() > deadline:
+                if "unhealthy cluster" not in str(e):  # etcdctl's words: its exit code does not tell this apart
                     raise
-                time.sleep(1.0)
+                raise NotYet(str(e)) from None
+
+        retry_until(20, remove, every=1.0, what=f"removing member {node}")
         self.removed.append(node)
         remote, pidfile = test.cluster.remote(node), test.db.pidfile(test, node)
-        deadline = time.monotonic() + 10
-        while daemon_pids(remote, pidfile) and time.monotonic() < deadline:
-            time.sleep(0.2)
+
+        def stopped() -> None:
+            if daemon_pids(remote, pidfile):
+                raise NotYet("its etcd still runs")
+
+        try:
+            retry_until(10, stopped, every=0.2, what=f"{node} leaving")
+        except TimedOut:
+            pass  # killed next
         test.db.kill(test, node)  # no-op when etcd already stopped itself
         remote.run(["rm", "-rf", test.db.data_dir(test, node)], timeout=60)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
@@ -25,6 +24,7 @@ import docker.errors
 from clusters.docker.images import engine, ensure_system_image
 from clusters.docker.remote import DockerRemote
 from harness.cluster import ClusterSpec, Node
+from harness.control import on_all
 from harness.db import logs_kind, salvage_logs
 from harness.errors import BadInput, ClusterError
 from harness.ledger import LedgerEntry, undoer
@@ -93,8 +93,9 @@ class DockerCluster:
             self._remotes[node.name].run(["mkdir", "-p", node.workdir], timeout=30)
             return Node(name=node.name, host=ip, workdir=node.workdir)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.nodes)))) as ex:
-            self.nodes = tuple(ex.map(start, self.nodes))
+        by_name = {n.name: n for n in self.nodes}
+        started = on_all(by_name, lambda name: start(by_name[name]))
+        self.nodes = tuple(started[n.name] for n in self.nodes)
 
     def _privileges(self) -> dict[str, Any]:
         """NET_ADMIN for the network faults; with a FUSE filesystem wanted (the power-loss nemesis), /dev/fuse and

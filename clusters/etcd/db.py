@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from clusters import lazyfs
 from clusters.daemon import daemon_pids, signal_daemon, start_daemon, stop_daemon
 from clusters.etcd.gateway import EtcdError, Gateway
-from harness.control import Remote
+from harness.control import NotYet, Remote, on_all, retry_until
 from harness.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
@@ -169,44 +168,43 @@ class EtcdDB:
     # HasPrimaries --------------------------------------------------------------------------------
     def primaries(self, test: Test) -> Sequence[str]:
         """Every node some reachable member names as its leader (normally one; two would be a split brain)."""
-        leaders: set[str] = set()
-        for node in test.nodes:
+
+        def leader_seen_by(node: str) -> str:
             gw = Gateway(test.node_host(node), CLIENT_PORT, timeout=1.0)
             try:
-                leader = str(gw.status().get("leader", ""))
-                name = gw.members().get(leader, "")
-                if name:
-                    leaders.add(name)
+                return gw.members().get(str(gw.status().get("leader", "")), "")
             except EtcdError:
-                continue
+                return ""
             finally:
                 gw.close()
-        return sorted(leaders)
+
+        return sorted({name for name in on_all(test.nodes, leader_seen_by).values() if name})
 
     # AwaitsReady ---------------------------------------------------------------------------------
     def await_ready(self, test: Test, timeout: float) -> None:
-        """Every node answers a linearizable read (which needs a leader and a quorum)."""
-        deadline = time.monotonic() + timeout
+        """Every node answers a linearizable read (which needs a leader and a quorum); a member whose process
+        exited meanwhile ends the wait at once."""
         waiting = list(test.nodes)
-        last = ""
-        while waiting:
-            node = waiting[0]
-            gw = Gateway(test.node_host(node), CLIENT_PORT, timeout=1.0)
-            try:
-                gw.range("harness/ready")
-                waiting.pop(0)
-                continue
-            except EtcdError as e:
-                last = f"{node}: {e}"
-            finally:
-                gw.close()
-            if time.monotonic() > deadline:
-                raise ClusterError(f"etcd not ready after {timeout:.0f}s ({last})")
-            if not daemon_pids(self._remote(test, node), self.pidfile(test, node)):
-                tail = self._remote(test, node).run(["tail", "-n", "3", self.logfile(test, node)], check=False)
-                raise ClusterError(f"etcd on {node} exited: {' | '.join(tail.stdout.strip().splitlines())}")
-            time.sleep(0.05)
 
+        def attempt() -> None:
+            while waiting:
+                node = waiting[0]
+                gw = Gateway(test.node_host(node), CLIENT_PORT, timeout=1.0)
+                try:
+                    gw.range("harness/ready")
+                except EtcdError as e:
+                    self._running_or_raise(test, node)
+                    raise NotYet(f"{node}: {e}") from None
+                finally:
+                    gw.close()
+                waiting.pop(0)
+
+        retry_until(timeout, attempt, every=0.05, what="etcd ready")
+
+    def _running_or_raise(self, test: Test, node: str) -> None:
+        if not daemon_pids(self._remote(test, node), self.pidfile(test, node)):
+            tail = self._remote(test, node).run(["tail", "-n", "3", self.logfile(test, node)], check=False)
+            raise ClusterError(f"etcd on {node} exited: {' | '.join(tail.stdout.strip().splitlines())}")
 
 def _run_id(test: Test) -> str:
     spec = getattr(test.cluster, "spec", None)

@@ -27,7 +27,6 @@ Keys, one prefix per workload (so runs of different workloads on one cluster can
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -50,7 +49,8 @@ from clusters.etcd.guarded import (
     guarded_update,
     txn_reply,
 )
-from harness.errors import BadInput, ClusterError
+from harness.control import NotYet, retry_until
+from harness.errors import BadInput
 from harness.op import Op
 
 if TYPE_CHECKING:
@@ -298,16 +298,17 @@ class Idempotent(_NoSetup):
         raise _bad("idempotent", op)
 
 
-def _retry_setup(workload: str, action: Callable[[], object], tries: int = 5) -> None:
-    """Run an idempotent setup request, retrying errors (an election right after start-up); ClusterError after."""
-    for attempt in range(tries):
+def _retry_setup(workload: str, action: Callable[[], object], timeout: float = 3.0) -> None:
+    """Run an idempotent setup request, retrying errors (an election right after start-up); TimedOut (a
+    ClusterError) naming the last one after `timeout` seconds."""
+
+    def attempt() -> None:
         try:
             action()
-            return
         except EtcdError as e:
-            if attempt == tries - 1:
-                raise ClusterError(f"etcd client setup of workload {workload} failed: {e}") from None
-            time.sleep(0.5)
+            raise NotYet(str(e)) from None
+
+    retry_until(timeout, attempt, every=0.5, what=f"etcd client setup of workload {workload}")
 
 
 PERFORMERS: dict[str, Performer] = {

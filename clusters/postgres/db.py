@@ -38,7 +38,6 @@ node (Debian's postgresql-15, or `bindir=`).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +46,7 @@ import psycopg
 from clusters import lazyfs
 from clusters.daemon import ALIVE_SH, daemon_pids, log_tail, start_daemon, stop_daemon
 from clusters.postgres.auth import Network, allowed_addresses, hba, write_private
-from harness.control import Remote
+from harness.control import NotYet, Remote, on_all, retry_until
 from harness.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
@@ -255,15 +254,14 @@ class PostgresDB:
             self.binary("pg_basebackup"), "-d", self.conninfo(test, node), "-D", data, "-X", "stream", "-c", "fast",
             "--no-password",
         ])
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def attempt() -> None:
             r = remote.run(argv, timeout=120, check=False)
-            if r.exit_code == 0:
-                break
-            if time.monotonic() > deadline:
-                raise ClusterError(f"pg_basebackup on {node} failed: {(r.stderr or r.stdout).strip()[-300:]}")
-            remote.run(["rm", "-rf", data], timeout=60, check=False)
-            time.sleep(0.5)
+            if r.exit_code != 0:
+                remote.run(["rm", "-rf", data], timeout=60, check=False)
+                raise NotYet(f"pg_basebackup failed: {(r.stderr or r.stdout).strip()[-300:]}")
+
+        retry_until(timeout, attempt, every=0.5, what=f"a base backup of the primary on {node}")
         remote.run(self.as_postgres(["touch", os.path.join(data, "standby.signal")]), timeout=30)
 
     def teardown(self, test: Test, node: str) -> None:
@@ -299,17 +297,16 @@ class PostgresDB:
         remote = self._remote(test, node)
         if daemon_pids(remote, self.pidfile(test, node)):
             return
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def attempt() -> None:
             try:
                 start_daemon(remote, self.argv(test, node), pidfile=self.pidfile(test, node),
                              logfile=self.logfile(test, node), cwd=self.workdir(test, node), ledger=test.ledger,
                              settle=0.3)
-                return
-            except ClusterError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+            except ClusterError as e:
+                raise NotYet(str(e)) from None
+
+        retry_until(timeout, attempt, every=0.5, what=f"starting postgres on {node}")
 
     # ClockSkewable -------------------------------------------------------------------------------
     def restart_under_faketime(self, test: Test, node: str, env: Mapping[str, str] | None,
@@ -325,19 +322,17 @@ class PostgresDB:
         else:
             self.faketime.pop(node, None)
         self.start(test, node)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def attempt() -> None:
             try:
                 self._query(test, node, "SELECT 1")
-                return
             except psycopg.Error as e:
                 if not daemon_pids(remote, self.pidfile(test, node)):
                     raise ClusterError(f"postgres on {node} exited after a restart under faketime: "
                                        f"{log_tail(remote, self.logfile(test, node))}") from e
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"postgres on {node} does not answer {timeout:.0f}s after a restart: "
-                                       f"{str(e).strip()[:200]}") from e
-                time.sleep(0.1)
+                raise NotYet(str(e).strip()[:200]) from None
+
+        retry_until(timeout, attempt, every=0.1, what=f"postgres on {node} answering after a restart")
 
     # Pausable ------------------------------------------------------------------------------------
     def pause(self, test: Test, node: str) -> None:
@@ -365,23 +360,22 @@ class PostgresDB:
         brain). A configured primary that does not answer but whose postmaster exists (paused, or busy with
         crash recovery) still counts: nothing here promotes a standby, so no other node can have taken over.
         A killed primary does not count."""
-        out = []
-        for node in test.nodes:
+
+        def is_primary(node: str) -> bool:
             try:
-                if self._query(test, node, "SELECT pg_is_in_recovery()")[0][0] is False:
-                    out.append(node)
+                return self._query(test, node, "SELECT pg_is_in_recovery()")[0][0] is False
             except psycopg.Error:
-                if node == self.primary and daemon_pids(self._remote(test, node), self.pidfile(test, node)):
-                    out.append(node)
-        return out
+                return node == self.primary and bool(daemon_pids(self._remote(test, node), self.pidfile(test, node)))
+
+        found = on_all(test.nodes, is_primary)
+        return [n for n in test.nodes if found[n]]
 
     # AwaitsReady ---------------------------------------------------------------------------------
     def await_ready(self, test: Test, timeout: float) -> None:
         """The primary accepts queries and every standby streams from it (and one is synchronous with sync)."""
-        deadline = time.monotonic() + timeout
         standbys = set(self.standbys(test))
-        last = ""
-        while True:
+
+        def attempt() -> None:
             try:
                 rows = self._query(test, self.primary,
                                    "SELECT application_name, state, sync_state FROM pg_stat_replication")
@@ -392,10 +386,12 @@ class PostgresDB:
                 last = f"standbys streaming: {sorted(streaming)} of {sorted(standbys)}"
             except psycopg.Error as e:
                 last = f"{self.primary}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
-            for node in [self.primary, *standbys]:
-                if not daemon_pids(self._remote(test, node), self.pidfile(test, node)):
-                    tail = log_tail(self._remote(test, node), self.logfile(test, node))
-                    raise ClusterError(f"postgres on {node} exited: {tail}")
-            if time.monotonic() > deadline:
-                raise ClusterError(f"postgres not ready after {timeout:.0f}s ({last})")
-            time.sleep(0.1)
+            pids = on_all([self.primary, *sorted(standbys)],
+                          lambda n: daemon_pids(self._remote(test, n), self.pidfile(test, n)))
+            gone = [n for n, p in pids.items() if not p]
+            if gone:
+                tail = log_tail(self._remote(test, gone[0]), self.logfile(test, gone[0]))
+                raise ClusterError(f"postgres on {gone[0]} exited: {tail}")
+            raise NotYet(last)
+
+        retry_until(timeout, attempt, every=0.1, what="postgres ready")

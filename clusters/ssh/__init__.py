@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ from clusters.ssh.remote import (
     remote_from_locator,
 )
 from harness.cluster import ClusterSpec, Node
+from harness.control import on_all
 from harness.db import logs_kind, salvage_logs
 from harness.errors import BadInput, Unreachable
 from harness.ledger import LedgerEntry, undoer
@@ -114,8 +114,7 @@ class SSHCluster:
     def check_reachable(self) -> None:
         """Connect to every host (connections are kept for setup); Unreachable names the first that fails."""
         try:
-            with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.nodes)))) as ex:
-                list(ex.map(lambda n: self._remotes[n.name].connect(), self.nodes))
+            on_all([n.name for n in self.nodes], lambda name: self._remotes[name].connect())
         except BaseException:
             for r in self._remotes.values():
                 r.close()
@@ -123,8 +122,8 @@ class SSHCluster:
 
     def setup(self) -> None:
         try:
-            with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.nodes)))) as ex:
-                list(ex.map(self._setup_node, self.nodes))
+            by_name = {n.name: n for n in self.nodes}
+            on_all(by_name, lambda name: self._setup_node(by_name[name]))
         except BaseException:
             self.teardown()
             raise
