@@ -4,12 +4,15 @@ started it, find it again by its pid file, signal it, stop it.
 Owns `start_daemon`, `signal_daemon`, `stop_daemon`, `daemon_pids` and the ledger kind "daemon". Works through
 any `Remote` with a POSIX shell on the node (local namespaces, docker containers, ssh hosts): the process is
 started with `setsid` (its own session, so it survives `ip netns exec`, `docker exec` or the ssh channel that
-started it), stdio detached, its pid written to a pid file. Does not know any system; systems build argv.
+started it), stdio detached, its pid written to a pid file. A pid file's first line is the pid (so a daemon that
+writes its own, like postgres's postmaster.pid, can be named too). `signal_tree` signals a daemon and its
+children at once (postgres forks a backend per connection). Does not know any system; systems build argv.
 
 When the Remote has a `locator` (a small dict saying how to reach the node again without the Remote: a local
 namespace or an ssh host), `start_daemon` records the daemon in the ledger before starting it, so that
-`harness cleanup` can kill it after a crash of the harness. Daemons inside docker containers need no entry:
-removing the container ends them.
+`harness cleanup` can kill it after a crash of the harness; `record_daemon` does the same for a process that
+another daemon starts in its own session (Patroni's postmaster), which outlives its starter. Daemons inside
+docker containers need no entry: removing the container ends them.
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ _START = ALIVE_SH + r"""
 set -e
 pidfile=$1 logfile=$2 cwd=$3; shift 3
 mkdir -p "$cwd" "$(dirname "$pidfile")" "$(dirname "$logfile")"
-if [ -s "$pidfile" ] && alive "$(cat "$pidfile")"; then
-  echo "already running: pid $(cat "$pidfile")" >&2; exit 3  # (a zombie nobody reaped yet does not count)
+if [ -s "$pidfile" ] && alive "$(head -n 1 "$pidfile")"; then
+  echo "already running: pid $(head -n 1 "$pidfile")" >&2; exit 3  # (a zombie nobody reaped yet does not count)
 fi
 cd "$cwd"
 setsid "$@" >>"$logfile" 2>&1 </dev/null &
@@ -57,7 +60,7 @@ echo $!
 _PIDS = ALIVE_SH + r"""
 pidfile=$1
 [ -s "$pidfile" ] || exit 0
-pid=$(cat "$pidfile")
+pid=$(head -n 1 "$pidfile")
 if alive "$pid"; then echo "$pid"; fi
 """
 
@@ -66,7 +69,7 @@ if alive "$pid"; then echo "$pid"; fi
 _STOP = ALIVE_SH + r"""
 pidfile=$1 sig=$2 wait=$3
 [ -s "$pidfile" ] || exit 0
-pid=$(cat "$pidfile")
+pid=$(head -n 1 "$pidfile")
 if alive "$pid"; then
   kill -s "$sig" "$pid" 2>/dev/null || true
   [ "$sig" = KILL ] || kill -s CONT "$pid" 2>/dev/null || true
@@ -84,8 +87,39 @@ rm -f "$pidfile"
 """
 
 
+# Signal the daemon of $1 (a pid file) and every child it has, with $2. The daemon is stopped first so that it
+# cannot fork a child we would miss; for KILL it is killed before its children so it cannot restart them; a
+# zombie is not running (ALIVE_SH). /proc/<pid>/stat is cut after the last ") " so that a command name with
+# spaces cannot shift the ppid field.
+_SIGNAL_TREE = ALIVE_SH + r"""
+pidfile=$1 sig=$2
+[ -s "$pidfile" ] || exit 0
+pid=$(head -n 1 "$pidfile")
+alive "$pid" || exit 0
+[ "$sig" = CONT ] || kill -s STOP "$pid" 2>/dev/null || true
+kids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v P="$pid" '{ p = $1; sub(/^.*\) /, ""); if ($2 == P) print p }')
+if [ "$sig" = CONT ]; then
+  kill -s CONT $kids "$pid" 2>/dev/null || true
+elif [ "$sig" = STOP ]; then
+  [ -z "$kids" ] || kill -s STOP $kids 2>/dev/null || true
+else
+  kill -s "$sig" "$pid" 2>/dev/null || true
+  [ -z "$kids" ] || kill -s "$sig" $kids 2>/dev/null || true
+fi
+echo $kids
+"""
+
+
 def _ledger_key(remote: Remote, pidfile: str) -> str:
     return f"{remote.node}:{pidfile}"
+
+
+def record_daemon(remote: Remote, pidfile: str, program: str, ledger: Any) -> None:
+    """Name the daemon of `pidfile` (whose command is `program`) in the ledger, so that `harness cleanup` kills it
+    after a crash of the harness; nothing when there is no ledger or the Remote has no locator (docker)."""
+    locator: Mapping[str, Any] | None = getattr(remote, "locator", None)
+    if ledger is not None and locator is not None:
+        ledger.record("daemon", _ledger_key(remote, pidfile), pidfile=pidfile, program=program, **locator)
 
 
 def start_daemon(
@@ -102,10 +136,7 @@ def start_daemon(
     """Start `argv` on the node as a daemon and return its pid. Raises ClusterError (with the log's tail) if it
     is already running or exits within `settle` seconds. Records a "daemon" ledger entry first when `ledger` is
     given and the Remote has a locator."""
-    locator: Mapping[str, Any] | None = getattr(remote, "locator", None)
-    if ledger is not None and locator is not None:
-        program = os.path.basename(argv[0])
-        ledger.record("daemon", _ledger_key(remote, pidfile), pidfile=pidfile, program=program, **locator)
+    record_daemon(remote, pidfile, os.path.basename(argv[0]), ledger)
     envs = [f"{k}={v}" for k, v in (env or {}).items()]
     cmd = ["sh", "-c", _START, "start-daemon", pidfile, logfile, cwd]
     cmd += (["env", *envs] if envs else []) + list(argv)
@@ -148,6 +179,13 @@ def stop_daemon(
         ledger.release("daemon", _ledger_key(remote, pidfile))
 
 
+def signal_tree(remote: Remote, pidfile: str, sig: str) -> list[int]:
+    """Send `sig` to the daemon of `pidfile` and to its children (the daemon first, stopped while its children
+    are found); the children's pids, empty if it is not running."""
+    r = remote.run(["sh", "-c", _SIGNAL_TREE, "signal-tree", pidfile, sig], timeout=30, check=False)
+    return [int(x) for x in r.stdout.split() if x.isdigit()]
+
+
 def log_tail(remote: Remote, logfile: str, lines: int = 3) -> str:
     r = remote.run(["tail", "-n", str(lines), logfile], timeout=30, check=False)
     return " | ".join(x.strip() for x in r.stdout.splitlines() if x.strip()) or "(empty log)"
@@ -158,7 +196,7 @@ def _kill_local(pidfile: str, program: str) -> None:
     """Kill the daemon of a local-namespace node: it shares the host's pid namespace and filesystem. The pid
     is killed only if its command line still names the program (a recycled pid belongs to someone else)."""
     try:
-        pid = int(open(pidfile).read().strip())
+        pid = int(open(pidfile).read().split("\n", 1)[0].strip())
         cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
     except (OSError, ValueError):
         cmdline = []

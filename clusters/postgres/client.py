@@ -4,6 +4,9 @@ It logs in as the superuser with the run's password (see `clusters.postgres.auth
 Owns the connection (isolation level, timeouts) and the mapping from Postgres outcomes to ok / fail / info.
 The SQL of each workload lives in `clusters.postgres.tables`. Every client talks to the primary (the first
 node of the test), whichever node the interpreter assigned it: completions name the primary as their node.
+A system whose primary moves (Patroni, `clusters.patroni`) gives `candidates` instead: libpq tries them in
+order with target_session_attrs=read-write, so each new connection reaches whichever node accepts writes at
+that moment, and completions name the node that served them (a change of node in the history is a failover).
 
 Outcomes (what the op's transaction may have done):
     ok     COMMIT returned.
@@ -58,7 +61,7 @@ class PostgresClient:
     """Unopened it is a factory; `open(test, node)` returns a client with its own connection to the primary."""
 
     def __init__(self, *, workload: str, isolation: str, primary: str, port: int, password: str,
-                 node: str | None = None) -> None:
+                 node: str | None = None, candidates: tuple[str, ...] = ()) -> None:
         if workload not in TABLES:
             raise BadInput(f"the postgres client has no workload {workload!r} (it has: {', '.join(sorted(TABLES))})")
         if isolation not in ISOLATION:
@@ -69,12 +72,14 @@ class PostgresClient:
         self.port = port
         self._password = password
         self.node = node
+        self.candidates = candidates
+        self.serving = primary  # the node the open connection reached
         self.tables: Tables = TABLES[workload]
         self.conn: psycopg.Connection[Any] | None = None
 
     def open(self, test: Test, node: str) -> PostgresClient:
         c = PostgresClient(workload=self.workload, isolation=self.isolation, primary=self.primary, port=self.port,
-                           password=self._password, node=node)
+                           password=self._password, node=node, candidates=self.candidates)
         try:
             c.conn = c._connect(test)
         except psycopg.Error:
@@ -83,13 +88,19 @@ class PostgresClient:
 
     def _connect(self, test: Test) -> psycopg.Connection[Any]:
         timeout_ms = max(100, int(test.op_timeout * 800))
+        nodes = self.candidates or (self.primary,)
+        hosts = {test.node_host(n): n for n in nodes}
+        # libpq's connect_timeout is per host: with several, a node that accepts TCP but never answers (a paused
+        # one) must not use up the op's whole timeout before the others are tried.
+        connect_timeout = 2 if self.candidates else max(2, int(test.op_timeout))
         conn = psycopg.connect(
-            host=test.node_host(self.primary), port=self.port, user="postgres", password=self._password,
-            dbname="postgres",
-            connect_timeout=max(2, int(test.op_timeout)), application_name=f"harness-{self.node or 'setup'}",
+            host=",".join(hosts), port=self.port, user="postgres", password=self._password, dbname="postgres",
+            connect_timeout=connect_timeout, application_name=f"harness-{self.node or 'setup'}",
             options=f"-c statement_timeout={timeout_ms}", keepalives=1, keepalives_idle=2, keepalives_interval=1,
             keepalives_count=2, tcp_user_timeout=int(test.op_timeout * 1000),
+            target_session_attrs="read-write" if self.candidates else "any",
         )
+        self.serving = hosts.get(conn.info.host, self.primary)
         conn.isolation_level = ISOLATION[self.isolation]
         return conn
 
@@ -101,7 +112,7 @@ class PostgresClient:
                 self.tables.create(cur, test)
             conn.commit()
         except psycopg.Error as e:
-            raise ClusterError(f"cannot create the {self.workload} tables on {self.primary}: {_first_line(e)}") from e
+            raise ClusterError(f"cannot create the {self.workload} tables on {self.serving}: {_first_line(e)}") from e
 
     def teardown(self, test: Test) -> None:
         pass
@@ -119,13 +130,12 @@ class PostgresClient:
 
     # ------------------------------------------------------------------------------------------ invoke
     def invoke(self, test: Test, op: Op) -> Op:
-        node = self.primary
         if self.conn is None or self.conn.closed:
             try:
                 self.conn = self._connect(test)
             except psycopg.Error as e:
-                return op.replace(type="fail", node=node, error=f"connect: {_first_line(e)}")
-        conn = self.conn
+                return op.replace(type="fail", node=self.serving, error=f"connect: {_first_line(e)}")
+        conn, node = self.conn, self.serving
         stage = "body"
         try:
             with conn.cursor() as cur:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from clusters import lazyfs
-from clusters.daemon import ALIVE_SH, daemon_pids, log_tail, start_daemon, stop_daemon
+from clusters.daemon import daemon_pids, log_tail, signal_tree, start_daemon, stop_daemon
 from clusters.postgres.auth import Network, allowed_addresses, hba, write_private
 from harness.control import NotYet, Remote, on_all, retry_until
 from harness.errors import BadInput, ClusterError
@@ -54,28 +54,6 @@ if TYPE_CHECKING:
 
 PORT = 5432
 USER = "postgres"
-
-# Signal the postmaster of $1 (a pid file) and every child it has, with $2. The postmaster is stopped first
-# so that it cannot fork a child we would miss; for KILL it is killed before its children so it cannot
-# restart them; a zombie postmaster is not running (ALIVE_SH). /proc/<pid>/stat is cut after the last ") " so
-# that a command name with spaces cannot shift the ppid field.
-_SIGNAL_TREE = ALIVE_SH + r"""
-pidfile=$1 sig=$2
-[ -s "$pidfile" ] || exit 0
-pid=$(cat "$pidfile")
-alive "$pid" || exit 0
-[ "$sig" = CONT ] || kill -s STOP "$pid" 2>/dev/null || true
-kids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v P="$pid" '{ p = $1; sub(/^.*\) /, ""); if ($2 == P) print p }')
-if [ "$sig" = CONT ]; then
-  kill -s CONT $kids "$pid" 2>/dev/null || true
-elif [ "$sig" = STOP ]; then
-  [ -z "$kids" ] || kill -s STOP $kids 2>/dev/null || true
-else
-  kill -s "$sig" "$pid" 2>/dev/null || true
-  [ -z "$kids" ] || kill -s "$sig" $kids 2>/dev/null || true
-fi
-echo $kids
-"""
 
 
 def _q(s: str) -> str:
@@ -200,7 +178,7 @@ class PostgresDB:
         remote = self._remote(test, node)
         if not remote.run(["id", "-u", USER], timeout=30, check=False).ok:
             raise ClusterError(f"no {USER!r} OS user on {node}: install postgresql-15 there (it creates the user)")
-        self._check_conf(test, node)
+        self.check_conf(test, node)
         work, data = self.workdir(test, node), self.data_dir(test, node)
         self._stop(test, node, release=False)
         remote.run(["rm", "-rf", data], timeout=60)
@@ -217,7 +195,7 @@ class PostgresDB:
             lazyfs.mount_data(test, node, data)
         self.start(test, node)
 
-    def _check_conf(self, test: Test, node: str) -> None:
+    def check_conf(self, test: Test, node: str) -> None:
         """BadInput for a conf.KEY this server has no setting for (postgres itself would only fail to start)."""
         if not self.conf:
             return
@@ -279,9 +257,7 @@ class PostgresDB:
 
     def signal_tree(self, test: Test, node: str, sig: str) -> list[int]:
         """Send sig to the postmaster of node and to its children; the children's pids (empty if not running)."""
-        r = self._remote(test, node).run(["sh", "-c", _SIGNAL_TREE, "signal-tree", self.pidfile(test, node), sig],
-                                         timeout=30, check=False)
-        return [int(x) for x in r.stdout.split() if x.isdigit()]
+        return signal_tree(self._remote(test, node), self.pidfile(test, node), sig)
 
     # Killable ------------------------------------------------------------------------------------
     def kill(self, test: Test, node: str) -> None:
@@ -325,7 +301,7 @@ class PostgresDB:
 
         def attempt() -> None:
             try:
-                self._query(test, node, "SELECT 1")
+                self.query(test, node, "SELECT 1")
             except psycopg.Error as e:
                 if not daemon_pids(remote, self.pidfile(test, node)):
                     raise ClusterError(f"postgres on {node} exited after a restart under faketime: "
@@ -351,7 +327,7 @@ class PostgresDB:
         return psycopg.connect(host=test.node_host(node), port=self.port, user=USER, password=self.password,
                                dbname="postgres", connect_timeout=max(1, int(timeout)), **kw)
 
-    def _query(self, test: Test, node: str, sql: str, timeout: float = 2.0) -> list[tuple[Any, ...]]:
+    def query(self, test: Test, node: str, sql: str, timeout: float = 2.0) -> list[tuple[Any, ...]]:
         with self.connect(test, node, timeout, autocommit=True) as conn:
             return list(conn.execute(sql).fetchall())
 
@@ -363,7 +339,7 @@ class PostgresDB:
 
         def is_primary(node: str) -> bool:
             try:
-                return self._query(test, node, "SELECT pg_is_in_recovery()")[0][0] is False
+                return self.query(test, node, "SELECT pg_is_in_recovery()")[0][0] is False
             except psycopg.Error:
                 return node == self.primary and bool(daemon_pids(self._remote(test, node), self.pidfile(test, node)))
 
@@ -377,7 +353,7 @@ class PostgresDB:
 
         def attempt() -> None:
             try:
-                rows = self._query(test, self.primary,
+                rows = self.query(test, self.primary,
                                    "SELECT application_name, state, sync_state FROM pg_stat_replication")
                 streaming = {r[0] for r in rows if r[1] == "streaming"}
                 synced = any(r[2] in ("sync", "quorum") for r in rows)

@@ -115,7 +115,7 @@ def test_primary_with_standby_serves_crashes_and_recovers(pg: HarnessTest) -> No
         assert invoke(test, "add", e).type == "ok"
     assert invoke(test, "read", None).value == [0, 1, 2, 3, 4]
     deadline = time.monotonic() + 20
-    while db._query(test, standby, "SELECT count(*) FROM h_set")[0][0] != 5:
+    while db.query(test, standby, "SELECT count(*) FROM h_set")[0][0] != 5:
         assert time.monotonic() < deadline, "the standby never caught up"
         time.sleep(0.2)
     db.kill(test, primary)
