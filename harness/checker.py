@@ -19,11 +19,14 @@ import os
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from harness.errors import BadInput
 from harness.op import History
 from harness.options import OptionSpec
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 Validity: TypeAlias = bool | Literal["unknown"]
 UNKNOWN: Literal["unknown"] = "unknown"
@@ -161,9 +164,10 @@ class Checker(Protocol):
     only under `out_dir` (which exists). `test` is the run's Test, or None when checking a saved history.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
-    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict: ...
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict: ...
 
 
 class CheckerPlugin(Protocol):
@@ -213,7 +217,7 @@ class Compose:
     checkers: Sequence[Checker]
     name: str = "compose"
 
-    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         children = []
         for c in self.checkers:
             sub = os.path.join(os.fspath(out_dir), c.name)

@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from typing import TextIO
 
 from harness.interpreter import Counters
 
@@ -25,9 +26,9 @@ def _line(c: Counters, elapsed: float, rate: float) -> str:
 class Progress:
     """A background thread that shows Counters until stopped."""
 
-    def __init__(self, counters: Counters, *, stream: object = None) -> None:
+    def __init__(self, counters: Counters, *, stream: TextIO | None = None) -> None:
         self.counters = counters
-        self.stream = stream or sys.stderr
+        self.stream: TextIO = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) and os.environ.get("CI", "") in ("", "false")
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._loop, name="progress", daemon=True)

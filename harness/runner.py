@@ -32,9 +32,9 @@ from typing import Any
 import harness
 from harness.checker import UNKNOWN, FailureClass, Finding, Verdict, cap, safe_check, validity_name
 from harness.client import HarnessBug
+from harness.control import failures_text, on_nodes
 from harness.coverage import Coverage, coverage
 from harness.db import AwaitsReady, collect_logs, logs_kind, note_logs
-from harness.control import failures_text, on_nodes
 from harness.errors import BadInput, HarnessError, ImpossibleHistory, SetupFailed
 from harness.evidence import FaultRecord, evidence_findings, fault_records
 from harness.interpreter import Counters, Interpreter
@@ -235,23 +235,8 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
         try:
             counters.active_faults = ()
             _set_up(test, store, set_up, info)
-            # 5 interpret
-            log.info("phase 5: running the workload for %.0f s", test.time_limit)
-            interp = Interpreter(test, record=record, counters=counters, watchdog=watchdog)
-            counters.started_ns = interp.t0
-            res = interp.run(test.generator)
-            if res.watchdog_fired:
-                errors.append("watchdog: the run stopped making progress and was ended")
-            bug = res.bug
-            if test.final_generator is not None and bug is None:
-                log.info("phase 5b: heal, quiet, final reads")
-                res2 = interp.run(test.final_generator, t0=interp.t0)
-                if res2.watchdog_fired:
-                    errors.append("watchdog fired in the final phase")
-                bug = res2.bug
-            if bug is not None:  # our own programming error: the history says nothing about the system
-                log.error("%s\n%s", bug.describe(), bug.traceback)
-                errors.append(f"{bug.describe()}; the run was stopped (traceback in harness.log)")
+            bug = _interpret(Interpreter(test, record=record, counters=counters, watchdog=watchdog), test, counters,
+                             errors)
         except BadInput as e:  # the nodes refused what the user asked: one line and 254, after the teardown
             refused = e  # not logged here: the CLI prints it, as its one line
         except Interrupted as e:
@@ -288,6 +273,44 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     verdict = cap_verdict(verdict, nemesis_errors, errors, cov, faults)
     exit_code = interrupted.exit_code if interrupted else EXIT_CODES[verdict.valid]
     # 8 save
+    _save(test, store, verdict, exit_code, len(history), errors, cov, faults)
+    failing = verdict.valid is False and not interrupted
+    for problem in _minimize(store.path, test, history, verdict) if failing else ():
+        log.warning("minimize: %s", problem)
+    bundled = failing and not _bundle(store.path)  # the bundle renders the report, which then links it
+    for problem in () if bundled else _render(store.path):
+        log.warning("report: %s", problem)
+    why = f", interrupted by {interrupted}" if interrupted else ""
+    log.info("verdict: %s (exit %d%s)", validity_name(verdict.valid), exit_code, why)
+    store.stop_log(log)
+    return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors), coverage=cov,
+                     interrupted=str(interrupted) if interrupted else None, faults=faults)
+
+
+def _interpret(interp: Interpreter, test: Test, counters: Counters, errors: list[str]) -> HarnessBug | None:
+    """Phase 5: the main generator, then (unless the harness hit a bug of its own) the final one; the bug, if any.
+    A watchdog that fired or a bug goes into `errors`."""
+    log.info("phase 5: running the workload for %.0f s", test.time_limit)
+    counters.started_ns = interp.t0
+    res = interp.run(test.generator)
+    if res.watchdog_fired:
+        errors.append("watchdog: the run stopped making progress and was ended")
+    bug = res.bug
+    if test.final_generator is not None and bug is None:
+        log.info("phase 5b: heal, quiet, final reads")
+        res2 = interp.run(test.final_generator, t0=interp.t0)
+        if res2.watchdog_fired:
+            errors.append("watchdog fired in the final phase")
+        bug = res2.bug
+    if bug is not None:  # our own programming error: the history says nothing about the system
+        log.error("%s\n%s", bug.describe(), bug.traceback)
+        errors.append(f"{bug.describe()}; the run was stopped (traceback in harness.log)")
+    return bug
+
+
+def _save(test: Test, store: Store, verdict: Verdict, exit_code: int, n_ops: int, errors: list[str], cov: Coverage,
+          faults: tuple[FaultRecord, ...]) -> None:
+    """Phase 8: results.json."""
     ended = dt.datetime.now(dt.timezone.utc)
     store.write_results(
         {
@@ -304,7 +327,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
                 "started": store.started.isoformat(),
                 "ended": ended.isoformat(),
                 "duration_s": (ended - store.started).total_seconds(),
-                "ops": len(history),
+                "ops": n_ops,
             },
             "verdict": verdict.to_json(),
             "errors": errors,
@@ -312,17 +335,6 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
             "evidence": [f.to_json() for f in faults],
         }
     )
-    failing = verdict.valid is False and not interrupted
-    for problem in _minimize(store.path, test, history, verdict) if failing else ():
-        log.warning("minimize: %s", problem)
-    bundled = failing and not _bundle(store.path)  # the bundle renders the report, which then links it
-    for problem in () if bundled else _render(store.path):
-        log.warning("report: %s", problem)
-    why = f", interrupted by {interrupted}" if interrupted else ""
-    log.info("verdict: %s (exit %d%s)", validity_name(verdict.valid), exit_code, why)
-    store.stop_log(log)
-    return RunResult(store=store, verdict=verdict, exit_code=exit_code, errors=tuple(errors), coverage=cov,
-                     interrupted=str(interrupted) if interrupted else None, faults=faults)
 
 
 def _recorded_history(path: str, errors: list[str]) -> History:
@@ -370,7 +382,7 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
                 problems.append(f"fault residue after heal: {r}")
     if set_up["db"]:
         step("collecting node logs", lambda: _collect_logs(test, store))
-    if set_up["logs"]:
+    if set_up["logs"] and test.ledger is not None:
         test.ledger.release(logs_kind(test.cluster.provider), _nodes_dir(store))
     if test.options.leave_running:
         if set_up["cluster"]:

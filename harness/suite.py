@@ -129,16 +129,16 @@ def load_suite(path: str, registry: Registry | None = None) -> Suite:
     data = _to_data(node, (), lines, path)
     errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        e = errors[0]
-        where = _line(lines, tuple(e.absolute_path))
-        loc = "/".join(map(str, e.absolute_path))
-        msg = f"{loc}: {e.message}" if loc else e.message
-        if e.validator == "additionalProperties":
-            extra = [k for k in (e.instance or {}) if k not in (e.schema.get("properties") or {})]
+        first = errors[0]
+        line_no = _line(lines, tuple(first.absolute_path))
+        loc = "/".join(map(str, first.absolute_path))
+        msg = f"{loc}: {first.message}" if loc else first.message
+        if first.validator == "additionalProperties":
+            extra = [k for k in (first.instance or {}) if k not in (first.schema.get("properties") or {})]
             if extra:
-                where = _line(lines, (*e.absolute_path, extra[0]))
+                line_no = _line(lines, (*first.absolute_path, extra[0]))
                 msg = f"unknown key {extra[0]!r}" + (f" in {loc}" if loc else "")
-        raise BadInput(f"{path}:{where}: {msg}")
+        raise BadInput(f"{path}:{line_no}: {msg}")
     registry = registry or Registry()
     defaults = {**RUN_DEFAULTS, **data.get("defaults", {})}
     matrix = data["matrix"]

@@ -7,12 +7,23 @@ import datetime as dt
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.credentials import RunSecrets
-from harness.rng import GenRandom
 from harness.options import RunOptions
 from harness.plugins import Registry
+from harness.rng import GenRandom
+
+if TYPE_CHECKING:
+    from harness.checker import Checker
+    from harness.client import Client
+    from harness.cluster import Cluster, Node
+    from harness.db import System
+    from harness.generator.core import GenLike
+    from harness.ledger import Ledger
+    from harness.nemesis import Nemesis, Package
+    from harness.store import Store
+    from harness.workload import Workload
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -36,21 +47,27 @@ plugins: `workloads._common.registered_checker` then reads this distribution's).
     op_timeout: float
     rng: GenRandom
     nemesis_rng: random.Random
-    cluster: Any = None  # harness.cluster.Cluster
-    system: Any = None  # harness.db.System
-    db: Any = None  # harness.db.DB
-    client: Any = None  # harness.client.Client (unopened)
-    workload: Any = None  # harness.workload.Workload
-    nemesis: Any = None  # harness.nemesis.Nemesis
-    packages: tuple[Any, ...] = ()  # harness.nemesis.Package
-    generator: Any = None
-    final_generator: Any = None
-    checker: Any = None  # harness.checker.Checker
+    # The parts below are None only in a test built for a check, a simulation or a unit test of one plugin
+    # (`bare_test`); `harness.build.build_test` fills every one before a run. They are typed as what a run
+    # has, not as optional, so that the code of a run does not assert on each use: a bare test that reaches a
+    # part it lacks fails at once with an AttributeError on None.
+    cluster: Cluster = None  # type: ignore[assignment]  # None only in a bare test (see above)
+    system: System = None  # type: ignore[assignment]  # idem
+    # Any, not harness.db.DB: fault families use the abilities they need (Killable, Pausable, ...), which
+    # `harness.db.require` checked while the test was built, without narrowing the type at each use
+    db: Any = None
+    client: Client = None  # type: ignore[assignment]  # idem; unopened
+    workload: Workload = None  # type: ignore[assignment]  # idem
+    nemesis: Nemesis = None  # type: ignore[assignment]  # idem
+    packages: tuple[Package, ...] = ()
+    generator: GenLike = None
+    final_generator: GenLike = None
+    checker: Checker = None  # type: ignore[assignment]  # idem
     system_opts: Mapping[str, Any] = field(default_factory=dict)
     workload_opts: Mapping[str, Any] = field(default_factory=dict)
     nemesis_opts: Mapping[str, Any] = field(default_factory=dict)
-    ledger: Any = None  # harness.ledger.Ledger
-    store: Any = None  # harness.store.Store
+    ledger: Ledger | None = None  # None when nothing of the run is created (a check, a simulation)
+    store: Store | None = None
     run_id: str = ""  # names the run's ledger, cluster resources and run directory
     started: dt.datetime | None = None
     secrets: RunSecrets = field(default_factory=RunSecrets, repr=False)
@@ -63,7 +80,7 @@ plugins: `workloads._common.registered_checker` then reads this distribution's).
                 return n.host
         raise KeyError(node)
 
-    def node_info(self, node: str) -> Any:
+    def node_info(self, node: str) -> Node:
         for n in self.cluster.nodes:
             if n.name == node:
                 return n

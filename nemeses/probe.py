@@ -15,7 +15,7 @@ kernel) and `connect_times_ms` (how long TCP handshakes from a node take). Does 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 

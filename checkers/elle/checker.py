@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkers.elle.analysis import CycleCase, ElleOptions, Result, analyze
 from checkers.elle.case import Case
@@ -30,6 +30,9 @@ from checkers.elle.models import (
 from checkers.elle.support import writes_read
 from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict
 from harness.op import History
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 # What each anomaly is, in a few words (Adya / Elle vocabulary).
 MEANING: dict[str, str] = {
@@ -197,7 +200,7 @@ class ElleChecker:
         """For `harness.minimize`: positions of the writes that the reads of the ops at `kept` observed."""
         return writes_read(history, kept)
 
-    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         res = analyze(history, self.options)
         findings = findings_of(res, self.max_findings)
         compare = compared(res, self.compare_models)
@@ -278,7 +281,7 @@ class ListAppendChecker:
         return ElleChecker(opts, elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name, why=self.why,
                            notes=self.notes, compare_models=self.compare_models)
 
-    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         return self.checker().check(test, history, out_dir)
 
     def support(self, history: History, kept: Sequence[int]) -> set[int]:
@@ -315,7 +318,7 @@ class RWRegisterChecker:
         return ElleChecker(opts, elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name, why=self.why,
                            notes=self.notes, compare_models=self.compare_models)
 
-    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         return self.checker().check(test, history, out_dir)
 
     def support(self, history: History, kept: Sequence[int]) -> set[int]:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.checker import UNKNOWN, FailureClass, Finding, Validity, Verdict
 from harness.errors import MalformedHistory
-from harness.op import Op
+from harness.op import History, Op
 from harness.options import OptionSpec, parse_bool
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 DEFAULT_MAX_FINDINGS = 10
 
@@ -27,7 +30,7 @@ class FrozenChecker(Protocol):
     @property
     def name(self) -> str: ...
 
-    def check(self, test: Any, history: Any, out_dir: str | os.PathLike[str]) -> Verdict: ...
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict: ...
 
 
 @dataclass(frozen=True)

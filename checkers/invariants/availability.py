@@ -31,9 +31,10 @@ Ops are ordered by history position; durations come from `time_ns`.
 from __future__ import annotations
 
 import bisect
+import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import RECOVERY_WATCH_S, FailureClass, Finding, Verdict
 from harness.client import is_refusal
@@ -51,6 +52,9 @@ from ._common import (
     show,
     verdict,
 )
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 START_FS = frozenset({
     "start-partition", "partition", "kill", "start-kill", "pause", "start-pause", "start-skew", "skew-clock",
@@ -125,7 +129,7 @@ class AvailabilityChecker:
     max_findings: int = 10
     name: str = "availability"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         start_fs, stop_fs, fams = set(self.start_fs), set(self.stop_fs), {}
         for p in getattr(test, "packages", None) or ():
             start_fs |= p.start_fs

@@ -15,15 +15,19 @@ that are decimal strings are read as ints (elle-cli JSON writes `{"0": 100}` for
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
 from harness.options import OptionSpec
 
 from ._common import CheckerPlugin, Findings, bad_value, bool_spec, freeze, incomplete, max_findings_spec, show, verdict
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 
 def _account(k: Any) -> Hashable:
@@ -78,7 +82,7 @@ class BankChecker:
     max_findings: int = 10
     name: str = "bank"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         total: int | float | None = self.total
         accounts: set[Hashable] | None = None if self.accounts is None else {_account(a) for a in self.accounts}
         bad: dict[str, _Bad] = {k: _Bad() for k in _KINDS}

@@ -16,9 +16,10 @@ bound saw increments nobody made. A failed add is subtracted from the attempts w
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
@@ -26,6 +27,9 @@ from harness.options import OptionSpec
 
 from ._common import CheckerPlugin, Findings, FrozenChecker, bad_value, keyed_spec, max_findings_spec, verdict
 from .independent import IndependentChecker
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 
 def _number(op: Op, v: Any, what: str) -> int | float:
@@ -44,7 +48,7 @@ class CounterChecker:
     max_findings: int = 10
     name: str = "counter"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         add_f, read_f = self.add_f, self.read_f
         ok_pos: int | float = 0
         ok_neg: int | float = 0

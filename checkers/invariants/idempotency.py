@@ -20,15 +20,19 @@ The final read is the last ok read. No ok read: unknown (unless another anomaly 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
 
 from ._common import ATOMS, CheckerPlugin, Findings, bad_value, freeze, incomplete, max_findings_spec, show, verdict
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 _NO_RESULT = object()
 
@@ -92,7 +96,7 @@ class IdempotencyChecker:
     max_findings: int = 10
     name: str = "idempotency"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         reqs: dict[Hashable, _Req] = {}
         reads: list[tuple[int, Op]] = []  # (invoke position, ok completion)
         findings = Findings(self.max_findings)

@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import UNKNOWN, Finding, Verdict, merge_validity, safe_check
 from harness.op import History, Op
 
 from ._common import ATOMS, FrozenChecker, freeze, incomplete, show
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 
 def split_by_key(history: History) -> dict[Hashable, list[Op]]:
@@ -63,7 +66,7 @@ class IndependentChecker:
     def name(self) -> str:
         return self.inner.name
 
-    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         per_key = split_by_key(history)
         if not per_key and any(op.is_client for op in history.ops):
             return Verdict(valid=UNKNOWN, checker=self.name, summary="no keyed ops",

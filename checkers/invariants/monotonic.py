@@ -22,15 +22,19 @@ lower a version). With `writes=false` only reads are observations.
 from __future__ import annotations
 
 import bisect
+import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
 from harness.options import OptionSpec
 
 from ._common import CheckerPlugin, Findings, bad_value, bool_spec, freeze, max_findings_spec, show, verdict
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 _NO_KEY = None
 
@@ -79,7 +83,7 @@ class MonotonicChecker:
     max_findings: int = 10
     name: str = "monotonic"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         per_process = self.mode in ("process", "both")
         realtime = self.mode in ("realtime", "both")
         fs = {self.read_f} | ({self.write_f} if self.writes else set())

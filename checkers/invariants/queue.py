@@ -19,10 +19,11 @@ they outnumber the indefinite dequeues and no drain was indefinite; otherwise th
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History
@@ -43,6 +44,9 @@ from ._common import (
 )
 from .independent import IndependentChecker
 
+if TYPE_CHECKING:
+    from harness.test import Test
+
 _TAKE = object()  # marks a pending dequeue or drain
 
 
@@ -54,7 +58,7 @@ class TotalQueueChecker:
     max_findings: int = 10
     name: str = "total-queue"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         attempted: Counter[Hashable] = Counter()
         failed: Counter[Hashable] = Counter()
         enqueued: Counter[Hashable] = Counter()

@@ -25,9 +25,10 @@ last read that still lacked it (0 when none did).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
@@ -46,6 +47,9 @@ from ._common import (
     show,
     verdict,
 )
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 Read = tuple[int, Op, Op, int, Any]  # invoke position, invocation, ok completion, its position, value read
 
@@ -174,7 +178,7 @@ class SetChecker:
     max_findings: int = 10
     name: str = "set"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         groups = _scan(history, self.add_f, self.read_f, self.keyed)
         findings = Findings(self.max_findings)
         tally = _Tally()
@@ -258,7 +262,7 @@ class SetFullChecker:
     max_findings: int = 10
     name: str = "set-full"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         groups = _scan(history, self.add_f, self.read_f, self.keyed)
         findings = Findings(self.max_findings)
         tally = _Tally()

@@ -9,13 +9,17 @@ calls that invalid, the verdict is unknown: a run whose checkers could not judge
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History
 
 from ._common import CheckerPlugin, Findings, max_findings_spec, verdict
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 _TYPES = ("ok", "fail", "info")
 
@@ -27,7 +31,7 @@ class StatsChecker:
     max_findings: int = 10
     name: str = "stats"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         client: dict[str, dict[str, int]] = {}
         nemesis: dict[str, dict[str, int]] = {}
         first: dict[str, int] = {}

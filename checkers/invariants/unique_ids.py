@@ -12,15 +12,19 @@ completions with the same id are a duplicate (a second request was given an id a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History
 
 from ._common import CheckerPlugin, Findings, FrozenChecker, freeze, keyed_spec, max_findings_spec, show, verdict
 from .independent import IndependentChecker
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class UniqueIdsChecker:
     max_findings: int = 10
     name: str = "unique-ids"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         first: dict[Hashable, int] = {}
         dups: dict[Hashable, list[int]] = {}
         attempts = 0

@@ -19,15 +19,19 @@ service passes this check only if it fences expired holders.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
 from harness.options import OptionSpec
 
 from ._common import CheckerPlugin, Findings, freeze, max_findings_spec, parse_f_set, show, verdict
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 ACQUIRE_FS = frozenset({"acquire", "book", "lock"})
 RELEASE_FS = frozenset({"release", "cancel", "unlock"})
@@ -51,7 +55,7 @@ class UniquenessChecker:
     max_findings: int = 10
     name: str = "uniqueness"
 
-    def check(self, test: Any, history: History, out_dir: Any) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         # hold = [start position, end position, owner, acquire ok index, release invoke index or -1]
         holds: dict[Hashable, list[list[Any]]] = {}
         open_hold: dict[tuple[Hashable, Hashable], list[Any]] = {}

@@ -20,7 +20,7 @@ import time
 from collections.abc import Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkers.linearizable import explain
 from checkers.linearizable.model import Entry, Independent, Model
@@ -37,6 +37,9 @@ from checkers.linearizable.search import (
 )
 from harness.checker import UNKNOWN, FailureClass, Finding, Verdict
 from harness.op import History
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 __all__ = ["PARALLEL_MIN_OPS", "LinearizableChecker"]
 
@@ -92,7 +95,7 @@ class LinearizableChecker:
             return find_model(self.model, self.init, independent=self.independent)
         return Independent(self.model) if self.independent else self.model
 
-    def check(self, test: Any, history: History, out_dir: str | os.PathLike[str] | None) -> Verdict:
+    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str] | None) -> Verdict:
         model = self.resolved_model()
         start = time.monotonic()
         deadline = None if self.timeout is None else start + self.timeout

@@ -22,9 +22,10 @@ Times given to combinators are seconds (float); internally everything is integer
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from harness.errors import BadInput
 from harness.generator.context import Context
@@ -34,25 +35,16 @@ if TYPE_CHECKING:
     from harness.test import Test
 
 
-class _Pending:
-    """The type of `PENDING`; one instance only."""
+class _Pending(enum.Enum):
+    """The type of `PENDING`, its one member: an Enum, so that `e is PENDING` narrows `e` for the type checker."""
 
-    __slots__ = ()
-    _instance: _Pending | None = None
-
-    def __new__(cls) -> _Pending:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    PENDING = "PENDING"
 
     def __repr__(self) -> str:
         return "PENDING"
 
-    def __reduce__(self) -> str:
-        return "PENDING"
 
-
-PENDING = _Pending()
+PENDING: Final = _Pending.PENDING
 """Nothing to emit right now: ask again after the next event or once some time has passed."""
 
 
@@ -422,4 +414,4 @@ def beats(e: Emitted, best: Emitted | None) -> bool:
         return False
     if best is PENDING:
         return True
-    return e.time_ns < best.time_ns  # type: ignore[union-attr]
+    return e.time_ns < best.time_ns

@@ -180,11 +180,11 @@ class ProcessLimit(Gen):
         if r is None:
             return None
         e, g2 = r
-        if e is PENDING or e.process in self.procs:  # type: ignore[union-attr]
+        if e is PENDING or e.process in self.procs:
             return e, ProcessLimit(self.n, self.procs, g2)
         if len(self.procs) >= self.n:
             return None
-        return e, ProcessLimit(self.n, self.procs | {e.process}, g2)  # type: ignore[union-attr]
+        return e, ProcessLimit(self.n, self.procs | {e.process}, g2)
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
         g2 = update(self.gen, test, ctx, event)

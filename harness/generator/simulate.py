@@ -88,15 +88,15 @@ def simulate(
             rng.rollback()
             break
         e, g2 = r
-        if e is not PENDING and (not flight or e.time_ns <= flight[0][0]):  # type: ignore[union-attr]
+        if e is not PENDING and (not flight or e.time_ns <= flight[0][0]):
             rng.commit()
-            if e.time_ns < ctx.time_ns:  # type: ignore[union-attr]
+            if e.time_ns < ctx.time_ns:
                 raise BadInput(f"generator emitted {e} before the current time {ctx.time_ns}")
-            thread = ctx.thread_of(e.process)  # type: ignore[union-attr]
+            thread = ctx.thread_of(e.process)
             if thread is None or thread not in ctx.free_threads:
                 raise BadInput(f"generator emitted {e} for a process that is not free")
-            ctx = ctx.with_time(e.time_ns).busy(thread)  # type: ignore[union-attr]
-            g = update(g2, test, ctx, e)  # type: ignore[arg-type]
+            ctx = ctx.with_time(e.time_ns).busy(thread)
+            g = update(g2, test, ctx, e)
             dispatched += 1
             if isinstance(e, Op):
                 out.append(e)

@@ -47,10 +47,10 @@ class Stagger(Gen):
         e, g2 = r
         if e is PENDING:
             return e, (self if g2 is self.gen else Stagger(self.dt2_ns, self.next_ns, g2))
-        t = e.time_ns  # type: ignore[union-attr]
+        t = e.time_ns
         if self.next_ns is not None and self.next_ns > t:
             t = self.next_ns
-            e = retimed(e, t)  # type: ignore[arg-type]
+            e = retimed(e, t)
         gap = test.rng.randrange(self.dt2_ns) if self.dt2_ns > 0 else 0
         return e, Stagger(self.dt2_ns, t + gap, g2)
 
@@ -83,10 +83,10 @@ class Delay(Gen):
         e, g2 = r
         if e is PENDING:
             return e, (self if g2 is self.gen else Delay(self.dt_ns, self.next_ns, g2))
-        t = e.time_ns  # type: ignore[union-attr]
+        t = e.time_ns
         nxt = t if self.next_ns is None else self.next_ns
         if nxt > t:
-            e = retimed(e, nxt)  # type: ignore[arg-type]
+            e = retimed(e, nxt)
         return e, Delay(self.dt_ns, nxt + self.dt_ns, g2)
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
@@ -173,7 +173,7 @@ class TimeLimit(Gen):
         if r is None:
             return None
         e, g2 = r
-        if e is not PENDING and e.time_ns >= cutoff:  # type: ignore[union-attr]
+        if e is not PENDING and e.time_ns >= cutoff:
             if ctx.all_free:
                 return None  # nothing in flight could bring an earlier op: done
             # The soonest op is past the cutoff, but a thread that is busy now may, once free, be offered one

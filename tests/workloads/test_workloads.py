@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import generator as g
-from harness.checker import UNKNOWN, Checker
+from harness.checker import Checker
 from harness.errors import BadInput, UnknownPlugin
 from harness.rng import GenRandom
 from harness.op import History, Op
