@@ -164,8 +164,18 @@ class RedisClient:
                                single_connection_client=True)  # connects here
             self._conns[host] = conn
         else:
-            assert conn.connection is not None
-            conn.connection.connect()  # a no-op while connected; reconnects after an error dropped it
+            # A connection the server closed meanwhile (it was killed, or restarted) reads as EOF: found now, it is
+            # replaced before anything is sent, so the op can still be a definite fail, not an unknown write. (The
+            # same check redis-py's pool makes; a server dying after it is the unknown outcome it really is.)
+            c = conn.connection
+            assert c is not None
+            try:
+                stale = c.can_read(timeout=0)  # connects first if an error had dropped the connection
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                stale = True
+            if stale:
+                c.disconnect()
+                c.connect()
         return conn
 
     # ------------------------------------------------------------------------------------------ invoke
