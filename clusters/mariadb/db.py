@@ -97,6 +97,7 @@ class MariaDB:
         self.opts = opts
         self.nodes = tuple(nodes)
         self.password = password
+        self._failed: set[str] = set()  # nodes whose setup failed: the nodes joining after them stop waiting
 
     # paths ---------------------------------------------------------------------------------------
     @staticmethod
@@ -111,6 +112,11 @@ class MariaDB:
 
     def logfile(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "mariadb.log")
+
+    def tmpdir(self, test: Test, node: str) -> str:
+        """mariadbd's own temporary directory: /tmp is shared by local-namespace nodes, and two install-db runs
+        at once collided there on a temporary table's file."""
+        return os.path.join(self.workdir(test, node), "tmp")
 
     def socket(self, test: Test, node: str) -> str:
         """The Unix socket (mariadbd always makes one): in the workdir, or under /tmp named by the workdir's hash
@@ -130,6 +136,7 @@ class MariaDB:
         host, o = test.node_host(node), self.opts
         s = {
             "user": OS_USER, "datadir": self.data_dir(test, node), "socket": self.socket(test, node),
+            "tmpdir": self.tmpdir(test, node),
             "pid-file": os.path.join(self.workdir(test, node), "mariadbd.pid"),
             "bind-address": host, "port": str(o.port), "skip-name-resolve": "ON",
             "innodb-buffer-pool-size": "64M", "max-connections": "300",
@@ -183,27 +190,47 @@ class MariaDB:
         remote = self._remote(test, node)
         work, data = self.workdir(test, node), self.data_dir(test, node)
         self._stop(test, node, release=False)
-        remote.run(["rm", "-rf", data], timeout=60)
-        remote.run(["mkdir", "-p", work], timeout=30)
-        remote.run(["chown", f"{OS_USER}:{OS_USER}", work], timeout=30)
+        tmp = self.tmpdir(test, node)
+        remote.run(["rm", "-rf", data, tmp], timeout=60)
+        remote.run(["mkdir", "-p", work, tmp], timeout=30)
+        remote.run(["chown", f"{OS_USER}:{OS_USER}", work, tmp], timeout=30)
         remote.run(["chmod", "755", work], timeout=30)
-        self._install(test, node)
-        index = self.nodes.index(node)
-        if self.opts.galera and index > 0:  # join one at a time: a donor serves one snapshot transfer at once
-            before = self.nodes[index - 1]
-            self._await(test, before, READY_TIMEOUT, what=f"{before} Synced before {node} joins", watch=False)
-        self._start(test, node, bootstrap=self.opts.galera and index == 0)
-        self._await(test, node, READY_TIMEOUT, what=f"mariadb on {node} ready")
+        try:
+            self._install(test, node)
+            index = self.nodes.index(node)
+            if self.opts.galera and index > 0:  # join one at a time: a donor serves one snapshot transfer at once
+                self._await_previous(test, self.nodes[index - 1], node)
+            self._start(test, node, bootstrap=self.opts.galera and index == 0)
+            self._await(test, node, READY_TIMEOUT, what=f"mariadb on {node} ready")
+        except Exception:
+            self._failed.add(node)
+            raise
+
+    def _await_previous(self, test: Test, before: str, node: str) -> None:
+        """Until `before` is Synced; at once a ClusterError if its setup failed (it never will be)."""
+
+        def attempt() -> None:
+            if before in self._failed:
+                raise ClusterError(f"{node} cannot join: the setup of {before} failed")
+            problem = self._serving(test, before)
+            if problem is not None:
+                raise NotYet(problem)
+
+        try:
+            retry_until(READY_TIMEOUT, attempt, every=0.3, what=f"{before} Synced before {node} joins")
+        except TimedOut as e:
+            raise ClusterError(str(e)) from None
 
     def _install(self, test: Test, node: str) -> None:
         """A fresh data directory (mariadb-install-db), then the account of the harness through --bootstrap."""
         remote, data = self._remote(test, node), self.data_dir(test, node)
-        r = remote.run(["mariadb-install-db", "--no-defaults", f"--user={OS_USER}", f"--datadir={data}",
+        tmp = f"--tmpdir={self.tmpdir(test, node)}"
+        r = remote.run(["mariadb-install-db", "--no-defaults", f"--user={OS_USER}", f"--datadir={data}", tmp,
                         "--auth-root-authentication-method=socket", "--skip-test-db"], timeout=120, check=False)
         if r.exit_code != 0:
             raise ClusterError(f"mariadb-install-db failed on {node}: {(r.stderr or r.stdout).strip()[-300:]}")
         sql = account_sql(account_hosts(test), self.password)
-        r = remote.run([MARIADBD, "--no-defaults", f"--user={OS_USER}", f"--datadir={data}", "--bootstrap",
+        r = remote.run([MARIADBD, "--no-defaults", f"--user={OS_USER}", f"--datadir={data}", tmp, "--bootstrap",
                         "--skip-networking", f"--socket={self.socket(test, node)}"],
                        stdin=sql.encode(), timeout=120, check=False)
         if r.exit_code != 0:
@@ -211,8 +238,8 @@ class MariaDB:
 
     def teardown(self, test: Test, node: str) -> None:
         self._stop(test, node, release=True)
-        self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node), self.socket(test, node)], timeout=60,
-                                     check=False)
+        self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node), self.tmpdir(test, node),
+                                      self.socket(test, node)], timeout=60, check=False)
 
     def _stop(self, test: Test, node: str, *, release: bool) -> None:
         self._signal(test, node, "KILL")
