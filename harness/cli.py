@@ -1,4 +1,4 @@
-"""The command line: `harness run | check | bundle | report | export | serve | plugins | cleanup | images`.
+"""The command line: `harness run | check | shrink | bundle | report | export | serve | plugins | cleanup | images`.
 
 Owns parsing options into RunOptions and exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input (click's
 usage errors included, one line, no traceback), 255 harness crashed. Does not own any behaviour: each command
@@ -388,6 +388,39 @@ def bundle(run_dir: str, minimize_budget: float) -> None:
     click.echo(f"harness: {m['failure_class']} ({m['kind']}) in {m['ops']} of {m['original_ops']} ops; "
                f"replay: {b.facts['replay']}", err=True)
     click.echo(str(b.archive))
+
+
+@main_group.command("shrink")
+@click.option("--budget", default=900.0, show_default=True, type=click.FloatRange(min=1),
+              help="seconds of replays at most; then the smallest failing schedule found so far is kept")
+@click.option("--replays", default=2, show_default=True, type=click.IntRange(min=1),
+              help="replays of each candidate schedule at most (fresh clusters, the run's seed and options)")
+@click.option("--failures", default=1, show_default=True, type=click.IntRange(min=1),
+              help="replays that must fail the same way for a candidate to be kept (k of --replays)")
+@click.argument("run_dir", metavar="RUN")
+def shrink_cmd(run_dir: str, budget: float, replays: int, failures: int) -> None:
+    """Replay a failing RUN with fewer faults and a shorter time limit until the smallest schedule that still
+    fails; writes RUN/shrink/ and prints the command that reproduces it. Exit 1: it does; 2: it never failed again."""
+    from harness.shrink import ShrinkOptions, shrink_run
+
+    if failures > replays:
+        raise BadInput(f"--failures {failures} is more than --replays {replays}")
+    res, command = shrink_run(run_dir, ShrinkOptions(budget_s=budget, replays=replays, failures=failures),
+                              lambda m: click.echo(f"harness: {m}", err=True))
+    folder = os.path.join(res.run, "shrink")
+    if res.best is None:
+        why = "interrupted" if res.interrupted else "the budget ran out" if res.budget_ran_out else "none failed"
+        click.echo(f"harness: the run never failed again the same way in {len(res.attempts)} attempts ({why}); "
+                   f"nothing shrunk; attempts in {folder}/attempts.jsonl", err=True)
+        sys.exit(130 if res.interrupted else 2)
+    best, original = res.best, res.original
+    note = " (budget ran out: it may shrink further)" if res.budget_ran_out else ""
+    note = " (interrupted)" if res.interrupted else note
+    click.echo(f"harness: smallest failing schedule: {len(best.windows)} of {len(original.windows)} faults, "
+               f"{best.time_limit:g} of {original.time_limit:g} s, after {len(res.attempts)} attempts{note}; "
+               f"written to {folder}", err=True)
+    click.echo(str(command))
+    sys.exit(130 if res.interrupted else 1)
 
 
 @main_group.command()
