@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from harness.minimize import Signature
 from harness.op import History, Op
 from harness.shrink import (
     Candidate,
+    Replay,
     ShrinkOptions,
     Window,
     run_args,
@@ -38,7 +40,7 @@ def window(i: int) -> Window:
                            {"at": end, "f": "stop-partition", "value": None}))
 
 
-def stand_in_replay(tmp: Path, rule: object, calls: list[Candidate]) -> object:
+def stand_in_replay(tmp: Path, rule: Callable[[Candidate, int], bool], calls: list[Candidate]) -> Replay:
     """A stand-in for `harness run`: writes a run directory whose verdict is invalid (exit 1) when
     `rule(candidate, replay number)` holds, else valid (exit 0)."""
 
@@ -46,7 +48,7 @@ def stand_in_replay(tmp: Path, rule: object, calls: list[Candidate]) -> object:
         calls.append(c)
         d = tmp / f"r{len(calls)}"
         d.mkdir()
-        bad = rule(c, i)  # type: ignore[operator]
+        bad = rule(c, i)
         finding = Finding(kind="not-linearizable", failure_class=FailureClass.NOT_LINEARIZABLE, diagnosis="x",
                           ops=(7,))
         verdict = Verdict(valid=not bad, checker="linearizable", findings=(finding,) if bad else ())
@@ -59,7 +61,9 @@ def stand_in_replay(tmp: Path, rule: object, calls: list[Candidate]) -> object:
 def test_the_fault_that_matters_is_kept_and_the_run_shortened(tmp_path: Path) -> None:
     windows = [window(i) for i in range(6)]
     calls: list[Candidate] = []
-    rule = lambda c, i: 3 in c.windows and c.time_limit >= 12
+    def rule(c: Candidate, i: int) -> bool:  # the bug needs fault 3 and 12 s
+        return 3 in c.windows and c.time_limit >= 12
+
     res = shrink(tmp_path, SIG, windows, 40.0, stand_in_replay(tmp_path, rule, calls), ShrinkOptions(replays=1))
     # 40 s -> 20 s fails; then the floor, fault 3's heal at 16 s + 2 s of margin: 18 s fails too
     assert res.best == Candidate((3,), 18.0)
@@ -71,7 +75,9 @@ def test_k_of_n_replays(tmp_path: Path) -> None:
     """A candidate is kept only when `failures` of its `replays` fail; the replays stop once that is decided."""
     windows = [window(0), window(1)]
     calls: list[Candidate] = []
-    rule = lambda c, i: i == 1 or c.windows == (0, 1)
+    def rule(c: Candidate, i: int) -> bool:  # only the second replay of the smaller candidates fails
+        return i == 1 or c.windows == (0, 1)
+
     res = shrink(tmp_path, SIG, windows, 8.0, stand_in_replay(tmp_path, rule, calls),
                  ShrinkOptions(replays=3, failures=2))
     assert [a.kept for a in res.attempts][:1] == [True] and res.attempts[0].exit_codes == (1, 1)
