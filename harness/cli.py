@@ -419,6 +419,10 @@ def shrink_cmd(run_dir: str, budget: float, replays: int, failures: int) -> None
     click.echo(f"harness: smallest failing schedule: {len(best.windows)} of {len(original.windows)} faults, "
                f"{best.time_limit:g} of {original.time_limit:g} s, after {len(res.attempts)} attempts{note}; "
                f"written to {folder}", err=True)
+    from harness.shrink import failing_run
+
+    if (run := failing_run(res)) and os.path.isfile(os.path.join(run, "bundle.tar.gz")):
+        click.echo(f"harness: a failing replay of it, with its bug report bundle: {run}/bundle.tar.gz", err=True)
     click.echo(str(command))
     sys.exit(130 if res.interrupted else 1)
 

@@ -290,7 +290,18 @@ def summary_json(res: ShrinkResult, options: Any, schedule: str | None) -> dict[
         "budget_ran_out": res.budget_ran_out,
         "interrupted": res.interrupted,
         "command": None if best is None else command_of(options, best, schedule),
+        "failing_run": failing_run(res),
     }
+
+
+def failing_run(res: ShrinkResult) -> str | None:
+    """A replay of the smallest failing candidate that failed the same way (its own minimal history and bundle
+    are in its run directory, as for every invalid run)."""
+    for a in res.attempts:
+        if a.kept and a.candidate == res.best:
+            bad = [r for r, code in zip(a.runs, a.exit_codes) if code == 1]
+            return bad[-1] if bad else None
+    return None
 
 
 def attempt_json(a: Attempt, windows: Sequence[Window]) -> dict[str, Any]:

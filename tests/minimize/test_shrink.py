@@ -151,6 +151,7 @@ def test_shrink_command_on_a_real_failing_run(tmp_path: Path) -> None:
     summary = json.loads((run / "shrink" / "shrink.json").read_text())
     assert summary["reproduced"] and summary["minimal"]["time_limit"] < summary["original"]["time_limit"] == 4.0
     assert p.stdout.strip() == summary["command"] and "--seed 11" in summary["command"]
+    assert (Path(summary["failing_run"]) / "bundle.tar.gz").is_file() and "bug report bundle" in p.stderr
     attempts = [json.loads(line) for line in (run / "shrink" / "attempts.jsonl").read_text().splitlines()]
     assert attempts[0]["kept"] and all(Path(r).is_dir() for a in attempts for r in a["runs"])
     again = harness(*summary["command"].split()[1:])
