@@ -15,12 +15,20 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import harness
 from harness.errors import BadInput
+
+if TYPE_CHECKING:  # imported where used, so that `harness --help` starts fast
+    from harness.checker import Validity, Verdict
+    from harness.coverage import Coverage
+    from harness.op import History
+    from harness.options import RunOptions
+    from harness.plugins import Registry
+    from harness.recheck import CheckPlan
 
 EXIT_BAD_INPUT = 254
 EXIT_CRASH = 255
@@ -209,7 +217,7 @@ def _reproduction_lines(run_dir: str) -> None:
         click.echo(f"harness: bug report bundle: {archive}", err=True)
 
 
-def _coverage_lines(cov: Any) -> str:
+def _coverage_lines(cov: Coverage) -> str:
     """The fault windows and the client ops in each (harness.coverage.Coverage), for the console."""
     base = f"{cov.baseline_rate:.0f} client ops/s before the first fault" if cov.baseline_rate else "no ops before it"
     lines = [f"harness: fault windows ({base}; each needs {cov.min_ops} completed client ops):"]
@@ -223,7 +231,7 @@ def _coverage_lines(cov: Any) -> str:
     return "\n".join(lines)
 
 
-def _replay_options(run_dir: str, results_dir: str) -> Any:
+def _replay_options(run_dir: str, results_dir: str) -> RunOptions:
     from harness.options import options_from_test_json
     from harness.store import read_json
 
@@ -268,7 +276,7 @@ def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_d
     named_plan = _named_plan(registry, checker_name, raw) if checker_name or raw else None  # options first
     loaded = [(path, read_history(path, fmt, repair=repair)) for path in files]  # then every file
     plans = [named_plan or _default_plan(registry, path, v.history) for path, v in loaded]
-    worst: Any = True
+    worst: Validity = True
     for (path, validated), plan in zip(loaded, plans):
         for w in validated.warnings:
             click.echo(f"harness: warning: {w}", err=True)
@@ -299,7 +307,7 @@ def _check_command(checker_name: str | None, raw: dict[str, str]) -> str:
     return " ".join(shlex.quote(p) for p in parts) + " {path}"
 
 
-def _minimize_one(plan: Any, path: str, history: Any, verdict: Any, checks_dir: str, budget: float,
+def _minimize_one(plan: CheckPlan, path: str, history: History, verdict: Verdict, checks_dir: str, budget: float,
                   command: str) -> None:
     """`harness check --minimize` for one file: the minimal history next to the run (RUN/minimal/) or under the
     checks folder, and one line saying what it kept and what it cost."""
@@ -323,7 +331,7 @@ def _parse_check_opts(opt: tuple[str, ...]) -> dict[str, str]:
     return parse_kv(opt, "--opt")
 
 
-def _named_plan(registry: Any, checker_name: str | None, raw: dict[str, str], note: str = "") -> Any:
+def _named_plan(registry: Registry, checker_name: str | None, raw: dict[str, str], note: str = "") -> CheckPlan:
     """The checker the user named (linearizable if only options were given), its options validated."""
     from harness.options import parse_opts
     from harness.recheck import CheckPlan
@@ -336,7 +344,7 @@ def _named_plan(registry: Any, checker_name: str | None, raw: dict[str, str], no
     return CheckPlan(checker=checker, test=None, description=note)
 
 
-def _default_plan(registry: Any, path: str, history: Any) -> Any:
+def _default_plan(registry: Registry, path: str, history: History) -> CheckPlan:
     """Nothing named: a run's history.jsonl is checked as its run did; any other file with the linearizable
     checker, each key on its own when every op's value is a (key, value) tuple."""
     from harness.recheck import looks_keyed, run_plan
@@ -350,7 +358,7 @@ def _default_plan(registry: Any, path: str, history: Any) -> Any:
     return _named_plan(registry, None, {})
 
 
-def _check_one(plan: Any, history: Any, out_dir: str) -> Any:
+def _check_one(plan: CheckPlan, history: History, out_dir: str) -> Verdict:
     """The plan's verdict; for a run's history also capped as the run capped it (faults not injected, fault
     windows untested, faults without evidence that they took effect), so that re-checking reaches the run's
     verdict."""
@@ -370,7 +378,7 @@ def _check_one(plan: Any, history: Any, out_dir: str) -> Any:
         return verdict
     failed = [op for op in history.nemesis_ops().completions() if op.error is not None]
     packages = plan.test.packages
-    return cap_verdict(verdict, failed, [], coverage(history, packages, plan.min_fault_ops),
+    return cap_verdict(verdict, failed, [], coverage(history, packages, plan.test.options.min_fault_ops),
                        tuple(fault_records(history, packages)))
 
 

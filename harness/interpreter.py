@@ -30,11 +30,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import generator as g
 from harness.client import HarnessBug
 from harness.op import INFO, INVOKE, NEMESIS, Op
+
+if TYPE_CHECKING:
+    from harness.generator.core import GenLike
+    from harness.test import Test
 
 log = logging.getLogger("harness.interpreter")
 
@@ -106,6 +110,7 @@ class _Worker:
         if self.thread == NEMESIS:
             return self._invoke(test.nemesis, op)
         if self.client is None:
+            assert self.node is not None  # every worker but the nemesis's is bound to a node
             try:
                 self.client = test.client.open(test, self.node)
             except Exception as e:  # noqa: BLE001 - an unopenable client is a definite fail
@@ -144,7 +149,7 @@ class Interpreter:
 
     def __init__(
         self,
-        test: Any,
+        test: Test,
         *,
         record: Callable[[Op, bool], None],
         counters: Counters | None = None,
@@ -165,7 +170,7 @@ class Interpreter:
         self._ctx: Any = None
         self._cond = threading.Condition(threading.Lock())
         # state of the current run, guarded by _cond
-        self._gen: Any = None
+        self._gen: GenLike = None
         self._outstanding: dict[int | str, tuple[Any, int]] = {}  # thread -> (item, deadline ns)
         self._wake_ns: int | None = None  # when the main thread must ask again (a scheduled op)
         self._exhausted = False

@@ -20,20 +20,24 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import jsonschema
 import yaml
 
+from harness.checker import Validity
 from harness.errors import BadInput
 from harness.options import parse_nemeses, parse_opts
 from harness.plugins import Registry
 from harness.store import read_json, write_json
+
+if TYPE_CHECKING:
+    from harness.report.compare import SuiteGate
 
 MATRIX_KEYS = ("system", "version", "workload", "nemesis", "cluster", "seed", "time-limit")
 RUN_DEFAULTS: dict[str, Any] = {"cluster": "local", "workload": "register", "nemesis": "", "time-limit": 30}
@@ -220,17 +224,17 @@ class RunOutcome:
     spec: RunSpec
     exit_code: int
     run_dir: str | None
-    valid: Any
+    valid: Validity
     checkers: tuple[dict[str, Any], ...]
     error: str = ""
     coverage: Mapping[str, Any] | None = None  # fault windows, untested ones, fewest completed ops in a window
     evidence: Mapping[str, int] | None = None  # faults started, and how many were not shown to take effect
 
 
-VALIDITY_OF_EXIT = {0: True, 1: False, 2: "unknown"}
+VALIDITY_OF_EXIT: dict[int, Validity] = {0: True, 1: False, 2: "unknown"}
 
 
-def _run_one(spec: RunSpec, results_dir: str, echo: Any) -> RunOutcome:
+def _run_one(spec: RunSpec, results_dir: str, echo: Callable[[str], None]) -> RunOutcome:
     argv = [sys.executable, "-m", "harness", *spec.argv(results_dir)]
     echo(f"suite: {spec.id}: {' '.join(argv[3:])}")
     p = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "CI": "true"})
@@ -241,7 +245,7 @@ def _run_one(spec: RunSpec, results_dir: str, echo: Any) -> RunOutcome:
     checkers: list[dict[str, Any]] = []
     cov: Mapping[str, Any] | None = None
     evidence: Mapping[str, int] | None = None
-    valid: Any = VALIDITY_OF_EXIT.get(p.returncode, "unknown")
+    valid: Validity = VALIDITY_OF_EXIT.get(p.returncode, "unknown")
     if run_dir and os.path.exists(os.path.join(run_dir, "results.json")):
         res = read_json(os.path.join(run_dir, "results.json"))
         valid = res["valid"]
@@ -288,7 +292,7 @@ def _leaf_verdicts(v: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _leaf_verdicts(c)
 
 
-def worst(validities: list[Any]) -> Any:
+def worst(validities: list[Validity]) -> Validity:
     if any(v is False for v in validities):
         return False
     if any(v is not True for v in validities):
@@ -296,7 +300,7 @@ def worst(validities: list[Any]) -> Any:
     return True
 
 
-def gate_exit_code(validity: Any, fail_on: str) -> int:
+def gate_exit_code(validity: Validity, fail_on: str) -> int:
     if validity is False:
         return 1
     if validity is not True and fail_on == "unknown":
@@ -325,7 +329,7 @@ def write_junit(path: str, suite: Suite, outcomes: list[RunOutcome]) -> None:
 
 
 def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | None = None,
-              echo: Any = print) -> tuple[int, str]:
+              echo: Callable[[str], None] = print) -> tuple[int, str]:
     """Run the suite; returns (exit code, suite directory)."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = os.path.abspath(os.path.join(results_dir, "suites", suite.name, stamp))
@@ -356,7 +360,7 @@ def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | 
     return code, out
 
 
-def _gate(suite: Suite, code: int, fail_on: str, outcomes: list[RunOutcome]) -> Any:
+def _gate(suite: Suite, code: int, fail_on: str, outcomes: list[RunOutcome]) -> SuiteGate:
     """The suite's pass/fail for its summary page: each cell with why it is not valid."""
     from harness.report.compare import GateCell, SuiteGate
 

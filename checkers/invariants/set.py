@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from harness.checker import FailureClass, Finding, Verdict
 from harness.op import History, Op
@@ -51,7 +51,14 @@ from ._common import (
 if TYPE_CHECKING:
     from harness.test import Test
 
-Read = tuple[int, Op, Op, int, Any]  # invoke position, invocation, ok completion, its position, value read
+class Read(NamedTuple):
+    """One ok read: where its invocation and completion stand in the history, and the value it read."""
+
+    invoke_pos: int
+    invocation: Op
+    completion: Op
+    pos: int
+    value: Any
 
 
 def _read_elements(op: Op, v: Any) -> tuple[set[Hashable], int]:
@@ -132,7 +139,7 @@ def _scan(history: History, add_f: str, read_f: str, keyed: bool) -> dict[Hashab
                 g.ok[e] = (pos, op.index, op.time_ns)
         elif op.type == "ok":
             v = _unpair(op, op.value)[1] if keyed else op.value
-            g.reads.append((ipos, iop, op, pos, v))
+            g.reads.append(Read(ipos, iop, op, pos, v))
     for g in groups.values():
         for e in g.attempted:
             g.outcome.setdefault(e, "info")  # invoked, never completed: indefinite
@@ -337,10 +344,10 @@ class SetFullChecker:
                 if kp is None or pos < kp:
                     known[e], known_time[e], known_op[e] = pos, op.time_ns, op.index
         # Reads in invocation order; the last one of them that shows each element.
-        order = sorted(range(n_reads), key=lambda i: raw_reads[i][0])
+        order = sorted(range(n_reads), key=lambda i: raw_reads[i].invoke_pos)
         reads = [raw_reads[i] for i in order]
         contents = [contents[i] for i in order]
-        inv_pos = [r[0] for r in reads]
+        inv_pos = [r.invoke_pos for r in reads]
         last_present: dict[Hashable, int] = {}
         assigned: set[Hashable] = set()
         for i in range(n_reads - 1, -1, -1):
@@ -370,7 +377,7 @@ class SetFullChecker:
             if gone:
                 must.difference_update(gone)
         last_inv = inv_pos[-1] if n_reads else -1
-        last_op = reads[-1][2].index if n_reads else -1
+        last_op = reads[-1].completion.index if n_reads else -1
         judged = 0
         for e, kp in known.items():
             if e in unexpected:
@@ -394,15 +401,15 @@ class SetFullChecker:
                 tally.stable_latencies.append(0)
                 continue
             tally.stale.append(_tag(k, e))
-            tally.stable_latencies.append(max(0, reads[la][1].time_ns - known_time[e]))
+            tally.stable_latencies.append(max(0, reads[la].invocation.time_ns - known_time[e]))
             if self.linearizable:
                 findings.note("stale", lambda e=e, la=la: Finding(
                     kind="stale",
                     failure_class=FailureClass.STALE_READ,
-                    diagnosis=(f"{pre}stale read: read op #{reads[la][2].index} lacks {show(e)} although it began "
+                    diagnosis=(f"{pre}stale read: read op #{reads[la].completion.index} lacks {show(e)} although it began "
                                f"after {show(e)} was known to be in the set (op #{known_op[e]}); later reads "
                                "have it"),
-                    ops=(known_op[e], reads[la][2].index),
+                    ops=(known_op[e], reads[la].completion.index),
                     scope=scope,
                 ))
         for e, idx in unexpected.items():
@@ -421,8 +428,8 @@ class SetFullChecker:
                     kind="failed-add-present",
                     failure_class=FailureClass.UNEXPECTED_VALUE,
                     diagnosis=(f"{pre}unexpected value: add {show(e)} failed (op #{g.attempted[e]}) but read "
-                               f"op #{reads[last_present[e]][2].index} contains it"),
-                    ops=(g.attempted[e], reads[last_present[e]][2].index),
+                               f"op #{reads[last_present[e]].completion.index} contains it"),
+                    ops=(g.attempted[e], reads[last_present[e]].completion.index),
                     scope=scope,
                 ))
         if n_reads == 0:
@@ -439,7 +446,7 @@ class SetFullChecker:
                     f"contains it (last read op #{last_op})")
             ops: tuple[int, ...] = (known_idx, last_op)
         else:
-            seen = reads[lp][2].index
+            seen = reads[lp].completion.index
             diag = (f"{pre}lost acknowledged write: {show(e)} was in the set (read op #{seen}) but the last read "
                     f"(op #{last_op}) does not contain it")
             ops = (known_idx, seen, last_op) if known_idx != seen else (seen, last_op)
