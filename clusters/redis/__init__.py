@@ -14,7 +14,8 @@ System options (`--system-opt key=value`):
                          first op, and keeps talking to that node, whatever it becomes
   down_after_ms=2000     Sentinel's down-after-milliseconds: how long a primary may not answer before failover
   failover_timeout_ms=6000   Sentinel's failover-timeout
-  binary=redis-server    the redis-server binary on the nodes (any 6.2+; the Sentinel runs as `binary --sentinel`)
+  binary=redis-server    the redis-server binary on the nodes (6.2 or later should do; 7.0 is tested; the Sentinel
+                         runs as `binary --sentinel`)
   conf.KEY=VALUE         a redis.conf directive (not the Sentinel's), e.g. conf.min-replicas-to-write=1; a
                          directive this redis-server does not know is refused on the node before it starts
 Every node authenticates clients, replicas and Sentinels with the run's password and listens on its cluster

@@ -158,7 +158,7 @@ class RedisClient:
     def _conn(self, host: str) -> redis.Redis:
         """The connection to `host`, connected now (redis.ConnectionError if it cannot be: nothing was sent)."""
         conn = self._conns.get(host)
-        if conn is None:
+        if conn is None or conn.connection is None:
             conn = redis.Redis(host=host, port=PORT, password=self._password, socket_timeout=self._timeout,
                                socket_connect_timeout=min(1.0, self._timeout), retry=_no_retry(),
                                single_connection_client=True)  # connects here
@@ -168,7 +168,6 @@ class RedisClient:
             # replaced before anything is sent, so the op can still be a definite fail, not an unknown write. (The
             # same check redis-py's pool makes; a server dying after it is the unknown outcome it really is.)
             c = conn.connection
-            assert c is not None
             try:
                 stale = c.can_read(timeout=0)  # connects first if an error had dropped the connection
             except (redis.ConnectionError, redis.TimeoutError, OSError):

@@ -80,7 +80,8 @@ class Wire:
             for c in commands:
                 self.read(*c)
         except redis.RedisError:
-            self.conn.close()
+            if self.conn.connection is not None:
+                self.conn.connection.disconnect()
             raise
         replies = self.write("EXEC")
         return list(replies or [])
