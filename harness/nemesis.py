@@ -54,7 +54,9 @@ class Package:
 
 class NemesisPlugin(Protocol):
     """Plugin in `harness.nemeses`: `package(test, opts)` builds the fault package for this test, checking the
-    abilities it needs (raise MissingAbility before the run, naming it)."""
+    abilities it needs (raise MissingAbility before the run, naming it). A plugin may name the ops its nemesis
+    handles as `fs` (a frozenset), so that a hand-written schedule naming an op no selected nemesis handles is
+    refused before the run (`nemeses.schedule.family_generator`)."""
 
     name: str
     option_specs: Sequence[OptionSpec]

@@ -22,7 +22,7 @@ from harness.generator.core import new_invoke, seconds_to_ns
 from harness.nemesis import ComposedNemesis, Package
 from harness.options import OptionSpec
 from nemeses import clock, disk, membership, packet, partition, process, swizzle
-from nemeses.schedule import FAMILY_FS, Periodic, Step, family_generator, fault_plan
+from nemeses.schedule import Periodic, Step, family_generator, fault_plan
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -32,7 +32,6 @@ FAMILIES: dict[str, Any] = {
     "packet": packet.PLUGIN, "swizzle-clog": swizzle.PLUGIN, "disk": disk.PLUGIN, "membership": membership.PLUGIN,
 }
 DEFAULT_FAULTS = ("partition", "kill", "pause", "clock", "packet", "swizzle-clog")
-FAMILY_FS["combined"] = frozenset().union(*(FAMILY_FS[n] for n in FAMILIES))
 
 
 class Rotation(Gen):
@@ -95,6 +94,7 @@ class CombinedPlugin:
     """The `harness.nemeses` plugin `combined`."""
 
     name = "combined"
+    fs = frozenset().union(*(p.fs for p in FAMILIES.values()))  # the ops of every family it may rotate through
     option_specs: Sequence[OptionSpec] = (
         OptionSpec(name="combined-faults", default=(), parse=_names,
                    help="fault families to rotate through (default: " + ", ".join(DEFAULT_FAULTS) + " where possible)"),

@@ -45,7 +45,6 @@ from nemeses.probe import system_pids
 from nemeses.process import running_probe
 from nemeses.remotes import require_remotes
 from nemeses.schedule import (
-    FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
@@ -58,7 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("harness")
 OP, STOP = "corrupt-file", "stop-disk"
 FS = frozenset({OP, STOP})
-FAMILY_FS["disk"] = FS
 MODES = ("bitflip", "truncate", "copy", "rollback")
 
 
@@ -263,6 +261,7 @@ class DiskPlugin:
     """The `harness.nemeses` plugin `disk`."""
 
     name = "disk"
+    fs = FS  # the ops its nemesis handles
     option_specs: Sequence[OptionSpec] = (
         OptionSpec(name="disk-files", default=(), parse=_globs,
                    help="globs of data files relative to the node's workdir (default: the files the system names)"),

@@ -30,7 +30,6 @@ from harness.op import Op
 from harness.options import OptionSpec
 from nemeses.targets import require_targets, targets_of
 from nemeses.schedule import (
-    FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 
 REMOVE, ADD = "remove-member", "add-member"
 FS = frozenset({REMOVE, ADD})
-FAMILY_FS["membership"] = FS
 CLIENT_PORT, PEER_PORT = 2379, 2380
 
 
@@ -196,6 +194,7 @@ class MembershipPlugin:
     """The `harness.nemeses` plugin `membership`."""
 
     name = "membership"
+    fs = FS  # the ops its nemesis handles
     option_specs: Sequence[OptionSpec] = (SCHEDULE_SPEC,)
 
     def package(self, test: Test) -> Package:

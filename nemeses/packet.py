@@ -42,7 +42,6 @@ from nemeses.probe import (
 )
 from nemeses.remotes import locator_for, require_remotes
 from nemeses.schedule import (
-    FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
 CHAIN = "HARNESS-LOSS"
 START, STOP = "start-packet", "stop-packet"
 FS = frozenset({START, STOP})
-FAMILY_FS["packet"] = FS
 SHARED_KERNEL_PROVIDERS = ("local", "docker")
 
 
@@ -318,6 +316,7 @@ class PacketPlugin:
     """The `harness.nemeses` plugin `packet`."""
 
     name = "packet"
+    fs = FS  # the ops its nemesis handles
     option_specs = OPTION_SPECS
 
     def package(self, test: Test) -> Package:

@@ -32,7 +32,6 @@ from harness.options import OptionSpec
 from nemeses.probe import system_pids
 from nemeses.process import kill_evidence, running_probe
 from nemeses.schedule import (
-    FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
 
 OFF, ON = "power-off", "power-on"
 FS = frozenset({OFF, ON})
-FAMILY_FS["power-loss"] = FS
 DEFAULT_SPECS = ("one", "majority", "all")
 MODES = ("lose", "torn", "both")
 
@@ -166,6 +164,7 @@ class PowerLossPlugin:
     """The `harness.nemeses` plugin `power-loss`."""
 
     name = "power-loss"
+    fs = FS  # the ops its nemesis handles
     node_needs = frozenset({"fuse"})
     option_specs: Sequence[OptionSpec] = (
         OptionSpec(name="power-loss-targets", default=(), parse=parse_specs,

@@ -38,7 +38,6 @@ from harness.options import OptionSpec
 from nemeses.probe import process_states, system_pids
 from nemeses.remotes import locator_for, node_is_gone, remote_from_locator
 from nemeses.schedule import (
-    FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
@@ -51,8 +50,6 @@ if TYPE_CHECKING:
 PAUSE_KIND = "nemesis-pause"
 KILL_FS = frozenset({"kill", "start"})
 PAUSE_FS = frozenset({"pause", "resume"})
-FAMILY_FS["kill"] = KILL_FS
-FAMILY_FS["pause"] = PAUSE_FS
 DEFAULT_SPECS = ("one", "minority", "majority")
 
 
@@ -303,6 +300,11 @@ class ProcessFaultPlugin:
     def option_specs(self) -> Sequence[OptionSpec]:
         return (_specs_option(self.name), SCHEDULE_SPEC)
 
+    @property
+    def fs(self) -> frozenset[str]:
+        """The ops its nemesis handles."""
+        return frozenset({self.start_f, self.stop_f})
+
     def package(self, test: Test) -> Package:
         require(test.db, self.ability, f"nemesis {self.name}", test.options.system)
         require_targets(test, f"nemesis {self.name}")
@@ -312,9 +314,8 @@ class ProcessFaultPlugin:
         def start(t: Test) -> dict[str, Any]:
             return {"f": start_f, "value": t.rng.choice(specs)}
 
-        fs = frozenset({self.start_f, self.stop_f})
         stop = {"f": self.stop_f}
-        gen = family_generator(test, self.name, fs, default_schedule(test, start, stop))
+        gen = family_generator(test, self.name, self.fs, default_schedule(test, start, stop))
         return Package(name=self.name, nemesis=self.make_nemesis(), generator=gen, final_generator=stop,
                        label=self.name, start_fs=frozenset({self.start_f}), stop_fs=frozenset({self.stop_f}))
 

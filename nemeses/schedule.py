@@ -5,9 +5,9 @@ Owns `fault_plan` (how long faults last and when the last one must be healed, sc
 seeded warm-up so that several families named together interleave instead of firing at once, and no fault
 started that would not be healed before the quiet end of the main phase),
 `Scripted` (ops at fixed times since the schedule started), the hand-written scenario form (the nemesis option
-`schedule=FILE`, a JSON or YAML list of `{at: seconds, f: ..., value: ...}`), `FAMILY_FS` (which ops each
-built-in family handles, to reject a scenario entry nobody would perform) and `family_generator`, which picks
-the scripted ops of one family when a scenario is given and its default schedule otherwise.
+`schedule=FILE`, a JSON or YAML list of `{at: seconds, f: ..., value: ...}`) and `family_generator`, which picks
+the scripted ops of one family when a scenario is given and its default schedule otherwise, and refuses a
+scenario entry that none of the selected nemeses would perform (each plugin names its ops as `fs`).
 
 Ops are emitted with a time in the future ("not before", as the generator contract allows) rather than with
 `sleep`, so waiting never occupies the single nemesis thread and schedules of several families run side by
@@ -28,6 +28,7 @@ from harness.errors import BadInput
 from harness.generator import PENDING, Context, Gen, OpResult
 from harness.generator.core import new_invoke, seconds_to_ns
 from harness.options import OptionSpec
+from harness.plugins import Registry
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 # An op of a schedule: a fixed template, or a function of the test drawing its value from test.rng.
 StepMaker = Callable[["Test"], Mapping[str, Any]]
 Step = Mapping[str, Any] | StepMaker
-
-FAMILY_FS: dict[str, frozenset[str]] = {}
-"""Ops handled by each built-in family, filled in by the family modules when they are imported."""
-
 
 def _step_op(step: Step, test: Test) -> Mapping[str, Any]:
     return step(test) if callable(step) else step
@@ -218,8 +215,10 @@ def family_generator(test: Test, family: str, fs: frozenset[str], default: Any) 
     if not entries:
         return default
     selected = list(test.options.nemeses)
-    if all(n in FAMILY_FS for n in selected):
-        handled = frozenset().union(*(FAMILY_FS[n] for n in selected))
+    registry = test.registry if test.registry is not None else Registry()  # a bare test: this distribution's
+    named: list[frozenset[str] | None] = [getattr(registry.get("nemeses", n), "fs", None) for n in selected]
+    if all(fs is not None for fs in named):  # a plugin that does not name its ops: nothing to judge by
+        handled = frozenset().union(*(fs for fs in named if fs is not None))
         stray = sorted({e.f for e in entries} - handled)
         if stray:
             raise BadInput(

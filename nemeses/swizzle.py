@@ -28,7 +28,6 @@ from nemeses.probe import LinkPlan, link_evidence
 from nemeses.remotes import require_remotes
 from nemeses.targets import require_targets, targets_of
 from nemeses.schedule import (
-    FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
 CHAIN = "HARNESS-CLOG"
 START, STOP = "start-clog", "stop-clog"
 FS = frozenset({START, STOP})
-FAMILY_FS["swizzle-clog"] = FS
 
 
 def restore_order(cut: Sequence[str], rng: Any) -> list[str]:
@@ -141,6 +139,7 @@ class SwizzlePlugin:
     """The `harness.nemeses` plugin `swizzle-clog`."""
 
     name = "swizzle-clog"
+    fs = FS  # the ops its nemesis handles
     option_specs: Sequence[OptionSpec] = (
         OptionSpec(name="clog-seconds", default=3.0, parse=_seconds, help="spread of the cuts and of the restores"),
         SCHEDULE_SPEC,

@@ -45,7 +45,6 @@ from nemeses.remotes import (
     require_remotes,
 )
 from nemeses.schedule import (
-    FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
@@ -58,7 +57,6 @@ if TYPE_CHECKING:
 KIND = "nemesis-clock"
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 FS = frozenset({"bump-clock", "strobe-clock", "reset-clock"})
-FAMILY_FS["clock"] = FS
 
 
 @runtime_checkable
@@ -302,6 +300,7 @@ class ClockPlugin:
     """The `harness.nemeses` plugin `clock`."""
 
     name = "clock"
+    fs = FS  # the ops its nemesis handles
     option_specs: Sequence[OptionSpec] = (
         OptionSpec(name="clock-targets", default=("one", "minority", "majority", "all"), parse=parse_specs,
                    help="node specs the clock schedule draws from"),

@@ -30,7 +30,6 @@ from nemeses.probe import LinkPlan, link_evidence
 from nemeses.remotes import require_remotes
 from nemeses.targets import require_targets
 from nemeses.schedule import (
-    FAMILY_FS,
     SCHEDULE_SPEC,
     default_schedule,
     family_generator,
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 CHAIN = "HARNESS-PART"
 START, STOP = "start-partition", "stop-partition"
 FS = frozenset({START, STOP})
-FAMILY_FS["partition"] = FS
 DEFAULT_KINDS = ("one", "majority", "majorities-ring", "bridge", "one-way")
 
 
@@ -128,6 +126,7 @@ class PartitionPlugin:
     """The `harness.nemeses` plugin `partition`."""
 
     name = "partition"
+    fs = FS  # the ops its nemesis handles
     option_specs = OPTION_SPECS
 
     def package(self, test: Test) -> Package:
