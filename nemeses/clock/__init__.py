@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from harness.control import Remote, on_all
+from harness.control import Remote, failures_text, on_all, on_nodes
 from harness.errors import FaultError, MissingAbility
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
@@ -203,13 +203,16 @@ class ClockNemesis:
         if seconds == 0.0 and test.ledger is not None:
             test.ledger.release(KIND, node)
 
+    def _set_all(self, test: Test, offsets: Mapping[str, float]) -> None:
+        """Every node's offset at once; the first node's failure once all are done."""
+        on_all(offsets, lambda n: self._set(test, n, offsets[n]))
+
     def invoke(self, test: Test, op: Op) -> Op:
         v: Mapping[str, Any] = op.value if isinstance(op.value, Mapping) else {}
         if op.f == "reset-clock":
             nodes = [n for n, s in self.offsets.items() if s != 0.0]
             was = dict(self.offsets)
-            for n in test.nodes:
-                self._set(test, n, 0.0)
+            self._set_all(test, dict.fromkeys(test.nodes, 0.0))
             evidence = self._evidence(test, sorted(nodes), {n: 0.0 for n in nodes}, was)
             return op.replace(type="info", value=with_evidence({"reset": sorted(nodes)}, evidence))
         try:
@@ -219,8 +222,7 @@ class ClockNemesis:
             return op.replace(type="info", error=f"{op.f}: {e}")
         if op.f == "bump-clock":
             was = {n: self.offsets.get(n, 0.0) for n in nodes}
-            for n in nodes:
-                self._set(test, n, was[n] + delta)
+            self._set_all(test, {n: was[n] + delta for n in nodes})
             value: dict[str, Any] = {"offsets_s": {n: self.offsets[n] for n in nodes}}
             if note:
                 value["skipped"] = note
@@ -235,13 +237,11 @@ class ClockNemesis:
             deadline = time.monotonic() + duration
             while time.monotonic() < deadline:
                 flips += 1
-                for n in nodes:
-                    self._set(test, n, base[n] + (delta if flips % 2 else 0.0))
+                self._set_all(test, {n: base[n] + (delta if flips % 2 else 0.0) for n in nodes})
                 if flips == 1:  # measured while the first flip is in force
                     evidence = self._evidence(test, nodes, {n: base[n] + delta for n in nodes}, base)
                 time.sleep(period)
-            for n in nodes:
-                self._set(test, n, base[n])
+            self._set_all(test, base)
             value = {"nodes": nodes, "delta_s": delta, "flips": flips}
             return op.replace(type="info", value=with_evidence(value, evidence))
         return op.replace(type="info", error=f"clock does not handle {op.f!r}")
@@ -260,22 +260,14 @@ class ClockNemesis:
         return Evidence(probes=tuple(p for ps in on_all(nodes, measure).values() for p in ps))
 
     def teardown(self, test: Test) -> None:
-        errors = []
-        for n in test.nodes:
-            try:
-                self._set(test, n, 0.0)
-            except Exception as e:  # noqa: BLE001 - reset every node
-                errors.append(f"{n}: {e}")
-        if errors:
-            raise FaultError("could not reset clocks: " + "; ".join(errors))
+        _, failed = on_nodes(test.nodes, lambda n: self._set(test, n, 0.0))  # every node, whatever one says
+        if failed:
+            raise FaultError("could not reset clocks: " + failures_text(failed))
 
     def residue(self, test: Test) -> list[str]:
-        left = []
-        for n in test.nodes:
-            off = read_offset(test.cluster.remote(n), self.timestamp_file(test, n))
-            if off not in (None, 0.0):
-                left.append(f"{n}: clock offset {offset_text(off)} s still in force")
-        return left
+        offsets = on_all(test.nodes, lambda n: read_offset(test.cluster.remote(n), self.timestamp_file(test, n)))
+        return [f"{n}: clock offset {offset_text(off)} s still in force" for n, off in offsets.items()
+                if off is not None and off != 0.0]
 
 
 @undoer(KIND)
