@@ -31,9 +31,7 @@ Does not install anything: Patroni (Debian's patroni 3.0), Postgres 15 and etcd 
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +50,7 @@ from clusters.etcd.db import CLIENT_PORT, EtcdDB
 from clusters.etcd.gateway import EtcdError, Gateway
 from clusters.postgres.auth import allowed_addresses, hba, write_private
 from clusters.postgres.db import USER, PostgresDB
-from harness.control import NotYet, Remote, on_nodes, retry_until
+from harness.control import NotYet, Remote, retry_until
 from harness.errors import BadInput, ClusterError, TimedOut
 
 if TYPE_CHECKING:
@@ -268,22 +266,6 @@ class PatroniDB:
         """The node holding the leader key (normally one; none between a lease's expiry and an election)."""
         leader = self.leader(test)
         return [leader] if leader in test.nodes else []
-
-    def writable(self, test: Test) -> list[str]:
-        """Every node whose Postgres answers and is not in recovery: what clients can write to. Two at once is a
-        split brain (a cut-off primary that has not yet demoted itself)."""
-        def one(node: str) -> bool:
-            return self.pg.query(test, node, "SELECT pg_is_in_recovery()", timeout=1.0)[0][0] is False
-
-        answers, _ = on_nodes(list(test.nodes), one)
-        return [n for n in test.nodes if answers.get(n)]
-
-    def member_roles(self, test: Test, node: str) -> dict[str, str]:
-        """Patroni's view of the cluster from node's REST API (GET /cluster): member name -> role."""
-        url = f"http://{test.node_host(node)}:{self.opts.api_port}/cluster"
-        with urllib.request.urlopen(url, timeout=2.0) as resp:  # http to a node of the test
-            body = json.loads(resp.read())
-        return {str(m.get("name")): str(m.get("role")) for m in body.get("members", [])}
 
     # AwaitsReady ---------------------------------------------------------------------------------
     def await_ready(self, test: Test, timeout: float) -> None:

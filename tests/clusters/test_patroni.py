@@ -131,7 +131,7 @@ def test_partition_of_the_primary_fails_over(tmp_path: Path, cluster: str) -> No
     assert_clean(res)
 
 
-@pytest.mark.parametrize("nemesis", ["kill", "pause"])
+@pytest.mark.parametrize("nemesis", ["kill", pytest.param("pause", marks=pytest.mark.long)])
 def test_kill_and_pause_of_the_primary_fail_over(tmp_path: Path, nemesis: str) -> None:
     p, run_dir = harness_run(tmp_path, "--workload", "list-append", "--time-limit", "25", "--nemesis", nemesis,
                              "--nemesis-opt", f"{nemesis}-targets=primaries", "--nemesis-interval", "10",
