@@ -150,7 +150,11 @@ class PowerLossNemesis:
     def residue(self, test: Test) -> list[str]:
         out = [f"{n}: powered off and not restarted" for n in sorted(self.off)]
         for node in active_nodes(test):
-            out += [f"{node}: lazy filesystem still mounted at {p}" for p in lazyfs.mounted(lazyfs.fs_remote(test, node))]
+            # Only this run's: local nodes share the host's mount table with other runs on the machine, whose
+            # mounts are theirs to heal (another run's power-loss made this run's verdict unknown).
+            data_dir, workdir = test.db.data_dir(test, node), str(test.node_info(node).workdir).rstrip("/") + "/"
+            out += [f"{node}: lazy filesystem still mounted at {p}"
+                    for p in lazyfs.mounted(lazyfs.fs_remote(test, node)) if p == data_dir or p.startswith(workdir)]
         return out
 
 
