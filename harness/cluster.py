@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from harness.control import Remote
@@ -58,7 +58,7 @@ class ClusterSpec:
     system: str
     node_names: tuple[str, ...]
     nodes_file: str | None = None
-    opts: Mapping[str, Any] = None  # type: ignore[assignment]
+    opts: Mapping[str, Any] = field(default_factory=dict)
     needs: frozenset[str] = frozenset()  # what the run's faults need of the nodes: "fuse" (/dev/fuse, mounting)
 
 

@@ -33,7 +33,7 @@ def _writes(history: History) -> dict[tuple[Hashable, Hashable], int]:
 def _h(v: object) -> Hashable:
     try:
         hash(v)
-        return v  # type: ignore[return-value]
+        return v
     except TypeError:
         return repr(v)
 

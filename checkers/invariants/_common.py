@@ -86,14 +86,14 @@ def freeze(v: Any) -> Hashable:
     """A hashable, equality-preserving form of a history value: lists become tuples, sets frozensets, dicts
     sorted tuples of items (by repr, so mixed key types do not break the sort)."""
     if type(v) in ATOMS:
-        return v  # type: ignore[no-any-return]
+        return v
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, set | frozenset):
         return frozenset(freeze(x) for x in v)
     if isinstance(v, dict):
         return tuple(sorted(((freeze(k), freeze(x)) for k, x in v.items()), key=repr))
-    return v  # type: ignore[no-any-return]
+    return v
 
 
 def jsonable(v: Any) -> Any:

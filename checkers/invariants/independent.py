@@ -39,7 +39,7 @@ def split_by_key(history: History) -> dict[Hashable, list[Op]]:
             pending[op.process] = k
             inner = v[1]
         else:
-            k = pending.pop(op.process, None)  # type: ignore[assignment]
+            k = pending.pop(op.process, None)
             if k is None:
                 continue
             if (type(v) is list or type(v) is tuple) and len(v) == 2 and (v[0] == k or freeze(v[0]) == k):
@@ -76,7 +76,7 @@ class IndependentChecker:
         bad_keys: dict[str, Any] = {}
         valids = []
         for k in sorted(per_key, key=repr):
-            v = safe_check(self.inner, test, History(per_key[k]), out_dir)  # type: ignore[arg-type]
+            v = safe_check(self.inner, test, History(per_key[k]), out_dir)
             valids.append(v.valid)
             if v.valid is True:
                 continue

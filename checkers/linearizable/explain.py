@@ -48,7 +48,7 @@ def _inner(model: Model, e: Entry) -> tuple[str, Any]:
     inp = e.input
     if model.partitioned and isinstance(inp, tuple) and len(inp) == 2 and isinstance(inp[1], tuple):
         inp = inp[1]
-    return inp  # type: ignore[return-value]
+    return inp
 
 
 def classify(model: Model, entries: list[Entry] | tuple[Entry, ...], blocked: Entry) -> tuple[FailureClass, str,

@@ -187,7 +187,7 @@ class _IndependentReadOnly:
     inner: Model
 
     def __call__(self, input: Any, output: Any) -> bool:
-        return bool(self.inner.read_only(input[1], output))  # type: ignore[misc]
+        return bool(self.inner.read_only(input[1], output))  # type: ignore[misc]  # made only for a model with the hook
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class _IndependentObserved:
     inner: Model
 
     def __call__(self, input: Any, output: Any) -> Any:
-        return self.inner.observed_state(input[1], output)  # type: ignore[misc]
+        return self.inner.observed_state(input[1], output)  # type: ignore[misc]  # made only for a model with the hook
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ class _IndependentDroppable:
 
     def __call__(self, entries: Sequence[Entry]) -> Set[int]:
         inner_entries = [dataclasses.replace(e, input=e.input[1]) for e in entries]
-        return self.inner.droppable(inner_entries)  # type: ignore[misc]
+        return self.inner.droppable(inner_entries)  # type: ignore[misc]  # made only for a model with the hook
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def _register_prepare(invoke: Op, completion: Op | None, *, keep_failed_cas: boo
     if f in _READS:
         if unknown:
             return None  # a read with unknown output constrains nothing and changes nothing
-        return ("read", None), _norm(completion.value)  # type: ignore[union-attr]
+        return ("read", None), _norm(completion.value)  # type: ignore[union-attr]  # known: completed
     if f == "write":
         return ("write", _norm(invoke.value)), (UNKNOWN if unknown else None)
     if f == "cas":
@@ -182,7 +182,7 @@ def _multi_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
     if completion is not None and completion.type == FAIL:
         return None
     unknown = completion is None or completion.type == INFO
-    txn = completion.value if not unknown else invoke.value  # type: ignore[union-attr]
+    txn = completion.value if not unknown else invoke.value  # type: ignore[union-attr]  # known: completed
     if not isinstance(txn, (list, tuple)):
         raise BadInput(f"a multi-register op holds a list of [f key value] micro-ops, not {txn!r}")
     mops = []
@@ -250,7 +250,7 @@ def _kv_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
     if f == "get":
         if unknown:
             return None
-        out = _pair(completion.value)  # type: ignore[union-attr]
+        out = _pair(completion.value)  # type: ignore[union-attr]  # known: completed
         return (key, ("get", None)), ("" if out is None or out[1] is None else out[1])
     return (key, (f, "" if v is None else v)), (UNKNOWN if unknown else None)
 
@@ -319,7 +319,7 @@ def _simple_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
     unknown = completion is None or completion.type == INFO
     if invoke.f in _READS and unknown:
         return None
-    out = UNKNOWN if unknown else completion.value  # type: ignore[union-attr]
+    out = UNKNOWN if unknown else completion.value  # type: ignore[union-attr]  # known: completed
     return (invoke.f, _norm(invoke.value)), out
 
 

@@ -21,11 +21,12 @@ unknown, Jepsen's reading) where upstream gives it an empty output; no file of P
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from harness.errors import MalformedHistory
 from harness.formats import edn
 from harness.formats.jepsen import op_from_map
-from harness.op import FAIL, INFO, Op
+from harness.op import FAIL, INFO, Op, OpType
 from harness.validate import Parsed
 
 __all__ = ["LOG_LINE", "load_porcupine_kv", "load_porcupine_log"]
@@ -64,7 +65,8 @@ def load_porcupine_log(text: str, path: str) -> Parsed:
         if t == FAIL and f == "read":
             # Upstream: a failed read (timed out) returns with an unknown output.
             t = INFO
-        ops.append(Op(index=len(ops), type=t, process=process, f=f, value=value, error=error))  # type: ignore[arg-type]
+        op_type = cast(OpType, t)  # one of the four: checked above
+        ops.append(Op(index=len(ops), type=op_type, process=process, f=f, value=value, error=error))
         lines.append(n)
     return Parsed(path=path, ops=ops, lines=lines)
 

@@ -291,9 +291,9 @@ class EachThread(Gen):
                 any_pending = True
             elif beats(e, best):
                 best, best_next, best_t = e, r[1], t
-        if best is not None:
+        if best is not None and best_t is not None:  # set together
             gens = dict(gens)
-            gens[best_t] = best_next  # type: ignore[index]
+            gens[best_t] = best_next
             return best, EachThread(self.fresh, gens, self.filters)
         if any_pending or len(free) != len(ctx.all_threads):
             return PENDING, self

@@ -120,7 +120,7 @@ def _load_json(path: Path) -> Mapping[str, Any]:
 
 def _validity(v: Any, path: Path) -> Validity:
     if v is True or v is False or v == UNKNOWN:
-        return v  # type: ignore[no-any-return]
+        return v
     raise BadInput(f"{path}: valid must be true, false or \"unknown\", not {v!r}")
 
 
