@@ -259,7 +259,7 @@ def _replay_options(run_dir: str, results_dir: str) -> RunOptions:
                    "times stepping back, reused indexes) and say what was changed; off by default")
 @click.option("--minimize", is_flag=True,
               help="for an invalid history, also write the smallest sub-history the checker still finds invalid the "
-                   "same way (a run's: RUN/minimal/; else OUT-DIR/minimal/), checkable on its own")
+                   "same way (a run's: RUN/minimal/; else OUT-DIR/minimal-NAME/), checkable on its own")
 @click.option("--minimize-budget", default=120.0, show_default=True, type=click.FloatRange(min=0.1),
               help="seconds the minimization may take; past them the smallest failing history found so far is kept")
 @click.argument("files", nargs=-1, required=True)
@@ -319,7 +319,8 @@ def _minimize_one(plan: CheckPlan, path: str, history: History, verdict: Verdict
         return
     run_dir = os.path.dirname(os.path.abspath(path))
     in_run = plan.test is not None
-    where = os.path.join(run_dir, "minimal") if in_run else os.path.join(checks_dir, "minimal")
+    stem = os.path.splitext(os.path.basename(path))[0]  # several files may share one --out-dir
+    where = os.path.join(run_dir, "minimal") if in_run else os.path.join(checks_dir, f"minimal-{stem}")
     out = write_minimal(m, where, command, test_json=os.path.join(run_dir, "test.json") if in_run else None)
     click.echo(f"harness: {path}: minimized: {m.describe()}", err=True)
     click.echo(f"harness: minimal history {out}; check it alone: {command.replace('{path}', out)}", err=True)

@@ -214,7 +214,7 @@ def test_check_minimize_on_a_plain_file_with_a_named_checker(tmp_path: Path) -> 
     p = harness_check("--minimize", "--checker", "linearizable", "--opt", "model=etcd", "--opt", "independent=true",
                       "--out-dir", str(out), str(path))
     assert p.returncode == 1, p.stderr
-    summary = json.loads((out / "minimal" / "minimize.json").read_text())
+    summary = json.loads((out / "minimal-bad" / "minimize.json").read_text())
     assert summary["ops"] == 4 and summary["original_ops"] == len(bad)
     command = summary["check_command"].split()
     assert command[:2] == ["harness", "check"]
