@@ -70,7 +70,7 @@ def make_bundle(run_dir: str | os.PathLike[str], *, budget_s: float = AUTO_BUDGE
         shutil.copyfile(run / "results.json", folder / "results.json")
     history = History.from_jsonl(run / "history.jsonl")
     small = History.from_jsonl(run / "minimal" / "history.jsonl")
-    excerpts = _log_excerpts(run, small, folder / "logs")
+    excerpts = log_excerpts(run, small, folder / "logs")
     facts = _facts(run, info, minimal, history, small, excerpts)
     _write_json(folder / "bundle.json", facts)
     (folder / "README.md").write_text(readme(facts), encoding="utf-8")
@@ -195,7 +195,7 @@ def _stamp(line: str) -> dt.datetime | None:
         return None
 
 
-def _log_excerpts(run: Path, small: History, out: Path) -> dict[str, str]:
+def log_excerpts(run: Path, small: History, out: Path) -> dict[str, str]:
     """Each node log's lines around the minimal history's ops, into out/<node>-<file>; what was done, by file."""
     zero = history_zero(run)
     client = [op.time_ns for op in small if op.is_client] or [op.time_ns for op in small]

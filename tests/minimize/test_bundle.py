@@ -102,3 +102,29 @@ def test_bundle_keeps_no_stale_folder(tmp_path: Path) -> None:
     assert harness("bundle", str(run)).returncode == 0
     assert not (run / "bundle" / "old.txt").exists()
     shutil.rmtree(run / "bundle")
+
+
+def testlog_excerpts_are_the_lines_around_the_minimal_history(tmp_path: Path) -> None:
+    """History time 0 is harness.log's "phase 5" line (12:00:10.000); the minimal history's client ops are at
+    5 s and 6 s, so node log lines from 12:00:13 to 12:00:18 are kept (a continuation line with them), others not."""
+    from harness.bundle import log_excerpts, history_zero
+    from harness.op import History, Op
+
+    run = tmp_path / "run"
+    (run / "nodes" / "n1").mkdir(parents=True)
+    (run / "harness.log").write_text("2026-12-04 12:00:09,500 INFO harness: phase 4: setup\n"
+                                     "2026-12-04 12:00:10,000 INFO harness: phase 5: running the workload for 9 s\n")
+    (run / "nodes" / "n1" / "db.log").write_text(
+        "2026-12-04 12:00:12.900 UTC early\n"
+        "2026-12-04 12:00:13.100 UTC inside one\n"
+        "  a continuation line\n"
+        "2026-12-04T12:00:17.900 inside two\n"
+        "2026-12-04 12:00:18.200 UTC late\n")
+    (run / "nodes" / "n1" / "plain.log").write_text("no times here\n")
+    small = History([Op(index=1, time_ns=5_000_000_000, type="invoke", process=0, f="read"),
+                     Op(index=2, time_ns=6_000_000_000, type="ok", process=0, f="read", value=1)])
+    assert str(history_zero(run)) == "2026-12-04 12:00:10"
+    notes = log_excerpts(run, small, tmp_path / "logs")
+    kept = (tmp_path / "logs" / "n1-db.log").read_text()
+    assert kept == "2026-12-04 12:00:13.100 UTC inside one\n  a continuation line\n2026-12-04T12:00:17.900 inside two\n"
+    assert notes["n1-db.log"].startswith("3 lines") and "left out" in notes["n1-plain.log"]
