@@ -2,7 +2,8 @@
 
 Prints, per history: ops before, ops after, the ratio, checker calls, seconds, whether the budget ran out.
 Histories: the two real failing runs kept in tests/minimize/runs/ (etcd serializable reads under partitions,
-checked for linearizability; Postgres repeatable read, checked by Elle), then simulated histories of growing size
+checked for linearizability; Postgres repeatable read, checked by Elle), Knossos's own non-linearizable
+cas-register histories (tests/data/knossos, read with --repair's mending), then simulated histories of growing size
 with one planted anomaly (a stale read in a register history for the linearizable checker; write skew, G2-item,
 in a strict-serializable list-append history for Elle), where the answer is known: exactly the planted ops.
 
@@ -31,6 +32,7 @@ from harness.minimize import minimize
 from harness.op import History
 from harness.plugins import Registry
 from harness.recheck import run_plan
+from tests.corpora import KNOSSOS
 from tests.elle import sim as esim
 from tests.linearizable import sim as lsim
 from tests.minimize.test_minimize import plant_stale_read
@@ -64,6 +66,13 @@ def real_runs(budget: float, tmp: Path) -> None:
         row(f"real: {folder.name}", plan.checker, plan.test, read_history(dst / "history.jsonl").history, budget, None)
 
 
+def knossos(budget: float) -> None:
+    for path in sorted((KNOSSOS / "cas-register" / "bad").glob("*.edn")):
+        history = read_history(path, repair=True).history
+        row(f"knossos: {path.name}", LinearizableChecker(model="cas-register", workers=1), None, history, budget,
+            None)
+
+
 def simulated(sizes: list[int], budget: float) -> None:
     obj, model, _init, _ = lsim.OBJECTS["register-independent"]
     g2 = next(p for p in esim.PATTERNS if p.kind == "G2-item" and p.workload == "list-append")
@@ -88,6 +97,7 @@ def main() -> None:
           f"{'out':>4}")
     with tempfile.TemporaryDirectory() as tmp:
         real_runs(args.budget, Path(tmp))
+    knossos(args.budget)
     simulated(args.sizes, args.budget)
 
 

@@ -27,6 +27,7 @@ from harness.minimize import Minimized, ddmin, minimize, shows, target_of, units
 from harness.op import History, Op
 from harness.validate import Parsed, validate
 from tests.checkers import sim as isim
+from tests.corpora import KNOSSOS
 from tests.elle import sim as esim
 from tests.linearizable import sim as lsim
 
@@ -166,6 +167,19 @@ def test_bank_minimal_keeps_the_negative_read(tmp_path_factory: Any, seed: int, 
     m = shrink(checker, bad, tmp)
     assert_sound(checker, bad, m, tmp)
     assert len(m.history) <= 2 and m.signature.kind == "negative-value"
+
+
+# --- upstream: Knossos's own non-linearizable histories ------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (KNOSSOS / "cas-register" / "bad").glob("*.edn")))
+def test_knossos_bad_histories_minimize(tmp_path: Path, name: str) -> None:
+    from harness.formats import read_history
+
+    h = read_history(KNOSSOS / "cas-register" / "bad" / name, repair=True).history
+    checker = LinearizableChecker(model="cas-register", workers=1)
+    m = shrink(checker, h, tmp_path)
+    assert_sound(checker, h, m, tmp_path)
+    assert len(m.history) <= max(8, len(h) // 50)  # e.g. rethink-fail: 500 ops -> 4 (Knossos's own minimal: 8)
 
 
 # --- real runs: etcd serializable reads under partitions, Postgres repeatable read -------------------------
