@@ -60,6 +60,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "images": ("clusters.docker.commands", "images",
                "Node images for --cluster docker (cached; rebuilt only when their recipe changes)."),
     "suite": ("harness.suite", "suite", "Declared test matrices for CI gating."),
+    "new": ("harness.scaffold", "new", "Start a plugin package for a new system (harness new system NAME)."),
 }
 
 
@@ -445,6 +446,11 @@ def plugins() -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("group", "name", "module", "dist"))]
     for r in [("group", "name", "module", "distribution"), *rows]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    from clusters.declarative.spec import PROTOCOLS, WORKLOAD_OPS
+
+    for proto in PROTOCOLS:
+        served = ", ".join(f"{w} ({'/'.join(sorted(ops))})" for w, ops in WORKLOAD_OPS.items())
+        click.echo(f"--system-file protocol {proto}: workloads {served}")
 
 
 @main_group.command()

@@ -27,6 +27,9 @@ Command = str | tuple[str, ...]
 """A shell line (run with `sh -c`, the daemon `exec`ed) or an argv."""
 Reply = int | str | None
 
+PROTOCOLS = ("http", "redis")
+"""The client protocols a system file can name (one module each in this package; the schema's enum)."""
+
 WORKLOAD_OPS: Mapping[str, frozenset[str]] = MappingProxyType({"register": frozenset({"read", "write", "cas"})})
 """The workloads a file-made client can serve, and the ops each needs (see workloads/register.py)."""
 

@@ -122,3 +122,16 @@ def _bare():  # type: ignore[no-untyped-def]
     from harness.test import bare_test
 
     return bare_test(options=RunOptions(), system_opts={})
+
+
+def test_plugins_lists_what_each_protocol_serves() -> None:
+    import json
+
+    from clusters.declarative.spec import PROTOCOLS
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "clusters/declarative/system.schema.json").read_text())
+    assert list(PROTOCOLS) == schema["properties"]["client"]["properties"]["protocol"]["enum"]
+    p = subprocess.run([sys.executable, "-m", "harness", "plugins"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "--system-file protocol http: workloads register (cas/read/write)" in p.stdout
+    assert "--system-file protocol redis: workloads register (cas/read/write)" in p.stdout
