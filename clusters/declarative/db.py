@@ -13,6 +13,7 @@ pid file must name the system's own process, which a wrapping shell would hide).
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import socket
@@ -126,7 +127,7 @@ class DeclarativeDB:
         ready = self.spec.nodes.ready
         limit = ready.timeout if ready is not None else timeout
         for node in test.nodes:
-            retry_until(limit, lambda node=node: self._probe(test, node), every=0.1,
+            retry_until(limit, functools.partial(self._probe, test, node), every=0.1,
                         what=f"{self.spec.name} on {node} ready")
 
     def _probe(self, test: Test, node: str) -> None:

@@ -97,7 +97,7 @@ def test_abilities_follow_what_the_file_declares(tmp_path: Path) -> None:
 
 def test_every_example_loads() -> None:
     names = {load_system(str(p)).name for p in EXAMPLES.glob("*.yaml")}
-    assert {"etcd-http", "redis"} <= names
+    assert {"etcd-http", "redis-standalone"} <= names
 
 
 def test_outcome_table() -> None:
