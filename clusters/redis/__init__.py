@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from clusters.redis.client import RedisClient
 from clusters.redis.workloads import WORKLOADS
+from harness.db import Isolation
 from harness.errors import BadInput
 from harness.options import OptionSpec, conf_spec
 
@@ -128,5 +129,17 @@ class RedisSystem:
                 "discovery": o.discovery, "down_after_ms": o.down_after_ms,
                 "failover_timeout_ms": o.failover_timeout_ms}
 
+
+    def isolation(self, test: Test) -> Isolation:
+        """What list-append's MULTI/EXEC promises: strict serializability, on a single primary."""
+        return ISOLATION
+
+
+ISOLATION = Isolation(
+    model="strict-serializable",
+    why="redis runs each MULTI/EXEC alone, in arrival order, on the one primary every client writes to",
+    notes=("a failover breaks this promise: replication is asynchronous, so a promoted replica may lack "
+           "transactions the old primary acknowledged, and a cut-off primary keeps acknowledging its own",),
+)
 
 PLUGIN = RedisSystem()
