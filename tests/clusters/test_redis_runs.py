@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +199,42 @@ def test_power_loss_loses_the_last_second_with_appendfsync_everysec(tmp_path: Pa
     assert p.returncode == 1, say(p)
     assert "lost acknowledged write" in p.stdout + p.stderr
     assert_clean(results_of(run_dir))
+
+
+def test_cleanup_after_sigkill_stops_every_daemon_and_rescues_the_logs() -> None:
+    """A run killed with SIGKILL while the workload runs leaves six daemons (redis-server and Sentinel on three
+    nodes); `harness cleanup` kills them from the ledger, copies their logs into the run directory and leaves
+    nothing of the run on the machine."""
+    with tempfile.TemporaryDirectory(prefix="redis-kill9-") as d:
+        root = Path(d)
+        env = {**ENV, "HARNESS_STATE_DIR": str(root / "state")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", "--system", "redis", "--cluster", "local", "--workload", "set",
+             "--time-limit", "60", "--results", str(root / "results")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 90
+            while not any(h.stat().st_size > 1000 for h in (root / "results").glob("*/*/history.jsonl")):
+                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never started"
+                time.sleep(0.3)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        [ledger] = list((root / "state" / "ledger").glob("*.jsonl"))
+        run_id = ledger.name.removesuffix(".jsonl")
+        daemons = [x for x in residue([run_id]) if x.startswith("process ") and "redis-server" in x]
+        assert len(daemons) == 6, f"the killed run should have left 3 redis-servers and 3 Sentinels: {daemons}"
+        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+        assert c.returncode == 0, c.stderr
+        assert "could not remove" not in c.stderr
+        left = residue([run_id])
+        assert not left, f"left behind: {left}"
+        [run_dir] = [p for p in (root / "results").glob("*/*") if p.is_dir() and not p.is_symlink()
+                     and not p.parent.is_symlink()]
+        for node in ("n1", "n2", "n3"):
+            assert "Ready to accept connections" in (run_dir / "nodes" / node / "redis.log").read_text()
+            assert "+monitor master harness" in (run_dir / "nodes" / node / "sentinel.log").read_text()
 
 
 def test_a_directive_redis_does_not_know_is_bad_input(tmp_path: Path) -> None:
