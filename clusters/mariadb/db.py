@@ -1,7 +1,7 @@
 """MariaDB on the nodes, alone or as a Galera cluster: install the data directory, configure, start, await,
 kill, restart and rejoin, pause, resume, find the primary component, wipe.
 
-Owns `MariaDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady, and `pidfile` for the fault
+Owns `MariaDB` (DB, Killable, Pausable, HasLogs, HasPrimaries, AwaitsReady, nemeses.disk.HasDataFiles, and `pidfile` for the fault
 evidence of `nemeses.probe.HasPidfile`) and the mariadbd command line. Installs nothing: the binaries come from
 the node (Debian's mariadb-server 10.11 and galera-4; see the Dockerfile).
 
@@ -64,6 +64,8 @@ pidfile=$1 sig=$2
 [ -s "$pidfile" ] || exit 0
 kill -s "$sig" -- "-$(cat "$pidfile")" 2>/dev/null || true
 """
+
+_EXISTING = 'for p in "$@"; do for f in $p; do [ -f "$f" ] && echo "$f"; done; done; true'
 
 
 def _sql_string(s: str) -> str:
@@ -278,6 +280,16 @@ class MariaDB:
 
     def resume(self, test: Test, node: str) -> None:
         self._signal(test, node, "CONT")
+
+    # HasDataFiles --------------------------------------------------------------------------------
+    def data_files(self, test: Test, node: str) -> Sequence[str]:
+        """InnoDB's durable files: the redo log (ib_logfile0: what an acknowledged commit must be in), the system
+        tablespace (ibdata1: undo and the doublewrite buffer) and the tablespaces of the test's tables
+        (harness/*.ibd), absolute paths of those that exist."""
+        data = self.data_dir(test, node)
+        globs = [os.path.join(data, "ib_logfile0"), os.path.join(data, "ibdata1"), os.path.join(data, "harness", "*.ibd")]
+        r = self._remote(test, node).run(["sh", "-c", _EXISTING, "data-files", *globs], timeout=30, check=False)
+        return sorted(line for line in r.stdout.splitlines() if line.strip())
 
     # HasLogs -------------------------------------------------------------------------------------
     def log_files(self, test: Test, node: str) -> Sequence[str]:

@@ -286,3 +286,19 @@ def test_galera_on_docker(tmp_path: Path) -> None:
     history = History.from_jsonl(run_dir / "history.jsonl")
     assert {o.node for o in history.client_ops() if o.type == "ok"} == {"n1", "n2", "n3"}
     assert_clean(results_of(run_dir))
+
+
+def test_disk_corrupts_innodb_files(tmp_path: Path) -> None:
+    """The disk nemesis on one node finds InnoDB's data files (HasDataFiles) and changes written data in one;
+    what InnoDB then does (recover, or refuse to start on a log it finds corrupt) is recorded on the op."""
+    need()
+    p, run_dir = harness_run(tmp_path, *LIST_APPEND[:2], "--time-limit", "8", "--seed", "3", "--nodes", "1",
+                             "--system-opt", "isolation=serializable", "--nemesis", "disk", "--nemesis-opt",
+                             "disk-targets=one", "--nemesis-opt", "disk-mode=bitflip")
+    assert p.returncode in (0, 1, 2), f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    history = History.from_jsonl(run_dir / "history.jsonl")
+    corrupt = [o for o in history if o.process == "nemesis" and o.f == "corrupt-file" and o.type == "info"]
+    changes = [c for o in corrupt for c in (o.value or {}).get("changes", [])]
+    assert changes, corrupt
+    assert all("/data/" in c["file"] and c["sha256_before"] != c["sha256_after"] for c in changes), changes
+    assert_clean(results_of(run_dir))
