@@ -176,22 +176,35 @@ def test_shrink_says_so_when_the_failure_does_not_come_back_and_refuses_a_valid_
     assert p.returncode == 254 and "more than --replays" in p.stderr
 
 
+REAL_RUNS = {
+    "etcd-serializable-partition": ("--system", "etcd", "--workload", "register", "--system-opt", "reads=serializable",
+                                    "--nemesis", "partition", "--nemesis-opt", "partition-grudge=one",
+                                    "--workload-opt", "keys=2", "--workload-opt", "values=50", "--time-limit", "25",
+                                    "--seed", "11"),
+    "postgres-repeatable-read": ("--system", "postgres", "--workload", "list-append", "--nodes", "1",
+                                 "--time-limit", "5", "--seed", "3", "--concurrency", "8", "--rate", "250",
+                                 "--workload-opt", "shape=write-skew", "--workload-opt", "keys=4",
+                                 "--system-opt", "isolation=repeatable-read"),
+}
+
+
 @pytest.mark.long
-def test_shrink_a_failing_etcd_serializable_partition_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(REAL_RUNS))
+def test_shrink_a_failing_real_run(tmp_path: Path, name: str) -> None:
+    """MUST SHOW: a failing etcd reads=serializable partition run and a failing Postgres repeatable-read run end
+    with a schedule shorter than the original (fewer faults or less time) that still fails, in the budget."""
     if os.geteuid() != 0:
-        pytest.skip("etcd on local namespaces needs root")
-    p = harness("run", "--system", "etcd", "--cluster", "local", "--workload", "register", "--system-opt",
-                "reads=serializable", "--nemesis", "partition", "--nemesis-opt", "partition-grudge=one",
-                "--workload-opt", "keys=2", "--workload-opt", "values=50", "--time-limit", "25", "--seed", "11",
-                "--results", str(tmp_path), timeout=300)
+        pytest.skip("etcd and postgres on local namespaces need root")
+    p = harness("run", "--cluster", "local", *REAL_RUNS[name], "--results", str(tmp_path), timeout=300)
     if p.returncode != 1:
-        pytest.skip(f"this etcd run did not fail (exit {p.returncode}); nothing to shrink")
+        pytest.skip(f"this run did not fail (exit {p.returncode}); nothing to shrink")
     run = Path(p.stdout.strip().splitlines()[-1].split("\t")[0])
     s = harness("shrink", str(run), "--budget", "600", timeout=1200)
     assert s.returncode == 1, s.stderr
     summary = json.loads((run / "shrink" / "shrink.json").read_text())
     m, o = summary["minimal"], summary["original"]
     assert (m["faults"], m["time_limit"]) < (o["faults"], o["time_limit"])
+    assert summary["seconds"] <= 600 + 120  # the budget, and the replay under way when it ran out
 
 
 def test_ctrl_c_ends_a_shrink_with_what_it_found(tmp_path: Path) -> None:
