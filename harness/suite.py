@@ -84,7 +84,8 @@ class RunSpec:
 
     def argv(self, results_dir: str) -> list[str]:
         o = self.options
-        args = ["run", "--system", str(o["system"]), "--workload", str(o["workload"]),
+        system = ["--system-file", str(o["system-file"])] if o.get("system-file") else ["--system", str(o["system"])]
+        args = ["run", *system, "--workload", str(o["workload"]),
                 "--cluster", str(o["cluster"]), "--time-limit", str(o["time-limit"]), "--results", results_dir]
         args += ["--nemesis", ",".join(_nemeses(o.get("nemesis")))]
         for key in ("seed", "concurrency", "rate", "op-timeout", "nemesis-interval", "min-fault-ops"):
@@ -155,6 +156,8 @@ def load_suite(path: str, registry: Registry | None = None) -> Suite:
     specs: list[RunSpec] = []
     seen: set[str] = set()
     for opts, where in combos:
+        if opts.get("system-file"):
+            _with_system_file(opts, path, lines, where)
         if "system" not in opts:
             raise BadInput(f"{path}:{_line(lines, where)}: a run has no system (set it in matrix, defaults or runs)")
         _check_plugins(opts, path, lines, where, registry)
@@ -175,6 +178,20 @@ def load_suite(path: str, registry: Registry | None = None) -> Suite:
     return Suite(name=name, path=path, parallel=data.get("parallel", 1), runs=tuple(specs))
 
 
+def _with_system_file(opts: dict[str, Any], path: str, lines: dict[Path_, int], where: Path_) -> None:
+    """Resolve a run's `system-file` against the suite's folder and name its system after the file's `name`; a
+    bad system file is the suite's bad input, on the line that names it."""
+    from clusters.declarative import load_system
+
+    file = os.path.join(os.path.dirname(os.path.abspath(path)), str(opts["system-file"]))
+    line = _line(lines, (*where, "system-file")) if where[0] == "runs" else lines.get(("defaults", "system-file"), 1)
+    try:
+        opts["system"] = load_system(file).name
+    except BadInput as e:
+        raise BadInput(f"{path}:{line}: system-file: {e}") from None
+    opts["system-file"] = file
+
+
 def _check_plugins(opts: dict[str, Any], path: str, lines: dict[Path_, int], where: Path_, reg: Registry) -> None:
     def fail(key: str, msg: str) -> None:
         line = _line(lines, (*where, key)) if where[0] == "runs" else _line(lines, ("matrix", key))
@@ -183,7 +200,12 @@ def _check_plugins(opts: dict[str, Any], path: str, lines: dict[Path_, int], whe
         raise BadInput(f"{path}:{line}: {msg}")
 
     try:
-        system = reg.get("systems", opts["system"])
+        if opts.get("system-file"):
+            from clusters.declarative import load_system
+
+            system = load_system(str(opts["system-file"]))
+        else:
+            system = reg.get("systems", opts["system"])
     except BadInput as e:
         fail("system", str(e))
     try:
