@@ -71,7 +71,10 @@ class PatroniDB:
 
     def __init__(self, opts: PatroniOptions, nodes: Sequence[str], *, password: str, api_password: str) -> None:
         self.opts = opts
-        self.etcd = EtcdDB({})
+        # Pre-vote (etcd 3.5's default, off in 3.4): a member that was cut off does not depose the DCS's leader
+        # when it rejoins with a higher term. Without it every heal costs an etcd election, which outlasts
+        # retry_timeout and makes the new Patroni leader demote itself for no fault of its own.
+        self.etcd = EtcdDB({"conf": {"pre-vote": "true"}})
         # The postgres system's DB as a library of what does not depend on who starts Postgres (see the module
         # docstring); its own setup, start and topology are not used ("async" only satisfies its constructor).
         self.pg = PostgresDB({"bindir": opts.bindir, "port": opts.port, "fsync": opts.fsync, "conf": opts.conf,
