@@ -345,4 +345,8 @@ def shrink_run(run_dir: str, opts: ShrinkOptions, echo: Callable[[str], None]) -
     schedule = None if res.best is None else write_schedule(folder / "schedule.json", res.best, windows)
     command = None if res.best is None else command_of(options, res.best, schedule)
     write_json(str(folder / "shrink.json"), summary_json(res, options, schedule))
+    from harness.report import render_run
+
+    for problem in render_run(run):  # the run's report shows what the shrink found; never raises
+        echo(f"report: {problem}")
     return res, command

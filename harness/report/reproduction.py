@@ -43,6 +43,36 @@ class Reproduction:
     replay: str
     bundle: bool  # RUN/bundle.tar.gz is there (or is being written with this report)
     minimal_ops: tuple[MinimalOp, ...] = field(default_factory=tuple)
+    shrunk: ShrinkSummary | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShrinkSummary:
+    """What `harness shrink` found (RUN/shrink/shrink.json)."""
+
+    reproduced: bool
+    faults: int
+    time_limit: float
+    original_faults: int
+    original_time_limit: float
+    attempts: int
+    replays: int
+    command: str
+    failing_run: str
+
+
+def shrink_summary(run: RunDir) -> ShrinkSummary | None:
+    try:
+        d = json.loads((run.path / "shrink" / "shrink.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    best, original = d.get("minimal") or {}, d.get("original") or {}
+    return ShrinkSummary(reproduced=bool(d.get("reproduced")), faults=int(best.get("faults", 0)),
+                         time_limit=float(best.get("time_limit", 0.0)),
+                         original_faults=int(original.get("faults", 0)),
+                         original_time_limit=float(original.get("time_limit", 0.0)),
+                         attempts=int(d.get("attempts", 0)), replays=int(d.get("replays", 0)),
+                         command=str(d.get("command") or ""), failing_run=str(d.get("failing_run") or ""))
 
 
 def reproduction(run: RunDir, *, bundle: bool | None = None) -> Reproduction | None:
@@ -67,6 +97,7 @@ def reproduction(run: RunDir, *, bundle: bool | None = None) -> Reproduction | N
         replay="harness run --replay " + shlex.quote(str(run.path)),
         bundle=(run.path / "bundle.tar.gz").is_file() if bundle is None else bundle,
         minimal_ops=tuple(_row(op) for op in history),
+        shrunk=shrink_summary(run),
     )
 
 

@@ -152,6 +152,8 @@ def test_shrink_command_on_a_real_failing_run(tmp_path: Path) -> None:
     assert summary["reproduced"] and summary["minimal"]["time_limit"] < summary["original"]["time_limit"] == 4.0
     assert p.stdout.strip() == summary["command"] and "--seed 11" in summary["command"]
     assert (Path(summary["failing_run"]) / "bundle.tar.gz").is_file() and "bug report bundle" in p.stderr
+    page = (run / "report.html").read_text()
+    assert "replayed it with fewer faults and less time" in page and "--seed 11" in page
     attempts = [json.loads(line) for line in (run / "shrink" / "attempts.jsonl").read_text().splitlines()]
     assert attempts[0]["kept"] and all(Path(r).is_dir() for a in attempts for r in a["runs"])
     again = harness(*summary["command"].split()[1:])
