@@ -42,11 +42,15 @@ class DeclarativeSystem:
                            f"under conf: (it has: {known})")
         return {**self.spec.conf, **given}
 
+    def secret(self, test: Test) -> str:
+        """The run's password for this system ({secret}); never printed, never on a command line."""
+        return test.secrets.password(f"system-file {self.spec.name}")
+
     def db(self, test: Test) -> DeclarativeDB:
-        return db_for(self.spec, self.conf(test))
+        return db_for(self.spec, self.conf(test), self.secret(test))
 
     def client(self, test: Test) -> DeclarativeClient:
-        return DeclarativeClient(self.spec.client, self.conf(test))
+        return DeclarativeClient(self.spec.client, self.conf(test), secret=self.secret(test))
 
     def versions(self, test: Test) -> dict[str, str]:
         return {"system-file": self.spec.path, "sha256": self.spec.sha256}

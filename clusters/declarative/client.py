@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from clusters.declarative import template
 from clusters.declarative.http import MISSING, HttpConnection
 from clusters.declarative.protocol import Answer, Connection, Lost, NotSent
 from clusters.declarative.redis import RedisConnection
@@ -37,13 +38,19 @@ class DeclarativeClient:
     """Unopened it is a factory; `open(test, node)` returns a client connected to that node."""
 
     def __init__(self, spec: ClientSpec, conf: Mapping[str, str], node: str | None = None,
-                 conn: Connection | None = None, ip: str = "") -> None:
+                 conn: Connection | None = None, ip: str = "", secret: str = "") -> None:
         self.spec, self.conf, self.node, self.conn, self.ip = spec, dict(conf), node, conn, ip
+        self._secret = secret
 
     def open(self, test: Test, node: str) -> DeclarativeClient:
         host = test.node_host(node)
-        kind = HttpConnection if self.spec.protocol == "http" else RedisConnection
-        return DeclarativeClient(self.spec, self.conf, node, kind(host, self.spec.port, test.op_timeout), host)
+        conn: Connection
+        if self.spec.protocol == "http":
+            conn = HttpConnection(host, self.spec.port, test.op_timeout)
+        else:
+            hello = [template.fill(w, {template.SECRET: self._secret}) for w in self.spec.hello]
+            conn = RedisConnection(host, self.spec.port, test.op_timeout, hello=hello)
+        return DeclarativeClient(self.spec, self.conf, node, conn, host, self._secret)
 
     def setup(self, test: Test) -> None:
         pass
@@ -60,7 +67,7 @@ class DeclarativeClient:
         spec = self.spec.ops[op.f]
         key = op.value[0]
         values = {f"conf.{k}": v for k, v in self.conf.items()}
-        values.update(key=str(key), ip=self.ip, port=str(self.spec.port), node=self.node or "")
+        values.update(key=str(key), ip=self.ip, port=str(self.spec.port), node=self.node or "", secret=self._secret)
         if op.f == "write":
             values["value"] = str(op.value[1])
         elif op.f == "cas":

@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 class DeclarativeDB:
     """The system of `spec` on every node; `conf` is the file's settings with --system-opt conf.KEY applied."""
 
-    def __init__(self, spec: SystemSpec, conf: Mapping[str, str]) -> None:
+    def __init__(self, spec: SystemSpec, conf: Mapping[str, str], secret: str = "") -> None:
         self.spec = spec
         self.conf = dict(conf)
+        self._secret = secret  # the run's password: only into nodes.files contents, through stdin
 
     # places and placeholders --------------------------------------------------------------------------------
     def _workdir(self, test: Test, node: str) -> str:
@@ -82,6 +83,11 @@ class DeclarativeDB:
         remote, values = self._remote(test, node), self.values(test, node)
         wipe = 'mkdir -p "$1" && rm -rf "$2" && mkdir -p "$2"'
         remote.run(["sh", "-c", wipe, "wipe", values["workdir"], values["data_dir"]], timeout=60)
+        for path_t, content_t in self.spec.nodes.files:
+            content = template.fill(content_t, {**values, template.SECRET: self._secret})
+            put = 'mkdir -p "$(dirname "$1")" && umask 077 && cat > "$1"'
+            remote.run(["sh", "-c", put, "write-file", template.fill(path_t, values)], stdin=content.encode(),
+                       timeout=60)
         for i, line in enumerate(self.spec.nodes.install):
             r = remote.run(self._shell(line, values), timeout=600, check=False)
             if r.exit_code != 0:
@@ -195,9 +201,9 @@ class _BothDB(_DataFiles, _Primaries, DeclarativeDB):
     pass
 
 
-def db_for(spec: SystemSpec, conf: Mapping[str, str]) -> DeclarativeDB:
+def db_for(spec: SystemSpec, conf: Mapping[str, str], secret: str = "") -> DeclarativeDB:
     """The DB of `spec`, with HasDataFiles and HasPrimaries only when the file declares them (abilities are
     checked with isinstance, so an undeclared one must be absent, not a method that finds nothing)."""
     files, primary = bool(spec.nodes.data_files), spec.nodes.primary is not None
     cls = _BothDB if files and primary else _DataFilesDB if files else _PrimariesDB if primary else DeclarativeDB
-    return cls(spec, conf)
+    return cls(spec, conf, secret)

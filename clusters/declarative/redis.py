@@ -20,8 +20,9 @@ class RespError(Exception):
 
 
 class RedisConnection:
-    def __init__(self, host: str, port: int, timeout: float) -> None:
+    def __init__(self, host: str, port: int, timeout: float, hello: list[str] | None = None) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self.hello = [w.encode() for w in hello or ()]  # filled already: may hold the run's password
         self.sock: socket.socket | None = None
         self.buf = b""
 
@@ -33,6 +34,8 @@ class RedisConnection:
             except OSError as e:
                 raise NotSent(f"connect {self.host}:{self.port}: {e}") from None
             self.buf = b""
+            if self.hello:
+                self._greet()
         try:
             self.sock.sendall(encode(words))
             reply = self._reply()
@@ -43,6 +46,20 @@ class RedisConnection:
             return Answer(code=None, error=reply.text)
         code = reply if isinstance(reply, (int, str)) or reply is None else str(reply)
         return Answer(code=code, value=reply)
+
+    def _greet(self) -> None:
+        """Send the file's `hello` (AUTH ...) on the new connection; no op was sent yet, so any trouble is
+        NotSent. The reply's text is the server's, never the command (which may hold the password)."""
+        assert self.sock is not None
+        try:
+            self.sock.sendall(encode(self.hello))
+            reply = self._reply()
+        except (OSError, RespError) as e:
+            self.close()
+            raise NotSent(f"hello: {type(e).__name__}: {e}") from None
+        if isinstance(reply, RedisErrorReply):
+            self.close()
+            raise NotSent(f"hello refused: {reply.text}")
 
     def close(self) -> None:
         if self.sock is not None:

@@ -52,6 +52,7 @@ class NodeSpec:
     port: int | None
     peer_port: int | None
     install: tuple[str, ...]
+    files: tuple[tuple[str, str], ...]  # (path, content) templates; content may hold {secret}
     start: Command
     stop_signal: str
     ready: Ready | None
@@ -85,6 +86,7 @@ class ClientSpec:
     protocol: str
     port: int
     ops: Mapping[str, OpSpec]
+    hello: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +205,9 @@ def _check(where: _Where, at: Path, value: Any, allowed: frozenset[str], conf: f
         bad = template.unknown(text, allowed, conf)
         if bad is not None:
             known = ", ".join(sorted(allowed)) + (", conf.KEY for a KEY under conf:" if conf else "")
+            if bad == template.SECRET:
+                raise where.error(here, "{secret} here would show on a command line or in a log: write it into a "
+                                        "nodes.files entry, an HTTP header or body, or client.hello")
             raise where.error(here, f"unknown placeholder {{{bad}}} (known here: {known})")
 
 
@@ -211,6 +216,9 @@ def _nodes(d: dict[str, Any], where: _Where, conf: frozenset[str]) -> NodeSpec:
     for key in ("install", "start", "data_dir", "logs", "data_files"):
         if key in d:
             _check(where, (*at, key), d[key], template.NODE_NAMES, conf)
+    for path_t, content in (d.get("files") or {}).items():
+        _check(where, (*at, "files", path_t), path_t, template.NODE_NAMES, conf)
+        _check(where, (*at, "files", path_t), content, template.NODE_NAMES | {template.SECRET}, conf)
     ready = d.get("ready")
     if ready is not None:
         for key in ("http", "command"):
@@ -225,7 +233,7 @@ def _nodes(d: dict[str, Any], where: _Where, conf: frozenset[str]) -> NodeSpec:
     _needs_ports(d, where)
     return NodeSpec(
         port=d.get("port"), peer_port=d.get("peer_port", d.get("port")),
-        install=tuple(d.get("install", ())), start=_command(d["start"]), stop_signal=d.get("stop_signal", "TERM"),
+        install=tuple(d.get("install", ())), files=tuple((d.get("files") or {}).items()), start=_command(d["start"]), stop_signal=d.get("stop_signal", "TERM"),
         ready=None if ready is None else Ready(
             tcp=bool(ready.get("tcp")), http=ready.get("http"),
             command=_command(ready["command"]) if "command" in ready else None,
@@ -250,15 +258,21 @@ def _client(d: dict[str, Any], nodes: NodeSpec, where: _Where, conf: frozenset[s
     port = d.get("port", nodes.port)
     if port is None:
         raise where.error(at, "no port: set client.port or nodes.port")
+    with_secret = template.OP_NAMES | {template.SECRET}
+    if "hello" in d:
+        if d["protocol"] != "redis":
+            raise where.error((*at, "hello"), "hello is a Redis command; an HTTP client sends {secret} in headers")
+        _check(where, (*at, "hello"), d["hello"], with_secret, conf)
     ops: dict[str, OpSpec] = {}
     for f, o in d["ops"].items():
         here = (*at, "ops", f)
         if d["protocol"] == "http":
-            for key in ("path", "body"):
-                if key in o:
-                    _check(where, (*here, key), o[key], template.OP_NAMES, conf)
+            if "path" in o:
+                _check(where, (*here, "path"), o["path"], template.OP_NAMES, conf)
+            if "body" in o:
+                _check(where, (*here, "body"), o["body"], with_secret, conf)
             for name, text in (o.get("headers") or {}).items():
-                _check(where, (*here, "headers", name), text, template.OP_NAMES, conf)
+                _check(where, (*here, "headers", name), text, with_secret, conf)
             if "absent" in o and f != "read":
                 raise where.error((*here, "absent"), "only a read can find its key absent")
             ops[f] = OpSpec(f=f, ok=tuple(o["ok"]), refused=tuple(o.get("refused", ())),
@@ -272,4 +286,5 @@ def _client(d: dict[str, Any], nodes: NodeSpec, where: _Where, conf: frozenset[s
                             command=tuple(o["command"]))
         if not ops[f].ok and ops[f].ok is not None:
             raise where.error((*here, "ok"), "no reply is ok: list the status codes or replies that mean ok")
-    return ClientSpec(protocol=d["protocol"], port=int(port), ops=MappingProxyType(ops))
+    return ClientSpec(protocol=d["protocol"], port=int(port), ops=MappingProxyType(ops),
+                      hello=tuple(d.get("hello", ())))

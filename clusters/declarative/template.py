@@ -18,6 +18,10 @@ NODE_NAMES = frozenset({"node", "ip", "port", "peer_port", "peers", "initial_clu
 declares, every node (`{nodes}` names, `{peers}` ip:peer_port, `{initial_cluster}` name=http://ip:peer_port),
 its data directory and workdir."""
 
+SECRET = "secret"
+"""The run's password for the system (`test.secrets`): allowed only where it stays off command lines and out of
+the run directory: node `files` contents, HTTP headers and bodies, the Redis `hello` command."""
+
 OP_NAMES = frozenset({"key", "value", "old", "new", "ip", "port", "node"})
 """In a client op (HTTP path, body and headers; Redis command words): the op's key and values, the node,
 and conf.KEY."""

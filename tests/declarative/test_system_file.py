@@ -46,6 +46,12 @@ BAD = [  # (what is wrong, the file, the line named, words of the message)
     ("port undeclared", GOOD.replace("  port: 8080\n", ""), 3, "nodes.start: uses {port} but nodes.port is not declared"),
     ("absent on a write", GOOD.replace("body: '{\"value\": {value}}',", "body: x, absent: [404],"), 9,
      "only a read can find its key absent"),
+    ("secret on a command line", GOOD.replace("--data {data_dir}", "--password {secret}"), 4,
+     "{secret} here would show on a command line"),
+    ("secret in an HTTP path", GOOD.replace('"/kv/{key}", ok', '"/kv/{key}?pw={secret}", ok'), 8,
+     "{secret} here would show"),
+    ("hello on HTTP", GOOD.replace("  protocol: http", "  protocol: http\n  hello: [AUTH, x]"), 7,
+     "hello is a Redis command"),
     ("not YAML", GOOD.replace("name: kv", "name: [kv"), 2, "not YAML"),
     ("not a mapping", "- a\n- b\n", 1, "a system file is a mapping"),
 ]
