@@ -318,8 +318,9 @@ def test_galera_on_docker(tmp_path: Path) -> None:
         pytest.skip(reason)
     p = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--system", "mariadb", "--cluster", "docker", "--results",
-         str(tmp_path), *LIST_APPEND, "--nodes", "3", "--nemesis", "partition", "--system-opt",
-         "innodb_snapshot_isolation=true", "--system-opt", "wsrep_sync_wait=1"],
+         str(tmp_path), *LIST_APPEND[:2], "--time-limit", "24", "--nodes", "3", "--nemesis", "partition",
+         "--nemesis-interval", "8", "--op-timeout", "2", "--system-opt", "innodb_snapshot_isolation=true",
+         "--system-opt", "wsrep_sync_wait=1"],
         check=False, capture_output=True, text=True, env=ENV, timeout=1800,
     )
     assert p.returncode in (0, 1), f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
