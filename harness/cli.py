@@ -148,6 +148,9 @@ def run(**kw: Any) -> None:
     if kw["system_file"]:
         from clusters.declarative import load_system
 
+        if click.get_current_context().get_parameter_source("system") != click.core.ParameterSource.DEFAULT:
+            raise BadInput("--system and --system-file each name the system under test: give one")
+
         system_file = os.path.abspath(kw["system_file"])
         system = load_system(system_file).name
     options = RunOptions(

@@ -80,6 +80,15 @@ def test_cli_rejects_a_bad_file_with_254_before_any_node(tmp_path: Path) -> None
     assert not list((tmp_path / "results").rglob("test.json")), "a run directory was made for a bad file"
 
 
+def test_system_and_system_file_together_is_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "sys.yaml"
+    path.write_text(GOOD)
+    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", "etcd", "--system-file", str(path),
+                        "--cluster", "inprocess", "--results", str(tmp_path / "r")], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 254 and "--system and --system-file" in p.stderr, p.stderr
+
+
 def test_undeclared_conf_key_is_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "sys.yaml"
     path.write_text(GOOD)
