@@ -232,9 +232,11 @@ def test_async_failover_loses_acknowledged_writes_on_a_pinned_seed(tmp_path: Pat
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("replication", ["sync", "sync-strict"])
-def test_sync_failover_under_the_same_schedule_loses_nothing(tmp_path: Path, replication: str) -> None:
-    p, run_dir = harness_run(tmp_path, *PARTITION_PRIMARY, "--system-opt", f"replication={replication}")
+def test_sync_strict_failover_under_the_same_schedule_loses_nothing(tmp_path: Path) -> None:
+    """sync-strict under the demonstration's schedule: a failover, and every acknowledged add kept. (Plain
+    `sync` is not claimed safe here: on Debian's Patroni 3.0.2 it lost acknowledged adds under this very
+    schedule, through the leader-key overwrite described in docs/patroni.md.)"""
+    p, run_dir = harness_run(tmp_path, *PARTITION_PRIMARY, "--system-opt", "replication=sync-strict")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     res = results_of(run_dir)
     # The leader changed; with sync-strict the new leader may acknowledge nothing until a standby follows it
