@@ -120,7 +120,7 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
     try:
         spec = ClusterSpec(
             run_id=run_id,
-            system=options.system,
+            system=getattr(system, "node_image", None) or options.system,  # a system file may borrow an image
             node_names=options.node_names,
             nodes_file=options.nodes_file,
             opts=cluster_opts,

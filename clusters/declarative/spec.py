@@ -51,6 +51,7 @@ class NodeSpec:
 
     port: int | None
     peer_port: int | None
+    image: str | None  # --cluster docker: the plugin system whose node image the nodes use
     install: tuple[str, ...]
     files: tuple[tuple[str, str], ...]  # (path, content) templates; content may hold {secret}
     start: Command
@@ -233,7 +234,7 @@ def _nodes(d: dict[str, Any], where: _Where, conf: frozenset[str]) -> NodeSpec:
     _needs_ports(d, where)
     return NodeSpec(
         port=d.get("port"), peer_port=d.get("peer_port", d.get("port")),
-        install=tuple(d.get("install", ())), files=tuple((d.get("files") or {}).items()), start=_command(d["start"]), stop_signal=d.get("stop_signal", "TERM"),
+        image=d.get("image"), install=tuple(d.get("install", ())), files=tuple((d.get("files") or {}).items()), start=_command(d["start"]), stop_signal=d.get("stop_signal", "TERM"),
         ready=None if ready is None else Ready(
             tcp=bool(ready.get("tcp")), http=ready.get("http"),
             command=_command(ready["command"]) if "command" in ready else None,

@@ -30,9 +30,9 @@ def _skip(binary: str) -> None:
             pytest.skip(f"needs {tool} on the host")
 
 
-def _run(args: list[str]) -> tuple[int, dict, list[dict], str]:  # type: ignore[type-arg]
+def _run(args: list[str], cluster: str = "local") -> tuple[int, dict, list[dict], str]:  # type: ignore[type-arg]
     with tempfile.TemporaryDirectory(prefix="declarative-e2e-") as d:
-        p = subprocess.run([sys.executable, "-m", "harness", "run", "--cluster", "local", "--time-limit", "15",
+        p = subprocess.run([sys.executable, "-m", "harness", "run", "--cluster", cluster, "--time-limit", "15",
                             "--seed", "5", "--results", d, *args], capture_output=True, text=True, timeout=280)
         runs = [r.parent for r in Path(d).glob("*/*/results.json")  # not latest/, nor an invalid run's minimal/
                 if not r.parent.is_symlink() and not r.parent.parent.is_symlink()]
@@ -77,3 +77,15 @@ def test_redis_kill_valid_with_fsync_invalid_in_memory() -> None:
     _faults_acted(history, {"kill", "start"})
     code, results, _history, err = _run(["--system-file", file, *one, "--system-opt", "conf.appendonly=no"])
     assert code == 1 and results["valid"] is False, err[-3000:]
+
+
+def test_etcd_http_on_docker_borrows_the_etcd_image_and_ends_valid() -> None:
+    from tests.clusters.conftest import skip_reason
+
+    reason = skip_reason("docker")
+    if reason:
+        pytest.skip(reason)
+    file = str(EXAMPLES / "etcd-http.yaml")
+    code, results, history, err = _run(["--system-file", file, "--nemesis", "partition,kill"], cluster="docker")
+    assert code == 0 and results["valid"] is True, err[-3000:]
+    _faults_acted(history, {"start-partition", "kill", "start"})
