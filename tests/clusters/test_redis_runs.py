@@ -271,3 +271,7 @@ def test_sentinel_loses_acknowledged_adds_when_the_primary_is_cut_off(tmp_path: 
     assert assert_lost_adds_were_acknowledged_by_a_cut_off_primary(run_dir, results) > 0
     assert "lost acknowledged write" in p.stdout + p.stderr
     assert_clean(results)
+    calm, calm_dir = harness_run(tmp_path / "calm", "--workload", "set", "--time-limit", "60", "--seed", "18",
+                                 "--nemesis", "none")
+    assert calm.returncode == 0, say(calm)  # the same run without faults keeps every add
+    assert_clean(results_of(calm_dir))
