@@ -39,7 +39,8 @@ def _run(root: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict
     p = subprocess.run([sys.executable, "-m", "harness", "run", "--nemesis", "power-loss", "--nemesis-opt",
                         "power-loss-targets=all", "--time-limit", "16", "--seed", "3", "--results", str(root), *args],
                        capture_output=True, text=True, timeout=300, check=False)
-    (results,) = [r for r in root.glob("*/*/results.json") if not r.parent.is_symlink()]
+    # the run's own results.json: not through latest/, nor an invalid run's bundle/ copy under latest/
+    (results,) = [r for r in root.glob("*/*/results.json") if "latest" not in r.relative_to(root).parts]
     history = [json.loads(x) for x in (results.parent / "history.jsonl").read_text().splitlines()]
     return p, json.loads(results.read_text()), history
 
@@ -176,7 +177,7 @@ def test_system_option_lazyfs_makes_every_kill_a_power_cut(weak: bool) -> None:
                             "--nodes", "1", "--nemesis", "kill", "--system-opt", "lazyfs=true", *extra,
                             "--time-limit", "16", "--seed", "3", "--results", str(root)],
                            capture_output=True, text=True, timeout=300, check=False)
-        (results_path,) = [r for r in root.glob("*/*/results.json") if not r.parent.is_symlink()]
+        (results_path,) = [r for r in root.glob("*/*/results.json") if "latest" not in r.relative_to(root).parts]
         results = json.loads(results_path.read_text())
     kills = [w for w in results["coverage"]["windows"] if w["package"] == "kill"]
     assert kills and results["coverage"]["untested"] == [], results["coverage"]
