@@ -16,8 +16,9 @@ from typing import Any
 from harness import generator as g
 from harness.cluster import ClusterSpec, check_node_name
 from harness.errors import BadInput
+from harness.generator.core import GenLike
 from harness.ledger import Ledger
-from harness.nemesis import ComposedNemesis, NoopNemesis, Package
+from harness.nemesis import ComposedNemesis, Nemesis, NoopNemesis, Package
 from harness.options import (
     LAZYFS,
     RunOptions,
@@ -131,7 +132,7 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
         test = dataclasses.replace(test, db=system.db(test))
         test = dataclasses.replace(test, client=system.client(test))
         packages: list[Package] = [p.package(test) for p in nemesis_plugins]
-        nemesis: Any = ComposedNemesis([p.nemesis for p in packages]) if packages else NoopNemesis()
+        nemesis: Nemesis = ComposedNemesis([p.nemesis for p in packages]) if packages else NoopNemesis()
         test = dataclasses.replace(test, packages=tuple(packages), nemesis=nemesis)
         test = dataclasses.replace(test, generator=main_generator(test), final_generator=final_generator(test))
     except BaseException:
@@ -147,7 +148,7 @@ def _node_needs(nemesis_plugins: Sequence[Any], system_opts: Mapping[str, Any]) 
     return frozenset(needs | ({"fuse"} if system_opts.get(LAZYFS) else set()))
 
 
-def main_generator(test: Test) -> Any:
+def main_generator(test: Test) -> GenLike:
     """Client ops of the workload (staggered to the rate) alongside the faults' schedules, for the time limit."""
     client_gen = test.workload.generator(test)
     rate = test.options.rate
@@ -161,9 +162,9 @@ def main_generator(test: Test) -> Any:
     return g.time_limit(test.time_limit, gen)
 
 
-def final_generator(test: Test) -> Any:
+def final_generator(test: Test) -> GenLike:
     """After the main phase: heal every fault, let the system settle, then the workload's final ops."""
-    phases: list[Any] = []
+    phases: list[GenLike] = []
     heals = [p.final_generator for p in test.packages if p.final_generator is not None]
     if heals:
         phases.append(g.nemesis(list(heals)))

@@ -319,7 +319,7 @@ class Interpreter:
 
     # --- the main thread ------------------------------------------------------------------------------------
 
-    def run(self, gen: Any, *, t0: int | None = None) -> InterpreterResult:
+    def run(self, gen: GenLike, *, t0: int | None = None) -> InterpreterResult:
         """Run `gen` until it is exhausted and every op completed (or timed out). `t0` (monotonic ns) lets
         several phases share one time origin."""
         if t0 is not None:

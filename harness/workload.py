@@ -7,12 +7,13 @@ checker that judges the history. It never talks to nodes: the system's client pe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.checker import Checker
 from harness.options import OptionSpec
 
 if TYPE_CHECKING:
+    from harness.generator.core import GenLike
     from harness.test import Test
 
 
@@ -24,8 +25,8 @@ class Workload(Protocol):
     name: str
     option_specs: Sequence[OptionSpec]
 
-    def generator(self, test: Test) -> Any: ...
+    def generator(self, test: Test) -> GenLike: ...
 
-    def final_generator(self, test: Test) -> Any: ...
+    def final_generator(self, test: Test) -> GenLike: ...
 
     def checker(self, test: Test) -> Checker: ...

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from harness.db import DeclaresIsolation, Isolation
 from harness import generator as g
+from harness.checker import Checker
+from harness.db import DeclaresIsolation, Isolation
 from harness.errors import BadInput
+from harness.generator.context import Context
 from harness.options import OptionSpec
 from harness.test import Test
-from harness.checker import Checker
 from workloads._common import at_least, registered_checker, with_stats
 
 SHAPES = ("random", "write-skew")
@@ -111,7 +112,7 @@ def txn_generator(workload: str, write_f: str, test: Test) -> Any:
     n_keys, lo, hi = o["keys"], o["min-txn-length"], o["max-txn-length"]
     per_key, read_ratio, shape = o["max-writes-per-key"], o["read-ratio"], o["shape"]
 
-    def next_txn(test: Test, ctx: Any, state: TxnState) -> tuple[dict[str, Any], TxnState]:
+    def next_txn(test: Test, ctx: Context, state: TxnState) -> tuple[dict[str, Any], TxnState]:
         rng = test.rng
         active, writes = list(state.active), list(state.writes)
         next_key, next_value = state.next_key, state.next_value

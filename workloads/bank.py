@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checker import Checker
+from harness.generator.context import Context
+from harness.generator.core import GenLike
 from harness.options import OptionSpec
 from harness.test import Test
 from workloads._common import at_least, final_read, registered_checker, with_stats
@@ -39,14 +41,14 @@ class BankWorkload:
     name = "bank"
     option_specs = OPTIONS
 
-    def generator(self, test: Test) -> Any:
+    def generator(self, test: Test) -> GenLike:
         o = test.workload_opts
         at_least(self.name, o, 2, "accounts")
         at_least(self.name, o, 1, "max-transfer")
         at_least(self.name, o, 0, "total")
         rng, n, most, read_ratio = test.rng, o["accounts"], o["max-transfer"], o["read-ratio"]
 
-        def next_op(test: Test, ctx: Any) -> dict[str, Any]:
+        def next_op(test: Test, ctx: Context) -> dict[str, Any]:
             if rng.random() < read_ratio:
                 return {"f": "read", "value": None}
             src, dst = rng.sample(range(n), 2)
@@ -54,7 +56,7 @@ class BankWorkload:
 
         return next_op
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         return final_read()
 
     def checker(self, test: Test) -> Checker:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checker import Checker
+from harness.generator.context import Context
+from harness.generator.core import GenLike
 from harness.options import OptionSpec
 from harness.test import Test
 from workloads._common import at_least, final_read, registered_checker, with_stats
@@ -26,18 +28,18 @@ class CounterWorkload:
     name = "counter"
     option_specs = OPTIONS
 
-    def generator(self, test: Test) -> Any:
+    def generator(self, test: Test) -> GenLike:
         at_least(self.name, test.workload_opts, 1, "max-add")
         rng, most, read_ratio = test.rng, test.workload_opts["max-add"], test.workload_opts["read-ratio"]
 
-        def next_op(test: Test, ctx: Any) -> dict[str, Any]:
+        def next_op(test: Test, ctx: Context) -> dict[str, Any]:
             if rng.random() < read_ratio:
                 return {"f": "read", "value": None}
             return {"f": "add", "value": rng.randint(1, most)}
 
         return next_op
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         return final_read()
 
     def checker(self, test: Test) -> Checker:

@@ -18,6 +18,8 @@ from typing import Any
 
 from harness import generator as g
 from harness.checker import Checker
+from harness.generator.context import Context
+from harness.generator.core import GenLike
 from harness.op import Op
 from harness.options import OptionSpec
 from harness.test import Test
@@ -57,7 +59,7 @@ class RetryingRequests(g.Gen):
         self.max_retries = max_retries
         self.make = make
 
-    def op(self, test: Test, ctx: Any) -> Any:
+    def op(self, test: Test, ctx: Context) -> Any:
         if self.state.due:
             template = {"f": "request", "value": self.state.due[0]}
         elif self.fresh:
@@ -69,7 +71,7 @@ class RetryingRequests(g.Gen):
             return None
         return r[0], self
 
-    def update(self, test: Test, ctx: Any, event: Any) -> Any:
+    def update(self, test: Test, ctx: Context, event: Any) -> Any:
         if not isinstance(event, Op) or event.f != "request" or not isinstance(event.value, dict):
             return self
         key = str(event.value.get("key"))
@@ -90,7 +92,7 @@ class IdempotentWorkload:
     name = "idempotent"
     option_specs = OPTIONS
 
-    def generator(self, test: Test) -> Any:
+    def generator(self, test: Test) -> GenLike:
         o = test.workload_opts
         at_least(self.name, o, 1, "accounts", "max-amount")
         at_least(self.name, o, 0, "max-retries")
@@ -105,7 +107,7 @@ class IdempotentWorkload:
 
         return RetryingRequests(state, True, o["max-retries"], make)
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         state = _STATE.get(test)
         return [RetryingRequests(state, False, test.workload_opts["max-retries"], None), final_read()]
 

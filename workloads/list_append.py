@@ -12,9 +12,8 @@ shape, key retirement, consistency model).
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.checker import Checker
+from harness.generator.core import GenLike
 from harness.test import Test
 from workloads._txn import TXN_OPTIONS, elle_checker, txn_generator
 
@@ -23,10 +22,10 @@ class ListAppendWorkload:
     name = "list-append"
     option_specs = TXN_OPTIONS
 
-    def generator(self, test: Test) -> Any:
+    def generator(self, test: Test) -> GenLike:
         return txn_generator(self.name, "append", test)
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         return None
 
     def checker(self, test: Test) -> Checker:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checker import Checker
+from harness.generator.context import Context
+from harness.generator.core import GenLike
 from harness.options import OptionSpec
 from harness.test import Test
 from workloads._common import at_least, registered_checker, with_stats
@@ -30,17 +32,17 @@ class MonotonicWorkload:
     name = "monotonic"
     option_specs = OPTIONS
 
-    def generator(self, test: Test) -> Any:
+    def generator(self, test: Test) -> GenLike:
         at_least(self.name, test.workload_opts, 1, "keys")
         rng, keys, read_ratio = test.rng, test.workload_opts["keys"], test.workload_opts["read-ratio"]
 
-        def next_op(test: Test, ctx: Any) -> dict[str, Any]:
+        def next_op(test: Test, ctx: Context) -> dict[str, Any]:
             f = "read" if rng.random() < read_ratio else "write"
             return {"f": f, "value": [rng.randrange(keys), None]}
 
         return next_op
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         return [{"f": "read", "value": [k, None]} for k in range(test.workload_opts["keys"])]
 
     def checker(self, test: Test) -> Checker:

@@ -16,6 +16,8 @@ from typing import Any
 
 from harness import generator as g
 from harness.checker import Checker
+from harness.generator.context import Context
+from harness.generator.core import GenLike
 from harness.op import INVOKE, Op
 from harness.options import OptionSpec
 from harness.test import Test
@@ -47,14 +49,14 @@ class _NoteKeys(g.Gen):
         self.cursor = cursor
         self.gen = gen
 
-    def op(self, test: Test, ctx: Any) -> Any:
+    def op(self, test: Test, ctx: Context) -> Any:
         r = g.op(self.gen, test, ctx)
         if r is None:
             return None
         e, g2 = r
         return e, (self if g2 is self.gen else _NoteKeys(self.cursor, g2))
 
-    def update(self, test: Test, ctx: Any, event: Any) -> Any:
+    def update(self, test: Test, ctx: Context, event: Any) -> Any:
         if isinstance(event, Op) and event.type == INVOKE:
             self.cursor.max_key = max(self.cursor.max_key, event.value[0])
         g2 = g.update(self.gen, test, ctx, event)
@@ -72,7 +74,7 @@ class RegisterWorkload:
         # One cursor per test (its rng is unique to it): the final reads must know the keys the main phase used.
         return self._cursors.setdefault(id(test.rng), _KeyCursor())
 
-    def generator(self, test: Test) -> Any:
+    def generator(self, test: Test) -> GenLike:
         o = test.workload_opts
         keys, per_key, values, read_ratio = o["keys"], o["ops-per-key"], o["values"], o["read-ratio"]
         if keys < 1 or per_key < 1 or values < 1:
@@ -81,7 +83,7 @@ class RegisterWorkload:
             raise BadInput("workload register: keys, ops-per-key and values must be at least 1")
         write_ratio = read_ratio + (1 - read_ratio) / 2
 
-        def next_op(test: Test, ctx: Any, n: int) -> tuple[dict[str, Any], int]:
+        def next_op(test: Test, ctx: Context, n: int) -> tuple[dict[str, Any], int]:
             rng = test.rng
             key = (n // (per_key * keys)) * keys + rng.randrange(keys)
             r = rng.random()
@@ -93,10 +95,10 @@ class RegisterWorkload:
 
         return _NoteKeys(self._cursor(test), g.stateful(next_op, 0))
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         cursor = self._cursor(test)
 
-        def final_reads(test: Test, ctx: Any) -> Any:
+        def final_reads(test: Test, ctx: Context) -> Any:
             return [{"f": "read", "value": (k, None)} for k in range(cursor.max_key + 1)]
 
         return _Lazy(final_reads)
@@ -115,7 +117,7 @@ class _Lazy(g.Gen):
     def __init__(self, fn: Any) -> None:
         self.fn = fn
 
-    def op(self, test: Test, ctx: Any) -> Any:
+    def op(self, test: Test, ctx: Context) -> Any:
         return g.op(self.fn(test, ctx), test, ctx)
 
 

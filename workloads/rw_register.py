@@ -11,9 +11,8 @@ write. See `workloads._txn` for the options.
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.checker import Checker
+from harness.generator.core import GenLike
 from harness.test import Test
 from workloads._txn import TXN_OPTIONS, elle_checker, txn_generator
 
@@ -22,10 +21,10 @@ class RwRegisterWorkload:
     name = "rw-register"
     option_specs = TXN_OPTIONS
 
-    def generator(self, test: Test) -> Any:
+    def generator(self, test: Test) -> GenLike:
         return txn_generator(self.name, "w", test)
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         return None
 
     def checker(self, test: Test) -> Checker:

@@ -14,6 +14,8 @@ from typing import Any
 
 from harness import generator as g
 from harness.checker import Checker
+from harness.generator.context import Context
+from harness.generator.core import GenLike
 from harness.options import OptionSpec
 from harness.test import Test
 from workloads._common import final_read, registered_checker, with_stats
@@ -29,17 +31,17 @@ class SetWorkload:
     name = "set"
     option_specs = OPTIONS
 
-    def generator(self, test: Test) -> Any:
+    def generator(self, test: Test) -> GenLike:
         read_ratio = test.workload_opts["read-ratio"]
 
-        def next_op(test: Test, ctx: Any, element: int) -> tuple[dict[str, Any], int]:
+        def next_op(test: Test, ctx: Context, element: int) -> tuple[dict[str, Any], int]:
             if read_ratio and test.rng.random() < read_ratio:
                 return {"f": "read", "value": None}, element
             return {"f": "add", "value": element}, element + 1
 
         return g.stateful(next_op, 0)
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         return final_read()
 
     def checker(self, test: Test) -> Checker:

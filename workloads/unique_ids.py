@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checker import Checker
+from harness.generator.context import Context
+from harness.generator.core import GenLike
 from harness.options import OptionSpec
 from harness.test import Test
 from workloads._common import registered_checker, with_stats
@@ -22,13 +24,13 @@ class UniqueIdsWorkload:
     name = "unique-ids"
     option_specs = OPTIONS
 
-    def generator(self, test: Test) -> Any:
-        def next_op(test: Test, ctx: Any) -> dict[str, Any]:
+    def generator(self, test: Test) -> GenLike:
+        def next_op(test: Test, ctx: Context) -> dict[str, Any]:
             return {"f": "generate", "value": None}
 
         return next_op
 
-    def final_generator(self, test: Test) -> Any:
+    def final_generator(self, test: Test) -> GenLike:
         return None
 
     def checker(self, test: Test) -> Checker:

@@ -23,7 +23,7 @@ Times given to combinators are seconds (float); internally everything is integer
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
@@ -69,7 +69,7 @@ class Log:
 Emitted: TypeAlias = "Op | Sleep | Log | _Pending"
 Event: TypeAlias = "Op | Sleep | Log"
 OpResult: TypeAlias = "tuple[Op | Sleep | Log | _Pending, GenLike] | None"
-GenLike: TypeAlias = Any  # a Gen, a plain value coerced by `coerce`, or None
+GenLike: TypeAlias = "Gen | Mapping[str, Any] | Op | Sequence[Any] | Callable[..., Any] | None"  # see `coerce`
 
 
 def seconds_to_ns(dt: float, what: str = "a duration") -> int:
@@ -214,7 +214,7 @@ def coerce(value: Any) -> Gen | None:
     raise BadInput(f"not a generator: {value!r} (use a dict op, a list, a function (test, ctx) or a combinator)")
 
 
-def coerce_all(values: Any) -> tuple[GenLike, ...]:
+def coerce_all(values: Any) -> tuple[Gen | None, ...]:
     return tuple(coerce(v) for v in values)
 
 

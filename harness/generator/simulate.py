@@ -27,7 +27,7 @@ from typing import Any
 
 from harness.errors import BadInput
 from harness.generator.context import Context
-from harness.generator.core import PENDING, Log, Sleep, coerce, op, update
+from harness.generator.core import PENDING, GenLike, Log, Sleep, coerce, op, update
 from harness.op import FAIL, INFO, INVOKE, NEMESIS, OK, Op
 from harness.options import RunOptions
 from harness.test import Test, bare_test
@@ -74,7 +74,7 @@ def simulate(
     if test is None:
         test = bare_test(options=RunOptions(seed=0, concurrency=concurrency), concurrency=concurrency)
     ctx = Context.initial(concurrency, time_ns)
-    g = coerce(gen)
+    g: GenLike = coerce(gen)
     out: list[Any] = []
     # in flight: (due time, dispatch seq, thread, completion event)
     flight: list[tuple[int, int, Any, Any]] = []
