@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,6 +38,7 @@ from harness.store import read_json, write_json
 
 if TYPE_CHECKING:
     from harness.report.compare import SuiteGate
+    from harness.shards import Shard
 
 MATRIX_KEYS = ("system", "version", "workload", "nemesis", "cluster", "seed", "time-limit")
 RUN_DEFAULTS: dict[str, Any] = {"cluster": "local", "workload": "register", "nemesis": "", "time-limit": 30}
@@ -330,14 +331,14 @@ def gate_exit_code(validity: Validity, fail_on: str) -> int:
     return 0
 
 
-def write_junit(path: str, suite: Suite, outcomes: list[RunOutcome]) -> None:
-    root = ET.Element("testsuites", name=suite.name)
+def write_junit(path: str, suite_name: str, outcomes: Sequence[RunOutcome]) -> None:
+    root = ET.Element("testsuites", name=suite_name)
     for o in outcomes:
         ts = ET.SubElement(root, "testsuite", name=o.spec.id, tests=str(max(1, len(o.checkers))))
         cases = o.checkers or ({"name": "run", "valid": o.valid, "summary": o.error or "no results", "findings": []},)
         failures = errors = 0
         for c in cases:
-            tc = ET.SubElement(ts, "testcase", classname=f"{suite.name}.{o.spec.id}", name=c["name"])
+            tc = ET.SubElement(ts, "testcase", classname=f"{suite_name}.{o.spec.id}", name=c["name"])
             text = "\n".join([c.get("summary", ""), *c.get("findings", [])]).strip()
             if c["valid"] is False:
                 failures += 1
@@ -350,39 +351,75 @@ def write_junit(path: str, suite: Suite, outcomes: list[RunOutcome]) -> None:
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | None = None,
-              echo: Callable[[str], None] = print) -> tuple[int, str]:
-    """Run the suite; returns (exit code, suite directory)."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = os.path.abspath(os.path.join(results_dir, "suites", suite.name, stamp))
-    os.makedirs(out, exist_ok=True)
-    specs = [s for s in suite.runs if only is None or s.id in only]
-    with ThreadPoolExecutor(max_workers=suite.parallel) as pool:
-        outcomes = list(pool.map(lambda s: _run_one(s, results_dir, echo), specs))
-    validity = worst([o.valid for o in outcomes])
+def entry_of(o: RunOutcome, suite_dir: str) -> dict[str, Any]:
+    """A run's entry in summary.json; `run_dir_rel` is its run directory relative to the suite directory, so that
+    a merge on another machine finds it in a copy of the whole results directory (a CI artifact)."""
+    rel = os.path.relpath(o.run_dir, suite_dir) if o.run_dir else None
+    return {"id": o.spec.id, "options": dict(o.spec.options), "run_dir": o.run_dir, "run_dir_rel": rel,
+            "valid": o.valid, "exit_code": o.exit_code, "error": o.error, "checkers": list(o.checkers),
+            "coverage": o.coverage, "evidence": o.evidence}
+
+
+def outcome_of(entry: Mapping[str, Any], run_dir: str | None) -> RunOutcome:
+    """The inverse of `entry_of`, with the run directory as found by the reader."""
+    return RunOutcome(spec=RunSpec(id=str(entry["id"]), options=dict(entry.get("options") or {})),
+                      exit_code=int(entry.get("exit_code", 255)), run_dir=run_dir, valid=entry["valid"],
+                      checkers=tuple(entry.get("checkers") or ()), error=str(entry.get("error") or ""),
+                      coverage=entry.get("coverage"), evidence=entry.get("evidence"))
+
+
+def write_suite_dir(out: str, *, name: str, outcomes: Sequence[RunOutcome], fail_on: str,
+                    header: Mapping[str, Any], echo: Callable[[str], None], incomplete: bool = False) -> int:
+    """summary.json, junit.xml and summary.html of `outcomes` in `out`; returns the gate's exit code.
+    `header` adds keys to summary.json (file, started, shard, merge). `incomplete`: part of the suite never ran
+    (a merge with a missing shard): the suite is unknown and the gate fails (2) whatever `fail_on` says."""
+    validity = worst([o.valid for o in outcomes] + (["unknown"] if incomplete else []))
     code = gate_exit_code(validity, fail_on)
+    if incomplete and code == 0:
+        code = 2
     write_json(os.path.join(out, "summary.json"), {
-        "schema": 1, "suite": suite.name, "file": os.path.abspath(suite.path), "started": stamp,
-        "fail_on": fail_on, "valid": validity, "exit_code": code,
-        "runs": [{"id": o.spec.id, "options": dict(o.spec.options), "run_dir": o.run_dir, "valid": o.valid,
-                  "exit_code": o.exit_code, "error": o.error, "checkers": list(o.checkers),
-                  "coverage": o.coverage, "evidence": o.evidence} for o in outcomes],
+        "schema": 1, "suite": name, **header, "fail_on": fail_on, "valid": validity, "exit_code": code,
+        "runs": [entry_of(o, out) for o in outcomes],
     })
-    write_junit(os.path.join(out, "junit.xml"), suite, outcomes)
+    write_junit(os.path.join(out, "junit.xml"), name, outcomes)
     dirs = [o.run_dir for o in outcomes if o.run_dir]
     try:
         from harness.report import render_comparison
 
-        for problem in render_comparison(dirs, os.path.join(out, "summary.html"), _gate(suite, code, fail_on, outcomes)):
+        gate = _gate(name, code, fail_on, outcomes)
+        for problem in render_comparison(dirs, os.path.join(out, "summary.html"), gate):
             echo(f"suite: report: {problem}")
     except ImportError:
         pass
     except Exception as e:  # noqa: BLE001 - the page never changes the gate
         echo(f"suite: summary page failed: {e}")
+    return code
+
+
+def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | None = None,
+              shard: Shard | None = None, echo: Callable[[str], None] = print) -> tuple[int, str]:
+    """Run the suite (or its `shard`, a harness.shards.Shard); returns (exit code, suite directory)."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    header: dict[str, Any] = {"file": os.path.abspath(suite.path), "started": stamp}
+    specs = [s for s in suite.runs if only is None or s.id in only]
+    leaf = stamp
+    if shard is not None:
+        from harness.shards import shard_header
+
+        header["shard"] = shard_header(suite, shard)
+        mine = set(header["shard"]["cells"])
+        specs = [s for s in specs if s.id in mine]
+        leaf = f"{stamp}-shard{shard.index}of{shard.count}"
+        echo(f"suite: shard {shard}: {len(specs)} of {len(suite.runs)} cells")
+    out = os.path.abspath(os.path.join(results_dir, "suites", suite.name, leaf))
+    os.makedirs(out, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=suite.parallel) as pool:
+        outcomes = list(pool.map(lambda s: _run_one(s, results_dir, echo), specs))
+    code = write_suite_dir(out, name=suite.name, outcomes=outcomes, fail_on=fail_on, header=header, echo=echo)
     return code, out
 
 
-def _gate(suite: Suite, code: int, fail_on: str, outcomes: list[RunOutcome]) -> SuiteGate:
+def _gate(name: str, code: int, fail_on: str, outcomes: Sequence[RunOutcome]) -> SuiteGate:
     """The suite's pass/fail for its summary page: each cell with why it is not valid."""
     from harness.report.compare import GateCell, SuiteGate
 
@@ -392,7 +429,7 @@ def _gate(suite: Suite, code: int, fail_on: str, outcomes: list[RunOutcome]) -> 
 
     cells = tuple(GateCell(id=o.spec.id, valid=o.valid, why=why(o) if o.valid is not True else "", run_dir=o.run_dir)
                   for o in outcomes)
-    return SuiteGate(suite=suite.name, exit_code=code, fail_on=fail_on, cells=cells)
+    return SuiteGate(suite=name, exit_code=code, fail_on=fail_on, cells=cells)
 
 
 @click.group()
@@ -406,8 +443,13 @@ def suite() -> None:
               help="the weakest verdict that fails the gate")
 @click.option("--rerun-failed", "previous", default=None, help="summary.json of an earlier suite run: rerun its failed runs")
 @click.option("--results", "results_dir", default="results", show_default=True)
-def run_cmd(file: str, fail_on: str, previous: str | None, results_dir: str) -> None:
+@click.option("--shard", "shard_text", default=None, metavar="I/N",
+              help="run only the I-th of N disjoint slices of the matrix (the same on every machine); see `suite merge`")
+def run_cmd(file: str, fail_on: str, previous: str | None, results_dir: str, shard_text: str | None) -> None:
     """Run every run the suite FILE declares; exit with the worst verdict."""
+    from harness.shards import parse_shard
+
+    shard = parse_shard(shard_text) if shard_text is not None else None
     s = load_suite(file)
     only = None
     if previous:
@@ -419,9 +461,24 @@ def run_cmd(file: str, fail_on: str, previous: str | None, results_dir: str) -> 
         if not only:
             click.echo(f"suite: nothing failed in {previous}", err=True)
             sys.exit(0)
-    code, out = run_suite(s, results_dir=results_dir, fail_on=fail_on, only=only,
+    code, out = run_suite(s, results_dir=results_dir, fail_on=fail_on, only=only, shard=shard,
                           echo=lambda m: click.echo(m, err=True))
     click.echo(f"{out}\t{ {0: 'passed', 1: 'invalid', 2: 'unknown'}[code] }")
+    sys.exit(code)
+
+
+@suite.command("merge")
+@click.argument("dirs", nargs=-1, required=True)
+@click.option("--out", "out", required=True, help="directory for the merged summary.json, junit.xml, summary.html")
+@click.option("--fail-on", type=click.Choice(["unknown", "invalid"]), default=None,
+              help="the weakest verdict that fails the gate (default: as the shards were run)")
+def merge_cmd(dirs: tuple[str, ...], out: str, fail_on: str | None) -> None:
+    """Merge the shards of one suite (each DIR a shard's suite directory, or a directory holding them, such as
+    downloaded CI artifacts) into one verdict and report; a missing or failed shard is named and makes it unknown."""
+    from harness.shards import merge_shards
+
+    code, where = merge_shards(list(dirs), out, fail_on=fail_on, echo=lambda m: click.echo(m, err=True))
+    click.echo(f"{where}\t{ {0: 'passed', 1: 'invalid', 2: 'unknown'}[code] }")
     sys.exit(code)
 
 
