@@ -25,3 +25,13 @@ def test_example_workflow_runs_the_suite_uploads_results_and_gates() -> None:
     assert "harness suite run examples/suite.yaml" in runs and "--fail-on invalid" in runs
     assert any(s.get("uses", "").startswith("actions/upload-artifact") and s["with"]["path"] == "results/"
                for s in steps)
+    # sharded over a matrix, each machine its own slice; then one merge job over every shard's artifact
+    shards = wf["jobs"]["suite"]["strategy"]["matrix"]["shard"]
+    assert "--shard ${{ matrix.shard }}/" + str(len(shards)) in runs and shards == list(range(1, len(shards) + 1))
+    merge = wf["jobs"]["merge"]
+    assert merge["needs"] == "suite" and merge["if"] == "always()"
+    merge_runs = " ".join(s.get("run", "") for s in merge["steps"])
+    assert "harness suite merge shards/ --out merged/" in merge_runs
+    assert any(s.get("uses", "").startswith("actions/download-artifact") for s in merge["steps"])
+    assert any(s.get("uses", "").startswith("actions/upload-artifact") and "merged/" in s["with"]["path"]
+               for s in merge["steps"])
