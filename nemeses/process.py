@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.control import Remote, failures_text, on_all, on_nodes
-from harness.db import HasPrimaries, Killable, Pausable, require
+from harness.db import HasPrimaries, Killable, Pausable, active_nodes, require
 from harness.errors import BadInput, FaultError
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
@@ -185,7 +185,7 @@ class PauseNemesis:
     def invoke(self, test: Test, op: Op) -> Op:
         if op.f == "pause":
             try:
-                nodes, note = targets_of(test, op.value)
+                nodes, note = targets_of(test, op.value, self._running(test, op.value))
             except ValueError as e:
                 return op.replace(type="info", error=f"pause: {e}")
             _, failed = on_nodes(nodes, lambda n: self._pause(test, n))
@@ -203,6 +203,18 @@ class PauseNemesis:
                                                                self._states(test, pids, stopped=False)),
                               error=failures_text(failed) or None)
         return op.replace(type="info", error=f"pause does not handle {op.f!r}")
+
+    @staticmethod
+    def _running(test: Test, value: object) -> list[str] | None:
+        """For a node spec: the nodes where the system's process runs now, to draw from (pausing a node that
+        another fault killed would stop nothing); None for an explicit node list or a system without pid files."""
+        if isinstance(value, (list, tuple)):
+            return None
+        active = active_nodes(test)
+        pids, _ = on_nodes(active, lambda n: system_pids(test, n))
+        if len(pids) < len(active) or any(p is None for p in pids.values()):
+            return None
+        return [n for n in active if pids[n]]
 
     @staticmethod
     def _states(test: Test, pids: dict[str, list[int]], *, stopped: bool) -> Evidence:

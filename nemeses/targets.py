@@ -62,12 +62,13 @@ def pick(spec: str, nodes: Sequence[str], rng: random.Random, primaries: Sequenc
     return sorted(chosen, key=nodes.index)
 
 
-def select_nodes(test: Test, spec: str) -> list[str]:
-    """The nodes running the system that `spec` names now (asks the system for its primaries when needed)."""
+def select_nodes(test: Test, spec: str, among: Sequence[str] | None = None) -> list[str]:
+    """The nodes running the system that `spec` names now (asks the system for its primaries when needed), drawn
+    from `among` when given (a fault that needs a live process draws from the nodes where one runs)."""
     primaries: Sequence[str] = ()
     if spec == "primaries" and isinstance(test.db, HasPrimaries):
         primaries = test.db.primaries(test)
-    return pick(spec, active_nodes(test), test.nemesis_rng, primaries)
+    return pick(spec, active_nodes(test) if among is None else among, test.nemesis_rng, primaries)
 
 
 def require_targets(test: Test, who: str, at_least: int = 1) -> tuple[str, ...]:
@@ -83,9 +84,9 @@ def require_targets(test: Test, who: str, at_least: int = 1) -> tuple[str, ...]:
                    f"({', '.join(idle)} run nothing): the fault would test nothing")
 
 
-def targets_of(test: Test, value: object) -> tuple[list[str], str | None]:
-    """Nodes an op value names (a node spec, or a list of nodes), and a note when there are none. ValueError for
-    a node the test does not have or one that runs nothing of the system."""
+def targets_of(test: Test, value: object, among: Sequence[str] | None = None) -> tuple[list[str], str | None]:
+    """Nodes an op value names (a node spec, drawn from `among` when given, or a list of nodes), and a note when
+    there are none. ValueError for a node the test does not have or one that runs nothing of the system."""
     if isinstance(value, (list, tuple)):
         unknown = [n for n in value if n not in test.nodes]
         if unknown:
@@ -95,5 +96,5 @@ def targets_of(test: Test, value: object) -> tuple[list[str], str | None]:
             raise ValueError(f"{', '.join(map(str, idle))} run(s) nothing of {test.options.system}")
         return [str(n) for n in value], None
     spec = str(value or "one")
-    nodes = select_nodes(test, spec)
+    nodes = select_nodes(test, spec, among)
     return nodes, (None if nodes else f"no node matches {spec!r} now")

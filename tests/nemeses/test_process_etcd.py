@@ -101,3 +101,21 @@ def test_pause_left_in_place_is_healed_by_teardown() -> None:
         done = invoke(test, "pause", "all")
         assert done.error is None and sorted(done.value["nodes"]) == sorted(test.nodes)
         assert test.ledger.outstanding()  # recorded for `harness cleanup`
+
+
+def test_pause_by_spec_draws_from_the_nodes_where_the_system_runs() -> None:
+    """With kill and pause in one run, a pause drawn after a kill must not land on the killed node (it would stop
+    nothing, and the run would call its pause faults untested): a node spec draws from live processes only."""
+    with running(("kill", "pause")) as test:
+        killed = invoke(test, "kill", [test.nodes[0]])
+        assert killed.error is None and _pid(test, test.nodes[0]) == []
+        for _ in range(5):  # "one" drawn five times: never the killed node
+            done = invoke(test, "pause", "one")
+            assert done.error is None and done.value["nodes"] and test.nodes[0] not in done.value["nodes"], done
+            evidence = evidence_of(done)
+            assert evidence is not None and evidence.took_effect
+            assert invoke(test, "resume").error is None
+        done = invoke(test, "pause", "all")
+        assert sorted(done.value["nodes"]) == sorted(test.nodes[1:]), done
+        assert invoke(test, "resume").error is None
+        assert invoke(test, "start").error is None
