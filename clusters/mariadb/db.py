@@ -133,7 +133,7 @@ class MariaDB:
         return test.cluster.remote(node)
 
     # command line ---------------------------------------------------------------------------------
-    def settings(self, test: Test, node: str, *, bootstrap: bool = False) -> dict[str, str]:
+    def settings(self, test: Test, node: str) -> dict[str, str]:
         """mariadbd's options (--KEY=VALUE), the user's conf.KEY=VALUE last."""
         host, o = test.node_host(node), self.opts
         s = {
