@@ -42,7 +42,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import parse_specs, require_targets, targets_of
+from nemeses.targets import majority, parse_specs, require_targets, targets_of
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -293,7 +293,11 @@ def _default_specs(test: Test, family: str) -> tuple[str, ...]:
         if "primaries" in specs and not isinstance(test.db, HasPrimaries):
             raise BadInput(f"{family}-targets=primaries needs a system that is HasPrimaries; {test.options.system} is not")
         return specs
-    return DEFAULT_SPECS + (("primaries",) if isinstance(test.db, HasPrimaries) else ())
+    # a spec that names no node on this cluster ("minority" of one or two nodes) would only make faults that act
+    # on nothing: left out of the default draw
+    n = len(active_nodes(test))
+    specs = tuple(s for s in DEFAULT_SPECS if s != "minority" or majority(n) > 1)
+    return specs + (("primaries",) if isinstance(test.db, HasPrimaries) else ())
 
 
 @dataclass(frozen=True)

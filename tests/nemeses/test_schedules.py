@@ -124,3 +124,16 @@ def test_periodic_fires_on_time_while_clients_keep_the_interpreter_busy() -> Non
     h = simulate(g.time_limit(12, gen), test=test, concurrency=1, latency_ns=1_000_000, max_ops=100_000)
     nem = [(o.f, o.time_ns) for o in h if o.type == "invoke" and o.process == "nemesis"]
     assert nem == [("kill", 3 * S), ("start", 7 * S), ("kill", 11 * S)]
+
+
+@pytest.mark.parametrize(("nodes", "minority"), [(("n1",), False), (("n1", "n2"), True), (("n1", "n2", "n3"), True)])
+def test_kill_and_pause_leave_out_of_their_default_draw_a_spec_that_names_no_node(
+        nodes: tuple[str, ...], minority: bool) -> None:
+    """On one node "minority" names nobody: drawn by default it made faults that acted on nothing, and a
+    run whose faults all did so ended unknown."""
+    from nemeses.process import _default_specs
+
+    test = bare_test(options=RunOptions(seed=0, concurrency=1), concurrency=1, nodes=nodes)
+    for family in ("kill", "pause"):
+        specs = _default_specs(test, family)
+        assert ("minority" in specs) is minority and "one" in specs and "majority" in specs, specs
