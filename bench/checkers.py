@@ -7,9 +7,11 @@ correct sequential models).
     python bench/checkers.py --ops 200000 set-full bank
 
 Each checker runs in its own forked process, so one checker's memory does not count against the next.
-Histories: `concurrency` clients; each op takes effect at its completion (so the history is correct by
-construction), 4% of ops fail (no effect), 3% end info (effect or not, at random; the process is retired;
-for the queue, info ops never take effect, see `generate`).
+Histories come from the simulator the checkers' property tests use (tests/checkers/sim.py): 10 clients on 3
+nodes against a correct sequential model, each op taking effect at one instant between its invocation and its
+completion (so the history is correct by construction); 4% of ops fail (no effect), 3% end info (effect or not,
+at random; the process is retired; for the queue, info ops never take effect, see `generate`). The models are
+set up for size: few reads of whole collections, wide key spaces.
 """
 
 from __future__ import annotations
@@ -17,274 +19,17 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import random
 import resource
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from harness.checker import Checker  # noqa: E402
 from harness.op import History, Op  # noqa: E402
-
-
-class Model:
-    """A correct sequential system: `gen` picks an op (f, invoke value), `apply` performs it atomically and
-    returns (took effect, completion value), `final` lists ops run alone at the end."""
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        raise NotImplementedError
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        raise NotImplementedError
-
-    def final(self) -> list[tuple[str, Any]]:
-        return []
-
-
-def generate(model: Model, n_ops: int, seed: int = 1, concurrency: int = 10,
-             nodes: tuple[str, ...] = ("n1", "n2", "n3"), info_applies: bool = True) -> History:
-    """With `info_applies`, half the info ops took effect; without, none did (a queue whose indefinite
-    dequeues took elements nobody saw is rightly "unknown", which is not what a benchmark should measure)."""
-    rng = random.Random(seed)
-    ops: list[Op] = []
-    append = ops.append
-    inflight: deque[tuple[int, str, Any, str]] = deque()
-    next_process = concurrency
-    idle = list(range(concurrency))
-    t = 0
-    while len(ops) < n_ops - 2 * len(model.final()) * len(nodes) - 2 * concurrency:
-        while idle:
-            p = idle.pop()
-            f, v = model.gen(rng, p)
-            node = nodes[p % len(nodes)]
-            t += 1000
-            append(Op(index=len(ops), time_ns=t, type="invoke", process=p, f=f, value=v, node=node))
-            inflight.append((p, f, v, node))
-        p, f, v, node = inflight.popleft()
-        r = rng.random()
-        t += 1000
-        if r < 0.04:
-            append(Op(index=len(ops), time_ns=t, type="fail", process=p, f=f, value=v, node=node))
-            idle.append(p)
-            continue
-        applies = r >= 0.07 or (info_applies and rng.random() < 0.5)
-        happened, result = model.apply(f, v, p) if applies else (False, None)
-        if r < 0.07:
-            append(Op(index=len(ops), time_ns=t, type="info", process=p, f=f, value=v, node=node))
-            idle.append(next_process)
-            next_process += 1
-        elif happened:
-            append(Op(index=len(ops), time_ns=t, type="ok", process=p, f=f, value=result, node=node))
-            idle.append(p)
-        else:
-            append(Op(index=len(ops), time_ns=t, type="fail", process=p, f=f, value=v, node=node))
-            idle.append(p)
-    while inflight:
-        p, f, v, node = inflight.popleft()
-        happened, result = model.apply(f, v, p)
-        t += 1000
-        append(Op(index=len(ops), time_ns=t, type="ok" if happened else "fail", process=p, f=f,
-                  value=result if happened else v, node=node))
-    for f, v in model.final():
-        for node in nodes:
-            p = next_process
-            next_process += 1
-            t += 1000
-            append(Op(index=len(ops), time_ns=t, type="invoke", process=p, f=f, value=v, node=node))
-            happened, result = model.apply(f, v, p)
-            t += 1000
-            append(Op(index=len(ops), time_ns=t, type="ok" if happened else "fail", process=p, f=f,
-                      value=result if happened else v, node=node))
-    return History(ops)
-
-
-# --- models -------------------------------------------------------------------------------------------------
-
-@dataclass
-class SetModel(Model):
-    """One set, adds only, read once at the end (Jepsen's set workload)."""
-
-    elements: set[int] = field(default_factory=set)
-    next: int = 0
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        self.next += 1
-        return "add", self.next
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        if f == "add":
-            self.elements.add(value)
-            return True, value
-        return True, list(self.elements)
-
-    def final(self) -> list[tuple[str, Any]]:
-        return [("read", None)]
-
-
-@dataclass
-class KeyedSetModel(Model):
-    """Sets under independent keys (Jepsen's set-full runs this way): 200 adds per key, 20% reads of recent
-    keys; values are [key, element] and [key, elements]."""
-
-    sets: dict[int, set[int]] = field(default_factory=dict)
-    next: int = 0
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        if rng.random() < 0.2 and self.next > 0:
-            return "read", [max(0, self.next // 200 - rng.randrange(3)), None]
-        self.next += 1
-        return "add", [self.next // 200, self.next]
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        k = value[0]
-        s = self.sets.setdefault(k, set())
-        if f == "add":
-            s.add(value[1])
-            return True, value
-        return True, [k, list(s)]
-
-
-@dataclass
-class CounterModel(Model):
-    value: int = 0
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        return ("add", rng.randint(-2, 5)) if rng.random() < 0.5 else ("read", None)
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        if f == "add":
-            self.value += value
-            return True, value
-        return True, self.value
-
-
-@dataclass
-class BankModel(Model):
-    balances: dict[int, int] = field(default_factory=lambda: {i: 100 for i in range(8)})
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        if rng.random() < 0.5:
-            a, b = rng.sample(range(8), 2)
-            return "transfer", {"from": a, "to": b, "amount": rng.randint(1, 30)}
-        return "read", None
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        if f == "read":
-            return True, dict(self.balances)
-        if self.balances[value["from"]] < value["amount"]:
-            return False, None
-        self.balances[value["from"]] -= value["amount"]
-        self.balances[value["to"]] += value["amount"]
-        return True, value
-
-
-@dataclass
-class VersionModel(Model):
-    versions: dict[int, int] = field(default_factory=dict)
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        k = rng.randrange(100)
-        return ("write", [k, None]) if rng.random() < 0.3 else ("read", [k, None])
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        k = value[0]
-        if f == "write":
-            self.versions[k] = self.versions.get(k, 0) + 1
-        return True, [k, self.versions.get(k)]
-
-
-@dataclass
-class IdempotentModel(Model):
-    effects: list[str] = field(default_factory=list)
-    results: dict[str, int] = field(default_factory=dict)
-    n: int = 0
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        if rng.random() < 0.0001:
-            return "read", None
-        if self.n and rng.random() < 0.2:
-            return "request", {"key": f"r-{rng.randrange(max(1, self.n - 50), self.n + 1)}", "amount": 1}
-        self.n += 1
-        return "request", {"key": f"r-{self.n}", "amount": 1}
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        if f == "read":
-            return True, list(self.effects)
-        k = value["key"]
-        if k not in self.results:
-            self.results[k] = len(self.effects)
-            self.effects.append(k)
-        return True, {**value, "result": self.results[k]}
-
-    def final(self) -> list[tuple[str, Any]]:
-        return [("read", None)]
-
-
-@dataclass
-class IdModel(Model):
-    next: int = 0
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        return "generate", None
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        self.next += 1
-        return True, self.next
-
-
-@dataclass
-class QueueModel(Model):
-    items: deque[int] = field(default_factory=deque)
-    next: int = 0
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        if rng.random() < 0.55:
-            self.next += 1
-            return "enqueue", self.next
-        return "dequeue", None
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        if f == "enqueue":
-            self.items.append(value)
-            return True, value
-        if f == "dequeue":
-            return (True, self.items.popleft()) if self.items else (False, None)
-        out = list(self.items)
-        self.items.clear()
-        return True, out
-
-    def final(self) -> list[tuple[str, Any]]:
-        return [("drain", None)]
-
-
-@dataclass
-class LockModel(Model):
-    holder: dict[str, int] = field(default_factory=dict)
-    holding: dict[int, str] = field(default_factory=dict)
-
-    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        if process in self.holding:
-            return "release", {"resource": self.holding.pop(process), "owner": process}
-        r = f"lock-{rng.randrange(100)}"
-        self.holding[process] = r
-        return "acquire", {"resource": r, "owner": process}
-
-    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
-        r, o = value["resource"], value["owner"]
-        if f == "acquire":
-            if r in self.holder:
-                return False, None
-            self.holder[r] = o
-            return True, value
-        if self.holder.get(r) != o:
-            return False, None
-        del self.holder[r]
-        return True, value
+from tests.checkers import sim  # noqa: E402
 
 
 def with_faults(h: History, every: int = 50_000) -> History:
@@ -317,18 +62,31 @@ def _checkers() -> dict[str, tuple[Callable[[int], History], Callable[[], Checke
     )
 
     return {
-        "set": (lambda n: generate(SetModel(), n), SetChecker),
-        "set-full (keyed)": (lambda n: generate(KeyedSetModel(), n), lambda: SetFullChecker(keyed=True)),
-        "counter": (lambda n: generate(CounterModel(), n), CounterChecker),
-        "bank": (lambda n: generate(BankModel(), n), BankChecker),
-        "monotonic": (lambda n: generate(VersionModel(), n), MonotonicChecker),
-        "idempotency": (lambda n: generate(IdempotentModel(), n), IdempotencyChecker),
-        "unique-ids": (lambda n: generate(IdModel(), n), UniqueIdsChecker),
-        "total-queue": (lambda n: generate(QueueModel(), n, info_applies=False), TotalQueueChecker),
-        "uniqueness": (lambda n: generate(LockModel(), n), UniquenessChecker),
-        "stats": (lambda n: generate(BankModel(), n), StatsChecker),
-        "availability": (lambda n: with_faults(generate(CounterModel(), n - 44)), AvailabilityChecker),
+        "set": (lambda n: generate(sim.SetModel(p_read=0), n), SetChecker),
+        "set-full (keyed)": (lambda n: generate(sim.GrowingKeyedSetModel(), n), lambda: SetFullChecker(keyed=True)),
+        "counter": (lambda n: generate(sim.CounterModel(low=-2, p_add=0.5), n), CounterChecker),
+        "bank": (lambda n: generate(_bank(), n), BankChecker),
+        "monotonic": (lambda n: generate(sim.VersionModel(keys=100, p_write=0.3), n), MonotonicChecker),
+        "idempotency": (lambda n: generate(sim.IdempotentModel(p_read=0.0001, retry_window=50), n),
+                        IdempotencyChecker),
+        "unique-ids": (lambda n: generate(sim.IdModel(), n), UniqueIdsChecker),
+        "total-queue": (lambda n: generate(sim.QueueModel(), n, indefinite_effects=False), TotalQueueChecker),
+        "uniqueness": (lambda n: generate(sim.LockModel(locks=100, p_book=0), n), UniquenessChecker),
+        "stats": (lambda n: generate(_bank(), n), StatsChecker),
+        "availability": (lambda n: with_faults(generate(sim.CounterModel(low=-2, p_add=0.5), n - 44)),
+                         AvailabilityChecker),
     }
+
+
+def _bank() -> sim.BankModel:
+    return sim.BankModel(accounts=8, balance=100, max_transfer=30)
+
+
+def generate(model: sim.Model, n_ops: int, *, indefinite_effects: bool = True) -> History:
+    """About `n_ops` history entries (invocations and completions) of `model`: 10 clients on 3 nodes, 4% of ops
+    fail, 3% end info (half of those take effect later, none without `indefinite_effects`)."""
+    return sim.simulate(model, seed=1, n_ops=n_ops // 2, concurrency=10, p_fail=0.04, p_info=0.03,
+                        nodes=("n1", "n2", "n3"), indefinite_effects=indefinite_effects)
 
 
 def _one(name: str, n: int, out: Any) -> None:

@@ -26,7 +26,7 @@ last read that still lacked it (0 when none did).
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -175,6 +175,21 @@ class _Tally:
     stable_latencies: list[int] = field(default_factory=list)
 
 
+def _judge_groups(history: History, add_f: str, read_f: str, keyed: bool, max_findings: int,
+                  judge: Callable[[Hashable, _Group, Findings, _Tally], None]) -> tuple[dict[Hashable, _Group],
+                                                                                       Findings, _Tally]:
+    """Scan the history and `judge` each key's group in a stable order; a set never read is an incomplete
+    check. Returns the groups, the findings and the tally the judge filled."""
+    groups = _scan(history, add_f, read_f, keyed)
+    findings = Findings(max_findings)
+    tally = _Tally()
+    for k in sorted(groups, key=repr):
+        judge(k, groups[k], findings, tally)
+    if not groups:
+        findings.add(incomplete("never-read", "incomplete check: the set was never read, nothing to judge"))
+    return groups, findings, tally
+
+
 @dataclass(frozen=True)
 class SetChecker:
     """Jepsen's set checker: one final read against every add."""
@@ -186,13 +201,8 @@ class SetChecker:
     name: str = "set"
 
     def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
-        groups = _scan(history, self.add_f, self.read_f, self.keyed)
-        findings = Findings(self.max_findings)
-        tally = _Tally()
-        for k in sorted(groups, key=repr):
-            self._judge(k, groups[k], findings, tally)
-        if not groups:
-            findings.add(incomplete("never-read", "incomplete check: the set was never read, nothing to judge"))
+        groups, findings, tally = _judge_groups(history, self.add_f, self.read_f, self.keyed, self.max_findings,
+                                                self._judge)
         details = {
             "key_count": len(groups) if self.keyed else None,
             "attempt_count": tally.attempted,
@@ -270,13 +280,8 @@ class SetFullChecker:
     name: str = "set-full"
 
     def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
-        groups = _scan(history, self.add_f, self.read_f, self.keyed)
-        findings = Findings(self.max_findings)
-        tally = _Tally()
-        for k in sorted(groups, key=repr):
-            self._judge(k, groups[k], findings, tally)
-        if not groups:
-            findings.add(incomplete("never-read", "incomplete check: the set was never read, nothing to judge"))
+        groups, findings, tally = _judge_groups(history, self.add_f, self.read_f, self.keyed, self.max_findings,
+                                                self._judge)
         lat = sorted(tally.stable_latencies)
         details = {
             "key_count": len(groups) if self.keyed else None,

@@ -1,9 +1,13 @@
-"""A history simulator for checker property tests: concurrent clients against a correct sequential model.
+"""A history simulator for checker property tests and benchmarks (bench/checkers.py): concurrent clients against
+a correct sequential model.
 
 This is the checkers' collaborator, not a stand-in for a database: it produces histories that are correct by
 construction (every op takes effect atomically at one instant between its invocation and its completion, or
 never), with concurrency, definite failures (`fail`: the op never took effect) and indefinite ones (`info`:
 the op may take effect at any later instant, or never; its process is then retired, as in Jepsen).
+
+The models' defaults make small, collision-rich histories for property tests; their parameters let a benchmark
+make large ones whose checking cost stays linear (few reads of whole collections, wide key spaces).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Sim:
     p_fail: float = 0.1
     p_info: float = 0.1
     nodes: tuple[str, ...] = ()
+    indefinite_effects: bool = True  # False: an op that ends `info` never took effect
     ops: list[Op] = field(default_factory=list)
 
     def emit(self, type_: str, process: int | str, f: str, value: Any, node: str | None = None,
@@ -85,7 +90,7 @@ class Sim:
             pending.remove(op)
             r = rng.random()
             if op.applied and op.happened:
-                if r < self.p_info:
+                if r < self.p_info and self.indefinite_effects:
                     self.emit("info", op.process, op.f, op.value, op.node, "timeout")
                 else:
                     self.emit("ok", op.process, op.f, op.result, op.node)
@@ -95,7 +100,8 @@ class Sim:
                 self.emit("fail", op.process, op.f, op.value, op.node, "refused")
             elif r < self.p_fail + self.p_info:
                 self.emit("info", op.process, op.f, op.value, op.node, "timeout")
-                zombies.append(op)
+                if self.indefinite_effects:
+                    zombies.append(op)
             else:  # completes now, so it takes effect now
                 op.happened, op.result = self.model.apply(op.f, op.value, op.process)
                 if op.happened:
@@ -122,19 +128,23 @@ class Sim:
 
 
 def simulate(model: Model, seed: int, n_ops: int, concurrency: int = 3, p_fail: float = 0.1,
-             p_info: float = 0.1, nodes: tuple[str, ...] = ()) -> History:
-    return Sim(random.Random(seed), model, concurrency, p_fail, p_info, nodes).run(n_ops)
+             p_info: float = 0.1, nodes: tuple[str, ...] = (), indefinite_effects: bool = True) -> History:
+    """A history of `n_ops` invocations (each completed, or left info) plus the model's final ops."""
+    return Sim(random.Random(seed), model, concurrency, p_fail, p_info, nodes, indefinite_effects).run(n_ops)
 
 
 # --- correct sequential models ------------------------------------------------------------------------------
 
 @dataclass
 class SetModel:
+    """One set: unique adds, reads of the whole set (`p_read` of the ops; 0: only the final read)."""
+
+    p_read: float = 0.3
     elements: set[int] = field(default_factory=set)
     next: int = 0
 
     def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        if rng.random() < 0.7:
+        if rng.random() >= self.p_read:
             self.next += 1
             return "add", self.next
         return "read", None
@@ -151,10 +161,13 @@ class SetModel:
 
 @dataclass
 class CounterModel:
+    low: int = -3  # deltas are drawn from [low, high]
+    high: int = 5
+    p_add: float = 0.6
     value: int = 0
 
     def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        return ("add", rng.randint(-3, 5)) if rng.random() < 0.6 else ("read", None)
+        return ("add", rng.randint(self.low, self.high)) if rng.random() < self.p_add else ("read", None)
 
     def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
         if f == "add":
@@ -168,12 +181,18 @@ class CounterModel:
 
 @dataclass
 class BankModel:
-    balances: dict[str, int] = field(default_factory=lambda: {str(i): 20 for i in range(5)})
+    accounts: int = 5
+    balance: int = 20  # of each account at the start
+    max_transfer: int = 15
+    balances: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.balances = self.balances or {str(i): self.balance for i in range(self.accounts)}
 
     def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
         if rng.random() < 0.6:
             a, b = rng.sample(sorted(self.balances), 2)
-            return "transfer", {"from": a, "to": b, "amount": rng.randint(1, 15)}
+            return "transfer", {"from": a, "to": b, "amount": rng.randint(1, self.max_transfer)}
         return "read", None
 
     def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
@@ -193,11 +212,13 @@ class BankModel:
 class VersionModel:
     """Keys whose version grows by one with every write (a revision per key)."""
 
+    keys: int = 3
+    p_write: float = 0.4
     versions: dict[int, int] = field(default_factory=dict)
 
     def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        k = rng.randrange(3)
-        return ("write", [k, None]) if rng.random() < 0.4 else ("read", [k, None])
+        k = rng.randrange(self.keys)
+        return ("write", [k, None]) if rng.random() < self.p_write else ("read", [k, None])
 
     def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
         k = value[0]
@@ -206,23 +227,26 @@ class VersionModel:
         return True, [k, self.versions.get(k)]
 
     def final(self) -> list[tuple[str, Any]]:
-        return [("read", [k, None]) for k in range(3)]
+        return [("read", [k, None]) for k in range(self.keys)]
 
 
 @dataclass
 class IdempotentModel:
-    """A ledger that applies each idempotency key once and answers retries with the stored result."""
+    """A ledger that applies each idempotency key once and answers retries with the stored result. A retry picks
+    one of the last `retry_window` keys (None: any key so far)."""
 
+    p_read: float = 0.15
+    retry_window: int | None = None
     effects: list[str] = field(default_factory=list)
     results: dict[str, int] = field(default_factory=dict)
     total: int = 0
     keys: list[str] = field(default_factory=list)
 
     def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
-        if rng.random() < 0.15:
+        if rng.random() < self.p_read:
             return "read", None
         if self.keys and rng.random() < 0.3:
-            k = rng.choice(self.keys)  # a retry
+            k = rng.choice(self.keys[-self.retry_window:] if self.retry_window else self.keys)  # a retry
         else:
             k = f"p-{len(self.keys)}"
             self.keys.append(k)
@@ -286,15 +310,18 @@ class QueueModel:
 class LockModel:
     """Locks (acquire/release, owner = process) and seats (book, never released)."""
 
+    locks: int = 2
+    seats: int = 4
+    p_book: float = 0.2
     holder: dict[str, int] = field(default_factory=dict)
     holding: dict[int, str] = field(default_factory=dict)  # what each process believes it may hold
 
     def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
         if process in self.holding:
             return "release", {"resource": self.holding.pop(process), "owner": process}
-        if rng.random() < 0.2:
-            return "book", {"resource": f"seat-{rng.randrange(4)}", "owner": process}
-        r = f"lock-{rng.randrange(2)}"
+        if rng.random() < self.p_book:
+            return "book", {"resource": f"seat-{rng.randrange(self.seats)}", "owner": process}
+        r = f"lock-{rng.randrange(self.locks)}"
         self.holding[process] = r  # it will release after, whatever the outcome (a release by a non-holder fails)
         return "acquire", {"resource": r, "owner": process}
 
@@ -338,3 +365,29 @@ class Keyed:
 
     def final(self) -> list[tuple[str, Any]]:
         return [(f, [k, v]) for k in range(self.keys) for f, v in self._model(k).final()]
+
+
+@dataclass
+class GrowingKeyedSetModel:
+    """Sets under independent keys that move on (Jepsen's set-full runs this way): `per_key` adds per key, then
+    the next key; 20% reads of one of the three newest keys. Values are [key, element] and [key, elements]."""
+
+    per_key: int = 200
+    sets: dict[int, set[int]] = field(default_factory=dict)
+    next: int = 0
+
+    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
+        if rng.random() < 0.2 and self.next > 0:
+            return "read", [max(0, self.next // self.per_key - rng.randrange(3)), None]
+        self.next += 1
+        return "add", [self.next // self.per_key, self.next]
+
+    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
+        s = self.sets.setdefault(value[0], set())
+        if f == "add":
+            s.add(value[1])
+            return True, value
+        return True, [value[0], sorted(s)]
+
+    def final(self) -> list[tuple[str, Any]]:
+        return []
