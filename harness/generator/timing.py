@@ -24,6 +24,7 @@ from harness.generator.core import (
     seconds_to_ns,
     update,
 )
+from harness.op import Process
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -99,19 +100,32 @@ def delay(dt: float, gen: Any) -> GenLike:
     return Delay(seconds_to_ns(dt, "delay dt"), None, coerce(gen))
 
 
-class SleepGen(Gen):
-    """One `Sleep` of `seconds` for a free process drawn from `test.rng`, as an op template's."""
+class _SpecialGen(Gen):
+    """One special emission (`Sleep` or `Log`) for a free process drawn from `test.rng`, as an op template's:
+    pending while every thread of its view is busy, then emitted once."""
+
+    __slots__ = ()
+
+    def emission(self, process: Process, time_ns: int) -> Sleep | Log:
+        raise NotImplementedError
+
+    def op(self, test: Test, ctx: Context) -> OpResult:
+        p = ctx.some_free_process(test.rng)
+        if p is None:
+            return (PENDING, self) if ctx.all_threads else None
+        return self.emission(p, ctx.time_ns), None
+
+
+class SleepGen(_SpecialGen):
+    """One `Sleep` of `seconds`."""
 
     __slots__ = ("seconds",)
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def op(self, test: Test, ctx: Context) -> OpResult:
-        p = ctx.some_free_process(test.rng)
-        if p is None:
-            return (PENDING, self) if ctx.all_threads else None
-        return Sleep(p, ctx.time_ns, self.seconds), None
+    def emission(self, process: Process, time_ns: int) -> Sleep:
+        return Sleep(process, time_ns, self.seconds)
 
     def __repr__(self) -> str:
         return f"sleep({self.seconds})"
@@ -124,19 +138,16 @@ def sleep(dt: float) -> GenLike:
     return SleepGen(float(dt))
 
 
-class LogGen(Gen):
-    """One `Log` of `message` by a free process drawn from `test.rng`, as an op template's."""
+class LogGen(_SpecialGen):
+    """One `Log` of `message`."""
 
     __slots__ = ("message",)
 
     def __init__(self, message: str) -> None:
         self.message = message
 
-    def op(self, test: Test, ctx: Context) -> OpResult:
-        p = ctx.some_free_process(test.rng)
-        if p is None:
-            return (PENDING, self) if ctx.all_threads else None
-        return Log(p, ctx.time_ns, self.message), None
+    def emission(self, process: Process, time_ns: int) -> Log:
+        return Log(process, time_ns, self.message)
 
     def __repr__(self) -> str:
         return f"log({self.message!r})"
