@@ -2,16 +2,17 @@
 
 Owns `Node`, the `Cluster` protocol, the `ClusterProvider` plugin protocol (entry-point group
 `harness.clusters`) and what a node may be called (`check_node_name`: a host name, as the ssh provider also takes
-`user@host:port`). Implementations (local namespaces, docker, ssh) live in `clusters/`.
+`user@host:port`), and what every provider's `remote`/`access` share (`node_remote`, `access_text`).
+Implementations (local namespaces, docker, ssh) live in `clusters/`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from harness.control import Remote
 from harness.errors import BadInput
@@ -60,6 +61,25 @@ class ClusterSpec:
     nodes_file: str | None = None
     opts: Mapping[str, Any] = field(default_factory=dict)
     needs: frozenset[str] = frozenset()  # what the run's faults need of the nodes: "fuse" (/dev/fuse, mounting)
+
+
+RemoteT = TypeVar("RemoteT", bound=Remote)
+
+
+def node_remote(remotes: Mapping[str, RemoteT], node: str) -> RemoteT:
+    """`Cluster.remote` of a cluster whose Remotes are `remotes` by node name: an unknown node is bad input
+    naming the nodes there are."""
+    try:
+        return remotes[node]
+    except KeyError:
+        raise BadInput(f"no node {node!r} in this cluster (nodes: {', '.join(remotes)})") from None
+
+
+def access_text(header: str, nodes: Sequence[Node], shell: Callable[[Node], str]) -> str:
+    """`Cluster.access`: `header`, then per node its name, address and `shell` (the command that opens a shell
+    on it), then how to remove the cluster."""
+    lines = [header] + [f"  {n.name} {n.host}: {shell(n)}" for n in nodes]
+    return "\n".join([*lines, "remove it later with: harness cleanup"])
 
 
 class ClusterProvider(Protocol):

@@ -23,7 +23,7 @@ import docker.errors
 
 from clusters.docker.images import engine, ensure_system_image
 from clusters.docker.remote import DockerRemote
-from harness.cluster import ClusterSpec, Node
+from harness.cluster import ClusterSpec, Node, access_text, node_remote
 from harness.control import on_all
 from harness.db import logs_kind, salvage_logs
 from harness.errors import BadInput, ClusterError
@@ -120,17 +120,11 @@ class DockerCluster:
             self._created.discard(("docker-network", self.network))
 
     def remote(self, node: str) -> DockerRemote:
-        try:
-            return self._remotes[node]
-        except KeyError:
-            raise BadInput(f"no node {node!r} in this cluster (nodes: {', '.join(self._remotes)})") from None
+        return node_remote(self._remotes, node)
 
     def access(self) -> str:
-        lines = [f"docker cluster on network {self.network}:"]
-        for n in self.nodes:
-            lines.append(f"  {n.name} {n.host}: docker exec -it {self.container_name(n.name)} bash")
-        lines.append("remove it later with: harness cleanup")
-        return "\n".join(lines)
+        return access_text(f"docker cluster on network {self.network}:", self.nodes,
+                           lambda n: f"docker exec -it {self.container_name(n.name)} bash")
 
 
 def remove_container(client: docker.DockerClient, name: str, run_id: str) -> None:

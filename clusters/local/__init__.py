@@ -33,7 +33,7 @@ from clusters.local.network import (
     reserve_subnet,
 )
 from clusters.local.remote import NamespaceRemote
-from harness.cluster import ClusterSpec, Node
+from harness.cluster import ClusterSpec, Node, access_text, node_remote
 from harness.db import logs_kind, salvage_logs
 from harness.errors import BadInput, ClusterError
 from harness.ledger import LedgerEntry, state_dir, undoer
@@ -119,17 +119,11 @@ class LocalCluster:
             raise ClusterError("local cluster teardown: " + "; ".join(problems))
 
     def remote(self, node: str) -> NamespaceRemote:
-        try:
-            return self._remotes[node]
-        except KeyError:
-            raise BadInput(f"no node {node!r} in this cluster (nodes: {', '.join(self._remotes)})") from None
+        return node_remote(self._remotes, node)
 
     def access(self) -> str:
-        lines = [f"local cluster on bridge {self.names.bridge} ({self.subnet}); as root:"]
-        for n in self.nodes:
-            lines.append(f"  {n.name} {n.host}: ip netns exec {self.names.netns(n.name)} bash   (workdir {n.workdir})")
-        lines.append("remove it later with: harness cleanup")
-        return "\n".join(lines)
+        return access_text(f"local cluster on bridge {self.names.bridge} ({self.subnet}); as root:", self.nodes,
+                           lambda n: f"ip netns exec {self.names.netns(n.name)} bash   (workdir {n.workdir})")
 
 
 class LocalProvider:

@@ -29,7 +29,7 @@ from clusters.ssh.remote import (
     SSHRemote,
     remote_from_locator,
 )
-from harness.cluster import ClusterSpec, Node
+from harness.cluster import ClusterSpec, Node, access_text, node_remote
 from harness.control import on_all
 from harness.db import logs_kind, salvage_logs
 from harness.errors import BadInput, Unreachable
@@ -145,19 +145,15 @@ class SSHCluster:
             remote.close()
 
     def remote(self, node: str) -> SSHRemote:
-        try:
-            return self._remotes[node]
-        except KeyError:
-            raise BadInput(f"no node {node!r} in this cluster (nodes: {', '.join(self._remotes)})") from None
+        return node_remote(self._remotes, node)
 
     def access(self) -> str:
-        lines = ["ssh cluster:"]
-        for n in self.nodes:
-            p = self._remotes[n.name].params
-            key = f" -i {p.key_file}" if p.key_file else ""
-            lines.append(f"  {n.name} {n.host}: ssh{key} -p {p.port} {p.user}@{p.host}   (workdir {n.workdir})")
-        lines.append("remove it later with: harness cleanup")
-        return "\n".join(lines)
+        return access_text("ssh cluster:", self.nodes, self._ssh_command)
+
+    def _ssh_command(self, node: Node) -> str:
+        p = self._remotes[node.name].params
+        key = f" -i {p.key_file}" if p.key_file else ""
+        return f"ssh{key} -p {p.port} {p.user}@{p.host}   (workdir {node.workdir})"
 
 
 _RM_WORKDIR = 'rm -rf "$1"; rmdir "$(dirname "$1")" 2>/dev/null; true'
