@@ -15,8 +15,7 @@ from clusters.etcd import PLUGIN as ETCD
 from harness.db import collect_logs
 from harness.op import Op
 from harness.test import Test as HarnessTest
-
-from .conftest import EtcdEnv, listening_addresses
+from tests.clusters.conftest import EtcdEnv, listening_addresses
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -27,7 +27,8 @@ from harness.op import History, Op
 from harness.report import frames
 from harness.report.stats import OpCounts
 from harness.test import Test as HarnessTest
-from tests.clusters.conftest import EtcdEnv, recheck, require, residue
+from tests.clusters.conftest import EtcdEnv, recheck
+from tests.real_cluster import require, residue
 
 ENV = {**os.environ, "CI": "true"}
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240)]

@@ -17,7 +17,7 @@ from harness.db import logs_kind
 from harness.errors import ClusterError
 from harness.ledger import Ledger, cleanup
 from harness.plugins import Registry
-from tests.clusters.conftest import require, residue
+from tests.real_cluster import require, residue
 
 pytestmark = [pytest.mark.cluster]
 

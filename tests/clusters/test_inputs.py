@@ -80,8 +80,7 @@ def test_image_recipes() -> None:
 @pytest.mark.cluster
 def test_docker_images_are_cached_by_recipe() -> None:
     from clusters.docker.images import LABEL, ensure_system_image
-
-    from .conftest import require
+    from tests.real_cluster import require
 
     require("docker")
     client = engine()
@@ -95,8 +94,7 @@ def test_docker_images_are_cached_by_recipe() -> None:
 @pytest.mark.cluster
 def test_official_base_image_when_a_registry_is_reachable() -> None:
     from clusters.docker.images import ensure_system_image
-
-    from .conftest import require
+    from tests.real_cluster import require
 
     require("docker")
     client = engine()
@@ -129,7 +127,7 @@ def test_a_setting_the_system_does_not_have_is_refused_in_one_line(system: str, 
     import subprocess
     import sys
 
-    from tests.clusters.conftest import require, residue
+    from tests.real_cluster import require, residue
 
     require("local")
     p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", system, "--workload", "set",

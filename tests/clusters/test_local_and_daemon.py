@@ -21,8 +21,7 @@ from harness.ledger import Ledger, undo_entries
 from harness.options import RunOptions
 from harness.plugins import Registry
 from harness.test import bare_test
-
-from .conftest import new_run_id, require, residue
+from tests.real_cluster import new_run_id, require, residue
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -23,27 +22,21 @@ from pathlib import Path
 import pytest
 
 from harness.op import History
-from tests.clusters.conftest import residue
 from tests.clusters.test_postgres_workloads import assert_clean, checker_child, results_of
+from tests.real_cluster import residue
+from tests.real_cluster import skip_reason as real_cluster_skip
 
 ENV = {**os.environ, "CI": "true"}
 GALERA = "/usr/lib/galera/libgalera_smm.so"
 
 
 def skip_reason(galera: bool = False) -> str | None:
-    if os.geteuid() != 0:
-        return "mariadb on local namespaces needs root (network namespaces)"
-    if shutil.which("ip") is None:
-        return "needs iproute2 (`ip`)"
-    if not os.path.exists("/usr/sbin/mariadbd"):
-        return "needs MariaDB (apt-get install mariadb-server)"
-    try:
-        pwd.getpwnam("mysql")
-    except KeyError:
-        return "needs the `mysql` OS user (created by Debian's mariadb-server package)"
-    if galera and not os.path.exists(GALERA):
+    reason = real_cluster_skip("local", "mariadb")
+    if reason or not galera:
+        return reason
+    if not os.path.exists(GALERA):
         return "needs the Galera provider (apt-get install galera-4)"
-    if galera and shutil.which("rsync") is None:
+    if shutil.which("rsync") is None:
         return "needs rsync (Galera's state snapshot transfer)"
     return None
 
@@ -328,9 +321,9 @@ def test_galera_under_faults(tmp_path: Path, nemesis: str) -> None:
 
 @pytest.mark.long
 def test_galera_on_docker(tmp_path: Path) -> None:
-    from tests.clusters.conftest import skip_reason as provider_skip
+    from tests.real_cluster import skip_reason as provider_skip
 
-    reason = provider_skip("docker")
+    reason = provider_skip("docker", "mariadb")
     if reason:
         pytest.skip(reason)
     p = subprocess.run(

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.clusters.conftest import residue
+from tests.real_cluster import residue
 from tests.clusters.test_postgres_workloads import skip_reason as postgres_skip_reason
 
 ENV = {**os.environ, "CI": "true"}

@@ -10,7 +10,6 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,8 @@ from harness.options import RunOptions
 from harness.plugins import Registry
 from harness.runner import run
 from harness.test import Test as HTest
-from tests.clusters.conftest import listening_addresses, new_run_id, residue
-from tests.clusters.test_postgres_workloads import skip_reason
+from tests.clusters.conftest import listening_addresses
+from tests.real_cluster import new_run_id, residue, running, skip_reason
 
 pytestmark = [pytest.mark.cluster]
 
@@ -35,27 +34,9 @@ pytestmark = [pytest.mark.cluster]
 @pytest.fixture(scope="module")
 def pg() -> Iterator[HTest]:
     """Two Postgres nodes (primary n1, synchronous standby n2), built as the runner builds them."""
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
-    with tempfile.TemporaryDirectory(prefix="pg-access-") as d:
-        test = build_test(RunOptions(system="postgres", workload="set", cluster="local", node_names=("n1", "n2"),
-                                     results_dir=d), Registry())
+    with running(provider="local", system="postgres", nodes=("n1", "n2"), workload="set") as test:
         assert isinstance(test.db, PostgresDB) and test.db.replication == "sync"
-        test.cluster.setup()
-        try:
-            for n in test.nodes:  # the standby clones the primary: primary first
-                test.db.setup(test, n)
-            test.db.await_ready(test, 60)
-            yield test
-        finally:
-            for n in test.nodes:
-                test.db.teardown(test, n)
-            test.cluster.teardown()
-            left = test.ledger.outstanding()
-            test.ledger.close()
-            assert not left, left
-    assert not residue([test.run_id])
+        yield test
 
 
 def connect(test: HTest, node: str, **kw: Any) -> psycopg.Connection[Any]:
@@ -141,7 +122,7 @@ def db_uid() -> int:
 def test_the_password_appears_nowhere_in_the_run_directory(tmp_path: Path) -> None:
     """A whole run (primary and a standby, so replication logs in too) succeeds with the password, and no file
     the run wrote holds it: not test.json, the history, results, harness.log, the report, nor the node logs."""
-    reason = skip_reason()
+    reason = skip_reason("local", "postgres")
     if reason:
         pytest.skip(reason)
     test = build_test(RunOptions(system="postgres", workload="list-append", cluster="local", node_names=("n1", "n2"),

@@ -10,7 +10,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from clusters.postgres import PLUGIN as POSTGRES
 from clusters.postgres.client import PostgresClient
 from clusters.postgres.db import PostgresDB
-from harness.cluster import ClusterSpec
 from harness.errors import BadInput
-from harness.ledger import Ledger
 from harness.op import Op
-from harness.options import RunOptions, parse_opts
-from harness.plugins import Registry
 from harness.test import Test as HarnessTest
-from harness.test import bare_test
-from tests.clusters.conftest import new_run_id
-from tests.clusters.test_postgres_workloads import skip_reason
+from tests.real_cluster import running
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -54,45 +46,13 @@ class PgEnv:
 
 
 @pytest.fixture
-def pg(request: pytest.FixtureRequest, tmp_path: Path, run_ids: list[str]) -> Iterator[PgEnv]:
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
+def pg(request: pytest.FixtureRequest) -> Iterator[PgEnv]:
     replication: str = getattr(request, "param", "none")
-    run_id = new_run_id("pg")
-    run_ids.append(run_id)
-    ledger = Ledger(run_id, directory=str(tmp_path / "ledger"))
-    cluster = None
-    db: PostgresDB | None = None
-    test: HarnessTest | None = None
-    try:
-        nodes = ("n1",) if replication == "none" else ("n1", "n2", "n3")
-        spec = ClusterSpec(run_id=run_id, system="postgres", node_names=nodes)
-        cluster = Registry().get("clusters", "local").create(spec, ledger)
-        cluster.setup()
-        opts = parse_opts("system postgres", POSTGRES.option_specs, {"replication": replication})
-        test = bare_test(options=RunOptions(system="postgres", workload="set", cluster="local"), cluster=cluster,
-                         ledger=ledger, system_opts=opts, nodes=nodes)
-        db = POSTGRES.db(test)
-        with ThreadPoolExecutor(3) as ex:
-            list(ex.map(lambda n: db.setup(test, n), test.nodes))  # type: ignore[union-attr]
-        db.await_ready(test, 60)
-        POSTGRES.client(test).open(test, "n1").setup(test)
-        yield PgEnv(test=test, db=db)
-    finally:
-        errors = []
-        if db is not None and test is not None:
-            for n in test.nodes:
-                try:
-                    db.teardown(test, n)
-                except Exception as e:  # noqa: BLE001 - keep tearing down, report at the end
-                    errors.append(f"{n}: {e}")
-        if cluster is not None:
-            cluster.teardown()
-        left = ledger.outstanding()
-        ledger.close()
-        assert not errors, errors
-        assert not left, f"ledger entries not released: {left}"
+    nodes = ("n1",) if replication == "none" else ("n1", "n2", "n3")
+    with running(provider="local", system="postgres", nodes=nodes, workload="set",
+                 system_opts={"replication": replication}, op_timeout=5.0, client_setup=True) as test:
+        assert isinstance(test.db, PostgresDB)
+        yield PgEnv(test=test, db=test.db)
 
 
 def proc_states(pids: list[int]) -> set[str]:

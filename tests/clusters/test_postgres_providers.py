@@ -5,96 +5,26 @@ by test_postgres_db.py and test_postgres_workloads.py."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clusters.postgres import PLUGIN as POSTGRES
-from harness.cluster import ClusterSpec
-from harness.errors import BadInput
-from harness.ledger import Ledger
 from harness.op import Op
-from harness.options import RunOptions, parse_opts
-from harness.plugins import Registry
 from harness.test import Test as HarnessTest
-from harness.test import bare_test
-from tests.clusters.conftest import new_run_id
-from tests.clusters.test_postgres_workloads import skip_reason as local_skip_reason
+from tests.real_cluster import running
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
-def provider_skip(provider: str) -> str | None:
-    if os.geteuid() != 0:
-        return f"postgres on {provider} needs root"
-    if provider == "docker":
-        try:
-            from clusters.docker.images import engine
-
-            engine()
-        except (BadInput, ImportError) as e:
-            return f"docker engine not usable here: {e}"
-        return None
-    if not os.path.exists("/usr/sbin/sshd"):
-        return "needs OpenSSH's sshd (apt-get install openssh-server)"
-    return local_skip_reason()  # ssh sandbox hosts run this host's postgres binaries
-
-
 @pytest.fixture(params=[("docker", "sync"), ("ssh", "async")], ids=["docker-sync", "ssh-async"])
-def pg(request: pytest.FixtureRequest, tmp_path: Path, run_ids: list[str]) -> Iterator[HarnessTest]:
+def pg(request: pytest.FixtureRequest) -> Iterator[HarnessTest]:
     provider, replication = request.param
-    reason = provider_skip(provider)
-    if reason:
-        pytest.skip(reason)
-    run_id = new_run_id("pg")
-    run_ids += [run_id, run_id + "-hosts"]
-    ledger = Ledger(run_id, directory=str(tmp_path / "ledger"))
-    sandbox: Any = None
-    cluster: Any = None
-    test: HarnessTest | None = None
-    db: Any = None
-    try:
-        spec = ClusterSpec(run_id=run_id, system="postgres", node_names=("n1", "n2"))
-        if provider == "ssh":
-            from clusters.ssh.sandbox import SSHSandbox
-
-            sandbox = SSHSandbox(run_id=run_id + "-hosts", directory=str(tmp_path / "ssh"), ledger=ledger,
-                                 node_names=("n1", "n2")).start()
-            spec = replace(spec, node_names=(), nodes_file=sandbox.nodes_file,
-                           opts={"key": sandbox.key, "known_hosts_file": str(tmp_path / "ssh" / "known_hosts")})
-        cluster = Registry().get("clusters", provider).create(spec, ledger)
-        cluster.setup()
-        opts = parse_opts("system postgres", POSTGRES.option_specs, {"replication": replication})
-        test = bare_test(options=RunOptions(system="postgres", workload="set", cluster=provider), cluster=cluster,
-                         ledger=ledger, system_opts=opts, nodes=tuple(n.name for n in cluster.nodes))
-        db = POSTGRES.db(test)
-        with ThreadPoolExecutor(2) as ex:
-            list(ex.map(lambda n: db.setup(test, n), test.nodes))
-        db.await_ready(test, 90)
-        POSTGRES.client(test).open(test, test.nodes[0]).setup(test)
+    with running(provider=provider, system="postgres", nodes=("n1", "n2"), workload="set",
+                 system_opts={"replication": replication}, op_timeout=5.0, client_setup=True) as test:
         yield test
-    finally:
-        errors = []
-        if db is not None and test is not None:
-            for n in test.nodes:
-                try:
-                    db.teardown(test, n)
-                except Exception as e:  # noqa: BLE001 - keep tearing down, report at the end
-                    errors.append(f"{n}: {e}")
-        if cluster is not None:
-            cluster.teardown()
-        if sandbox is not None:
-            sandbox.stop()
-        left = ledger.outstanding()
-        ledger.close()
-        assert not errors, errors
-        assert not left, f"ledger entries not released: {left}"
 
 
 def invoke(test: HarnessTest, f: str, value: Any) -> Op:

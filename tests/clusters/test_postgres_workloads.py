@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,27 +17,11 @@ from typing import Any
 import pytest
 
 from harness.op import History
-from tests.clusters.conftest import recheck, residue
+from tests.clusters.conftest import recheck
+from tests.real_cluster import residue, skip_reason
 
-BINDIR = "/usr/lib/postgresql/15/bin"
 ENV = {**os.environ, "CI": "true"}
 WORKLOADS = ("list-append", "rw-register", "bank", "set", "counter", "unique-ids", "idempotent", "monotonic")
-
-
-def skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "postgres on local namespaces needs root (network namespaces)"
-    if shutil.which("ip") is None:
-        return "needs iproute2 (`ip`)"
-    if not os.path.exists(os.path.join(BINDIR, "postgres")):
-        return f"needs PostgreSQL 15 in {BINDIR} (apt-get install postgresql-15)"
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        return "needs the `postgres` OS user (created by Debian's postgresql package)"
-    if shutil.which("setpriv") is None:
-        return "needs setpriv (util-linux)"
-    return None
 
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -47,7 +29,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 @pytest.fixture(autouse=True)
 def _needs_postgres() -> None:
-    reason = skip_reason()
+    reason = skip_reason("local", "postgres")
     if reason:
         pytest.skip(reason)
 

@@ -28,7 +28,8 @@ from harness.options import RunOptions, parse_opts
 from harness.plugins import Registry
 from harness.test import Test as HarnessTest
 from harness.test import bare_test
-from tests.clusters.conftest import listening_addresses, new_run_id
+from tests.clusters.conftest import listening_addresses
+from tests.real_cluster import new_run_id
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

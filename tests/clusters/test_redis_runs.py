@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from harness.checker import FailureClass
-from tests.clusters.conftest import residue
+from tests.real_cluster import residue
 
 ENV = {**os.environ, "CI": "true"}
 WORKLOADS = ("register", "set", "list-append", "counter", "unique-ids", "idempotent")

@@ -19,8 +19,7 @@ from harness.ledger import Ledger
 from harness.options import RunOptions
 from harness.plugins import Registry
 from harness.test import bare_test
-
-from .conftest import PROVIDERS, new_run_id, require
+from tests.real_cluster import PROVIDERS, new_run_id, require
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 

@@ -12,12 +12,12 @@ from harness.build import build_test
 from harness.options import RunOptions
 from harness.plugins import Registry
 from harness.runner import RunResult, run
-from tests.clusters.conftest import require, residue
+from tests.real_cluster import require, residue
 
 
 def test_two_runs_with_the_same_name_and_millisecond_both_finish_valid(tmp_path: Path) -> None:
     require("local")
-    started = dt.datetime(2026, 12, 4, 12, 0, 0, 123000, tzinfo=dt.timezone.utc)
+    started = dt.datetime(2026, 12, 4, 12, 0, 0, 123000, tzinfo=dt.UTC)
     options = RunOptions(system="etcd", workload="register", cluster="local", node_names=("n1", "n2"),
                          time_limit=5.0, seed=9, results_dir=str(tmp_path / "results"))
     tests = [build_test(options, Registry(), started=started) for _ in range(2)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clusters.conftest import new_run_id, require
+from tests.real_cluster import new_run_id, require
 
 pytestmark = [pytest.mark.cluster]
 

@@ -19,8 +19,7 @@ from clusters.ssh.sandbox import SSHSandbox
 from harness.cluster import ClusterSpec
 from harness.errors import BadInput, Unreachable
 from harness.ledger import Ledger
-
-from .conftest import new_run_id, require, residue
+from tests.real_cluster import new_run_id, require, residue
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clusters.conftest import residue
+from tests.real_cluster import residue
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -83,7 +83,7 @@ def test_redis_kill_valid_with_fsync_invalid_in_memory() -> None:
 @pytest.mark.long  # 4 of 6 runs valid, 2 unknown: on loaded docker nodes a fault window was too short or too
 # idle to count as tested (a 0.3 s kill window that acted on nothing); never invalid. Not in CI until that is steady.
 def test_etcd_http_on_docker_borrows_the_etcd_image_and_ends_valid() -> None:
-    from tests.clusters.conftest import skip_reason
+    from tests.real_cluster import skip_reason
 
     reason = skip_reason("docker")
     if reason:

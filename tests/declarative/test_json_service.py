@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.scaffold import Names, files_of
-from tests.clusters.conftest import residue
+from tests.real_cluster import residue
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 

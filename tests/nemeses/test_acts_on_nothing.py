@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.nemeses.conftest import provider_skip
+from tests.real_cluster import skip_reason
 
 pytestmark = [pytest.mark.cluster]
 
@@ -41,7 +41,7 @@ def harness_run(d: str, *args: str) -> tuple[subprocess.CompletedProcess[str], d
 
 
 def test_a_partition_between_nodes_that_run_nothing_ends_unknown() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     # not pytest's tmp_path: concurrent pytest sessions on this machine prune each other's base temp dirs
@@ -64,7 +64,7 @@ def test_a_partition_between_nodes_that_run_nothing_ends_unknown() -> None:
 
 
 def test_a_disk_fault_on_files_without_written_data_ends_unknown() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     with tempfile.TemporaryDirectory(prefix="nothing-disk-") as d:

@@ -16,7 +16,7 @@ from harness.plugins import Registry
 from harness.test import Test as HTest
 from harness.test import bare_test
 from nemeses.targets import require_targets, select_nodes, targets_of
-from tests.nemeses.conftest import provider_skip
+from tests.real_cluster import skip_reason
 
 DEMO = ["--system", "memory", "--cluster", "inprocess", "--time-limit", "1"]
 # The memory system on real namespaces: the nodes exist and take commands, but the store lives in the harness.
@@ -45,8 +45,8 @@ IDLE = ["--system", "memory", "--cluster", "local", "--time-limit", "1"]
     ],
 )
 def test_refused_before_the_run(args: list[str], message: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    if ("etcd" in args or "local" in args) and provider_skip("local"):
-        pytest.skip(provider_skip("local"))
+    if ("etcd" in args or "local" in args) and skip_reason("local"):
+        pytest.skip(skip_reason("local"))
     p = subprocess.run([sys.executable, "-m", "harness", "run", *args, "--results", str(tmp_path)],
                        capture_output=True, text=True, timeout=120, check=False)
     assert p.returncode == 254, p.stdout + p.stderr
@@ -56,8 +56,8 @@ def test_refused_before_the_run(args: list[str], message: str, tmp_path) -> None
 
 
 def test_combined_includes_what_the_system_can_take() -> None:
-    if provider_skip("local"):
-        pytest.skip(provider_skip("local"))
+    if skip_reason("local"):
+        pytest.skip(skip_reason("local"))
     test = build_test(RunOptions(system="etcd", nemeses=("combined",)), Registry())
     try:
         (pkg,) = test.packages

@@ -10,7 +10,7 @@ from nemeses.net import tc
 from nemeses.net.iptables import chain_rules
 from nemeses.partition import CHAIN as PART
 from nemeses.process import stopped_pids
-from tests.nemeses.conftest import etcd_status, invoke, running, wait_for
+from tests.real_cluster import etcd_status, invoke, running, wait_for
 
 pytestmark = [pytest.mark.cluster]
 

@@ -22,7 +22,7 @@ from harness.test import Test as HTest
 from harness.test import bare_test
 from nemeses.clock import LIBFAKETIME, ClockSkewable, read_offset
 from nemeses.clock import PLUGIN as CLOCK
-from tests.nemeses.conftest import provider_skip
+from tests.real_cluster import skip_reason
 
 BIN = "/usr/lib/postgresql/15/bin"
 AS_PG = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
@@ -74,7 +74,7 @@ class FaketimePostgres:
 
 @pytest.fixture
 def pg_node(tmp_path) -> Iterator[HTest]:  # type: ignore[no-untyped-def]
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     if not os.path.exists(f"{BIN}/initdb") or shutil.which("setpriv") is None:
@@ -156,7 +156,7 @@ def invoke_on(nemesis, test, f, value=None):  # type: ignore[no-untyped-def]
 
 
 def test_clock_refuses_etcd_before_the_run() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     with pytest.raises(MissingAbility, match="ClockSkewable.*etcd is a Go program"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,29 +19,19 @@ import pytest
 
 from clusters.daemon import daemon_pids
 from clusters.postgres.db import PostgresDB
-from harness.build import build_test
 from harness.evidence import evidence_of
-from harness.nemesis import ChecksResidue
-from harness.options import RunOptions
-from harness.plugins import Registry
 from harness.test import Test as HTest
 from nemeses.clock import KIND, LIBFAKETIME, ClockSkewable
-from tests.nemeses.conftest import invoke, provider_skip
+from tests.real_cluster import invoke, running, skip_reason
 
 pytestmark = [pytest.mark.cluster]
 BIN = "/usr/lib/postgresql/15/bin"
 
 
 def _skip_reason(provider: str = "local") -> str | None:
-    reason = provider_skip(provider)
-    if reason and "etcd" not in reason:  # provider_skip also asks for etcd, which these tests do not use
+    reason = skip_reason(provider, "postgres")
+    if reason or provider == "docker":  # the node image (clusters/postgres/Dockerfile) brings libfaketime
         return reason
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    if provider == "docker":
-        return None  # the node image (clusters/postgres/Dockerfile) brings postgres, setpriv and libfaketime
-    if not os.path.exists(f"{BIN}/postgres") or shutil.which("setpriv") is None:
-        return f"needs Postgres 15 in {BIN} (apt-get install postgresql-15) and setpriv"
     if not os.path.exists(LIBFAKETIME):
         return f"needs libfaketime ({LIBFAKETIME}; apt-get install libfaketime)"
     return None
@@ -72,40 +61,10 @@ def pg_clock(request: pytest.FixtureRequest) -> Iterator[HTest]:
     reason = _skip_reason(provider)
     if reason:
         pytest.skip(reason)
-    with tempfile.TemporaryDirectory(prefix="clock-pg-") as d:
-        options = RunOptions(system="postgres", workload="bank", cluster=provider, nemeses=("clock",),
-                             node_names=("n1", "n2"), system_opts={"replication": "async"}, nemesis_interval=2.0,
-                             results_dir=d, op_timeout=2.0)
-        test = build_test(options, Registry())
+    with running(("clock",), provider=provider, system="postgres", nodes=("n1", "n2"), workload="bank",
+                 system_opts={"replication": "async"}, nemesis_interval=2.0) as test:
         assert isinstance(test.db, ClockSkewable)
-        problems: list[str] = []
-        nemesis_up = False
-        test.cluster.setup()
-        try:
-            for n in test.nodes:  # the standby clones the primary: primary first
-                test.db.setup(test, n)
-            test.db.await_ready(test, 60)
-            test.nemesis.setup(test)  # restarts postgres on every node under libfaketime, offset 0
-            nemesis_up = True
-            yield test
-        finally:
-            if nemesis_up:
-                try:
-                    test.nemesis.teardown(test)
-                except Exception as e:  # noqa: BLE001 - report, keep tearing down
-                    problems.append(f"nemesis teardown: {e}")
-                if isinstance(test.nemesis, ChecksResidue):
-                    problems += test.nemesis.residue(test)
-            for n in test.nodes:
-                try:
-                    test.db.teardown(test, n)
-                except Exception as e:  # noqa: BLE001
-                    problems.append(f"db teardown {n}: {e}")
-            test.cluster.teardown()
-            left = test.ledger.outstanding()
-            test.ledger.close()
-            problems += [f"ledger entry left: {e.kind} {e.key}" for e in left]
-    assert not problems, problems
+        yield test  # the nemesis's setup restarted postgres on every node under libfaketime, offset 0
 
 
 @pytest.mark.parametrize("pg_clock", ["local", "docker"], indirect=True)

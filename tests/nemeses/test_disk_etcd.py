@@ -17,7 +17,7 @@ from harness.evidence import evidence_of
 from harness.options import RunOptions
 from harness.plugins import Registry
 from nemeses.datafile import bitflip, checksum, truncate, written_bytes
-from tests.nemeses.conftest import etcd_status, invoke, provider_skip, running, wait_for
+from tests.real_cluster import etcd_status, invoke, running, skip_reason, wait_for
 
 pytestmark = [pytest.mark.cluster]
 WAL = {"disk-files": "data/member/wal/*.wal"}
@@ -160,8 +160,8 @@ def test_rollback_through_the_nemesis_restores_a_snapshotted_block() -> None:
 
 
 def test_disk_needs_data_files_before_the_run() -> None:
-    if provider_skip("local"):
-        pytest.skip(provider_skip("local"))
+    if skip_reason("local"):
+        pytest.skip(skip_reason("local"))
     # postgres does not list its data files (etcd does: HasDataFiles), so without disk-files= it is refused
     with pytest.raises(MissingAbility, match="disk-files=GLOB"):
         build_test(RunOptions(system="postgres", workload="bank", nemeses=("disk",)), Registry())

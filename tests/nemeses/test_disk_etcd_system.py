@@ -19,7 +19,7 @@ from harness.evidence import evidence_of
 from harness.options import RunOptions
 from harness.plugins import Registry
 from nemeses.disk import HasDataFiles
-from tests.nemeses.conftest import etcd_status, invoke, provider_skip, running, wait_for
+from tests.real_cluster import etcd_status, invoke, running, skip_reason, wait_for
 
 pytestmark = [pytest.mark.cluster]
 
@@ -48,7 +48,7 @@ def test_etcd_names_its_wal_files_and_a_corruption_hits_one() -> None:
 
 
 def test_disk_needs_no_globs_for_etcd_and_still_refuses_systems_that_cannot_name_their_files() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     test = build_test(RunOptions(system="etcd", workload="register", nemeses=("disk",)), Registry())
@@ -61,7 +61,7 @@ def test_disk_needs_no_globs_for_etcd_and_still_refuses_systems_that_cannot_name
 
 
 def test_harness_run_register_under_disk_faults_ends_with_a_verdict() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     # not pytest's tmp_path: concurrent pytest sessions on this machine prune each other's base temp dirs

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.nemeses.conftest import provider_skip
+from tests.real_cluster import skip_reason
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def test_partition_kill_pause_run_ends_valid() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     # not pytest's tmp_path: concurrent pytest sessions on this machine prune each other's base temp dirs

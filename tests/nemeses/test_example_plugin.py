@@ -17,7 +17,7 @@ import pytest
 
 from harness.evidence import evidence_of
 from harness.plugins import Registry
-from tests.nemeses.conftest import etcd_put, etcd_status, invoke, running, wait_for
+from tests.real_cluster import etcd_put, etcd_status, invoke, running, wait_for
 
 HERE = Path(__file__).resolve().parent / "example_plugin"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.nemeses.conftest import provider_skip
+from tests.real_cluster import skip_reason
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -26,7 +26,7 @@ IDLE_S = 1.0
 
 
 def test_clients_keep_invoking_through_every_partition() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     with tempfile.TemporaryDirectory(prefix="fault-windows-") as d:

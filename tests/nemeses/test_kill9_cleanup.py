@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from clusters.local.network import names_for
-from tests.nemeses.conftest import provider_skip
+from tests.real_cluster import skip_reason
 
 pytestmark = [pytest.mark.cluster]
 
 
 def test_cleanup_after_sigkill_heals_the_faults() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     with tempfile.TemporaryDirectory(prefix="nemeses-kill9-") as d:

@@ -7,7 +7,7 @@ import pytest
 
 from clusters.daemon import daemon_pids
 from harness.evidence import evidence_of
-from tests.nemeses.conftest import (
+from tests.real_cluster import (
     etcd_member_id,
     etcd_put,
     etcd_status,

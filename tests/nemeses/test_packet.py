@@ -14,8 +14,8 @@ from harness.plugins import Registry
 from nemeses.net import tc
 from nemeses.net.iptables import chain_rules
 from nemeses.packet import CHAIN
-from tests.nemeses.conftest import etcd_put, invoke, provider_skip, running
 from tests.nemeses.netprobe import tcp_transfer_seconds, udp_delivery
+from tests.real_cluster import etcd_put, invoke, running, skip_reason
 
 pytestmark = [pytest.mark.cluster]
 
@@ -93,7 +93,7 @@ def test_netem_delay_adds_latency() -> None:
 
 
 def test_netem_behaviour_refused_before_the_run_without_netem() -> None:
-    reason = provider_skip("local")
+    reason = skip_reason("local")
     if reason:
         pytest.skip(reason)
     options = RunOptions(system="etcd", nemeses=("packet",), nemesis_opts={"packet-delay-ms": "100"})

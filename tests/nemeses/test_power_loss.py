@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 
 from tests.lazyfs.test_lazyfs_model import _skip_reason as fuse_skip
-from tests.nemeses.conftest import provider_skip
+from tests.real_cluster import skip_reason
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def _require(provider: str = "local") -> None:
-    reason = provider_skip(provider) or fuse_skip()
+    reason = skip_reason(provider) or fuse_skip()
     if reason:
         pytest.skip(reason)
 
@@ -136,7 +136,7 @@ def test_power_loss_over_ssh_runs_where_the_host_has_fuse_and_is_refused_where_n
     from clusters.ssh.remote import SSHParams, SSHRemote
     from clusters.ssh.sandbox import SSHSandbox
     from harness.ledger import Ledger
-    from tests.clusters.conftest import new_run_id, require
+    from tests.real_cluster import new_run_id, require
 
     _require()
     require("ssh")

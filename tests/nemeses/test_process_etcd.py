@@ -10,7 +10,7 @@ import pytest
 from clusters.daemon import daemon_pids
 from harness.evidence import evidence_of
 from nemeses.process import stopped_pids
-from tests.nemeses.conftest import etcd_status, invoke, running, wait_for
+from tests.real_cluster import etcd_status, invoke, running, wait_for
 
 pytestmark = [pytest.mark.cluster]
 

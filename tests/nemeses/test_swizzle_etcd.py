@@ -8,8 +8,8 @@ import pytest
 from harness.evidence import evidence_of
 from nemeses.net.iptables import chain_rules
 from nemeses.swizzle import CHAIN
-from tests.nemeses.conftest import etcd_put, invoke, running, wait_for
 from tests.nemeses.netprobe import udp_delivery
+from tests.real_cluster import etcd_put, invoke, running, wait_for
 
 pytestmark = [pytest.mark.cluster]
 
