@@ -16,7 +16,7 @@ SST ports), with no name resolution. The one account the harness uses, `harness`
 password (`test.secrets.password("mariadb")`) for the cluster's own addresses only (`clusters.postgres.auth.
 allowed_addresses`: the nodes and this machine on their network), by SQL fed on stdin to `mariadbd --bootstrap`
 right after `mariadb-install-db`: the password is never on a command line, in a file or in the run directory.
-Joining Galera nodes receive the account with the snapshot. root is reachable only through the node's Unix
+Joining Galera nodes receive the account with the snapshot. root is reachable only through the node's abstract Unix
 socket by the OS root (unix_socket authentication), which the harness does not use.
 
 mariadbd is started as root with --user=mysql: it drops privileges itself without exec'ing, so the daemon's pid
@@ -121,12 +121,10 @@ class MariaDB:
         return os.path.join(self.workdir(test, node), "tmp")
 
     def socket(self, test: Test, node: str) -> str:
-        """The Unix socket (mariadbd always makes one): in the workdir, or under /tmp named by the workdir's hash
-        when that path would pass the 107 bytes a socket address holds."""
-        path = os.path.join(self.workdir(test, node), "mariadb.sock")
-        if len(path) < 100:
-            return path
-        return f"/tmp/harness-mariadb-{hashlib.sha1(path.encode()).hexdigest()[:16]}.sock"
+        """mariadbd always makes a Unix socket: an abstract one (a name in the node's network namespace, no file),
+        named by the workdir, so that no socket file outlives a killed server or a crashed harness (a path in the
+        workdir could pass the 107 bytes a socket address holds; one under /tmp stayed after `harness cleanup`)."""
+        return "@harness-mariadb-" + hashlib.sha1(self.workdir(test, node).encode()).hexdigest()[:16]
 
     @staticmethod
     def _remote(test: Test, node: str) -> Remote:
@@ -244,8 +242,8 @@ class MariaDB:
 
     def teardown(self, test: Test, node: str) -> None:
         self._stop(test, node, release=True)
-        self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node), self.tmpdir(test, node),
-                                      self.socket(test, node)], timeout=60, check=False)
+        self._remote(test, node).run(["rm", "-rf", self.data_dir(test, node), self.tmpdir(test, node)], timeout=60,
+                                     check=False)
 
     def _stop(self, test: Test, node: str, *, release: bool) -> None:
         self._signal(test, node, "KILL")

@@ -238,6 +238,7 @@ def test_cleanup_after_sigkill_of_the_harness_stops_mariadb() -> None:
                            timeout=120, check=False)
         assert c.returncode == 0, c.stderr
         assert not residue([run_id]), c.stderr
+    assert not list(Path("/tmp").glob("harness-mariadb-*")), "a socket file outlived the run"
 
 
 # ------------------------------------------------------------------------------------ long (pytest -m long)
