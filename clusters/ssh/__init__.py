@@ -30,7 +30,7 @@ from clusters.ssh.remote import (
     remote_from_locator,
 )
 from harness.cluster import ClusterSpec, Node, access_text, node_remote
-from harness.control import on_all
+from harness.control import failures_text, on_all, on_nodes
 from harness.db import logs_kind, salvage_logs
 from harness.errors import BadInput, Unreachable
 from harness.ledger import LedgerEntry, undoer
@@ -91,7 +91,7 @@ def _resolve(host: str) -> str:
 
 
 class SSHCluster:
-    """Existing hosts; `create` already connected to every host (Unreachable names the first that fails);
+    """Existing hosts; `create` already connected to every host (Unreachable names every one that failed);
     `setup` makes the per-node workdirs; `teardown` removes them and closes the connections."""
 
     provider = "ssh"
@@ -112,13 +112,14 @@ class SSHCluster:
         self.nodes: tuple[Node, ...] = tuple(nodes)
 
     def check_reachable(self) -> None:
-        """Connect to every host (connections are kept for setup); Unreachable names the first that fails."""
-        try:
-            on_all([n.name for n in self.nodes], lambda name: self._remotes[name].connect())
-        except BaseException:
+        """Connect to every host at once (each host's one connection is kept: setup and the run open their
+        channels on it); Unreachable, one line naming every host that failed, before anything is created."""
+        _done, failed = on_nodes([n.name for n in self.nodes], lambda name: self._remotes[name].connect())
+        if failed:
             for r in self._remotes.values():
                 r.close()
-            raise
+            raise Unreachable(f"{len(failed)} of {len(self.nodes)} ssh hosts unreachable, nothing started: "
+                              + failures_text(failed))
 
     def setup(self) -> None:
         try:
