@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from harness.control import Remote
+from harness.control import Remote, on_nodes
 from harness.errors import FaultError, MissingAbility
 from harness.ledger import LedgerEntry, undoer
 from nemeses.remotes import locator_for, node_is_gone, remote_from_locator
@@ -121,11 +121,9 @@ class ChainSet:
 
     def flush(self, test: Test) -> None:
         """Empty the chain on every node that has it (the fault is healed; the chain stays until teardown)."""
-        errors = []
-        for node in sorted(self._nodes):
-            code, _ = _ipt(test.cluster.remote(node), "-F", self.chain, check=False)
-            if code not in (0, 1):  # 1: chain gone already
-                errors.append(node)
+        codes, failed = on_nodes(sorted(self._nodes), lambda node: _ipt(test.cluster.remote(node), "-F", self.chain,
+                                                                        check=False)[0])
+        errors = sorted([*failed, *(n for n, code in codes.items() if code not in (0, 1))])  # 1: chain gone already
         if errors:
             raise FaultError(f"{self.who}: could not flush {self.chain} on {', '.join(errors)}")
 

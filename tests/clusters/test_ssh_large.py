@@ -16,7 +16,7 @@ import pytest
 from clusters.ssh.sandbox import SSHSandbox
 from harness.ledger import Ledger
 
-from .conftest import new_run_id, require, residue
+from tests.real_cluster import new_run_id, require, residue
 
 pytestmark = [pytest.mark.cluster]
 
