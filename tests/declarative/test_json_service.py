@@ -17,6 +17,7 @@ import pytest
 
 from harness.scaffold import Names, files_of
 from tests.real_cluster import residue
+from tests.rundirs import only_run
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -48,7 +49,7 @@ def test_json_kv_service_from_a_system_file_under_kill() -> None:
                             "--time-limit", "10", "--seed", "3", "--results", f"{d}/results"],
                            capture_output=True, text=True, timeout=280)
         assert p.returncode == 0 and p.stdout.strip().endswith("valid"), p.stderr[-3000:]
-        run = next(r.parent for r in Path(d, "results").glob("*/*/results.json") if not r.parent.is_symlink())
+        run = only_run(Path(d, "results"))
         ops = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
         client = [o for o in ops if o["process"] != "nemesis"]
         assert any(o["type"] == "ok" and o["f"] == "cas" for o in client)

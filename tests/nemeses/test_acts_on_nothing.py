@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.real_cluster import skip_reason
+from tests.rundirs import run_dirs
 
 pytestmark = [pytest.mark.cluster]
 
@@ -33,7 +34,7 @@ def harness_run(d: str, *args: str) -> tuple[subprocess.CompletedProcess[str], d
          "--time-limit", "8", "--seed", "3", "--results", d, *args],
         capture_output=True, text=True, timeout=180, check=False,
     )
-    runs = [r.parent for r in Path(d).glob("*/*/results.json") if not r.parent.is_symlink()]
+    runs = run_dirs(d)
     assert len(runs) == 1, p.stdout[-2000:] + p.stderr[-3000:]
     results = json.loads((runs[0] / "results.json").read_text())
     history = [json.loads(line) for line in (runs[0] / "history.jsonl").read_text().splitlines()]

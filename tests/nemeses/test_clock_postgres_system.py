@@ -23,6 +23,7 @@ from harness.evidence import evidence_of
 from harness.test import Test as HTest
 from nemeses.clock import KIND, LIBFAKETIME, ClockSkewable
 from tests.real_cluster import invoke, running, skip_reason
+from tests.rundirs import only_run
 
 pytestmark = [pytest.mark.cluster]
 BIN = "/usr/lib/postgresql/15/bin"
@@ -155,7 +156,7 @@ def test_harness_run_bank_under_clock_skew_ends_with_a_verdict(scripted: bool) -
             capture_output=True, text=True, timeout=120, check=False,
         )
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-        (run,) = [r.parent for r in Path(d).glob("*/*/results.json") if not r.parent.is_symlink()]
+        run = only_run(d)
         results = json.loads((run / "results.json").read_text())
         assert results["valid"] is True and results["errors"] == [], results
         assert results["coverage"]["windows"] and results["coverage"]["untested"] == []

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from harness.options import RunOptions
 from harness.plugins import Registry
 from nemeses.disk import HasDataFiles
 from tests.real_cluster import etcd_status, invoke, running, skip_reason, wait_for
+from tests.rundirs import only_run
 
 pytestmark = [pytest.mark.cluster]
 
@@ -73,7 +73,7 @@ def test_harness_run_register_under_disk_faults_ends_with_a_verdict() -> None:
         )
         out = p.stdout[-3000:] + p.stderr[-3000:]
         assert "Traceback" not in out, out
-        (run,) = [r.parent for r in Path(d).glob("*/*/results.json") if not r.parent.is_symlink()]
+        run = only_run(d)
         results = json.loads((run / "results.json").read_text())
         history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
         report = (run / "report.html").read_text()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.real_cluster import skip_reason
+from tests.rundirs import run_dirs
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -32,7 +33,7 @@ def _run_and_check(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=400, check=False,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    runs = [r.parent for r in tmp_path.glob("*/*/results.json") if not r.parent.is_symlink()]
+    runs = run_dirs(tmp_path)
     assert len(runs) == 1, sorted(str(x) for x in tmp_path.rglob("*"))[:20]
     run = runs[0]
     results = json.loads((run / "results.json").read_text())

@@ -25,6 +25,7 @@ import pytest
 
 from tests.lazyfs.test_lazyfs_model import _skip_reason as fuse_skip
 from tests.real_cluster import skip_reason
+from tests.rundirs import only_run
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -40,7 +41,7 @@ def _run(root: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict
                         "power-loss-targets=all", "--time-limit", "16", "--seed", "3", "--results", str(root), *args],
                        capture_output=True, text=True, timeout=300, check=False)
     # the run's own results.json: not through latest/, nor an invalid run's bundle/ copy under latest/
-    (results,) = [r for r in root.glob("*/*/results.json") if "latest" not in r.relative_to(root).parts]
+    results = only_run(root) / "results.json"
     history = [json.loads(x) for x in (results.parent / "history.jsonl").read_text().splitlines()]
     return p, json.loads(results.read_text()), history
 
@@ -158,7 +159,7 @@ def test_power_loss_over_ssh_runs_where_the_host_has_fuse_and_is_refused_where_n
         ledger.close()
     if has_binding:
         assert p.returncode == 0, p.stderr[-2000:]
-        (history,) = [h for h in (tmp_path / "results").glob("*/*/history.jsonl") if not h.parent.is_symlink()]
+        history = only_run(tmp_path / "results") / "history.jsonl"
         assert _power_offs([json.loads(x) for x in history.read_text().splitlines()])
     else:
         assert p.returncode == 254, p.stderr[-2000:]
@@ -177,7 +178,7 @@ def test_system_option_lazyfs_makes_every_kill_a_power_cut(weak: bool) -> None:
                             "--nodes", "1", "--nemesis", "kill", "--system-opt", "lazyfs=true", *extra,
                             "--time-limit", "16", "--seed", "3", "--results", str(root)],
                            capture_output=True, text=True, timeout=300, check=False)
-        (results_path,) = [r for r in root.glob("*/*/results.json") if "latest" not in r.relative_to(root).parts]
+        results_path = only_run(root) / "results.json"
         results = json.loads(results_path.read_text())
     kills = [w for w in results["coverage"]["windows"] if w["package"] == "kill"]
     assert kills and results["coverage"]["untested"] == [], results["coverage"]
