@@ -198,35 +198,46 @@ def process_limit(n: int, gen: Any) -> GenLike:
 
 class ConcurrencyLimit(Gen):
     """Ops of `gen`, with at most `n` of them running at once: PENDING while `n` of its ops are in flight.
-    `running` are the processes of its ops not yet completed (a dispatched op is one whose next generator
-    the caller adopted, so the op's own next state records it)."""
+    `running` are the processes of its ops not yet completed. An op counts from the moment it is emitted (so
+    that two ops cannot be emitted past the limit before the first is dispatched) and is confirmed by its
+    invocation event; `unconfirmed` is the process of the last emitted op until then. If this state is asked
+    for another op before that invocation arrives, the op was never dispatched (a `filter` around it skipped
+    it): it stops counting."""
 
-    __slots__ = ("gen", "n", "running")
+    __slots__ = ("gen", "n", "running", "unconfirmed")
 
-    def __init__(self, n: int, running: frozenset[Process], gen: GenLike) -> None:
+    def __init__(self, n: int, running: frozenset[Process], gen: GenLike,
+                 unconfirmed: Process | None = None) -> None:
         self.n = n
         self.running = running
         self.gen = gen
+        self.unconfirmed = unconfirmed
 
     def op(self, test: Test, ctx: Context) -> OpResult:
-        if len(self.running) >= self.n:
-            return PENDING, self
+        running = self.running
+        if self.unconfirmed is not None:  # emitted and never invoked: skipped by the caller
+            running = running - {self.unconfirmed}
+        if len(running) >= self.n:
+            return PENDING, ConcurrencyLimit(self.n, running, self.gen)
         r = op(self.gen, test, ctx)
         if r is None:
             return None
         e, g2 = r
         if isinstance(e, Op):
-            return e, ConcurrencyLimit(self.n, self.running | {e.process}, g2)
-        return e, ConcurrencyLimit(self.n, self.running, g2)
+            return e, ConcurrencyLimit(self.n, running | {e.process}, g2, e.process)
+        return e, ConcurrencyLimit(self.n, running, g2)
 
     def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
         g2 = update(self.gen, test, ctx, event)
-        running = self.running
-        if isinstance(event, Op) and event.type != "invoke" and event.process in running:
-            running = running - {event.process}
-        if g2 is self.gen and running is self.running:
+        running, unconfirmed = self.running, self.unconfirmed
+        if isinstance(event, Op):
+            if event.type == "invoke" and event.process == unconfirmed:
+                unconfirmed = None
+            elif event.type != "invoke" and event.process in running:
+                running = running - {event.process}
+        if g2 is self.gen and running is self.running and unconfirmed is self.unconfirmed:
             return self
-        return ConcurrencyLimit(self.n, running, g2)
+        return ConcurrencyLimit(self.n, running, g2, unconfirmed)
 
 
 def concurrency_limit(n: int, gen: Any) -> GenLike:
