@@ -1,17 +1,28 @@
 """Every (system, workload) pair a built-in system declares has an end-to-end run somewhere in the tests: memory's
-in tests/core/test_memory_runs.py (fast, CI), etcd's and Postgres's on real clusters in test_etcd_workloads.py
-and test_postgres_workloads.py. A system that declares a new workload fails here until a run covers it."""
+in tests/core/test_memory_runs.py (fast, CI), the real systems' on real clusters in their own test files. A system
+that declares a new workload, or a new system, fails here until a run covers it."""
 
 from __future__ import annotations
 
 from harness.plugins import Registry
-from tests.clusters import test_etcd_workloads, test_postgres_workloads
+from tests.clusters import (
+    test_etcd_workloads,
+    test_mariadb,
+    test_patroni,
+    test_postgres_workloads,
+    test_redis_runs,
+)
 from tests.core import test_memory_runs
 
 COVERED = {
     "memory": set(test_memory_runs.MEMORY.workloads),  # parametrized over the declaration itself
     "etcd": set(test_etcd_workloads.MAIN_CHECKER),
     "postgres": set(test_postgres_workloads.WORKLOADS),
+    "redis": set(test_redis_runs.WORKLOADS),
+    # list-append at each isolation level and register, then the other workloads on one serializable node
+    "mariadb": {"list-append", "register", *test_mariadb.MAIN_CHECKER},
+    # list-append healthy, set under partition, the rest healthy
+    "patroni": {"list-append", "set", *test_patroni.OTHER_WORKLOADS},
 }
 
 

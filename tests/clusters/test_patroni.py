@@ -26,14 +26,14 @@ from typing import Any
 import pytest
 
 from tests.real_cluster import residue
-from tests.clusters.test_postgres_workloads import skip_reason as postgres_skip_reason
+from tests.real_cluster import skip_reason as cluster_skip_reason
 
 ENV = {**os.environ, "CI": "true"}
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def skip_reason() -> str | None:
-    reason = postgres_skip_reason()
+    reason = cluster_skip_reason("local", "postgres")
     if reason:
         return reason
     if shutil.which("patroni") is None:
@@ -120,7 +120,21 @@ def test_list_append_on_a_healthy_cluster_is_valid_and_served_by_one_leader(tmp_
     assert_clean(res)
 
 
-@pytest.mark.parametrize("cluster", ["local", "docker"])
+# the workloads the runs above and below do not already take through a whole run
+OTHER_WORKLOADS = ("bank", "counter", "idempotent", "monotonic", "rw-register", "unique-ids")
+
+
+@pytest.mark.parametrize("workload", OTHER_WORKLOADS)
+def test_every_other_workload_is_valid_on_a_healthy_cluster(tmp_path: Path, workload: str) -> None:
+    p, run_dir = harness_run(tmp_path, "--workload", workload, "--time-limit", "5", "--seed", "3")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    res = results_of(run_dir)
+    assert res["verdict"]["valid"] is True
+    assert sum(serving_nodes(run_dir).values()) > 20
+
+
+# docker: the node image build alone takes minutes on CI's two cores; the docker provider's own tests run there
+@pytest.mark.parametrize("cluster", ["local", pytest.param("docker", marks=pytest.mark.long)])
 def test_partition_of_the_primary_fails_over(tmp_path: Path, cluster: str) -> None:
     """The primary cut off from the others for longer than Patroni's lease: another node takes the leader key
     and the clients follow it (acknowledged ops from two nodes). Async replication may lose writes the old
