@@ -173,6 +173,7 @@ def test_single_node_serializable_survives_faults(tmp_path: Path, nemesis: str) 
     assert_clean(results)
 
 
+@pytest.mark.long  # ~1 min; CI keeps a Galera run (default settings) and the fault runs on one node
 def test_galera_partition_isolates_a_minority(tmp_path: Path) -> None:
     """Galera under partitions: the nodes cut off from the majority refuse service (1047, non-primary) rather
     than serve; the run completes, the faults heal, nothing is left behind."""
