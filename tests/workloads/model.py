@@ -23,6 +23,7 @@ BUGS = {
     "unique-ids": "reuse-id",  # every fifth id is handed out again
     "idempotent": "apply-retry",  # a retried request is applied again
     "monotonic": "go-back",  # a read sometimes returns an older version
+    "queue": "drop-enqueue",  # every fourth ok enqueue is not queued
 }
 
 
@@ -41,6 +42,7 @@ class SequentialStore:
         self.payments: dict[str, int] = {}
         self.results: dict[str, int] = {}
         self.versions: dict[Any, int] = {}
+        self.queue: list[Any] = []
 
     def apply(self, op: Op) -> tuple[str, Any]:
         """(completion type, completion value) of op, applied now."""
@@ -118,3 +120,13 @@ class SequentialStore:
         if self.bug and self.n % 7 == 0 and v > 1:
             v -= 1
         return "ok", [k, v]
+
+    def _queue(self, op: Op) -> tuple[str, Any]:
+        if op.f == "enqueue":
+            if not (self.bug and self.n % 4 == 0):
+                self.queue.append(op.value)
+            return "ok", op.value
+        if op.f == "dequeue":
+            return ("ok", self.queue.pop(0)) if self.queue else ("fail", None)
+        taken, self.queue = self.queue, []
+        return "ok", taken

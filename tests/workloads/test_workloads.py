@@ -124,6 +124,7 @@ VOCABULARY = {
     "unique-ids": {"generate"},
     "idempotent": {"request", "read"},
     "monotonic": {"write", "read"},
+    "queue": {"enqueue", "dequeue"},
 }
 
 
@@ -174,6 +175,7 @@ def test_write_skew_shape_reads_two_keys_then_writes_one() -> None:
         ("counter", {"max-add": "0"}, "max-add must be at least 1"),
         ("monotonic", {"keys": "0"}, "keys must be at least 1"),
         ("idempotent", {"max-retries": "-1"}, "max-retries must be at least 0"),
+        ("queue", {"drain-tries": "0"}, "drain-tries must be at least 1"),
     ],
 )
 def test_bad_options_are_bad_input(workload: str, opts: dict[str, str], message: str) -> None:
@@ -237,4 +239,5 @@ def test_a_planted_bug_is_caught(tmp_path: Any, workload: str) -> None:
 
 
 JUDGE = {"list-append": "elle", "rw-register": "elle", "bank": "bank", "set": "set", "counter": "counter",
-         "unique-ids": "unique-ids", "idempotent": "idempotency", "monotonic": "monotonic"}
+         "unique-ids": "unique-ids", "idempotent": "idempotency", "monotonic": "monotonic",
+         "queue": "total-queue"}
