@@ -27,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from harness.checker import Checker  # noqa: E402
-from harness.op import History, Op  # noqa: E402
-from tests.checkers import sim  # noqa: E402
+from harness.checker import Checker
+from harness.op import History, Op
+from tests.checkers import sim
 
 
 def with_faults(h: History, every: int = 50_000) -> History:

@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clusters.etcd import PLUGIN as ETCD  # noqa: E402
-from harness.cluster import ClusterSpec  # noqa: E402
-from harness.ledger import Ledger  # noqa: E402
-from harness.op import Op  # noqa: E402
-from harness.options import RunOptions  # noqa: E402
-from harness.plugins import Registry  # noqa: E402
-from harness.test import bare_test  # noqa: E402
+from clusters.etcd import PLUGIN as ETCD
+from harness.cluster import ClusterSpec
+from harness.ledger import Ledger
+from harness.op import Op
+from harness.options import RunOptions
+from harness.plugins import Registry
+from harness.test import bare_test
 
 TARGETS = {"local": 5.0, "docker": 15.0, "ssh": None}
 
@@ -56,7 +56,7 @@ def one(provider: str, workdir: str) -> tuple[float, float, float]:
         test = bare_test(options=RunOptions(workload="register"), cluster=cluster, ledger=ledger)
         db = ETCD.db(test)
         with ThreadPoolExecutor(3) as ex:
-            list(ex.map(lambda n: db.setup(test, n), test.nodes))  # type: ignore[union-attr]
+            list(ex.map(lambda n: db.setup(test, n), test.nodes))  # type: ignore[union-attr]  # db was just set
         client = ETCD.client(test).open(test, "n1")
         while client.invoke(test, Op(type="invoke", process=0, f="write", value=("k", 1))).type != "ok":
             if time.monotonic() - t0 > 120:

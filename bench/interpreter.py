@@ -20,12 +20,12 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from harness import generator as g  # noqa: E402
-from harness.interpreter import Interpreter  # noqa: E402
-from harness.nemesis import NoopNemesis  # noqa: E402
-from harness.op import HistoryWriter, Op  # noqa: E402
-from harness.options import RunOptions  # noqa: E402
-from harness.test import bare_test  # noqa: E402
+from harness import generator as g
+from harness.interpreter import Interpreter
+from harness.nemesis import NoopNemesis
+from harness.op import HistoryWriter, Op
+from harness.options import RunOptions
+from harness.test import bare_test
 
 
 class NoopClient:

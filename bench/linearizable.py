@@ -25,9 +25,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from checkers.linearizable import LinearizableChecker  # noqa: E402 - after the path to the checkout
-from harness.formats import load_history  # noqa: E402
-from tests.corpora import DATA, PORCUPINE_ETCD_LINEARIZABLE, PORCUPINE_ETCD_UNTESTED  # noqa: E402
+from checkers.linearizable import LinearizableChecker
+from harness.formats import load_history
+from tests.corpora import DATA, PORCUPINE_ETCD_LINEARIZABLE, PORCUPINE_ETCD_UNTESTED
 
 
 def _cpu() -> float:

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clusters.etcd.gateway import EtcdError, Gateway  # noqa: E402
-from harness.build import build_test  # noqa: E402
-from harness.op import Op  # noqa: E402
-from harness.options import RunOptions  # noqa: E402
-from harness.plugins import Registry  # noqa: E402
-from harness.test import Test  # noqa: E402
+from clusters.etcd.gateway import EtcdError, Gateway
+from harness.build import build_test
+from harness.op import Op
+from harness.options import RunOptions
+from harness.plugins import Registry
+from harness.test import Test
 
 
 def put_ok(test: Test, node: str) -> bool:

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clusters.ssh.sandbox import SSHSandbox  # noqa: E402
-from harness.ledger import Ledger  # noqa: E402
+from clusters.ssh.sandbox import SSHSandbox
+from harness.ledger import Ledger
 
 PHASES = ("run ", "phase 2:", "phase 3:", "phase 4:", "phase 5:")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.op import History, Op  # noqa: E402
+from harness.op import History, Op
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.formats import parse_history  # noqa: E402
-from harness.op import History, Op  # noqa: E402
-from harness.validate import validate  # noqa: E402
+from harness.formats import parse_history
+from harness.op import History, Op
+from harness.validate import validate
 
 
 def history(n: int, txn: bool, seed: int = 1) -> History:

@@ -104,7 +104,7 @@ def collect_logs(cluster: Cluster | None, db: object, test: Test, dest_dir: str 
             try:
                 remote.download(path, local)
                 files.append(local)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - a log that cannot be fetched is named in MISSING.txt
                 problems.append(f"{node}: {path}: {type(e).__name__}: {e}")
         if problems:
             with open(os.path.join(out, "MISSING.txt"), "a", encoding="utf-8") as fh:

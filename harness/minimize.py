@@ -98,7 +98,7 @@ def _keys_of(op: Op) -> set[Hashable]:
 def _hashable(k: Any) -> Hashable:
     try:
         hash(k)
-        return k  # type: ignore[no-any-return]
+        return k
     except TypeError:
         return repr(k)
 

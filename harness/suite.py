@@ -225,7 +225,7 @@ def _check_plugins(opts: dict[str, Any], path: str, lines: dict[Path_, int], whe
             fail("nemesis", str(e))
     if opts["workload"] not in system.workloads:
         fail("workload", f"system {opts['system']} does not implement workload {opts['workload']}")
-    str_opts = lambda d: {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (d or {}).items()}  # noqa: E731
+    str_opts = lambda d: {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (d or {}).items()}  # noqa: E731 - a one-line helper used in the loop below
     for kind, plugin_specs, owner in (
         ("system", system.option_specs, f"system {opts['system']}"),
         ("workload", workload.option_specs, f"workload {opts['workload']}"),

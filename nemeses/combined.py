@@ -59,11 +59,14 @@ class Rotation(Gen):
             return PENDING, self
         t = max(due, ctx.time_ns)
         nxt_due = due + self.interval_ns
+        step: Step | None
+        current: int | None
         if self.current is None:
             i = test.rng.randrange(len(self.pairs))
             step, current = self.pairs[i][0], (i if self.pairs[i][1] is not None else None)
         else:
-            step, current = self.pairs[self.current][1], None  # type: ignore[assignment]
+            step, current = self.pairs[self.current][1], None
+        assert step is not None  # `current` is set only for a pair that has a second step
         o = step(test) if callable(step) else step
         return new_invoke(p, t, str(o["f"]), o.get("value"), None), Rotation(
             self.pairs, self.interval_ns, self.offset_ns, current, nxt_due, self.end_ns)

@@ -153,7 +153,7 @@ class EtcdMembership:
                 try:
                     self._add(test, n)
                     added.append(n)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001 - report each node, keep adding the rest
                     errors.append(f"{n}: {e}")
             evidence = self.evidence(test, added, member=True) if added else Evidence()
             return op.replace(type="info", value=with_evidence({"added": added}, evidence),
@@ -181,7 +181,7 @@ class EtcdMembership:
         for n in list(self.removed):
             try:
                 self._add(test, n)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - report each node, keep adding the rest
                 errors.append(f"{n}: {e}")
         if errors:
             raise FaultError("could not add members back: " + "; ".join(errors))

@@ -158,32 +158,28 @@ class DeclarativeDB:
                 raise NotYet(f"TCP {values['ip']}:{self.spec.nodes.port}: {e}") from None
 
 
-class _DataFiles:
+class _DataFiles(DeclarativeDB):
     """`nodes.data_files`: the disk nemesis's HasDataFiles, the globs expanded on the node."""
 
-    spec: SystemSpec
-
     def data_files(self, test: Test, node: str) -> Sequence[str]:
-        values = self.values(test, node)  # type: ignore[attr-defined]
+        values = self.values(test, node)
         globs = [template.fill(p, values) for p in self.spec.nodes.data_files]
         script = 'for p in "$@"; do for f in $p; do [ -f "$f" ] && echo "$f"; done; done; true'
-        r = self._remote(test, node).run(["sh", "-c", script, "data-files", *globs], timeout=30, check=False)  # type: ignore[attr-defined]
+        r = self._remote(test, node).run(["sh", "-c", script, "data-files", *globs], timeout=30, check=False)
         return sorted(line for line in r.stdout.splitlines() if line.strip())
 
 
-class _Primaries:
+class _Primaries(DeclarativeDB):
     """`nodes.primary`: HasPrimaries, the nodes on which the file's command exits 0, asked in parallel."""
-
-    spec: SystemSpec
 
     def primaries(self, test: Test) -> Sequence[str]:
         assert self.spec.nodes.primary is not None
         cmd = self.spec.nodes.primary
 
         def leads(node: str) -> bool:
-            values = self.values(test, node)  # type: ignore[attr-defined]
-            argv = self._shell(cmd, values)  # type: ignore[attr-defined]
-            return self._remote(test, node).run(argv, timeout=10, check=False).exit_code == 0  # type: ignore[attr-defined]
+            values = self.values(test, node)
+            argv = self._shell(cmd, values)
+            return self._remote(test, node).run(argv, timeout=10, check=False).exit_code == 0
 
         results, _failures = on_nodes(list(test.nodes), leads)
         return sorted(n for n, yes in results.items() if yes)

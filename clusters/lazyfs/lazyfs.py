@@ -35,7 +35,9 @@ import stat
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 
 PAGE = 4096
 _SYNC_FLAGS = os.O_SYNC | getattr(os, "O_DSYNC", 0)
@@ -244,10 +246,10 @@ class LazyCore:
             self.undo.append(Undo(kind="removed-dir", path=path, mode=stat.S_IMODE(st.st_mode),
                                   owner=(st.st_uid, st.st_gid), dirs={self.parent(path)}))
 
-    def link_like(self, path: str, make: object) -> None:
+    def link_like(self, path: str, make: Callable[[], object]) -> None:
         """A new name made by `make()` (symlink, hard link, mknod): undone by removing the name."""
         with self.lock:
-            make()  # type: ignore[operator]
+            make()
             self.undo.append(Undo(kind="created", path=path, dirs={self.parent(path)}))
 
     def fsyncdir(self, path: str) -> None:
@@ -366,9 +368,9 @@ def _remove(path: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- FUSE
-def _fuse():  # type: ignore[no-untyped-def]
+def _fuse() -> ModuleType:
     """The FUSE binding: mfusepy (PyPI), or fusepy (PyPI `fuse`, Debian's python3-fusepy names it `fusepy`)."""
-    import importlib  # noqa: PLC0415
+    import importlib  # noqa: PLC0415 - imported only when a filesystem is mounted
 
     for name in ("mfusepy", "fusepy", "fuse"):
         try:
@@ -378,11 +380,11 @@ def _fuse():  # type: ignore[no-untyped-def]
     raise SystemExit("lazyfs: no FUSE binding (pip install mfusepy, or apt-get install python3-fusepy)")
 
 
-def operations(core: LazyCore, fuse):  # type: ignore[no-untyped-def]
+def operations(core: LazyCore, fuse):  # type: ignore[no-untyped-def]  # fuse: the untyped binding, our base class
     """The FUSE operations over `core`."""
 
-    def oserror(fn):  # type: ignore[no-untyped-def]
-        def wrapped(*a):  # type: ignore[no-untyped-def]
+    def oserror(fn):
+        def wrapped(*a):
             try:
                 return fn(*a)
             except OSError as e:
@@ -397,7 +399,7 @@ def operations(core: LazyCore, fuse):  # type: ignore[no-untyped-def]
         use_ns = True
 
         @oserror
-        def getattr(self, path, fh=None):  # type: ignore[no-untyped-def]
+        def getattr(self, path, fh=None):
             st = os.fstat(core.fds[fh][0]) if fh is not None and fh in core.fds else os.lstat(core.real(path))
             with core.lock:
                 size = core.size_of(st)
@@ -407,60 +409,60 @@ def operations(core: LazyCore, fuse):  # type: ignore[no-untyped-def]
             return out
 
         @oserror
-        def readdir(self, path, fh):  # type: ignore[no-untyped-def]
+        def readdir(self, path, fh):
             return [".", "..", *os.listdir(core.real(path))]
 
         @oserror
-        def readlink(self, path):  # type: ignore[no-untyped-def]
+        def readlink(self, path):
             return os.readlink(core.real(path))
 
         @oserror
-        def access(self, path, amode):  # type: ignore[no-untyped-def]
+        def access(self, path, amode):
             if not os.path.lexists(core.real(path)):
                 raise OSError(errno.ENOENT, path)
             return 0
 
         @oserror
-        def statfs(self, path):  # type: ignore[no-untyped-def]
+        def statfs(self, path):
             sv = os.statvfs(core.real(path))
             keys = ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffree", "f_files", "f_flag",
                     "f_frsize", "f_namemax")
             return {k: getattr(sv, k) for k in keys}
 
         @oserror
-        def chmod(self, path, mode):  # type: ignore[no-untyped-def]
+        def chmod(self, path, mode):
             os.chmod(core.real(path), mode)
             return 0
 
         @oserror
-        def chown(self, path, uid, gid):  # type: ignore[no-untyped-def]
+        def chown(self, path, uid, gid):
             os.lchown(core.real(path), uid, gid)
             return 0
 
         @oserror
-        def utimens(self, path, times=None):  # type: ignore[no-untyped-def]
+        def utimens(self, path, times=None):
             os.utime(core.real(path), ns=times) if times else os.utime(core.real(path))
             return 0
 
         @oserror
-        def open(self, path, flags):  # type: ignore[no-untyped-def]
+        def open(self, path, flags):
             return core.open(path, flags)
 
         @oserror
-        def create(self, path, mode, fi=None):  # type: ignore[no-untyped-def]
+        def create(self, path, mode, fi=None):
             flags = fi if isinstance(fi, int) else os.O_CREAT | os.O_WRONLY | os.O_TRUNC
             return core.open(path, flags | os.O_CREAT, mode, owner())
 
         @oserror
-        def read(self, path, size, offset, fh):  # type: ignore[no-untyped-def]
+        def read(self, path, size, offset, fh):
             return core.read(fh, size, offset)
 
         @oserror
-        def write(self, path, data, offset, fh):  # type: ignore[no-untyped-def]
+        def write(self, path, data, offset, fh):
             return core.write(fh, data, offset)
 
         @oserror
-        def truncate(self, path, length, fh=None):  # type: ignore[no-untyped-def]
+        def truncate(self, path, length, fh=None):
             if fh is not None and fh in core.fds:
                 core.truncate(core.fds[fh][0], length)
                 return 0
@@ -472,51 +474,56 @@ def operations(core: LazyCore, fuse):  # type: ignore[no-untyped-def]
             return 0
 
         @oserror
-        def fsync(self, path, datasync, fh):  # type: ignore[no-untyped-def]
+        def fsync(self, path, datasync, fh):
             core.fsync(fh)
             return 0
 
         @oserror
-        def fsyncdir(self, path, datasync, fh):  # type: ignore[no-untyped-def]
+        def fsyncdir(self, path, datasync, fh):
             core.fsyncdir(path)
             return 0
 
-        def flush(self, path, fh):  # type: ignore[no-untyped-def]
+        def flush(self, path, fh):
             return 0
 
         @oserror
-        def release(self, path, fh):  # type: ignore[no-untyped-def]
+        def release(self, path, fh):
             core.release(fh)
             return 0
 
         @oserror
-        def unlink(self, path):  # type: ignore[no-untyped-def]
+        def unlink(self, path):
             core.unlink(path)
             return 0
 
         @oserror
-        def rename(self, old, new):  # type: ignore[no-untyped-def]
+        def rename(self, old, new):
             core.rename(old, new)
             return 0
 
         @oserror
-        def mkdir(self, path, mode):  # type: ignore[no-untyped-def]
+        def mkdir(self, path, mode):
             core.mkdir(path, mode, owner())
             return 0
 
         @oserror
-        def rmdir(self, path):  # type: ignore[no-untyped-def]
+        def rmdir(self, path):
             core.rmdir(path)
             return 0
 
         @oserror
-        def symlink(self, target, source):  # type: ignore[no-untyped-def]
+        def symlink(self, target, source):
             real = core.real(target)
-            core.link_like(target, lambda: (os.symlink(source, real), os.lchown(real, *owner())))
+
+            def make() -> None:
+                os.symlink(source, real)
+                os.lchown(real, *owner())
+
+            core.link_like(target, make)
             return 0
 
         @oserror
-        def link(self, target, source):  # type: ignore[no-untyped-def]
+        def link(self, target, source):
             core.link_like(target, lambda: os.link(core.real(source), core.real(target)))
             return 0
 

@@ -125,7 +125,7 @@ def reserve_subnet(holder: str, tag: str, wanted: ipaddress.IPv4Network | None) 
     """A /24 no host interface or route uses and no live run has reserved; reserved for this run until
     `release_subnet` by `holder`. `wanted` (the `subnet=` option) is taken as is, or ClusterError if taken
     meanwhile."""
-    lock = open(os.path.join(_reservation_dir(), ".lock"), "w")  # noqa: SIM115
+    lock = open(os.path.join(_reservation_dir(), ".lock"), "w")  # noqa: SIM115 - closed in the finally below
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         used = _host_networks()
