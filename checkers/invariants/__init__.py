@@ -2,7 +2,7 @@
 
 Owns one module per checker (each a pure function of a history, with its op vocabulary in its docstring):
 `monotonic`, `idempotency`, `bank`, `set` (set and set-full), `counter`, `unique_ids`, `queue`
-(total-queue), `uniqueness`, `stats`, `availability`; `_common` holds their shared plumbing. Does not own
+(total-queue), `stream`, `uniqueness`, `stats`, `availability`; `_common` holds their shared plumbing. Does not own
 linearizability or transactional isolation checkers (elsewhere in `checkers/`), nor workloads.
 
 Each module exports its checker class for workloads to use directly and a `PLUGIN` (`name`,
@@ -17,6 +17,7 @@ from .monotonic import MonotonicChecker
 from .queue import TotalQueueChecker
 from .set import SetChecker, SetFullChecker
 from .stats import StatsChecker
+from .stream import StreamChecker
 from .unique_ids import UniqueIdsChecker
 from .uniqueness import UniquenessChecker
 
@@ -29,6 +30,7 @@ __all__ = [
     "SetChecker",
     "SetFullChecker",
     "StatsChecker",
+    "StreamChecker",
     "TotalQueueChecker",
     "UniqueIdsChecker",
     "UniquenessChecker",

@@ -391,3 +391,30 @@ class GrowingKeyedSetModel:
 
     def final(self) -> list[tuple[str, Any]]:
         return []
+
+
+@dataclass
+class StreamModel:
+    """An append-only log whose offsets the server hands out in order (from 1): appends of unique elements,
+    reads of up to `max_limit` messages from an offset near the end, and a final read of the whole log."""
+
+    p_read: float = 0.35
+    max_limit: int = 5
+    log: list[int] = field(default_factory=list)
+    next: int = 0
+
+    def gen(self, rng: random.Random, process: int) -> tuple[str, Any]:
+        if rng.random() >= self.p_read:
+            self.next += 1
+            return "append", self.next
+        return "read", [rng.randint(1, len(self.log) + 2), rng.randint(1, self.max_limit)]
+
+    def apply(self, f: str, value: Any, process: int) -> tuple[bool, Any]:
+        if f == "append":
+            self.log.append(value)
+            return True, [len(self.log), value]
+        start, limit = value if f == "read" else (1, len(self.log))
+        return True, [[o, self.log[o - 1]] for o in range(max(1, start), len(self.log) + 1)][:limit]
+
+    def final(self) -> list[tuple[str, Any]]:
+        return [("read-all", None)]

@@ -25,7 +25,7 @@ def test_every_checker_has_valid_and_invalid_goldens() -> None:
     for case in CASES:
         exp = json.loads(case.with_suffix(".expect.json").read_text())
         by_checker.setdefault(case.parent.name, set()).add(str(exp["valid"]))
-    assert len(by_checker) == 11
+    assert len(by_checker) == 12
     for name, kinds in by_checker.items():
         # stats never calls a history invalid: a never-succeeding f leaves it unable to judge (unknown)
         needed = {"True", "unknown"} if name == "stats" else {"True", "False"}

@@ -16,7 +16,7 @@ from harness.op import History, Op
 from harness.options import parse_opts
 from harness.plugins import Registry
 
-NAMES = ["availability", "bank", "counter", "idempotency", "monotonic", "set", "set-full", "stats",
+NAMES = ["availability", "bank", "counter", "idempotency", "monotonic", "set", "set-full", "stats", "stream",
          "total-queue", "unique-ids", "uniqueness"]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -55,6 +55,7 @@ MALFORMED = [
                        (1, "ok", "read", "x")), "comparable"),
     ("idempotency", _ops((0, "invoke", "request", 5)), 'a request must carry {"key"'),
     ("total-queue", _ops((0, "invoke", "drain", None), (0, "ok", "drain", 7)), "a drain must return the list"),
+    ("stream", _ops((0, "invoke", "read-all", None), (0, "ok", "read-all", 7)), "a read must return a list"),
 ]
 
 
