@@ -33,12 +33,12 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.checker import RECOVERY_WATCH_S, FailureClass, Finding, Verdict
 from harness.client import is_refusal
-from harness.op import History, Op
+from harness.op import History, Op, Process
 from harness.options import OptionSpec
 
 from ._common import (
@@ -114,6 +114,53 @@ class _NodeOps:
     invoked: list[tuple[int, int]]
 
 
+@dataclass
+class _Scan:
+    """What one pass over the history collects for the availability check."""
+
+    window_ns: int
+    windows: dict[int, list[int]] = field(default_factory=dict)  # window -> [ok, count]
+    comp_pos: list[int] = field(default_factory=list)  # positions of client completions
+    comp_ok: list[int] = field(default_factory=list)  # prefix count of ok completions
+    nodes: dict[Hashable, _NodeOps] = field(default_factory=dict)
+    intervals: list[FaultInterval] = field(default_factory=list)
+    open_iv: list[FaultInterval] = field(default_factory=list)  # faults never healed
+    last_reads: dict[tuple[Hashable, Hashable], tuple[int, Op]] = field(default_factory=dict)  # (what, node) ->
+    #                                                                               (invoke pos, ok completion)
+    last_write_pos: int = -1
+    indefinite_write: int | None = None
+    n_ok: int = 0
+    n_refused: int = 0
+
+
+def _during_faults(sc: _Scan) -> tuple[list[dict[str, object]], int, int]:
+    """Availability in each fault interval, and (completions, ok ones) in the union of the intervals."""
+    comp_pos, comp_ok = sc.comp_pos, sc.comp_ok
+
+    def between(start: int, end: int) -> tuple[int, int]:
+        """(completions, ok completions) at positions in [start, end]."""
+        lo = bisect.bisect_left(comp_pos, start)
+        hi = bisect.bisect_right(comp_pos, end)
+        return hi - lo, (comp_ok[hi - 1] if hi else 0) - (comp_ok[lo - 1] if lo else 0)
+
+    per_interval: list[dict[str, object]] = []
+    union: list[list[int]] = []  # merged [start, end] of all fault intervals
+    for iv in sorted(sc.intervals, key=lambda iv: iv.start_pos):
+        end = iv.end_pos if iv.end_pos is not None else 1 << 62
+        n, k = between(iv.start_pos, end)
+        per_interval.append({**iv.to_json(), "count": n, "ok": k, "availability": k / n if n else None})
+        if union and iv.start_pos <= union[-1][1]:
+            union[-1][1] = max(union[-1][1], end)
+        else:
+            union.append([iv.start_pos, end])
+    in_n = in_k = 0
+    for start, end in union:
+        n, k = between(start, end)
+        in_n += n
+        in_k += k
+    return per_interval, in_n, in_k
+
+
 @dataclass(frozen=True)
 class AvailabilityChecker:
     """Availability per window and fault interval, recovery per node after heals, convergence of final reads."""
@@ -148,58 +195,9 @@ class _Run:
     families: dict[str, str]
 
     def check(self, history: History) -> Verdict:
-        c = self.c
-        findings = Findings(c.max_findings)
-        window_ns = max(1, int(self.c.window_s * 1e9))
-        windows: dict[int, list[int]] = {}
-        comp_pos: list[int] = []
-        comp_ok: list[int] = []  # prefix count of ok completions
-        nodes: dict[Hashable, _NodeOps] = {}
-        pending: dict[Any, tuple[int, Op]] = {}
-        intervals: list[FaultInterval] = []
-        open_iv: list[FaultInterval] = []
-        started: dict[Any, FaultInterval] = {}
-        last_reads: dict[tuple[Hashable, Hashable], tuple[int, Op]] = {}  # (what, node) -> (invoke pos, ok)
-        last_write_pos = -1
-        indefinite_write: int | None = None
-        n_ok = n_refused = 0
-        for pos, op in enumerate(history.ops):
-            if not isinstance(op.process, int):
-                self._nemesis(pos, op, intervals, open_iv, started, findings)
-                continue
-            if op.type == "invoke":
-                pending[op.process] = (pos, op)
-                continue
-            inv = pending.pop(op.process, None)
-            ok = op.type == "ok"
-            n_ok += ok
-            n_refused += is_refusal(op)
-            comp_pos.append(pos)
-            comp_ok.append(n_ok)
-            w = windows.get(op.time_ns // window_ns)
-            if w is None:
-                w = windows[op.time_ns // window_ns] = [0, 0]
-            w[0] += ok
-            w[1] += 1
-            node = op.node if op.node is not None else (inv[1].node if inv else None)
-            no = nodes.get(node)
-            if no is None:
-                no = nodes[node] = _NodeOps([], [])
-            ipos = inv[0] if inv else pos
-            no.invoked.append((ipos, op.time_ns))
-            if ok:
-                no.ok.append((ipos, op.time_ns))
-            if op.f in self.c.read_fs:
-                if ok and inv is not None:
-                    last_reads[(freeze(inv[1].value), node)] = (ipos, op)
-            else:
-                last_write_pos = pos
-                if op.type == "info" and indefinite_write is None:
-                    indefinite_write = op.index
-        for _pos, op in pending.values():  # never completed: indefinite
-            if isinstance(op.process, int) and op.f not in self.c.read_fs and indefinite_write is None:
-                indefinite_write = op.index
-        total = len(comp_pos)
+        findings = Findings(self.c.max_findings)
+        sc = self._scan(history, findings)
+        n_ok, n_refused, total = sc.n_ok, sc.n_refused, len(sc.comp_pos)
         availability = (n_ok + n_refused) / total if total else None  # answered: ok, or a definite no
         if availability is not None and availability < self.c.min_availability:
             findings.add(Finding(
@@ -208,34 +206,16 @@ class _Run:
                 diagnosis=(f"slow or no recovery: the system answered only {availability:.1%} of {total} client "
                            f"ops (minimum {self.c.min_availability:.1%})"),
             ))
-        for iv in open_iv:
+        for iv in sc.open_iv:
             if self.c.require_recovery:
                 findings.add(incomplete("never-healed", f"incomplete check: fault {iv.f} (op #{iv.start_index}) "
                                         "was never healed, so recovery cannot be measured", (iv.start_index,)))
-        node_lists = {n: (sorted(no.ok), sorted(no.invoked)) for n, no in nodes.items()}
-        recoveries = self._recoveries(intervals, node_lists, findings)
-        def between(start: int, end: int) -> tuple[int, int]:
-            """(completions, ok completions) at positions in [start, end]."""
-            lo = bisect.bisect_left(comp_pos, start)
-            hi = bisect.bisect_right(comp_pos, end)
-            return hi - lo, (comp_ok[hi - 1] if hi else 0) - (comp_ok[lo - 1] if lo else 0)
-
-        per_interval = []
-        union: list[list[int]] = []  # merged [start, end] of all fault intervals
-        for iv in sorted(intervals, key=lambda iv: iv.start_pos):
-            end = iv.end_pos if iv.end_pos is not None else 1 << 62
-            n, k = between(iv.start_pos, end)
-            per_interval.append({**iv.to_json(), "count": n, "ok": k, "availability": k / n if n else None})
-            if union and iv.start_pos <= union[-1][1]:
-                union[-1][1] = max(union[-1][1], end)
-            else:
-                union.append([iv.start_pos, end])
-        in_n = in_k = 0
-        for start, end in union:
-            n, k = between(start, end)
-            in_n += n
-            in_k += k
+        node_lists = {n: (sorted(no.ok), sorted(no.invoked)) for n, no in sc.nodes.items()}
+        recoveries = self._recoveries(sc.intervals, node_lists, findings)
+        per_interval, in_n, in_k = _during_faults(sc)
         out_n, out_k = total - in_n, n_ok - in_k
+        window_ns, windows = sc.window_ns, sc.windows
+        last_reads, last_write_pos, indefinite_write = sc.last_reads, sc.last_write_pos, sc.indefinite_write
         convergence = self._convergence(last_reads, last_write_pos, indefinite_write, findings) \
             if self.c.converge else None
         details = {
@@ -258,8 +238,53 @@ class _Run:
             f"{total - n_ok - n_refused} unanswered)")
         return verdict(self.c.name, findings, details, ok_summary=summary)
 
+
+    def _scan(self, history: History, findings: Findings) -> _Scan:
+        """One pass in history order: completions per window and per node, fault intervals (nemesis ops),
+        the last ok read of each (what, node), and the last and first indefinite write."""
+        sc = _Scan(window_ns=max(1, int(self.c.window_s * 1e9)))
+        pending: dict[Process, tuple[int, Op]] = {}
+        started: dict[Process, FaultInterval] = {}
+        for pos, op in enumerate(history.ops):
+            if not isinstance(op.process, int):
+                self._nemesis(pos, op, sc.intervals, sc.open_iv, started, findings)
+                continue
+            if op.type == "invoke":
+                pending[op.process] = (pos, op)
+                continue
+            inv = pending.pop(op.process, None)
+            ok = op.type == "ok"
+            sc.n_ok += ok
+            sc.n_refused += is_refusal(op)
+            sc.comp_pos.append(pos)
+            sc.comp_ok.append(sc.n_ok)
+            w = sc.windows.get(op.time_ns // sc.window_ns)
+            if w is None:
+                w = sc.windows[op.time_ns // sc.window_ns] = [0, 0]
+            w[0] += ok
+            w[1] += 1
+            node = op.node if op.node is not None else (inv[1].node if inv else None)
+            no = sc.nodes.get(node)
+            if no is None:
+                no = sc.nodes[node] = _NodeOps([], [])
+            ipos = inv[0] if inv else pos
+            no.invoked.append((ipos, op.time_ns))
+            if ok:
+                no.ok.append((ipos, op.time_ns))
+            if op.f in self.c.read_fs:
+                if ok and inv is not None:
+                    sc.last_reads[(freeze(inv[1].value), node)] = (ipos, op)
+            else:
+                sc.last_write_pos = pos
+                if op.type == "info" and sc.indefinite_write is None:
+                    sc.indefinite_write = op.index
+        for _pos, op in pending.values():  # never completed: indefinite
+            if isinstance(op.process, int) and op.f not in self.c.read_fs and sc.indefinite_write is None:
+                sc.indefinite_write = op.index
+        return sc
+
     def _nemesis(self, pos: int, op: Op, intervals: list[FaultInterval], open_iv: list[FaultInterval],
-                 started: dict[Any, FaultInterval], findings: Findings) -> None:
+                 started: dict[Process, FaultInterval], findings: Findings) -> None:
         """Open an interval at a start op's invocation (or at a bare completion), close intervals of the same
         family at a stop op's completion. `started` holds the interval each nemesis process is starting."""
         f = op.f

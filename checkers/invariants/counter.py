@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
-from harness.op import History, Op
+from harness.op import History, Op, Process
 from harness.options import OptionSpec
 
 from ._common import CheckerPlugin, Findings, FrozenChecker, bad_value, keyed_spec, max_findings_spec, verdict
@@ -55,8 +55,8 @@ class CounterChecker:
         att_pos: int | float = 0
         att_neg: int | float = 0
         # sums of acknowledged / attempted positive and negative adds
-        pending_add: dict[Any, int | float] = {}
-        pending_read: dict[Any, tuple[int | float, int | float, int]] = {}  # process -> (ok_pos, ok_neg, index)
+        pending_add: dict[Process, int | float] = {}
+        pending_read: dict[Process, tuple[int | float, int | float, int]] = {}  # process -> (ok_pos, ok_neg, index)
         findings = Findings(self.max_findings)
         reads = 0
         errors = 0
@@ -107,20 +107,8 @@ class CounterChecker:
                 if worst is None or off > worst[0]:
                     worst = (off, op.index)
                 kind = "read-too-low" if v < lower else "read-too-high"
-                findings.note(kind, lambda v=v, lower=lower, upper=upper, op=op, inv=started[2]: Finding(
-                    kind="read-too-low" if v < lower else "read-too-high",
-                    failure_class=FailureClass.LOST_WRITE if v < lower else FailureClass.UNEXPECTED_VALUE,
-                    diagnosis=(
-                        f"lost acknowledged write: counter read {v} (op #{op.index}) but adds acknowledged before "
-                        f"the read began put it at least at {lower}"
-                        if v < lower else
-                        f"unexpected value: counter read {v} (op #{op.index}) but all adds attempted by then "
-                        f"sum to at most {upper}"
-                    ),
-                    ops=(inv, op.index),
-                    explanation=(f"the read could have taken effect anywhere between op #{inv} and op #{op.index}",
-                                 f"in that window the counter could only be between {lower} and {upper}"),
-                ))
+                findings.note(kind, lambda v=v, lower=lower, upper=upper, op=op, inv=started[2]: _out_of_bounds(
+                    v, lower, upper, op, inv))
         details = {
             "read_count": reads,
             "error_count": errors,
@@ -130,6 +118,24 @@ class CounterChecker:
             "attempted_sum": att_pos + att_neg,
         }
         return verdict(self.name, findings, details, ok_summary=f"all {reads} reads within bounds")
+
+
+def _out_of_bounds(v: float, lower: float, upper: float, op: Op, inv: int) -> Finding:
+    """The finding for a read of `v` (completion `op`, invocation index `inv`) outside [lower, upper]."""
+    return Finding(
+        kind="read-too-low" if v < lower else "read-too-high",
+        failure_class=FailureClass.LOST_WRITE if v < lower else FailureClass.UNEXPECTED_VALUE,
+        diagnosis=(
+            f"lost acknowledged write: counter read {v} (op #{op.index}) but adds acknowledged before "
+            f"the read began put it at least at {lower}"
+            if v < lower else
+            f"unexpected value: counter read {v} (op #{op.index}) but all adds attempted by then "
+            f"sum to at most {upper}"
+        ),
+        ops=(inv, op.index),
+        explanation=(f"the read could have taken effect anywhere between op #{inv} and op #{op.index}",
+                     f"in that window the counter could only be between {lower} and {upper}"),
+    )
 
 
 def _make(o: Mapping[str, Any]) -> FrozenChecker:

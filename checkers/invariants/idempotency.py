@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
-from harness.op import History, Op
+from harness.op import History, Op, Process
 
 from ._common import ATOMS, CheckerPlugin, Findings, bad_value, freeze, incomplete, max_findings_spec, show, verdict
 
@@ -76,7 +76,7 @@ class _Req:
     first: int  # index of the first invocation
     acked: int | None = None  # index of the first ok completion
     acked_pos: int = -1
-    result: Any = _NO_RESULT
+    result: object = _NO_RESULT  # the first ok result, or _NO_RESULT
     result_op: int = -1
     attempts: int = 0
     fails: int = 0
@@ -97,100 +97,14 @@ class IdempotencyChecker:
     name: str = "idempotency"
 
     def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
-        reqs: dict[Hashable, _Req] = {}
-        reads: list[tuple[int, Op]] = []  # (invoke position, ok completion)
         findings = Findings(self.max_findings)
-        request_f, read_f = self.request_f, self.read_f
-        pending_key: dict[Any, tuple[int, Op, Hashable]] = {}  # process -> (position, invocation, key or None)
-        for pos, op in enumerate(history.ops):
-            f = op.f
-            if f != request_f and f != read_f:
-                continue
-            t = op.type
-            if t == "invoke":
-                if f == request_f:
-                    k = _request_key(op)
-                    r = reqs.get(k)
-                    if r is None:
-                        r = reqs[k] = _Req(first=op.index)
-                    r.attempts += 1
-                    pending_key[op.process] = (pos, op, k)
-                else:
-                    pending_key[op.process] = (pos, op, None)
-                continue
-            inv = pending_key.pop(op.process, None)
-            if f == read_f:
-                if t == "ok" and inv is not None:
-                    reads.append((inv[0], op))
-                continue
-            k = inv[2] if inv is not None and inv[2] is not None else _request_key(op)
-            r = reqs.get(k)
-            if r is None:
-                r = reqs[k] = _Req(first=op.index, attempts=1)
-            if t == "fail":
-                r.fails += 1
-            elif t == "ok":
-                if r.acked is None:
-                    r.acked, r.acked_pos = op.index, pos
-                v = op.value
-                res = v.get("result", _NO_RESULT) if type(v) is dict or isinstance(v, Mapping) else _NO_RESULT
-                if res is not _NO_RESULT:
-                    if r.result is _NO_RESULT:
-                        r.result, r.result_op = res, op.index
-                    elif freeze(res) != freeze(r.result):
-                        findings.note("result-differs", lambda k=k, r=r, res=res, op=op: Finding(
-                            kind="result-differs",
-                            failure_class=FailureClass.DUPLICATE_EFFECT,
-                            diagnosis=(f"duplicate effect: request {show(k)} returned {show(r.result)} "
-                                       f"(op #{r.result_op}) and then {show(res)} (op #{op.index}) on retry"),
-                            ops=(r.result_op, op.index),
-                            scope=f"request {show(k)}",
-                        ))
-        duplicated: dict[Hashable, tuple[int, int]] = {}
-        unexpected: dict[Hashable, int] = {}
+        reqs, reads = _scan(history, self.request_f, self.read_f, findings)
         possible = {k for k, r in reqs.items() if not r.all_failed}  # keys that may have been applied
-        final_applied: set[Hashable] = set()
-        for _ipos, rd in reads:
-            final_applied, many = _effects(rd)
-            for k, n in many.items():
-                if k not in duplicated:
-                    duplicated[k] = (n, rd.index)
-            for k in final_applied - possible:
-                if k not in unexpected:
-                    unexpected[k] = rd.index
-        for k, (n, idx) in duplicated.items():
-            findings.note("duplicate", lambda k=k, n=n, idx=idx: Finding(
-                kind="duplicate",
-                failure_class=FailureClass.DUPLICATE_EFFECT,
-                diagnosis=(f"duplicate effect: request {show(k)} applied {_times(n)} (read op #{idx}; "
-                           f"{reqs[k].attempts if k in reqs else 0} attempts)"),
-                ops=((reqs[k].first,) if k in reqs else ()) + (idx,),
-                scope=f"request {show(k)}",
-            ))
-        for k, idx in unexpected.items():
-            findings.note("unexpected", lambda k=k, idx=idx: Finding(
-                kind="unexpected",
-                failure_class=FailureClass.UNEXPECTED_VALUE,
-                diagnosis=(f"unexpected value: request {show(k)} failed every time but read op #{idx} shows its "
-                           "effect" if k in reqs else
-                           f"unexpected value: read op #{idx} shows an effect of {show(k)}, which no request "
-                           "carried"),
-                ops=((reqs[k].first,) if k in reqs else ()) + (idx,),
-            ))
+        duplicated, unexpected, final_applied = _judge_reads(reads, possible)
+        _explain_effects(reqs, duplicated, unexpected, findings)
         lost = 0
         if reads:
-            final_inv, final = reads[-1]
-            for k, r in reqs.items():
-                if r.acked is not None and r.acked_pos < final_inv and k not in final_applied:
-                    lost += 1
-                    findings.note("lost", lambda k=k, r=r: Finding(
-                        kind="lost",
-                        failure_class=FailureClass.LOST_WRITE,
-                        diagnosis=(f"lost acknowledged write: request {show(k)} was ok (op #{r.acked}) but the "
-                                   f"final read (op #{final.index}) has no effect for it"),
-                        ops=(r.acked, final.index),
-                        scope=f"request {show(k)}",
-                    ))
+            lost = _judge_lost(reqs, reads[-1], final_applied, findings)
         elif reqs:
             findings.add(incomplete("never-read", "incomplete check: the effects were never read"))
         details = {
@@ -205,6 +119,126 @@ class IdempotencyChecker:
         }
         return verdict(self.name, findings, details,
                        ok_summary=f"{len(reqs)} requests applied at most once, none lost")
+
+
+def _scan(history: History, request_f: str, read_f: str,
+          findings: Findings) -> tuple[dict[Hashable, _Req], list[tuple[int, Op]]]:
+    """Requests by idempotency key, and ok reads as (invoke position, completion), in history order; two ok
+    completions of one key with different results are noted as they are met."""
+    reqs: dict[Hashable, _Req] = {}
+    reads: list[tuple[int, Op]] = []
+    pending_key: dict[Process, tuple[int, Op, Hashable]] = {}  # process -> (position, invocation, key or None)
+    for pos, op in enumerate(history.ops):
+        f = op.f
+        if f != request_f and f != read_f:
+            continue
+        t = op.type
+        if t == "invoke":
+            if f == request_f:
+                k = _request_key(op)
+                r = reqs.get(k)
+                if r is None:
+                    r = reqs[k] = _Req(first=op.index)
+                r.attempts += 1
+                pending_key[op.process] = (pos, op, k)
+            else:
+                pending_key[op.process] = (pos, op, None)
+            continue
+        inv = pending_key.pop(op.process, None)
+        if f == read_f:
+            if t == "ok" and inv is not None:
+                reads.append((inv[0], op))
+            continue
+        k = inv[2] if inv is not None and inv[2] is not None else _request_key(op)
+        r = reqs.get(k)
+        if r is None:
+            r = reqs[k] = _Req(first=op.index, attempts=1)
+        if t == "fail":
+            r.fails += 1
+        elif t == "ok":
+            _acknowledged(k, r, op, pos, findings)
+    return reqs, reads
+
+
+def _acknowledged(k: Hashable, r: _Req, op: Op, pos: int, findings: Findings) -> None:
+    """An ok completion of request `k`: its first acknowledgement, and its result against earlier ones."""
+    if r.acked is None:
+        r.acked, r.acked_pos = op.index, pos
+    v = op.value
+    res = v.get("result", _NO_RESULT) if type(v) is dict or isinstance(v, Mapping) else _NO_RESULT
+    if res is _NO_RESULT:
+        return
+    if r.result is _NO_RESULT:
+        r.result, r.result_op = res, op.index
+    elif freeze(res) != freeze(r.result):
+        findings.note("result-differs", lambda k=k, r=r, res=res, op=op: Finding(
+            kind="result-differs",
+            failure_class=FailureClass.DUPLICATE_EFFECT,
+            diagnosis=(f"duplicate effect: request {show(k)} returned {show(r.result)} "
+                       f"(op #{r.result_op}) and then {show(res)} (op #{op.index}) on retry"),
+            ops=(r.result_op, op.index),
+            scope=f"request {show(k)}",
+        ))
+
+
+def _judge_reads(reads: list[tuple[int, Op]], possible: set[Hashable]) -> tuple[
+        dict[Hashable, tuple[int, int]], dict[Hashable, int], set[Hashable]]:
+    """Keys applied more than once (count, first read showing it), keys no request may have applied (first read
+    showing it), and the keys the final read shows."""
+    duplicated: dict[Hashable, tuple[int, int]] = {}
+    unexpected: dict[Hashable, int] = {}
+    final_applied: set[Hashable] = set()
+    for _ipos, rd in reads:
+        final_applied, many = _effects(rd)
+        for k, n in many.items():
+            if k not in duplicated:
+                duplicated[k] = (n, rd.index)
+        for k in final_applied - possible:
+            if k not in unexpected:
+                unexpected[k] = rd.index
+    return duplicated, unexpected, final_applied
+
+
+def _explain_effects(reqs: dict[Hashable, _Req], duplicated: dict[Hashable, tuple[int, int]],
+                     unexpected: dict[Hashable, int], findings: Findings) -> None:
+    for k, (n, idx) in duplicated.items():
+        findings.note("duplicate", lambda k=k, n=n, idx=idx: Finding(
+            kind="duplicate",
+            failure_class=FailureClass.DUPLICATE_EFFECT,
+            diagnosis=(f"duplicate effect: request {show(k)} applied {_times(n)} (read op #{idx}; "
+                       f"{reqs[k].attempts if k in reqs else 0} attempts)"),
+            ops=((reqs[k].first,) if k in reqs else ()) + (idx,),
+            scope=f"request {show(k)}",
+        ))
+    for k, idx in unexpected.items():
+        findings.note("unexpected", lambda k=k, idx=idx: Finding(
+            kind="unexpected",
+            failure_class=FailureClass.UNEXPECTED_VALUE,
+            diagnosis=(f"unexpected value: request {show(k)} failed every time but read op #{idx} shows its "
+                       "effect" if k in reqs else
+                       f"unexpected value: read op #{idx} shows an effect of {show(k)}, which no request "
+                       "carried"),
+            ops=((reqs[k].first,) if k in reqs else ()) + (idx,),
+        ))
+
+
+def _judge_lost(reqs: dict[Hashable, _Req], final_read: tuple[int, Op], final_applied: set[Hashable],
+                findings: Findings) -> int:
+    """Requests acknowledged before the final read began that it shows no effect of; returns how many."""
+    final_inv, final = final_read
+    lost = 0
+    for k, r in reqs.items():
+        if r.acked is not None and r.acked_pos < final_inv and k not in final_applied:
+            lost += 1
+            findings.note("lost", lambda k=k, r=r: Finding(
+                kind="lost",
+                failure_class=FailureClass.LOST_WRITE,
+                diagnosis=(f"lost acknowledged write: request {show(k)} was ok (op #{r.acked}) but the "
+                           f"final read (op #{final.index}) has no effect for it"),
+                ops=(r.acked, final.index),
+                scope=f"request {show(k)}",
+            ))
+    return lost
 
 
 def _times(n: int) -> str:

@@ -307,87 +307,34 @@ class SetFullChecker:
                                   + (f" ({len(groups)} keys)" if self.keyed else ""))
 
     def _judge(self, k: Hashable, g: _Group, findings: Findings, tally: _Tally) -> None:
-        pre, scope = _prefix(k), _scope(k)
-        outcome = g.outcome
-        raw_reads = g.reads
-        n_reads = len(raw_reads)
+        """Scan the group's reads (duplicates, when each element became known, where it was present and absent),
+        judge each known element, then explain elements no add attempted or whose add failed."""
         tally.attempted += len(g.attempted)
         tally.acknowledged += len(g.ok)
-        tally.reads += n_reads
-        contents: list[set[Hashable]] = []
-        duplicated: set[Hashable] = set()
-        for _ip, _inv, op, _pos, value in raw_reads:
-            s, n = _read_elements(op, value)
-            contents.append(s)
-            if n != len(s):
-                for e in _duplicates(value):
-                    if e not in duplicated:
-                        duplicated.add(e)
-                        tally.duplicated.append(_tag(k, e))
-                        findings.note("duplicated", lambda e=e, op=op: Finding(
-                            kind="duplicated",
-                            failure_class=FailureClass.DUPLICATE_EFFECT,
-                            diagnosis=f"{pre}duplicate effect: read op #{op.index} contains {show(e)} more than once",
-                            ops=(op.index,),
-                            scope=scope,
-                        ))
-        # When each element became known: its ok add, or the completion of the earliest-completing read with it.
-        known: dict[Hashable, int] = {e: p for e, (p, _i, _t) in g.ok.items()}
-        known_time: dict[Hashable, int] = {e: t for e, (_p, _i, t) in g.ok.items()}
-        known_op: dict[Hashable, int] = {e: i for e, (_p, i, _t) in g.ok.items()}
-        unexpected: dict[Hashable, int] = {}
-        seen: set[Hashable] = set()
-        for (_ip, _inv, op, pos, _v), s in zip(raw_reads, contents):  # completion order
-            new = s - seen
-            if not new:
-                continue
-            seen |= new
-            for e in new:
-                if e not in outcome:
-                    unexpected[e] = op.index
-                kp = known.get(e)
-                if kp is None or pos < kp:
-                    known[e], known_time[e], known_op[e] = pos, op.time_ns, op.index
-        # Reads in invocation order; the last one of them that shows each element.
-        order = sorted(range(n_reads), key=lambda i: raw_reads[i].invoke_pos)
-        reads = [raw_reads[i] for i in order]
-        contents = [contents[i] for i in order]
-        inv_pos = [r.invoke_pos for r in reads]
-        last_present: dict[Hashable, int] = {}
-        assigned: set[Hashable] = set()
-        for i in range(n_reads - 1, -1, -1):
-            new = contents[i] - assigned
-            if new:
-                assigned |= new
-                for e in new:
-                    last_present[e] = i
-        # Absences that a later read made good (stale): a read that began after the element was known, before
-        # the last read that shows it, lacks it. `must` holds exactly those elements while reads are scanned.
-        expire: dict[int, list[Hashable]] = {}
-        for e, lp_i in last_present.items():
-            expire.setdefault(lp_i, []).append(e)
-        arrivals = sorted(((known[e], e) for e in last_present), key=lambda pe: pe[0])
-        must: set[Hashable] = set()
-        last_absent: dict[Hashable, int] = {}
-        j = 0
-        for i in range(n_reads):
-            while j < len(arrivals) and arrivals[j][0] < inv_pos[i]:
-                if last_present[arrivals[j][1]] > i:
-                    must.add(arrivals[j][1])
-                j += 1
-            if must:
-                for e in must - contents[i]:
-                    last_absent[e] = i
-            gone = expire.get(i)
-            if gone:
-                must.difference_update(gone)
-        last_inv = inv_pos[-1] if n_reads else -1
+        tally.reads += len(g.reads)
+        seen = _scan_reads(k, g, findings, tally)
+        judged = self._judge_known(k, seen, findings, tally)
+        _explain_unexpected(k, g, seen, findings, tally)
+        if not seen.reads:
+            findings.add(incomplete("never-read", f"{_prefix(k)}incomplete check: the set was never read, nothing "
+                                    "to judge"))
+        elif judged == 0 and g.ok:
+            findings.add(incomplete("never-read", f"{_prefix(k)}incomplete check: no read began after any add was "
+                                    "acknowledged"))
+
+    def _judge_known(self, k: Hashable, seen: _Seen, findings: Findings, tally: _Tally) -> int:
+        """Each element known to be in the set (not unexpected): lost, stale, stable or never read. Returns how
+        many were judged (never-read ones are not)."""
+        pre, scope, reads = _prefix(k), _scope(k), seen.reads
+        n_reads = len(reads)
+        last_inv = reads[-1].invoke_pos if n_reads else -1
         last_op = reads[-1].completion.index if n_reads else -1
+        known_op = seen.known_op
         judged = 0
-        for e, kp in known.items():
-            if e in unexpected:
+        for e, kp in seen.known.items():
+            if e in seen.unexpected:
                 continue
-            lp = last_present.get(e)
+            lp = seen.last_present.get(e)
             if lp is None or lp < n_reads - 1:
                 if last_inv > kp:  # the last read began after the element was known, and lacks it
                     judged += 1
@@ -401,12 +348,12 @@ class SetFullChecker:
                     tally.stable_latencies.append(0)
                 continue
             judged += 1
-            la = last_absent.get(e)
+            la = seen.last_absent.get(e)
             if la is None:
                 tally.stable_latencies.append(0)
                 continue
             tally.stale.append(_tag(k, e))
-            tally.stable_latencies.append(max(0, reads[la].invocation.time_ns - known_time[e]))
+            tally.stable_latencies.append(max(0, reads[la].invocation.time_ns - seen.known_time[e]))
             if self.linearizable:
                 findings.note("stale", lambda e=e, la=la: Finding(
                     kind="stale",
@@ -417,31 +364,7 @@ class SetFullChecker:
                     ops=(known_op[e], reads[la].completion.index),
                     scope=scope,
                 ))
-        for e, idx in unexpected.items():
-            tally.unexpected.append(_tag(k, e))
-            findings.note("unexpected", lambda e=e, idx=idx: Finding(
-                kind="unexpected",
-                failure_class=FailureClass.UNEXPECTED_VALUE,
-                diagnosis=f"{pre}unexpected value: read op #{idx} contains {show(e)}, which no add attempted",
-                ops=(idx,),
-                scope=scope,
-            ))
-        for e in last_present:
-            if outcome.get(e) == "fail":
-                tally.unexpected.append(_tag(k, e))
-                findings.note("failed-add-present", lambda e=e: Finding(
-                    kind="failed-add-present",
-                    failure_class=FailureClass.UNEXPECTED_VALUE,
-                    diagnosis=(f"{pre}unexpected value: add {show(e)} failed (op #{g.attempted[e]}) but read "
-                               f"op #{reads[last_present[e]].completion.index} contains it"),
-                    ops=(g.attempted[e], reads[last_present[e]].completion.index),
-                    scope=scope,
-                ))
-        if n_reads == 0:
-            findings.add(incomplete("never-read", f"{pre}incomplete check: the set was never read, nothing to judge"))
-        elif judged == 0 and g.ok:
-            findings.add(incomplete("never-read", f"{pre}incomplete check: no read began after any add was "
-                                    "acknowledged"))
+        return judged
 
     @staticmethod
     def _lost(pre: str, scope: str, e: Hashable, lp: int | None, last_op: int, known_idx: int,
@@ -490,3 +413,129 @@ SET_FULL_PLUGIN = CheckerPlugin(
     help="add-only set, every read judged: lost, stale, never-read, unexpected (Jepsen's set-full)",
 )
 PLUGIN = SET_PLUGIN
+
+
+@dataclass
+class _Seen:
+    """What the ok reads of one set showed (set-full), the reads in invocation order."""
+
+    reads: list[Read]
+    contents: list[set[Hashable]]  # the distinct elements of each read
+    known: dict[Hashable, int]  # element -> history position where it became known (ok add or first read)
+    known_time: dict[Hashable, int]  # element -> time it became known (ns)
+    known_op: dict[Hashable, int]  # element -> index of the op that made it known
+    unexpected: dict[Hashable, int]  # element no add attempted -> index of the first read that shows it
+    last_present: dict[Hashable, int]  # element -> index (in `reads`) of the last read that shows it
+    last_absent: dict[Hashable, int]  # element -> index of the last read that began after it was known and
+    #                                    lacks it, before a later read that shows it (a stale read)
+
+
+def _read_contents(k: Hashable, reads: list[Read], findings: Findings, tally: _Tally) -> list[set[Hashable]]:
+    """The distinct elements of each read (completion order); an element listed twice in one read is noted."""
+    pre, scope = _prefix(k), _scope(k)
+    contents: list[set[Hashable]] = []
+    duplicated: set[Hashable] = set()
+    for r in reads:
+        op = r.completion
+        s, n = _read_elements(op, r.value)
+        contents.append(s)
+        if n != len(s):
+            for e in _duplicates(r.value):
+                if e not in duplicated:
+                    duplicated.add(e)
+                    tally.duplicated.append(_tag(k, e))
+                    findings.note("duplicated", lambda e=e, op=op: Finding(
+                        kind="duplicated",
+                        failure_class=FailureClass.DUPLICATE_EFFECT,
+                        diagnosis=f"{pre}duplicate effect: read op #{op.index} contains {show(e)} more than once",
+                        ops=(op.index,),
+                        scope=scope,
+                    ))
+    return contents
+
+
+def _scan_reads(k: Hashable, g: _Group, findings: Findings, tally: _Tally) -> _Seen:
+    """When each element became known, which reads show it last and which lack it before that."""
+    raw_reads = g.reads
+    contents = _read_contents(k, raw_reads, findings, tally)
+    # When each element became known: its ok add, or the completion of the earliest-completing read with it.
+    known: dict[Hashable, int] = {e: p for e, (p, _i, _t) in g.ok.items()}
+    known_time: dict[Hashable, int] = {e: t for e, (_p, _i, t) in g.ok.items()}
+    known_op: dict[Hashable, int] = {e: i for e, (_p, i, _t) in g.ok.items()}
+    unexpected: dict[Hashable, int] = {}
+    seen: set[Hashable] = set()
+    for r, s in zip(raw_reads, contents):  # completion order
+        new = s - seen
+        if not new:
+            continue
+        seen |= new
+        for e in new:
+            if e not in g.outcome:
+                unexpected[e] = r.completion.index
+            kp = known.get(e)
+            if kp is None or r.pos < kp:
+                known[e], known_time[e], known_op[e] = r.pos, r.completion.time_ns, r.completion.index
+    # Reads in invocation order; the last one of them that shows each element.
+    order = sorted(range(len(raw_reads)), key=lambda i: raw_reads[i].invoke_pos)
+    reads = [raw_reads[i] for i in order]
+    contents = [contents[i] for i in order]
+    last_present: dict[Hashable, int] = {}
+    assigned: set[Hashable] = set()
+    for i in range(len(reads) - 1, -1, -1):
+        new = contents[i] - assigned
+        if new:
+            assigned |= new
+            for e in new:
+                last_present[e] = i
+    last_absent = _last_absent([r.invoke_pos for r in reads], contents, known, last_present)
+    return _Seen(reads, contents, known, known_time, known_op, unexpected, last_present, last_absent)
+
+
+def _last_absent(inv_pos: list[int], contents: list[set[Hashable]], known: dict[Hashable, int],
+                 last_present: dict[Hashable, int]) -> dict[Hashable, int]:
+    """Absences that a later read made good (stale): a read that began after the element was known, before
+    the last read that shows it, lacks it. `must` holds exactly those elements while reads are scanned."""
+    expire: dict[int, list[Hashable]] = {}
+    for e, lp_i in last_present.items():
+        expire.setdefault(lp_i, []).append(e)
+    arrivals = sorted(((known[e], e) for e in last_present), key=lambda pe: pe[0])
+    must: set[Hashable] = set()
+    last_absent: dict[Hashable, int] = {}
+    j = 0
+    for i in range(len(inv_pos)):
+        while j < len(arrivals) and arrivals[j][0] < inv_pos[i]:
+            if last_present[arrivals[j][1]] > i:
+                must.add(arrivals[j][1])
+            j += 1
+        if must:
+            for e in must - contents[i]:
+                last_absent[e] = i
+        gone = expire.get(i)
+        if gone:
+            must.difference_update(gone)
+    return last_absent
+
+
+def _explain_unexpected(k: Hashable, g: _Group, seen: _Seen, findings: Findings, tally: _Tally) -> None:
+    """Elements reads showed that no add attempted, or whose add definitely failed."""
+    pre, scope, reads = _prefix(k), _scope(k), seen.reads
+    for e, idx in seen.unexpected.items():
+        tally.unexpected.append(_tag(k, e))
+        findings.note("unexpected", lambda e=e, idx=idx: Finding(
+            kind="unexpected",
+            failure_class=FailureClass.UNEXPECTED_VALUE,
+            diagnosis=f"{pre}unexpected value: read op #{idx} contains {show(e)}, which no add attempted",
+            ops=(idx,),
+            scope=scope,
+        ))
+    for e in seen.last_present:
+        if g.outcome.get(e) == "fail":
+            tally.unexpected.append(_tag(k, e))
+            findings.note("failed-add-present", lambda e=e: Finding(
+                kind="failed-add-present",
+                failure_class=FailureClass.UNEXPECTED_VALUE,
+                diagnosis=(f"{pre}unexpected value: add {show(e)} failed (op #{g.attempted[e]}) but read "
+                           f"op #{reads[seen.last_present[e]].completion.index} contains it"),
+                ops=(g.attempted[e], reads[seen.last_present[e]].completion.index),
+                scope=scope,
+            ))
