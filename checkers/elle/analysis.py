@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from checkers.elle import list_append, rw_register
 from checkers.elle.case import Analysis, Case
 from checkers.elle.cycles import Cycle, cycle_exists, search_component
-from checkers.elle.graph import PROCESS, REALTIME
+from checkers.elle.graph import PROCESS, REALTIME, Csr
 from checkers.elle.models import (
     UNKNOWN_TYPES,
     boundary,
@@ -104,14 +104,7 @@ class Result:
 
 def analyze(history: History, opts: ElleOptions) -> Result:
     """Check a history; see the module docstring for the rules."""
-    if opts.workload == "list-append":
-        txns = txns_of(history, list_append.MOPS)
-        an = list_append.ListAppend(txns).run()
-    else:
-        txns = txns_of(history, rw_register.MOPS)
-        an = rw_register.RWRegister(
-            txns, wfr=opts.wfr_keys, sequential=opts.sequential_keys, linearizable=opts.linearizable_keys
-        ).run()
+    txns, an = _workload_analysis(history, opts)
     models = opts.expected_models()
     rep = reportable(models, opts.anomalies or ())
     realtime = any(a.endswith("-realtime") for a in rep)
@@ -132,6 +125,53 @@ def analyze(history: History, opts: ElleOptions) -> Result:
             )
         )
     sccs = csr.sccs()
+    cycles = _search_cycles(csr, sccs, extra, opts, cases)
+    found: dict[str, int] = {}
+    for c in cases:
+        found[c.kind] = found.get(c.kind, 0) + 1
+    for cc in cycles:
+        found[cc.cycle.kind] = found.get(cc.cycle.kind, 0) + 1
+    valid, types = _judge(found, rep)
+    nots, also = boundary(found) if valid is not True else ([], [])
+    graphs = ("realtime",) if realtime else ("process",) if process else ()
+    return Result(
+        valid=valid,
+        anomaly_types=tuple(types),
+        not_=tuple(nots),
+        also_not=tuple(also),
+        found=dict(sorted(found.items())),
+        cases=tuple(cases),
+        cycles=tuple(cycles),
+        reportable=rep,
+        expected_models=models,
+        graphs=graphs,
+        txns=txns,
+        analysis=an,
+        stats={
+            "txns": len(txns),
+            "keys": an.keys,
+            "edges": csr.edge_count(),
+            "sccs": len(sccs),
+            "largest-scc": max((len(c) for c in sccs), default=0),
+        },
+    )
+
+
+def _workload_analysis(history: History, opts: ElleOptions) -> tuple[Txns, Analysis]:
+    """The transactions of the history and the workload's dependency analysis of them."""
+    if opts.workload == "list-append":
+        txns = txns_of(history, list_append.MOPS)
+        return txns, list_append.ListAppend(txns).run()
+    txns = txns_of(history, rw_register.MOPS)
+    return txns, rw_register.RWRegister(
+        txns, wfr=opts.wfr_keys, sequential=opts.sequential_keys, linearizable=opts.linearizable_keys
+    ).run()
+
+
+def _search_cycles(csr: Csr, sccs: list[list[int]], extra: int, opts: ElleOptions,
+                   cases: list[Case]) -> list[CycleCase]:
+    """The cycles found in each strongly connected component; a component whose search ran out of budget adds
+    the cycle kinds it provably contains, and a timeout, to `cases`."""
     cycles: list[CycleCase] = []
     for comp in sorted(sccs, key=min):
         found_c, timed_out = search_component(
@@ -158,41 +198,15 @@ def analyze(history: History, opts: ElleOptions) -> Result:
                     f"of its budget; anomalies in it may be unreported",
                 )
             )
-    found: dict[str, int] = {}
-    for c in cases:
-        found[c.kind] = found.get(c.kind, 0) + 1
-    for cc in cycles:
-        found[cc.cycle.kind] = found.get(cc.cycle.kind, 0) + 1
+    return cycles
+
+
+def _judge(found: dict[str, int], rep: frozenset[str]) -> tuple[Validity, list[str]]:
+    """Invalid if a reportable anomaly was found, unknown if only ones that make the check incomplete."""
     bad = sorted(k for k in found if k in rep)
     unknown = sorted(k for k in found if k in UNKNOWN_TYPES)
-    valid: Validity
-    types: list[str]
     if bad:
-        valid, types = False, sorted(bad + unknown)
-    elif unknown:
-        valid, types = UNKNOWN, unknown
-    else:
-        valid, types = True, []
-    nots, also = boundary(found) if valid is not True else ([], [])
-    graphs = ("realtime",) if realtime else ("process",) if process else ()
-    return Result(
-        valid=valid,
-        anomaly_types=tuple(types),
-        not_=tuple(nots),
-        also_not=tuple(also),
-        found=dict(sorted(found.items())),
-        cases=tuple(cases),
-        cycles=tuple(cycles),
-        reportable=rep,
-        expected_models=models,
-        graphs=graphs,
-        txns=txns,
-        analysis=an,
-        stats={
-            "txns": len(txns),
-            "keys": an.keys,
-            "edges": csr.edge_count(),
-            "sccs": len(sccs),
-            "largest-scc": max((len(c) for c in sccs), default=0),
-        },
-    )
+        return False, sorted(bad + unknown)
+    if unknown:
+        return UNKNOWN, unknown
+    return True, []

@@ -105,6 +105,15 @@ class RWRegister:
                     self.readers.setdefault(k, {}).setdefault(hv, []).append(i)
                     if k in ew:
                         lost.setdefault((k, hv), []).append(i)
+        self._lost_updates(lost, cases)
+        self._aborted_reads(failed, middle, cases)
+        versions = self._version_graph()
+        self._edges(g, versions, cases)
+        return Analysis(graph=g, cases=cases, explainer=self, keys=len(self.writer.keys() | self.readers.keys()))
+
+    def _lost_updates(self, lost: dict[tuple[Any, Any], list[int]], cases: list[Case]) -> None:
+        """Ok transactions that all read one version of a key and all wrote that key."""
+        t = self.txns
         for (k, hv), ts in lost.items():
             if len(ts) > 1:
                 names = ", ".join(t.name(x) for x in ts)
@@ -117,6 +126,11 @@ class RWRegister:
                         tuple(t.describe(x) for x in ts),
                     )
                 )
+
+    def _aborted_reads(self, failed: dict[Any, dict[Any, int]], middle: dict[Any, dict[Any, int]],
+                       cases: list[Case]) -> None:
+        """G1a (a read of a version only a failed transaction wrote) and G1b (of a version its writer overwrote)."""
+        t = self.txns
         for k, rk in self.readers.items():
             wk = self.writer.get(k, {})
             for hv, rs in rk.items():
@@ -141,9 +155,6 @@ class RWRegister:
                             (t.describe(w), t.describe(r)),
                         )
                     )
-        versions = self._version_graph()
-        self._edges(g, versions, cases)
-        return Analysis(graph=g, cases=cases, explainer=self, keys=len(self.writer.keys() | self.readers.keys()))
 
     # --- version orders ---------------------------------------------------------------------------------
 
