@@ -130,6 +130,42 @@ _SAMPLE_EVIDENCE = Evidence(probes=tuple(
 ) + (Probe(node="n1", what="tcp connect", target="n2:2379", expected="open", observed="connected"),))
 
 
+def _anomalous_verdicts(path: Path, ops: list[Op], position: dict[int, int],
+                        injected: tuple[Op, Op] | None) -> list[Verdict]:
+    """The invalid run's verdicts: a linearizability counterexample at the injected stale read (with its page),
+    an Elle read skew and a crashed checker."""
+    if injected is None:
+        raise ValueError("the sample run is too short to inject a stale read; ask for more ops")
+    last_w, bad = ops[position[id(injected[0])]], ops[position[id(injected[1])]]
+    new_value = last_w.value if last_w.f == "write" else last_w.value[1]
+    lin_dir = path / "checks" / "linearizable"
+    lin_dir.mkdir(parents=True, exist_ok=True)
+    (lin_dir / "linearizable.html").write_text(
+        "<!doctype html><meta charset='utf-8'><title>counterexample</title><h1>Linearizability counterexample"
+        f"</h1><p>read #{bad.index} returned 0 after {last_w.f} #{last_w.index} of r = {new_value} completed.</p>",
+        encoding="utf-8")
+    lin = Verdict(valid=False, checker="linearizable", summary="not linearizable: a read saw a stale value",
+                  files=("linearizable.html",), findings=(Finding(
+                      kind="stale-read", failure_class=FailureClass.STALE_READ,
+                      diagnosis=f"read #{bad.index} returned 0, but {last_w.f} #{last_w.index} of r = {new_value} "
+                                "had completed before the read began",
+                      ops=(last_w.index, bad.index), scope="key r",
+                      explanation=(f"{last_w.f} #{last_w.index} sets r = {new_value} and completes",
+                                   f"read #{bad.index} begins after that and returns 0",
+                                   "no write of 0 happened in between, so no order explains the read")),))
+    t1, t2 = [o for o in ops if o.type == "ok" and o.f == "write"][:2]
+    elle = Verdict(valid=False, checker="elle", summary="G-single: read skew", findings=(Finding(
+        kind="G-single-item", failure_class=FailureClass.ISOLATION,
+        diagnosis="read skew: each transaction read a state the other had already overwritten",
+        ops=(t1.index, t2.index), scope="keys x, y",
+        explanation=(f"T1 (#{t1.index}) -rw-> T2 (#{t2.index}): T1 read x before T2 wrote it",
+                     f"T2 (#{t2.index}) -wr-> T1 (#{t1.index}): T1 read y as written by T2")),))
+    crashed = Verdict(valid="unknown", checker="monotonic", summary="checker crashed: KeyError: 'r'",
+                      findings=(Finding(kind="checker-crashed", failure_class=FailureClass.INCOMPLETE,
+                                        diagnosis="the monotonic checker crashed; the verdict is unknown"),))
+    return [lin, elle, crashed]
+
+
 def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Path:
     """Write a complete synthetic run directory (test.json, history.jsonl, results.json, checker files, node
     logs, harness.log) and return its path."""
@@ -169,36 +205,7 @@ def write_sample_run(run_dir: str | Path, spec: SampleSpec = SampleSpec()) -> Pa
 
     children = [Verdict(valid=True, checker="stats", summary="every f had ok ops")]
     if spec.anomaly:
-        if injected is None:
-            raise ValueError("the sample run is too short to inject a stale read; ask for more ops")
-        last_w, bad = ops[position[id(injected[0])]], ops[position[id(injected[1])]]
-        new_value = last_w.value if last_w.f == "write" else last_w.value[1]
-        lin_dir = path / "checks" / "linearizable"
-        lin_dir.mkdir(parents=True, exist_ok=True)
-        (lin_dir / "linearizable.html").write_text(
-            "<!doctype html><meta charset='utf-8'><title>counterexample</title><h1>Linearizability counterexample"
-            f"</h1><p>read #{bad.index} returned 0 after {last_w.f} #{last_w.index} of r = {new_value} completed.</p>",
-            encoding="utf-8")
-        lin = Verdict(valid=False, checker="linearizable", summary="not linearizable: a read saw a stale value",
-                      files=("linearizable.html",), findings=(Finding(
-                          kind="stale-read", failure_class=FailureClass.STALE_READ,
-                          diagnosis=f"read #{bad.index} returned 0, but {last_w.f} #{last_w.index} of r = {new_value} "
-                                    "had completed before the read began",
-                          ops=(last_w.index, bad.index), scope="key r",
-                          explanation=(f"{last_w.f} #{last_w.index} sets r = {new_value} and completes",
-                                       f"read #{bad.index} begins after that and returns 0",
-                                       "no write of 0 happened in between, so no order explains the read")),))
-        t1, t2 = [o for o in ops if o.type == "ok" and o.f == "write"][:2]
-        elle = Verdict(valid=False, checker="elle", summary="G-single: read skew", findings=(Finding(
-            kind="G-single-item", failure_class=FailureClass.ISOLATION,
-            diagnosis="read skew: each transaction read a state the other had already overwritten",
-            ops=(t1.index, t2.index), scope="keys x, y",
-            explanation=(f"T1 (#{t1.index}) -rw-> T2 (#{t2.index}): T1 read x before T2 wrote it",
-                         f"T2 (#{t2.index}) -wr-> T1 (#{t1.index}): T1 read y as written by T2")),))
-        crashed = Verdict(valid="unknown", checker="monotonic", summary="checker crashed: KeyError: 'r'",
-                          findings=(Finding(kind="checker-crashed", failure_class=FailureClass.INCOMPLETE,
-                                            diagnosis="the monotonic checker crashed; the verdict is unknown"),))
-        children = [lin, elle, crashed, *children]
+        children = [*_anomalous_verdicts(path, ops, position, injected), *children]
     else:
         lin_dir = path / "checks" / "linearizable"
         lin_dir.mkdir(parents=True, exist_ok=True)
