@@ -1,8 +1,9 @@
-"""The transaction dependency graph: integer nodes, edges in flat arrays, CSR adjacency, iterative Tarjan.
+"""The transaction dependency graph: integer nodes, edges in flat arrays, CSR adjacency in numpy, SCCs by scipy.
 
 Owns the relation bits (ww, wr, rw, process, realtime), `Graph` (append-only edge arrays: no per-edge objects,
-so a million-transaction history fits in memory), its compressed adjacency, the strongly connected components
-(iterative Tarjan, no recursion limit) and the small per-component adjacency the cycle search walks. Does not
+so a million-transaction history fits in memory; analyzers add edges in batches), its compressed adjacency (numpy
+arrays), the strongly connected components (scipy.sparse.csgraph, in C, no recursion limit) and the small
+per-component adjacency the cycle search walks. Does not
 own how edges are inferred (workload analyzers) nor which cycles mean what (cycles.py).
 """
 
@@ -23,7 +24,8 @@ REL_NAMES: dict[int, str] = {WW: "ww", WR: "wr", RW: "rw", PROCESS: "process", R
 
 
 class Graph:
-    """Edges u -> v labelled with a relation bit; duplicates are allowed and merged when read."""
+    """Edges u -> v labelled with a relation bit; duplicates and self-loops are allowed when added and merged
+    (duplicates) or dropped (self-loops) when read."""
 
     __slots__ = ("dst", "n", "rel", "src")
 
@@ -34,10 +36,15 @@ class Graph:
         self.rel = array("B")
 
     def add(self, u: int, v: int, rel: int) -> None:
-        if u != v:
-            self.src.append(u)
-            self.dst.append(v)
-            self.rel.append(rel)
+        self.src.append(u)
+        self.dst.append(v)
+        self.rel.append(rel)
+
+    def add_edges(self, src: list[int], dst: list[int], rel: int) -> None:
+        """Edges src[i] -> dst[i], all labelled `rel`: one call per batch instead of one per edge."""
+        self.src.extend(src)
+        self.dst.extend(dst)
+        self.rel.extend(bytes((rel,)) * len(src))
 
     def __len__(self) -> int:
         return len(self.src)
@@ -45,100 +52,66 @@ class Graph:
     def csr(self) -> Csr:
         """Adjacency in compressed sparse rows, duplicate (u, v) edges merged into one relation mask."""
         n = self.n
-        if not len(self.src):
-            return Csr([0] * (n + 1), [], [])
         src = np.frombuffer(self.src, dtype=np.int32).astype(np.int64)
         dst = np.frombuffer(self.dst, dtype=np.int32).astype(np.int64)
         rel = np.frombuffer(self.rel, dtype=np.uint8)
+        keep = src != dst
+        if not keep.all():
+            src, dst, rel = src[keep], dst[keep], rel[keep]
+        if not len(src):
+            return Csr(np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.uint8))
         key = src * n + dst
+        del src, dst
         order = np.argsort(key, kind="stable")
         key = key[order]
         rel = rel[order]
+        del order
         starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         masks = np.bitwise_or.reduceat(rel, starts)
         ukey = key[starts]
-        usrc = ukey // n
-        udst = ukey % n
-        counts = np.bincount(usrc, minlength=n)
+        del key
+        counts = np.bincount(ukey // n, minlength=n)
         offs = np.concatenate(([0], np.cumsum(counts)))
-        return Csr(offs.tolist(), udst.tolist(), masks.tolist())
+        return Csr(offs, (ukey % n).astype(np.int32), masks)
 
 
 @dataclass(frozen=True, slots=True)
 class Csr:
-    """Out-edges of node u are dst[offs[u]:offs[u+1]] with relation masks mask[...]."""
+    """Out-edges of node u are dst[offs[u]:offs[u+1]] with relation masks mask[...] (numpy arrays)."""
 
-    offs: list[int]
-    dst: list[int]
-    mask: list[int]
+    offs: np.ndarray
+    dst: np.ndarray
+    mask: np.ndarray
 
     def edge_count(self) -> int:
         return len(self.dst)
 
     def sccs(self) -> list[list[int]]:
-        """Strongly connected components with more than one node (iterative Tarjan)."""
-        offs, dst = self.offs, self.dst
-        n = len(offs) - 1
-        index = [-1] * n
-        low = [0] * n
-        onstack = bytearray(n)
-        stack: list[int] = []
-        out: list[list[int]] = []
-        counter = 0
-        for root in range(n):
-            if index[root] != -1 or offs[root] == offs[root + 1]:
-                continue
-            index[root] = low[root] = counter
-            counter += 1
-            stack.append(root)
-            onstack[root] = 1
-            work = [(root, offs[root])]
-            while work:
-                v, i = work[-1]
-                end = offs[v + 1]
-                descended = False
-                while i < end:
-                    w = dst[i]
-                    i += 1
-                    if index[w] == -1:
-                        work[-1] = (v, i)
-                        index[w] = low[w] = counter
-                        counter += 1
-                        stack.append(w)
-                        onstack[w] = 1
-                        work.append((w, offs[w]))
-                        descended = True
-                        break
-                    if onstack[w] and index[w] < low[v]:
-                        low[v] = index[w]
-                if descended:
-                    continue
-                work.pop()
-                if low[v] == index[v]:
-                    w = stack.pop()
-                    onstack[w] = 0
-                    if w != v:
-                        comp = [w]
-                        while w != v:
-                            w = stack.pop()
-                            onstack[w] = 0
-                            comp.append(w)
-                        out.append(comp)
-                if work:
-                    u = work[-1][0]
-                    low[u] = min(low[u], low[v])
-        return out
+        """Strongly connected components with more than one node (scipy's iterative Pearce/Tarjan, in C)."""
+        from scipy.sparse import csr_array  # imported here: a second or so of start-up most commands never need
+        from scipy.sparse.csgraph import connected_components
+
+        n = len(self.offs) - 1
+        if not len(self.dst):
+            return []
+        m = csr_array((np.ones(len(self.dst), dtype=np.int8), self.dst, self.offs), shape=(n, n))
+        _, labels = connected_components(m, directed=True, connection="strong")
+        sizes = np.bincount(labels)
+        big = sizes[labels] > 1
+        if not big.any():
+            return []
+        nodes = np.flatnonzero(big)
+        order = np.argsort(labels[nodes], kind="stable")
+        nodes, lab = nodes[order], labels[nodes][order]
+        cuts = np.flatnonzero(lab[1:] != lab[:-1]) + 1
+        return [c.tolist() for c in np.split(nodes, cuts)]
 
     def subgraph(self, nodes: list[int]) -> dict[int, dict[int, int]]:
-        """Adjacency {u: {v: mask}} restricted to `nodes`."""
+        """Adjacency {u: {v: mask}} restricted to `nodes`, rows in `nodes` order, targets in increasing order."""
         members = set(nodes)
         offs, dst, mask = self.offs, self.dst, self.mask
         adj: dict[int, dict[int, int]] = {}
         for u in nodes:
-            row: dict[int, int] = {}
-            for i in range(offs[u], offs[u + 1]):
-                v = dst[i]
-                if v in members:
-                    row[v] = mask[i]
-            adj[u] = row
+            a, b = int(offs[u]), int(offs[u + 1])
+            adj[u] = {v: m for v, m in zip(dst[a:b].tolist(), mask[a:b].tolist()) if v in members}
         return adj

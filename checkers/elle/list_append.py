@@ -17,6 +17,7 @@ prefix of it (else incompatible-order). Edges, each sound for append-only lists:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from checkers.elle.case import Analysis, Case
@@ -37,6 +38,25 @@ def _dedup(v: list[Any]) -> list[Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """The ok transactions' reads as parallel columns (one row per read micro-op, in history order)."""
+
+    txn: list[int]
+    key: list[Any]
+    value: list[list[Any]]
+
+
+def _clean_prefix(lv: list[Any], wk: dict[Any, int]) -> int:
+    """How many leading elements of `lv` are distinct and each appended by a transaction that did not fail."""
+    seen: set[Any] = set()
+    for j, e in enumerate(lv):
+        if e in seen or e not in wk:
+            return j
+        seen.add(e)
+    return len(lv)
+
+
 class ListAppend:
     """The analysis of one history; keeps the indexes explanations need."""
 
@@ -47,34 +67,15 @@ class ListAppend:
         self.order: dict[Any, list[Any]] = {}  # key -> version order (deduplicated longest read)
         self.pos: dict[Any, dict[Any, int]] = {}
         self.unseen: dict[Any, list[tuple[Any, int]]] = {}  # key -> [(element, ok writer)] not in order
+        self.intermediate: set[tuple[Any, Any]] = set()  # (key, element) its writer appended more after
 
     def run(self) -> Analysis:
         t = self.txns
         g = Graph(len(t))
         cases: list[Case] = []
-        reads: list[tuple[int, Any, list[Any]]] = []
-        writer, failed = self.writer, self.failed
+        reads = _Reads([], [], [])
         lost: dict[tuple[Any, tuple[Any, ...]], list[int]] = {}
-        for i, mops in enumerate(t.mops):
-            st = t.status[i]
-            if st == FAIL:
-                for m in mops:
-                    if m[0] == "append" and failed.setdefault(m[1], {}).setdefault(m[2], i) != i:
-                        self._not_unique(m[1], m[2], failed[m[1]][m[2]], i)
-                continue
-            for m in mops:
-                if m[0] == "append":
-                    # an unfilled invocation's append (element None) names no element
-                    if m[2] is not None and writer.setdefault(m[1], {}).setdefault(m[2], i) != i:
-                        self._not_unique(m[1], m[2], writer[m[1]][m[2]], i)
-                elif st == OK:
-                    v = m[2]
-                    if type(v) is not list:
-                        v = self._read_list(i, m)
-                    reads.append((i, m[1], v))
-            if st == OK and len(mops) > 1 and len({m[1] for m in mops}) < len(mops):
-                # only a key touched twice can show internal / future-read / a read-then-append
-                self._within(i, mops, cases, lost)
+        self._scan(reads, cases, lost)
         for (k, seen), ts in lost.items():
             if len(ts) > 1:
                 names = ", ".join(t.name(x) for x in ts)
@@ -90,13 +91,14 @@ class ListAppend:
                         + (f"at most one of them can have read {list(seen)!r} last; the others' appends are lost",),
                     )
                 )
-        for k, fk in failed.items():
+        writer = self.writer
+        for k, fk in self.failed.items():
             wk = writer.get(k, {})
             for e, w in fk.items():
                 if e in wk:
                     self._not_unique(k, e, wk[e], w)
         longest: dict[Any, list[Any]] = {}
-        for i, k, v in reads:
+        for k, v in zip(reads.key, reads.value):
             cur = longest.get(k)
             if cur is None or len(v) > len(cur):
                 longest[k] = v
@@ -108,6 +110,55 @@ class ListAppend:
         self._dirty_updates(cases)
         self._edges(g, reads)
         return Analysis(graph=g, cases=cases, explainer=self, keys=len(writer.keys() | longest.keys()))
+
+    def _scan(self, reads: _Reads, cases: list[Case], lost: dict[tuple[Any, tuple[Any, ...]], list[int]]) -> None:
+        """One pass over the transactions: writers of each element, the ok reads, the failed appends, and what
+        a transaction touching a key twice shows by itself."""
+        t = self.txns
+        status = t.status
+        writer, failed = self.writer, self.failed
+        r_txn, r_key, r_value = reads.txn, reads.key, reads.value
+        for i, mops in enumerate(t.mops):
+            st = status[i]
+            if st == FAIL:
+                for m in mops:
+                    if m[0] == "append" and failed.setdefault(m[1], {}).setdefault(m[2], i) != i:
+                        self._not_unique(m[1], m[2], failed[m[1]][m[2]], i)
+                continue
+            for m in mops:
+                if m[0] == "append":
+                    # an unfilled invocation's append (element None) names no element
+                    e = m[2]
+                    if e is not None:
+                        wk = writer.get(m[1])
+                        if wk is None:
+                            wk = writer[m[1]] = {}
+                        w = wk.setdefault(e, i)
+                        if w != i:
+                            self._not_unique(m[1], e, w, i)
+                elif st == OK:
+                    v = m[2]
+                    if type(v) is not list:
+                        v = self._read_list(i, m)
+                    r_txn.append(i)
+                    r_key.append(m[1])
+                    r_value.append(v)
+            if len(mops) > 1 and len({m[1] for m in mops}) < len(mops):
+                # only a key touched twice can show internal / future-read / a read-then-append / an
+                # intermediate append
+                self._intermediates(mops)
+                if st == OK:
+                    self._within(i, mops, cases, lost)
+
+    def _intermediates(self, mops: list[Any]) -> None:
+        """Remember the appends a transaction followed with another append to the same key (for G1b)."""
+        last: dict[Any, Any] = {}
+        for m in mops:
+            if m[0] == "append":
+                last[m[1]] = m[2]
+        for m in mops:
+            if m[0] == "append" and m[2] != last[m[1]]:
+                self.intermediate.add((m[1], m[2]))
 
     def _read_list(self, i: int, m: Any) -> list[Any]:
         v = m[2]
@@ -182,87 +233,97 @@ class ListAppend:
 
     # --- across transactions ----------------------------------------------------------------------------
 
-    def _last_append(self, w: int, k: Any) -> Any:
-        last = None
-        for m in self.txns.mops[w]:
-            if m[0] == "append" and m[1] == k:
-                last = m[2]
-        return last
+    def _read_anomalies(self, reads: _Reads, longest: dict[Any, list[Any]], cases: list[Case]) -> None:
+        writer, intermediate = self.writer, self.intermediate
+        reported_incompat: set[Any] = set()
+        safe = {k: _clean_prefix(lv, writer.get(k, {})) for k, lv in longest.items()}
+        for i, k, v in zip(reads.txn, reads.key, reads.value):
+            if not v:
+                continue
+            n = len(v)
+            if n <= safe[k] and v == longest[k][:n]:
+                # fast path: a prefix of the longest read whose elements are distinct and all appended by
+                # transactions that did not fail shows no anomaly but, perhaps, an intermediate read
+                e = v[-1]
+                if (k, e) in intermediate and writer[k][e] != i:
+                    self._g1b(i, k, v, writer[k][e], cases)
+                continue
+            self._read_anomalies_of(i, k, v, longest[k], reported_incompat, cases)
 
-    def _read_anomalies(
-        self, reads: list[tuple[int, Any, list[Any]]], longest: dict[Any, list[Any]], cases: list[Case]
+    def _g1b(self, i: int, k: Any, v: list[Any], wl: int, cases: list[Case]) -> None:
+        t = self.txns
+        e = v[-1]
+        cases.append(
+            Case(
+                "G1b",
+                (i, wl),
+                k,
+                f"intermediate read: {t.name(i)} read {k!r} = {v!r}, ending in {e!r}, but "
+                f"{t.name(wl)} appended more to {k!r} after {e!r}",
+                (t.describe(wl), t.describe(i)),
+            )
+        )
+
+    def _read_anomalies_of(
+        self, i: int, k: Any, v: list[Any], lv: list[Any], reported_incompat: set[Any], cases: list[Case]
     ) -> None:
         t = self.txns
         writer, failed = self.writer, self.failed
-        reported_incompat: set[Any] = set()
-        for i, k, v in reads:
-            if not v:
+        wk = writer.get(k, {})
+        if len(set(v)) != len(v):
+            dups = sorted({repr(e) for e in v if v.count(e) > 1})
+            cases.append(
+                Case(
+                    "duplicate-elements",
+                    (i,),
+                    k,
+                    f"{t.name(i)} read {k!r} = {v!r}: element(s) {', '.join(dups)} appear more than once",
+                    (t.describe(i),),
+                )
+            )
+        if (len(v) < len(lv) and v != lv[: len(v)] or len(v) == len(lv) and v != lv) and (
+            k not in reported_incompat
+        ):
+            reported_incompat.add(k)
+            cases.append(
+                Case(
+                    "incompatible-order",
+                    (i,),
+                    k,
+                    f"reads of {k!r} disagree on its order: {v!r} is not a prefix of {lv!r}",
+                    (t.describe(i), f"another read of {k!r} returned {lv!r}"),
+                )
+            )
+        fk = failed.get(k)
+        for e in v:
+            if e in wk:
                 continue
-            wk = writer.get(k, {})
-            if len(set(v)) != len(v):
-                dups = sorted({repr(e) for e in v if v.count(e) > 1})
+            if fk is not None and e in fk:
+                w = fk[e]
                 cases.append(
                     Case(
-                        "duplicate-elements",
+                        "G1a",
+                        (i, w),
+                        k,
+                        f"aborted read: {t.name(i)} read {k!r} = {v!r}, including {e!r}, which failed "
+                        f"{t.name(w)} appended",
+                        (t.describe(w), t.describe(i)),
+                    )
+                )
+            else:
+                cases.append(
+                    Case(
+                        "garbage-read",
                         (i,),
                         k,
-                        f"{t.name(i)} read {k!r} = {v!r}: element(s) {', '.join(dups)} appear more than once",
+                        f"{t.name(i)} read {k!r} = {v!r}, including {e!r}, which no transaction appended",
                         (t.describe(i),),
                     )
                 )
-            lv = longest[k]
-            if (len(v) < len(lv) and v != lv[: len(v)] or len(v) == len(lv) and v != lv) and (
-                k not in reported_incompat
-            ):
-                reported_incompat.add(k)
-                cases.append(
-                    Case(
-                        "incompatible-order",
-                        (i,),
-                        k,
-                        f"reads of {k!r} disagree on its order: {v!r} is not a prefix of {lv!r}",
-                        (t.describe(i), f"another read of {k!r} returned {lv!r}"),
-                    )
-                )
-            fk = failed.get(k)
-            for e in v:
-                if e in wk:
-                    continue
-                if fk is not None and e in fk:
-                    w = fk[e]
-                    cases.append(
-                        Case(
-                            "G1a",
-                            (i, w),
-                            k,
-                            f"aborted read: {t.name(i)} read {k!r} = {v!r}, including {e!r}, which failed "
-                            f"{t.name(w)} appended",
-                            (t.describe(w), t.describe(i)),
-                        )
-                    )
-                else:
-                    cases.append(
-                        Case(
-                            "garbage-read",
-                            (i,),
-                            k,
-                            f"{t.name(i)} read {k!r} = {v!r}, including {e!r}, which no transaction appended",
-                            (t.describe(i),),
-                        )
-                    )
-            e = v[-1]
-            wl = wk.get(e)
-            if wl is not None and wl != i and self._last_append(wl, k) != e:
-                cases.append(
-                    Case(
-                        "G1b",
-                        (i, wl),
-                        k,
-                        f"intermediate read: {t.name(i)} read {k!r} = {v!r}, ending in {e!r}, but "
-                        f"{t.name(wl)} appended more to {k!r} after {e!r}",
-                        (t.describe(wl), t.describe(i)),
-                    )
-                )
+        e = v[-1]
+        wl = wk.get(e)
+        if wl is not None and wl != i and (k, e) in self.intermediate:
+            self._g1b(i, k, v, wl, cases)
 
     def _dirty_updates(self, cases: list[Case]) -> None:
         t = self.txns
@@ -291,11 +352,11 @@ class ListAppend:
                     )
                     break
 
-    def _edges(self, g: Graph, reads: list[tuple[int, Any, list[Any]]]) -> None:
-        t = self.txns
-        add = g.add
-        status = t.status
-        last_writer: dict[Any, int] = {}
+    def _edges(self, g: Graph, reads: _Reads) -> None:
+        status = self.txns.status
+        ww_src: list[int] = []
+        ww_dst: list[int] = []
+        nexts: dict[Any, list[int]] = {}  # key -> [writer of the first element at or after position j, or -1]
         for k, wk in self.writer.items():
             o = self.order.get(k, [])
             prev = -1
@@ -304,41 +365,58 @@ class ListAppend:
                 if w is None:
                     continue
                 if prev >= 0 and prev != w:
-                    add(prev, w, WW)
+                    ww_src.append(prev)
+                    ww_dst.append(w)
                 prev = w
-            last_writer[k] = prev
             pk = self.pos.get(k, {})
             unseen = [(e, w) for e, w in wk.items() if e not in pk and status[w] == OK]
             if unseen:
                 self.unseen[k] = unseen
                 if prev >= 0:
-                    for _, w in unseen:
-                        add(prev, w, WW)
-        for i, k, v in reads:
-            wr_k = self.writer.get(k)
+                    ww_src += [prev] * len(unseen)
+                    ww_dst += [w for _, w in unseen]
+            nxt = [-1] * (len(o) + 1)
+            for j in range(len(o) - 1, -1, -1):
+                w = wk.get(o[j])
+                nxt[j] = nxt[j + 1] if w is None else w
+            nexts[k] = nxt
+        g.add_edges(ww_src, ww_dst, WW)
+        self._read_edges(g, reads, nexts)
+
+    def _read_edges(self, g: Graph, reads: _Reads, nexts: dict[Any, list[int]]) -> None:
+        """wr: the writer of a read's last element before the reader; rw: the reader before the writer of the
+        next element in the order (or, for a read of the whole order, before every unseen ok append)."""
+        wr_src: list[int] = []
+        wr_dst: list[int] = []
+        rw_src: list[int] = []
+        rw_dst: list[int] = []
+        writer, pos = self.writer, self.pos
+        for i, k, v in zip(reads.txn, reads.key, reads.value):
+            wr_k = writer.get(k)
             if wr_k is None:
                 continue
             p = -1
             if v:
-                wl = wr_k.get(v[-1])
+                e = v[-1]
+                wl = wr_k.get(e)
                 if wl is not None:
-                    add(wl, i, WR)
-                pl = self.pos[k].get(v[-1])
+                    wr_src.append(wl)
+                    wr_dst.append(i)
+                pl = pos[k].get(e)
                 if pl is None:
                     continue
                 p = pl
-            o = self.order.get(k, [])
-            nxt = -1
-            for j in range(p + 1, len(o)):
-                w = wr_k.get(o[j])
-                if w is not None:
-                    nxt = w
-                    break
+            nk = nexts[k]
+            nxt = nk[p + 1]
             if nxt >= 0:
-                add(i, nxt, RW)
-            elif p == len(o) - 1:
+                rw_src.append(i)
+                rw_dst.append(nxt)
+            elif p == len(nk) - 2:
                 for _, w in self.unseen.get(k, ()):
-                    add(i, w, RW)
+                    rw_src.append(i)
+                    rw_dst.append(w)
+        g.add_edges(wr_src, wr_dst, WR)
+        g.add_edges(rw_src, rw_dst, RW)
 
     # --- explanations -------------------------------------------------------------------------------------
 

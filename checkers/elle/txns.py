@@ -62,6 +62,18 @@ class Txns:
 
 
 def _norm_mops(value: Any, op_index: int, allowed: frozenset[str], read_values: bool) -> list[MicroOp]:
+    if type(value) is list:
+        # fast path (nearly every txn): well-formed [f, key, value] lists that need no rewriting
+        for m in value:
+            if not (type(m) is list and len(m) == 3 and m[0] in allowed and not isinstance(m[1], list)
+                    and (read_values or m[2] is None or m[0] != "r")):
+                break
+        else:
+            return value
+    return _norm_mops_slow(value, op_index, allowed, read_values)
+
+
+def _norm_mops_slow(value: Any, op_index: int, allowed: frozenset[str], read_values: bool) -> list[MicroOp]:
     if not isinstance(value, (list, tuple)):
         raise MalformedHistory(f"op {op_index}: a txn value must be a list of micro-ops, not {value!r}")
     out: list[MicroOp] = value if isinstance(value, list) else list(value)
@@ -95,6 +107,9 @@ def txns_of(history: History, allowed: frozenset[str]) -> Txns:
     """The transactions of `history` (client ops with f "txn"); `allowed` names the micro-op functions."""
     t = Txns()
     open_invoke: dict[Process, tuple[int, int, Any]] = {}  # process -> (position, index, value)
+    # bound methods: this loop runs once per op of histories of millions
+    op_index, invoke_index, status = t.op_index.append, t.invoke_index.append, t.status.append
+    process, mops, start, end = t.process.append, t.mops.append, t.start.append, t.end.append
     for pos, op in enumerate(history):
         if op.f != "txn" or not isinstance(op.process, int):
             continue
@@ -103,32 +118,27 @@ def txns_of(history: History, allowed: frozenset[str]) -> Txns:
             open_invoke[op.process] = (pos, op.index, op.value)
             continue
         inv = open_invoke.pop(op.process, None)
-        if typ == "ok":
-            st = OK
-        elif typ == "fail":
-            st = FAIL
-        else:
-            st = INFO
+        st = OK if typ == "ok" else FAIL if typ == "fail" else INFO
         value = op.value
         if st != OK and (value is None) and inv is not None:
             value = inv[2]
         if value is None:
             value = []
-        t.op_index.append(op.index)
-        t.invoke_index.append(inv[1] if inv is not None else -1)
-        t.status.append(st)
-        t.process.append(op.process)
-        t.mops.append(_norm_mops(value, op.index, allowed, st == OK))
-        t.start.append(inv[0] if inv is not None else pos)
-        t.end.append(pos if st != INFO else -1)
+        op_index(op.index)
+        invoke_index(inv[1] if inv is not None else -1)
+        status(st)
+        process(op.process)
+        mops(_norm_mops(value, op.index, allowed, st == OK))
+        start(inv[0] if inv is not None else pos)
+        end(pos if st != INFO else -1)
     for proc, (pos, index, value) in open_invoke.items():
-        t.op_index.append(index)
-        t.invoke_index.append(index)
-        t.status.append(INFO)
-        t.process.append(proc)
-        t.mops.append(_norm_mops(value if value is not None else [], index, allowed, False))
-        t.start.append(pos)
-        t.end.append(-1)
+        op_index(index)
+        invoke_index(index)
+        status(INFO)
+        process(proc)
+        mops(_norm_mops(value if value is not None else [], index, allowed, False))
+        start(pos)
+        end(-1)
     return t
 
 
