@@ -58,6 +58,8 @@ def _host_binaries_missing(system: str) -> str | None:
             pwd.getpwnam("mysql")
         except KeyError:
             return "needs the `mysql` OS user (created by Debian's mariadb-server package)"
+    if system == "rabbitmq" and not os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server"):
+        return "needs rabbitmq-server (apt-get install rabbitmq-server)"
     return None
 
 

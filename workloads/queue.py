@@ -35,7 +35,9 @@ OPTIONS = (
     OptionSpec(name="dequeue-ratio", default=0.3, parse=_ratio,
                help="fraction of main-phase ops that dequeue (the rest enqueue); below 0.5 the queue grows, so "
                     "a fault finds elements in it"),
-    OptionSpec(name="drain-tries", default=20, parse=int, help="drains each client tries after the heal"),
+    OptionSpec(name="drain-tries", default=30, parse=int,
+               help="drains each client tries after the heal (a node restarted during a partition may still be "
+                    "booting)"),
     OptionSpec(name="drain-every", default=1.0, parse=float, help="seconds between a client's drain tries"),
 )
 

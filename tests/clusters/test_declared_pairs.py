@@ -10,6 +10,7 @@ from tests.clusters import (
     test_mariadb,
     test_patroni,
     test_postgres_workloads,
+    test_rabbitmq,
     test_redis_runs,
 )
 from tests.core import test_memory_runs
@@ -23,6 +24,7 @@ COVERED = {
     "mariadb": {"list-append", "register", *test_mariadb.MAIN_CHECKER},
     # list-append healthy, set under partition, the rest healthy
     "patroni": {"list-append", "set", *test_patroni.OTHER_WORKLOADS},
+    "rabbitmq": set(test_rabbitmq.WORKLOADS),  # queue under partition and kill
 }
 
 
