@@ -15,6 +15,7 @@ A key whose version graph has a cycle is reported as cyclic-versions and contrib
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from checkers.elle.case import Analysis, Case
@@ -24,6 +25,11 @@ from harness.errors import MalformedHistory
 
 MOPS = frozenset(("w", "r"))
 _NIL = ("~nil",)  # the initial version, distinct from any value a history can hold
+
+# Why one version precedes another: (kind, txn, txn), put in words by RWRegister._why only when shown.
+_Reason = tuple[int, int, int]
+_BY_NIL_KIND, _BY_WFR, _BY_PROCESS, _BY_REALTIME = range(4)
+_BY_NIL: _Reason = (_BY_NIL_KIND, -1, -1)
 
 
 def _h(v: Any) -> Any:
@@ -44,9 +50,19 @@ class RWRegister:
         self.wfr, self.sequential, self.linearizable = wfr, sequential, linearizable
         self.writer: dict[Any, dict[Any, int]] = {}  # key -> version -> txn with that external write
         self.readers: dict[Any, dict[Any, list[int]]] = {}  # key -> version -> ok txns reading it externally
-        self.why: dict[Any, dict[tuple[Any, Any], str]] = {}  # key -> (v1, v2) -> reason for v1 < v2
-        self.ext_r: list[dict[Any, Any]] = []
-        self.ext_w: list[dict[Any, Any]] = []
+        self.why: dict[Any, dict[tuple[Any, Any], _Reason]] = {}  # key -> (v1, v2) -> why v1 < v2 (see _why)
+        # per txn, its external reads / writes as flat tuples (k1, v1, k2, v2, ...): a million small dicts
+        # would cost a few hundred MB; ext_r(i) / ext_w(i) give them back as dicts
+        self._er: list[tuple[Any, ...]] = []
+        self._ew: list[tuple[Any, ...]] = []
+
+    def ext_r(self, i: int) -> dict[Any, Any]:
+        x = self._er[i]
+        return dict(zip(x[::2], x[1::2])) if x else {}
+
+    def ext_w(self, i: int) -> dict[Any, Any]:
+        x = self._ew[i]
+        return dict(zip(x[::2], x[1::2])) if x else {}
 
     def run(self) -> Analysis:
         t = self.txns
@@ -55,47 +71,28 @@ class RWRegister:
         failed: dict[Any, dict[Any, int]] = {}
         middle: dict[Any, dict[Any, int]] = {}
         lost: dict[tuple[Any, Any], list[int]] = {}
-        seen_w: dict[tuple[Any, Any], int] = {}
+        seen_w: dict[Any, dict[Any, int]] = {}  # key -> value -> first txn writing it (values are unique)
+        status = t.status
+        er_append, ew_append, chain = self._er.append, self._ew.append, itertools.chain.from_iterable
         for i, mops in enumerate(t.mops):
-            st = t.status[i]
-            er: dict[Any, Any] = {}
-            ew: dict[Any, Any] = {}
-            state: dict[Any, Any] = {}
-            for f, k, v in mops:
-                hv = _h(v)
-                if f == "w" and v is None:
-                    continue  # a write of an unknown value (an unfilled invocation) names no version
-                if f == "w":
-                    prev = seen_w.setdefault((k, hv), i)
-                    if prev != i:
-                        raise MalformedHistory(
-                            f"rw-register needs every written value to be unique per key, but {_show(hv)} is "
-                            f"written to key {k!r} by both {t.name(prev)} and {t.name(i)} (a workload bug: "
-                            "the checker cannot tell them apart)"
-                        )
-                    if st == FAIL:
-                        failed.setdefault(k, {}).setdefault(hv, i)
-                    elif k in ew:
-                        middle.setdefault(k, {}).setdefault(ew[k], i)
-                    ew[k] = hv
-                    state[k] = hv
-                elif st == OK:
-                    if k in state and state[k] != hv:
-                        cases.append(
-                            Case(
-                                "internal",
-                                (i,),
-                                k,
-                                f"{t.name(i)} read {k!r} = {_show(hv)} but its own earlier operations "
-                                f"imply {_show(state[k])}",
-                                (t.describe(i),),
-                            )
-                        )
-                    if k not in state:
-                        er[k] = hv
-                    state[k] = hv
-            self.ext_r.append(er)
-            self.ext_w.append(ew)
+            st = status[i]
+            if len(mops) > 1 and len({m[1] for m in mops}) < len(mops):
+                er, ew = self._touched_twice(i, st, mops, seen_w, failed, middle, cases)
+            else:
+                er, ew = {}, {}
+                for f, k, v in mops:
+                    if f == "w":
+                        if v is None:
+                            continue  # a write of an unknown value (an unfilled invocation) names no version
+                        hv = _h(v) if type(v) is list else v
+                        self._unique(seen_w, k, hv, i)
+                        if st == FAIL:
+                            failed.setdefault(k, {}).setdefault(hv, i)
+                        ew[k] = hv
+                    elif st == OK:
+                        er[k] = _NIL if v is None else _h(v) if type(v) is list else v
+            er_append(tuple(chain(er.items())) if er else ())
+            ew_append(tuple(chain(ew.items())) if ew else ())
             if st == FAIL:
                 continue
             for k, hv in ew.items():
@@ -110,6 +107,58 @@ class RWRegister:
         versions = self._version_graph()
         self._edges(g, versions, cases)
         return Analysis(graph=g, cases=cases, explainer=self, keys=len(self.writer.keys() | self.readers.keys()))
+
+    def _unique(self, seen_w: dict[Any, dict[Any, int]], k: Any, hv: Any, i: int) -> None:
+        sk = seen_w.get(k)
+        if sk is None:
+            sk = seen_w[k] = {}
+        prev = sk.setdefault(hv, i)
+        if prev != i:
+            t = self.txns
+            raise MalformedHistory(
+                f"rw-register needs every written value to be unique per key, but {_show(hv)} is "
+                f"written to key {k!r} by both {t.name(prev)} and {t.name(i)} (a workload bug: "
+                "the checker cannot tell them apart)"
+            )
+
+    def _touched_twice(
+        self, i: int, st: int, mops: list[Any], seen_w: dict[Any, dict[Any, int]],
+        failed: dict[Any, dict[Any, int]], middle: dict[Any, dict[Any, int]], cases: list[Case],
+    ) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        """External reads and writes of a txn that touches some key twice, with what that alone shows
+        (internal reads, intermediate writes)."""
+        t = self.txns
+        er: dict[Any, Any] = {}
+        ew: dict[Any, Any] = {}
+        state: dict[Any, Any] = {}
+        for f, k, v in mops:
+            hv = _h(v)
+            if f == "w" and v is None:
+                continue  # a write of an unknown value (an unfilled invocation) names no version
+            if f == "w":
+                self._unique(seen_w, k, hv, i)
+                if st == FAIL:
+                    failed.setdefault(k, {}).setdefault(hv, i)
+                elif k in ew:
+                    middle.setdefault(k, {}).setdefault(ew[k], i)
+                ew[k] = hv
+                state[k] = hv
+            elif st == OK:
+                if k in state and state[k] != hv:
+                    cases.append(
+                        Case(
+                            "internal",
+                            (i,),
+                            k,
+                            f"{t.name(i)} read {k!r} = {_show(hv)} but its own earlier operations "
+                            f"imply {_show(state[k])}",
+                            (t.describe(i),),
+                        )
+                    )
+                if k not in state:
+                    er[k] = hv
+                state[k] = hv
+        return er, ew
 
     def _lost_updates(self, lost: dict[tuple[Any, Any], list[int]], cases: list[Case]) -> None:
         """Ok transactions that all read one version of a key and all wrote that key."""
@@ -162,7 +211,7 @@ class RWRegister:
         t = self.txns
         vg: dict[Any, dict[Any, set[Any]]] = {}
 
-        def edge(k: Any, a: Any, b: Any, why: str) -> None:
+        def edge(k: Any, a: Any, b: Any, why: _Reason) -> None:
             if a != b:
                 succ = vg.setdefault(k, {}).setdefault(a, set())
                 if b not in succ:
@@ -172,14 +221,15 @@ class RWRegister:
         for k, rk in self.readers.items():
             if _NIL in rk:
                 for hv in self.writer.get(k, {}):
-                    edge(k, _NIL, hv, "every written version follows the initial (nil) state")
+                    edge(k, _NIL, hv, _BY_NIL)
         if self.wfr:
+            status, ers, ews = t.status, self._er, self._ew
             for i in range(len(t)):
-                if t.status[i] == OK:
-                    ew = self.ext_w[i]
-                    for k, hv in self.ext_r[i].items():
+                if status[i] == OK and ers[i] and ews[i]:
+                    ew = self.ext_w(i)
+                    for k, hv in self.ext_r(i).items():
                         if k in ew:
-                            edge(k, hv, ew[k], f"{t.name(i)} read {_show(hv)} and then wrote {_show(ew[k])}")
+                            edge(k, hv, ew[k], (_BY_WFR, i, i))
         oks = [i for i in range(len(t)) if t.status[i] == OK]
         if self.sequential:
             oks_by_start = sorted(oks, key=t.start.__getitem__)
@@ -189,8 +239,7 @@ class RWRegister:
                 for k, first, fin in self._observed(i):
                     prev = last.get((p, k))
                     if prev is not None:
-                        edge(k, prev[0], first, f"process {p} saw {_show(prev[0])} in {t.name(prev[1])} and then "
-                             f"{_show(first)} in {t.name(i)}")
+                        edge(k, prev[0], first, (_BY_PROCESS, prev[1], i))
                     last[(p, k)] = (fin, i)
         if self.linearizable:
             events = sorted([(t.start[i], 0, i) for i in oks] + [(t.end[i], 1, i) for i in oks])
@@ -205,8 +254,7 @@ class RWRegister:
                         snap[i][k] = fr
                         for u in fr:
                             fin_u = self._final(u, k)
-                            edge(k, fin_u, first, f"{t.name(u)} (which left {_show(fin_u)}) completed before "
-                                 f"{t.name(i)} (which saw {_show(first)}) began")
+                            edge(k, fin_u, first, (_BY_REALTIME, u, i))
                 else:
                     for k, _first, _fin in obs:
                         live = frontier.setdefault(k, set())
@@ -215,22 +263,40 @@ class RWRegister:
                     snap.pop(i, None)
         return vg
 
+    def _why(self, a: Any, b: Any, why: _Reason) -> str:
+        """Why version a of a key precedes b, in words (kept as a small tuple until someone asks)."""
+        name = self.txns.name
+        kind, x, y = why
+        if kind == _BY_WFR:
+            return f"{name(x)} read {_show(a)} and then wrote {_show(b)}"
+        if kind == _BY_PROCESS:
+            return f"process {self.txns.process[y]} saw {_show(a)} in {name(x)} and then {_show(b)} in {name(y)}"
+        if kind == _BY_REALTIME:
+            return f"{name(x)} (which left {_show(a)}) completed before {name(y)} (which saw {_show(b)}) began"
+        return "every written version follows the initial (nil) state"
+
     def _observed(self, i: int) -> list[tuple[Any, Any, Any]]:
         """(key, first version seen, version left) for each key an ok txn touched."""
-        er, ew = self.ext_r[i], self.ext_w[i]
+        er, ew = self.ext_r(i), self.ext_w(i)
         keys = list(er) + [k for k in ew if k not in er]
         return [(k, er.get(k, ew.get(k)), ew.get(k, er.get(k))) for k in keys]
 
     def _final(self, i: int, k: Any) -> Any:
-        return self.ext_w[i].get(k, self.ext_r[i].get(k))
+        return self.ext_w(i).get(k, self.ext_r(i).get(k))
 
     def _edges(self, g: Graph, vg: dict[Any, dict[Any, set[Any]]], cases: list[Case]) -> None:
-        add = g.add
+        ww_src: list[int] = []
+        ww_dst: list[int] = []
+        rw_src: list[int] = []
+        rw_dst: list[int] = []
+        wr_src: list[int] = []
+        wr_dst: list[int] = []
         for k, succ in vg.items():
             cyc = _find_cycle(succ)
             if cyc is not None:
                 why = self.why[k]
-                steps = tuple(f"{_show(a)} < {_show(b)}: {why[(a, b)]}" for a, b in zip(cyc, cyc[1:] + cyc[:1]))
+                steps = tuple(f"{_show(a)} < {_show(b)}: {self._why(a, b, why[(a, b)])}"
+                              for a, b in zip(cyc, cyc[1:] + cyc[:1]))
                 cases.append(
                     Case(
                         "cyclic-versions",
@@ -252,16 +318,20 @@ class RWRegister:
                     if wb is None:
                         continue
                     if wa is not None:
-                        add(wa, wb, WW)
-                    for r in ra:
-                        add(r, wb, RW)
+                        ww_src.append(wa)
+                        ww_dst.append(wb)
+                    rw_src += ra
+                    rw_dst += [wb] * len(ra)
         for k, rk in self.readers.items():
             wk = self.writer.get(k, {})
             for hv, rs in rk.items():
                 w = wk.get(hv)
                 if w is not None:
-                    for r in rs:
-                        add(w, r, WR)
+                    wr_src += [w] * len(rs)
+                    wr_dst += rs
+        g.add_edges(ww_src, ww_dst, WW)
+        g.add_edges(wr_src, wr_dst, WR)
+        g.add_edges(rw_src, rw_dst, RW)
 
     # --- explanations -------------------------------------------------------------------------------------
 
@@ -269,21 +339,42 @@ class RWRegister:
         t = self.txns
         U, V = t.name(u), t.name(v)
         if rel == WR:
-            for k, hv in self.ext_r[v].items():
-                if self.ext_w[u].get(k) == hv:
+            for k, hv in self.ext_r(v).items():
+                if self.ext_w(u).get(k) == hv:
                     return f"{U} < {V} because {V} read key {k!r} = {_show(hv)}, which {U} wrote"
-        for k, hb in self.ext_w[v].items():
+        for k, hb in self.ext_w(v).items():
             why = self.why.get(k, {})
-            a = self.ext_w[u].get(k) if rel == WW else self.ext_r[u].get(k)
+            a = self.ext_w(u).get(k) if rel == WW else self.ext_r(u).get(k)
             if a is not None and (a, hb) in why:
                 did = "wrote" if rel == WW else "read"
                 return (f"{U} < {V} because {U} {did} key {k!r} = {_show(a)} and {V} wrote {_show(hb)}, a later "
-                        f"version ({why[(a, hb)]})")
+                        f"version ({self._why(a, hb, why[(a, hb)])})")
         return f"{U} < {V} by a dependency on the keys they share"
 
 
+def _acyclic(succ: dict[Any, set[Any]]) -> bool:
+    """Whether a version graph has no cycle (Kahn's algorithm; no sorting, unlike the search below)."""
+    indeg: dict[Any, int] = dict.fromkeys(succ, 0)
+    for bs in succ.values():
+        for b in bs:
+            indeg[b] = indeg.get(b, 0) + 1
+    ready = [a for a, d in indeg.items() if d == 0]
+    done = 0
+    while ready:
+        a = ready.pop()
+        done += 1
+        for b in succ.get(a, ()):
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                ready.append(b)
+    return done == len(indeg)
+
+
 def _find_cycle(succ: dict[Any, set[Any]]) -> list[Any] | None:
-    """One cycle of a small version graph (iterative DFS with colours), or None."""
+    """One cycle of a small version graph (iterative DFS with colours, in a fixed order so the cycle named is
+    reproducible), or None."""
+    if _acyclic(succ):
+        return None
     colour: dict[Any, int] = {}
     for root in sorted(succ, key=repr):
         if root in colour:

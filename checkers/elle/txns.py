@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from checkers.elle.graph import PROCESS, REALTIME, Graph
 from harness.errors import MalformedHistory
 from harness.op import History, Process
@@ -151,30 +153,47 @@ def session_edges(txns: Txns, graph: Graph, *, process: bool, realtime: bool) ->
     if process:
         order = sorted((i for i in range(n) if status[i] != FAIL), key=txns.start.__getitem__)
         last: dict[Process, int] = {}
+        src: list[int] = []
+        dst: list[int] = []
         for i in order:
             p = txns.process[i]
             prev = last.get(p)
             if prev is not None:
-                graph.add(prev, i, PROCESS)
+                src.append(prev)
+                dst.append(i)
             last[p] = i
+        graph.add_edges(src, dst, PROCESS)
     if realtime:
-        events: list[tuple[int, int, int]] = []  # (position, kind 0=begin 1=end, txn)
-        for i in range(n):
-            if status[i] == FAIL:
-                continue
-            events.append((txns.start[i], 0, i))
-            if txns.end[i] >= 0:
-                events.append((txns.end[i], 1, i))
-        events.sort()
-        frontier: set[int] = set()
-        seen_at_begin: dict[int, tuple[int, ...]] = {}
-        add = graph.add
-        for _, kind, i in events:
-            if kind == 0:
-                preds = tuple(frontier)
-                for u in preds:
-                    add(u, i, REALTIME)
-                seen_at_begin[i] = preds
-            else:
-                frontier.difference_update(seen_at_begin.pop(i, ()))
-                frontier.add(i)
+        src, dst = _realtime_edges(txns)
+        graph.add_edges(src, dst, REALTIME)
+
+
+def _realtime_edges(txns: Txns) -> tuple[list[int], list[int]]:
+    """Real-time edges (sources, targets): begins and ends of non-failed txns swept in history order (an event
+    at position p sorts as 2p, or 2p + 1 for an end: positions are distinct, and a txn without an invocation
+    begins and ends at the same position, begin first)."""
+    status = np.frombuffer(txns.status, dtype=np.uint8)
+    live = np.flatnonzero(status != FAIL)
+    start = np.asarray(txns.start, dtype=np.int64)[live]
+    end = np.asarray(txns.end, dtype=np.int64)[live]
+    ended = end >= 0
+    enc = np.concatenate((start * 2, end[ended] * 2 + 1))
+    ids = np.concatenate((live, live[ended]))
+    order = np.argsort(enc, kind="stable")
+    kinds = (enc[order] & 1).tolist()
+    txn_ids = ids[order].tolist()
+    del enc, ids, order
+    src: list[int] = []
+    dst: list[int] = []
+    frontier: set[int] = set()
+    seen_at_begin: dict[int, tuple[int, ...]] = {}
+    for kind, i in zip(kinds, txn_ids):
+        if kind == 0:
+            preds = tuple(frontier)
+            src += preds
+            dst += [i] * len(preds)
+            seen_at_begin[i] = preds
+        else:
+            frontier.difference_update(seen_at_begin.pop(i, ()))
+            frontier.add(i)
+    return src, dst
