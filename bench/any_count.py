@@ -25,21 +25,38 @@ def _mentions_any(node: ast.AST) -> bool:
     return any_uses_tree(node) > 0
 
 
+def _typing_strings(tree: ast.AST) -> set[int]:
+    """ids of the string constants that stand for types: inside annotations, subscripts and alias values."""
+    roots: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            roots.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            roots.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            roots.append(node.annotation)
+            if node.value is not None and "TypeAlias" in ast.unparse(node.annotation):
+                roots.append(node.value)
+        elif isinstance(node, ast.Subscript):
+            roots.append(node.slice)
+    return {id(n) for r in roots for n in ast.walk(r) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
 def any_uses_tree(tree: ast.AST, aliases: frozenset[str] = frozenset()) -> int:
     """`Any` references under `tree` (string annotations parsed), plus uses of the names in `aliases`."""
     count = 0
+    typing_strings = _typing_strings(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and (node.id == "Any" or node.id in aliases) and isinstance(node.ctx, ast.Load):
             count += 1
         elif isinstance(node, ast.Attribute) and node.attr == "Any":
             count += 1
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "Any" in node.value:
-            # a string annotation ("dict[str, Any]") is a use; a docstring mentioning Any is not
-            if node.value.strip() and "\n" not in node.value:
-                try:
-                    count += any_uses_tree(ast.parse(node.value), aliases)
-                except SyntaxError:
-                    pass
+        elif isinstance(node, ast.Constant) and id(node) in typing_strings and "Any" in node.value:
+            # a string annotation ("dict[str, Any]") is a use; a docstring or message mentioning Any is not
+            try:
+                count += any_uses_tree(ast.parse(node.value, mode="eval"), aliases)
+            except SyntaxError:
+                pass
     return count
 
 

@@ -23,7 +23,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from multiprocessing.connection import Connection
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -89,7 +89,7 @@ def generate(model: sim.Model, n_ops: int, *, indefinite_effects: bool = True) -
                         nodes=("n1", "n2", "n3"), indefinite_effects=indefinite_effects)
 
 
-def _one(name: str, n: int, out: Any) -> None:
+def _one(name: str, n: int, out: Connection) -> None:
     make_history, make_checker = _checkers()[name]
     t0 = time.perf_counter()
     h = make_history(n)

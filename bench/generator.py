@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import time
-from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -26,12 +25,12 @@ from harness.options import RunOptions
 from harness.test import bare_test
 
 
-def drive(gen: Any, ops: int, concurrency: int) -> tuple[int, float]:
+def drive(gen: g.GenLike, ops: int, concurrency: int) -> tuple[int, float]:
     """The interpreter's generator calls with zero-latency completions: ask, dispatch (busy + update), complete
     (free + update). Returns (invocations, seconds)."""
     test = bare_test(options=RunOptions(seed=1), concurrency=concurrency)
     ctx = g.Context.initial(concurrency)
-    outstanding: list[tuple[Any, Op]] = []
+    outstanding: list[tuple[g.Thread, g.Event]] = []
     n = 0
     now = 0
     t0 = time.perf_counter()

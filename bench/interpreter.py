@@ -16,36 +16,35 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from harness import generator as g
 from harness.interpreter import Interpreter
 from harness.nemesis import NoopNemesis
-from harness.op import HistoryWriter, Op
+from harness.op import HistoryWriter, Op, Process
 from harness.options import RunOptions
-from harness.test import bare_test
+from harness.test import Test, bare_test
 
 
 class NoopClient:
     """Completes every op at once."""
 
-    def open(self, test: Any, node: str) -> "NoopClient":
+    def open(self, test: Test, node: str) -> "NoopClient":
         return self
 
-    def setup(self, test: Any) -> None: ...
-    def teardown(self, test: Any) -> None: ...
-    def close(self, test: Any) -> None: ...
+    def setup(self, test: Test) -> None: ...
+    def teardown(self, test: Test) -> None: ...
+    def close(self, test: Test) -> None: ...
 
-    def invoke(self, test: Any, op: Op) -> Op:
+    def invoke(self, test: Test, op: Op) -> Op:
         return op.replace(type="ok")
 
 
 def bench(workers: int, n_ops: int) -> tuple[float, float, float]:
     test = bare_test(options=RunOptions(concurrency=workers), concurrency=workers, client=NoopClient(),
                      nemesis=NoopNemesis(), nodes=("n1", "n2", "n3"))
-    invoked: dict[Any, int] = {}
+    invoked: dict[Process, int] = {}
     latencies: list[int] = []
     with tempfile.TemporaryDirectory() as d:
         writer = HistoryWriter(os.path.join(d, "history.jsonl"))

@@ -45,7 +45,7 @@ class InProcessProvider:
     name = "inprocess"
     option_specs: tuple[OptionSpec, ...] = ()
 
-    def create(self, spec: ClusterSpec, ledger: Any) -> InProcessCluster:
+    def create(self, spec: ClusterSpec, ledger: object) -> InProcessCluster:
         return InProcessCluster(spec)
 
 
@@ -55,7 +55,7 @@ class MemoryDB:
     def __init__(self, bug: str) -> None:
         self.lock = threading.Lock()
         self.data: dict[Any, Any] = {}
-        self.history: dict[Any, list[Any]] = {}
+        self.history: dict[object, list[object]] = {}
         self.bug = bug
         self.reads = 0
 
@@ -146,7 +146,7 @@ class MemorySystem:
     def client(self, test: Test) -> MemoryClient:
         return MemoryClient(test.db)
 
-    def versions(self, test: Test) -> dict[str, Any]:
+    def versions(self, test: Test) -> dict[str, object]:
         return {"memory": "built-in demo"}
 
 

@@ -141,7 +141,7 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
     return test
 
 
-def _node_needs(nemesis_plugins: Sequence[Any], system_opts: Mapping[str, Any]) -> frozenset[str]:
+def _node_needs(nemesis_plugins: Sequence[object], system_opts: Mapping[str, object]) -> frozenset[str]:
     """What the nodes must offer beyond the system: the nemeses' needs, and FUSE for a data directory on the lazy
     filesystem."""
     needs = {n for p in nemesis_plugins for n in getattr(p, "node_needs", ())}

@@ -92,7 +92,7 @@ def _report(run: Path, folder: Path) -> list[str]:
     return problems
 
 
-def minimize_run(run_dir: str | os.PathLike[str], checker: Checker, test: Any, history: History, verdict: Verdict,
+def minimize_run(run_dir: str | os.PathLike[str], checker: Checker, test: object, history: History, verdict: Verdict,
                  *, budget_s: float = AUTO_BUDGET_S) -> Minimized | None:
     """Minimize a run's history with its checker and write RUN/minimal/; None when the verdict is not invalid."""
     from harness.minimize import minimize, write_minimal
@@ -104,7 +104,7 @@ def minimize_run(run_dir: str | os.PathLike[str], checker: Checker, test: Any, h
     return m
 
 
-def ensure_minimal(run: Path, budget_s: float) -> Mapping[str, Any]:
+def ensure_minimal(run: Path, budget_s: float) -> Mapping[str, object]:
     """RUN/minimal/minimize.json, minimizing the run's history with its own checker first if it is not there."""
     summary = run / "minimal" / "minimize.json"
     if summary.is_file():
@@ -127,7 +127,7 @@ def ensure_minimal(run: Path, budget_s: float) -> Mapping[str, Any]:
     return dict(_read_json(summary))
 
 
-def scrub(value: Any) -> Any:
+def scrub(value: object) -> Any:
     """A copy of a JSON value with every value under a secret-sounding key blanked."""
     if isinstance(value, dict):
         return {k: ("<removed>" if _SECRET.search(str(k)) else scrub(v)) for k, v in value.items()}
@@ -138,8 +138,8 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def _facts(run: Path, info: Mapping[str, Any], minimal: Mapping[str, Any], history: History, small: History,
-           excerpts: Mapping[str, str]) -> dict[str, Any]:
+def _facts(run: Path, info: Mapping[str, Any], minimal: Mapping[str, object], history: History, small: History,
+           excerpts: Mapping[str, str]) -> dict[str, object]:
     argv = [str(a) for a in scrub(list(info.get("argv") or ()))]
     return {
         "run": str(run),
@@ -160,14 +160,14 @@ def _facts(run: Path, info: Mapping[str, Any], minimal: Mapping[str, Any], histo
     }
 
 
-def fault_schedule(history: History) -> list[dict[str, Any]]:
+def fault_schedule(history: History) -> list[dict[str, object]]:
     """Every nemesis op of the run: when (s), what, on what (the value as recorded)."""
     return [{"time_s": round(op.time_ns / 1e9, 3), "type": op.type, "f": op.f, "value": _short(op.value),
              **({"error": _short(op.error)} if op.error is not None else {})}
             for op in history if op.is_nemesis]
 
 
-def _short(v: Any, limit: int = 200) -> str:
+def _short(v: object, limit: int = 200) -> str:
     s = v if isinstance(v, str) else json.dumps(v, default=repr)
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
@@ -261,7 +261,7 @@ _CONTENTS = ("minimal/ (history.jsonl, test.json, minimize.json), test.json, res
              "bundle.json (everything above, for programs)")
 
 
-def _fault_line(x: Mapping[str, Any]) -> str:
+def _fault_line(x: Mapping[str, object]) -> str:
     err = f" (error: {x['error']})" if "error" in x else ""
     return f"- {x['time_s']:8.3f} s  {x['type']:<6} {x['f']} {x['value']}{err}"
 
@@ -279,5 +279,5 @@ def _read_json(path: Path) -> Any:
         return json.load(fh)
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from harness.control import Remote
 from harness.errors import BadInput
@@ -59,7 +59,7 @@ class ClusterSpec:
     system: str
     node_names: tuple[str, ...]
     nodes_file: str | None = None
-    opts: Mapping[str, Any] = field(default_factory=dict)
+    opts: Mapping[str, object] = field(default_factory=dict)
     needs: frozenset[str] = frozenset()  # what the run's faults need of the nodes: "fuse" (/dev/fuse, mounting)
 
 
@@ -90,7 +90,7 @@ class ClusterProvider(Protocol):
     name: str
     option_specs: Sequence[OptionSpec]
 
-    def create(self, spec: ClusterSpec, ledger: Any) -> Cluster: ...
+    def create(self, spec: ClusterSpec, ledger: object) -> Cluster: ...
 
 
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")

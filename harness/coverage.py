@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from harness.op import INVOKE, History, Op
 
@@ -135,7 +135,7 @@ class WindowCoverage:
     def tested(self, min_ops: int) -> bool:
         return self.total.completed >= min_ops
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         iv = self.interval
         return {
             "package": iv.package, "label": iv.label, "start_s": iv.start_s, "end_s": iv.end_s, "healed": iv.healed,
@@ -159,7 +159,7 @@ class Coverage:
     def untested(self) -> tuple[WindowCoverage, ...]:
         return tuple(w for w in self.windows if not w.tested(self.min_ops))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "min_ops": self.min_ops,
             "baseline_rate": self.baseline_rate,

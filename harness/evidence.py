@@ -40,12 +40,12 @@ class Probe:
     observed: str = ""
     effect: bool | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"node": self.node, "what": self.what, "target": self.target, "expected": self.expected,
                 "observed": self.observed, "effect": self.effect}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Probe:
+    def from_json(cls, d: Mapping[str, object]) -> Probe:
         effect = d.get("effect")
         if effect not in (True, False, None):
             raise ValueError(f"effect must be true, false or null, not {effect!r}")
@@ -94,8 +94,8 @@ class Evidence:
             return f"NOT in effect ({len(bad)} of {len(judged)} probes): " + "; ".join(p.text() for p in bad[:3])
         return f"in effect ({len(judged)} probes)"
 
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"probes": [p.to_json() for p in self.probes]}
+    def to_json(self) -> dict[str, object]:
+        d: dict[str, object] = {"probes": [p.to_json() for p in self.probes]}
         if self.nothing:
             d["nothing"] = self.nothing
         return d
@@ -105,7 +105,7 @@ class Evidence:
         return cls(probes=tuple(Probe.from_json(p) for p in d.get("probes", ())), nothing=str(d.get("nothing", "")))
 
 
-def with_evidence(value: Mapping[str, Any] | None, evidence: Evidence) -> dict[str, Any]:
+def with_evidence(value: Mapping[str, object] | None, evidence: Evidence) -> dict[str, object]:
     """The op value with the evidence attached (a new dict)."""
     return {**dict(value or {}), KEY: evidence.to_json()}
 
@@ -147,7 +147,7 @@ class FaultRecord:
     def where(self) -> str:
         return f"{self.label} ({self.f} #{self.index})"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"index": self.index, "time_s": round(self.time_s, 6), "package": self.package, "label": self.label,
                 "f": self.f, "nodes": list(self.nodes), "state": self.state,
                 "summary": self.evidence.summary() if self.evidence is not None else "no evidence recorded"}

@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from harness.checker import Checker, FailureClass, Finding, Verdict, safe_check
 from harness.op import INVOKE, History, Op
@@ -95,7 +95,7 @@ def _keys_of(op: Op) -> set[Hashable]:
     return set()
 
 
-def _hashable(k: Any) -> Hashable:
+def _hashable(k: object) -> Hashable:
     try:
         hash(k)
         return k
@@ -153,7 +153,7 @@ class _Search:
     """One minimization: the checker as a predicate over sets of units, with a cache and a deadline."""
 
     checker: Checker
-    test: Any
+    test: object
     history: History
     units: list[Unit]
     signature: Signature
@@ -217,7 +217,7 @@ def ddmin(items: Sequence[Hashable], fails: Callable[[list[Hashable]], bool]) ->
     return cur
 
 
-def minimize(checker: Checker, test: Any, history: History, verdict: Verdict, *,
+def minimize(checker: Checker, test: object, history: History, verdict: Verdict, *,
              budget_s: float = 120.0) -> Minimized | None:
     """The smallest sub-history of `history` that `checker` rejects with the signature of `verdict`'s first
     finding (see the module doc). `verdict` is the checker's verdict on `history`. Stops at `budget_s` seconds
@@ -270,7 +270,7 @@ class Supported(Protocol):
     def support(self, history: History, kept: Sequence[int]) -> set[int]: ...
 
 
-def _named(checker: Any, name: str) -> Any:
+def _named(checker: object, name: str) -> object:
     """The checker of that name inside a composed checker (or the checker itself)."""
     if getattr(checker, "name", None) == name:
         return checker

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from harness.op import Op
 from harness.options import OptionSpec
@@ -45,8 +45,8 @@ class Package:
 
     name: str
     nemesis: Nemesis
-    generator: Any
-    final_generator: Any
+    generator: object
+    final_generator: object
     label: str
     start_fs: frozenset[str] = frozenset()
     stop_fs: frozenset[str] = frozenset()

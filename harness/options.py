@@ -37,7 +37,7 @@ class OptionSpec:
     name: str
     default: Any
     help: str
-    parse: Callable[[str], Any] = str
+    parse: Callable[[str], object] = str
     choices: tuple[str, ...] = ()
     expectation: bool = False
 
@@ -45,7 +45,7 @@ class OptionSpec:
 def parse_opts(owner: str, specs: Sequence[OptionSpec], raw: Mapping[str, str]) -> Mapping[str, Any]:
     """Typed options of a plugin, defaults filled in. `owner` names the plugin in errors ("system etcd")."""
     known = {s.name: s for s in specs}
-    out: dict[str, Any] = {s.name: s.default for s in specs}
+    out: dict[str, object] = {s.name: s.default for s in specs}
     conf: dict[str, str] = {}
     for key, text in raw.items():
         if key.startswith(CONF_PREFIX) and CONF in known:
@@ -146,10 +146,10 @@ class RunOptions:
         return f"{self.system}-{self.workload}-{nem}"
 
 
-def expectation_opts(specs: Sequence[OptionSpec], values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+def expectation_opts(specs: Sequence[OptionSpec], values: Mapping[str, object]) -> list[tuple[str, object]]:
     """(name, value) of the options marked `expectation` whose parsed value is not the default, in spec order; a
     mapping (the conf.KEY=VALUE settings) gives one (name.KEY, VALUE) per key."""
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, object]] = []
     for s in specs:
         if s.expectation and s.name in values and values[s.name] != s.default:
             v = values[s.name]
@@ -157,7 +157,7 @@ def expectation_opts(specs: Sequence[OptionSpec], values: Mapping[str, Any]) -> 
     return out
 
 
-def _name_part(value: Any) -> str:
+def _name_part(value: object) -> str:
     text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     return re.sub(r"[^A-Za-z0-9._,=+-]", "_", text)
 

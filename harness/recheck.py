@@ -65,12 +65,12 @@ def run_plan(history_path: str, registry: Registry) -> CheckPlan | None:
     return CheckPlan(checker=checker, test=test, description=description, min_fault_ops=options.min_fault_ops)
 
 
-def _set_opts(specs: Any, raw: Mapping[str, str]) -> list[tuple[str, Any]]:
+def _set_opts(specs: Any, raw: Mapping[str, str]) -> list[tuple[str, object]]:
     names = {s.name for s in specs}
     return [(k, v) for k, v in raw.items() if k in names]
 
 
-def _checker_names(checker: Any) -> str:
+def _checker_names(checker: object) -> str:
     parts = getattr(checker, "checkers", None)
     if parts:
         return " + ".join(_checker_names(c) for c in parts)

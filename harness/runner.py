@@ -171,7 +171,7 @@ class _Signals:
                 self._old[s] = signal.signal(s, self._handle)
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
         if self.healing:
             log.warning("signal %d during teardown: finishing the heal first", signum)
@@ -183,7 +183,7 @@ class _Signals:
             signal.signal(s, h)
 
 
-def test_info(test: Test, store: Store) -> dict[str, Any]:
+def test_info(test: Test, store: Store) -> dict[str, object]:
     o = test.options
     return {
         "name": test.name,

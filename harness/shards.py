@@ -64,7 +64,7 @@ def _digest(assignment: Mapping[str, int]) -> str:
     return hashlib.sha256(json.dumps(list(assignment.items())).encode()).hexdigest()[:16]
 
 
-def shard_header(suite: Suite, shard: Shard) -> dict[str, Any]:
+def shard_header(suite: Suite, shard: Shard) -> dict[str, object]:
     """summary.json's "shard": this shard, its cells, and the whole plan (with its digest) for the merge."""
     assignment = plan(suite, shard.count)
     return {"index": shard.index, "count": shard.count, "plan_digest": _digest(assignment),
@@ -85,7 +85,7 @@ class ShardSummary:
     plan_digest: str
     fail_on: str
     file: str
-    runs: tuple[Mapping[str, Any], ...]
+    runs: tuple[Mapping[str, object], ...]
 
 
 def _summaries_under(d: str, skip: str) -> list[str]:
@@ -149,7 +149,7 @@ def _run_dir(entry: Mapping[str, Any], summary: ShardSummary) -> str | None:
     return None
 
 
-def _never_ran(cell: str, why: str, options: Mapping[str, Any]) -> RunOutcome:
+def _never_ran(cell: str, why: str, options: Mapping[str, object]) -> RunOutcome:
     return RunOutcome(spec=RunSpec(id=cell, options=options), exit_code=2, run_dir=None, valid="unknown",
                       checkers=(), error=why)
 

@@ -244,7 +244,7 @@ def write_schedule(path: Path, c: Candidate, windows: Sequence[Window]) -> str |
     return str(path)
 
 
-def subprocess_replay(run: Path, options: Any, windows: Sequence[Window]) -> Replay:
+def subprocess_replay(run: Path, options: object, windows: Sequence[Window]) -> Replay:
     """A Replay that runs `harness run` in a subprocess, its runs under RUN/shrink/runs/."""
     folder = run / "shrink"
 
@@ -273,7 +273,7 @@ def command_of(options: Any, c: Candidate, schedule: str | None) -> str:
     return "harness " + shlex.join(run_args(options, c, schedule, options.results_dir))
 
 
-def summary_json(res: ShrinkResult, options: Any, schedule: str | None) -> dict[str, Any]:
+def summary_json(res: ShrinkResult, options: object, schedule: str | None) -> dict[str, object]:
     best = res.best
     return {
         "run": str(res.run),
@@ -304,7 +304,7 @@ def failing_run(res: ShrinkResult) -> str | None:
     return None
 
 
-def attempt_json(a: Attempt, windows: Sequence[Window]) -> dict[str, Any]:
+def attempt_json(a: Attempt, windows: Sequence[Window]) -> dict[str, object]:
     return {"attempt": a.number, "candidate": a.candidate.describe(windows), "faults": list(a.candidate.windows),
             "time_limit": a.candidate.time_limit, "runs": list(a.runs), "exit_codes": list(a.exit_codes),
             "failed_same_way": a.failed_same, "kept": a.kept, "seconds": round(a.seconds, 1)}

@@ -34,7 +34,7 @@ from typing import Any
 SCHEMA = 1
 
 
-def _jsonable(v: Any) -> Any:
+def _jsonable(v: object) -> object:
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         return {f.name: _jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
     if isinstance(v, dict) or hasattr(v, "items"):
@@ -46,7 +46,7 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
-def write_json(path: str, obj: Any) -> None:
+def write_json(path: str, obj: object) -> None:
     """Write JSON atomically (temp file + rename)."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -126,10 +126,10 @@ class Store:
             except OSError:
                 pass  # a filesystem without symlinks: the links are a convenience only
 
-    def write_test(self, info: dict[str, Any]) -> None:
+    def write_test(self, info: dict[str, object]) -> None:
         write_json(self.test_json_path, {"schema": SCHEMA, **info})
 
-    def write_results(self, results: dict[str, Any]) -> None:
+    def write_results(self, results: dict[str, object]) -> None:
         write_json(self.results_path, {"schema": SCHEMA, **results})
 
     def start_log(self, logger: logging.Logger) -> None:

@@ -41,16 +41,16 @@ if TYPE_CHECKING:
     from harness.shards import Shard
 
 MATRIX_KEYS = ("system", "version", "workload", "nemesis", "cluster", "seed", "time-limit")
-RUN_DEFAULTS: dict[str, Any] = {"cluster": "local", "workload": "register", "nemesis": "", "time-limit": 30}
+RUN_DEFAULTS: dict[str, object] = {"cluster": "local", "workload": "register", "nemesis": "", "time-limit": 30}
 
 
-def schema() -> dict[str, Any]:
+def schema() -> dict[str, object]:
     return json.loads(resources.files("harness").joinpath("suite.schema.json").read_text())
 
 
 # --- loading with line numbers ---------------------------------------------------------------------------
 
-Path_ = tuple[Any, ...]
+Path_ = tuple[object, ...]
 
 
 def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> Any:
@@ -111,7 +111,7 @@ class Suite:
     runs: tuple[RunSpec, ...] = field(default_factory=tuple)
 
 
-def _nemeses(v: Any) -> list[str]:
+def _nemeses(v: object) -> list[str]:
     if isinstance(v, list):
         return [x for x in v if x]
     return list(parse_nemeses(str(v or "")))
@@ -148,7 +148,7 @@ def load_suite(path: str, registry: Registry | None = None) -> Suite:
     registry = registry or Registry()
     defaults = {**RUN_DEFAULTS, **data.get("defaults", {})}
     matrix = data["matrix"]
-    combos: list[tuple[dict[str, Any], Path_]] = []
+    combos: list[tuple[dict[str, object], Path_]] = []
     keys = [k for k in MATRIX_KEYS if k in matrix]
     for values in itertools.product(*(matrix[k] for k in keys)):
         combos.append(({**defaults, **dict(zip(keys, values))}, ("matrix",)))
@@ -250,7 +250,7 @@ class RunOutcome:
     valid: Validity
     checkers: tuple[dict[str, Any], ...]
     error: str = ""
-    coverage: Mapping[str, Any] | None = None  # fault windows, untested ones, fewest completed ops in a window
+    coverage: Mapping[str, object] | None = None  # fault windows, untested ones, fewest completed ops in a window
     evidence: Mapping[str, int] | None = None  # faults started, and how many were not shown to take effect
 
 
@@ -265,8 +265,8 @@ def _run_one(spec: RunSpec, results_dir: str, echo: Callable[[str], None]) -> Ru
     last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
     if "\t" in last:
         run_dir = last.split("\t")[0]
-    checkers: list[dict[str, Any]] = []
-    cov: Mapping[str, Any] | None = None
+    checkers: list[dict[str, object]] = []
+    cov: Mapping[str, object] | None = None
     evidence: Mapping[str, int] | None = None
     valid: Validity = VALIDITY_OF_EXIT.get(p.returncode, "unknown")
     if run_dir and os.path.exists(os.path.join(run_dir, "results.json")):
@@ -285,7 +285,7 @@ def _run_one(spec: RunSpec, results_dir: str, echo: Callable[[str], None]) -> Ru
                       error=err, coverage=cov, evidence=evidence)
 
 
-def _coverage_summary(cov: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+def _coverage_summary(cov: Mapping[str, Any] | None) -> Mapping[str, object] | None:
     """A run's fault-window coverage (results.json "coverage") in three numbers for the suite summary."""
     if not cov:
         return None
@@ -294,7 +294,7 @@ def _coverage_summary(cov: Mapping[str, Any] | None) -> Mapping[str, Any] | None
             "fewest_completed": min((w.get("completed", 0) for w in windows), default=None)}
 
 
-def _evidence_summary(records: Any) -> Mapping[str, int] | None:
+def _evidence_summary(records: object) -> Mapping[str, int] | None:
     """A run's fault evidence (results.json "evidence", see harness.evidence.FaultRecord) in two numbers."""
     if not isinstance(records, list):
         return None
@@ -302,7 +302,7 @@ def _evidence_summary(records: Any) -> Mapping[str, int] | None:
     return {"faults": len(records), "not_in_effect": bad}
 
 
-def _leaf_verdicts(v: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+def _leaf_verdicts(v: Mapping[str, Any]) -> Iterator[dict[str, object]]:
     children = v.get("children") or []
     if not children:
         yield {"name": v.get("checker") or "checker", "valid": v["valid"], "summary": v.get("summary", ""),
@@ -351,7 +351,7 @@ def write_junit(path: str, suite_name: str, outcomes: Sequence[RunOutcome]) -> N
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def entry_of(o: RunOutcome, suite_dir: str) -> dict[str, Any]:
+def entry_of(o: RunOutcome, suite_dir: str) -> dict[str, object]:
     """A run's entry in summary.json; `run_dir_rel` is its run directory relative to the suite directory, so that
     a merge on another machine finds it in a copy of the whole results directory (a CI artifact)."""
     rel = os.path.relpath(o.run_dir, suite_dir) if o.run_dir else None
@@ -369,7 +369,7 @@ def outcome_of(entry: Mapping[str, Any], run_dir: str | None) -> RunOutcome:
 
 
 def write_suite_dir(out: str, *, name: str, outcomes: Sequence[RunOutcome], fail_on: str,
-                    header: Mapping[str, Any], echo: Callable[[str], None], incomplete: bool = False) -> int:
+                    header: Mapping[str, object], echo: Callable[[str], None], incomplete: bool = False) -> int:
     """summary.json, junit.xml and summary.html of `outcomes` in `out`; returns the gate's exit code.
     `header` adds keys to summary.json (file, started, shard, merge). `incomplete`: part of the suite never ran
     (a merge with a missing shard): the suite is unknown and the gate fails (2) whatever `fail_on` says."""

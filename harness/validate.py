@@ -296,6 +296,6 @@ def _depth(v: Any) -> int:
     return deepest
 
 
-def _short(v: Any) -> str:
+def _short(v: object) -> str:
     s = repr(v)
     return s if len(s) <= 60 else s[:57] + "..."

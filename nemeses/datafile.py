@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
 
 from harness.control import Remote
 from harness.errors import FaultError
@@ -72,7 +71,7 @@ class Change:
     def changed(self) -> bool:
         return self.sha256_before != self.sha256_after
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"file": self.file, "mode": self.mode, "written": self.written, **self.detail,
                 "sha256_before": self.sha256_before, "sha256_after": self.sha256_after}
 

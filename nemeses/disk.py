@@ -183,7 +183,7 @@ class DiskNemesis:
             return self._stop(test, op)
         if op.f != OP:
             return op.replace(type="info", error=f"disk does not handle {op.f!r}")
-        v: Mapping[str, Any] = op.value if isinstance(op.value, Mapping) else {"nodes": op.value}
+        v: Mapping[str, object] = op.value if isinstance(op.value, Mapping) else {"nodes": op.value}
         mode = str(v.get("mode", "bitflip"))
         try:
             if mode not in MODES:
@@ -203,7 +203,7 @@ class DiskNemesis:
             if change is not None:
                 changes[node] = change
         self.corrupted += list(changes)
-        value: dict[str, Any] = {"nodes": nodes, "changes": [{"node": n, **c.to_json()} for n, c in changes.items()]}
+        value: dict[str, object] = {"nodes": nodes, "changes": [{"node": n, **c.to_json()} for n, c in changes.items()]}
         if start_failed:
             value["start_failed"] = start_failed
         if note:
@@ -220,7 +220,7 @@ class DiskNemesis:
         self.snapshot(test, [n for n in active_nodes(test) if n not in self.down])
         nodes, self.corrupted = sorted(set(self.corrupted), key=test.nodes.index), []
         probes = [running_probe(n, system_pids(test, n)) for n in nodes]
-        value: dict[str, Any] = {"nodes": nodes}
+        value: dict[str, object] = {"nodes": nodes}
         if self.down:
             value["refused"] = sorted(self.down)  # would not start again on its corrupted data
         return op.replace(type="info", value=with_evidence(value, Evidence(probes=tuple(probes))))
@@ -289,7 +289,7 @@ class DiskPlugin:
         modes = tuple(test.nemesis_opts.get("disk-mode") or MODES)
         specs = tuple(test.nemesis_opts.get("disk-targets") or ("one",))
 
-        def corrupt(t: Test) -> dict[str, Any]:
+        def corrupt(t: Test) -> dict[str, object]:
             return {"f": OP, "value": {"nodes": t.rng.choice(specs), "mode": t.rng.choice(modes)}}
 
         gen = family_generator(test, "disk", FS, default_schedule(test, corrupt, {"f": STOP}))

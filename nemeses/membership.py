@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clusters.daemon import daemon_pids, start_daemon
 from harness.control import NotYet, retry_until
@@ -122,7 +122,7 @@ class EtcdMembership:
 
     def invoke(self, test: Test, op: Op) -> Op:
         if op.f == REMOVE:
-            v: Mapping[str, Any] = op.value if isinstance(op.value, Mapping) else {"nodes": op.value}
+            v: Mapping[str, object] = op.value if isinstance(op.value, Mapping) else {"nodes": op.value}
             try:
                 nodes, note = targets_of(test, v.get("nodes", "one"))
             except ValueError as e:
@@ -139,7 +139,7 @@ class EtcdMembership:
                     done.append(n)
                 except Exception as e:  # noqa: BLE001 - report each node
                     errors.append(f"{n}: {e}")
-            value: dict[str, Any] = {"removed": done}
+            value: dict[str, object] = {"removed": done}
             if skipped:
                 value["kept"] = skipped  # removing them would leave fewer than two members
             if note:

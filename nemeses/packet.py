@@ -244,7 +244,7 @@ class PacketNemesis:
         self.heal(test)
         b = self.behaviour
         netem = b.netem(bool(self.have_netem))
-        value: dict[str, Any] = {"nodes": nodes, "behaviour": {k: x for k, x in asdict(b).items() if x}}
+        value: dict[str, object] = {"nodes": nodes, "behaviour": {k: x for k, x in asdict(b).items() if x}}
         if netem or b.rate:
             for n in nodes:
                 self._shape(test, n, [test.node_host(p) for p in test.nodes if p != n], netem)
@@ -335,7 +335,7 @@ class PacketPlugin:
                                  "use packet-loss with packet-loss-via=iptables, or packet-rate")
         specs = tuple(test.nemesis_opts.get("packet-targets") or ("one",))
 
-        def start(t: Test) -> dict[str, Any]:
+        def start(t: Test) -> dict[str, object]:
             return {"f": START, "value": {"nodes": t.rng.choice(specs)}}
 
         gen = family_generator(test, "packet", FS, default_schedule(test, start, {"f": STOP}))

@@ -19,7 +19,7 @@ which `harness cleanup` does the same. Options: `power-loss-targets` (node specs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clusters import lazyfs
 from harness.control import on_nodes
@@ -47,7 +47,7 @@ DEFAULT_SPECS = ("one", "majority", "all")
 MODES = ("lose", "torn", "both")
 
 
-def _drop_probe(node: str, dropped: dict[str, Any] | None) -> Probe:
+def _drop_probe(node: str, dropped: dict[str, object] | None) -> Probe:
     """What the node's filesystem dropped (it answered: the power cut took effect on the data), or that it did
     not answer."""
     if dropped is None:
@@ -115,7 +115,7 @@ class PowerLossNemesis:
         if missing:
             return op.replace(type="info", error=f"power-off: no lazy filesystem on {', '.join(missing)}")
 
-        def cut(node: str) -> dict[str, Any]:
+        def cut(node: str) -> dict[str, object]:
             self.off.add(node)
             test.db.kill(test, node)
             reply = lazyfs.command(test, self.mounts[node], "torn-write" if torn else "power-loss")
@@ -124,7 +124,7 @@ class PowerLossNemesis:
         before, _ = on_nodes(nodes, lambda n: system_pids(test, n))
         dropped, failed = on_nodes(nodes, cut)
         after, _ = on_nodes(nodes, lambda n: system_pids(test, n))
-        value: dict[str, Any] = {"nodes": nodes, "torn": torn, "dropped": dropped}
+        value: dict[str, object] = {"nodes": nodes, "torn": torn, "dropped": dropped}
         if note:
             value["skipped"] = note
         evidence = kill_evidence(test, nodes, before, after)
@@ -188,7 +188,7 @@ class PowerLossPlugin:
         specs: tuple[str, ...] = tuple(test.nemesis_opts.get("power-loss-targets") or ()) or DEFAULT_SPECS
         mode = str(test.nemesis_opts.get("power-loss-mode") or "lose")
 
-        def off(t: Test) -> dict[str, Any]:
+        def off(t: Test) -> dict[str, object]:
             torn = mode == "torn" or (mode == "both" and t.rng.random() < 0.5)
             return {"f": OFF, "value": {"nodes": t.rng.choice(specs), "torn": torn}}
 

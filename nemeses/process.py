@@ -25,7 +25,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.control import Remote, failures_text, on_all, on_nodes
 from harness.db import HasPrimaries, Killable, Pausable, active_nodes, require
@@ -104,7 +104,7 @@ class KillNemesis:
             before = on_all(nodes, lambda n: system_pids(test, n))
             _, failed = on_nodes(nodes, lambda n: db.kill(test, n))
             after = on_all(nodes, lambda n: system_pids(test, n))
-            value: dict[str, Any] = {"nodes": nodes}
+            value: dict[str, object] = {"nodes": nodes}
             if note:
                 value["skipped"] = note
             return op.replace(type="info", value=with_evidence(value, kill_evidence(test, nodes, before, after)),
@@ -190,7 +190,7 @@ class PauseNemesis:
                 return op.replace(type="info", error=f"pause: {e}")
             _, failed = on_nodes(nodes, lambda n: self._pause(test, n))
             pids = {n: self.paused.get(n, []) for n in nodes}
-            value: dict[str, Any] = {"nodes": nodes, "pids": pids}
+            value: dict[str, object] = {"nodes": nodes, "pids": pids}
             if note:
                 value["skipped"] = note
             return op.replace(type="info", value=with_evidence(value, self._states(test, pids, stopped=True)),
@@ -327,7 +327,7 @@ class ProcessFaultPlugin:
         specs = _default_specs(test, self.name)
         start_f = self.start_f
 
-        def start(t: Test) -> dict[str, Any]:
+        def start(t: Test) -> dict[str, object]:
             return {"f": start_f, "value": t.rng.choice(specs)}
 
         stop = {"f": self.stop_f}

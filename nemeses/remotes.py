@@ -10,7 +10,7 @@ daemons die with the container), so for docker we record the container name ours
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.control import Remote
 from harness.errors import FaultError
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from harness.test import Test
 
 
-def locator_for(test: Test, node: str) -> dict[str, Any]:
+def locator_for(test: Test, node: str) -> dict[str, object]:
     """How to reach `node` of the test again without the test: {"via": "netns"|"docker"|"ssh", "node", ...}."""
     remote = test.cluster.remote(node)
     loc = getattr(remote, "locator", None)
@@ -31,7 +31,7 @@ def locator_for(test: Test, node: str) -> dict[str, Any]:
     raise FaultError(f"cannot record how to reach node {node} again ({type(remote).__name__} has no locator)")
 
 
-def remote_from_locator(data: Mapping[str, Any]) -> Remote:
+def remote_from_locator(data: Mapping[str, object]) -> Remote:
     """A Remote for the node a locator names. The caller closes it."""
     via = data.get("via")
     node = str(data.get("node", "?"))
@@ -52,7 +52,7 @@ def remote_from_locator(data: Mapping[str, Any]) -> Remote:
     raise FaultError(f"unknown locator {via!r} for node {node}")
 
 
-def node_is_gone(data: Mapping[str, Any]) -> bool:
+def node_is_gone(data: Mapping[str, object]) -> bool:
     """True when the node a locator names no longer exists (its namespace or container was removed), so there
     is nothing left to heal on it."""
     via = data.get("via")

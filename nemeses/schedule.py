@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -34,10 +34,10 @@ if TYPE_CHECKING:
     from harness.test import Test
 
 # An op of a schedule: a fixed template, or a function of the test drawing its value from test.rng.
-StepMaker = Callable[["Test"], Mapping[str, Any]]
-Step = Mapping[str, Any] | StepMaker
+StepMaker = Callable[["Test"], Mapping[str, object]]
+Step = Mapping[str, object] | StepMaker
 
-def _step_op(step: Step, test: Test) -> Mapping[str, Any]:
+def _step_op(step: Step, test: Test) -> Mapping[str, object]:
     return step(test) if callable(step) else step
 
 
@@ -144,7 +144,7 @@ class ScheduleEntry:
 
     at: float
     f: str
-    value: Any = None
+    value: object = None
 
 
 class Scripted(Gen):
@@ -208,7 +208,7 @@ SCHEDULE_SPEC = OptionSpec(
 )
 
 
-def family_generator(test: Test, family: str, fs: frozenset[str], default: Any) -> Any:
+def family_generator(test: Test, family: str, fs: frozenset[str], default: object) -> object:
     """The schedule of one family: its entries of the `schedule=FILE` scenario if one is given, else `default`.
     Raises BadInput for a scenario entry that no selected built-in family handles."""
     entries: tuple[ScheduleEntry, ...] = tuple(test.nemesis_opts.get("schedule") or ())

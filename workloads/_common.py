@@ -26,7 +26,7 @@ class PerTest(Generic[S]):
 
     def __init__(self, make: Callable[[], S]) -> None:
         self._make = make
-        self._states: weakref.WeakKeyDictionary[Any, S] = weakref.WeakKeyDictionary()
+        self._states: weakref.WeakKeyDictionary[object, S] = weakref.WeakKeyDictionary()
 
     def get(self, test: Test) -> S:
         state = self._states.get(test.rng)
@@ -35,7 +35,7 @@ class PerTest(Generic[S]):
         return state
 
 
-def registered_checker(test: Test, name: str, **opts: Any) -> Checker:
+def registered_checker(test: Test, name: str, **opts: object) -> Checker:
     """The checker `name` of the `harness.checkers` registry, made with `opts` (the plugin's option names, values
     already parsed). A name no plugin has is UnknownPlugin (bad input, 254) while the test is built, before any
     node starts. A test built without a registry (unit tests of workloads) gets this distribution's one."""

@@ -112,12 +112,12 @@ def txn_generator(workload: str, write_f: str, test: Test) -> Any:
     n_keys, lo, hi = o["keys"], o["min-txn-length"], o["max-txn-length"]
     per_key, read_ratio, shape = o["max-writes-per-key"], o["read-ratio"], o["shape"]
 
-    def next_txn(test: Test, ctx: Context, state: TxnState) -> tuple[dict[str, Any], TxnState]:
+    def next_txn(test: Test, ctx: Context, state: TxnState) -> tuple[dict[str, object], TxnState]:
         rng = test.rng
         active, writes = list(state.active), list(state.writes)
         next_key, next_value = state.next_key, state.next_value
 
-        def write(k: int) -> list[Any]:
+        def write(k: int) -> list[object]:
             nonlocal next_key, next_value
             i = active.index(k)
             writes[i] += 1

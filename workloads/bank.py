@@ -12,7 +12,6 @@ total spread evenly, the remainder on account 0). The final phase reads once mor
 
 from __future__ import annotations
 
-from typing import Any
 
 from harness.checker import Checker
 from harness.generator.context import Context
@@ -48,7 +47,7 @@ class BankWorkload:
         at_least(self.name, o, 0, "total")
         rng, n, most, read_ratio = test.rng, o["accounts"], o["max-transfer"], o["read-ratio"]
 
-        def next_op(test: Test, ctx: Context) -> dict[str, Any]:
+        def next_op(test: Test, ctx: Context) -> dict[str, object]:
             if rng.random() < read_ratio:
                 return {"f": "read", "value": None}
             src, dst = rng.sample(range(n), 2)

@@ -9,7 +9,6 @@ The counter starts at 0. The final phase reads until one read is ok.
 
 from __future__ import annotations
 
-from typing import Any
 
 from harness.checker import Checker
 from harness.generator.context import Context
@@ -32,7 +31,7 @@ class CounterWorkload:
         at_least(self.name, test.workload_opts, 1, "max-add")
         rng, most, read_ratio = test.rng, test.workload_opts["max-add"], test.workload_opts["read-ratio"]
 
-        def next_op(test: Test, ctx: Context) -> dict[str, Any]:
+        def next_op(test: Test, ctx: Context) -> dict[str, object]:
             if rng.random() < read_ratio:
                 return {"f": "read", "value": None}
             return {"f": "add", "value": rng.randint(1, most)}

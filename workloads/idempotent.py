@@ -38,7 +38,7 @@ class RetryState:
     requests invoked (the next fresh key). Changed only by `update`, that is by dispatched events."""
 
     def __init__(self) -> None:
-        self.due: list[dict[str, Any]] = []
+        self.due: list[dict[str, object]] = []
         self.retries: dict[str, int] = {}
         self.fresh = 0
 
@@ -99,7 +99,7 @@ class IdempotentWorkload:
         state = _STATE.get(test)
         rng, accounts, most, read_ratio = test.rng, o["accounts"], o["max-amount"], o["read-ratio"]
 
-        def make(test: Test) -> dict[str, Any]:
+        def make(test: Test) -> dict[str, object]:
             if rng.random() < read_ratio:
                 return {"f": "read", "value": None}
             value = {"key": f"p{state.fresh}", "account": rng.randrange(accounts), "amount": rng.randint(1, most)}

@@ -11,7 +11,6 @@ Keys are the integers 0..keys-1. The final phase reads every key once.
 
 from __future__ import annotations
 
-from typing import Any
 
 from harness.checker import Checker
 from harness.generator.context import Context
@@ -36,7 +35,7 @@ class MonotonicWorkload:
         at_least(self.name, test.workload_opts, 1, "keys")
         rng, keys, read_ratio = test.rng, test.workload_opts["keys"], test.workload_opts["read-ratio"]
 
-        def next_op(test: Test, ctx: Context) -> dict[str, Any]:
+        def next_op(test: Test, ctx: Context) -> dict[str, object]:
             f = "read" if rng.random() < read_ratio else "write"
             return {"f": f, "value": [rng.randrange(keys), None]}
 

@@ -83,7 +83,7 @@ class RegisterWorkload:
             raise BadInput("workload register: keys, ops-per-key and values must be at least 1")
         write_ratio = read_ratio + (1 - read_ratio) / 2
 
-        def next_op(test: Test, ctx: Context, n: int) -> tuple[dict[str, Any], int]:
+        def next_op(test: Test, ctx: Context, n: int) -> tuple[dict[str, object], int]:
             rng = test.rng
             key = (n // (per_key * keys)) * keys + rng.randrange(keys)
             r = rng.random()
@@ -98,7 +98,7 @@ class RegisterWorkload:
     def final_generator(self, test: Test) -> GenLike:
         cursor = self._cursor(test)
 
-        def final_reads(test: Test, ctx: Context) -> Any:
+        def final_reads(test: Test, ctx: Context) -> object:
             return [{"f": "read", "value": (k, None)} for k in range(cursor.max_key + 1)]
 
         return _Lazy(final_reads)

@@ -10,7 +10,6 @@ With `checker=set-full` every read is judged (lost, stale and never-read element
 
 from __future__ import annotations
 
-from typing import Any
 
 from harness import generator as g
 from harness.checker import Checker
@@ -34,7 +33,7 @@ class SetWorkload:
     def generator(self, test: Test) -> GenLike:
         read_ratio = test.workload_opts["read-ratio"]
 
-        def next_op(test: Test, ctx: Context, element: int) -> tuple[dict[str, Any], int]:
+        def next_op(test: Test, ctx: Context, element: int) -> tuple[dict[str, object], int]:
             if read_ratio and test.rng.random() < read_ratio:
                 return {"f": "read", "value": None}, element
             return {"f": "add", "value": element}, element + 1

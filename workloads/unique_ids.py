@@ -8,7 +8,6 @@ There is no final phase.
 
 from __future__ import annotations
 
-from typing import Any
 
 from harness.checker import Checker
 from harness.generator.context import Context
@@ -25,7 +24,7 @@ class UniqueIdsWorkload:
     option_specs = OPTIONS
 
     def generator(self, test: Test) -> GenLike:
-        def next_op(test: Test, ctx: Context) -> dict[str, Any]:
+        def next_op(test: Test, ctx: Context) -> dict[str, object]:
             return {"f": "generate", "value": None}
 
         return next_op

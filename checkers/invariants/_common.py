@@ -46,7 +46,7 @@ class CheckerPlugin:
     build: Callable[[Mapping[str, Any]], FrozenChecker]
     help: str = ""
 
-    def make(self, opts: Mapping[str, Any]) -> FrozenChecker:
+    def make(self, opts: Mapping[str, object]) -> FrozenChecker:
         full = {s.name: s.default for s in self.option_specs}
         full.update(opts)
         return self.build(full)
@@ -82,7 +82,7 @@ def parse_f_set(text: str) -> frozenset[str]:
 ATOMS: frozenset[type] = frozenset({int, str, float, bool, type(None), bytes})
 
 
-def freeze(v: Any) -> Hashable:
+def freeze(v: object) -> Hashable:
     """A hashable, equality-preserving form of a history value: lists become tuples, sets frozensets, dicts
     sorted tuples of items (by repr, so mixed key types do not break the sort)."""
     if type(v) in ATOMS:
@@ -96,7 +96,7 @@ def freeze(v: Any) -> Hashable:
     return v
 
 
-def jsonable(v: Any) -> Any:
+def jsonable(v: object) -> object:
     """A JSON-serializable form of a (frozen) value, for `Verdict.details`."""
     if v is None or isinstance(v, str | int | float | bool):
         return v
@@ -109,7 +109,7 @@ def jsonable(v: Any) -> Any:
     return repr(v)
 
 
-def show(v: Any) -> str:
+def show(v: object) -> str:
     """A value as it appears in a diagnosis line: tuples and lists as [a, b], strings bare."""
     if isinstance(v, str):
         return v
@@ -118,7 +118,7 @@ def show(v: Any) -> str:
     return repr(v)
 
 
-def range_string(elements: Iterable[Any], limit: int = 200) -> str:
+def range_string(elements: Iterable[object], limit: int = 200) -> str:
     """Integers as Jepsen-style ranges ("1-5 7 9-10"); other values sorted by repr; cut after `limit` parts."""
     ints = sorted(e for e in elements if isinstance(e, int) and not isinstance(e, bool))
     others = sorted((e for e in elements if not (isinstance(e, int) and not isinstance(e, bool))), key=repr)
@@ -180,7 +180,7 @@ class Findings:
 def verdict(
     name: str,
     findings: Findings,
-    details: Mapping[str, Any],
+    details: Mapping[str, object],
     *,
     unknown_kinds: Sequence[str] = (),
     ok_summary: str = "",

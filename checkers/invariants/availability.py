@@ -101,7 +101,7 @@ class FaultInterval:
     end_ns: int | None = None
     stop_f: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"f": self.f, "start_op": self.start_index, "start_s": self.start_ns / 1e9, "stop_f": self.stop_f,
                 "end_op": self.end_index, "end_s": None if self.end_ns is None else self.end_ns / 1e9}
 

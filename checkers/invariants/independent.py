@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.checker import UNKNOWN, Finding, Verdict, merge_validity, safe_check
 from harness.op import History, Op
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def split_by_key(history: History) -> dict[Hashable, list[Op]]:
     """Ops per key, with values unwrapped from their [key, value] pairs, in history order."""
     out: dict[Hashable, list[Op]] = {}
-    pending: dict[Any, Hashable] = {}
+    pending: dict[object, Hashable] = {}
     for op in history.ops:
         v = op.value
         if op.type == "invoke":
@@ -73,7 +73,7 @@ class IndependentChecker:
                            findings=(incomplete("no-keys", "incomplete check: independent keys were asked for, but "
                                                 "no client op value is a [key, value] pair"),))
         findings: list[Finding] = []
-        bad_keys: dict[str, Any] = {}
+        bad_keys: dict[str, object] = {}
         valids = []
         for k in sorted(per_key, key=repr):
             v = safe_check(self.inner, test, History(per_key[k]), out_dir)

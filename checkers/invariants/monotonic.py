@@ -60,12 +60,12 @@ class _Floor:
     versions: list[Any]
     ops: list[int]
 
-    def at(self, pos: int) -> tuple[Any, int] | None:
+    def at(self, pos: int) -> tuple[object, int] | None:
         """The highest version of observations completed before `pos`, and the op that showed it."""
         i = bisect.bisect_left(self.positions, pos) - 1
         return (self.versions[i], self.ops[i]) if i >= 0 else None
 
-    def raise_to(self, pos: int, version: Any, op_index: int) -> None:
+    def raise_to(self, pos: int, version: object, op_index: int) -> None:
         if not self.versions or version > self.versions[-1]:
             self.positions.append(pos)
             self.versions.append(version)
@@ -88,7 +88,7 @@ class MonotonicChecker:
         realtime = self.mode in ("realtime", "both")
         fs = {self.read_f} | ({self.write_f} if self.writes else set())
         floors: dict[Hashable, _Floor] = {}
-        last_seen: dict[tuple[Any, Hashable], tuple[Any, int]] = {}  # (process, key) -> (version, op index)
+        last_seen: dict[tuple[object, Hashable], tuple[Any, int]] = {}  # (process, key) -> (version, op index)
         invoked_at: dict[Any, tuple[int, int]] = {}  # process -> (position, index) of its pending invocation
         findings = Findings(self.max_findings)
         observations = 0

@@ -58,10 +58,10 @@ class Read(NamedTuple):
     invocation: Op
     completion: Op
     pos: int
-    value: Any
+    value: object
 
 
-def _read_elements(op: Op, v: Any) -> tuple[set[Hashable], int]:
+def _read_elements(op: Op, v: object) -> tuple[set[Hashable], int]:
     """The distinct elements of a read, and how many it listed."""
     if not isinstance(v, list | tuple | set | frozenset):
         raise bad_value(op, "a set read must return a list or set of elements")
@@ -96,7 +96,7 @@ class _Group:
 _RANK = {"fail": 0, "info": 1, "ok": 2}
 
 
-def _unpair(op: Op, v: Any) -> tuple[Hashable, Any]:
+def _unpair(op: Op, v: object) -> tuple[Hashable, object]:
     if isinstance(v, list | tuple) and len(v) == 2:
         k = v[0]
         return (k if type(k) in ATOMS else freeze(k)), v[1]
@@ -106,7 +106,7 @@ def _unpair(op: Op, v: Any) -> tuple[Hashable, Any]:
 def _scan(history: History, add_f: str, read_f: str, keyed: bool) -> dict[Hashable, _Group]:
     """Adds by element and ok reads, per key (the one key None when not keyed)."""
     groups: dict[Hashable, _Group] = {}
-    pending: dict[Any, tuple[int, Op, Hashable, Any]] = {}  # process -> (position, invocation, key, value)
+    pending: dict[object, tuple[int, Op, Hashable, object]] = {}  # process -> (position, invocation, key, value)
     for pos, op in enumerate(history.ops):
         f = op.f
         if f != add_f and f != read_f:

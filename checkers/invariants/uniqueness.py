@@ -57,9 +57,9 @@ class UniquenessChecker:
 
     def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         # hold = [start position, end position, owner, acquire ok index, release invoke index or -1]
-        holds: dict[Hashable, list[list[Any]]] = {}
-        open_hold: dict[tuple[Hashable, Hashable], list[Any]] = {}
-        pending: dict[Any, tuple[int, Op]] = {}
+        holds: dict[Hashable, list[list[object]]] = {}
+        open_hold: dict[tuple[Hashable, Hashable], list[object]] = {}
+        pending: dict[object, tuple[int, Op]] = {}
         acq, rel = self.acquire_fs, self.release_fs
         for pos, op in enumerate(history.ops):
             f = op.f
@@ -89,9 +89,9 @@ class UniquenessChecker:
         return verdict(self.name, findings, details,
                        ok_summary=f"{len(holds)} resources never held by more than {self.limit} at once")
 
-    def _sweep(self, res: Hashable, hs: list[list[Any]], findings: Findings) -> None:
+    def _sweep(self, res: Hashable, hs: list[list[object]], findings: Findings) -> None:
         events = sorted([(h[0], 1, i) for i, h in enumerate(hs)] + [(h[1], 0, i) for i, h in enumerate(hs)])
-        active: dict[int, list[Any]] = {}
+        active: dict[int, list[object]] = {}
         for _pos, kind, i in events:
             if kind == 0:
                 active.pop(i, None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-from typing import Any
 
 from clusters.declarative import template
 from clusters.declarative.protocol import Answer, Lost, NotSent
@@ -50,7 +49,7 @@ def pointer(data: bytes, path: str) -> object:
     """The value at JSON pointer `path` ("" is the whole document) in the JSON `data`; MISSING if there is none
     or the body is not JSON."""
     try:
-        doc: Any = json.loads(data)
+        doc: object = json.loads(data)
     except ValueError:
         return MISSING
     for raw in path.split("/")[1:] if path else []:

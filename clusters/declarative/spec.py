@@ -191,7 +191,7 @@ def _build(path: str, digest: str, data: dict[str, Any], where: _Where) -> Syste
                       conf=MappingProxyType(conf), nodes=nodes, client=client, workloads=workloads)
 
 
-def _text(v: Any) -> str:
+def _text(v: object) -> str:
     return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
 
@@ -245,7 +245,7 @@ def _nodes(d: dict[str, Any], where: _Where, conf: frozenset[str]) -> NodeSpec:
     )
 
 
-def _needs_ports(d: dict[str, Any], where: _Where) -> None:
+def _needs_ports(d: dict[str, object], where: _Where) -> None:
     """A template that uses {port} (or the peer placeholders) needs nodes.port declared."""
     for key in ("install", "start", "data_dir", "logs", "data_files", "ready", "primary"):
         text = json.dumps(d.get(key, ""))

@@ -97,7 +97,7 @@ class DockerCluster:
         started = on_all(by_name, lambda name: start(by_name[name]))
         self.nodes = tuple(started[n.name] for n in self.nodes)
 
-    def _privileges(self) -> dict[str, Any]:
+    def _privileges(self) -> dict[str, object]:
         """NET_ADMIN for the network faults; with a FUSE filesystem wanted (the power-loss nemesis), /dev/fuse and
         SYS_ADMIN, which mounting it needs, and nothing more (not --privileged)."""
         if "fuse" not in self.spec.needs:
@@ -180,7 +180,7 @@ class DockerProvider:
         OptionSpec(name="image", default="", help="node image to use as is (skips the build)"),
     )
 
-    def create(self, spec: ClusterSpec, ledger: Any) -> DockerCluster:
+    def create(self, spec: ClusterSpec, ledger: object) -> DockerCluster:
         opts = parse_opts("cluster docker", self.option_specs, {k: str(v) for k, v in (spec.opts or {}).items()})
         if not spec.node_names:
             raise BadInput("the docker cluster needs at least one node name")

@@ -71,7 +71,7 @@ class EtcdSystem:
         o = self._opts(test)
         return EtcdClient(workload=test.options.workload, reads=str(o["reads"]), txn_retries=int(o["txn_retries"]))
 
-    def versions(self, test: Test) -> dict[str, Any]:
+    def versions(self, test: Test) -> dict[str, object]:
         db = self.db(test)
         return {"etcd": db.installed_version(test, test.nodes[0]), "binary": db.binary}
 

@@ -117,7 +117,7 @@ class Gateway:
             self._conn = conn
         return conn
 
-    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def call(self, path: str, body: dict[str, object]) -> dict[str, Any]:
         """POST `body` to `path` ("/v3/kv/range"...); the decoded reply, or EtcdError. The gateway's prefix
         moved between releases (3.2 /v3alpha, 3.3 /v3beta, 3.4+ /v3): on a 404 (definite: nothing ran) the
         older prefixes are tried once and the one that answers is kept for this connection."""
@@ -132,7 +132,7 @@ class Gateway:
             return reply
         raise EtcdError(f"no etcd v3 gateway answers {path} (tried {', '.join(GATEWAY_PREFIXES)})", definite=True)
 
-    def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, path: str, body: dict[str, object]) -> dict[str, object]:
         conn = self._connected()
         payload = json.dumps(body).encode()
         try:
@@ -160,7 +160,7 @@ class Gateway:
     def range(
         self, key: str, *, end: str | None = None, serializable: bool = False, keys_only: bool = False
     ) -> list[KV]:
-        body: dict[str, Any] = {"key": b64(key)}
+        body: dict[str, object] = {"key": b64(key)}
         if end is not None:
             body["range_end"] = b64(end)
         if serializable:
@@ -175,14 +175,14 @@ class Gateway:
         return int(reply.get("header", {}).get("revision", 0))
 
     def txn(
-        self, compare: list[dict[str, Any]], success: list[dict[str, Any]], failure: list[dict[str, Any]] | None = None
+        self, compare: list[dict[str, object]], success: list[dict[str, object]], failure: list[dict[str, object]] | None = None
     ) -> tuple[bool, list[dict[str, Any]]]:
         """(succeeded, responses). A false `succeeded` is omitted from the gateway's JSON; absent means false."""
         reply = self.call("/v3/kv/txn", {"compare": compare, "success": success, "failure": failure or []})
         return bool(reply.get("succeeded", False)), list(reply.get("responses", []))
 
     # cluster ---------------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         return self.call("/v3/maintenance/status", {})
 
     def members(self) -> dict[str, str]:
@@ -191,19 +191,19 @@ class Gateway:
         return {str(m.get("ID", "")): str(m.get("name", "")) for m in reply.get("members", [])}
 
 
-def compare_value(key: str, value: str) -> dict[str, Any]:
+def compare_value(key: str, value: str) -> dict[str, object]:
     return {"key": b64(key), "target": "VALUE", "result": "EQUAL", "value": b64(value)}
 
 
-def compare_mod(key: str, mod_revision: int) -> dict[str, Any]:
+def compare_mod(key: str, mod_revision: int) -> dict[str, object]:
     return {"key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": str(mod_revision)}
 
 
-def request_put(key: str, value: str) -> dict[str, Any]:
+def request_put(key: str, value: str) -> dict[str, object]:
     return {"request_put": {"key": b64(key), "value": b64(value)}}
 
 
-def request_range(key: str) -> dict[str, Any]:
+def request_range(key: str) -> dict[str, object]:
     return {"request_range": {"key": b64(key)}}
 
 

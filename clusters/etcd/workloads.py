@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 class Performer(Protocol):
     def setup(self, s: Session, test: Test) -> None: ...
 
-    def perform(self, s: Session, op: Op) -> Any: ...
+    def perform(self, s: Session, op: Op) -> object: ...
 
 
 def _bad(workload: str, op: Op) -> BadInput:
@@ -91,7 +91,7 @@ class _NoSetup:
 class Register(_NoSetup):
     """read (k, None) -> (k, v | None); write (k, v); cas (k, (old, new)): fails with "cas-mismatch"."""
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         if op.f == "read":
             k = op.value[0]
             kv = _read_one(s, f"r/{k}")
@@ -113,7 +113,7 @@ class Register(_NoSetup):
 class Set(_NoSetup):
     """add element; read -> sorted elements (one range over s/, served atomically at one revision)."""
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         if op.f == "add":
             s.gw.put(f"s/{op.value}", "")
             return op.value
@@ -126,16 +126,16 @@ class Set(_NoSetup):
 class ListAppend(_NoSetup):
     """txn [["append", k, v] | ["r", k, None], ...]: a read sees the txn's own earlier appends."""
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         if op.f != "txn":
             raise _bad("list-append", op)
         mops = op.value
         keys = list(dict.fromkeys(f"l/{m[1]}" for m in mops))
 
-        def apply(snap: Snapshot) -> tuple[list[list[Any]], dict[str, str]]:
+        def apply(snap: Snapshot) -> tuple[list[list[object]], dict[str, str]]:
             state = {key: (json.loads(kv.value) if kv is not None else []) for key, kv in snap.items()}
             written: set[str] = set()
-            out: list[list[Any]] = []
+            out: list[list[object]] = []
             for f, k, v in mops:
                 key = f"l/{k}"
                 if f == "r":
@@ -155,7 +155,7 @@ class RwRegister(_NoSetup):
     """txn [["w", k, v] | ["r", k, None], ...]: reads filled in (None if never written); a read after the txn's
     own write of the key sees that write. Guards cover exactly the keys whose snapshot value a read observed."""
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         if op.f != "txn":
             raise _bad("rw-register", op)
         mops = op.value
@@ -170,10 +170,10 @@ class RwRegister(_NoSetup):
             elif m[0] == "w":
                 written.add(key)
 
-        def apply(snap: Snapshot) -> tuple[list[list[Any]], dict[str, str]]:
-            state: dict[str, Any] = {key: (json.loads(kv.value) if kv is not None else None) for key, kv in snap.items()}
+        def apply(snap: Snapshot) -> tuple[list[list[object]], dict[str, str]]:
+            state: dict[str, object] = {key: (json.loads(kv.value) if kv is not None else None) for key, kv in snap.items()}
             puts: dict[str, str] = {}
-            out: list[list[Any]] = []
+            out: list[list[object]] = []
             for f, k, v in mops:
                 key = f"w/{k}"
                 if f == "r":
@@ -201,7 +201,7 @@ class Bank:
         puts = [request_put(f"b/{a}", str(b)) for a, b in balances.items()]
         _retry_setup("bank", lambda: s.gw.txn(guards, puts))
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         if op.f == "read":
             kvs = s.gw.range("b/", end=prefix_end("b/"), serializable=s.serializable)
             return {_element(kv.key[2:]): int(kv.value) for kv in kvs}
@@ -209,7 +209,7 @@ class Bank:
             src, dst, amount = op.value["from"], op.value["to"], int(op.value["amount"])
             a, b = f"b/{src}", f"b/{dst}"
 
-            def apply(snap: Snapshot) -> tuple[Any, dict[str, str]]:
+            def apply(snap: Snapshot) -> tuple[object, dict[str, str]]:
                 missing = [k for k in (a, b) if snap.get(k) is None]
                 if missing:
                     raise Rejected(f"no account {missing[0][2:]}")
@@ -227,7 +227,7 @@ class Bank:
 class Counter(_NoSetup):
     """add delta -> delta (guarded read-modify-write of c/n); read -> the count (0 before any add)."""
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         if op.f == "add":
             delta = int(op.value)
             return cas_update(s, "c/n", lambda kv: (op.value, str(_int(kv) + delta)))
@@ -239,7 +239,7 @@ class Counter(_NoSetup):
 class UniqueIds(_NoSetup):
     """generate -> the next integer id (guarded increment of u/next: unique only if the guard does its work)."""
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         if op.f == "generate":
             def step(kv: KV | None) -> tuple[int, str]:
                 new = _int(kv) + 1
@@ -252,11 +252,11 @@ class UniqueIds(_NoSetup):
 class Monotonic(_NoSetup):
     """write [k, None] -> [k, v] (guarded increment: v is above every earlier version); read [k, None] -> [k, v]."""
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         k = op.value[0]
         key = f"m/{k}"
         if op.f == "write":
-            def step(kv: KV | None) -> tuple[list[Any], str]:
+            def step(kv: KV | None) -> tuple[list[object], str]:
                 new = _int(kv) + 1
                 return [k, new], str(new)
 
@@ -270,7 +270,7 @@ class Idempotent(_NoSetup):
     """request {"key", ...payload} -> {..., "result": r}, r the revision at which the payment was applied (a
     retry of an applied key returns the same r and applies nothing); read -> {key: times applied}."""
 
-    def perform(self, s: Session, op: Op) -> Any:
+    def perform(self, s: Session, op: Op) -> object:
         if op.f == "request" and isinstance(op.value, Mapping):
             key = str(op.value["key"])
             payload = json.dumps({k: v for k, v in op.value.items() if k != "result"}, sort_keys=True)

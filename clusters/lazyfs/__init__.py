@@ -124,12 +124,12 @@ def mount(test: Test, m: LazyMount) -> None:
         raise ClusterError(f"on {node}: the lazy filesystem did not mount at {m.data_dir}: {tail[-400:]}")
 
 
-def command(test: Test, m: LazyMount, what: str) -> dict[str, Any]:
+def command(test: Test, m: LazyMount, what: str) -> dict[str, object]:
     """Send `what` (power-loss, torn-write, sync, stats) to the filesystem; its JSON reply, or ClusterError."""
     r = fs_remote(test, m.node).run([node_python(test), m.program, "ctl", m.control, what], timeout=120,
                                     check=False)
     try:
-        reply: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
+        reply: dict[str, object] = json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise ClusterError(f"on {m.node}: lazyfs {what} gave no answer: {r.stderr.strip()[-300:]}") from None
     if not reply.get("ok"):
@@ -165,7 +165,7 @@ def mount_data(test: Test, node: str, data_dir: str) -> None:
     mount(test, describe(test, node, data_dir))
 
 
-def lose_unfsynced(test: Test, node: str, data_dir: str) -> dict[str, Any] | None:
+def lose_unfsynced(test: Test, node: str, data_dir: str) -> dict[str, object] | None:
     """For `lazyfs=true`, right after the system was killed on `node`: drop what it had not fsynced, as a power
     cut would; the filesystem's account of what it dropped, or None where the directory is not mounted."""
     m = describe(test, node, data_dir)

@@ -88,11 +88,11 @@ class LocalCluster:
             self._make("workdir", node.workdir, os.path.exists(node.workdir),
                        functools.partial(os.makedirs, node.workdir), node=node.name)
 
-    def _made(self, kind: str, key: str, **data: Any) -> None:
+    def _made(self, kind: str, key: str, **data: object) -> None:
         self.ledger.record(kind, key, **data)
         self._created.append((kind, key))
 
-    def _make(self, kind: str, key: str, exists: bool, create: Callable[[], None], **data: Any) -> None:
+    def _make(self, kind: str, key: str, exists: bool, create: Callable[[], None], **data: object) -> None:
         """Record `kind` `key` in the ledger, then create it; one that already exists belongs to someone else."""
         if exists:
             raise ClusterError(f"{kind} {key} already exists (another run's?): refusing to use or remove it")
@@ -134,7 +134,7 @@ class LocalProvider:
         OptionSpec(name="subnet", default="", help="IPv4 /24 for the nodes (default: a free 10.77.<k>.0/24)"),
     )
 
-    def create(self, spec: ClusterSpec, ledger: Any) -> LocalCluster:
+    def create(self, spec: ClusterSpec, ledger: object) -> LocalCluster:
         opts = parse_opts("cluster local", self.option_specs, {k: str(v) for k, v in (spec.opts or {}).items()})
         if os.geteuid() != 0:
             raise BadInput(

@@ -124,7 +124,7 @@ class MariaDBSystem:
                              home=test.nodes[0] if o.routing == "one" else None, port=o.port,
                              password=test.secrets.password("mariadb"))
 
-    def versions(self, test: Test) -> dict[str, Any]:
+    def versions(self, test: Test) -> dict[str, object]:
         db = test.db if isinstance(test.db, MariaDB) else self.db(test)
         o = db.opts
         return {"mariadb": db.installed_version(test, test.nodes[0]), "galera": o.galera, "isolation": o.isolation,

@@ -35,7 +35,7 @@ class Rejected(Exception):
 class Tables(Protocol):
     def create(self, cur: Cursor, test: Test) -> None: ...
 
-    def perform(self, cur: Cursor, op: Op) -> Any: ...
+    def perform(self, cur: Cursor, op: Op) -> object: ...
 
     def read_only(self, op: Op) -> bool: ...
 
@@ -44,7 +44,7 @@ def _bad(workload: str, op: Op) -> BadInput:
     return BadInput(f"the mariadb client cannot perform {op.f!r} with value {op.value!r} of workload {workload}")
 
 
-def _one(cur: Cursor, sql: str, args: tuple[Any, ...]) -> Any:
+def _one(cur: Cursor, sql: str, args: tuple[object, ...]) -> Any:
     """The first column of the first row, or None."""
     cur.execute(sql, args)
     row = cur.fetchone()
@@ -57,10 +57,10 @@ class ListAppend:
     def create(self, cur: Cursor, test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_append (k BIGINT PRIMARY KEY, v TEXT NOT NULL) ENGINE=InnoDB")
 
-    def perform(self, cur: Cursor, op: Op) -> Any:
+    def perform(self, cur: Cursor, op: Op) -> object:
         if op.f != "txn":
             raise _bad("list-append", op)
-        out: list[list[Any]] = []
+        out: list[list[object]] = []
         for f, k, v in op.value:
             if f == "r":
                 text = _one(cur, "SELECT v FROM h_append WHERE k = %s", (k,))
@@ -83,10 +83,10 @@ class RwRegister:
     def create(self, cur: Cursor, test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_rw (k BIGINT PRIMARY KEY, v BIGINT) ENGINE=InnoDB")
 
-    def perform(self, cur: Cursor, op: Op) -> Any:
+    def perform(self, cur: Cursor, op: Op) -> object:
         if op.f != "txn":
             raise _bad("rw-register", op)
-        out: list[list[Any]] = []
+        out: list[list[object]] = []
         for f, k, v in op.value:
             if f == "r":
                 out.append(["r", k, _one(cur, "SELECT v FROM h_rw WHERE k = %s", (k,))])
@@ -108,7 +108,7 @@ class Register:
     def create(self, cur: Cursor, test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_reg (k BIGINT PRIMARY KEY, v BIGINT) ENGINE=InnoDB")
 
-    def perform(self, cur: Cursor, op: Op) -> Any:
+    def perform(self, cur: Cursor, op: Op) -> object:
         k = op.value[0]
         if op.f == "read":
             return (k, _one(cur, "SELECT v FROM h_reg WHERE k = %s", (k,)))
@@ -139,7 +139,7 @@ class Bank:
         for account, balance in initial_balances(test).items():
             cur.execute("INSERT IGNORE INTO h_accounts (id, balance) VALUES (%s, %s)", (account, balance))
 
-    def perform(self, cur: Cursor, op: Op) -> Any:
+    def perform(self, cur: Cursor, op: Op) -> object:
         if op.f == "read":
             cur.execute("SELECT id, balance FROM h_accounts ORDER BY id")
             return {int(a): int(b) for a, b in cur.fetchall()}
@@ -167,7 +167,7 @@ class Set:
         cur.execute("CREATE TABLE IF NOT EXISTS h_set (id BIGINT AUTO_INCREMENT PRIMARY KEY, e BIGINT NOT NULL) "
                     "ENGINE=InnoDB")
 
-    def perform(self, cur: Cursor, op: Op) -> Any:
+    def perform(self, cur: Cursor, op: Op) -> object:
         if op.f == "add":
             cur.execute("INSERT INTO h_set (e) VALUES (%s)", (op.value,))
             return op.value
@@ -187,7 +187,7 @@ class Counter:
         cur.execute("CREATE TABLE IF NOT EXISTS h_counter (id INT PRIMARY KEY, n BIGINT NOT NULL) ENGINE=InnoDB")
         cur.execute("INSERT IGNORE INTO h_counter (id, n) VALUES (0, 0)")
 
-    def perform(self, cur: Cursor, op: Op) -> Any:
+    def perform(self, cur: Cursor, op: Op) -> object:
         if op.f == "add":
             cur.execute("UPDATE h_counter SET n = n + %s WHERE id = 0", (op.value,))
             return op.value

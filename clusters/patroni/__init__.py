@@ -121,7 +121,7 @@ class PatroniSystem:
         return PostgresClient(workload=test.options.workload, isolation=o.isolation, primary=test.nodes[0],
                               port=o.port, password=test.secrets.password("postgres"), candidates=tuple(test.nodes))
 
-    def versions(self, test: Test) -> dict[str, Any]:
+    def versions(self, test: Test) -> dict[str, object]:
         db = test.db if isinstance(test.db, PatroniDB) else self.db(test)
         node = test.nodes[0]
         return {"patroni": db.patroni_version(test, node), "postgres": db.pg.installed_version(test, node),

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psycopg
 import yaml
@@ -120,7 +120,7 @@ class PatroniDB:
         s.update(self.opts.conf)
         return s
 
-    def config(self, test: Test, node: str) -> dict[str, Any]:
+    def config(self, test: Test, node: str) -> dict[str, object]:
         """Patroni's configuration of node (see Patroni's YAML configuration reference)."""
         host, o = test.node_host(node), self.opts
         su = {"username": USER, "password": self._password}

@@ -80,7 +80,7 @@ class PostgresSystem:
         return PostgresClient(workload=test.options.workload, isolation=str(o["isolation"]), primary=test.nodes[0],
                               port=int(o["port"]), password=test.secrets.password("postgres"))
 
-    def versions(self, test: Test) -> dict[str, Any]:
+    def versions(self, test: Test) -> dict[str, object]:
         db = test.db if isinstance(test.db, PostgresDB) else self.db(test)
         return {"postgres": db.installed_version(test, db.primary), "isolation": self._opts(test)["isolation"],
                 "replication": db.replication}

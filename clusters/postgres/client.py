@@ -26,7 +26,7 @@ primary the clients talk to.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import IsolationLevel
@@ -75,7 +75,7 @@ class PostgresClient:
         self.candidates = candidates
         self.serving = primary  # the node the open connection reached
         self.tables: Tables = TABLES[workload]
-        self.conn: psycopg.Connection[Any] | None = None
+        self.conn: psycopg.Connection[object] | None = None
 
     def open(self, test: Test, node: str) -> PostgresClient:
         c = PostgresClient(workload=self.workload, isolation=self.isolation, primary=self.primary, port=self.port,
@@ -86,7 +86,7 @@ class PostgresClient:
             c.conn = None  # a node down under a nemesis must not fail the run: the first op reports it
         return c
 
-    def _connect(self, test: Test) -> psycopg.Connection[Any]:
+    def _connect(self, test: Test) -> psycopg.Connection[object]:
         timeout_ms = max(100, int(test.op_timeout * 800))
         nodes = self.candidates or (self.primary,)
         hosts = {test.node_host(n): n for n in nodes}

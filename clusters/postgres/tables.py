@@ -31,9 +31,9 @@ class Rejected(Exception):
 
 
 class Tables(Protocol):
-    def create(self, cur: Cursor[Any], test: Test) -> None: ...
+    def create(self, cur: Cursor[object], test: Test) -> None: ...
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any: ...
+    def perform(self, cur: Cursor[object], op: Op) -> object: ...
 
     def read_only(self, op: Op) -> bool: ...
 
@@ -48,10 +48,10 @@ class ListAppend:
     def create(self, cur: Cursor[Any], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_append (k bigint PRIMARY KEY, v bigint[] NOT NULL)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any:
+    def perform(self, cur: Cursor[Any], op: Op) -> object:
         if op.f != "txn":
             raise _bad("list-append", op)
-        out: list[list[Any]] = []
+        out: list[list[object]] = []
         for f, k, v in op.value:
             if f == "r":
                 row = cur.execute("SELECT v FROM h_append WHERE k = %s", (k,)).fetchone()
@@ -74,10 +74,10 @@ class ListAppend:
 class RwRegister:
     """One bigint per key: write = upsert; read = the value (None if absent)."""
 
-    def create(self, cur: Cursor[Any], test: Test) -> None:
+    def create(self, cur: Cursor[object], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_register (k bigint PRIMARY KEY, v bigint)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any:
+    def perform(self, cur: Cursor[Any], op: Op) -> object:
         if op.f != "txn":
             raise _bad("rw-register", op)
         out: list[list[Any]] = []
@@ -111,7 +111,7 @@ class Bank:
             cur.execute("INSERT INTO h_accounts (id, balance) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
                         (account, balance))
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any:
+    def perform(self, cur: Cursor[Any], op: Op) -> object:
         if op.f == "read":
             return {int(a): int(b) for a, b in cur.execute("SELECT id, balance FROM h_accounts ORDER BY id")}
         if op.f == "transfer" and isinstance(op.value, Mapping):
@@ -136,7 +136,7 @@ class Set:
     def create(self, cur: Cursor[Any], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_set (id bigserial PRIMARY KEY, e bigint NOT NULL)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any:
+    def perform(self, cur: Cursor[Any], op: Op) -> object:
         if op.f == "add":
             cur.execute("INSERT INTO h_set (e) VALUES (%s)", (op.value,))
             return op.value
@@ -151,11 +151,11 @@ class Set:
 class Counter:
     """One row holding a count; add = relative update; read = the count."""
 
-    def create(self, cur: Cursor[Any], test: Test) -> None:
+    def create(self, cur: Cursor[object], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_counter (id int PRIMARY KEY, n bigint NOT NULL)")
         cur.execute("INSERT INTO h_counter (id, n) VALUES (0, 0) ON CONFLICT (id) DO NOTHING")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any:
+    def perform(self, cur: Cursor[Any], op: Op) -> object:
         if op.f == "add":
             cur.execute("UPDATE h_counter SET n = n + %s WHERE id = 0", (op.value,))
             return op.value
@@ -172,7 +172,7 @@ class UniqueIds:
     """Ids handed out by incrementing one row (`UPDATE ... RETURNING`): unique only if the row lock and the
     isolation level do their work (a sequence would be unique by construction and test nothing)."""
 
-    def create(self, cur: Cursor[Any], test: Test) -> None:
+    def create(self, cur: Cursor[object], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_ids (id int PRIMARY KEY, n bigint NOT NULL)")
         cur.execute("INSERT INTO h_ids (id, n) VALUES (0, 0) ON CONFLICT (id) DO NOTHING")
 
@@ -200,7 +200,7 @@ class Idempotent:
                     "account int NOT NULL, amount bigint NOT NULL)")
         cur.execute("CREATE TABLE IF NOT EXISTS h_idem (key text PRIMARY KEY, result bigint NOT NULL)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any:
+    def perform(self, cur: Cursor[Any], op: Op) -> object:
         if op.f == "request" and isinstance(op.value, Mapping):
             key = str(op.value["key"])
             row = cur.execute("SELECT result FROM h_idem WHERE key = %s", (key,)).fetchone()
@@ -227,10 +227,10 @@ class Monotonic:
     """A version per key: write = increment (creating it at 1) and return the new version; read = the version
     (0 if absent)."""
 
-    def create(self, cur: Cursor[Any], test: Test) -> None:
+    def create(self, cur: Cursor[object], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_versions (k bigint PRIMARY KEY, v bigint NOT NULL)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any:
+    def perform(self, cur: Cursor[Any], op: Op) -> object:
         k = op.value[0]
         if op.f == "write":
             row = cur.execute(

@@ -120,7 +120,7 @@ class RedisSystem:
         return RedisClient(workload=test.options.workload, mode=o.mode, discovery=o.discovery,
                            password=test.secrets.password("redis"))
 
-    def versions(self, test: Test) -> dict[str, Any]:
+    def versions(self, test: Test) -> dict[str, object]:
         from clusters.redis.db import RedisDB
 
         db = test.db if isinstance(test.db, RedisDB) else self.db(test)

@@ -65,14 +65,14 @@ class Wire:
         self.conn = conn
         self.effect_sent = False
 
-    def read(self, *command: Any) -> Any:
+    def read(self, *command: object) -> Any:
         return self.conn.execute_command(*command)
 
     def write(self, *command: Any) -> Any:
         self.effect_sent = True
         return self.conn.execute_command(*command)
 
-    def transaction(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    def transaction(self, commands: list[tuple[object, ...]]) -> list[Any]:
         """MULTI, the commands (queued: no effect yet), EXEC: their replies. Any error before EXEC leaves the
         transaction queued on the server, so the connection is dropped (the server discards it)."""
         try:
@@ -87,7 +87,7 @@ class Wire:
         return list(replies or [])
 
 
-Performer = Callable[[Wire, Op], Any]
+Performer = Callable[[Wire, Op], object]
 
 
 def _bad(workload: str, op: Op) -> BadInput:
@@ -98,7 +98,7 @@ def _int(v: Any) -> int:
     return int(v) if v is not None else 0
 
 
-def register(w: Wire, op: Op) -> Any:
+def register(w: Wire, op: Op) -> object:
     """read (k, None) -> (k, v | None); write (k, v); cas (k, (old, new)): Mismatch when the value differs."""
     if op.f == "read":
         k = op.value[0]
@@ -116,7 +116,7 @@ def register(w: Wire, op: Op) -> Any:
     raise _bad("register", op)
 
 
-def set_(w: Wire, op: Op) -> Any:
+def set_(w: Wire, op: Op) -> object:
     """add element; read -> sorted elements."""
     if op.f == "add":
         w.write("SADD", "s", int(op.value))
@@ -126,11 +126,11 @@ def set_(w: Wire, op: Op) -> Any:
     raise _bad("set", op)
 
 
-def list_append(w: Wire, op: Op) -> Any:
+def list_append(w: Wire, op: Op) -> object:
     """txn [["append", k, v] | ["r", k, None], ...] in one MULTI/EXEC; reads filled with the whole list."""
     if op.f != "txn":
         raise _bad("list-append", op)
-    commands: list[tuple[Any, ...]] = []
+    commands: list[tuple[object, ...]] = []
     for f, k, v in op.value:
         if f == "r":
             commands.append(("LRANGE", f"l:{k}", 0, -1))
@@ -141,7 +141,7 @@ def list_append(w: Wire, op: Op) -> Any:
     replies = w.transaction(commands)
     if len(replies) != len(commands):
         raise redis.ResponseError(f"EXEC answered {len(replies)} replies to {len(commands)} commands")
-    out: list[list[Any]] = []
+    out: list[list[object]] = []
     for (f, k, v), reply in zip(op.value, replies):
         if isinstance(reply, redis.ResponseError):  # a command failed inside EXEC: the others ran
             raise reply
@@ -149,7 +149,7 @@ def list_append(w: Wire, op: Op) -> Any:
     return out
 
 
-def counter(w: Wire, op: Op) -> Any:
+def counter(w: Wire, op: Op) -> object:
     """add delta -> delta; read -> the count (0 before any add)."""
     if op.f == "add":
         w.write("INCRBY", "c", int(op.value))
@@ -159,14 +159,14 @@ def counter(w: Wire, op: Op) -> Any:
     raise _bad("counter", op)
 
 
-def unique_ids(w: Wire, op: Op) -> Any:
+def unique_ids(w: Wire, op: Op) -> object:
     """generate -> the counter's new value."""
     if op.f == "generate":
         return int(w.write("INCR", "u"))
     raise _bad("unique-ids", op)
 
 
-def idempotent(w: Wire, op: Op) -> Any:
+def idempotent(w: Wire, op: Op) -> object:
     """request {"key", ...} -> {..., "result": r}; read -> {key: times applied}."""
     if op.f == "request" and isinstance(op.value, Mapping):
         key = str(op.value["key"])
@@ -177,7 +177,7 @@ def idempotent(w: Wire, op: Op) -> Any:
     raise _bad("idempotent", op)
 
 
-def _text(v: Any) -> str:
+def _text(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 

@@ -215,7 +215,7 @@ class SSHProvider:
         OptionSpec(name="workdir", default="/var/lib/harness", help="base of the node workdirs on the hosts"),
     )
 
-    def create(self, spec: ClusterSpec, ledger: Any) -> SSHCluster:
+    def create(self, spec: ClusterSpec, ledger: object) -> SSHCluster:
         o = parse_opts("cluster ssh", self.option_specs, {k: str(v) for k, v in (spec.opts or {}).items()})
         hosts = read_nodes_file(spec.nodes_file) if spec.nodes_file else [parse_host(n) for n in spec.node_names]
         if not hosts:

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any
 
 from clusters.daemon import start_daemon, stop_daemon
 from clusters.local import PLUGIN as LOCAL
@@ -46,7 +45,7 @@ class SSHSandbox:
 
     run_id: str
     directory: str
-    ledger: Any
+    ledger: object
     node_names: tuple[str, ...] = ("n1", "n2", "n3")
     hosts: LocalCluster | None = None
     key: str = ""

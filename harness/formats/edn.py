@@ -56,7 +56,7 @@ _SPECIAL_FLOATS = {"##Inf": float("inf"), "##-Inf": float("-inf"), "##NaN": floa
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
 
 
-def hashable(x: Any) -> Any:
+def hashable(x: object) -> object:
     """`x` made usable as a dict key or set member: lists -> tuples, dicts -> tuples of pairs, sets ->
     frozensets, recursively; hashable values unchanged."""
     if isinstance(x, list):
@@ -85,7 +85,7 @@ def _unescape(tok: str) -> str:
     return _STRING_ESCAPE.sub(one, body)
 
 
-def _atom(tok: str) -> Any:
+def _atom(tok: str) -> object:
     c = tok[0]
     if c == ":":
         return tok.lstrip(":")
@@ -124,7 +124,7 @@ class _Reader:
         self.i = 0
         # Values of atom and string tokens already read (immutable, so shared): histories repeat the same
         # keywords and small numbers on every line.
-        self.atoms: dict[str, Any] = {}
+        self.atoms: dict[str, object] = {}
 
     def error(self, message: str, tok_index: int | None = None) -> EdnError:
         """An EdnError placed at token `tok_index` (default: the current one; past the end: end of text)."""
@@ -145,14 +145,14 @@ class _Reader:
     def at_end(self) -> bool:
         return self.i >= len(self.toks)
 
-    def form(self) -> Any:
+    def form(self) -> object:
         """The next form, skipping discarded ones."""
         while True:
             v = self._form()
             if v is not _DISCARDED:
                 return v
 
-    def _form(self) -> Any:
+    def _form(self) -> object:
         toks = self.toks
         if self.i >= len(toks):
             raise self.error("unexpected end of input")
@@ -209,8 +209,8 @@ class _Reader:
         self.atoms[tok] = v
         return v
 
-    def _map_slow(self, items: list[Any]) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
+    def _map_slow(self, items: list[object]) -> dict[object, object]:
+        out: dict[object, object] = {}
         for j in range(0, len(items), 2):
             k = items[j]
             try:
@@ -220,9 +220,9 @@ class _Reader:
             out[k] = items[j + 1]
         return out
 
-    def _seq(self, closer: str) -> list[Any]:
+    def _seq(self, closer: str) -> list[object]:
         start = self.i - 1
-        out: list[Any] = []
+        out: list[object] = []
         toks = self.toks
         n = len(toks)
         atoms = self.atoms
@@ -252,7 +252,7 @@ def load_stream_positions(text: str) -> list[tuple[Any, int]]:
     """Every top-level value of `text` with the 1-based line it starts on."""
     r = _Reader(text)
     starts: list[int] = []
-    out: list[Any] = []
+    out: list[object] = []
     while not r.at_end():
         if r.toks[r.i] == "#_":
             r.i += 1
@@ -285,10 +285,10 @@ def _lines_of_tokens(text: str, token_indices: list[int]) -> list[int]:
     return [found.get(k, line) for k in token_indices]
 
 
-def load_stream(text: str) -> list[Any]:
+def load_stream(text: str) -> list[object]:
     """Every top-level value of `text`, in order (an empty text gives [])."""
     r = _Reader(text)
-    out: list[Any] = []
+    out: list[object] = []
     while not r.at_end():
         if r.toks[r.i] == "#_":
             r.i += 1
@@ -298,7 +298,7 @@ def load_stream(text: str) -> list[Any]:
     return out
 
 
-def loads(text: str) -> Any:
+def loads(text: str) -> object:
     """The one value of `text`; EdnError if there is none or more than one."""
     r = _Reader(text)
     if r.at_end():
@@ -312,7 +312,7 @@ def loads(text: str) -> Any:
     return v
 
 
-def inner_positions(text: str) -> list[tuple[Any, int]] | None:
+def inner_positions(text: str) -> list[tuple[object, int]] | None:
     """If `text` is one vector or list, its elements with the 1-based line each starts on; else None.
 
     Used to name the line of a bad op in a Knossos-style history (one vector of op maps)."""
@@ -322,7 +322,7 @@ def inner_positions(text: str) -> list[tuple[Any, int]] | None:
     closer = _CLOSERS[r.toks[0]]
     r.i = 1
     starts: list[int] = []
-    out: list[Any] = []
+    out: list[object] = []
     while True:
         if r.at_end():
             raise r.error(f"unclosed {r.toks[0]!r}: expected {closer!r}", 0)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from harness.errors import MalformedHistory
 from harness.formats import edn
@@ -31,7 +30,7 @@ from harness.validate import Parsed
 __all__ = ["load_edn", "load_elle_json", "op_from_map", "parse_edn_text"]
 
 
-def op_from_map(m: Any, *, path: str, line: int | None, position: int) -> Op:
+def op_from_map(m: object, *, path: str, line: int | None, position: int) -> Op:
     """One op from an op map; MalformedHistory names the file and line (or op number) of a bad one."""
     where_line = line
     if not isinstance(m, Mapping):
@@ -78,12 +77,12 @@ def _bad(message: str, path: str, line: int | None, position: int) -> MalformedH
     return MalformedHistory(message, path=path, line=line)
 
 
-def _short(v: Any) -> str:
+def _short(v: object) -> str:
     s = repr(v)
     return s if len(s) <= 60 else s[:57] + "..."
 
 
-def parse_edn_text(text: str, path: str) -> list[tuple[Any, int]]:
+def parse_edn_text(text: str, path: str) -> list[tuple[object, int]]:
     """The op maps of an EDN history text with the line each starts on (a vector/list of maps, or a
     stream of maps). MalformedHistory for bad EDN."""
     try:

@@ -8,7 +8,7 @@ outcome-driven and op-transforming ones (until_ok, flip_flop, process_limit, con
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.generator.context import Context
 from harness.generator.core import (
@@ -29,7 +29,7 @@ from harness.generator.core import (
 if TYPE_CHECKING:
     from harness.test import Test
 
-_MISSING: Any = object()
+_MISSING: object = object()
 
 
 # --- counting and repetition ---------------------------------------------------------------------------------
@@ -63,12 +63,12 @@ class Limit(Gen):
         return f"limit({self.remaining}, {self.gen!r})"
 
 
-def limit(n: int, gen: Any) -> GenLike:
+def limit(n: int, gen: object) -> GenLike:
     """The first `n` emissions of `gen`."""
     return Limit(check_count(n, "limit n"), coerce(gen))
 
 
-def once(gen: Any) -> GenLike:
+def once(gen: object) -> GenLike:
     """The first emission of `gen` only."""
     return Limit(1, coerce(gen))
 
@@ -103,7 +103,7 @@ class Repeat(Gen):
         return f"repeat({self.remaining}, {self.gen!r})" if self.remaining >= 0 else f"repeat({self.gen!r})"
 
 
-def repeat(n_or_gen: Any, gen: Any = _MISSING) -> GenLike:
+def repeat(n_or_gen: object, gen: object = _MISSING) -> GenLike:
     """`repeat(g)`: g's first emission forever (a dict op -> the same op for ever; a function -> a new call each
     time). `repeat(n, g)`: n times."""
     if gen is _MISSING:
@@ -140,7 +140,7 @@ class Cycle(Gen):
         return self if g2 is self.gen else Cycle(self.remaining, self.original, g2)
 
 
-def cycle(n_or_gen: Any, gen: Any = _MISSING) -> GenLike:
+def cycle(n_or_gen: object, gen: object = _MISSING) -> GenLike:
     """`cycle(g)`: g to exhaustion, then g again, forever. `cycle(n, g)`: n rounds."""
     if gen is _MISSING:
         g = coerce(n_or_gen)
@@ -182,7 +182,7 @@ class Mix(Gen):
         return self if gens is self.gens else Mix(tuple(g for g in gens if g is not None))
 
 
-def mix(gens: Any) -> GenLike:
+def mix(gens: object) -> GenLike:
     """A uniform random mixture of `gens` (a list of generators), chosen per op with `test.rng`."""
     gs = tuple(g for g in coerce_all(gens) if g is not None)
     return Mix(gs) if gs else None
@@ -209,18 +209,18 @@ class Synchronize(Gen):
         return self if g2 is self.gen else Synchronize(g2)
 
 
-def synchronize(gen: Any) -> GenLike:
+def synchronize(gen: object) -> GenLike:
     """Waits until every thread (of this view) is free, then behaves as `gen`."""
     g = coerce(gen)
     return None if g is None else Synchronize(g)
 
 
-def phases(*gens: Any) -> GenLike:
+def phases(*gens: object) -> GenLike:
     """Each generator in turn, each starting only when every thread is free (the previous one is done)."""
     return seq([synchronize(g) for g in gens])
 
 
-def then(a: Any, b: Any) -> GenLike:
+def then(a: object, b: object) -> GenLike:
     """`a`, then, once every thread is free, `b`. (Jepsen's `then` takes its arguments reversed for its
     threading macro; in Python the natural order reads better.)"""
     return seq([a, synchronize(b)])

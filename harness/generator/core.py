@@ -79,7 +79,7 @@ def seconds_to_ns(dt: float, what: str = "a duration") -> int:
     return int(round(dt * 1e9))
 
 
-def check_count(n: Any, what: str) -> int:
+def check_count(n: object, what: str) -> int:
     """A non-negative integer count; BadInput otherwise."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise BadInput(f"{what} must be a non-negative integer, not {n!r}")
@@ -95,11 +95,11 @@ def check_count(n: Any, what: str) -> int:
 _OP_FIELDS = ("index", "time_ns", "type", "process", "f", "value", "node", "error")
 
 
-def _slow_invoke(process: Process, time_ns: int, f: str, value: Any, node: str | None) -> Op:
+def _slow_invoke(process: Process, time_ns: int, f: str, value: object, node: str | None) -> Op:
     return Op(index=-1, time_ns=time_ns, type=INVOKE, process=process, f=f, value=value, node=node)
 
 
-def _make_fast_invoke() -> Callable[[Process, int, str, Any, str | None], Op]:
+def _make_fast_invoke() -> Callable[[Process, int, str, object, str | None], Op]:
     try:
         d = Op.__dict__
         s_index, s_time, s_type, s_process, s_f, s_value, s_node, s_error = (d[n].__set__ for n in _OP_FIELDS)
@@ -107,7 +107,7 @@ def _make_fast_invoke() -> Callable[[Process, int, str, Any, str | None], Op]:
         return _slow_invoke
     new = object.__new__
 
-    def fast(process: Process, time_ns: int, f: str, value: Any, node: str | None) -> Op:
+    def fast(process: Process, time_ns: int, f: str, value: object, node: str | None) -> Op:
         o = new(Op)
         s_index(o, -1)
         s_time(o, time_ns)
@@ -197,7 +197,7 @@ def update_all(gens: tuple[GenLike, ...], test: Test, ctx: Context, event: Event
     return gens if new is None else tuple(new)
 
 
-def coerce(value: Any) -> Gen | None:
+def coerce(value: object) -> Gen | None:
     """The generator a plain value stands for: a Gen as itself; None as None (exhausted); a dict or an Op as
     a template emitted once; a list or tuple as its elements one after the other; a callable `fn(test, ctx)`
     as an endless generator calling it for each op. Anything else is BadInput."""
@@ -232,7 +232,7 @@ class OpTemplate(Gen):
     __slots__ = ("f", "node", "process", "time_ns", "value")
 
     def __init__(
-        self, f: str, value: Any = None, *, process: Process | None = None, time_ns: int = 0, node: str | None = None
+        self, f: str, value: object = None, *, process: Process | None = None, time_ns: int = 0, node: str | None = None
     ) -> None:
         self.f = f
         self.value = value
@@ -298,7 +298,7 @@ class FnGen(Gen):
 
     _MAX_EMPTY = 10_000
 
-    def __init__(self, fn: Callable[[Test, Context], Any]) -> None:
+    def __init__(self, fn: Callable[[Test, Context], object]) -> None:
         self.fn = fn
 
     def op(self, test: Test, ctx: Context) -> OpResult:
@@ -327,7 +327,7 @@ class Stateful(Gen):
 
     __slots__ = ("fn", "state")
 
-    def __init__(self, fn: Callable[[Test, Context, Any], tuple[Any, Any] | None], state: Any) -> None:
+    def __init__(self, fn: Callable[[Test, Context, object], tuple[object, object] | None], state: object) -> None:
         self.fn = fn
         self.state = state
 
@@ -352,7 +352,7 @@ class Stateful(Gen):
         return f"Stateful({getattr(self.fn, '__qualname__', self.fn)!r}, {self.state!r})"
 
 
-def stateful(fn: Callable[[Test, Context, Any], tuple[Any, Any] | None], state: Any) -> Stateful:
+def stateful(fn: Callable[[Test, Context, Any], tuple[object, object] | None], state: object) -> Stateful:
     """Ops of `fn(test, ctx, state) -> (op, next_state)`, starting from `state` (see `Stateful`)."""
     return Stateful(fn, state)
 
@@ -391,7 +391,7 @@ class Seq(Gen):
         return f"Seq({self.head!r}, +{len(self.rest) - self.i} more)"
 
 
-def seq(values: Any) -> Gen | None:
+def seq(values: object) -> Gen | None:
     """The generators of `values` one after the other (None elements are skipped)."""
     gens = tuple(g for g in coerce_all(values) if g is not None)
     if not gens:

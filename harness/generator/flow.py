@@ -9,7 +9,7 @@ Does not own thread routing (`harness.generator.threads`) nor time (`harness.gen
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.errors import BadInput
 from harness.generator.context import Context
@@ -59,7 +59,7 @@ class MapOps(Gen):
         return self if g2 is self.gen else MapOps(self.fn, g2)
 
 
-def map(fn: Callable[[Op], Op], gen: Any) -> GenLike:
+def map(fn: Callable[[Op], Op], gen: object) -> GenLike:
     """Every op of `gen` transformed by `fn(op) -> op` (e.g. `lambda o: o.replace(value=...)`)."""
     g = coerce(gen)
     return None if g is None else MapOps(fn, g)
@@ -94,7 +94,7 @@ class FilterOps(Gen):
         return self if g2 is self.gen else FilterOps(self.pred, g2)
 
 
-def filter(pred: Callable[[Op], bool], gen: Any) -> GenLike:
+def filter(pred: Callable[[Op], bool], gen: object) -> GenLike:
     """Only the ops of `gen` for which `pred(op)` is true (Sleep and Log always pass)."""
     g = coerce(gen)
     return None if g is None else FilterOps(pred, g)
@@ -131,7 +131,7 @@ class UntilOk(Gen):
         return self if g2 is self.gen else UntilOk(g2, self.done, self.active)
 
 
-def until_ok(gen: Any) -> GenLike:
+def until_ok(gen: object) -> GenLike:
     """Ops of `gen` until one of them completes `ok` (ops already running still complete)."""
     return UntilOk(coerce(gen), False, frozenset())
 
@@ -159,7 +159,7 @@ class FlipFlop(Gen):
         return self if gens is self.gens else FlipFlop(gens, self.i)
 
 
-def flip_flop(a: Any, b: Any) -> GenLike:
+def flip_flop(a: object, b: object) -> GenLike:
     """Alternates: an op of `a`, an op of `b`, an op of `a`... Stops as soon as the one due is exhausted."""
     return FlipFlop((coerce(a), coerce(b)), 0)
 
@@ -191,7 +191,7 @@ class ProcessLimit(Gen):
         return self if g2 is self.gen else ProcessLimit(self.n, self.procs, g2)
 
 
-def process_limit(n: int, gen: Any) -> GenLike:
+def process_limit(n: int, gen: object) -> GenLike:
     """Ops of `gen` on at most `n` distinct processes; then it is exhausted."""
     return ProcessLimit(check_count(n, "process_limit n"), frozenset(), coerce(gen))
 
@@ -240,7 +240,7 @@ class ConcurrencyLimit(Gen):
         return ConcurrencyLimit(self.n, running, g2, unconfirmed)
 
 
-def concurrency_limit(n: int, gen: Any) -> GenLike:
+def concurrency_limit(n: int, gen: object) -> GenLike:
     """Ops of `gen`, at most `n` in flight at any time."""
     n = check_count(n, "concurrency_limit n")
     if n == 0:

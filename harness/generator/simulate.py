@@ -22,12 +22,12 @@ dispatch and on completion, as the interpreter does, and neither is part of the 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TypedDict, Unpack
 
 from harness.errors import BadInput
-from harness.generator.context import Context
-from harness.generator.core import PENDING, GenLike, Log, Sleep, coerce, op, update
+from harness.generator.context import Context, Thread
+from harness.generator.core import PENDING, Event, GenLike, Log, Sleep, coerce, op, update
 from harness.op import FAIL, INFO, INVOKE, NEMESIS, OK, Op
 from harness.options import RunOptions
 from harness.test import Test, bare_test
@@ -35,6 +35,17 @@ from harness.test import Test, bare_test
 PERFECT_LATENCY_NS = 10
 
 Completer = Callable[[Context, Op], "Op | str"]
+
+
+class SimOptions(TypedDict, total=False):
+    """The keyword arguments of `simulate` the helpers below pass through."""
+
+    test: Test | None
+    concurrency: int | None
+    max_ops: int
+    specials: bool
+    time_ns: int
+    keep_pending: bool
 
 
 def _completion(ctx: Context, inv: Op, complete: str | Completer, latency_ns: int) -> Op:
@@ -48,8 +59,26 @@ def _completion(ctx: Context, inv: Op, complete: str | Completer, latency_ns: in
     return c
 
 
+def _dispatched(e: Event, ctx: Context, complete: str | Completer, latency_ns: int, specials: bool,
+                out: list[Event]) -> Event:
+    """Record a dispatched emission in `out` (Sleep and Log only with `specials`) and return the event that
+    completes it: the op's completion, the end of the sleep, or the log itself."""
+    if isinstance(e, Op):
+        out.append(e)
+        return _completion(ctx, e, complete, latency_ns)
+    if isinstance(e, Sleep):
+        if specials:
+            out.append(e)
+        return e.__class__(e.process, e.time_ns + int(round(e.seconds * 1e9)), e.seconds)
+    if isinstance(e, Log):
+        if specials:
+            out.append(e)
+        return e
+    raise BadInput(f"a generator emitted {e!r}, which is not an Op, Sleep, Log or PENDING")
+
+
 def simulate(
-    gen: Any,
+    gen: object,
     *,
     test: Test | None = None,
     concurrency: int | None = None,
@@ -59,7 +88,7 @@ def simulate(
     specials: bool = False,
     time_ns: int = 0,
     keep_pending: bool = False,
-) -> list[Any]:
+) -> list[Event]:
     """The history (invocations and completions, in time order) that `gen` produces against a system whose
     ops take `latency_ns` and complete as `complete` says: a type ("ok", "fail", "info") or a function
     `(ctx, invoke) -> type or completion Op`. `test` supplies the seeded rng (default: a bare test with seed
@@ -75,9 +104,9 @@ def simulate(
         test = bare_test(options=RunOptions(seed=0, concurrency=concurrency), concurrency=concurrency)
     ctx = Context.initial(concurrency, time_ns)
     g: GenLike = coerce(gen)
-    out: list[Any] = []
+    out: list[Event] = []
     # in flight: (due time, dispatch seq, thread, completion event)
-    flight: list[tuple[int, int, Any, Any]] = []
+    flight: list[tuple[int, int, Thread, Event]] = []
     seq = 0
     dispatched = 0
     rng = test.rng
@@ -98,19 +127,7 @@ def simulate(
             ctx = ctx.with_time(e.time_ns).busy(thread)
             g = update(g2, test, ctx, e)
             dispatched += 1
-            if isinstance(e, Op):
-                out.append(e)
-                done: Any = _completion(ctx, e, complete, latency_ns)
-            elif isinstance(e, Sleep):
-                if specials:
-                    out.append(e)
-                done = e.__class__(e.process, e.time_ns + int(round(e.seconds * 1e9)), e.seconds)
-            elif isinstance(e, Log):
-                if specials:
-                    out.append(e)
-                done = e
-            else:
-                raise BadInput(f"a generator emitted {e!r}, which is not an Op, Sleep, Log or PENDING")
+            done = _dispatched(e, ctx, complete, latency_ns, specials, out)
             heapq.heappush(flight, (done.time_ns, seq, thread, done))
             seq += 1
             continue
@@ -133,36 +150,36 @@ def simulate(
     return out
 
 
-def invocations(history: list[Any]) -> list[Op]:
+def invocations(history: Sequence[object]) -> list[Op]:
     """Only the invocations of a simulated history."""
     return [o for o in history if isinstance(o, Op) and o.type == INVOKE]
 
 
-def quick(gen: Any, **kw: Any) -> list[Op]:
+def quick(gen: object, **kw: Unpack[SimOptions]) -> list[Op]:
     """Invocations of `gen` when every op completes ok instantly."""
     return invocations(simulate(gen, latency_ns=0, **kw))
 
 
-def perfect(gen: Any, **kw: Any) -> list[Op]:
+def perfect(gen: object, **kw: Unpack[SimOptions]) -> list[Op]:
     """Invocations of `gen` when every op completes ok after 10 ns."""
     return invocations(simulate(gen, latency_ns=PERFECT_LATENCY_NS, **kw))
 
 
-def perfect_all(gen: Any, **kw: Any) -> list[Any]:
+def perfect_all(gen: object, **kw: Unpack[SimOptions]) -> list[Event]:
     """Invocations and completions of `gen` when every op completes ok after 10 ns."""
     return simulate(gen, latency_ns=PERFECT_LATENCY_NS, **kw)
 
 
-def perfect_info(gen: Any, **kw: Any) -> list[Any]:
+def perfect_info(gen: object, **kw: Unpack[SimOptions]) -> list[Event]:
     """Invocations and completions of `gen` when every op crashes (info) after 10 ns."""
     return simulate(gen, latency_ns=PERFECT_LATENCY_NS, complete=INFO, **kw)
 
 
-def imperfect(gen: Any, **kw: Any) -> list[Any]:
+def imperfect(gen: object, **kw: Unpack[SimOptions]) -> list[Event]:
     """Invocations and completions of `gen` when each thread's ops fail, crash, then succeed, in turn, each
     after 10 ns."""
     turns = (FAIL, INFO, OK)
-    count: dict[Any, int] = {}
+    count: dict[object, int] = {}
 
     def complete(ctx: Context, inv: Op) -> str:
         t = ctx.thread_of(inv.process)
@@ -173,10 +190,10 @@ def imperfect(gen: Any, **kw: Any) -> list[Any]:
     return simulate(gen, latency_ns=PERFECT_LATENCY_NS, complete=complete, **kw)
 
 
-def brief(history: list[Any]) -> list[tuple[Any, ...]]:
+def brief(history: Sequence[object]) -> list[tuple[object, ...]]:
     """A compact view for assertions: (time_ns, process, type, f, value) per op; ("sleep", ...) and
     ("log", ...) for the specials."""
-    rows: list[tuple[Any, ...]] = []
+    rows: list[tuple[object, ...]] = []
     for o in history:
         if isinstance(o, Op):
             rows.append((o.time_ns, o.process, o.type, o.f, o.value))

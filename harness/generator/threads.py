@@ -10,7 +10,7 @@ the context itself (`harness.generator.context`) nor the non-routing combinators
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.errors import BadInput
 from harness.generator.context import (
@@ -39,7 +39,7 @@ from harness.generator.core import (
 if TYPE_CHECKING:
     from harness.test import Test
 
-_MISSING: Any = object()
+_MISSING: object = object()
 
 
 class OnThreads(Gen):
@@ -69,7 +69,7 @@ class OnThreads(Gen):
         return f"on_threads({self.filter.pred!r}, {self.gen!r})"
 
 
-def _thread_of_retired(ctx: Context, process: Any) -> Thread | None:
+def _thread_of_retired(ctx: Context, process: object) -> Thread | None:
     """The thread a retired client process ran on (processes of thread t are t, t+c, t+2c, ...)."""
     if isinstance(process, int) and not isinstance(process, bool) and ctx.concurrency > 0 and process >= 0:
         return process % ctx.concurrency
@@ -82,7 +82,7 @@ def thread_of_event(ctx: Context, event: Event) -> Thread | None:
     return t if t is not None else _thread_of_retired(ctx, event.process)
 
 
-def on_threads(pred: Callable[[Thread], bool], gen: Any) -> GenLike:
+def on_threads(pred: Callable[[Thread], bool], gen: object) -> GenLike:
     """`gen` running only on the threads for which `pred(thread)` is true."""
     g = coerce(gen)
     return None if g is None else OnThreads(ThreadFilter(pred), g)
@@ -92,7 +92,7 @@ _CLIENTS = ThreadFilter(is_client_thread)
 _NEMESIS = ThreadFilter(is_nemesis_thread)
 
 
-def clients(client_gen: Any, nemesis_gen: Any = _MISSING) -> GenLike:
+def clients(client_gen: object, nemesis_gen: object = _MISSING) -> GenLike:
     """`clients(g)`: g on the client threads only. `clients(c, n)`: c on the clients and n on the nemesis."""
     c = coerce(client_gen)
     cg = None if c is None else OnThreads(_CLIENTS, c)
@@ -101,7 +101,7 @@ def clients(client_gen: Any, nemesis_gen: Any = _MISSING) -> GenLike:
     return any(cg, nemesis(nemesis_gen))
 
 
-def nemesis(nemesis_gen: Any, client_gen: Any = _MISSING) -> GenLike:
+def nemesis(nemesis_gen: object, client_gen: object = _MISSING) -> GenLike:
     """`nemesis(g)`: g on the nemesis thread only. `nemesis(n, c)`: n on the nemesis and c on the clients."""
     n = coerce(nemesis_gen)
     ng = None if n is None else OnThreads(_NEMESIS, n)
@@ -137,7 +137,7 @@ class AnyOf(Gen):
         return self if gens is self.gens else AnyOf(gens)
 
 
-def any(*gens: Any) -> GenLike:
+def any(*gens: object) -> GenLike:
     """All of `gens` side by side; each op comes from whichever offers the soonest one."""
     gs = tuple(g for g in coerce_all(gens) if g is not None)
     if not gs:
@@ -192,7 +192,7 @@ class Routed(Gen):
         return Routed(self.filters, self.gens[:i] + (g2,) + self.gens[i + 1 :])
 
 
-def reserve(*args: Any) -> GenLike:
+def reserve(*args: object) -> GenLike:
     """`reserve(n1, g1, n2, g2, ..., default)`: client threads 0..n1-1 run g1, the next n2 run g2, ...; every
     other thread (further clients, and the nemesis unless wrapped in `clients`) runs `default`."""
     if len(args) % 2 != 1:
@@ -312,7 +312,7 @@ class EachThread(Gen):
         return EachThread(self.fresh, gens, self.filters)
 
 
-def each_thread(gen: Any) -> GenLike:
+def each_thread(gen: object) -> GenLike:
     """A copy of `gen` for every thread: each thread runs the whole of `gen` on its own."""
     return EachThread(coerce(gen), {}, {})
 

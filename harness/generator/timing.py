@@ -7,7 +7,7 @@ random gaps of `stagger` come from `test.rng`. Does not read any clock: time is 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.generator.context import Context
 from harness.generator.core import (
@@ -60,7 +60,7 @@ class Stagger(Gen):
         return self if g2 is self.gen else Stagger(self.dt2_ns, self.next_ns, g2)
 
 
-def stagger(dt: float, gen: Any) -> GenLike:
+def stagger(dt: float, gen: object) -> GenLike:
     """Ops of `gen` with a uniform random pause in [0, 2*dt) seconds between one op and the next (mean dt),
     drawn from `test.rng`. The first op goes at once."""
     return Stagger(2 * seconds_to_ns(dt, "stagger dt"), None, coerce(gen))
@@ -95,7 +95,7 @@ class Delay(Gen):
         return self if g2 is self.gen else Delay(self.dt_ns, self.next_ns, g2)
 
 
-def delay(dt: float, gen: Any) -> GenLike:
+def delay(dt: float, gen: object) -> GenLike:
     """Ops of `gen` exactly `dt` seconds apart (the first at once)."""
     return Delay(seconds_to_ns(dt, "delay dt"), None, coerce(gen))
 
@@ -199,7 +199,7 @@ class TimeLimit(Gen):
         return self if g2 is self.gen else TimeLimit(self.dt_ns, self.cutoff_ns, g2)
 
 
-def time_limit(dt: float, gen: Any) -> GenLike:
+def time_limit(dt: float, gen: object) -> GenLike:
     """Ops of `gen` for `dt` seconds from the first time it is asked; none at or after that time."""
     return TimeLimit(seconds_to_ns(dt, "time_limit dt"), None, coerce(gen))
 

@@ -223,7 +223,7 @@ class ClockNemesis:
         if op.f == "bump-clock":
             was = {n: self.offsets.get(n, 0.0) for n in nodes}
             self._set_all(test, {n: was[n] + delta for n in nodes})
-            value: dict[str, Any] = {"offsets_s": {n: self.offsets[n] for n in nodes}}
+            value: dict[str, object] = {"offsets_s": {n: self.offsets[n] for n in nodes}}
             if note:
                 value["skipped"] = note
             evidence = self._evidence(test, nodes, {n: self.offsets[n] for n in nodes}, was)
@@ -318,7 +318,7 @@ class ClockPlugin:
         specs = tuple(test.nemesis_opts.get("clock-targets") or ("one",))
         max_ms = int(test.nemesis_opts.get("clock-max-skew-ms") or 60_000)
 
-        def skew(t: Test) -> dict[str, Any]:
+        def skew(t: Test) -> dict[str, object]:
             delta = int(min(max_ms, 2 ** t.rng.uniform(6, 18))) * t.rng.choice((-1, 1))
             nodes = t.rng.choice(specs)
             if t.rng.random() < 0.25:

@@ -16,7 +16,7 @@ one, majority, majorities-ring, bridge, one-way, and primaries when the system c
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.control import on_all
 from harness.db import HasPrimaries, active_nodes
@@ -81,7 +81,7 @@ class PartitionNemesis:
     def setup(self, test: Test) -> None:
         self.chains.check_available(test)
 
-    def grudge_for(self, test: Test, value: Any) -> tuple[str, grudges.Grudge]:
+    def grudge_for(self, test: Test, value: object) -> tuple[str, grudges.Grudge]:
         if isinstance(value, Mapping):
             return "explicit", grudges.from_value(value, test.nodes)
         kind = str(value or "one")
@@ -102,7 +102,7 @@ class PartitionNemesis:
             self.current = {}
             apply_grudge(self.chains, test, grudge)
             self.current = grudges.to_value(grudge)
-            value: dict[str, Any] = {"kind": kind, "grudge": self.current}
+            value: dict[str, object] = {"kind": kind, "grudge": self.current}
             if not grudge and kind == "primaries":  # nothing to cut: said in the history and by the evidence
                 value["skipped"] = "no primary could be found to isolate"
             cut = frozenset((d, n) for n, drops in grudge.items() for d in drops)
@@ -146,7 +146,7 @@ class PartitionPlugin:
             raise BadInput(f"partition-grudge={','.join(sorted(set(kinds) & set(grudges.NEEDS_THREE)))} needs at "
                            "least three nodes")
 
-        def start(t: Test) -> dict[str, Any]:
+        def start(t: Test) -> dict[str, object]:
             return {"f": START, "value": t.rng.choice(kinds)}
 
         gen = family_generator(test, "partition", FS, default_schedule(test, start, {"f": STOP}))
