@@ -449,10 +449,13 @@ def plugins() -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("group", "name", "module", "dist"))]
     for r in [("group", "name", "module", "distribution"), *rows]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    from clusters.declarative.spec import PROTOCOLS, WORKLOAD_OPS
+    from clusters.declarative.spec import PROTOCOLS, WORKLOAD_OPS, protocol_workloads
 
     for proto in PROTOCOLS:
-        served = ", ".join(f"{w} ({'/'.join(sorted(ops))})" for w, ops in WORKLOAD_OPS.items())
+        if proto == "etcd":
+            served = ", ".join(protocol_workloads(proto)) + " (the etcd plugin's client: no ops to write)"
+        else:
+            served = ", ".join(f"{w} ({'/'.join(sorted(WORKLOAD_OPS[w]))})" for w in protocol_workloads(proto))
         click.echo(f"--system-file protocol {proto}: workloads {served}")
 
 

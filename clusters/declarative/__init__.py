@@ -4,7 +4,7 @@ loaded with `harness run --system-file FILE`, so that a service can be tested wi
 Owns `DeclarativeSystem` (the same `System` shape a plugin has: name, workloads, option specs, db, client,
 versions) and `load_system`. The file's meaning is in `spec` (checked against `system.schema.json`, shipped
 in this package), the nodes' side in `db`, the client's outcome rules in `client`, one module per wire protocol
-(`http`, `redis`). The runner cannot tell a file-made system from a plugin. The guide: docs/systems.md.
+(`http`, `redis`, `sql` for postgres and mysql; `etcd` is the etcd plugin's client). The runner cannot tell a file-made system from a plugin. The guide: docs/systems.md.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 from clusters.declarative.client import DeclarativeClient
 from clusters.declarative.db import DeclarativeDB, db_for
-from clusters.declarative.spec import SystemSpec, load_spec
+from clusters.declarative.spec import SQL_PROTOCOLS, SystemSpec, load_spec
 from harness.errors import BadInput
 from harness.options import CONF, OptionSpec, conf_spec
 
 if TYPE_CHECKING:
+    from harness.client import Client
     from harness.test import Test
 
 
@@ -50,8 +51,19 @@ class DeclarativeSystem:
     def db(self, test: Test) -> DeclarativeDB:
         return db_for(self.spec, self.conf(test), self.secret(test))
 
-    def client(self, test: Test) -> DeclarativeClient:
-        return DeclarativeClient(self.spec.client, self.conf(test), secret=self.secret(test))
+    def client(self, test: Test) -> Client:
+        """The client of the file's protocol: `http`/`redis` judge answers by the file's lists, `postgres`/`mysql`
+        run the file's SQL (`sql`), `etcd` is the etcd plugin's own client with its every workload."""
+        c = self.spec.client
+        if c.protocol in SQL_PROTOCOLS:
+            from clusters.declarative.sql import SqlClient
+
+            return SqlClient(c, self.conf(test), workload=test.workload.name, secret=self.secret(test))
+        if c.protocol == "etcd":
+            from clusters.etcd.client import EtcdClient
+
+            return EtcdClient(workload=test.workload.name, reads=c.reads, port=c.port)
+        return DeclarativeClient(c, self.conf(test), secret=self.secret(test))
 
     def versions(self, test: Test) -> dict[str, str]:
         return {"system-file": self.spec.path, "sha256": self.spec.sha256}

@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from clusters.daemon import daemon_pids, log_tail, signal_daemon, start_daemon, stop_daemon
+from clusters.daemon import daemon_pids, log_tail, signal_daemon, signal_tree, start_daemon, stop_daemon
 from clusters.declarative import template
 from clusters.declarative.spec import Command, SystemSpec
 from harness.control import NotYet, Remote, on_nodes, retry_until
@@ -30,6 +30,10 @@ from harness.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
     from harness.test import Test
+
+
+START_RETRY = 8.0
+"""Seconds a start that exits at once is retried (see DeclarativeDB.start)."""
 
 
 class DeclarativeDB:
@@ -102,14 +106,28 @@ class DeclarativeDB:
 
     # Killable ------------------------------------------------------------------------------------------------
     def kill(self, test: Test, node: str) -> None:
-        stop_daemon(self._remote(test, node), self.pidfile(test, node), sig="KILL", wait=1, release=False)
+        """SIGKILL the process and its children, as a crash of the machine would: a child left alive (a
+        Postgres backend holding the old shared memory) would keep the next start from working."""
+        remote = self._remote(test, node)
+        signal_tree(remote, self.pidfile(test, node), "KILL")
+        stop_daemon(remote, self.pidfile(test, node), sig="KILL", wait=1, release=False)
 
     def start(self, test: Test, node: str) -> None:
+        """Start the daemon (no-op if it runs). Retried for a few seconds if it exits at once: right after a kill
+        the old process may not be reaped yet (Postgres then finds its pid alive and refuses to start)."""
         remote = self._remote(test, node)
         if daemon_pids(remote, self.pidfile(test, node)):
             return
-        start_daemon(remote, self.start_argv(test, node), pidfile=self.pidfile(test, node),
-                     logfile=self.logfile(test, node), cwd=self._workdir(test, node), ledger=test.ledger, settle=0.2)
+
+        def attempt() -> None:
+            try:
+                start_daemon(remote, self.start_argv(test, node), pidfile=self.pidfile(test, node),
+                             logfile=self.logfile(test, node), cwd=self._workdir(test, node), ledger=test.ledger,
+                             settle=0.2)
+            except ClusterError as e:
+                raise NotYet(str(e)) from None
+
+        retry_until(START_RETRY, attempt, every=0.5, what=f"starting {self.spec.name} on {node}")
 
     # Pausable ------------------------------------------------------------------------------------------------
     def pause(self, test: Test, node: str) -> None:

@@ -27,11 +27,39 @@ Command = str | tuple[str, ...]
 """A shell line (run with `sh -c`, the daemon `exec`ed) or an argv."""
 Reply = int | str | None
 
-PROTOCOLS = ("http", "redis")
+PROTOCOLS = ("http", "redis", "postgres", "mysql", "etcd")
 """The client protocols a system file can name (one module each in this package; the schema's enum)."""
 
-WORKLOAD_OPS: Mapping[str, frozenset[str]] = MappingProxyType({"register": frozenset({"read", "write", "cas"})})
-"""The workloads a file-made client can serve, and the ops each needs (see workloads/register.py)."""
+SQL_PROTOCOLS = frozenset({"postgres", "mysql"})
+
+WORKLOAD_OPS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "register": frozenset({"read", "write", "cas"}),
+    "set": frozenset({"set.add", "set.read"}),
+    "counter": frozenset({"counter.add", "counter.read"}),
+    "list-append": frozenset({"list-append.append", "list-append.read"}),
+})
+"""The workloads a file's ops can serve, and the ops each needs (see workloads/register.py, set.py, counter.py,
+list_append.py: a list-append txn runs its micro-ops' SQL in one transaction)."""
+
+OP_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "read": frozenset({"key"}), "write": frozenset({"key", "value"}), "cas": frozenset({"key", "old", "new"}),
+    "set.add": frozenset({"value"}), "set.read": frozenset(),
+    "counter.add": frozenset({"value"}), "counter.read": frozenset(),
+    "list-append.append": frozenset({"key", "value"}), "list-append.read": frozenset({"key"}),
+})
+"""The op's own placeholders (beside {node}, {ip}, {port} and conf.KEY, which every op may use)."""
+
+READ_OPS = frozenset({"read", "set.read", "counter.read", "list-append.read"})
+
+
+def protocol_workloads(protocol: str) -> tuple[str, ...]:
+    """The workloads a client of `protocol` can serve: for `etcd` the etcd plugin's own (its client needs no
+    ops), for SQL every workload of WORKLOAD_OPS, for `http` and `redis` the register."""
+    if protocol == "etcd":
+        from clusters.etcd.workloads import PERFORMERS
+
+        return tuple(sorted(PERFORMERS))
+    return tuple(WORKLOAD_OPS) if protocol in SQL_PROTOCOLS else ("register",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +108,12 @@ class OpSpec:
     headers: tuple[tuple[str, str], ...] = ()
     value: str = ""
     command: tuple[str, ...] = ()
+    sql: tuple[str, ...] = ()  # postgres, mysql: statements run in order in the op's transaction
+    refused_without_rows: bool = False  # sql: the last statement touched no row -> rolled back, refused
+
+    @property
+    def reads(self) -> bool:
+        return self.f in READ_OPS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +122,11 @@ class ClientSpec:
     port: int
     ops: Mapping[str, OpSpec]
     hello: tuple[str, ...] = ()
+    user: str = ""  # postgres, mysql: the login (its password is {secret})
+    database: str = ""
+    setup: tuple[str, ...] = ()  # postgres, mysql: SQL run once before the run (CREATE TABLE IF NOT EXISTS ...)
+    isolation: str | None = None  # postgres, mysql: the transactions' isolation level; None: the server's
+    reads: str = "linearizable"  # etcd: or serializable (served by the member itself, may be stale)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,7 +201,7 @@ def load_spec(path: str) -> SystemSpec:
         at: Path = tuple(best.absolute_path)
         if "propertyNames" in best.absolute_schema_path:  # the error is about a key: point at its line
             key_at = (*at, str(best.instance))
-            raise where.error(key_at, f"unknown op {best.instance!r} (ops: read, write, cas)")
+            raise where.error(key_at, f"unknown op {best.instance!r} (ops: {', '.join(OP_PLACEHOLDERS)})")
         raise where.error(at, _schema_message(best))
     return _build(path, hashlib.sha256(text.encode()).hexdigest(), data, where)
 
@@ -183,9 +222,13 @@ def _build(path: str, digest: str, data: dict[str, Any], where: _Where) -> Syste
     conf_names = frozenset(conf)
     nodes = _nodes(data["nodes"], where, conf_names)
     client = _client(data["client"], nodes, where, conf_names)
-    workloads = frozenset(w for w, ops in WORKLOAD_OPS.items() if ops <= set(client.ops))
+    served = protocol_workloads(client.protocol)
+    if client.protocol == "etcd":
+        workloads = frozenset(served)
+    else:
+        workloads = frozenset(w for w in served if WORKLOAD_OPS[w] <= set(client.ops))
     if not workloads:
-        need = "; ".join(f"{w} needs {', '.join(sorted(ops))}" for w, ops in WORKLOAD_OPS.items())
+        need = "; ".join(f"{w} needs {', '.join(sorted(WORKLOAD_OPS[w]))}" for w in served)
         raise where.error(("client", "ops"), f"the ops serve no workload ({need})")
     return SystemSpec(path=path, sha256=digest, name=str(data["name"]), description=str(data.get("description", "")),
                       conf=MappingProxyType(conf), nodes=nodes, client=client, workloads=workloads)
@@ -256,36 +299,63 @@ def _needs_ports(d: dict[str, object], where: _Where) -> None:
 
 def _client(d: dict[str, Any], nodes: NodeSpec, where: _Where, conf: frozenset[str]) -> ClientSpec:
     at: Path = ("client",)
+    protocol = d["protocol"]
     port = d.get("port", nodes.port)
     if port is None:
         raise where.error(at, "no port: set client.port or nodes.port")
-    with_secret = template.OP_NAMES | {template.SECRET}
+    for key, only in (("hello", ("redis",)), ("user", SQL_PROTOCOLS), ("database", SQL_PROTOCOLS),
+                      ("setup", SQL_PROTOCOLS), ("isolation", SQL_PROTOCOLS), ("reads", ("etcd",))):
+        if key in d and protocol not in only:
+            raise where.error((*at, key), f"{key} is for the {'/'.join(sorted(only))} protocol, not {protocol}")
+    if protocol == "etcd":
+        if "ops" in d:
+            raise where.error((*at, "ops"), "the etcd protocol has its ops built in (every workload of the etcd "
+                                            "plugin): remove ops")
+    elif "ops" not in d:
+        raise where.error(at, "missing ops")
     if "hello" in d:
-        if d["protocol"] != "redis":
-            raise where.error((*at, "hello"), "hello is a Redis command; an HTTP client sends {secret} in headers")
-        _check(where, (*at, "hello"), d["hello"], with_secret, conf)
+        _check(where, (*at, "hello"), d["hello"], template.OP_NAMES | {template.SECRET}, conf)
+    for i, line in enumerate(d.get("setup", ())):
+        _check(where, (*at, "setup", i), line, frozenset(), conf)
+    served = protocol_workloads(protocol)
     ops: dict[str, OpSpec] = {}
-    for f, o in d["ops"].items():
+    for f, o in (d.get("ops") or {}).items():
         here = (*at, "ops", f)
-        if d["protocol"] == "http":
-            if "path" in o:
-                _check(where, (*here, "path"), o["path"], template.OP_NAMES, conf)
-            if "body" in o:
-                _check(where, (*here, "body"), o["body"], with_secret, conf)
-            for name, text in (o.get("headers") or {}).items():
-                _check(where, (*here, "headers", name), text, with_secret, conf)
-            if "absent" in o and f != "read":
-                raise where.error((*here, "absent"), "only a read can find its key absent")
-            ops[f] = OpSpec(f=f, ok=tuple(o["ok"]), refused=tuple(o.get("refused", ())),
-                            fail=tuple(o.get("fail", ())), absent=tuple(o.get("absent", ())), method=o["method"],
-                            path=o["path"], body=o.get("body"), headers=tuple((o.get("headers") or {}).items()),
-                            value=o.get("value", ""))
-        else:
-            _check(where, (*here, "command"), o["command"], template.OP_NAMES, conf)
-            ok = None if o["ok"] == "any" else tuple(o["ok"])
-            ops[f] = OpSpec(f=f, ok=ok, refused=tuple(o.get("refused", ())), fail=tuple(o.get("fail", ())),
-                            command=tuple(o["command"]))
+        if not any(f in WORKLOAD_OPS[w] for w in served):
+            raise where.error(here, f"the {protocol} protocol serves {', '.join(served)}: op {f!r} is for another "
+                                    "workload")
+        ops[f] = _op(protocol, f, o, here, where, conf)
         if not ops[f].ok and ops[f].ok is not None:
             raise where.error((*here, "ok"), "no reply is ok: list the status codes or replies that mean ok")
-    return ClientSpec(protocol=d["protocol"], port=int(port), ops=MappingProxyType(ops),
-                      hello=tuple(d.get("hello", ())))
+    return ClientSpec(protocol=protocol, port=int(port), ops=MappingProxyType(ops), hello=tuple(d.get("hello", ())),
+                      user=d.get("user", "postgres" if protocol == "postgres" else "root"),
+                      database=d.get("database", ""), setup=tuple(d.get("setup", ())),
+                      isolation=d.get("isolation"), reads=d.get("reads", "linearizable"))
+
+
+def _op(protocol: str, f: str, o: dict[str, Any], here: Path, where: _Where, conf: frozenset[str]) -> OpSpec:
+    """One op of a file's client, its placeholders checked (the op's own, the node's, conf.KEY)."""
+    names = OP_PLACEHOLDERS[f] | {"ip", "port", "node"}
+    with_secret = names | {template.SECRET}
+    if protocol == "http":
+        _check(where, (*here, "path"), o["path"], names, conf)
+        if "body" in o:
+            _check(where, (*here, "body"), o["body"], with_secret, conf)
+        for name, text in (o.get("headers") or {}).items():
+            _check(where, (*here, "headers", name), text, with_secret, conf)
+        if "absent" in o and f != "read":
+            raise where.error((*here, "absent"), "only a read can find its key absent")
+        return OpSpec(f=f, ok=tuple(o["ok"]), refused=tuple(o.get("refused", ())), fail=tuple(o.get("fail", ())),
+                      absent=tuple(o.get("absent", ())), method=o["method"], path=o["path"], body=o.get("body"),
+                      headers=tuple((o.get("headers") or {}).items()), value=o.get("value", ""))
+    if protocol in SQL_PROTOCOLS:
+        sql = (o["sql"],) if isinstance(o["sql"], str) else tuple(o["sql"])
+        _check(where, (*here, "sql"), o["sql"], names, conf)
+        no_rows = o.get("refused_when") == "no-rows"
+        if no_rows and f in READ_OPS:
+            raise where.error((*here, "refused_when"), "a read is never refused: it changes nothing")
+        return OpSpec(f=f, ok=None, sql=sql, refused_without_rows=no_rows)
+    _check(where, (*here, "command"), o["command"], names, conf)
+    ok = None if o["ok"] == "any" else tuple(o["ok"])
+    return OpSpec(f=f, ok=ok, refused=tuple(o.get("refused", ())), fail=tuple(o.get("fail", ())),
+                  command=tuple(o["command"]))

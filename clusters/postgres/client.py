@@ -57,6 +57,24 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def outcome(e: psycopg.Error, *, stage: str, read_only: bool) -> str:
+    """fail or info for an error raised in `stage` ("body": before COMMIT was sent; "commit"), by the table in
+    the module docstring. Also the declarative `postgres` protocol's (clusters.declarative.sql)."""
+    if stage == "body" or read_only:
+        return "fail"
+    state = e.sqlstate or ""
+    return "fail" if state.startswith(_DEFINITE_ON_COMMIT) else "info"
+
+
+def describe(e: psycopg.Error) -> str:
+    """The op's error; a refusal (see `harness.client.refused`) when the server decided against the
+    transaction (SQLSTATE class 40: serialization failure, deadlock; 23: a constraint), not when it could not
+    answer (a cancelled statement, a lost connection, a server shutting down)."""
+    state = e.sqlstate or ""
+    text = _NAMES.get(state) or (f"{state}: {_first_line(e)}" if state else _first_line(e))
+    return refused(text) if state.startswith(_REFUSALS) else text
+
+
 class PostgresClient:
     """Unopened it is a factory; `open(test, node)` returns a client with its own connection to the primary."""
 
@@ -146,25 +164,10 @@ class PostgresClient:
             self._rollback()
             return op.replace(type="fail", node=node, error=refused(str(e)))
         except psycopg.Error as e:
-            return op.replace(type=self._outcome(op, e, stage), node=node, error=self._error(e))
+            self._rollback()
+            return op.replace(type=outcome(e, stage=stage, read_only=self.tables.read_only(op)), node=node,
+                              error=describe(e))
         return op.replace(type="ok", value=value, node=node)
-
-    def _outcome(self, op: Op, e: psycopg.Error, stage: str) -> str:
-        """fail or info for an error raised in `stage` ("body": before COMMIT was sent; "commit")."""
-        self._rollback()
-        if stage == "body" or self.tables.read_only(op):
-            return "fail"
-        state = e.sqlstate or ""
-        return "fail" if state.startswith(_DEFINITE_ON_COMMIT) else "info"
-
-    @staticmethod
-    def _error(e: psycopg.Error) -> str:
-        """The op's error; a refusal (see `harness.client.refused`) when the server decided against the
-        transaction (SQLSTATE class 40: serialization failure, deadlock; 23: a constraint), not when it could not
-        answer (a cancelled statement, a lost connection, a server shutting down)."""
-        state = e.sqlstate or ""
-        text = _NAMES.get(state) or (f"{state}: {_first_line(e)}" if state else _first_line(e))
-        return refused(text) if state.startswith(_REFUSALS) else text
 
     def _rollback(self) -> None:
         """Back to no transaction; a broken connection is dropped (the next op reconnects)."""

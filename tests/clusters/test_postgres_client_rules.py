@@ -10,7 +10,9 @@ import psycopg
 import psycopg.errors as pe
 import pytest
 
-from clusters.postgres.client import PostgresClient
+from clusters.postgres.client import describe
+from clusters.postgres.tables import TABLES
+from clusters.postgres.client import outcome as table_outcome
 from harness.op import Op
 
 WRITE = Op(type="invoke", process=0, f="add", value=1)
@@ -18,8 +20,7 @@ READ = Op(type="invoke", process=0, f="read", value=None)
 
 
 def outcome(op: Op, error: psycopg.Error, stage: str) -> str:
-    client = PostgresClient(workload="set", isolation="serializable", primary="n1", port=5432, password="unused")
-    return client._outcome(op, error, stage)  # the rule table is the subject
+    return table_outcome(error, stage=stage, read_only=TABLES["set"].read_only(op))  # the rule table is the subject
 
 
 @pytest.mark.parametrize(
@@ -50,6 +51,6 @@ def test_a_read_that_did_not_complete_is_fail_since_it_changed_nothing(stage: st
 
 
 def test_error_names() -> None:
-    assert PostgresClient._error(pe.SerializationFailure("x")) == "refused: serialization-failure"
-    assert PostgresClient._error(pe.DeadlockDetected("x")) == "refused: deadlock"
-    assert PostgresClient._error(pe.UniqueViolation("dup")) == "refused: 23505: dup"
+    assert describe(pe.SerializationFailure("x")) == "refused: serialization-failure"
+    assert describe(pe.DeadlockDetected("x")) == "refused: deadlock"
+    assert describe(pe.UniqueViolation("dup")) == "refused: 23505: dup"

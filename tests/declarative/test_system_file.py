@@ -33,11 +33,34 @@ client:
     cas: {method: POST, path: "/cas/{key}", body: '{"old": {old}, "new": {new}}', ok: [200], refused: [409]}
 """
 
+SQL = """\
+name: db
+nodes:
+  port: 5432
+  start: dbd --listen {ip}:{port}
+client:
+  protocol: postgres
+  setup: ["CREATE TABLE IF NOT EXISTS reg (k int PRIMARY KEY, v int)"]
+  ops:
+    read: {sql: "SELECT v FROM reg WHERE k = {key}"}
+    write: {sql: "UPDATE reg SET v = {value} WHERE k = {key}"}
+    cas: {sql: "UPDATE reg SET v = {new} WHERE k = {key} AND v = {old}", refused_when: no-rows}
+"""
+
+ETCD = """\
+name: kv3
+nodes:
+  port: 2379
+  start: etcd --name {node}
+client:
+  protocol: etcd
+"""
+
 BAD = [  # (what is wrong, the file, the line named, words of the message)
     ("missing start", GOOD.replace("  start: kvd --listen {ip}:{port} --data {data_dir}\n", ""), 2, "nodes: missing start"),
     ("unknown placeholder", GOOD.replace("{data_dir}", "{datadir}"), 4, "unknown placeholder {datadir}"),
     ("unknown placeholder in an op", GOOD.replace('"/cas/{key}"', '"/cas/{id}"'), 10, "unknown placeholder {id}"),
-    ("unknown protocol", GOOD.replace("protocol: http", "protocol: grpc"), 6, "'grpc' is not one of http, redis"),
+    ("unknown protocol", GOOD.replace("protocol: http", "protocol: grpc"), 6, "'grpc' is not one of http, redis, postgres, mysql, etcd"),
     ("op without status mapping", GOOD.replace("ok: [200], absent", "absent"), 8, "client.ops.read: missing ok"),
     ("wrong type", GOOD.replace("port: 8080", "port: eighty"), 3, "nodes.port: 'eighty' is not of type 'integer'"),
     ("unknown key", GOOD.replace("name: kv", "name: kv\nversion: 3"), 1, "Additional properties are not allowed"),
@@ -51,7 +74,26 @@ BAD = [  # (what is wrong, the file, the line named, words of the message)
     ("secret in an HTTP path", GOOD.replace('"/kv/{key}", ok', '"/kv/{key}?pw={secret}", ok'), 8,
      "{secret} here would show"),
     ("hello on HTTP", GOOD.replace("  protocol: http", "  protocol: http\n  hello: [AUTH, x]"), 7,
-     "hello is a Redis command"),
+     "hello is for the redis protocol, not http"),
+    ("sql op without sql", SQL.replace('{sql: "SELECT v FROM reg WHERE k = {key}"}', "{query: x}"), 9,
+     "client.ops.read: missing sql"),
+    ("unknown placeholder in sql", SQL.replace("WHERE k = {key}\"}", "WHERE k = {value}\"}"), 9,
+     "unknown placeholder {value}"),
+    ("refused_when on a read", SQL.replace('k = {key}"}', 'k = {key}", refused_when: no-rows}'), 9,
+     "a read is never refused"),
+    ("refused_when of another kind", SQL.replace("refused_when: no-rows", "refused_when: zero"), 11,
+     "client.ops.cas.refused_when"),
+    ("sql op on http", GOOD.replace("value: /value}", "value: /value, sql: x}"), 8, "client.ops.read"),
+    ("user on http", GOOD.replace("  protocol: http", "  protocol: http\n  user: admin"), 7,
+     "user is for the mysql/postgres protocol, not http"),
+    ("set op on http", GOOD + "    set.add: {method: POST, path: /s, ok: [200]}\n", 11,
+     "the http protocol serves register: op 'set.add' is for another workload"),
+    ("ops on etcd", ETCD + "  ops: {read: {method: GET, path: /, ok: [200]}}\n", 7, "the etcd protocol has its ops built in"),
+    ("reads on postgres", SQL.replace("  protocol: postgres", "  protocol: postgres\n  reads: serializable"), 7,
+     "reads is for the etcd protocol, not postgres"),
+    ("no ops on sql", SQL.split("  ops:")[0], 5, "client: missing ops"),
+    ("isolation of another name", SQL.replace("  protocol: postgres", "  protocol: postgres\n  isolation: snapshot"),
+     7, "'snapshot' is not one of read-committed"),
     ("not YAML", GOOD.replace("name: kv", "name: [kv"), 2, "not YAML"),
     ("not a mapping", "- a\n- b\n", 1, "a system file is a mapping"),
 ]
@@ -69,14 +111,17 @@ def test_a_bad_file_is_one_line_naming_file_and_line(tmp_path: Path, why: str, t
     assert words in msg, msg
 
 
-def test_cli_rejects_a_bad_file_with_254_before_any_node(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text,where", [(GOOD.replace("protocol: http", "protocol: grpc"), ":6: client.protocol"),
+                                        (SQL.replace("refused_when: no-rows", "refused_when: 0"),
+                                         ":11: client.ops.cas.refused_when")])
+def test_cli_rejects_a_bad_file_with_254_before_any_node(tmp_path: Path, text: str, where: str) -> None:
     path = tmp_path / "sys.yaml"
-    path.write_text(GOOD.replace("protocol: http", "protocol: grpc"))
+    path.write_text(text)
     p = subprocess.run([sys.executable, "-m", "harness", "run", "--system-file", str(path), "--cluster", "local",
                         "--results", str(tmp_path / "results")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 254, p.stderr
     assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr, p.stderr
-    assert f"{path}:6: client.protocol" in p.stderr
+    assert f"{path}{where}" in p.stderr
     assert not list((tmp_path / "results").rglob("test.json")), "a run directory was made for a bad file"
 
 
@@ -111,8 +156,30 @@ def test_abilities_follow_what_the_file_declares(tmp_path: Path) -> None:
 
 
 def test_every_example_loads() -> None:
-    names = {load_system(str(p)).name for p in EXAMPLES.glob("*.yaml")}
-    assert {"etcd-http", "redis-standalone"} <= names
+    systems = {s.name: s for s in (load_system(str(p)) for p in EXAMPLES.glob("*.yaml"))}
+    assert {"etcd-http", "redis-standalone", "postgres-sql", "mariadb-sql", "etcd-v3"} <= set(systems)
+    for sql in ("postgres-sql", "mariadb-sql"):
+        assert systems[sql].workloads == {"register", "set", "counter", "list-append"}, sql
+    assert {"register", "set", "list-append", "bank"} <= systems["etcd-v3"].workloads
+
+
+def test_sql_placeholders_become_bound_parameters() -> None:
+    from clusters.declarative.sql import bind
+
+    query, params = bind("SELECT v FROM t WHERE k = {key} AND s LIKE 'a%' AND c = {conf.x} OR k = {key}",
+                         {"key": 3, "conf.x": "y'; DROP TABLE t; --"})
+    assert query == "SELECT v FROM t WHERE k = %(p0)s AND s LIKE 'a%%' AND c = %(p1)s OR k = %(p2)s"
+    assert params == {"p0": 3, "p1": "y'; DROP TABLE t; --", "p2": 3}
+
+
+def test_sql_rows_become_workload_values() -> None:
+    from clusters.declarative.sql import _column, _scalar
+
+    assert _scalar([]) is None and _scalar([("7",)]) == 7 and _scalar([(7, "x")]) == 7
+    assert _column([(1,), (2,)]) == [1, 2]
+    assert _column([([1, 2, 3],)]) == [1, 2, 3]  # a Postgres array
+    assert _column([("1,2,3",)]) == [1, 2, 3]  # a MySQL text list
+    assert _column([(None,)]) == []
 
 
 def test_outcome_table() -> None:
@@ -150,3 +217,7 @@ def test_plugins_lists_what_each_protocol_serves() -> None:
     assert p.returncode == 0, p.stderr
     assert "--system-file protocol http: workloads register (cas/read/write)" in p.stdout
     assert "--system-file protocol redis: workloads register (cas/read/write)" in p.stdout
+    for sql in ("postgres", "mysql"):
+        assert (f"--system-file protocol {sql}: workloads register (cas/read/write), set (set.add/set.read), "
+                "counter (counter.add/counter.read), list-append (list-append.append/list-append.read)") in p.stdout
+    assert "--system-file protocol etcd: workloads bank, counter, " in p.stdout
