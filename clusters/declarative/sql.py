@@ -201,8 +201,8 @@ class SqlClient:
             return v
         if w == "counter":
             n = _scalar(rows)
-            return 0 if n is None else int(n)  # type: ignore[call-overload]
-        return sorted(_column(rows))  # type: ignore[type-var]
+            return 0 if n is None else n  # an integer column, or text that is one (register_value)
+        return _column(rows)
 
     def _run(self, cur: Any, name: str, **op_values: object) -> list[Row]:
         """The statements of op `name`; the last one's rows (none if it returns none). NoRows when the op is
