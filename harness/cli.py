@@ -273,6 +273,7 @@ def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_d
     from harness.checker import merge_validity
     from harness.formats import read_history
     from harness.plugins import Registry
+    from harness.recheck import CheckJob, all_verdicts, check_jobs, model_note
 
     registry = Registry()
     raw = {k.replace("_", "-"): v for k, v in named.items() if v is not None}
@@ -280,22 +281,27 @@ def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_d
     named_plan = _named_plan(registry, checker_name, raw) if checker_name or raw else None  # options first
     loaded = [(path, read_history(path, fmt, repair=repair)) for path in files]  # then every file
     plans = [named_plan or _default_plan(registry, path, v.history) for path, v in loaded]
+    jobs = [CheckJob(plan, v.history, out_dir or os.path.join("results", "checks", os.path.basename(path)))
+            for (path, v), plan in zip(loaded, plans)]
+    verdicts = check_jobs(jobs, workers=1 if minimize else (os.cpu_count() or 1))
     worst: Validity = True
-    for (path, validated), plan in zip(loaded, plans):
+    for (path, validated), plan, job, verdict in zip(loaded, plans, jobs, verdicts):
         for w in validated.warnings:
             click.echo(f"harness: warning: {w}", err=True)
         for r in validated.repairs:
             click.echo(f"harness: {path}: --repair: {r.describe()}", err=True)
         if plan.description:
             click.echo(f"harness: {path}: {plan.description}", err=True)
-        checks_dir = out_dir or os.path.join("results", "checks", os.path.basename(path))
-        verdict = _check_one(plan, validated.history, checks_dir)
+        for v in all_verdicts(verdict):
+            note = model_note(v.details)
+            if note:
+                click.echo(f"harness: {v.checker}: {note}", err=True)
         worst = merge_validity(worst, verdict.valid)
         click.echo(f"{path}\t{VERDICT_WORD[verdict.valid]}")
         for f in verdict.all_findings()[:10]:
             click.echo(f"  {f.failure_class.value}: {f.diagnosis}", err=True)
         if minimize:
-            _minimize_one(plan, path, validated.history, verdict, checks_dir, minimize_budget,
+            _minimize_one(plan, path, validated.history, verdict, job.out_dir, minimize_budget,
                           _check_command(checker_name, raw))
     sys.exit({True: 0, False: 1, "unknown": 2}[worst])
 
@@ -361,30 +367,6 @@ def _default_plan(registry: Registry, path: str, history: History) -> CheckPlan:
         return _named_plan(registry, None, {"independent": "true"},
                            "every op's value is a (key, value) tuple: each key is checked on its own (independent=true)")
     return _named_plan(registry, None, {})
-
-
-def _check_one(plan: CheckPlan, history: History, out_dir: str) -> Verdict:
-    """The plan's verdict; for a run's history also capped as the run capped it (faults not injected, fault
-    windows untested, faults without evidence that they took effect), so that re-checking reaches the run's
-    verdict."""
-    from harness.checker import safe_check
-    from harness.coverage import coverage
-    from harness.evidence import fault_records
-    from harness.recheck import all_verdicts, model_note
-    from harness.runner import cap_verdict
-
-    os.makedirs(out_dir, exist_ok=True)
-    verdict = safe_check(plan.checker, plan.test, history, out_dir, raise_bad_input=True)
-    for v in all_verdicts(verdict):
-        note = model_note(v.details)
-        if note:
-            click.echo(f"harness: {v.checker}: {note}", err=True)
-    if plan.test is None:
-        return verdict
-    failed = [op for op in history.nemesis_ops().completions() if op.error is not None]
-    packages = plan.test.packages
-    return cap_verdict(verdict, failed, [], coverage(history, packages, plan.test.options.min_fault_ops),
-                       tuple(fault_records(history, packages)))
 
 
 @main_group.command()

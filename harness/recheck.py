@@ -10,17 +10,20 @@ the history itself shows (`harness.runner.cap_verdict`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import Checker, Verdict
 from harness.errors import BadInput
 from harness.op import History
 from harness.options import expectation_opts, options_from_test_json, parse_opts
 from harness.plugins import Registry
-from harness.test import Test, bare_test
+
+if TYPE_CHECKING:  # a run's Test is built only for a run's history (run_plan): `harness check FILE` skips it
+    from harness.test import Test
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +51,7 @@ def run_plan(history_path: str, registry: Registry) -> CheckPlan | None:
         raise BadInput(f"{test_json}: cannot read the run's test.json ({e})") from None
     options = options_from_test_json(info, results_dir=str(run_dir.parent.parent), argv=(), replay_of=str(run_dir))
     from harness.build import system_of
+    from harness.test import bare_test
 
     system = system_of(options, registry)
     workload = registry.get("workloads", options.workload)
@@ -97,3 +101,67 @@ def model_note(verdict_details: Mapping[str, Any]) -> str:
         return ""
     why = verdict_details.get("consistency-reason") or ""
     return f"consistency model {', '.join(map(str, models))}" + (f" ({why})" if why else "")
+
+
+@dataclass(frozen=True)
+class CheckJob:
+    """One file of `harness check`: its plan, its history and the folder its checker writes into."""
+
+    plan: CheckPlan
+    history: History
+    out_dir: str
+
+
+def check_job(job: CheckJob) -> Verdict:
+    """The plan's verdict; for a run's history also capped as the run capped it (faults not injected, fault
+    windows untested, faults without evidence that they took effect), so that re-checking reaches the run's
+    verdict."""
+    from harness.checker import safe_check
+
+    os.makedirs(job.out_dir, exist_ok=True)
+    verdict = safe_check(job.plan.checker, job.plan.test, job.history, job.out_dir, raise_bad_input=True)
+    test = job.plan.test
+    if test is None:
+        return verdict
+    from harness.coverage import coverage  # a run's history only: a bare file needs none of the run's machinery
+    from harness.evidence import fault_records
+    from harness.runner import cap_verdict
+
+    failed = [op for op in job.history.nemesis_ops().completions() if op.error is not None]
+    return cap_verdict(verdict, failed, [], coverage(job.history, test.packages, test.options.min_fault_ops),
+                       tuple(fault_records(job.history, test.packages)))
+
+
+_jobs_in_worker: Sequence[CheckJob] = ()
+
+
+def _take_jobs(jobs: Sequence[CheckJob]) -> None:
+    # Runs once in each forked worker: the jobs arrive by fork (initargs are not pickled under fork), so a
+    # history is never serialized; only the index goes out and the verdict comes back.
+    global _jobs_in_worker
+    _jobs_in_worker = jobs
+
+
+def _check_job_at(i: int) -> Verdict:
+    return check_job(_jobs_in_worker[i])
+
+
+def check_jobs(jobs: Sequence[CheckJob], workers: int) -> Iterator[Verdict]:
+    """The jobs' verdicts in their order. Several files are independent histories: with `workers` > 1 they
+    are checked in that many forked processes at once (each file's verdict is the same as alone; only a
+    time budget sees the shared CPUs). A BadInput of one file is raised when its turn comes, after the
+    verdicts of the files before it."""
+    workers = min(workers, len(jobs))
+    if workers < 2:
+        yield from (check_job(j) for j in jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the parent is the CLI with no other threads, and fork hands the parsed histories over for free.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_take_jobs, initargs=(jobs,))
+    try:
+        yield from pool.map(_check_job_at, range(len(jobs)), chunksize=max(1, len(jobs) // (4 * workers)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

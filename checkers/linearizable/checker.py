@@ -13,12 +13,10 @@ linearization. Never a pass by default: an empty history is valid only because t
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
 import time
 from collections.abc import Hashable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +37,8 @@ from harness.checker import UNKNOWN, FailureClass, Finding, Verdict
 from harness.op import History
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from harness.test import Test
 
 __all__ = ["PARALLEL_MIN_OPS", "LinearizableChecker"]
@@ -144,6 +144,9 @@ class LinearizableChecker:
         # Known limit: forking a process with other threads running could deadlock a child on a lock some
         # thread held; the worker only runs `search` (pure Python, no imports, no logging), which keeps that
         # risk small. Set workers=1 to never fork.
+        import multiprocessing  # here: most checks never fork, and these imports cost start-up time
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
         ctx = multiprocessing.get_context("fork")
         stop = ctx.Event()
         results: list[PartResult] = []

@@ -14,10 +14,19 @@ names the one state it is legal in (`observed_state`) is tested by comparing sta
 
 Ops whose outcome is unknown (info, or no completion) have a call entry and no return entry: they may be
 linearized anywhere after their call or never (Knossos's reading of a crashed op). The part is linearizable
-once the walk passes the end of the list, i.e. every op with a known outcome is linearized.
+once the walk passes the end of the list, i.e. every op with a known outcome is linearized. Unknown ops last:
+their call entries are kept out of the list, and a configuration tries them (those invoked before the
+completion the walk is stuck at, in call order) only after every op with a known outcome it can place, so
+that the configurations without them are explored, and have failed, first. Two consequences prune:
+- an unknown op that would leave the state as it is is not tried there: leaving it out of a linearization
+  changes no state, so whatever works with it works without it;
+- a configuration (L + u, s) with u unknown is dominated by (L, s): every linearization that extends the
+  first extends the second with u left out. When (L, s) is already remembered and is no ancestor on the
+  stack (the new op is in L + u and in no ancestor), it failed, so (L + u, s) fails too; the check is made
+  for every unknown op linearized so far.
 
-Two exchange arguments prune the search without changing any verdict (both are checked against a brute-force
-search in tests/linearizable): undoing a read-only op (the model's `read_only`) undoes its parent too, since
+Two exchange arguments prune the search as well without changing any verdict (all prunings are checked
+against a brute-force search in tests/linearizable): undoing a read-only op (the model's `read_only`) undoes its parent too, since
 a read that fits now could have been placed now in any order that works; and of several ops with unknown
 outcome, equal input and output, all invoked, only the first not yet linearized is tried (they are
 interchangeable).
@@ -244,6 +253,19 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
         trans[o][s] = r
         return r
 
+    twin_bit = [0] * nslots
+    need_at = [-1] * nslots
+    trans_at: list[dict[int, int]] = [{}] * nslots
+    bit_at = [0] * nslots
+    for slot in range(nslots):
+        o = op_of[slot]
+        trans_at[slot] = trans[o]
+        bit_at[slot] = bit[o]
+        if match[slot] != _RETURN:
+            need_at[slot] = need[o]
+            if match[slot] == _NO_RET and prev_twin[o] >= 0:
+                twin_bit[slot] = bit[prev_twin[o]]
+
     seen: set[int] = set()
     cap = max_configs if max_configs is not None else -1
     mem = memory_bytes if memory_bytes is not None else -1
@@ -257,57 +279,109 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
     others: list[tuple[tuple[int, ...], int]] = []  # more longest partial linearizations, with their blocked op
     backtracks = 0
 
+    # Ops with unknown outcome are out of the linked list: they never block the walk, and they are tried
+    # last, only once the walk is stuck at a completion (see the module docstring: "unknown ops last").
+    unknown_slots = [slot for slot in range(nslots) if match[slot] == _NO_RET]
+    unknown_index = {slot: i for i, slot in enumerate(unknown_slots)}
+    for slot in unknown_slots:
+        p = prv[slot]
+        q = nxt[slot]
+        nxt[p] = q
+        prv[q] = p
+    n_unknown = len(unknown_slots)
+    unknown_lin: list[int] = []  # bits of the linearized ops with unknown outcome, in stack order
+
     e = nxt[H]
+    ui = -1  # >= 0: the walk is stuck at completion r; unknown_slots[ui:] are still to try
+    r = T
     while True:
-        if e == T:
-            order = tuple(op_of[calls[i]] for i in range(0, len(calls), 2))
-            return PartResult(key=key, outcome=OK, n_ops=n, linearization=order, configs=len(seen))
-        m = match[e]
-        if m != _RETURN:
-            o = op_of[e]
-            if m == _NO_RET:
-                t = prev_twin[o]
-                if t >= 0 and not lin & bit[t]:
-                    e = nxt[e]
-                    continue
-            nd = need[o]
-            if nd >= 0:
-                ns = sid if sid == nd else -1
-            else:
-                memo = trans[o].get(sid)
-                ns = compute(o, sid) if memo is None else memo
-            if ns >= 0:
-                nl = lin | bit[o]
-                k = (ns << n) | nl
-                if k not in seen:
-                    seen.add(k)
-                    calls.append(e)
-                    calls.append(sid)
-                    sid = ns
-                    lin = nl
-                    p = prv[e]
-                    q = nxt[e]
-                    nxt[p] = q
-                    prv[q] = p
-                    if m >= 0:
+        if ui < 0:
+            if e == T:
+                order = tuple(op_of[calls[i]] for i in range(0, len(calls), 2))
+                return PartResult(key=key, outcome=OK, n_ops=n, linearization=order, configs=len(seen))
+            m = match[e]
+            if m != _RETURN:
+                # Per-slot copies of the op's facts (need_at, trans_at, bit_at): one index fewer per visit on
+                # the hottest path; the walk visits a call entry many times per configuration.
+                nd = need_at[e]
+                if nd >= 0:
+                    if sid != nd:
+                        e = nxt[e]
+                        continue
+                    ns = sid
+                else:
+                    ns = trans_at[e].get(sid, -2)
+                    if ns == -2:
+                        ns = compute(op_of[e], sid)
+                if ns >= 0:
+                    nl = lin | bit_at[e]
+                    k = (ns << n) | nl
+                    if k not in seen:
+                        seen.add(k)
+                        calls.append(e)
+                        calls.append(sid)
+                        sid = ns
+                        lin = nl
+                        p = prv[e]
+                        q = nxt[e]
+                        nxt[p] = q
+                        prv[q] = p
                         p = prv[m]
                         q = nxt[m]
                         nxt[p] = q
                         prv[q] = p
-                    e = nxt[H]
-                    continue
-            e = nxt[e]
+                        e = nxt[H]
+                        continue
+                e = nxt[e]
+                continue
+            r = e  # the first completion whose op is not linearized: now the unknown ops invoked before it
+            ui = 0
+        pushed = False
+        while ui < n_unknown:
+            u = unknown_slots[ui]
+            if u > r:
+                break
+            ui += 1
+            if lin & bit_at[u]:
+                continue
+            tb = twin_bit[u]
+            if tb and not lin & tb:
+                continue
+            ns = trans_at[u].get(sid, -2)
+            if ns == -2:
+                ns = compute(op_of[u], sid)
+            if ns < 0 or ns == sid:
+                continue  # illegal here, or changes nothing: leaving it out does the same (module docstring)
+            nl = lin | bit_at[u]
+            k = (ns << n) | nl
+            if k in seen:
+                continue
+            seen.add(k)
+            for b in unknown_lin:
+                if k ^ b in seen:
+                    break  # dominated by a configuration that failed (module docstring)
+            else:
+                unknown_lin.append(bit_at[u])
+                calls.append(u)
+                calls.append(sid)
+                sid = ns
+                lin = nl
+                pushed = True
+                break
+        if pushed:
+            ui = -1
+            e = nxt[H]
             continue
-        # A return entry whose op is not linearized: backtrack.
+        # Stuck at completion r and nothing more to try here: backtrack.
         depth = len(calls)
         if depth >= best:
             if depth > best:
                 best = depth
                 best_path = [op_of[calls[i]] for i in range(0, depth, 2)]
-                best_block = op_of[e]
+                best_block = op_of[r]
                 others = []
             elif len(others) < _MORE_LONGEST:
-                others.append((tuple(op_of[calls[i]] for i in range(0, depth, 2)), op_of[e]))
+                others.append((tuple(op_of[calls[i]] for i in range(0, depth, 2)), op_of[r]))
         if not calls:
             return _ended(key, ILLEGAL, n, best_path, best_block, others, len(seen))
         backtracks += 1
@@ -337,10 +411,12 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
                 q = nxt[m]
                 nxt[p] = m
                 prv[q] = m
-            p = prv[e]
-            q = nxt[e]
-            nxt[p] = e
-            prv[q] = e
+                p = prv[e]
+                q = nxt[e]
+                nxt[p] = e
+                prv[q] = e
+            else:
+                unknown_lin.pop()
             if not ro[o] or not calls:
                 break
             # The op just undone is read-only (the model says it never changes any state): whenever a
@@ -350,4 +426,13 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
             # before it fails too: keep undoing.
         if ro[o] and not calls:
             return _ended(key, ILLEGAL, n, best_path, best_block, others, len(seen))
-        e = nxt[e]
+        if m >= 0:
+            ui = -1
+            e = nxt[e]
+        else:
+            # Back in the configuration that tried unknown op e while stuck at its first open completion:
+            # find that completion again and go on with the unknown ops after e.
+            ui = unknown_index[e] + 1
+            r = nxt[H]
+            while match[r] != _RETURN:
+                r = nxt[r]

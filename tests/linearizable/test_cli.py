@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.corpora import DATA
+from tests.linearizable.test_checker import hard_history
 
 
 def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
@@ -25,7 +26,6 @@ def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
     (("--model", "cas-register", "--opt", "init=0", "knossos/cas-register/bad/cas-failure.edn"), 1),
     (("--model", "multi-register", "--opt", "init={:x 0 :y 0}", "--repair",
       "knossos/multi-register/good/multi-register.edn"), 0),  # Jepsen's op times step back: --repair
-    (("--model", "etcd", "--timeout", "0.001", "porcupine/jepsen/etcd_002.log"), 2),
 ])
 def test_exit_codes(tmp_path: Path, args: tuple[str, ...], code: int) -> None:
     *opts, rel = args
@@ -34,6 +34,14 @@ def test_exit_codes(tmp_path: Path, args: tuple[str, ...], code: int) -> None:
     assert out.strip().endswith({0: "valid", 1: "invalid", 2: "unknown"}[code])
     if code == 1:
         assert (tmp_path / "linearizable.html").exists()
+
+
+def test_budget_spent_is_unknown_exit_2(tmp_path: Path) -> None:
+    hard = tmp_path / "hard.jsonl"
+    hard_history().to_jsonl(hard)
+    exit_code, out, _err = _run(tmp_path, "--model", "etcd", "--timeout", "0.001", str(hard))
+    assert exit_code == 2, out
+    assert out.strip().endswith("unknown")
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
