@@ -42,6 +42,8 @@ def _host_binaries_missing(system: str) -> str | None:
     binaries; docker nodes bring their own from the system's image)."""
     if system == "etcd" and shutil.which("etcd") is None:
         return "needs etcd on the host (apt-get install etcd-server)"
+    if system == "nats" and shutil.which("nats-server") is None:
+        return "needs nats-server on the host (apt-get install nats-server)"
     if system == "postgres":
         if not os.path.exists(os.path.join(POSTGRES_BIN, "postgres")):
             return f"needs PostgreSQL 15 in {POSTGRES_BIN} (apt-get install postgresql-15)"

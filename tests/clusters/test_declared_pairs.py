@@ -8,6 +8,7 @@ from harness.plugins import Registry
 from tests.clusters import (
     test_etcd_workloads,
     test_mariadb,
+    test_nats,
     test_patroni,
     test_postgres_workloads,
     test_rabbitmq,
@@ -20,6 +21,7 @@ COVERED = {
     "etcd": set(test_etcd_workloads.MAIN_CHECKER),
     "postgres": set(test_postgres_workloads.WORKLOADS),
     "redis": set(test_redis_runs.WORKLOADS),
+    "nats": set(test_nats.WORKLOADS),  # each under partition + kill
     # list-append at each isolation level and register, then the other workloads on one serializable node
     "mariadb": {"list-append", "register", *test_mariadb.MAIN_CHECKER},
     # list-append healthy, set under partition, the rest healthy
