@@ -9,8 +9,8 @@ The client talks to its own node only; the node forwards JetStream requests to t
 over the cluster's routes, as it would for an application living on that node.
 
 Outcomes (the completion's type; `Wire.effect_sent`: a publish, or a dequeue's ack, went out):
-    ok     the server answered: a publish's ack (its seq), a read's messages, a dequeue's element whose ack the
-           server confirmed.
+    ok     the server answered: a publish's ack (its seq), a read's messages (none from a stream JetStream says
+           does not exist), a dequeue's element whose ack the server confirmed.
     fail   definitely did not happen: the connection could not be made; any error before a request that may
            change data went out (a pull that timed out took nothing: an element delivered and never acked is
            redelivered); "no responders" (503: no server took the request, so nothing was stored); a JetStream

@@ -9,7 +9,8 @@ Streams, one per workload (file storage, replicas=`replicas`, the stream's Raft 
     stream  STREAM, subject `harness.stream`, limits retention; append = JetStream publish (the ack's `seq` is the
             offset); read [from, limit] = up to `limit` STREAM.MSG.GET requests with next_by_subj (the first
             message at or after an offset, served by the stream leader), from `from`, each from the last seq + 1,
-            until a 404; read-all = the same from offset 1 to the end
+            until "no message found"; read-all = the same from offset 1 to the end. A stream JetStream says
+            does not exist ("stream not found", from the meta leader) reads as empty: its messages are gone
     queue   QUEUE, subject `harness.queue`, work-queue retention, one durable pull consumer `workers` (explicit
             acks, replicas as the stream); enqueue = publish; dequeue = one pull with no_wait (404/408: empty), then
             the ack as a request (the server confirms it: a "double ack"); drain = dequeue until the consumer has
@@ -36,6 +37,7 @@ from harness.op import Op
 STREAM, STREAM_SUBJECT = "STREAM", "harness.stream"
 QUEUE, QUEUE_SUBJECT, CONSUMER = "QUEUE", "harness.queue", "workers"
 WORKLOADS = frozenset({"stream", "queue"})
+NO_MESSAGE, STREAM_NOT_FOUND = 10037, 10059  # JetStream's error codes (err_code) of a 404 to a message get
 STREAM_OF = {"stream": STREAM, "queue": QUEUE}
 DUPLICATE_WINDOW_S = 120.0
 # An element delivered and not acked is redelivered after this; short, so that one delivered to a pull whose
@@ -111,8 +113,8 @@ async def _read(w: Wire, start: int, limit: int | None) -> list[list[Any]]:
         try:
             resp = await w.api(f"$JS.API.STREAM.MSG.GET.{STREAM}", {"seq": seq, "next_by_subj": STREAM_SUBJECT})
         except jserr.APIError as e:
-            if e.code == 404:
-                break
+            if e.err_code in (NO_MESSAGE, STREAM_NOT_FOUND):
+                break  # past the end; or no such stream (JetStream lost it: seen after power loss on every node)
             raise
         m = resp["message"]  # {"seq": n, "data": base64 of the payload, ...}
         seq = int(m["seq"])
