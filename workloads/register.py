@@ -12,7 +12,7 @@ that every key's history stays small enough to check. The final phase reads ever
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from harness import generator as g
 from harness.checker import Checker
@@ -45,18 +45,18 @@ class _NoteKeys(g.Gen):
 
     __slots__ = ("cursor", "gen")
 
-    def __init__(self, cursor: _KeyCursor, gen: Any) -> None:
+    def __init__(self, cursor: _KeyCursor, gen: GenLike) -> None:
         self.cursor = cursor
         self.gen = gen
 
-    def op(self, test: Test, ctx: Context) -> Any:
+    def op(self, test: Test, ctx: Context) -> g.OpResult:
         r = g.op(self.gen, test, ctx)
         if r is None:
             return None
         e, g2 = r
         return e, (self if g2 is self.gen else _NoteKeys(self.cursor, g2))
 
-    def update(self, test: Test, ctx: Context, event: Any) -> Any:
+    def update(self, test: Test, ctx: Context, event: g.Event) -> GenLike:
         if isinstance(event, Op) and event.type == INVOKE:
             self.cursor.max_key = max(self.cursor.max_key, event.value[0])
         g2 = g.update(self.gen, test, ctx, event)
@@ -98,7 +98,7 @@ class RegisterWorkload:
     def final_generator(self, test: Test) -> GenLike:
         cursor = self._cursor(test)
 
-        def final_reads(test: Test, ctx: Context) -> object:
+        def final_reads(test: Test, ctx: Context) -> GenLike:
             return [{"f": "read", "value": (k, None)} for k in range(cursor.max_key + 1)]
 
         return _Lazy(final_reads)
@@ -114,10 +114,10 @@ class _Lazy(g.Gen):
 
     __slots__ = ("fn",)
 
-    def __init__(self, fn: Any) -> None:
+    def __init__(self, fn: Callable[[Test, Context], GenLike]) -> None:
         self.fn = fn
 
-    def op(self, test: Test, ctx: Context) -> Any:
+    def op(self, test: Test, ctx: Context) -> g.OpResult:
         return g.op(self.fn(test, ctx), test, ctx)
 
 

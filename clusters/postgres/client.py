@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import IsolationLevel
+from psycopg.rows import TupleRow
 
 from clusters.postgres.tables import TABLES, Rejected, Tables
 from harness.client import refused
@@ -93,7 +94,7 @@ class PostgresClient:
         self.candidates = candidates
         self.serving = primary  # the node the open connection reached
         self.tables: Tables = TABLES[workload]
-        self.conn: psycopg.Connection[object] | None = None
+        self.conn: psycopg.Connection[TupleRow] | None = None
 
     def open(self, test: Test, node: str) -> PostgresClient:
         c = PostgresClient(workload=self.workload, isolation=self.isolation, primary=self.primary, port=self.port,
@@ -104,7 +105,7 @@ class PostgresClient:
             c.conn = None  # a node down under a nemesis must not fail the run: the first op reports it
         return c
 
-    def _connect(self, test: Test) -> psycopg.Connection[object]:
+    def _connect(self, test: Test) -> psycopg.Connection[TupleRow]:
         timeout_ms = max(100, int(test.op_timeout * 800))
         nodes = self.candidates or (self.primary,)
         hosts = {test.node_host(n): n for n in nodes}

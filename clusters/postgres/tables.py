@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from psycopg import Cursor
+from psycopg.rows import TupleRow
 
 from harness.errors import BadInput
 from harness.op import Op
@@ -31,9 +32,9 @@ class Rejected(Exception):
 
 
 class Tables(Protocol):
-    def create(self, cur: Cursor[object], test: Test) -> None: ...
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None: ...
 
-    def perform(self, cur: Cursor[object], op: Op) -> object: ...
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object: ...
 
     def read_only(self, op: Op) -> bool: ...
 
@@ -45,10 +46,10 @@ def _bad(workload: str, op: Op) -> BadInput:
 class ListAppend:
     """Lists of ints per key, as bigint[]: append = upsert concatenating; read = the array ([] if absent)."""
 
-    def create(self, cur: Cursor[Any], test: Test) -> None:
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_append (k bigint PRIMARY KEY, v bigint[] NOT NULL)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> object:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         if op.f != "txn":
             raise _bad("list-append", op)
         out: list[list[object]] = []
@@ -74,10 +75,10 @@ class ListAppend:
 class RwRegister:
     """One bigint per key: write = upsert; read = the value (None if absent)."""
 
-    def create(self, cur: Cursor[object], test: Test) -> None:
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_register (k bigint PRIMARY KEY, v bigint)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> object:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         if op.f != "txn":
             raise _bad("rw-register", op)
         out: list[list[Any]] = []
@@ -103,7 +104,7 @@ class Bank:
     """Accounts with balances. transfer: read both balances, refuse if the source would go negative, then move
     the amount with relative updates; read: every account in one statement (one snapshot)."""
 
-    def create(self, cur: Cursor[Any], test: Test) -> None:
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None:
         from workloads.bank import initial_balances
 
         cur.execute("CREATE TABLE IF NOT EXISTS h_accounts (id int PRIMARY KEY, balance bigint NOT NULL)")
@@ -111,12 +112,12 @@ class Bank:
             cur.execute("INSERT INTO h_accounts (id, balance) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
                         (account, balance))
 
-    def perform(self, cur: Cursor[Any], op: Op) -> object:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         if op.f == "read":
             return {int(a): int(b) for a, b in cur.execute("SELECT id, balance FROM h_accounts ORDER BY id")}
         if op.f == "transfer" and isinstance(op.value, Mapping):
             src, dst, amount = op.value["from"], op.value["to"], op.value["amount"]
-            rows = dict(cur.execute("SELECT id, balance FROM h_accounts WHERE id = ANY(%s)", ([src, dst],)).fetchall())
+            rows: dict[int, int] = dict(cur.execute("SELECT id, balance FROM h_accounts WHERE id = ANY(%s)", ([src, dst],)).fetchall())
             if src not in rows or dst not in rows:
                 raise Rejected(f"no account {src if src not in rows else dst}")
             if rows[src] < amount:
@@ -133,10 +134,10 @@ class Bank:
 class Set:
     """A table of elements without a unique constraint (so a duplicated insert would show); read = all."""
 
-    def create(self, cur: Cursor[Any], test: Test) -> None:
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_set (id bigserial PRIMARY KEY, e bigint NOT NULL)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> object:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         if op.f == "add":
             cur.execute("INSERT INTO h_set (e) VALUES (%s)", (op.value,))
             return op.value
@@ -151,11 +152,11 @@ class Set:
 class Counter:
     """One row holding a count; add = relative update; read = the count."""
 
-    def create(self, cur: Cursor[object], test: Test) -> None:
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_counter (id int PRIMARY KEY, n bigint NOT NULL)")
         cur.execute("INSERT INTO h_counter (id, n) VALUES (0, 0) ON CONFLICT (id) DO NOTHING")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> object:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         if op.f == "add":
             cur.execute("UPDATE h_counter SET n = n + %s WHERE id = 0", (op.value,))
             return op.value
@@ -172,11 +173,11 @@ class UniqueIds:
     """Ids handed out by incrementing one row (`UPDATE ... RETURNING`): unique only if the row lock and the
     isolation level do their work (a sequence would be unique by construction and test nothing)."""
 
-    def create(self, cur: Cursor[object], test: Test) -> None:
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_ids (id int PRIMARY KEY, n bigint NOT NULL)")
         cur.execute("INSERT INTO h_ids (id, n) VALUES (0, 0) ON CONFLICT (id) DO NOTHING")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> Any:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> Any:
         if op.f == "generate":
             row = cur.execute("UPDATE h_ids SET n = n + 1 WHERE id = 0 RETURNING n").fetchone()
             if row is None:
@@ -195,12 +196,12 @@ class Idempotent:
     (unique violation, rolled back with its payment row). read = {key: number of payment rows}: a payment
     applied twice would show as 2."""
 
-    def create(self, cur: Cursor[Any], test: Test) -> None:
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_payments (id bigserial PRIMARY KEY, key text NOT NULL, "
                     "account int NOT NULL, amount bigint NOT NULL)")
         cur.execute("CREATE TABLE IF NOT EXISTS h_idem (key text PRIMARY KEY, result bigint NOT NULL)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> object:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         if op.f == "request" and isinstance(op.value, Mapping):
             key = str(op.value["key"])
             row = cur.execute("SELECT result FROM h_idem WHERE key = %s", (key,)).fetchone()
@@ -227,10 +228,10 @@ class Monotonic:
     """A version per key: write = increment (creating it at 1) and return the new version; read = the version
     (0 if absent)."""
 
-    def create(self, cur: Cursor[object], test: Test) -> None:
+    def create(self, cur: Cursor[TupleRow], test: Test) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS h_versions (k bigint PRIMARY KEY, v bigint NOT NULL)")
 
-    def perform(self, cur: Cursor[Any], op: Op) -> object:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         k = op.value[0]
         if op.f == "write":
             row = cur.execute(

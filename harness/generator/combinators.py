@@ -8,6 +8,7 @@ outcome-driven and op-transforming ones (until_ok, flip_flop, process_limit, con
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from harness.generator.context import Context
@@ -182,7 +183,7 @@ class Mix(Gen):
         return self if gens is self.gens else Mix(tuple(g for g in gens if g is not None))
 
 
-def mix(gens: object) -> GenLike:
+def mix(gens: Iterable[object]) -> GenLike:
     """A uniform random mixture of `gens` (a list of generators), chosen per op with `test.rng`."""
     gs = tuple(g for g in coerce_all(gens) if g is not None)
     return Mix(gs) if gs else None

@@ -23,13 +23,15 @@ Times given to combinators are seconds (float); internally everything is integer
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Final, Generic, TypeAlias, TypeVar
 
 from harness.errors import BadInput
 from harness.generator.context import Context
 from harness.op import INVOKE, Op, Process
+
+S = TypeVar("S")  # the state a `stateful` generator threads through its ops
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -69,7 +71,7 @@ class Log:
 Emitted: TypeAlias = "Op | Sleep | Log | _Pending"
 Event: TypeAlias = "Op | Sleep | Log"
 OpResult: TypeAlias = "tuple[Op | Sleep | Log | _Pending, GenLike] | None"
-GenLike: TypeAlias = "Gen | Mapping[str, Any] | Op | Sequence[Any] | Callable[..., Any] | None"  # see `coerce`
+GenLike: TypeAlias = "Gen | Mapping[str, object] | Op | Sequence[GenLike] | Callable[[Test, Context], GenLike] | None"  # see `coerce`
 
 
 def seconds_to_ns(dt: float, what: str = "a duration") -> int:
@@ -214,7 +216,7 @@ def coerce(value: object) -> Gen | None:
     raise BadInput(f"not a generator: {value!r} (use a dict op, a list, a function (test, ctx) or a combinator)")
 
 
-def coerce_all(values: Any) -> tuple[Gen | None, ...]:
+def coerce_all(values: Iterable[object]) -> tuple[Gen | None, ...]:
     return tuple(coerce(v) for v in values)
 
 
@@ -241,7 +243,7 @@ class OpTemplate(Gen):
         self.node = node
 
     @classmethod
-    def from_mapping(cls, m: Mapping[str, Any]) -> OpTemplate:
+    def from_mapping(cls, m: Mapping[str, object]) -> OpTemplate:
         unknown = set(m) - _TEMPLATE_KEYS
         if unknown:
             raise BadInput(
@@ -260,7 +262,10 @@ class OpTemplate(Gen):
         process = m.get("process")
         if process is not None and (isinstance(process, bool) or not isinstance(process, (int, str))):
             raise BadInput(f"process must be an integer or a name, in {dict(m)!r}")
-        return cls(f, m.get("value"), process=process, time_ns=time_ns, node=m.get("node"))
+        node = m.get("node")
+        if node is not None and not isinstance(node, str):
+            raise BadInput(f"node must be a node name, in {dict(m)!r}")
+        return cls(f, m.get("value"), process=process, time_ns=time_ns, node=node)
 
     @classmethod
     def from_op(cls, o: Op) -> OpTemplate:
@@ -319,7 +324,7 @@ class FnGen(Gen):
         return f"FnGen({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
-class Stateful(Gen):
+class Stateful(Gen, Generic[S]):
     """An endless generator that threads a state through its ops: `fn(test, ctx, state)` returns `(op,
     next_state)` (op: an op dict or any generator) or None (exhausted). The state advances only when the op
     is dispatched (the caller adopts the next generator), so asking twice gives the same answer; use it instead
@@ -327,7 +332,7 @@ class Stateful(Gen):
 
     __slots__ = ("fn", "state")
 
-    def __init__(self, fn: Callable[[Test, Context, object], tuple[object, object] | None], state: object) -> None:
+    def __init__(self, fn: Callable[[Test, Context, S], tuple[GenLike, S] | None], state: S) -> None:
         self.fn = fn
         self.state = state
 
@@ -352,7 +357,7 @@ class Stateful(Gen):
         return f"Stateful({getattr(self.fn, '__qualname__', self.fn)!r}, {self.state!r})"
 
 
-def stateful(fn: Callable[[Test, Context, Any], tuple[object, object] | None], state: object) -> Stateful:
+def stateful(fn: Callable[[Test, Context, S], tuple[GenLike, S] | None], state: S) -> Stateful[S]:
     """Ops of `fn(test, ctx, state) -> (op, next_state)`, starting from `state` (see `Stateful`)."""
     return Stateful(fn, state)
 
@@ -391,7 +396,7 @@ class Seq(Gen):
         return f"Seq({self.head!r}, +{len(self.rest) - self.i} more)"
 
 
-def seq(values: object) -> Gen | None:
+def seq(values: Iterable[object]) -> Gen | None:
     """The generators of `values` one after the other (None elements are skipped)."""
     gens = tuple(g for g in coerce_all(values) if g is not None)
     if not gens:
