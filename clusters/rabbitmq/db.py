@@ -67,8 +67,9 @@ case rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"%s">>)) of
   E -> E
 end.
 """ % QUEUE
-_DATA_GLOBS = ("*/msg_stores/vhosts/*/*/*.rdq", "*/msg_stores/vhosts/*/recovery.dets",
-               "*/quorum/*/*/*.wal", "*/quorum/*/*/*.segment", "*/quorum/*/*.wal", "*/*.DCD", "*/*.DCL")
+# Relative to the data directory (RABBITMQ_MNESIA_BASE), whose one child is the node's Mnesia directory.
+_DATA_GLOBS = ("*/msg_stores/vhosts/*/*/*.rdq", "*/msg_stores/vhosts/*/queues/*/*", "*/quorum/*/*.wal",
+               "*/quorum/*/*/*.segment", "*/*.DCD", "*/*.DCL")
 _EXISTING = 'cd "$1" && shift && for g in "$@"; do for f in $g; do [ -f "$f" ] && echo "$PWD/$f"; done; done; true'
 
 
@@ -273,8 +274,9 @@ class RabbitMQDB:
         return [self.logfile(test, node), self.logfile(test, node, "epmd")]
 
     def data_files(self, test: Test, node: str) -> Sequence[str]:
-        """The files that hold messages: the classic queues' message store segments (*.rdq) and index, the quorum
-        queues' Raft write-ahead log and segments, and Mnesia's table logs (absolute paths of those that exist)."""
+        """The files that hold messages: the classic queues' message store segments (*.rdq) and queue indexes, the
+        quorum queues' Raft write-ahead log and segments, and Mnesia's tables (absolute paths of those that
+        exist)."""
         r = self._remote(test, node).run(["sh", "-c", _EXISTING, "data-files", self.data_dir(test, node),
                                           *_DATA_GLOBS], timeout=30, check=False)
         return sorted(line for line in r.stdout.splitlines() if line.strip())
