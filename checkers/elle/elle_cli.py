@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Any
 
 from checkers.elle.analysis import ElleOptions
 from harness.checker import UNKNOWN, Validity
@@ -27,7 +26,7 @@ from harness.op import History
 HISTORY_FILE = "elle-cli-history.json"
 
 
-def _plain(v: Any) -> Any:
+def _plain(v: object) -> object:
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     if isinstance(v, (set, frozenset)):
@@ -41,7 +40,7 @@ def to_elle_json(history: History) -> str:
     for op in history:
         if op.f != "txn" or not isinstance(op.process, int):
             continue
-        obj: dict[str, Any] = {
+        obj: dict[str, object] = {
             "index": op.index,
             "time": op.time_ns,
             "type": op.type,
@@ -64,7 +63,7 @@ class CliResult:
     valid: Validity | None
     error: str | None = None
 
-    def to_json(self, ours: Validity) -> dict[str, Any]:
+    def to_json(self, ours: Validity) -> dict[str, object]:
         return {
             "configured": True,
             "command": list(self.argv),

@@ -28,8 +28,8 @@ from harness.errors import MalformedHistory
 MOPS = frozenset(("append", "r"))
 
 
-def _dedup(v: list[Any]) -> list[Any]:
-    seen: set[Any] = set()
+def _dedup(v: list[object]) -> list[object]:
+    seen: set[object] = set()
     out = []
     for e in v:
         if e not in seen:
@@ -43,13 +43,13 @@ class _Reads:
     """The ok transactions' reads as parallel columns (one row per read micro-op, in history order)."""
 
     txn: list[int]
-    key: list[Any]
-    value: list[list[Any]]
+    key: list[object]
+    value: list[list[object]]
 
 
-def _clean_prefix(lv: list[Any], wk: dict[Any, int]) -> int:
+def _clean_prefix(lv: list[object], wk: dict[object, int]) -> int:
     """How many leading elements of `lv` are distinct and each appended by a transaction that did not fail."""
-    seen: set[Any] = set()
+    seen: set[object] = set()
     for j, e in enumerate(lv):
         if e in seen or e not in wk:
             return j
@@ -62,19 +62,19 @@ class ListAppend:
 
     def __init__(self, txns: Txns) -> None:
         self.txns = txns
-        self.writer: dict[Any, dict[Any, int]] = {}  # key -> element -> txn (ok, info or pending)
-        self.failed: dict[Any, dict[Any, int]] = {}  # key -> element -> failed txn
-        self.order: dict[Any, list[Any]] = {}  # key -> version order (deduplicated longest read)
-        self.pos: dict[Any, dict[Any, int]] = {}
-        self.unseen: dict[Any, list[tuple[Any, int]]] = {}  # key -> [(element, ok writer)] not in order
-        self.intermediate: set[tuple[Any, Any]] = set()  # (key, element) its writer appended more after
+        self.writer: dict[object, dict[object, int]] = {}  # key -> element -> txn (ok, info or pending)
+        self.failed: dict[object, dict[object, int]] = {}  # key -> element -> failed txn
+        self.order: dict[object, list[object]] = {}  # key -> version order (deduplicated longest read)
+        self.pos: dict[object, dict[object, int]] = {}
+        self.unseen: dict[object, list[tuple[object, int]]] = {}  # key -> [(element, ok writer)] not in order
+        self.intermediate: set[tuple[object, object]] = set()  # (key, element) its writer appended more after
 
     def run(self) -> Analysis:
         t = self.txns
         g = Graph(len(t))
         cases: list[Case] = []
         reads = _Reads([], [], [])
-        lost: dict[tuple[Any, tuple[Any, ...]], list[int]] = {}
+        lost: dict[tuple[object, tuple[object, ...]], list[int]] = {}
         self._scan(reads, cases, lost)
         for (k, seen), ts in lost.items():
             if len(ts) > 1:
@@ -97,7 +97,7 @@ class ListAppend:
             for e, w in fk.items():
                 if e in wk:
                     self._not_unique(k, e, wk[e], w)
-        longest: dict[Any, list[Any]] = {}
+        longest: dict[object, list[object]] = {}
         for k, v in zip(reads.key, reads.value):
             cur = longest.get(k)
             if cur is None or len(v) > len(cur):
@@ -111,7 +111,7 @@ class ListAppend:
         self._edges(g, reads)
         return Analysis(graph=g, cases=cases, explainer=self, keys=len(writer.keys() | longest.keys()))
 
-    def _scan(self, reads: _Reads, cases: list[Case], lost: dict[tuple[Any, tuple[Any, ...]], list[int]]) -> None:
+    def _scan(self, reads: _Reads, cases: list[Case], lost: dict[tuple[object, tuple[object, ...]], list[int]]) -> None:
         """One pass over the transactions: writers of each element, the ok reads, the failed appends, and what
         a transaction touching a key twice shows by itself."""
         t = self.txns
@@ -152,7 +152,7 @@ class ListAppend:
 
     def _intermediates(self, mops: list[Any]) -> None:
         """Remember the appends a transaction followed with another append to the same key (for G1b)."""
-        last: dict[Any, Any] = {}
+        last: dict[object, object] = {}
         for m in mops:
             if m[0] == "append":
                 last[m[1]] = m[2]
@@ -160,7 +160,7 @@ class ListAppend:
             if m[0] == "append" and m[2] != last[m[1]]:
                 self.intermediate.add((m[1], m[2]))
 
-    def _read_list(self, i: int, m: Any) -> list[Any]:
+    def _read_list(self, i: int, m: Any) -> list[object]:
         v = m[2]
         if v is None:
             return []
@@ -170,7 +170,7 @@ class ListAppend:
             f"op {self.txns.op_index[i]}: a list-append read returns a list, not {v!r} (micro-op {list(m)!r})"
         )
 
-    def _not_unique(self, k: Any, e: Any, a: int, b: int) -> None:
+    def _not_unique(self, k: object, e: object, a: int, b: int) -> None:
         t = self.txns
         raise MalformedHistory(
             f"list-append needs every appended element to be unique per key, but {e!r} is appended to key "
@@ -181,8 +181,8 @@ class ListAppend:
 
     def _within(self, i: int, mops: list[Any], cases: list[Case], lost: dict[Any, list[int]]) -> None:
         t = self.txns
-        state: dict[Any, tuple[bool, list[Any]]] = {}
-        appended: dict[Any, set[Any]] = {}
+        state: dict[object, tuple[bool, list[object]]] = {}
+        appended: dict[object, set[object]] = {}
         for m in mops:
             f, k, v = m
             if f == "append":
@@ -212,7 +212,7 @@ class ListAppend:
                     lost.setdefault((k, tuple(vv)), []).append(i)
             state[k] = (True, list(vv))
         # future read: a read that contains an element this txn appends only later
-        seen_app: dict[Any, set[Any]] = {}
+        seen_app: dict[object, set[object]] = {}
         for m in mops:
             f, k, v = m
             if f == "append":
@@ -233,9 +233,9 @@ class ListAppend:
 
     # --- across transactions ----------------------------------------------------------------------------
 
-    def _read_anomalies(self, reads: _Reads, longest: dict[Any, list[Any]], cases: list[Case]) -> None:
+    def _read_anomalies(self, reads: _Reads, longest: dict[object, list[object]], cases: list[Case]) -> None:
         writer, intermediate = self.writer, self.intermediate
-        reported_incompat: set[Any] = set()
+        reported_incompat: set[object] = set()
         safe = {k: _clean_prefix(lv, writer.get(k, {})) for k, lv in longest.items()}
         for i, k, v in zip(reads.txn, reads.key, reads.value):
             if not v:
@@ -250,7 +250,7 @@ class ListAppend:
                 continue
             self._read_anomalies_of(i, k, v, longest[k], reported_incompat, cases)
 
-    def _g1b(self, i: int, k: Any, v: list[Any], wl: int, cases: list[Case]) -> None:
+    def _g1b(self, i: int, k: object, v: list[object], wl: int, cases: list[Case]) -> None:
         t = self.txns
         e = v[-1]
         cases.append(
@@ -265,7 +265,7 @@ class ListAppend:
         )
 
     def _read_anomalies_of(
-        self, i: int, k: Any, v: list[Any], lv: list[Any], reported_incompat: set[Any], cases: list[Case]
+        self, i: int, k: object, v: list[object], lv: list[object], reported_incompat: set[object], cases: list[Case]
     ) -> None:
         t = self.txns
         writer, failed = self.writer, self.failed
@@ -356,7 +356,7 @@ class ListAppend:
         status = self.txns.status
         ww_src: list[int] = []
         ww_dst: list[int] = []
-        nexts: dict[Any, list[int]] = {}  # key -> [writer of the first element at or after position j, or -1]
+        nexts: dict[object, list[int]] = {}  # key -> [writer of the first element at or after position j, or -1]
         for k, wk in self.writer.items():
             o = self.order.get(k, [])
             prev = -1
@@ -383,7 +383,7 @@ class ListAppend:
         g.add_edges(ww_src, ww_dst, WW)
         self._read_edges(g, reads, nexts)
 
-    def _read_edges(self, g: Graph, reads: _Reads, nexts: dict[Any, list[int]]) -> None:
+    def _read_edges(self, g: Graph, reads: _Reads, nexts: dict[object, list[int]]) -> None:
         """wr: the writer of a read's last element before the reader; rw: the reader before the writer of the
         next element in the order (or, for a read of the whole order, before every unseen ok append)."""
         wr_src: list[int] = []
@@ -458,10 +458,10 @@ class ListAppend:
                         )
         return f"{U} < {V} by a dependency on the keys they share"
 
-    def _appends(self, i: int) -> list[tuple[Any, Any]]:
+    def _appends(self, i: int) -> list[tuple[object, object]]:
         return [(m[1], m[2]) for m in self.txns.mops[i] if m[0] == "append"]
 
-    def _show(self, k: Any) -> str:
+    def _show(self, k: object) -> str:
         o = self.order.get(k, [])
         return repr(o) if len(o) <= 12 else f"[{', '.join(map(repr, o[:5]))}, ... {len(o) - 10} more ..., " + (
             ", ".join(map(repr, o[-5:])) + "]"

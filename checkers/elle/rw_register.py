@@ -32,7 +32,7 @@ _BY_NIL_KIND, _BY_WFR, _BY_PROCESS, _BY_REALTIME = range(4)
 _BY_NIL: _Reason = (_BY_NIL_KIND, -1, -1)
 
 
-def _h(v: Any) -> Any:
+def _h(v: object) -> object:
     if v is None:
         return _NIL
     if isinstance(v, list):
@@ -40,7 +40,7 @@ def _h(v: Any) -> Any:
     return v
 
 
-def _show(v: Any) -> str:
+def _show(v: object) -> str:
     return "nil" if v is _NIL else repr(v)
 
 
@@ -48,19 +48,19 @@ class RWRegister:
     def __init__(self, txns: Txns, *, wfr: bool, sequential: bool, linearizable: bool) -> None:
         self.txns = txns
         self.wfr, self.sequential, self.linearizable = wfr, sequential, linearizable
-        self.writer: dict[Any, dict[Any, int]] = {}  # key -> version -> txn with that external write
-        self.readers: dict[Any, dict[Any, list[int]]] = {}  # key -> version -> ok txns reading it externally
-        self.why: dict[Any, dict[tuple[Any, Any], _Reason]] = {}  # key -> (v1, v2) -> why v1 < v2 (see _why)
+        self.writer: dict[object, dict[object, int]] = {}  # key -> version -> txn with that external write
+        self.readers: dict[object, dict[object, list[int]]] = {}  # key -> version -> ok txns reading it externally
+        self.why: dict[object, dict[tuple[object, object], _Reason]] = {}  # key -> (v1, v2) -> why v1 < v2 (see _why)
         # per txn, its external reads / writes as flat tuples (k1, v1, k2, v2, ...): a million small dicts
         # would cost a few hundred MB; ext_r(i) / ext_w(i) give them back as dicts
-        self._er: list[tuple[Any, ...]] = []
-        self._ew: list[tuple[Any, ...]] = []
+        self._er: list[tuple[object, ...]] = []
+        self._ew: list[tuple[object, ...]] = []
 
-    def ext_r(self, i: int) -> dict[Any, Any]:
+    def ext_r(self, i: int) -> dict[object, object]:
         x = self._er[i]
         return dict(zip(x[::2], x[1::2])) if x else {}
 
-    def ext_w(self, i: int) -> dict[Any, Any]:
+    def ext_w(self, i: int) -> dict[object, object]:
         x = self._ew[i]
         return dict(zip(x[::2], x[1::2])) if x else {}
 
@@ -68,10 +68,10 @@ class RWRegister:
         t = self.txns
         g = Graph(len(t))
         cases: list[Case] = []
-        failed: dict[Any, dict[Any, int]] = {}
-        middle: dict[Any, dict[Any, int]] = {}
-        lost: dict[tuple[Any, Any], list[int]] = {}
-        seen_w: dict[Any, dict[Any, int]] = {}  # key -> value -> first txn writing it (values are unique)
+        failed: dict[object, dict[object, int]] = {}
+        middle: dict[object, dict[object, int]] = {}
+        lost: dict[tuple[object, object], list[int]] = {}
+        seen_w: dict[object, dict[object, int]] = {}  # key -> value -> first txn writing it (values are unique)
         status = t.status
         er_append, ew_append, chain = self._er.append, self._ew.append, itertools.chain.from_iterable
         for i, mops in enumerate(t.mops):
@@ -108,7 +108,7 @@ class RWRegister:
         self._edges(g, versions, cases)
         return Analysis(graph=g, cases=cases, explainer=self, keys=len(self.writer.keys() | self.readers.keys()))
 
-    def _unique(self, seen_w: dict[Any, dict[Any, int]], k: Any, hv: Any, i: int) -> None:
+    def _unique(self, seen_w: dict[object, dict[object, int]], k: object, hv: object, i: int) -> None:
         sk = seen_w.get(k)
         if sk is None:
             sk = seen_w[k] = {}
@@ -122,15 +122,15 @@ class RWRegister:
             )
 
     def _touched_twice(
-        self, i: int, st: int, mops: list[Any], seen_w: dict[Any, dict[Any, int]],
-        failed: dict[Any, dict[Any, int]], middle: dict[Any, dict[Any, int]], cases: list[Case],
-    ) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        self, i: int, st: int, mops: list[Any], seen_w: dict[object, dict[object, int]],
+        failed: dict[object, dict[object, int]], middle: dict[object, dict[object, int]], cases: list[Case],
+    ) -> tuple[dict[object, object], dict[object, object]]:
         """External reads and writes of a txn that touches some key twice, with what that alone shows
         (internal reads, intermediate writes)."""
         t = self.txns
-        er: dict[Any, Any] = {}
-        ew: dict[Any, Any] = {}
-        state: dict[Any, Any] = {}
+        er: dict[object, object] = {}
+        ew: dict[object, object] = {}
+        state: dict[object, object] = {}
         for f, k, v in mops:
             hv = _h(v)
             if f == "w" and v is None:
@@ -160,7 +160,7 @@ class RWRegister:
                 state[k] = hv
         return er, ew
 
-    def _lost_updates(self, lost: dict[tuple[Any, Any], list[int]], cases: list[Case]) -> None:
+    def _lost_updates(self, lost: dict[tuple[object, object], list[int]], cases: list[Case]) -> None:
         """Ok transactions that all read one version of a key and all wrote that key."""
         t = self.txns
         for (k, hv), ts in lost.items():
@@ -176,7 +176,7 @@ class RWRegister:
                     )
                 )
 
-    def _aborted_reads(self, failed: dict[Any, dict[Any, int]], middle: dict[Any, dict[Any, int]],
+    def _aborted_reads(self, failed: dict[object, dict[object, int]], middle: dict[object, dict[object, int]],
                        cases: list[Case]) -> None:
         """G1a (a read of a version only a failed transaction wrote) and G1b (of a version its writer overwrote)."""
         t = self.txns
@@ -207,11 +207,11 @@ class RWRegister:
 
     # --- version orders ---------------------------------------------------------------------------------
 
-    def _version_graph(self) -> dict[Any, dict[Any, set[Any]]]:
+    def _version_graph(self) -> dict[object, dict[object, set[object]]]:
         t = self.txns
-        vg: dict[Any, dict[Any, set[Any]]] = {}
+        vg: dict[object, dict[object, set[object]]] = {}
 
-        def edge(k: Any, a: Any, b: Any, why: _Reason) -> None:
+        def edge(k: object, a: object, b: object, why: _Reason) -> None:
             if a != b:
                 succ = vg.setdefault(k, {}).setdefault(a, set())
                 if b not in succ:
@@ -233,7 +233,7 @@ class RWRegister:
         oks = [i for i in range(len(t)) if t.status[i] == OK]
         if self.sequential:
             oks_by_start = sorted(oks, key=t.start.__getitem__)
-            last: dict[tuple[Any, Any], tuple[Any, int]] = {}
+            last: dict[tuple[object, object], tuple[object, int]] = {}
             for i in oks_by_start:
                 p = t.process[i]
                 for k, first, fin in self._observed(i):
@@ -243,8 +243,8 @@ class RWRegister:
                     last[(p, k)] = (fin, i)
         if self.linearizable:
             events = sorted([(t.start[i], 0, i) for i in oks] + [(t.end[i], 1, i) for i in oks])
-            frontier: dict[Any, set[int]] = {}
-            snap: dict[int, dict[Any, tuple[int, ...]]] = {}
+            frontier: dict[object, set[int]] = {}
+            snap: dict[int, dict[object, tuple[int, ...]]] = {}
             for _, kind, i in events:
                 obs = self._observed(i)
                 if kind == 0:
@@ -263,7 +263,7 @@ class RWRegister:
                     snap.pop(i, None)
         return vg
 
-    def _why(self, a: Any, b: Any, why: _Reason) -> str:
+    def _why(self, a: object, b: object, why: _Reason) -> str:
         """Why version a of a key precedes b, in words (kept as a small tuple until someone asks)."""
         name = self.txns.name
         kind, x, y = why
@@ -275,16 +275,16 @@ class RWRegister:
             return f"{name(x)} (which left {_show(a)}) completed before {name(y)} (which saw {_show(b)}) began"
         return "every written version follows the initial (nil) state"
 
-    def _observed(self, i: int) -> list[tuple[Any, Any, Any]]:
+    def _observed(self, i: int) -> list[tuple[object, object, object]]:
         """(key, first version seen, version left) for each key an ok txn touched."""
         er, ew = self.ext_r(i), self.ext_w(i)
         keys = list(er) + [k for k in ew if k not in er]
         return [(k, er.get(k, ew.get(k)), ew.get(k, er.get(k))) for k in keys]
 
-    def _final(self, i: int, k: Any) -> Any:
+    def _final(self, i: int, k: object) -> object:
         return self.ext_w(i).get(k, self.ext_r(i).get(k))
 
-    def _edges(self, g: Graph, vg: dict[Any, dict[Any, set[Any]]], cases: list[Case]) -> None:
+    def _edges(self, g: Graph, vg: dict[object, dict[object, set[object]]], cases: list[Case]) -> None:
         ww_src: list[int] = []
         ww_dst: list[int] = []
         rw_src: list[int] = []
@@ -352,9 +352,9 @@ class RWRegister:
         return f"{U} < {V} by a dependency on the keys they share"
 
 
-def _acyclic(succ: dict[Any, set[Any]]) -> bool:
+def _acyclic(succ: dict[object, set[object]]) -> bool:
     """Whether a version graph has no cycle (Kahn's algorithm; no sorting, unlike the search below)."""
-    indeg: dict[Any, int] = dict.fromkeys(succ, 0)
+    indeg: dict[object, int] = dict.fromkeys(succ, 0)
     for bs in succ.values():
         for b in bs:
             indeg[b] = indeg.get(b, 0) + 1
@@ -370,12 +370,12 @@ def _acyclic(succ: dict[Any, set[Any]]) -> bool:
     return done == len(indeg)
 
 
-def _find_cycle(succ: dict[Any, set[Any]]) -> list[Any] | None:
+def _find_cycle(succ: dict[object, set[object]]) -> list[object] | None:
     """One cycle of a small version graph (iterative DFS with colours, in a fixed order so the cycle named is
     reproducible), or None."""
     if _acyclic(succ):
         return None
-    colour: dict[Any, int] = {}
+    colour: dict[object, int] = {}
     for root in sorted(succ, key=repr):
         if root in colour:
             continue

@@ -63,7 +63,7 @@ class Txns:
         return f"{self.name(t)} (process {self.process[t]}, {STATUS_NAMES[self.status[t]]}: {', '.join(parts)})"
 
 
-def _norm_mops(value: Any, op_index: int, allowed: frozenset[str], read_values: bool) -> list[MicroOp]:
+def _norm_mops(value: object, op_index: int, allowed: frozenset[str], read_values: bool) -> list[MicroOp]:
     if type(value) is list:
         # fast path (nearly every txn): well-formed [f, key, value] lists that need no rewriting
         for m in value:
@@ -75,7 +75,7 @@ def _norm_mops(value: Any, op_index: int, allowed: frozenset[str], read_values: 
     return _norm_mops_slow(value, op_index, allowed, read_values)
 
 
-def _norm_mops_slow(value: Any, op_index: int, allowed: frozenset[str], read_values: bool) -> list[MicroOp]:
+def _norm_mops_slow(value: object, op_index: int, allowed: frozenset[str], read_values: bool) -> list[MicroOp]:
     if not isinstance(value, (list, tuple)):
         raise MalformedHistory(f"op {op_index}: a txn value must be a list of micro-ops, not {value!r}")
     out: list[MicroOp] = value if isinstance(value, list) else list(value)
@@ -101,14 +101,14 @@ def _norm_mops_slow(value: Any, op_index: int, allowed: frozenset[str], read_val
     return out
 
 
-def _freeze(v: Any) -> Any:
+def _freeze(v: object) -> object:
     return tuple(_freeze(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 
 def txns_of(history: History, allowed: frozenset[str]) -> Txns:
     """The transactions of `history` (client ops with f "txn"); `allowed` names the micro-op functions."""
     t = Txns()
-    open_invoke: dict[Process, tuple[int, int, Any]] = {}  # process -> (position, index, value)
+    open_invoke: dict[Process, tuple[int, int, object]] = {}  # process -> (position, index, value)
     # bound methods: this loop runs once per op of histories of millions
     op_index, invoke_index, status = t.op_index.append, t.invoke_index.append, t.status.append
     process, mops, start, end = t.process.append, t.mops.append, t.start.append, t.end.append

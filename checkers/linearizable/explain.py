@@ -31,7 +31,7 @@ _SHOWN_OTHER = 8  # and of each other one of the same length
 
 @dataclass(frozen=True)
 class Counterexample:
-    details: dict[str, Any]
+    details: dict[str, object]
     finding: Finding
 
 
@@ -110,7 +110,7 @@ def counterexample(model: Model, history: History, entries: list[Entry], result:
         steps.append({"op": e.invoke_index, "process": e.process,
                       "operation": model.describe_operation(e.input, e.output),
                       "state_after": model.describe_state(s)})
-    details: dict[str, Any] = {
+    details: dict[str, object] = {
         "key": show_key(result.key),
         "ops_in_part": result.n_ops,
         "configurations": result.configs,

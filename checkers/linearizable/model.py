@@ -72,14 +72,14 @@ class _Unknown:
         return "UNKNOWN"
 
 
-UNKNOWN: Any = _Unknown()
+UNKNOWN: object = _Unknown()
 
 
-def is_unknown(output: Any) -> bool:
+def is_unknown(output: object) -> bool:
     return output is UNKNOWN
 
 
-Prepared: TypeAlias = tuple[Any, Any]
+Prepared: TypeAlias = tuple[object, object]
 
 
 def default_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
@@ -91,11 +91,11 @@ def default_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
     return (invoke.f, invoke.value), completion.value
 
 
-def _no_partition(_input: Any) -> Hashable | None:
+def _no_partition(_input: object) -> Hashable | None:
     return None
 
 
-def _describe_operation(input: Any, output: Any) -> str:
+def _describe_operation(input: object, output: object) -> str:
     if isinstance(input, tuple) and len(input) == 2 and isinstance(input[0], str):
         f, v = input
         shown = "" if v is None else f" {v!r}"
@@ -105,7 +105,7 @@ def _describe_operation(input: Any, output: Any) -> str:
     return f"{input!r} -> {output!r}"
 
 
-def _describe_state(state: Any) -> str:
+def _describe_state(state: object) -> str:
     return "nil" if state is None else repr(state)
 
 
@@ -115,13 +115,13 @@ class Model:
 
     name: str
     init: Callable[[], State]
-    step: Callable[[State, Any, Any], tuple[bool, State]]
+    step: Callable[[State, Any, object], tuple[bool, State]]
     prepare: Callable[[Op, Op | None], Prepared | None] = default_prepare
-    partition_key: Callable[[Any], Hashable | None] = _no_partition
-    describe_operation: Callable[[Any, Any], str] = _describe_operation
+    partition_key: Callable[[object], Hashable | None] = _no_partition
+    describe_operation: Callable[[object, Hashable], str] = _describe_operation
     describe_state: Callable[[State], str] = _describe_state
-    read_only: Callable[[Any, Any], bool] | None = None
-    observed_state: Callable[[Any, Any], Any] | None = None
+    read_only: Callable[[Any, Hashable], bool] | None = None
+    observed_state: Callable[[Any, object], object] | None = None
     droppable: Callable[[Sequence[Entry]], Set[int]] | None = None
     doc: str = ""
     # True when reads/writes carry register-like values: f "read"/"write"/"cas" with input (f, value); lets
@@ -139,7 +139,7 @@ class Entry:
     when the outcome is unknown: the op may take effect at any time after its call, or never)."""
 
     id: int
-    process: Any
+    process: object
     input: Any
     output: Any
     call: int
@@ -148,7 +148,7 @@ class Entry:
     complete_index: int | None
 
 
-def _split_key(value: Any) -> tuple[Any, Any] | None:
+def _split_key(value: object) -> tuple[object, object] | None:
     if isinstance(value, (tuple, list)) and len(value) == 2:
         k = value[0]
         return (tuple(k) if isinstance(k, list) else k), value[1]
@@ -178,7 +178,7 @@ class _IndependentPrepare:
 class _IndependentStep:
     inner: Model
 
-    def __call__(self, state: State, input: Any, output: Any) -> tuple[bool, State]:
+    def __call__(self, state: State, input: Any, output: object) -> tuple[bool, State]:
         return self.inner.step(state, input[1], output)
 
 
@@ -186,7 +186,7 @@ class _IndependentStep:
 class _IndependentReadOnly:
     inner: Model
 
-    def __call__(self, input: Any, output: Any) -> bool:
+    def __call__(self, input: Any, output: object) -> bool:
         return bool(self.inner.read_only(input[1], output))  # type: ignore[misc]  # made only for a model with the hook
 
 
@@ -194,7 +194,7 @@ class _IndependentReadOnly:
 class _IndependentObserved:
     inner: Model
 
-    def __call__(self, input: Any, output: Any) -> Any:
+    def __call__(self, input: Any, output: object) -> object:
         return self.inner.observed_state(input[1], output)  # type: ignore[misc]  # made only for a model with the hook
 
 
@@ -211,7 +211,7 @@ class _IndependentDroppable:
 class _IndependentDescribe:
     inner: Model
 
-    def __call__(self, input: Any, output: Any) -> str:
+    def __call__(self, input: Any, output: object) -> str:
         return self.inner.describe_operation(input[1], output)
 
 

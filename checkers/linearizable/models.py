@@ -31,7 +31,7 @@ then `harness check --checker linearizable --model counter ...`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -45,14 +45,14 @@ ENTRY_POINT_PREFIX = "linearizable."
 _READS = ("read", "r", "get")
 
 
-def _norm(v: Any) -> Any:
+def _norm(v: object) -> object:
     """Lists as tuples, so that [1 2] from EDN and (1, 2) from our JSONL compare equal."""
     if isinstance(v, list):
         return tuple(_norm(x) for x in v)
     return v
 
 
-def _pair(v: Any) -> tuple[Any, Any] | None:
+def _pair(v: object) -> tuple[object, object] | None:
     if isinstance(v, (list, tuple)) and len(v) == 2:
         return _norm(v[0]), _norm(v[1])
     return None
@@ -95,7 +95,7 @@ class _RegisterStep:
     def __init__(self, nil_read_free: bool) -> None:
         self.nil_read_free = nil_read_free
 
-    def __call__(self, state: Any, input: tuple[str, Any], output: Any) -> tuple[bool, Any]:
+    def __call__(self, state: object, input: tuple[str, Any], output: object) -> tuple[bool, object]:
         f, v = input
         if f == "read":
             if output is UNKNOWN or (output is None and self.nil_read_free):
@@ -110,11 +110,11 @@ class _RegisterStep:
             return state == old, new
         return state != old, state  # a cas whose compare failed (kept by the etcd model only)
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         return (_RegisterStep, (self.nil_read_free,))
 
 
-def _describe_register_op(input: Any, output: Any) -> str:
+def _describe_register_op(input: Any, output: object) -> str:
     f, v = input
     unk = " (outcome unknown)" if output is UNKNOWN else ""
     if f == "read":
@@ -127,49 +127,49 @@ def _describe_register_op(input: Any, output: Any) -> str:
     return f"cas {_show(old)} -> {_show(new)}{unk}"
 
 
-def _register_read_only(input: tuple[str, Any], output: Any) -> bool:
+def _register_read_only(input: tuple[str, object], output: object) -> bool:
     return input[0] == "read" or (input[0] == "cas" and output is False)
 
 
-def _strict_read_state(input: tuple[str, Any], output: Any) -> Any:
+def _strict_read_state(input: tuple[str, object], output: object) -> object:
     return output if input[0] == "read" and output is not UNKNOWN else UNKNOWN
 
 
-def _knossos_read_state(input: tuple[str, Any], output: Any) -> Any:
+def _knossos_read_state(input: tuple[str, object], output: object) -> object:
     # A read of nil is unconstrained under Knossos's cas-register.
     return output if input[0] == "read" and output is not UNKNOWN and output is not None else UNKNOWN
 
 
-def _show(v: Any) -> str:
+def _show(v: object) -> str:
     return "nil" if v is None else repr(v)
 
 
 class _Const:
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: object) -> None:
         self.value = value
 
-    def __call__(self) -> Any:
+    def __call__(self) -> object:
         return self.value
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         return (_Const, (self.value,))
 
 
-def register(init: Any = None) -> Model:
+def register(init: object = None) -> Model:
     return Model(name="register", init=_Const(_norm(init)), step=_RegisterStep(False), prepare=_prepare_drop_failed,
                  describe_operation=_describe_register_op, describe_state=_show, register_like=True,
                  read_only=_register_read_only, observed_state=_strict_read_state,
                  doc="read/write register; a read must return the current value (nil = never written)")
 
 
-def cas_register(init: Any = None) -> Model:
+def cas_register(init: object = None) -> Model:
     return Model(name="cas-register", init=_Const(_norm(init)), step=_RegisterStep(True),
                  prepare=_prepare_drop_failed, describe_operation=_describe_register_op, describe_state=_show,
                  register_like=True, read_only=_register_read_only, observed_state=_knossos_read_state,
                  doc="Knossos cas-register: read/write/cas; nil reads unconstrained; failed cas dropped")
 
 
-def etcd(init: Any = None) -> Model:
+def etcd(init: object = None) -> Model:
     return Model(name="etcd", init=_Const(_norm(init)), step=_RegisterStep(False), prepare=_prepare_keep_failed,
                  describe_operation=_describe_register_op, describe_state=_show, register_like=True,
                  read_only=_register_read_only, observed_state=_strict_read_state,
@@ -201,8 +201,8 @@ def _multi_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
     return tuple(mops), (UNKNOWN if unknown else None)
 
 
-def _multi_step(state: frozenset[tuple[Any, Any]], input: tuple[tuple[str, Any, Any], ...],
-                output: Any) -> tuple[bool, Any]:
+def _multi_step(state: frozenset[tuple[object, object]], input: tuple[tuple[str, object, object], ...],
+                output: object) -> tuple[bool, Hashable]:
     regs = dict(state)
     for f, k, v in input:
         if f == "read":
@@ -213,11 +213,11 @@ def _multi_step(state: frozenset[tuple[Any, Any]], input: tuple[tuple[str, Any, 
     return True, frozenset(regs.items())
 
 
-def _multi_read_only(input: Any, output: Any) -> bool:
+def _multi_read_only(input: Any, output: object) -> bool:
     return all(f == "read" for f, _k, _v in input)
 
 
-def _describe_multi_op(input: Any, output: Any) -> str:
+def _describe_multi_op(input: Any, output: object) -> str:
     parts = [f"{f} {k} {_show(v)}" for f, k, v in input]
     return "txn [" + ", ".join(parts) + "]" + (" (outcome unknown)" if output is UNKNOWN else "")
 
@@ -226,7 +226,7 @@ def _describe_multi_state(state: Any) -> str:
     return "{" + ", ".join(f"{k} {_show(v)}" for k, v in sorted(state, key=repr)) + "}"
 
 
-def multi_register(init: Any = None) -> Model:
+def multi_register(init: object = None) -> Model:
     regs = init if isinstance(init, dict) else {}
     return Model(name="multi-register", init=_Const(frozenset((_norm(k), _norm(v)) for k, v in regs.items())),
                  step=_multi_step, prepare=_multi_prepare, describe_operation=_describe_multi_op,
@@ -255,7 +255,7 @@ def _kv_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
     return (key, (f, "" if v is None else v)), (UNKNOWN if unknown else None)
 
 
-def _kv_step(state: str, input: tuple[Any, tuple[str, Any]], output: Any) -> tuple[bool, str]:
+def _kv_step(state: str, input: tuple[object, tuple[str, Any]], output: object) -> tuple[bool, str]:
     f, v = input[1]
     if f == "get":
         return output is UNKNOWN or output == state, state
@@ -264,8 +264,8 @@ def _kv_step(state: str, input: tuple[Any, tuple[str, Any]], output: Any) -> tup
     return True, state + v
 
 
-def _kv_map_step(state: frozenset[tuple[Any, str]], input: tuple[Any, tuple[str, Any]],
-                 output: Any) -> tuple[bool, Any]:
+def _kv_map_step(state: frozenset[tuple[Any, str]], input: tuple[object, tuple[str, object]],
+                 output: object) -> tuple[bool, Any]:
     key, (f, v) = input
     regs = dict(state)
     cur = regs.get(key, "")
@@ -275,26 +275,26 @@ def _kv_map_step(state: frozenset[tuple[Any, str]], input: tuple[Any, tuple[str,
     return True, frozenset(regs.items())
 
 
-def _kv_read_only(input: Any, output: Any) -> bool:
+def _kv_read_only(input: Any, output: object) -> bool:
     return input[1][0] == "get"
 
 
-def _kv_get_state(input: Any, output: Any) -> Any:
+def _kv_get_state(input: Any, output: object) -> object:
     return output if input[1][0] == "get" and output is not UNKNOWN else UNKNOWN
 
 
-def _kv_key(input: Any) -> Any:
+def _kv_key(input: Any) -> object:
     return input[0]
 
 
-def _describe_kv_op(input: Any, output: Any) -> str:
+def _describe_kv_op(input: Any, output: object) -> str:
     key, (f, v) = input
     if f == "get":
         return f"get {key!r} -> {output!r}"
     return f"{f} {key!r} {v!r}" + (" (outcome unknown)" if output is UNKNOWN else "")
 
 
-def kv(init: Any = None) -> Model:
+def kv(init: object = None) -> Model:
     return Model(name="kv", init=_Const(""), step=_kv_step, prepare=_kv_prepare, partition_key=_kv_key,
                  describe_operation=_describe_kv_op, describe_state=repr, read_only=_kv_read_only,
                  observed_state=_kv_get_state,
@@ -305,7 +305,7 @@ def _describe_kv_map(state: Any) -> str:
     return repr(dict(sorted(state)))
 
 
-def kv_nopartition(init: Any = None) -> Model:
+def kv_nopartition(init: object = None) -> Model:
     return Model(name="kv-nopartition", init=_Const(frozenset()), step=_kv_map_step, prepare=_kv_prepare,
                  describe_operation=_describe_kv_op, describe_state=_describe_kv_map, read_only=_kv_read_only,
                  doc="Porcupine kv with one map state for all keys")
@@ -323,7 +323,7 @@ def _simple_prepare(invoke: Op, completion: Op | None) -> Prepared | None:
     return (invoke.f, _norm(invoke.value)), out
 
 
-def _unobserved(entries: Sequence[Entry], writer: str, observed: set[Any]) -> set[int]:
+def _unobserved(entries: Sequence[Entry], writer: str, observed: set[object]) -> set[int]:
     """Ids of `writer` ops with unknown outcome whose value is not in `observed`."""
     out = set()
     for e in entries:
@@ -350,7 +350,7 @@ def _queue_droppable(entries: Sequence[Entry]) -> set[int]:
 
 def _set_droppable(entries: Sequence[Entry]) -> set[int]:
     """A crashed add of an element no read returned never helps (every read after it would have to show it)."""
-    observed: set[Any] = set()
+    observed: set[object] = set()
     try:
         for e in entries:
             if e.input[0] in _READS and e.output is not UNKNOWN:
@@ -360,7 +360,7 @@ def _set_droppable(entries: Sequence[Entry]) -> set[int]:
     return _unobserved(entries, "add", observed)
 
 
-def _set_step(state: frozenset[Any], input: tuple[str, Any], output: Any) -> tuple[bool, frozenset[Any]]:
+def _set_step(state: frozenset[object], input: tuple[str, object], output: Any) -> tuple[bool, frozenset[object]]:
     f, v = input
     if f == "add":
         return True, state | {v}
@@ -369,7 +369,7 @@ def _set_step(state: frozenset[Any], input: tuple[str, Any], output: Any) -> tup
     raise BadInput(f"the set model knows add and read, not {f!r}")
 
 
-def _reads_only(input: Any, output: Any) -> bool:
+def _reads_only(input: Any, output: object) -> bool:
     return input[0] in _READS
 
 
@@ -384,7 +384,7 @@ def set_model(init: Any = None) -> Model:
                  doc="set: add v, read -> every element")
 
 
-def _mutex_step(state: bool, input: tuple[str, Any], output: Any) -> tuple[bool, bool]:
+def _mutex_step(state: bool, input: tuple[str, object], output: object) -> tuple[bool, bool]:
     f = input[0]
     if f == "acquire":
         return not state, True
@@ -393,21 +393,21 @@ def _mutex_step(state: bool, input: tuple[str, Any], output: Any) -> tuple[bool,
     raise BadInput(f"the mutex model knows acquire and release, not {f!r}")
 
 
-def _describe_mutex_op(input: Any, output: Any) -> str:
+def _describe_mutex_op(input: Any, output: object) -> str:
     return str(input[0]) + (" (outcome unknown)" if output is UNKNOWN else "")
 
 
-def _describe_mutex(state: Any) -> str:
+def _describe_mutex(state: object) -> str:
     return "held" if state else "free"
 
 
-def mutex(init: Any = None) -> Model:
+def mutex(init: object = None) -> Model:
     return Model(name="mutex", init=_Const(bool(init)), step=_mutex_step, prepare=_simple_prepare,
                  describe_operation=_describe_mutex_op, describe_state=_describe_mutex,
                  doc="mutex: acquire / release")
 
 
-def _fifo_step(state: tuple[Any, ...], input: tuple[str, Any], output: Any) -> tuple[bool, tuple[Any, ...]]:
+def _fifo_step(state: tuple[object, ...], input: tuple[str, object], output: object) -> tuple[bool, tuple[Hashable, ...]]:
     f, v = input
     if f == "enqueue":
         return True, state + (v,)
@@ -423,8 +423,8 @@ def fifo_queue(init: Any = None) -> Model:
                  prepare=_simple_prepare, droppable=_queue_droppable, doc="FIFO queue: enqueue v / dequeue -> oldest (nil when empty)")
 
 
-def _unordered_step(state: tuple[frozenset[tuple[Any, int]], int], input: tuple[str, Any],
-                    output: Any) -> tuple[bool, Any]:
+def _unordered_step(state: tuple[frozenset[tuple[object, int]], int], input: tuple[str, object],
+                    output: object) -> tuple[bool, object]:
     """State: (multiset as a frozenset of (element, count), wildcards). A dequeue with unknown outcome that
     took effect on a non-empty queue took *some* element we cannot name: it becomes a wildcard that may
     later account for any one missing element (more permissive than the real queue, never less: sound)."""
@@ -459,7 +459,7 @@ def _describe_bag(state: Any) -> str:
 
 
 def unordered_queue(init: Any = None) -> Model:
-    bag: dict[Any, int] = {}
+    bag: dict[object, int] = {}
     for x in init or ():
         bag[_norm(x)] = bag.get(_norm(x), 0) + 1
     return Model(name="unordered-queue", init=_Const((frozenset(bag.items()), 0)), step=_unordered_step,
@@ -467,7 +467,7 @@ def unordered_queue(init: Any = None) -> Model:
                  doc="unordered queue: dequeue returns any element present (nil when empty)")
 
 
-MODELS: dict[str, Callable[[Any], Model]] = {
+MODELS: dict[str, Callable[[object], Model]] = {
     "register": register,
     "cas-register": cas_register,
     "etcd": etcd,
@@ -495,7 +495,7 @@ def model_names() -> tuple[str, ...]:
     return tuple(MODELS) + tuple(extra)
 
 
-def find_model(name: str, init: Any = None, *, independent: bool = False) -> Model:
+def find_model(name: str, init: object = None, *, independent: bool = False) -> Model:
     """The model `name` with initial value `init`, wrapped per key if `independent`; BadInput if unknown."""
     factory = MODELS.get(name)
     if factory is not None:
