@@ -1,6 +1,6 @@
 """NATS JetStream through `harness run`: the stream and queue workloads on a local 3-node cluster with replicas 3
 under partition + kill (valid, every fault window saw client ops, every fault measured in effect, nothing left
-behind), one docker run, and the options it refuses (254, one line, no nats-server started).
+behind), one docker run, `harness cleanup` after a SIGKILLed run, and the options it refuses (254, one line, no nats-server started).
 
 Each CI run is 10 s of workload (about 25 s with setup and checks). Marked `long`: power loss on every node at
 once with a pinned seed (docs/nats.md says what it shows and why)."""
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +114,36 @@ def test_docker_kill_is_valid(tmp_path: Path) -> None:
     assert results["valid"] is True and results["coverage"]["untested"] == []
     assert checker_verdict(results, "stream")["details"]["acknowledged_count"] >= 50
     assert not residue([results["run"]["run_id"]])
+
+
+def test_cleanup_after_sigkill_stops_every_server() -> None:
+    """A run killed with SIGKILL while the workload runs leaves three nats-servers; `harness cleanup` kills them
+    from the ledger and leaves nothing of the run on the machine."""
+    if reason := skip_reason("local", "nats"):
+        pytest.skip(reason)
+    with tempfile.TemporaryDirectory(prefix="nats-kill9-") as d:
+        root = Path(d)
+        env = {**ENV, "HARNESS_STATE_DIR": str(root / "state")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", "--system", "nats", "--cluster", "local", "--workload", "stream",
+             "--time-limit", "60", "--results", str(root / "results")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 90
+            while not any(h.stat().st_size > 1000 for h in (root / "results").glob("*/*/history.jsonl")):
+                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never started"
+                time.sleep(0.3)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        [ledger] = list((root / "state" / "ledger").glob("*.jsonl"))
+        run_id = ledger.name.removesuffix(".jsonl")
+        servers = [x for x in residue([run_id]) if x.startswith("process ") and "nats-server" in x]
+        assert len(servers) == 3, f"the killed run should have left 3 nats-servers: {servers}"
+        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+        assert c.returncode == 0, c.stderr
+        assert not residue([run_id]), residue([run_id])
 
 
 @pytest.mark.parametrize("opt,said", [
