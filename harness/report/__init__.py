@@ -9,7 +9,7 @@ results.json and never change it.
     frames      history -> pandas tables: ops, fault intervals, per-window throughput/availability/latency
     stats       run, per-fault and per-package statistics, recovery times
     diagnosis   checker rows and findings answered in four questions
-    plots       plotly figures;  timeline: canvas timeline payload
+    plots       plot specs (drawn by templates/plots.js with the vendored uPlot);  timeline: the op columns
     page        the run page and render_run;  compare: the comparison page and render_comparison
     junit       junit.xml;  export: ops table as csv/parquet;  serve: results browser;  sample: synthetic runs
 """

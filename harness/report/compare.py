@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 
 from harness.checker import Validity
 from harness.coverage import Coverage, fault_intervals
@@ -33,7 +32,7 @@ from harness.report.stats import (
     per_package,
     run_stats,
 )
-from harness.report.templating import plotly_js, render
+from harness.report.templating import render
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,32 +155,29 @@ def digest(run: RunDir, out_dir: Path, problems: list[str]) -> RunDigest:
 def _figures(ds: list[RunDigest], fault_labels: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     names = [f"#{i + 1}" for i in range(len(ds))]
-    lat = go.Figure()
-    for q in ("p50", "p99"):
-        lat.add_trace(go.Bar(name=q, x=names, y=[getattr(d.stats.latency, q) if d.stats else None for d in ds],
-                             hovertext=[d.label for d in ds]))
-    lat.update_layout(template="plotly_white", barmode="group", height=320, yaxis_title="latency of ok ops (ms)",
-                      margin={"l": 60, "r": 20, "t": 30, "b": 40})
-    out["latency"] = plots.fragment(lat, "cmp-latency")
-    av = go.Figure()
-    for label in fault_labels:
-        ys = []
-        for d in ds:
-            p = d.package(label)
-            ys.append(p.counts.availability if p else None)
-        av.add_trace(go.Bar(name=label, x=names, y=ys))
-    av.update_layout(template="plotly_white", barmode="group", height=320, yaxis_title="availability",
-                     yaxis_tickformat=".0%", yaxis_range=[0, 1.05], margin={"l": 60, "r": 20, "t": 30, "b": 40})
-    out["availability"] = plots.fragment(av, "cmp-availability")
-    thr = go.Figure()
-    for name, d in zip(names, ds):
-        thr.add_trace(go.Scatter(x=np.asarray(d.rate_x, dtype=np.float32), y=np.asarray(d.rate_y, dtype=np.float32),
-                                 name=f"{name} {d.label}", mode="lines", line={"shape": "hv", "width": 1.5}))
-    thr.update_layout(template="plotly_white", height=340, xaxis_title="time since test start (s)",
-                      yaxis_title="ok ops/s", legend={"orientation": "h", "y": -0.25},
-                      margin={"l": 60, "r": 20, "t": 30, "b": 40})
-    out["throughput"] = plots.fragment(thr, "cmp-throughput")
+    hover = [d.label for d in ds]
+    out["latency"] = plots.bars_svg(
+        "cmp-latency", names, [(q, [getattr(d.stats.latency, q) if d.stats else None for d in ds])
+                               for q in ("p50", "p99")], "latency of ok ops (ms)", hover=hover)
+    out["availability"] = plots.bars_svg(
+        "cmp-availability", names,
+        [(label, [p.counts.availability if (p := d.package(label)) else None for d in ds]) for label in fault_labels],
+        "availability under each fault", percent=True, hover=hover)
+    # one x for every run: the union of their window starts, each run's value held until its next window
+    xs = sorted({x for d in ds for x in d.rate_x})
+    named = [(f"{name} {d.label}", _held_at(d.rate_x, d.rate_y, xs)) for name, d in zip(names, ds)]
+    out["throughput"] = plots.fragment(plots.lines_figure(xs, named, "ok ops/s"), "cmp-throughput")
     return out
+
+
+def _held_at(x: list[float], y: list[float], at: list[float]) -> list[float | None]:
+    """y (a step function starting at each x) read at each point of `at`; None before the first x or after the
+    last window of the run."""
+    if not x:
+        return [None for _ in at]
+    step = x[1] - x[0] if len(x) > 1 else 1.0
+    pos = np.searchsorted(np.asarray(x), np.asarray(at), side="right") - 1
+    return [None if p < 0 or a > x[-1] + step else y[p] for p, a in zip(pos.tolist(), at)]
 
 
 def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str],
@@ -214,7 +210,7 @@ def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str 
     figs = _attempt(problems, "comparison plots", lambda: _figures(ds, fault_labels)) if ds else None
     html = _attempt(problems, "rendering the comparison", lambda: render(
         "compare.html.j2", runs=ds, classes=classes, kinds=kinds, checkers=checkers, fault_labels=fault_labels,
-        figs=figs or {}, problems=problems, plotly_js=plotly_js() if figs else "", gate=gate,
+        figs=figs or {}, problems=problems, gate=gate,
         gate_link=lambda c: _report_link(c.run_dir, out.parent)))
     if html is None:
         html = _fallback_html("comparison", "see problems", problems)

@@ -34,8 +34,8 @@ from harness.report.stats import (
     per_package,
     run_stats,
 )
-from harness.report.templating import plotly_js, render
-from harness.report.timeline import script_json, timeline_payload
+from harness.report.templating import render
+from harness.report.timeline import timeline_payload
 
 T = TypeVar("T")
 EMBED_SUFFIXES = (".html", ".htm", ".svg")
@@ -65,7 +65,8 @@ class RunPage:
     window_s: float = 1.0
     latency_html: str | None = None
     throughput_html: str | None = None
-    timeline_json: str | None = None
+    ops_header: str | None = None  # the op columns (harness.report.timeline), shared by timeline and latency plot
+    ops_blob: str = ""
     timeline_ops: int = 0
     artifacts: list[Artifact] = field(default_factory=list)
     node_logs: dict[str, list[str]] = field(default_factory=dict)
@@ -78,11 +79,8 @@ class RunPage:
         return validity_name(self.run.valid)
 
     @property
-    def include_plotly(self) -> bool:
-        return self.latency_html is not None or self.throughput_html is not None
-
-    def plotly_js(self) -> str:
-        return plotly_js()
+    def include_plots(self) -> bool:
+        return self.latency_html is not None or self.throughput_html is not None or self.ops_header is not None
 
 
 def _attempt(problems: list[str], what: str, fn: Callable[[], T]) -> T | None:
@@ -148,9 +146,10 @@ def build_run_page(run: RunDir, *, bundle: bool | None = None) -> RunPage:
         page.throughput_html = _attempt(pr, "throughput plot", lambda: plots.fragment(
             plots.throughput_figure(windows, page.window_s, intervals, events, names), "throughput-plot"))
     payload = _attempt(pr, "timeline", lambda: timeline_payload(history, run.test.concurrency, intervals, names))
-    if payload is not None:
-        page.timeline_json = script_json(payload.to_json())
-        page.timeline_ops = len(payload.s)
+    encoded = _attempt(pr, "encoding the op columns", payload.encode) if payload is not None else None
+    if payload is not None and encoded is not None:
+        page.ops_header, page.ops_blob = encoded
+        page.timeline_ops = len(payload)
     return page
 
 
@@ -220,16 +219,3 @@ def run_html(path: Path, run: RunDir | None = None, *, bundle: bool | None = Non
         if html is not None:
             return html, problems
     return _fallback_html(run.title, validity_name(run.valid), problems), problems
-    _attempt(problems, "junit.xml", lambda: write_junit(run, path / "junit.xml"))
-    page = _attempt(problems, "building the report", lambda: build_run_page(run))
-    if page is not None:
-        problems.extend(page.problems)
-        page.problems = problems
-        html = _attempt(problems, "rendering report.html", lambda: render("run.html.j2", page=page))
-        if html is not None:
-            _attempt(problems, "writing report.html", lambda: _write_atomic(path / "report.html", html))
-            return problems
-    verdict = validity_name(run.valid)
-    _attempt(problems, "writing the fallback report",
-             lambda: _write_atomic(path / "report.html", _fallback_html(run.title, verdict, problems)))
-    return problems

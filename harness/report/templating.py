@@ -1,7 +1,8 @@
 """The jinja2 environment of the report pages: template loading, number filters and inline assets.
 
 Owns `environment()` and the filters every page uses (`secs`, `ms`, `pct`, `verdict`); `asset()` reads the
-CSS/JS files shipped next to the templates so pages stay self-contained. Does not own any page's content.
+CSS/JS files shipped next to the templates and `static()` the vendored plotting library (static/), so pages
+stay self-contained; `script_json` embeds JSON in a <script> element. Does not own any page's content.
 """
 
 from __future__ import annotations
@@ -55,10 +56,14 @@ def asset(name: str) -> str:
 
 
 @functools.cache
-def plotly_js() -> str:
-    import plotly.offline
+def static(name: str) -> str:
+    """A vendored file shipped in harness/report/static/ (see its README.md), as text."""
+    return (resources.files("harness.report") / "static" / name).read_text(encoding="utf-8")
 
-    return str(plotly.offline.get_plotlyjs())
+
+def script_json(text: str) -> str:
+    """JSON text safe inside a <script> element (no "</script>" or "<!--" can end it early)."""
+    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 @functools.cache
@@ -71,7 +76,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(secs=secs, ms=ms, pct=pct, rate=rate, verdict=verdict)
-    env.globals.update(asset=lambda n: Markup(asset(n)))  # our own files, not user data
+    env.globals.update(asset=lambda n: Markup(asset(n)), static=lambda n: Markup(static(n)))  # our own files, not user data
     env.globals.update(recovery_watch_s=RECOVERY_WATCH_S)
     return env
 

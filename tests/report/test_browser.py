@@ -31,9 +31,11 @@ def check_run_page(browser: Any, run: Path, verdict: str, shot: Path, keep_scree
     assert render_run(run) == []
     page, errors = open_page(browser, (run / "report.html").as_uri())
     assert page.inner_text("#verdict .big").strip() == verdict
-    for plot in ("#latency-plot", "#throughput-plot"):
-        page.wait_for_selector(f"{plot} .main-svg", timeout=20_000)
-        assert page.locator(f"{plot} .main-svg").count() >= 1
+    page.wait_for_function("window.harnessReport && window.harnessReport.drawn", timeout=20_000)
+    assert page.evaluate("window.harnessReport.errors") == []
+    for plot, charts in (("#latency-plot", 1), ("#throughput-plot", 2)):  # throughput: ops/s and availability
+        assert page.locator(f"{plot}[data-drawn] .uplot canvas").count() == charts
+    assert page.locator("#latency-plot .point-legend input").count() >= 3  # one per (f, outcome) of the points
     page.wait_for_function("window.harnessTimeline && window.harnessTimeline.drawn > 0", timeout=20_000)
     tl = page.evaluate("({drawn: window.harnessTimeline.drawn, total: window.harnessTimeline.total})")
     assert 0 < tl["drawn"] <= tl["total"]
@@ -58,6 +60,15 @@ def test_valid_run_in_chromium(browser: Any, valid_run: Path, tmp_path: Path, ke
     tip.wait_for(state="visible", timeout=5_000)
     assert tip.inner_text().startswith("#")
     whole = page.evaluate("window.harnessTimeline.drawn")
+    # hovering the latency scatter names the op under the pointer (searched up a column early in the run)
+    over = page.locator("#latency-plot .u-over").first
+    obox = over.bounding_box()
+    assert obox is not None
+    for y in range(int(obox["height"]) - 2, 0, -3):
+        over.hover(position={"x": obox["width"] * 0.1, "y": y})
+        if page.locator(".plot-tip").is_visible():
+            break
+    assert page.locator(".plot-tip").inner_text().startswith("#")
     for _ in range(4):
         page.click("#tl-in")
     page.wait_for_timeout(200)
@@ -85,8 +96,10 @@ def test_comparison_in_chromium(browser: Any, valid_run: Path, invalid_run: Path
     page, errors = open_page(browser, out.as_uri())
     badges = page.locator("#compare-table tr:nth-child(2) .badge").all_inner_texts()
     assert badges == ["valid", "invalid"]
-    for plot in ("#cmp-latency", "#cmp-availability", "#cmp-throughput"):
-        page.wait_for_selector(f"{plot} .main-svg", timeout=20_000)
+    page.wait_for_function("window.harnessReport && window.harnessReport.drawn", timeout=20_000)
+    assert page.locator("#cmp-throughput[data-drawn] .uplot canvas").count() == 1
+    for bars in ("#cmp-latency", "#cmp-availability"):
+        assert page.locator(f"svg{bars} rect").count() >= 2
     shot = tmp_path / "compare-two-runs.png"
     page.screenshot(path=str(shot), full_page=True)
     keep_screenshot(shot)

@@ -13,13 +13,14 @@ from harness.errors import BadInput
 from harness.report import plots as plots_module
 from harness.report import render_comparison, render_run
 from harness.report.rundir import RunDir
+from harness.report.sample import SampleSpec, write_sample_run
 
 
 def test_valid_run_page_and_junit(valid_run: Path) -> None:
     assert render_run(valid_run) == []
     html = (valid_run / "report.html").read_text()
     assert 'class="verdict-banner valid"' in html and ">VALID<" in html
-    assert 'id="latency-plot"' in html and 'id="throughput-plot"' in html and 'id="timeline-data"' in html
+    assert 'id="latency-plot"' in html and 'id="throughput-plot"' in html and 'id="ops-header"' in html
     assert "partition n3 | n1 n2" in html  # the fault label
     assert "No findings" in html
     suite = ET.parse(valid_run / "junit.xml").getroot().find("testsuite")
@@ -54,12 +55,51 @@ def test_invalid_run_page_explains_findings(invalid_run: Path) -> None:
     assert by_name["stats"].find("failure") is None
 
 
-def test_page_is_self_contained(valid_run: Path) -> None:
+NETWORK = re.compile(r"""<script[^>]+src=|<link[^>]+href=|<(?:img|iframe|embed|source|audio|video)[^>]+src=["']?"""
+                     r"""(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import|\bfetch\(|XMLHttpRequest|WebSocket|EventSource""",
+                     re.IGNORECASE)
+
+
+def _network_references(html: str) -> list[str]:
+    """What in a page could make the browser go to the network: script/link/img sources, CSS urls and imports,
+    script requests, and any http(s) URL other than uPlot's licence banner and the page's own links to files."""
+    found = [m.group(0) for m in NETWORK.finditer(html)]
+    urls = re.findall(r"https?://[^\s\"'<>)]+", html)
+    return found + [u for u in urls if u != "https://github.com/leeoniya/uPlot"]
+
+
+def test_page_is_self_contained_and_small(valid_run: Path, tmp_path: Path) -> None:
+    """One file, nothing fetched, the plotting library inlined once; a 30 s run's page is well under 1 MB."""
     render_run(valid_run)
     html = (valid_run / "report.html").read_text()
-    assert not re.search(r"<script[^>]+src=", html)
-    assert not re.search(r"<link[^>]+href=", html)
-    assert html.count("Plotly.newPlot") >= 2 and html.count("* plotly.js v") == 1  # plotly.js once
+    assert _network_references(html) == []
+    assert html.count("/*! https://github.com/leeoniya/uPlot (v1.6.32) */") == 1  # the library, once
+    assert html.count('id="ops-blob"') == 1 and html.count('<script type="application/json" class="plot-spec"') == 2
+    assert len(html.encode()) < 300_000
+    run = write_sample_run(tmp_path / "run30s", SampleSpec(ops=15_000, concurrency=10, rate_per_worker=100.0))
+    assert 29 < json.loads((run / "results.json").read_text())["run"]["duration_s"] < 40
+    assert render_run(run) == []
+    page = (run / "report.html").read_text()
+    assert _network_references(page) == [] and len(page.encode()) < 1_000_000
+
+
+def test_network_check_finds_references() -> None:
+    for bad in ('<script src="x.js"></script>', '<link rel="stylesheet" href="a.css">',
+                '<img src="https://example.org/a.png">', "<style>a { background: url(//cdn.example/x.png) }</style>",
+                "<script>fetch('/x')</script>", "see http://example.org"):
+        assert _network_references(bad), bad
+
+
+def test_vendored_library_matches_its_provenance() -> None:
+    """static/README.md lists each vendored file's sha256; the files in the package are those."""
+    import hashlib
+    from importlib import resources
+
+    static = resources.files("harness.report") / "static"
+    rows = re.findall(r"^\| (\S+) \|.*\| ([0-9a-f]{64}) \|$", (static / "README.md").read_text(), re.MULTILINE)
+    assert {name for name, _ in rows} == {"uPlot.iife.min.js", "uPlot.min.css", "LICENSE.uPlot"}
+    for name, digest in rows:
+        assert hashlib.sha256((static / name).read_bytes()).hexdigest() == digest, name
 
 
 def _snapshot(run: Path) -> dict[str, bytes]:

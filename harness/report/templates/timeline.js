@@ -1,11 +1,10 @@
 // Op timeline on a <canvas>: rows are worker threads (and the nemesis), x is time. Only ops in view are
-// drawn, so 100,000 ops cost no DOM nodes. Wheel = zoom around the pointer, drag = pan, hover = op details.
-(function () {
+// drawn, so a million ops cost no DOM nodes. Wheel = zoom around the pointer, drag = pan, hover = op details.
+// plots.js decodes the page's op columns into D (times in ms, e = -1: never completed) and calls this.
+window.harnessDrawTimeline = function (D) {
   "use strict";
   var holder = document.getElementById("timeline");
-  var dataEl = document.getElementById("timeline-data");
-  if (!holder || !dataEl) { return; }
-  var D = JSON.parse(dataEl.textContent);
+  if (!holder) { return; }
   var COLORS = ["#2b8a3e", "#c92a2a", "#e67700"];
   var ROW_H = 18, GUTTER = 92, AXIS = 22;
   var n = D.s.length;
@@ -18,7 +17,7 @@
     var e = D.e[k] < 0 ? end : D.e[k];
     if (e - D.s[k] > r.maxDur) { r.maxDur = e - D.s[k]; }
   }
-  rows.forEach(function (r) { r.ops.sort(function (a, b) { return D.s[a] - D.s[b]; }); });
+  // ops come sorted by start (harness.report.timeline), so each row's list is too
   var posOfIndex = null;
 
   var canvas = document.createElement("canvas");
@@ -107,7 +106,7 @@
         ctx.globalAlpha = 1;
         if (wd > 40) {
           ctx.fillStyle = "#ffffff";
-          ctx.fillText(D.fs[D.f[k2]] + " " + D.v[k2], xa + 3, y + 13, wd - 6);
+          ctx.fillText(D.fs[D.f[k2]] + " " + D.val(k2), xa + 3, y + 13, wd - 6);
         }
         drawn++;
       }
@@ -167,9 +166,9 @@
     }
     var k4 = opAt(ev.offsetX, ev.offsetY);
     if (k4 < 0) { tip.style.display = "none"; return; }
-    var lat = D.e[k4] < 0 ? "never completed" : (D.e[k4] - D.s[k4]) + " ms";
-    tip.textContent = "#" + D.i[k4] + "  p" + D.p[k4] + "  " + D.fs[D.f[k4]] + "  " + D.types[D.t[k4]] +
-      "  " + lat + "  " + D.v[k4];
+    var lat = D.e[k4] < 0 ? "never completed" : (D.e[k4] - D.s[k4]).toFixed(2) + " ms";
+    tip.textContent = "#" + D.i[k4] + "  p" + D.proc(k4) + "  " + D.fs[D.f[k4]] + "  " + D.types[D.t[k4]] +
+      "  " + lat + "  " + D.val(k4);
     tip.style.left = Math.min(ev.offsetX + 12, dims.w - 260) + "px";
     tip.style.top = (ev.offsetY + 14) + "px";
     tip.style.display = "block";
@@ -197,4 +196,4 @@
   if (fit) { fit.addEventListener("click", function () { view.t0 = 0; view.t1 = end; redraw(); }); }
   window.addEventListener("resize", function () { dims = size(); redraw(); });
   draw();
-})();
+};
