@@ -24,6 +24,7 @@ BUGS = {
     "idempotent": "apply-retry",  # a retried request is applied again
     "monotonic": "go-back",  # a read sometimes returns an older version
     "queue": "drop-enqueue",  # every fourth ok enqueue is not queued
+    "stream": "reuse-offset",  # every fifth append overwrites the last message, at its offset
 }
 
 
@@ -43,6 +44,7 @@ class SequentialStore:
         self.results: dict[str, int] = {}
         self.versions: dict[Any, int] = {}
         self.queue: list[Any] = []
+        self.log: list[Any] = []
 
     def apply(self, op: Op) -> tuple[str, Any]:
         """(completion type, completion value) of op, applied now."""
@@ -130,3 +132,13 @@ class SequentialStore:
             return ("ok", self.queue.pop(0)) if self.queue else ("fail", None)
         taken, self.queue = self.queue, []
         return "ok", taken
+
+    def _stream(self, op: Op) -> tuple[str, Any]:
+        if op.f == "append":
+            if self.bug and self.n % 5 == 0 and self.log:
+                self.log[-1] = op.value
+            else:
+                self.log.append(op.value)
+            return "ok", [len(self.log), op.value]
+        start, limit = op.value if op.f == "read" else (1, len(self.log))
+        return "ok", [[o, self.log[o - 1]] for o in range(max(1, start), len(self.log) + 1)][:limit]

@@ -125,6 +125,7 @@ VOCABULARY = {
     "idempotent": {"request", "read"},
     "monotonic": {"write", "read"},
     "queue": {"enqueue", "dequeue"},
+    "stream": {"append", "read"},
 }
 
 
@@ -176,6 +177,7 @@ def test_write_skew_shape_reads_two_keys_then_writes_one() -> None:
         ("monotonic", {"keys": "0"}, "keys must be at least 1"),
         ("idempotent", {"max-retries": "-1"}, "max-retries must be at least 0"),
         ("queue", {"drain-tries": "0"}, "drain-tries must be at least 1"),
+        ("stream", {"read-limit": "0"}, "read-limit must be at least 1"),
     ],
 )
 def test_bad_options_are_bad_input(workload: str, opts: dict[str, str], message: str) -> None:
@@ -240,4 +242,4 @@ def test_a_planted_bug_is_caught(tmp_path: Any, workload: str) -> None:
 
 JUDGE = {"list-append": "elle", "rw-register": "elle", "bank": "bank", "set": "set", "counter": "counter",
          "unique-ids": "unique-ids", "idempotent": "idempotency", "monotonic": "monotonic",
-         "queue": "total-queue"}
+         "queue": "total-queue", "stream": "stream"}
