@@ -9,7 +9,8 @@ Streams, one per workload (file storage, replicas=`replicas`, the stream's Raft 
     stream  STREAM, subject `harness.stream`, limits retention; append = JetStream publish (the ack's `seq` is the
             offset); read [from, limit] = up to `limit` STREAM.MSG.GET requests with next_by_subj (the first
             message at or after an offset, served by the stream leader), from `from`, each from the last seq + 1,
-            until "no message found"; read-all = the same from offset 1 to the end. A stream JetStream says
+            until "no message found"; read-all = the stream's info (first and last seq), then exact gets of every
+            seq in between, many in flight at once, then on as a read until the end. A stream JetStream says
             does not exist ("stream not found", from the meta leader) reads as empty: its messages are gone
     queue   QUEUE, subject `harness.queue`, work-queue retention, one durable pull consumer `workers` (explicit
             acks, replicas as the stream); enqueue = publish; dequeue = one pull with no_wait (404/408: empty), then
@@ -37,6 +38,7 @@ from harness.op import Op
 STREAM, STREAM_SUBJECT = "STREAM", "harness.stream"
 QUEUE, QUEUE_SUBJECT, CONSUMER = "QUEUE", "harness.queue", "workers"
 WORKLOADS = frozenset({"stream", "queue"})
+READ_ALL_BATCH = 100  # message gets in flight at once in a read-all
 NO_MESSAGE, STREAM_NOT_FOUND = 10037, 10059  # JetStream's error codes (err_code) of a 404 to a message get
 STREAM_OF = {"stream": STREAM, "queue": QUEUE}
 DUPLICATE_WINDOW_S = 120.0
@@ -128,8 +130,33 @@ async def read(w: Wire, op: Op) -> Any:
     return await _read(w, int(start), int(limit))
 
 
+async def _get(w: Wire, seq: int) -> list[Any] | None:
+    """[seq, element] of the message at exactly `seq`, None if there is none."""
+    try:
+        resp = await w.api(f"$JS.API.STREAM.MSG.GET.{STREAM}", {"seq": seq})
+    except jserr.APIError as e:
+        if e.err_code == NO_MESSAGE:
+            return None
+        raise
+    return [int(resp["message"]["seq"]), json.loads(base64.b64decode(resp["message"].get("data") or ""))]
+
+
 async def read_all(w: Wire, op: Op) -> Any:
-    return await _read(w, 1, None)
+    """Every message: the stream's first to last sequence as its info states them, fetched READ_ALL_BATCH at a time
+    in parallel (one at a time, a long run's stream outlasts the op timeout), then on from there one by one in
+    case the stream grew meanwhile."""
+    try:
+        state = (await w.api(f"$JS.API.STREAM.INFO.{STREAM}", {}))["state"]
+    except jserr.APIError as e:
+        if e.err_code == STREAM_NOT_FOUND:
+            return []
+        raise
+    first, last = max(1, int(state.get("first_seq") or 1)), int(state.get("last_seq") or 0)
+    out: list[list[Any]] = []
+    for lo in range(first, last + 1, READ_ALL_BATCH):
+        got = await asyncio.gather(*(_get(w, seq) for seq in range(lo, min(lo + READ_ALL_BATCH, last + 1))))
+        out += [m for m in got if m is not None]
+    return out + await _read(w, last + 1, None)
 
 
 async def enqueue(w: Wire, op: Op) -> Any:
