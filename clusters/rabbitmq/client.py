@@ -14,13 +14,16 @@ Outcomes:
              info   anything else once the publish may have been sent: the connection broke, or no confirm
                     came within the op's deadline (the message may be queued, now or later).
     dequeue  ok     a message was taken and its ack went through (value: the element).
-             fail   the queue was empty (`refused("empty")`, the broker's answer); or no message reached us
+             fail   the queue was empty (`refused("empty")`) or does not exist (`refused("no queue")`: the
+                    broker lost its declaration, e.g. after a power loss), both the broker's answers; or no
+                    message reached us
                     (connection or basic.get failed: a message delivered to a channel that dies unacked goes
                     back to the queue, so nothing was taken).
              info   a message reached us but the ack's round trip failed or timed out: the broker may have
                     taken the ack (the element is gone) or not (it will be delivered again).
     drain    ok     [element, ...]: basic.get (no ack) until the queue had nothing ready, then one ack of them
-                    all (multiple) and its round trip.
+                    all (multiple) and its round trip; [] when the broker answers that the queue does not exist
+                    (whatever it held is gone: the checker then finds the confirmed messages lost).
              fail   any failure before that ack: the channel dies with the messages unacked, so they go back.
              info   the ack's round trip failed or timed out (the checker then judges no element lost).
 The op's deadline is 0.9 of the harness's op timeout: the client gives up itself, closes its connection and
@@ -59,6 +62,10 @@ class _Deadline(Exception):
 
 class _NoMessage(Exception):
     """basic.get or the connection failed before any message reached us."""
+
+
+class _NoQueue(_NoMessage):
+    """The broker answered that the queue does not exist (404): it lost the queue's declaration."""
 
 
 class RabbitMQClient:
@@ -192,6 +199,8 @@ class RabbitMQClient:
         _NoMessage when it failed (a message delivered to a channel that then dies unacked is requeued)."""
         try:
             method, _, body = self.channel.basic_get(QUEUE, auto_ack=False)
+        except px.ChannelClosedByBroker as e:
+            raise (_NoQueue if e.reply_code == 404 else _NoMessage)(f"{type(e).__name__}: {e}") from e
         except (_Deadline, px.AMQPError, OSError) as e:
             raise _NoMessage(f"{type(e).__name__}: {e}") from e
         return None if method is None else (method.delivery_tag, int(body.decode()))
@@ -206,6 +215,9 @@ class RabbitMQClient:
             got = self._get()
             if got is None:
                 return op.replace(type="fail", node=self.node, error=refused("empty"))
+        except _NoQueue:
+            self._drop()
+            return op.replace(type="fail", node=self.node, error=refused("no queue"))
         except _NoMessage as e:
             self._drop()
             return op.replace(type="fail", node=self.node, error=str(e))
@@ -225,6 +237,11 @@ class RabbitMQClient:
             while (got := self._get()) is not None:
                 last = got[0]
                 taken.append(got[1])
+        except _NoQueue as e:
+            self._drop()
+            if not taken:  # the broker's answer: there is no such queue, so nothing is left in it
+                return op.replace(type="ok", value=[], node=self.node)
+            return op.replace(type="fail", node=self.node, error=f"after {len(taken)} unacked elements: {e}")
         except _NoMessage as e:
             self._drop()
             return op.replace(type="fail", node=self.node, error=f"after {len(taken)} unacked elements: {e}")
