@@ -210,7 +210,7 @@ class ListAppend:
                 # first access to k is this read: an external read, the version lost-update groups by
                 if any(x[0] == "append" and x[1] == k for x in mops):
                     lost.setdefault((k, tuple(vv)), []).append(i)
-            state[k] = (True, list(vv))
+            state[k] = (True, vv)  # vv is this read's own copy: never extended in place
         # future read: a read that contains an element this txn appends only later
         seen_app: dict[object, set[object]] = {}
         for m in mops:
@@ -219,6 +219,8 @@ class ListAppend:
                 seen_app.setdefault(k, set()).add(v)
             elif v and k in appended:
                 later = appended[k] - seen_app.get(k, set())
+                if later.isdisjoint(v):
+                    continue
                 fut = [e for e in v if e in later]
                 if fut:
                     cases.append(
