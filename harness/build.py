@@ -122,6 +122,7 @@ def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime 
         spec = ClusterSpec(
             run_id=run_id,
             system=getattr(system, "node_image", None) or options.system,  # a system file may borrow an image
+            dockerfile=getattr(system, "node_dockerfile", None),  # ... or bring its own recipe
             node_names=options.node_names,
             nodes_file=options.nodes_file,
             opts=cluster_opts,

@@ -61,6 +61,7 @@ class ClusterSpec:
     nodes_file: str | None = None
     opts: Mapping[str, object] = field(default_factory=dict)
     needs: frozenset[str] = frozenset()  # what the run's faults need of the nodes: "fuse" (/dev/fuse, mounting)
+    dockerfile: str | None = None  # docker: a system file's own node image recipe (its nodes.dockerfile)
 
 
 RemoteT = TypeVar("RemoteT", bound=Remote)

@@ -150,6 +150,19 @@ class RunsOn(Protocol):
     def active_nodes(self, test: Test) -> Sequence[str]: ...
 
 
+@runtime_checkable
+class ChangesMembership(Protocol):
+    """The system's own reconfiguration, for the membership nemesis: `leave` takes node out of the cluster (through
+    a member that stays) and stops it, its data wiped (it comes back as a new member); `join` adds it back and
+    starts it; `members` names the current members as the cluster reports them (the fault's evidence)."""
+
+    def leave(self, test: Test, node: str) -> None: ...
+
+    def join(self, test: Test, node: str) -> None: ...
+
+    def members(self, test: Test) -> Sequence[str]: ...
+
+
 def active_nodes(test: Test) -> tuple[str, ...]:
     """The test's nodes that run the system, in the test's order (every node unless the DB is `RunsOn`)."""
     if isinstance(test.db, RunsOn):

@@ -1,5 +1,6 @@
-"""The `membership` fault family for etcd: remove a member from the cluster and add it back, testing the
-overlap between old and new configurations.
+"""The `membership` fault family: remove a member from the cluster and add it back, testing the overlap
+between old and new configurations. Built in for etcd (`EtcdMembership`); any system whose DB is
+`harness.db.ChangesMembership` (a system file's `nodes.membership`) gets it through `AbilityMembership`.
 
 Ops: `remove-member` {"nodes": spec or list} (default one random member; never so many that fewer than two
 members remain) removes each chosen member with `etcdctl member remove` through another member; etcd stops a
@@ -10,8 +11,8 @@ Teardown adds back whatever is still removed; `residue` names nodes that are not
 complete with evidence (`harness.evidence`): the member list read back from the cluster after the change (a
 removed node must be gone from it; added ones are listed for the record, as a joiner shows up once it runs).
 
-Only etcd is supported (`clusters.etcd.db.EtcdDB`): restarting a member as a joiner needs its command line,
-which no generic ability describes yet. Nothing of this fault lives outside the cluster (the membership is
+`Membership` owns the ops, the two-members-stay rule, evidence and teardown; a subclass only removes, adds and
+lists members. Nothing of this fault lives outside the cluster (the membership is
 etcd's own state, wiped with the cluster), so there is no ledger entry.
 """
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from clusters.daemon import daemon_pids, start_daemon
 from harness.control import NotYet, retry_until
+from harness.db import ChangesMembership
 from harness.errors import BadInput, FaultError, MissingAbility, TimedOut
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
@@ -43,13 +45,68 @@ FS = frozenset({REMOVE, ADD})
 CLIENT_PORT, PEER_PORT = 2379, 2380
 
 
-class EtcdMembership:
-    """Removes etcd members and adds them back."""
+class Membership:
+    """Removes members and adds them back; subclasses say how (`_remove`, `_add`, `members`)."""
 
     fs = FS
 
     def __init__(self) -> None:
         self.removed: list[str] = []
+
+    def setup(self, test: Test) -> None:
+        pass
+
+    def _remove(self, test: Test, node: str) -> None:
+        raise NotImplementedError
+
+    def _add(self, test: Test, node: str) -> None:
+        raise NotImplementedError
+
+    def members(self, test: Test) -> Mapping[str, object] | Sequence[str]:
+        raise NotImplementedError
+
+    def invoke(self, test: Test, op: Op) -> Op:
+        return _invoke(self, test, op)
+
+    def evidence(self, test: Test, nodes: Sequence[str], *, member: bool) -> Evidence:
+        return _evidence(self, test, nodes, member=member)
+
+    def teardown(self, test: Test) -> None:
+        errors = []
+        for n in list(self.removed):
+            try:
+                self._add(test, n)
+            except Exception as e:  # noqa: BLE001 - report each node, keep adding the rest
+                errors.append(f"{n}: {e}")
+        if errors:
+            raise FaultError("could not add members back: " + "; ".join(errors))
+
+    def residue(self, test: Test) -> list[str]:
+        return [f"{n}: removed from the cluster and not added back" for n in self.removed]
+
+
+class AbilityMembership(Membership):
+    """Through the DB's `ChangesMembership` (its leave / join / members)."""
+
+    @staticmethod
+    def _db(test: Test) -> ChangesMembership:
+        assert isinstance(test.db, ChangesMembership), "package() chose this nemesis for such a DB"
+        return test.db
+
+    def _remove(self, test: Test, node: str) -> None:
+        self._db(test).leave(test, node)
+        self.removed.append(node)
+
+    def _add(self, test: Test, node: str) -> None:
+        self._db(test).join(test, node)
+        self.removed.remove(node)
+
+    def members(self, test: Test) -> Sequence[str]:
+        return self._db(test).members(test)
+
+
+class EtcdMembership(Membership):
+    """Removes etcd members and adds them back with etcdctl."""
 
     def setup(self, test: Test) -> None:
         r = test.cluster.remote(test.nodes[0]).run(["etcdctl", "version"], timeout=30, check=False,
@@ -120,74 +177,64 @@ class EtcdMembership:
                      logfile=test.db.logfile(test, node), cwd=workdir, ledger=test.ledger, settle=0.3)
         self.removed.remove(node)
 
-    def invoke(self, test: Test, op: Op) -> Op:
-        if op.f == REMOVE:
-            v: Mapping[str, object] = op.value if isinstance(op.value, Mapping) else {"nodes": op.value}
-            try:
-                nodes, note = targets_of(test, v.get("nodes", "one"))
-            except ValueError as e:
-                return op.replace(type="info", error=f"membership: {e}")
-            nodes = [n for n in nodes if n not in self.removed]
-            room = len(test.nodes) - len(self.removed) - 2
-            skipped = nodes[max(0, room):]
-            nodes = nodes[: max(0, room)]
-            errors = []
-            done = []
-            for n in nodes:
-                try:
-                    self._remove(test, n)
-                    done.append(n)
-                except Exception as e:  # noqa: BLE001 - report each node
-                    errors.append(f"{n}: {e}")
-            value: dict[str, object] = {"removed": done}
-            if skipped:
-                value["kept"] = skipped  # removing them would leave fewer than two members
-            if note:
-                value["skipped"] = note
-            evidence = self.evidence(test, done, member=False) if done else Evidence(
-                nothing="no member was removed" + (" (two must stay)" if skipped else ""))
-            return op.replace(type="info", value=with_evidence(value, evidence), error="; ".join(errors) or None)
-        if op.f == ADD:
-            errors, added = [], []
-            for n in list(self.removed):
-                try:
-                    self._add(test, n)
-                    added.append(n)
-                except Exception as e:  # noqa: BLE001 - report each node, keep adding the rest
-                    errors.append(f"{n}: {e}")
-            evidence = self.evidence(test, added, member=True) if added else Evidence()
-            return op.replace(type="info", value=with_evidence({"added": added}, evidence),
-                              error="; ".join(errors) or None)
-        return op.replace(type="info", error=f"membership does not handle {op.f!r}")
 
-    def evidence(self, test: Test, nodes: Sequence[str], *, member: bool) -> Evidence:
-        """The member list read back: removed nodes must be gone from it (judged); added ones are recorded."""
+def _invoke(self: Membership, test: Test, op: Op) -> Op:
+    """The remove-member and add-member ops (see the module docstring)."""
+    if op.f == REMOVE:
+        v: Mapping[str, object] = op.value if isinstance(op.value, Mapping) else {"nodes": op.value}
         try:
-            names = sorted(self.members(test))
-        except (FaultError, ValueError, KeyError) as e:
-            names, why = [], str(e)
-        else:
-            why = ""
-        probes = []
-        for n in nodes:
-            observed = (f"not measured ({why})" if why else
-                        "a member" if n in names else "not a member") + f"; members: {', '.join(names) or '-'}"
-            probes.append(Probe(node=n, what="member list", expected="a member" if member else "not a member",
-                                observed=observed, effect=None if member else (not why and n not in names)))
-        return Evidence(probes=tuple(probes))
-
-    def teardown(self, test: Test) -> None:
+            nodes, note = targets_of(test, v.get("nodes", "one"))
+        except ValueError as e:
+            return op.replace(type="info", error=f"membership: {e}")
+        nodes = [n for n in nodes if n not in self.removed]
+        room = len(test.nodes) - len(self.removed) - 2
+        skipped = nodes[max(0, room):]
+        nodes = nodes[: max(0, room)]
         errors = []
+        done = []
+        for n in nodes:
+            try:
+                self._remove(test, n)
+                done.append(n)
+            except Exception as e:  # noqa: BLE001 - report each node
+                errors.append(f"{n}: {e}")
+        value: dict[str, object] = {"removed": done}
+        if skipped:
+            value["kept"] = skipped  # removing them would leave fewer than two members
+        if note:
+            value["skipped"] = note
+        evidence = self.evidence(test, done, member=False) if done else Evidence(
+            nothing="no member was removed" + (" (two must stay)" if skipped else ""))
+        return op.replace(type="info", value=with_evidence(value, evidence), error="; ".join(errors) or None)
+    if op.f == ADD:
+        errors, added = [], []
         for n in list(self.removed):
             try:
                 self._add(test, n)
+                added.append(n)
             except Exception as e:  # noqa: BLE001 - report each node, keep adding the rest
                 errors.append(f"{n}: {e}")
-        if errors:
-            raise FaultError("could not add members back: " + "; ".join(errors))
+        evidence = self.evidence(test, added, member=True) if added else Evidence()
+        return op.replace(type="info", value=with_evidence({"added": added}, evidence),
+                          error="; ".join(errors) or None)
+    return op.replace(type="info", error=f"membership does not handle {op.f!r}")
 
-    def residue(self, test: Test) -> list[str]:
-        return [f"{n}: removed from the etcd cluster and not added back" for n in self.removed]
+
+def _evidence(self: Membership, test: Test, nodes: Sequence[str], *, member: bool) -> Evidence:
+    """The member list read back: removed nodes must be gone from it (judged); added ones are recorded."""
+    try:
+        names = sorted(self.members(test))
+    except (FaultError, ValueError, KeyError) as e:
+        names, why = [], str(e)
+    else:
+        why = ""
+    probes = []
+    for n in nodes:
+        observed = (f"not measured ({why})" if why else
+                    "a member" if n in names else "not a member") + f"; members: {', '.join(names) or '-'}"
+        probes.append(Probe(node=n, what="member list", expected="a member" if member else "not a member",
+                            observed=observed, effect=None if member else (not why and n not in names)))
+    return Evidence(probes=tuple(probes))
 
 
 class MembershipPlugin:
@@ -200,14 +247,20 @@ class MembershipPlugin:
     def package(self, test: Test) -> Package:
         from clusters.etcd.db import EtcdDB
 
-        if not isinstance(test.db, EtcdDB):
-            raise MissingAbility(f"nemesis membership supports etcd only; {test.options.system} is not etcd")
+        nemesis: Membership
+        if isinstance(test.db, ChangesMembership):
+            nemesis = AbilityMembership()
+        elif isinstance(test.db, EtcdDB):
+            nemesis = EtcdMembership()
+        else:
+            raise MissingAbility(f"nemesis membership needs etcd or a system that is ChangesMembership (a system "
+                                 f"file's nodes.membership); {test.options.system} is neither")
         if len(test.nodes) < 3:
             raise BadInput("nemesis membership needs at least three nodes (two must stay members)")
         require_targets(test, "nemesis membership", 3)
         gen = family_generator(test, "membership", FS,
                                default_schedule(test, {"f": REMOVE, "value": {"nodes": "one"}}, {"f": ADD}))
-        return Package(name="membership", nemesis=EtcdMembership(), generator=gen, final_generator={"f": ADD},
+        return Package(name="membership", nemesis=nemesis, generator=gen, final_generator={"f": ADD},
                        label="membership", start_fs=frozenset({REMOVE}), stop_fs=frozenset({ADD}))
 
 

@@ -32,6 +32,7 @@ class DeclarativeSystem:
         self.workloads: frozenset[str] = spec.workloads
         self.option_specs: Sequence[OptionSpec] = (conf_spec(f"{{conf.KEY}} in {spec.path} (keys under its conf:)"),)
         self.node_image: str | None = spec.nodes.image  # harness.build passes it to the cluster (docker's image)
+        self.node_dockerfile: str | None = spec.nodes.dockerfile  # or the file's own recipe of that image
 
     def conf(self, test: Test) -> Mapping[str, str]:
         """The file's conf defaults with --system-opt conf.KEY=VALUE applied; BadInput for a key the file does

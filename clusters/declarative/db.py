@@ -26,7 +26,7 @@ from clusters.daemon import daemon_pids, log_tail, signal_daemon, signal_tree, s
 from clusters.declarative import template
 from clusters.declarative.spec import Command, SystemSpec
 from harness.control import NotYet, Remote, on_nodes, retry_until
-from harness.errors import BadInput, ClusterError
+from harness.errors import BadInput, ClusterError, FaultError
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -43,6 +43,7 @@ class DeclarativeDB:
         self.spec = spec
         self.conf = dict(conf)
         self._secret = secret  # the run's password: only into nodes.files contents, through stdin
+        self.left: set[str] = set()  # nodes out of the cluster (membership nemesis), left out of {peers} etc.
 
     # places and placeholders --------------------------------------------------------------------------------
     def _workdir(self, test: Test, node: str) -> str:
@@ -58,11 +59,12 @@ class DeclarativeDB:
         """Every node placeholder's value on `node` (template.NODE_NAMES and conf.KEY)."""
         n = self.spec.nodes
         port, peer = str(n.port or ""), str(n.peer_port or "")
+        members = [m for m in test.nodes if m not in self.left]
         v = {
             "node": node, "ip": test.node_host(node), "port": port, "peer_port": peer,
-            "nodes": ",".join(test.nodes), "workdir": self._workdir(test, node),
-            "peers": ",".join(f"{test.node_host(m)}:{peer}" for m in test.nodes),
-            "initial_cluster": ",".join(f"{m}=http://{test.node_host(m)}:{peer}" for m in test.nodes),
+            "nodes": ",".join(members), "workdir": self._workdir(test, node),
+            "peers": ",".join(f"{test.node_host(m)}:{peer}" for m in members),
+            "initial_cluster": ",".join(f"{m}=http://{test.node_host(m)}:{peer}" for m in members),
         }
         v.update({f"conf.{k}": val for k, val in self.conf.items()})
         v["data_dir"] = template.fill(n.data_dir, v)
@@ -73,8 +75,9 @@ class DeclarativeDB:
             return ["sh", "-c", f"cd {shlex.quote(values['workdir'])} && {template.fill(cmd, values)}"]
         return [template.fill(w, values) for w in cmd]
 
-    def start_argv(self, test: Test, node: str) -> list[str]:
-        words = shlex.split(self.spec.nodes.start) if isinstance(self.spec.nodes.start, str) else self.spec.nodes.start
+    def start_argv(self, test: Test, node: str, command: Command | None = None) -> list[str]:
+        start = command or self.spec.nodes.start
+        words = shlex.split(start) if isinstance(start, str) else start
         values = self.values(test, node)
         return [template.fill(w, values) for w in words]
 
@@ -112,16 +115,17 @@ class DeclarativeDB:
         signal_tree(remote, self.pidfile(test, node), "KILL")
         stop_daemon(remote, self.pidfile(test, node), sig="KILL", wait=1, release=False)
 
-    def start(self, test: Test, node: str) -> None:
-        """Start the daemon (no-op if it runs). Retried for a few seconds if it exits at once: right after a kill
-        the old process may not be reaped yet (Postgres then finds its pid alive and refuses to start)."""
+    def start(self, test: Test, node: str, command: Command | None = None) -> None:
+        """Start the daemon (no-op if it runs), by `command` (default nodes.start). Retried for a few seconds if it
+        exits at once: right after a kill the old process may not be reaped yet (Postgres then finds its pid
+        alive and refuses to start)."""
         remote = self._remote(test, node)
         if daemon_pids(remote, self.pidfile(test, node)):
             return
 
         def attempt() -> None:
             try:
-                start_daemon(remote, self.start_argv(test, node), pidfile=self.pidfile(test, node),
+                start_daemon(remote, self.start_argv(test, node, command), pidfile=self.pidfile(test, node),
                              logfile=self.logfile(test, node), cwd=self._workdir(test, node), ledger=test.ledger,
                              settle=0.2)
             except ClusterError as e:
@@ -203,21 +207,68 @@ class _Primaries(DeclarativeDB):
         return sorted(n for n, yes in results.items() if yes)
 
 
-class _DataFilesDB(_DataFiles, DeclarativeDB):
-    pass
+class _Membership(DeclarativeDB):
+    """`nodes.membership`: ChangesMembership for the membership nemesis. The file's commands run on a member
+    that stays; a node that left is stopped and its data wiped (it joins again as a new member, started by
+    `membership.start`), and is left out of `{nodes}`, `{peers}` and `{initial_cluster}` meanwhile."""
 
+    def _via(self, test: Test, node: str | None) -> str:
+        for m in test.nodes:
+            if m != node and m not in self.left:
+                return m
+        raise FaultError("no member left to run a membership command on")
 
-class _PrimariesDB(_Primaries, DeclarativeDB):
-    pass
+    def _on_member(self, test: Test, node: str | None, cmd: Command, what: str) -> str:
+        via = self._via(test, node)
+        values = {**self.values(test, node or via), "via": via, "via_ip": test.node_host(via)}
+        r = self._remote(test, via).run(self._shell(cmd, values), timeout=30, check=False)
+        if r.exit_code != 0:
+            tail = (r.stderr.strip() or r.stdout.strip())[-200:] or f"exit {r.exit_code}"
+            raise FaultError(f"membership.{what} of {node or 'the cluster'} on {via}: {tail}")
+        return str(r.stdout)
 
+    def leave(self, test: Test, node: str) -> None:
+        m = self.spec.nodes.membership
+        assert m is not None
 
-class _BothDB(_DataFiles, _Primaries, DeclarativeDB):
-    pass
+        def attempt() -> None:  # a cluster may refuse a change right after another (etcd: "unhealthy cluster")
+            try:
+                self._on_member(test, node, m.leave, "leave")
+            except FaultError as e:
+                raise NotYet(str(e)) from None
+
+        retry_until(20.0, attempt, every=1.0, what=f"{node} leaving")
+        self.left.add(node)
+        self.kill(test, node)
+        data = self.data_dir(test, node)
+        self._remote(test, node).run(["sh", "-c", 'rm -rf "$1" && mkdir -p "$1"', "wipe", data], timeout=60)
+
+    def join(self, test: Test, node: str) -> None:
+        m = self.spec.nodes.membership
+        assert m is not None
+
+        def attempt() -> None:  # retried: so `join` must be idempotent (a lost answer may have added the node)
+            try:
+                self._on_member(test, node, m.join, "join")
+            except FaultError as e:
+                raise NotYet(str(e)) from None
+
+        retry_until(20.0, attempt, every=1.0, what=f"{node} joining")
+        self.left.discard(node)
+        self.start(test, node, m.start)
+
+    def members(self, test: Test) -> Sequence[str]:
+        m = self.spec.nodes.membership
+        assert m is not None
+        return [line.strip() for line in self._on_member(test, None, m.members, "members").splitlines() if line.strip()]
 
 
 def db_for(spec: SystemSpec, conf: Mapping[str, str], secret: str = "") -> DeclarativeDB:
-    """The DB of `spec`, with HasDataFiles and HasPrimaries only when the file declares them (abilities are
-    checked with isinstance, so an undeclared one must be absent, not a method that finds nothing)."""
-    files, primary = bool(spec.nodes.data_files), spec.nodes.primary is not None
-    cls = _BothDB if files and primary else _DataFilesDB if files else _PrimariesDB if primary else DeclarativeDB
+    """The DB of `spec`, with HasDataFiles, HasPrimaries and ChangesMembership only when the file declares them
+    (abilities are checked with isinstance, so an undeclared one must be absent, not a method that finds
+    nothing)."""
+    mixins = [cls for cls, declared in ((_DataFiles, bool(spec.nodes.data_files)),
+                                        (_Primaries, spec.nodes.primary is not None),
+                                        (_Membership, spec.nodes.membership is not None)) if declared]
+    cls = type("DeclarativeDB", (*mixins, DeclarativeDB), {}) if mixins else DeclarativeDB
     return cls(spec, conf, secret)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -74,12 +75,28 @@ class Ready:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MembershipSpec:
+    """`nodes.membership`: commands run on a member that stays (`{node}`/`{ip}` the node leaving or joining,
+    `{via_ip}` the member), and the start of a node that joins a running cluster (default `nodes.start`)."""
+
+    leave: Command
+    join: Command
+    members: Command
+    start: Command | None
+
+
+MEMBERSHIP_NAMES = frozenset({"via", "via_ip"})
+
+
+@dataclass(frozen=True, kw_only=True)
 class NodeSpec:
     """How the system runs on one node. Templates use `template.NODE_NAMES`."""
 
     port: int | None
     peer_port: int | None
     image: str | None  # --cluster docker: the plugin system whose node image the nodes use
+    dockerfile: str | None  # --cluster docker: the file's own node image recipe (an absolute path)
+    membership: MembershipSpec | None
     install: tuple[str, ...]
     files: tuple[tuple[str, str], ...]  # (path, content) templates; content may hold {secret}
     start: Command
@@ -274,10 +291,11 @@ def _nodes(d: dict[str, Any], where: _Where, conf: frozenset[str]) -> NodeSpec:
             raise where.error((*at, "ready", "tcp"), "a TCP probe needs nodes.port")
     if "primary" in d:
         _check(where, (*at, "primary", "command"), d["primary"]["command"], template.NODE_NAMES, conf)
+    membership = _membership(d, where, conf)
     _needs_ports(d, where)
     return NodeSpec(
         port=d.get("port"), peer_port=d.get("peer_port", d.get("port")),
-        image=d.get("image"), install=tuple(d.get("install", ())), files=tuple((d.get("files") or {}).items()), start=_command(d["start"]), stop_signal=d.get("stop_signal", "TERM"),
+        image=d.get("image"), dockerfile=_dockerfile(where, d), membership=membership, install=tuple(d.get("install", ())), files=tuple((d.get("files") or {}).items()), start=_command(d["start"]), stop_signal=d.get("stop_signal", "TERM"),
         ready=None if ready is None else Ready(
             tcp=bool(ready.get("tcp")), http=ready.get("http"),
             command=_command(ready["command"]) if "command" in ready else None,
@@ -286,6 +304,29 @@ def _nodes(d: dict[str, Any], where: _Where, conf: frozenset[str]) -> NodeSpec:
         data_files=tuple(d.get("data_files", ())),
         primary=_command(d["primary"]["command"]) if "primary" in d else None,
     )
+
+
+def _membership(d: dict[str, Any], where: _Where, conf: frozenset[str]) -> MembershipSpec | None:
+    m = d.get("membership")
+    if m is None:
+        return None
+    for key in ("leave", "join", "members", "start"):
+        if key in m:
+            _check(where, ("nodes", "membership", key), m[key], template.NODE_NAMES | MEMBERSHIP_NAMES, conf)
+    return MembershipSpec(leave=_command(m["leave"]), join=_command(m["join"]), members=_command(m["members"]),
+                          start=_command(m["start"]) if "start" in m else None)
+
+
+def _dockerfile(where: _Where, d: dict[str, Any]) -> str | None:
+    """nodes.dockerfile as an absolute path (relative to the system file), which must exist; not with image."""
+    if "dockerfile" not in d:
+        return None
+    if "image" in d:
+        raise where.error(("nodes", "dockerfile"), "give image (a plugin's node image) or dockerfile, not both")
+    path = os.path.join(os.path.dirname(os.path.abspath(where.path)), d["dockerfile"])
+    if not os.path.isfile(path):
+        raise where.error(("nodes", "dockerfile"), f"no such file: {path}")
+    return path
 
 
 def _needs_ports(d: dict[str, object], where: _Where) -> None:

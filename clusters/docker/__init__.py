@@ -66,7 +66,8 @@ class DockerCluster:
             raise
 
     def _setup(self) -> None:
-        image = self.image or ensure_system_image(self.client, self.spec.system, self.base)
+        image = self.image or ensure_system_image(self.client, self.spec.system, self.base,
+                                                  dockerfile=self.spec.dockerfile)
         if [n for n in self.client.networks.list(names=[self.network]) if n.name == self.network]:
             raise ClusterError(f"docker network {self.network} already exists (another run's?): not touching it")
         self.ledger.record("docker-network", self.network)

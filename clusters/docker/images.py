@@ -131,31 +131,37 @@ def system_dockerfile_dir(system: str) -> Path:
     raise BadInput(f"no Dockerfile for system {system!r} (looked in clusters/{system}/ and clusters/docker/images/)")
 
 
-def system_recipe_hash(system: str, base_id: str) -> str:
-    d = system_dockerfile_dir(system)
+def system_recipe_hash(system: str, base_id: str, dockerfile: str | None = None) -> str:
     h = hashlib.sha256(base_id.encode())
+    if dockerfile is not None:  # a system file's own recipe: that one file is the recipe
+        h.update(Path(dockerfile).read_bytes())
+        return h.hexdigest()[:12]
+    d = system_dockerfile_dir(system)
     for f in sorted(p for p in d.iterdir() if p.is_file() and p.name.startswith("Dockerfile")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
-def ensure_system_image(client: docker.DockerClient, system: str, base: str = "local", log: Log = _quiet) -> str:
-    """The tag of the node image of `system` (its Dockerfile built with build-arg BASE=<base tag>), cached."""
+def ensure_system_image(client: docker.DockerClient, system: str, base: str = "local", log: Log = _quiet,
+                        dockerfile: str | None = None) -> str:
+    """The tag of the node image of `system` (its Dockerfile built with build-arg BASE=<base tag>), cached. With
+    `dockerfile` (a system file's nodes.dockerfile) that file is built instead, its folder the build context."""
     base_tag = ensure_base_image(client, base, log)
     base_id = client.images.get(base_tag).id
-    recipe = system_recipe_hash(system, base_id)
-    tag = f"harness-{system}:{recipe}"
+    recipe = system_recipe_hash(system, base_id, dockerfile)
+    tag = f"harness-{'file' if dockerfile else system}:{recipe}"
     if _find(client, tag) is not None:
         return tag
-    d = system_dockerfile_dir(system)
+    d = Path(dockerfile).parent if dockerfile else system_dockerfile_dir(system)
+    name = Path(dockerfile).name if dockerfile else "Dockerfile"
     with _BuildLock():
         if _find(client, tag) is not None:
             return tag
-        log(f"docker build {tag} from {d}/Dockerfile on {base_tag}")
+        log(f"docker build {tag} from {d}/{name} on {base_tag}")
         try:
             client.images.build(
-                path=str(d), dockerfile="Dockerfile", tag=tag, buildargs={"BASE": base_tag},
+                path=str(d), dockerfile=name, tag=tag, buildargs={"BASE": base_tag},
                 labels={LABEL: recipe}, rm=True, forcerm=True, pull=False,
             )
         except docker.errors.BuildError as e:

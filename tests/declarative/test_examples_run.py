@@ -158,3 +158,36 @@ def test_etcd_protocol_set_on_docker_under_partition_kill_is_valid() -> None:
     assert code == 0 and results["valid"] is True, err[-3000:]
     _faults_acted(history, {"start-partition", "kill", "start"})
     assert len(_ops(history, "add", "ok")) > 20 and _ops(history, "read", "ok")
+
+
+def test_etcd_membership_through_the_files_commands_is_valid() -> None:
+    """nodes.membership: the membership nemesis removes a member and adds it back by the file's etcdctl lines."""
+    _skip("etcdctl")
+    file = str(EXAMPLES / "etcd.yaml")
+    code, results, history, err = _run(["--system-file", file, "--nemesis", "membership", "--concurrency", "10",
+                                        "--op-timeout", "2"], time_limit=10)
+    assert code == 0 and results["valid"] is True, err[-3000:]
+    nemesis = [o for o in history if o["process"] == "nemesis" and o["type"] == "info"]
+    removed = [o for o in nemesis if o["f"] == "remove-member" and o["value"]["removed"]]
+    assert removed, nemesis
+    probes = removed[0]["value"]["evidence"]["probes"]
+    assert probes[0]["effect"] is True and probes[0]["observed"].startswith("not a member"), probes
+    gone = removed[0]["value"]["removed"][0]
+    added = [o for o in nemesis if o["f"] == "add-member" and gone in o["value"]["added"] and not o.get("error")]
+    assert added, nemesis  # it came back (as a new member, by membership.start)
+    assert len(_ops(history, "write", "ok")) > 20
+
+
+@pytest.mark.long  # the first run builds the node image from examples/systems/postgres.Dockerfile (apt: minutes)
+def test_postgres_on_docker_from_the_files_own_dockerfile() -> None:
+    from tests.real_cluster import skip_reason
+
+    reason = skip_reason("docker")
+    if reason:
+        pytest.skip(reason)
+    file = str(EXAMPLES / "postgres.yaml")
+    code, results, history, err = _run(["--system-file", file, "--nodes", "1", "--nemesis", "kill",
+                                        "--nemesis-opt", "kill-targets=one"], cluster="docker", time_limit=10)
+    assert code == 0 and results["valid"] is True, err[-3000:]
+    _faults_acted(history, {"kill", "start"})
+    assert len(_ops(history, "cas", "ok")) > 5

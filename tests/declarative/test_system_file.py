@@ -14,7 +14,7 @@ from clusters.declarative import load_system
 from clusters.declarative.client import outcome
 from clusters.declarative.db import DeclarativeDB
 from clusters.declarative.protocol import Answer
-from harness.db import HasDataDir, HasPrimaries, Killable, Pausable
+from harness.db import ChangesMembership, HasDataDir, HasPrimaries, Killable, Pausable
 from harness.errors import BadInput
 from nemeses.disk import HasDataFiles
 
@@ -94,6 +94,15 @@ BAD = [  # (what is wrong, the file, the line named, words of the message)
     ("no ops on sql", SQL.split("  ops:")[0], 5, "client: missing ops"),
     ("isolation of another name", SQL.replace("  protocol: postgres", "  protocol: postgres\n  isolation: snapshot"),
      7, "'snapshot' is not one of read-committed"),
+    ("membership without members", GOOD.replace("  port: 8080\n", "  port: 8080\n  membership: {leave: a, join: b}\n"),
+     4, "nodes.membership: missing members"),
+    ("unknown placeholder in membership", GOOD.replace(
+        "  port: 8080\n", "  port: 8080\n  membership: {leave: 'kvctl rm {member}', join: b, members: c}\n"), 4,
+     "unknown placeholder {member}"),
+    ("dockerfile not there", GOOD.replace("  port: 8080\n", "  port: 8080\n  dockerfile: nope.Dockerfile\n"), 4,
+     "nodes.dockerfile: no such file"),
+    ("dockerfile and image", GOOD.replace("  port: 8080\n", "  port: 8080\n  image: etcd\n  dockerfile: x\n"), 5,
+     "give image (a plugin's node image) or dockerfile, not both"),
     ("not YAML", GOOD.replace("name: kv", "name: [kv"), 2, "not YAML"),
     ("not a mapping", "- a\n- b\n", 1, "a system file is a mapping"),
 ]
@@ -151,8 +160,18 @@ def test_abilities_follow_what_the_file_declares(tmp_path: Path) -> None:
     assert isinstance(db, DeclarativeDB) and isinstance(db, Killable) and isinstance(db, Pausable)
     assert isinstance(db, HasDataDir)
     assert not isinstance(db, HasPrimaries) and not isinstance(db, HasDataFiles)
+    assert not isinstance(db, ChangesMembership)
     full = load_system(str(EXAMPLES / "etcd-http.yaml")).db(_bare())
     assert isinstance(full, HasPrimaries) and isinstance(full, HasDataFiles)
+    members = load_system(str(EXAMPLES / "etcd.yaml")).db(_bare())
+    assert isinstance(members, ChangesMembership) and isinstance(members, HasDataFiles)
+    assert not isinstance(members, HasPrimaries) and isinstance(members, Killable)
+
+
+def test_dockerfile_is_found_beside_the_file() -> None:
+    system = load_system(str(EXAMPLES / "postgres.yaml"))
+    assert system.node_dockerfile == str(EXAMPLES / "postgres.Dockerfile")
+    assert system.node_image is None
 
 
 def test_every_example_loads() -> None:
