@@ -132,36 +132,88 @@ def check_job(job: CheckJob) -> Verdict:
                        tuple(fault_records(job.history, test.packages)))
 
 
-_jobs_in_worker: Sequence[CheckJob] = ()
+_Outcome = Verdict | Exception  # a job's verdict, or what checking it raised (raised again in its turn)
+_REDO = "redo"  # what a worker sends for a job whose outcome does not pickle: the parent checks it again
 
 
-def _take_jobs(jobs: Sequence[CheckJob]) -> None:
-    # Runs once in each forked worker: the jobs arrive by fork (initargs are not pickled under fork), so a
-    # history is never serialized; only the index goes out and the verdict comes back.
-    global _jobs_in_worker
-    _jobs_in_worker = jobs
+def _outcomes(jobs: Sequence[CheckJob], indices: range) -> dict[int, _Outcome]:
+    out: dict[int, _Outcome] = {}
+    for i in indices:
+        try:
+            out[i] = check_job(jobs[i])
+        except Exception as e:  # noqa: BLE001 - re-raised in the job's turn, as a sequential check would
+            out[i] = e
+    return out
 
 
-def _check_job_at(i: int) -> Verdict:
-    return check_job(_jobs_in_worker[i])
+def _portable(outcomes: dict[int, _Outcome]) -> bytes:
+    import pickle
+
+    safe: dict[int, _Outcome | str] = {}
+    for i, o in outcomes.items():
+        try:
+            pickle.loads(pickle.dumps(o))
+            safe[i] = o
+        except Exception:  # noqa: BLE001 - anything that does not travel is checked again by the parent
+            safe[i] = _REDO
+    return pickle.dumps(safe)
+
+
+def _fork_share(jobs: Sequence[CheckJob], indices: range) -> tuple[int, int]:
+    """A forked worker that checks `indices` and sends every outcome back in one message when done."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns into the CLI
+        try:
+            os.close(read_fd)
+            data = _portable(_outcomes(jobs, indices))
+            with os.fdopen(write_fd, "wb") as fh:
+                fh.write(data)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    return pid, read_fd
+
+
+def _collect(pid: int, read_fd: int, jobs: Sequence[CheckJob], indices: range) -> dict[int, _Outcome]:
+    """A worker's outcomes; what did not come back (a worker killed, an outcome that does not pickle) is
+    checked here."""
+    import pickle
+
+    with os.fdopen(read_fd, "rb") as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    try:
+        got: dict[int, _Outcome | str] = pickle.loads(data)
+    except Exception:  # noqa: BLE001 - no message (the worker died): the parent checks its share itself
+        got = {}
+    out = {i: o for i, o in got.items() if not isinstance(o, str)}
+    for i in indices:
+        if i not in out:
+            out.update(_outcomes(jobs, range(i, i + 1)))
+    return out
 
 
 def check_jobs(jobs: Sequence[CheckJob], workers: int) -> Iterator[Verdict]:
     """The jobs' verdicts in their order. Several files are independent histories: with `workers` > 1 they
-    are checked in that many forked processes at once (each file's verdict is the same as alone; only a
-    time budget sees the shared CPUs). A BadInput of one file is raised when its turn comes, after the
-    verdicts of the files before it."""
+    are split over that many processes (this one and forked ones, every `workers`-th file each; each file's
+    verdict is the same as alone, only a time budget sees the shared CPUs). A file's BadInput is raised in
+    its turn, after the verdicts of the files before it.
+
+    A hand-made fork rather than a process pool: a pool passes each file and verdict through a queue and its
+    helper threads, and on a busy machine every such hand-off waits for the scheduler; here each worker
+    sends one message when it is done. Fork is safe here: the CLI runs no other thread."""
     workers = min(workers, len(jobs))
     if workers < 2:
         yield from (check_job(j) for j in jobs)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork: the parent is the CLI with no other threads, and fork hands the parsed histories over for free.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_take_jobs, initargs=(jobs,))
-    try:
-        yield from pool.map(_check_job_at, range(len(jobs)), chunksize=max(1, len(jobs) // (4 * workers)))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    shares = [range(k, len(jobs), workers) for k in range(workers)]
+    children = [(_fork_share(jobs, share), share) for share in shares[1:]]
+    outcomes = _outcomes(jobs, shares[0])
+    for (pid, fd), share in children:
+        outcomes.update(_collect(pid, fd, jobs, share))
+    for i in range(len(jobs)):
+        o = outcomes[i]
+        if isinstance(o, Exception):
+            raise o
+        yield o

@@ -36,6 +36,23 @@ def test_exit_codes(tmp_path: Path, args: tuple[str, ...], code: int) -> None:
         assert (tmp_path / "linearizable.html").exists()
 
 
+def test_several_files_verdicts_in_order(tmp_path: Path) -> None:
+    # Several files are checked in parallel processes (harness.recheck.check_jobs): verdicts still come out in
+    # the files' order, the exit code is the worst, and bad input in any file is one line and 254.
+    ok = tmp_path / "ok.edn"
+    ok.write_text("[{:process 0 :type :invoke :f :write :value 1} {:process 0 :type :ok :f :write :value 1}]")
+    bad = tmp_path / "bad.edn"
+    bad.write_text("[{:process 0 :type :invoke :f :write :value 1} {:process 0 :type :ok :f :write :value 1}"
+                   " {:process 0 :type :invoke :f :read :value nil} {:process 0 :type :ok :f :read :value 2}]")
+    files = [str(ok), str(bad), str(ok), str(ok)]
+    exit_code, out, _err = _run(tmp_path, "--model", "cas-register", "--opt", "init=0", *files)
+    assert exit_code == 1
+    assert out.splitlines() == [f"{f}\t{w}" for f, w in zip(files, ["valid", "invalid", "valid", "valid"])]
+    exit_code, out, err = _run(tmp_path, "--model", "mutex", *files)
+    assert exit_code == 254, (out, err)
+    assert "the mutex model knows acquire and release" in err and "Traceback" not in err
+
+
 def test_budget_spent_is_unknown_exit_2(tmp_path: Path) -> None:
     hard = tmp_path / "hard.jsonl"
     hard_history().to_jsonl(hard)
