@@ -145,7 +145,8 @@ def build_run_page(run: RunDir, *, bundle: bool | None = None) -> RunPage:
             plots.latency_figure(ops, windows, intervals, events, names), "latency-plot"))
         page.throughput_html = _attempt(pr, "throughput plot", lambda: plots.fragment(
             plots.throughput_figure(windows, page.window_s, intervals, events, names), "throughput-plot"))
-    payload = _attempt(pr, "timeline", lambda: timeline_payload(history, run.test.concurrency, intervals, names))
+    payload = _attempt(pr, "timeline", lambda: timeline_payload(history, ops, run.test.concurrency,
+                                                                      intervals, names))
     encoded = _attempt(pr, "encoding the op columns", payload.encode) if payload is not None else None
     if payload is not None and encoded is not None:
         page.ops_header, page.ops_blob = encoded
