@@ -131,9 +131,13 @@ class Recovery:
         return bool(self.by_node)
 
 
+RECOVERY_COLUMNS = ("invoke_s", "complete_s", "type", "node")
+
+
 def recovery_after(ops: pd.DataFrame, end_s: float, nodes: Sequence[str] = ()) -> Recovery:
     """Time from `end_s` to the next ok completion, per node. Nodes come from `nodes` and the ops' node column;
     when no op names a node, one key "all" stands for the whole cluster."""
+    ops = ops[list(RECOVERY_COLUMNS)]  # masks below copy only these, not the value and error text of every op
     after = ops[ops["invoke_s"] >= end_s]
     ok = ops[(ops["type"] == "ok") & (ops["complete_s"] >= end_s)]
     named = [n for n in ops["node"].dropna().unique().tolist() if n]
@@ -182,6 +186,7 @@ class FaultStats:
 def per_fault(ops: pd.DataFrame, intervals: Sequence[FaultInterval], nodes: Sequence[str] = ()) -> list[FaultStats]:
     """One row per fault interval, in time order, with its recovery."""
     out = []
+    ops = ops[[c for c in ops.columns if c not in ("value", "error")]]  # masks copy no op text
     for i in intervals:
         sub = in_interval(ops, i.start_s, i.end_s)
         out.append(FaultStats(
