@@ -20,6 +20,7 @@ Conventions, the same for every importer:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 from harness.errors import MalformedHistory
@@ -27,7 +28,7 @@ from harness.formats import edn
 from harness.op import OP_TYPES, Op
 from harness.validate import Parsed
 
-__all__ = ["load_edn", "load_elle_json", "op_from_map", "parse_edn_text"]
+__all__ = ["load_edn", "load_elle_json", "op_from_map", "parse_edn_text", "simple_op_lines"]
 
 
 def op_from_map(m: object, *, path: str, line: int | None, position: int) -> Op:
@@ -82,9 +83,61 @@ def _short(v: object) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+# The fast path: a history of one flat op map per line (Knossos, Porcupine kv, most Jepsen files) whose values
+# are keywords, ints, nil, booleans, plain strings or vectors of ints and nil. Anything else on any line: None,
+# and the EDN reader reads the whole text (it also makes the error messages).
+_KW = r":[^\s,\[\]{}()\"';\\:#][^\s,\[\]{}()\"';\\#]*"
+_VALUE = _KW + r'|-?\d+(?![\w.])|nil|true|false|"[^"\\\n]*"|\[[\s,]*(?:(?:-?\d+|nil)[\s,]*)*\]'
+_PAIR = re.compile(r"(" + _KW + r")\s+(" + _VALUE + r")")
+_MAP_LINE = re.compile(r"\{[\s,]*(?:(?:" + _KW + r")\s+(?:" + _VALUE + r")[\s,]*)*\}")
+_VEC_ITEM = re.compile(r"-?\d+|nil")
+_WORDS: dict[str, object] = {"nil": None, "true": True, "false": False}
+
+
+def _simple_value(v: str) -> object:
+    c = v[0]
+    if c == ":":
+        return v[1:]
+    if c == '"':
+        return v[1:-1]
+    if c == "[":
+        return [None if x == "nil" else int(x) for x in _VEC_ITEM.findall(v)]
+    if v in _WORDS:
+        return _WORDS[v]
+    return int(v)
+
+
+def simple_op_lines(text: str, *, vector: bool = True) -> list[tuple[object, int]] | None:
+    """The op maps of a one-flat-map-per-line history with their lines, or None (see _KW above). `vector`:
+    the maps may sit in one vector (`[` on the first line, `]` on the last); else only a stream of maps."""
+    lines = text.split("\n")
+    content = [i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith(";")]
+    if not content:
+        return None
+    first, last = content[0], content[-1]
+    body = {i: lines[i].strip() for i in content}
+    if body[first].startswith("["):
+        if not vector or not body[last].endswith("]"):
+            return None
+        body[first] = body[first][1:].lstrip()
+        body[last] = body[last][:-1].rstrip()
+    out: list[tuple[object, int]] = []
+    for i in content:
+        ln = body[i]
+        if not ln:
+            continue
+        if _MAP_LINE.fullmatch(ln) is None:
+            return None
+        out.append(({k[1:]: _simple_value(v) for k, v in _PAIR.findall(ln)}, i + 1))
+    return out
+
+
 def parse_edn_text(text: str, path: str) -> list[tuple[object, int]]:
     """The op maps of an EDN history text with the line each starts on (a vector/list of maps, or a
     stream of maps). MalformedHistory for bad EDN."""
+    simple = simple_op_lines(text)
+    if simple is not None:
+        return simple
     try:
         inner = edn.inner_positions(text)
         if inner is not None:

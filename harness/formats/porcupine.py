@@ -25,7 +25,7 @@ from typing import cast
 
 from harness.errors import MalformedHistory
 from harness.formats import edn
-from harness.formats.jepsen import op_from_map
+from harness.formats.jepsen import op_from_map, simple_op_lines
 from harness.op import FAIL, INFO, Op, OpType
 from harness.validate import Parsed
 
@@ -90,7 +90,7 @@ def load_porcupine_log(text: str, path: str) -> Parsed:
 def load_porcupine_kv(text: str, path: str) -> Parsed:
     """Porcupine's kv EDN lines; value = (key, value)."""
     try:
-        items = edn.load_stream_positions(text)
+        items = simple_op_lines(text, vector=False) or edn.load_stream_positions(text)
     except edn.EdnError as e:
         raise MalformedHistory(f"not EDN: {e}", path=path, line=e.line) from None
     except RecursionError:
