@@ -64,7 +64,7 @@ class DeclarativeSystem:
             from clusters.etcd.client import EtcdClient
 
             return EtcdClient(workload=test.workload.name, reads=c.reads, port=c.port)
-        return DeclarativeClient(c, self.conf(test), secret=self.secret(test))
+        return DeclarativeClient(c, self.conf(test), secret=self.secret(test), workload=test.workload.name)
 
     def versions(self, test: Test) -> dict[str, str]:
         return {"system-file": self.spec.path, "sha256": self.spec.sha256}

@@ -1,8 +1,9 @@
-"""The client of a file-made system: performs register ops through the file's protocol and judges each answer.
+"""The client of a file-made system over `http` or `redis`: performs register, set and counter ops through the
+file's ops (`read`/`write`/`cas`, `set.add`/`set.read`, `counter.add`/`counter.read`) and judges each answer.
 
 Owns the outcome table, the same for every protocol (`outcome`):
 
-| what happened                                   | read                     | write, cas            |
+| what happened                                   | read (any *.read)        | write, cas, add       |
 |-------------------------------------------------|--------------------------|-----------------------|
 | never sent (connection refused)                 | fail                     | fail                  |
 | sent, no answer (timeout, reset)                | fail (a read changes nothing) | info             |
@@ -14,7 +15,8 @@ Owns the outcome table, the same for every protocol (`outcome`):
 
 So a file only has to say which answers mean success; whatever it does not list is taken as "may have
 happened" for a write, which is always sound. Read values that look like integers become integers (HTTP bodies
-and Redis replies carry text). Does not generate or check ops; protocols live in `http` and `redis`.
+and Redis replies carry text); a set read's value is the list answered (a Redis array, a JSON array), a counter
+read's a number (nil: 0). Does not generate or check ops; protocols live in `http` and `redis`.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ class DeclarativeClient:
     """Unopened it is a factory; `open(test, node)` returns a client connected to that node."""
 
     def __init__(self, spec: ClientSpec, conf: Mapping[str, str], node: str | None = None,
-                 conn: Connection | None = None, ip: str = "", secret: str = "") -> None:
+                 conn: Connection | None = None, ip: str = "", secret: str = "", workload: str = "register") -> None:
         self.spec, self.conf, self.node, self.conn, self.ip = spec, dict(conf), node, conn, ip
         self._secret = secret
+        self.workload = workload
 
     def open(self, test: Test, node: str) -> DeclarativeClient:
         host = test.node_host(node)
@@ -50,7 +53,7 @@ class DeclarativeClient:
         else:
             hello = [template.fill(w, {template.SECRET: self._secret}) for w in self.spec.hello]
             conn = RedisConnection(host, self.spec.port, test.op_timeout, hello=hello)
-        return DeclarativeClient(self.spec, self.conf, node, conn, host, self._secret)
+        return DeclarativeClient(self.spec, self.conf, node, conn, host, self._secret, self.workload)
 
     def setup(self, test: Test) -> None:
         pass
@@ -64,24 +67,41 @@ class DeclarativeClient:
 
     def invoke(self, test: Test, op: Op) -> Op:
         assert self.conn is not None, "invoke on an unopened DeclarativeClient"
-        spec = self.spec.ops[op.f]
-        key = op.value[0]
-        values = {f"conf.{k}": v for k, v in self.conf.items()}
-        values.update(key=str(key), ip=self.ip, port=str(self.spec.port), node=self.node or "", secret=self._secret)
-        if op.f == "write":
-            values["value"] = str(op.value[1])
-        elif op.f == "cas":
-            old, new = op.value[1]
-            values.update(old=str(old), new=str(new))
+        name, key, values = self._request(op)
+        spec = self.spec.ops[name]
         try:
             answer = self.conn.call(spec, values)
         except NotSent as e:
             return op.replace(type="fail", error=str(e), node=self.node)
         except Lost as e:
-            return op.replace(type="fail" if op.f == "read" else "info", error=str(e), node=self.node)
+            return op.replace(type="fail" if spec.reads else "info", error=str(e), node=self.node)
         kind, value, error = outcome(spec, answer)
         done = op.replace(type=kind, node=self.node, error=error)
-        return done.replace(value=(key, value)) if op.f == "read" and kind == "ok" else done
+        if not (spec.reads and kind == "ok"):
+            return done
+        if name == "read":
+            return done.replace(value=(key, value))
+        if name == "counter.read":
+            return done.replace(value=0 if value is None else value)
+        return done.replace(value=elements(answer.value))
+
+    def _request(self, op: Op) -> tuple[str, object, dict[str, str]]:
+        """The file's op for `op` (register ops by their own name; set and counter ops as `set.add`, ...), the
+        register key if any, and the placeholders' values."""
+        values = {f"conf.{k}": v for k, v in self.conf.items()}
+        values.update(ip=self.ip, port=str(self.spec.port), node=self.node or "", secret=self._secret)
+        if op.f in ("add", "read") and self.workload in ("set", "counter"):
+            if op.f == "add":
+                values["value"] = str(op.value)
+            return f"{self.workload}.{op.f}", None, values
+        key = op.value[0]
+        values["key"] = str(key)
+        if op.f == "write":
+            values["value"] = str(op.value[1])
+        elif op.f == "cas":
+            old, new = op.value[1]
+            values.update(old=str(old), new=str(new))
+        return op.f, key, values
 
 
 def outcome(spec: OpSpec, a: Answer) -> tuple[str, object, str | None]:
@@ -89,10 +109,10 @@ def outcome(spec: OpSpec, a: Answer) -> tuple[str, object, str | None]:
     said = a.error if a.error is not None else a.code
     if a.error is None and a.code in spec.refused:
         return "fail", None, refused(f"{spec.f} answered {said}")
-    if a.error is None and spec.f == "read" and a.code in spec.absent:
+    if a.error is None and spec.reads and a.code in spec.absent:
         return "ok", None, None
     if a.error is None and (spec.ok is None or a.code in spec.ok):
-        if spec.f != "read":
+        if not spec.reads:
             return "ok", None, None
         if a.value is MISSING:
             return "fail", None, f"answer {said} has no value at {spec.value or 'the body'}"
@@ -101,7 +121,7 @@ def outcome(spec: OpSpec, a: Answer) -> tuple[str, object, str | None]:
         return "fail", None, f"error reply {a.error}"
     if a.error is None and a.code in spec.fail:
         return "fail", None, f"answered {said}"
-    return ("fail" if spec.f == "read" else "info"), None, f"unexpected answer {said}"
+    return ("fail" if spec.reads else "info"), None, f"unexpected answer {said}"
 
 
 def register_value(raw: object) -> object:
@@ -112,3 +132,12 @@ def register_value(raw: object) -> object:
         except ValueError:
             return raw
     return raw
+
+
+def elements(raw: object) -> list[object]:
+    """A set read's elements: a list (a Redis array, a JSON array) of integers where the text is one; a lone
+    value is one element, nothing is none."""
+    if raw is None or raw is MISSING:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    return [register_value(x) for x in items]

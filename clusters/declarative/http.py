@@ -36,7 +36,7 @@ class HttpConnection:
                 data = resp.read()
             except (OSError, http.client.HTTPException) as e:
                 raise Lost(f"{op.method} {op.path}: {type(e).__name__}: {e}") from None
-            value = pointer(data, op.value) if op.f == "read" and resp.status in (op.ok or ()) else None
+            value = pointer(data, op.value) if op.reads and resp.status in (op.ok or ()) else None
             return Answer(code=resp.status, value=value)
         finally:
             conn.close()

@@ -60,7 +60,7 @@ def protocol_workloads(protocol: str) -> tuple[str, ...]:
         from clusters.etcd.workloads import PERFORMERS
 
         return tuple(sorted(PERFORMERS))
-    return tuple(WORKLOAD_OPS) if protocol in SQL_PROTOCOLS else ("register",)
+    return tuple(WORKLOAD_OPS) if protocol in SQL_PROTOCOLS else ("register", "set", "counter")
 
 
 @dataclass(frozen=True, kw_only=True)

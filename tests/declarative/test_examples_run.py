@@ -74,9 +74,13 @@ def test_redis_kill_valid_with_fsync_invalid_in_memory() -> None:
     _skip("redis-server")
     file = str(EXAMPLES / "redis.yaml")
     one = ["--nodes", "1", "--nemesis", "kill", "--nemesis-opt", "kill-targets=one"]  # "minority" of 1 is none
-    code, results, history, err = _run(["--system-file", file, *one])
+    # the valid run is of the set workload (SADD / SMEMBERS in the file): its final read holds every element
+    code, results, history, err = _run(["--system-file", file, *one, "--workload", "set"])
     assert code == 0 and results["valid"] is True, err[-3000:]
     _faults_acted(history, {"kill", "start"})
+    reads = _ops(history, "read", "ok")
+    assert reads and len(reads[-1]["value"]) >= len(_ops(history, "add", "ok")) > 20
+    assert all(isinstance(e, int) for e in reads[-1]["value"])
     code, results, _history, err = _run(["--system-file", file, *one, "--system-opt", "conf.appendonly=no"])
     assert code == 1 and results["valid"] is False, err[-3000:]
 

@@ -65,7 +65,7 @@ BAD = [  # (what is wrong, the file, the line named, words of the message)
     ("wrong type", GOOD.replace("port: 8080", "port: eighty"), 3, "nodes.port: 'eighty' is not of type 'integer'"),
     ("unknown key", GOOD.replace("name: kv", "name: kv\nversion: 3"), 1, "Additional properties are not allowed"),
     ("unknown op", GOOD + "    delete: {method: DELETE, path: /kv, ok: [200]}\n", 11, "unknown op 'delete'"),
-    ("no workload", GOOD.replace("    cas:", "    #cas:"), 7, "the ops serve no workload (register needs cas, read, write)"),
+    ("no workload", GOOD.replace("    cas:", "    #cas:"), 7, "the ops serve no workload (register needs cas, read, write; set needs set.add"),
     ("port undeclared", GOOD.replace("  port: 8080\n", ""), 3, "nodes.start: uses {port} but nodes.port is not declared"),
     ("absent on a write", GOOD.replace("body: '{\"value\": {value}}',", "body: x, absent: [404],"), 9,
      "only a read can find its key absent"),
@@ -86,8 +86,8 @@ BAD = [  # (what is wrong, the file, the line named, words of the message)
     ("sql op on http", GOOD.replace("value: /value}", "value: /value, sql: x}"), 8, "client.ops.read"),
     ("user on http", GOOD.replace("  protocol: http", "  protocol: http\n  user: admin"), 7,
      "user is for the mysql/postgres protocol, not http"),
-    ("set op on http", GOOD + "    set.add: {method: POST, path: /s, ok: [200]}\n", 11,
-     "the http protocol serves register: op 'set.add' is for another workload"),
+    ("list op on http", GOOD + "    list-append.read: {method: GET, path: /l, ok: [200]}\n", 11,
+     "the http protocol serves register, set, counter: op 'list-append.read' is for another workload"),
     ("ops on etcd", ETCD + "  ops: {read: {method: GET, path: /, ok: [200]}}\n", 7, "the etcd protocol has its ops built in"),
     ("reads on postgres", SQL.replace("  protocol: postgres", "  protocol: postgres\n  reads: serializable"), 7,
      "reads is for the etcd protocol, not postgres"),
@@ -234,8 +234,9 @@ def test_plugins_lists_what_each_protocol_serves() -> None:
     assert list(PROTOCOLS) == schema["properties"]["client"]["properties"]["protocol"]["enum"]
     p = subprocess.run([sys.executable, "-m", "harness", "plugins"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    assert "--system-file protocol http: workloads register (cas/read/write)" in p.stdout
-    assert "--system-file protocol redis: workloads register (cas/read/write)" in p.stdout
+    for proto in ("http", "redis"):
+        assert (f"--system-file protocol {proto}: workloads register (cas/read/write), set (set.add/set.read), "
+                "counter (counter.add/counter.read)\n") in p.stdout
     for sql in ("postgres", "mysql"):
         assert (f"--system-file protocol {sql}: workloads register (cas/read/write), set (set.add/set.read), "
                 "counter (counter.add/counter.read), list-append (list-append.append/list-append.read)") in p.stdout
