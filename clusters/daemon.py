@@ -117,7 +117,7 @@ def _ledger_key(remote: Remote, pidfile: str) -> str:
 def record_daemon(remote: Remote, pidfile: str, program: str, ledger: Any) -> None:
     """Name the daemon of `pidfile` (whose command is `program`) in the ledger, so that `harness cleanup` kills it
     after a crash of the harness; nothing when there is no ledger or the Remote has no locator (docker)."""
-    locator: Mapping[str, Any] | None = getattr(remote, "locator", None)
+    locator: Mapping[str, object] | None = getattr(remote, "locator", None)
     if ledger is not None and locator is not None:
         ledger.record("daemon", _ledger_key(remote, pidfile), pidfile=pidfile, program=program, **locator)
 
@@ -130,7 +130,7 @@ def start_daemon(
     logfile: str,
     env: Mapping[str, str] | None = None,
     cwd: str = "/",
-    ledger: Any = None,
+    ledger: object = None,
     settle: float = 0.3,
 ) -> int:
     """Start `argv` on the node as a daemon and return its pid. Raises ClusterError (with the log's tail) if it

@@ -54,7 +54,7 @@ class MemoryDB:
 
     def __init__(self, bug: str) -> None:
         self.lock = threading.Lock()
-        self.data: dict[Any, Any] = {}
+        self.data: dict[object, Any] = {}
         self.history: dict[object, list[object]] = {}
         self.bug = bug
         self.reads = 0

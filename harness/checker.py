@@ -106,7 +106,7 @@ class Verdict:
     checker: str = ""
     summary: str = ""
     findings: tuple[Finding, ...] = ()
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     children: tuple[Verdict, ...] = ()
 
@@ -180,7 +180,7 @@ class CheckerPlugin(Protocol):
     @property
     def option_specs(self) -> Sequence[OptionSpec]: ...
 
-    def make(self, opts: Mapping[str, Any]) -> Checker: ...
+    def make(self, opts: Mapping[str, object]) -> Checker: ...
 
 
 def safe_check(

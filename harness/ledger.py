@@ -94,7 +94,7 @@ class Ledger:
         self._opened = False
         self._lock = threading.Lock()
 
-    def _write(self, obj: dict[str, Any]) -> None:
+    def _write(self, obj: dict[str, object]) -> None:
         with self._lock:
             if not self._opened:
                 self._open()
@@ -112,7 +112,7 @@ class Ledger:
         line = {"op": "open", "run_id": self.run_id, "pid": os.getpid(), "t": time.time()}
         os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())
 
-    def record(self, kind: str, key: str, **data: Any) -> None:
+    def record(self, kind: str, key: str, **data: object) -> None:
         """Note a resource BEFORE creating it."""
         self._write({"op": "record", "kind": kind, "key": key, "data": data})
 

@@ -162,7 +162,7 @@ def _name_part(value: object) -> str:
     return re.sub(r"[^A-Za-z0-9._,=+-]", "_", text)
 
 
-def build_test_name(options: RunOptions, expectations: Sequence[tuple[str, Any]] = ()) -> str:
+def build_test_name(options: RunOptions, expectations: Sequence[tuple[str, object]] = ()) -> str:
     """`postgres-list-append-none`, then `-isolation=read-committed` for each option that changes the expectation
     (see `expectation_opts`); characters a file name or URL would mangle become `_`."""
     return "-".join([options.test_name, *(f"{k}={_name_part(v)}" for k, v in expectations)])

@@ -33,7 +33,7 @@ class PluginEntry:
     distribution: str
     entry_point: metadata.EntryPoint
 
-    def load(self) -> Any:
+    def load(self) -> object:
         try:
             obj = self.entry_point.load()
         except Exception as e:  # noqa: BLE001 - a broken third-party plugin is bad input, named
@@ -48,7 +48,7 @@ class Registry:
         if builtins_only is None:
             builtins_only = os.environ.get("HARNESS_NO_PLUGINS", "") not in ("", "0")
         self._entries: dict[str, dict[str, PluginEntry]] = {g: {} for g in GROUPS.values()}
-        self._loaded: dict[tuple[str, str], Any] = {}
+        self._loaded: dict[tuple[str, str], object] = {}
         every = metadata.entry_points()  # one scan of the installed distributions, not one per group
         for group in GROUPS.values():
             for ep in every.select(group=group):

@@ -56,7 +56,7 @@ Path_ = tuple[object, ...]
 def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)  # a mapping value keeps its key's line
     if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
+        out: dict[object, object] = {}
         for k, v in node.value:
             key = yaml.safe_load(yaml.serialize(k)) if not isinstance(k, yaml.ScalarNode) else k.value
             if key in out:
@@ -179,7 +179,7 @@ def load_suite(path: str, registry: Registry | None = None) -> Suite:
     return Suite(name=name, path=path, parallel=data.get("parallel", 1), runs=tuple(specs))
 
 
-def _with_system_file(opts: dict[str, Any], path: str, lines: dict[Path_, int], where: Path_) -> None:
+def _with_system_file(opts: dict[str, object], path: str, lines: dict[Path_, int], where: Path_) -> None:
     """Resolve a run's `system-file` against the suite's folder and name its system after the file's `name`; a
     bad system file is the suite's bad input, on the line that names it."""
     from clusters.declarative import load_system

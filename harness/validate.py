@@ -279,7 +279,7 @@ def _micro_op_problem(op: Op) -> str | None:
     return None
 
 
-def _depth(v: Any) -> int:
+def _depth(v: object) -> int:
     """How deeply `v` nests lists, tuples, sets and dicts (iterative: never recurses); stops past MAX_DEPTH."""
     if not isinstance(v, (list, tuple, set, frozenset, dict)):
         return 0

@@ -59,7 +59,7 @@ def at_least(workload: str, opts: Any, minimum: int, *names: str) -> None:
             raise BadInput(f"workload {workload}: option {n} must be at least {minimum}, not {opts[n]}")
 
 
-def final_read(f: str = "read", value: Any = None, tries: int = 40, every: float = 0.5) -> Any:
+def final_read(f: str = "read", value: object = None, tries: int = 40, every: float = 0.5) -> Any:
     """One read at a time, `every` seconds apart, until one completes ok (at most `tries`, so a system still
     recovering after the heal, e.g. replaying its WAL after a kill, has tries * every seconds to serve):
     checkers judge the last ok read."""

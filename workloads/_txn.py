@@ -73,7 +73,7 @@ def expected_isolation(test: Test) -> Isolation:
                      "no consistency= was given)")
 
 
-def elle_checker(test: Test, workload: str, **opts: Any) -> Checker:
+def elle_checker(test: Test, workload: str, **opts: object) -> Checker:
     """The registry's Elle checker for `workload` (list-append, rw-register) against the expected model, with
     the stats checker."""
     iso = expected_isolation(test)

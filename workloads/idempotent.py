@@ -71,7 +71,7 @@ class RetryingRequests(g.Gen):
             return None
         return r[0], self
 
-    def update(self, test: Test, ctx: Context, event: Any) -> Any:
+    def update(self, test: Test, ctx: Context, event: object) -> Any:
         if not isinstance(event, Op) or event.f != "request" or not isinstance(event.value, dict):
             return self
         key = str(event.value.get("key"))

@@ -13,7 +13,6 @@ drained once the cluster has healed). Does not own any client or broker.
 
 from __future__ import annotations
 
-from typing import Any
 
 from harness import generator as g
 from harness.checker import Checker
@@ -51,7 +50,7 @@ class QueueWorkload:
         ratio = test.workload_opts["dequeue-ratio"]
 
         # The counter lives in the generator's state, so the values are unique and repeat from the seed.
-        def next_op(test: Test, ctx: Context, element: int) -> tuple[dict[str, Any], int]:
+        def next_op(test: Test, ctx: Context, element: int) -> tuple[dict[str, object], int]:
             if test.rng.random() < ratio:
                 return {"f": "dequeue", "value": None}, element
             return {"f": "enqueue", "value": element}, element + 1

@@ -16,7 +16,6 @@ stream, where faults leave their marks; a `from` past the end reads nothing, whi
 
 from __future__ import annotations
 
-from typing import Any
 
 from harness import generator as g
 from harness.checker import Checker
@@ -43,7 +42,7 @@ class StreamWorkload:
         at_least(self.name, opts, 1, "read-limit", "read-back")
         read_ratio, limit, back = float(opts["read-ratio"]), int(opts["read-limit"]), int(opts["read-back"])
 
-        def next_op(test: Test, ctx: Context, element: int) -> tuple[dict[str, Any], int]:
+        def next_op(test: Test, ctx: Context, element: int) -> tuple[dict[str, object], int]:
             if element > 0 and test.rng.random() < read_ratio:
                 # the elements appended so far are about as many as the offsets handed out (offsets from 1)
                 start = max(1, element - test.rng.randrange(back))

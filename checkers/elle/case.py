@@ -7,7 +7,7 @@ list_append.py and rw_register.py, the cycle search in cycles.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from checkers.elle.graph import Graph
 
@@ -19,7 +19,7 @@ class Case:
 
     kind: str
     txns: tuple[int, ...]
-    key: Any
+    key: object
     diagnosis: str
     explanation: tuple[str, ...] = ()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from checkers.elle.analysis import CycleCase, ElleOptions, Result, analyze
 from checkers.elle.case import Case
@@ -204,7 +204,7 @@ class ElleChecker:
         res = analyze(history, self.options)
         findings = findings_of(res, self.max_findings)
         compare = compared(res, self.compare_models)
-        details: dict[str, Any] = {
+        details: dict[str, object] = {
             "workload": self.options.workload,
             "consistency-models": list(res.expected_models),
             "consistency-reason": self.why,

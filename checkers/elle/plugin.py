@@ -101,7 +101,7 @@ class EllePlugin:
     option_specs: tuple[OptionSpec, ...] = OPTION_SPECS
     help: str = "Elle-style transactional isolation checker (list-append, rw-register), optional elle-cli cross-check"
 
-    def make(self, opts: Mapping[str, Any]) -> ElleChecker:
+    def make(self, opts: Mapping[str, object]) -> ElleChecker:
         """A checker from options parsed by `harness.options.parse_opts` (missing keys take defaults)."""
         o = {s.name: s.default for s in self.option_specs}
         o.update({k.replace("_", "-"): v for k, v in opts.items()})  # accept python-style keys too

@@ -370,7 +370,7 @@ class _Run:
         return out
 
     def _convergence(self, last_reads: dict[tuple[Hashable, Hashable], tuple[int, Op]], last_write_pos: int,
-                     indefinite_write: int | None, findings: Findings) -> dict[str, Any]:
+                     indefinite_write: int | None, findings: Findings) -> dict[str, object]:
         groups: dict[Hashable, dict[Hashable, tuple[int, Op]]] = {}
         for (what, node), r in last_reads.items():
             groups.setdefault(what, {})[node] = r

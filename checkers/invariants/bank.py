@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from harness.test import Test
 
 
-def _account(k: Any) -> Hashable:
+def _account(k: object) -> Hashable:
     if isinstance(k, str) and k.lstrip("-").isdigit():
         return int(k)
     return freeze(k)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from harness.test import Test
 
 
-def _number(op: Op, v: Any, what: str) -> int | float:
+def _number(op: Op, v: object, what: str) -> int | float:
     if isinstance(v, int | float) and not isinstance(v, bool):
         return v
     raise bad_value(op, what)

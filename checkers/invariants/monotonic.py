@@ -88,8 +88,8 @@ class MonotonicChecker:
         realtime = self.mode in ("realtime", "both")
         fs = {self.read_f} | ({self.write_f} if self.writes else set())
         floors: dict[Hashable, _Floor] = {}
-        last_seen: dict[tuple[object, Hashable], tuple[Any, int]] = {}  # (process, key) -> (version, op index)
-        invoked_at: dict[Any, tuple[int, int]] = {}  # process -> (position, index) of its pending invocation
+        last_seen: dict[tuple[object, Hashable], tuple[object, int]] = {}  # (process, key) -> (version, op index)
+        invoked_at: dict[object, tuple[int, int]] = {}  # process -> (position, index) of its pending invocation
         findings = Findings(self.max_findings)
         observations = 0
         keys: set[Hashable] = set()

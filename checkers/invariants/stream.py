@@ -87,7 +87,7 @@ def _messages(op: Op) -> list[tuple[int, Hashable]]:
 
 def _scan(history: History) -> _Scan:
     s = _Scan()
-    pending: dict[Any, tuple[Any, int, int]] = {}  # process -> (invoke value, position, max acked offset then)
+    pending: dict[object, tuple[object, int, int]] = {}  # process -> (invoke value, position, max acked offset then)
     max_acked = -(1 << 62)  # the highest offset acknowledged so far
     for pos, op in enumerate(history.ops):
         if op.f not in ("append", "read", "read-all"):

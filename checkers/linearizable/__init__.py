@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-def _parse_init(text: str) -> Any:
+def _parse_init(text: str) -> object:
     try:
         return edn.loads(text)
     except edn.EdnError as e:

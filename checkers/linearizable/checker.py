@@ -51,15 +51,15 @@ PARALLEL_AFTER_S = 0.5
 PARALLEL_MIN_OPS = 1000
 _MIB = 1 << 20
 
-_stop_event: Any = None
+_stop_event: object = None
 
 
-def _init_worker(stop: Any) -> None:
+def _init_worker(stop: object) -> None:
     global _stop_event
     _stop_event = stop
 
 
-def _search_in_worker(model: Model, key: Any, entries: list[Entry], deadline: float | None,
+def _search_in_worker(model: Model, key: object, entries: list[Entry], deadline: float | None,
                       memory_bytes: int) -> PartResult:
     return search(model, key, entries, deadline=deadline, memory_bytes=memory_bytes, stop=_stop_event)
 
@@ -82,7 +82,7 @@ class LinearizableChecker:
     """
 
     model: Model | str = "cas-register"
-    init: Any = None
+    init: object = None
     independent: bool = False
     timeout: float | None = 60.0
     memory_limit_mb: float = 1024.0
@@ -179,7 +179,7 @@ class LinearizableChecker:
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
         illegal = sorted((r for r in results if r.outcome == ILLEGAL), key=lambda r: (r.n_ops, repr(r.key)))
         unknown = [r for r in results if r.outcome in (TIMEOUT, MEMORY)]
-        details: dict[str, Any] = {
+        details: dict[str, object] = {
             "model": model.name,
             "parts": len(parts),
             "ops": total,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html as html_escape
 import json
 from collections.abc import Hashable
-from typing import Any
 
 from checkers.linearizable.explain import show_key
 from checkers.linearizable.model import Entry, Model
@@ -25,7 +24,7 @@ MAX_PARTS = 12
 MAX_OPS_PER_PART = 2500
 
 
-def _part_data(model: Model, entries: list[Entry], result: PartResult | None) -> dict[str, Any]:
+def _part_data(model: Model, entries: list[Entry], result: PartResult | None) -> dict[str, object]:
     shown = entries[:MAX_OPS_PER_PART]
     positions = sorted({e.call for e in shown} | {e.ret for e in shown if e.ret is not None})
     rank = {p: i for i, p in enumerate(positions)}

@@ -265,7 +265,7 @@ def _kv_step(state: str, input: tuple[object, tuple[str, Any]], output: object) 
 
 
 def _kv_map_step(state: frozenset[tuple[Any, str]], input: tuple[object, tuple[str, object]],
-                 output: object) -> tuple[bool, Any]:
+                 output: object) -> tuple[bool, object]:
     key, (f, v) = input
     regs = dict(state)
     cur = regs.get(key, "")

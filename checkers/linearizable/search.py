@@ -74,7 +74,7 @@ class PartResult:
     linearized at the end of `longest`; `more_longest` a few other partial linearizations of the same length
     with their blocked op; `configs` how many configurations were remembered."""
 
-    key: Any
+    key: object
     outcome: str
     n_ops: int
     linearization: tuple[int, ...] = ()
@@ -91,7 +91,7 @@ def entries_of(history: History, model: Model) -> dict[Hashable, list[Entry]]:
     no invocation counts as an op invoked just before it; `model.prepare` may drop ops (failed ones)."""
     parts: dict[Hashable, list[Entry]] = {}
     ops = history.ops
-    open_by_process: dict[Any, tuple[int, Op]] = {}
+    open_by_process: dict[object, tuple[int, Op]] = {}
     pairs: list[tuple[int, Op, int | None, Op | None]] = []
     for pos, op in enumerate(ops):
         if not isinstance(op.process, int) or isinstance(op.process, bool):
@@ -135,7 +135,7 @@ def entries_of(history: History, model: Model) -> dict[Hashable, list[Entry]]:
     return parts
 
 
-def _approx_size(x: Any, depth: int = 0) -> int:
+def _approx_size(x: object, depth: int = 0) -> int:
     """Bytes a state takes, roughly (containers two levels deep; what is deeper counts as 64 bytes)."""
     if isinstance(x, (str, bytes)):
         return 50 + len(x)
@@ -147,13 +147,13 @@ def _approx_size(x: Any, depth: int = 0) -> int:
     return 32
 
 
-def _ended(key: Any, outcome: str, n: int, best_path: list[int], best_block: int | None,
+def _ended(key: object, outcome: str, n: int, best_path: list[int], best_block: int | None,
            others: list[tuple[tuple[int, ...], int]], configs: int, cause: str = "") -> PartResult:
     return PartResult(key=key, outcome=outcome, n_ops=n, longest=tuple(best_path), blocked=best_block,
                       more_longest=tuple(others), configs=configs, cause=cause)
 
 
-def replay(model: Model, entries: list[Entry] | tuple[Entry, ...], order: Iterable[int]) -> list[Any]:
+def replay(model: Model, entries: list[Entry] | tuple[Entry, ...], order: Iterable[int]) -> list[object]:
     """The state after each op of `order` (entry ids), stepping the model from its initial state."""
     state = model.init()
     out = []
@@ -164,7 +164,7 @@ def replay(model: Model, entries: list[Entry] | tuple[Entry, ...], order: Iterab
     return out
 
 
-def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, deadline: float | None = None,
+def search(model: Model, key: object, entries: list[Entry] | tuple[Entry, ...], *, deadline: float | None = None,
            max_configs: int | None = None, memory_bytes: int | None = None, stop: Any = None) -> PartResult:
     """Is this part linearizable? See the module docstring."""
     n = len(entries)
@@ -198,8 +198,8 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
 
     # Interned states and memoized steps.
     step = model.step
-    states: list[Any] = [model.init()]
-    state_id: dict[Any, int] = {states[0]: 0}
+    states: list[object] = [model.init()]
+    state_id: dict[object, int] = {states[0]: 0}
     trans: list[dict[int, int]] = [{} for _ in range(n)]
     inputs = [x.input for x in entries]
     outputs = [x.output for x in entries]
@@ -207,7 +207,7 @@ def search(model: Model, key: Any, entries: list[Entry] | tuple[Entry, ...], *, 
     # bounds them): only the first not yet linearized of each such class is tried. prev_twin[o] is the
     # previous op of o's class in call order (-1 if none).
     prev_twin = [-1] * n
-    last_of_class: dict[Any, int] = {}
+    last_of_class: dict[object, int] = {}
     for ent in sorted(entries, key=lambda x: x.call):
         if ent.ret is not None:
             continue

@@ -160,7 +160,7 @@ class SystemSpec:
     workloads: frozenset[str] = field(default_factory=frozenset)
 
 
-def _schema() -> dict[str, Any]:
+def _schema() -> dict[str, object]:
     return json.loads(resources.files("clusters.declarative").joinpath("system.schema.json").read_text())
 
 

@@ -43,7 +43,7 @@ from harness.op import Op
 if TYPE_CHECKING:
     from harness.test import Test
 
-Row = Sequence[Any]
+Row = Sequence[object]
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,12 @@ class Driver:
     system's outcome table (`outcome(e, stage=, read_only=)`, `describe(e)`)."""
 
     error: type[Exception]
-    connect: Callable[[Test, str, ClientSpec, str], Any]
+    connect: Callable[[Test, str, ClientSpec, str], object]
     outcome: Callable[..., str]
     describe: Callable[[Any], str]
 
 
-def _postgres(test: Test, host: str, spec: ClientSpec, password: str) -> psycopg.Connection[Any]:
+def _postgres(test: Test, host: str, spec: ClientSpec, password: str) -> psycopg.Connection[object]:
     conn = psycopg.connect(host=host, port=spec.port, user=spec.user, password=password,
                            dbname=spec.database or "postgres", connect_timeout=max(2, int(test.op_timeout)),
                            options=f"-c statement_timeout={max(100, int(test.op_timeout * 800))}",
@@ -120,7 +120,7 @@ class SqlClient:
             c.conn = None  # a node down under a nemesis must not fail the run: the first op reports it
         return c
 
-    def _connect(self, test: Test) -> Any:
+    def _connect(self, test: Test) -> object:
         return self.driver.connect(test, self.ip, self.spec, self._secret)
 
     def setup(self, test: Test) -> None:
@@ -179,7 +179,7 @@ class SqlClient:
             return op.replace(type=kind, node=self.node, error=self.driver.describe(e))
         return op.replace(type="ok", node=self.node, value=value)
 
-    def _perform(self, cur: Any, op: Op) -> object:
+    def _perform(self, cur: object, op: Op) -> object:
         """Run the op's statements in the open transaction; the completed op's value."""
         w, f, v = self.workload, op.f, op.value
         if w == "register":

@@ -56,7 +56,7 @@ class Session:
 
 
 def txn_reply(
-    gw: Gateway, compare: list[dict[str, object]], success: list[dict[str, Any]], failure: list[dict[str, Any]]
+    gw: Gateway, compare: list[dict[str, object]], success: list[dict[str, object]], failure: list[dict[str, object]]
 ) -> tuple[bool, int, list[dict[str, Any]]]:
     """One txn; (succeeded, revision of the store after it, responses of the branch that ran). The revision is
     the txn's own when it wrote (etcd bumps the revision once per writing txn)."""

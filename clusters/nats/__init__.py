@@ -103,7 +103,7 @@ class NatsSystem:
         return NatsClient(workload=test.options.workload, password=test.secrets.password("nats"),
                           msg_id=self.options(test).msg_id)
 
-    def versions(self, test: Test) -> dict[str, Any]:
+    def versions(self, test: Test) -> dict[str, object]:
         from clusters.nats.db import NatsDB
 
         db = test.db if isinstance(test.db, NatsDB) else self.db(test)

@@ -25,7 +25,7 @@ Outcomes (the completion's type; `Wire.effect_sent`: a publish, or a dequeue's a
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import nats
 import nats.errors as nerr
@@ -45,7 +45,7 @@ READS = frozenset({"read", "read-all"})
 PUBLISHES = frozenset({"append", "enqueue"})
 
 
-async def _quiet(*_: Any) -> None:
+async def _quiet(*_: object) -> None:
     """nats-py's callbacks: errors reach us through the request that failed, not through its logger."""
 
 

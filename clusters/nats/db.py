@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import nats.errors as nerr
 import nats.js.errors as jserr
@@ -43,7 +43,7 @@ T = TypeVar("T")
 _DATA_FILES = 'for f in "$1"/jetstream/*/streams/*/msgs/*.blk; do [ -f "$f" ] && echo "$f"; done; true'
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
+def _run(coro: Coroutine[object, object, T]) -> T:
     """Run one coroutine of the controller (a fresh loop per call: callers run in several threads at once)."""
     return asyncio.run(coro)
 

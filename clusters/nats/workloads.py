@@ -63,7 +63,7 @@ class Wire:
     timeout: float  # seconds for one request
     msg_id: bool
     effect_sent: bool = False
-    taken: list[Any] | None = None  # a drain's elements taken and acknowledged so far
+    taken: list[object] | None = None  # a drain's elements taken and acknowledged so far
 
     async def request(self, subject: str, payload: bytes, *, effect: bool = False,
                       headers: dict[str, str] | None = None) -> Msg:
@@ -104,12 +104,12 @@ async def _publish(w: Wire, subject: str, element: int) -> int:
     return int(ack["seq"])
 
 
-async def append(w: Wire, op: Op) -> Any:
+async def append(w: Wire, op: Op) -> object:
     return [await _publish(w, STREAM_SUBJECT, op.value), op.value]
 
 
-async def _read(w: Wire, start: int, limit: int | None) -> list[list[Any]]:
-    out: list[list[Any]] = []
+async def _read(w: Wire, start: int, limit: int | None) -> list[list[object]]:
+    out: list[list[object]] = []
     seq = max(1, start)
     while limit is None or len(out) < limit:
         try:
@@ -125,7 +125,7 @@ async def _read(w: Wire, start: int, limit: int | None) -> list[list[Any]]:
     return out
 
 
-async def read(w: Wire, op: Op) -> Any:
+async def read(w: Wire, op: Op) -> object:
     start, limit = op.value
     return await _read(w, int(start), int(limit))
 
@@ -159,12 +159,12 @@ async def read_all(w: Wire, op: Op) -> Any:
     return out + await _read(w, last + 1, None)
 
 
-async def enqueue(w: Wire, op: Op) -> Any:
+async def enqueue(w: Wire, op: Op) -> object:
     await _publish(w, QUEUE_SUBJECT, op.value)
     return op.value
 
 
-async def _take(w: Wire) -> Any:
+async def _take(w: Wire) -> object:
     """Pull one message (no_wait) and ack it, waiting for the server's confirmation; Empty if there is none."""
     # A subscription of our own, not nats-py's request(): JetStream delivers the message under its stream subject,
     # which nats-py's shared request inbox cannot match to the request, so request() would time out.
@@ -185,11 +185,11 @@ async def _take(w: Wire) -> Any:
     return element
 
 
-async def dequeue(w: Wire, op: Op) -> Any:
+async def dequeue(w: Wire, op: Op) -> object:
     return await _take(w)
 
 
-async def drain(w: Wire, op: Op) -> Any:
+async def drain(w: Wire, op: Op) -> object:
     """Take until the queue is empty: a pull answered "no messages" while the consumer has nothing undelivered
     and nothing delivered but unacknowledged (an element delivered to a pull whose client gave up is redelivered
     after the ack wait: until then the queue is not empty, only out of reach). Gives up with NotDrained before
@@ -211,7 +211,7 @@ async def drain(w: Wire, op: Op) -> Any:
         await asyncio.sleep(0.1)
 
 
-Performer = Callable[[Wire, Op], Awaitable[Any]]
+Performer = Callable[[Wire, Op], Awaitable[object]]
 PERFORMERS: dict[str, dict[str, Performer]] = {
     "stream": {"append": append, "read": read, "read-all": read_all},
     "queue": {"enqueue": enqueue, "dequeue": dequeue, "drain": drain},

@@ -15,7 +15,7 @@ transaction with a serialization failure (40001), which the client records as `f
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from psycopg import Cursor
 from psycopg.rows import TupleRow
@@ -81,7 +81,7 @@ class RwRegister:
     def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         if op.f != "txn":
             raise _bad("rw-register", op)
-        out: list[list[Any]] = []
+        out: list[list[object]] = []
         for f, k, v in op.value:
             if f == "r":
                 row = cur.execute("SELECT v FROM h_register WHERE k = %s", (k,)).fetchone()
@@ -177,7 +177,7 @@ class UniqueIds:
         cur.execute("CREATE TABLE IF NOT EXISTS h_ids (id int PRIMARY KEY, n bigint NOT NULL)")
         cur.execute("INSERT INTO h_ids (id, n) VALUES (0, 0) ON CONFLICT (id) DO NOTHING")
 
-    def perform(self, cur: Cursor[TupleRow], op: Op) -> Any:
+    def perform(self, cur: Cursor[TupleRow], op: Op) -> object:
         if op.f == "generate":
             row = cur.execute("UPDATE h_ids SET n = n + 1 WHERE id = 0 RETURNING n").fetchone()
             if row is None:

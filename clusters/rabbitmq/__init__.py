@@ -103,7 +103,7 @@ class RabbitMQSystem:
         return RabbitMQClient(workload=test.options.workload, queue_args=self.options(test).queue_args(),
                               password=test.secrets.password("rabbitmq"), port=AMQP_PORT)
 
-    def versions(self, test: Test) -> dict[str, Any]:
+    def versions(self, test: Test) -> dict[str, object]:
         from clusters.rabbitmq.db import RabbitMQDB
 
         db = test.db if isinstance(test.db, RabbitMQDB) else self.db(test)

@@ -103,7 +103,7 @@ class RabbitMQClient:
         ch.confirm_delivery()
         self.channel = ch
 
-    def _deadline(self, seconds: float) -> Any:
+    def _deadline(self, seconds: float) -> object:
         """Arm a timer that raises _Deadline inside pika's wait. A hack: BlockingConnection's own call_later
         runs its callbacks only between blocking calls, so the timer goes on the underlying ioloop (pika's
         private `_impl`), whose timeouts run inside every wait of the blocking adapter."""
@@ -114,7 +114,7 @@ class RabbitMQClient:
 
         return self.conn._impl.ioloop.call_later(seconds, fire)
 
-    def _disarm(self, timer: Any) -> None:
+    def _disarm(self, timer: object) -> None:
         if self.conn is not None and timer is not None:
             try:
                 self.conn._impl.ioloop.remove_timeout(timer)

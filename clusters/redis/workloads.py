@@ -68,7 +68,7 @@ class Wire:
     def read(self, *command: object) -> Any:
         return self.conn.execute_command(*command)
 
-    def write(self, *command: Any) -> Any:
+    def write(self, *command: object) -> Any:
         self.effect_sent = True
         return self.conn.execute_command(*command)
 

@@ -72,7 +72,7 @@ class SSHRemote:
     def __init__(self, node: str, params: SSHParams) -> None:
         self.node = node
         self.params = params
-        self.locator: dict[str, Any] = {"via": "ssh", "node": node, **asdict(params)}
+        self.locator: dict[str, object] = {"via": "ssh", "node": node, **asdict(params)}
         self._client: paramiko.SSHClient | None = None
         self._lock = threading.Lock()
         self._channels = threading.BoundedSemaphore(max(1, params.max_channels))

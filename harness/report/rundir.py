@@ -88,7 +88,7 @@ class Results:
     errors: tuple[str, ...] = ()
 
 
-def _display(v: Any) -> str:
+def _display(v: object) -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, (list, tuple)):
@@ -100,12 +100,12 @@ def _display(v: Any) -> str:
     return json.dumps(v)
 
 
-def _node_name(n: Any) -> str:
+def _node_name(n: object) -> str:
     """A node of test.json: a name, or an object with a "name" (the runner also records the host)."""
     return str(n.get("name", n)) if isinstance(n, dict) else str(n)
 
 
-def _load_json(path: Path) -> Mapping[str, Any]:
+def _load_json(path: Path) -> Mapping[str, object]:
     try:
         with open(path, encoding="utf-8") as fh:
             d = json.load(fh)
@@ -118,7 +118,7 @@ def _load_json(path: Path) -> Mapping[str, Any]:
     return d
 
 
-def _validity(v: Any, path: Path) -> Validity:
+def _validity(v: object, path: Path) -> Validity:
     if v is True or v is False or v == UNKNOWN:
         return v
     raise BadInput(f"{path}: valid must be true, false or \"unknown\", not {v!r}")
