@@ -112,7 +112,7 @@ class History(Sequence[Op]):
     @classmethod
     def indexed(cls, ops: Iterable[Op]) -> History:
         """A history whose ops are renumbered 0, 1, 2, ... in the given order."""
-        return cls(op.replace(index=i) for i, op in enumerate(ops))
+        return cls(op if op.index == i else op.completed(op.type, i, op.time_ns) for i, op in enumerate(ops))
 
     # Sequence protocol
     @overload
