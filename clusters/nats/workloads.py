@@ -14,7 +14,7 @@ Streams, one per workload (file storage, replicas=`replicas`, the stream's Raft 
             does not exist ("stream not found", from the meta leader) reads as empty: its messages are gone
     queue   QUEUE, subject `harness.queue`, work-queue retention, one durable pull consumer `workers` (explicit
             acks, replicas as the stream); enqueue = publish; dequeue = one pull with no_wait (404/408: empty), then
-            the ack as a request (the server confirms it: a "double ack"); drain = dequeue until the consumer has
+            the ack as a request (the server answers it: a "double ack"); drain = dequeue until the consumer has
             nothing undelivered nor unacknowledged
 With `msg_id=true` every publish carries `Nats-Msg-Id: <element>` and the stream a 2-minute duplicate window.
 """
@@ -25,9 +25,10 @@ import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import nats.errors as nerr
 import nats.js.api as api
 import nats.js.errors as jserr
 from nats.aio.client import Client as NATS
@@ -51,6 +52,18 @@ class Empty(Exception):
     """The server answered a pull: no message is available."""
 
 
+class RequestTimeout(nerr.TimeoutError):
+    """No reply in time to a request; says which (nats-py's own says only "nats: timeout")."""
+
+    def __init__(self, subject: str) -> None:
+        super().__init__()
+        self.subject = subject
+
+    def __str__(self) -> str:
+        what = "ack" if self.subject.startswith("$JS.ACK.") else self.subject
+        return f"no reply to {what} in time"
+
+
 class NotDrained(Exception):
     """A drain ran out of time while the consumer still had elements in flight."""
 
@@ -64,12 +77,21 @@ class Wire:
     msg_id: bool
     effect_sent: bool = False
     taken: list[object] | None = None  # a drain's elements taken and acknowledged so far
+    started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+
+    @property
+    def deadline(self) -> float:
+        """The loop time by which the op should be done (a request's timeout after the op began)."""
+        return self.started + self.timeout
 
     async def request(self, subject: str, payload: bytes, *, effect: bool = False,
                       headers: dict[str, str] | None = None) -> Msg:
         if effect:
             self.effect_sent = True
-        return await self.nc.request(subject, payload, timeout=self.timeout, headers=headers)
+        try:
+            return await self.nc.request(subject, payload, timeout=self.timeout, headers=headers)
+        except nerr.TimeoutError:
+            raise RequestTimeout(subject) from None
 
     async def api(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
         """A JetStream API request: its JSON reply; APIError for an error reply."""
@@ -164,7 +186,7 @@ async def enqueue(w: Wire, op: Op) -> object:
     return op.value
 
 
-async def _take(w: Wire) -> object:
+async def _take(w: Wire, pull_timeout: float | None = None) -> object:
     """Pull one message (no_wait) and ack it, waiting for the server's confirmation; Empty if there is none."""
     # A subscription of our own, not nats-py's request(): JetStream delivers the message under its stream subject,
     # which nats-py's shared request inbox cannot match to the request, so request() would time out.
@@ -172,7 +194,10 @@ async def _take(w: Wire) -> object:
     try:
         await w.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{QUEUE}.{CONSUMER}", b'{"batch":1,"no_wait":true}',
                            reply=sub.subject)
-        msg = await sub.next_msg(timeout=w.timeout)
+        try:
+            msg = await sub.next_msg(timeout=pull_timeout or w.timeout)
+        except nerr.TimeoutError:
+            raise RequestTimeout("pull") from None
     finally:
         await sub.unsubscribe()
     status = (msg.headers or {}).get("Status")
@@ -181,8 +206,15 @@ async def _take(w: Wire) -> object:
     if status is not None:
         raise jserr.APIError(code=int(status), description=(msg.headers or {}).get("Description"))
     element = json.loads(msg.data)
-    await w.request(msg.reply, b"+ACK", effect=True)  # the element is ours once this is confirmed
+    await _ack(w, msg.reply)
     return element
+
+
+async def _ack(w: Wire, reply: str) -> None:
+    """Ack as a request: the element is ours once the server answers. Sent once: the server answers an ack of a
+    message it does not hold as delivered too (tried: a second ack of an acked message is answered), so a resent
+    ack's answer would not show that the first one took effect."""
+    await w.request(reply, b"+ACK", effect=True)
 
 
 async def dequeue(w: Wire, op: Op) -> object:
@@ -195,17 +227,24 @@ async def drain(w: Wire, op: Op) -> object:
     after the ack wait: until then the queue is not empty, only out of reach). Gives up with NotDrained before
     the op's deadline."""
     w.taken = []
-    deadline = asyncio.get_running_loop().time() + w.timeout
+    loop = asyncio.get_running_loop()
     while True:
         try:
-            w.taken.append(await _take(w))
+            w.taken.append(await _take(w, pull_timeout=min(0.5, w.timeout / 2)))
             continue
+        except RequestTimeout as e:
+            # A pull now and then gets no answer at all (around a change of the consumer's leader, it seems): it
+            # took nothing, so pull again while there is time (an element delivered to the abandoned pull comes
+            # back after the ack wait).
+            if e.subject == "pull" and loop.time() < w.deadline - 0.3:
+                continue
+            raise
         except Empty:
             pass
         info = await w.api(f"$JS.API.CONSUMER.INFO.{QUEUE}.{CONSUMER}", {})
         if not info.get("num_pending") and not info.get("num_ack_pending"):
             return list(w.taken)
-        if asyncio.get_running_loop().time() > deadline - 0.3:
+        if loop.time() > w.deadline - 0.3:
             raise NotDrained(f"{info.get('num_pending')} undelivered, {info.get('num_ack_pending')} awaiting an ack "
                              f"after taking {len(w.taken)}")
         await asyncio.sleep(0.1)

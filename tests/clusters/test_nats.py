@@ -1,8 +1,8 @@
 """NATS JetStream through `harness run`: the stream and queue workloads on a local 3-node cluster with replicas 3
-under partition + kill (valid, every fault window saw client ops, every fault measured in effect, nothing left
-behind), one docker run, `harness cleanup` after a SIGKILLed run, and the options it refuses (254, one line, no nats-server started).
+under partition + kill (stream valid; queue never loses an element; every fault window saw client ops, every
+fault measured in effect, nothing left behind), one docker run, `harness cleanup` after a SIGKILLed run, and the options it refuses (254, one line, no nats-server started).
 
-Each CI run is 10 s of workload (about 25 s with setup and checks). Marked `long`: power loss on every node at
+Each CI run is 6-8 s of workload (about 20-30 s with setup, final reads and checks). Marked `long`: power loss on every node at
 once with a pinned seed (docs/nats.md says what it shows and why)."""
 
 from __future__ import annotations
@@ -83,23 +83,31 @@ def assert_faults_tested(results: dict[str, Any], history: list[dict[str, Any]])
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
-def test_replicas_3_under_partition_and_kill_is_valid(tmp_path: Path, workload: str) -> None:
-    p, run_dir = harness_run(tmp_path, "--workload", workload, "--time-limit", "10", "--nemesis", "partition,kill",
+def test_replicas_3_under_partition_and_kill(tmp_path: Path, workload: str) -> None:
+    """stream: valid. queue: never a lost or unexpected element; JetStream now and then redelivers an element whose
+    ack it had answered (duplicated: invalid), and a drain that took elements may end unanswered (unknown): both
+    are named, nothing else is allowed (docs/nats.md)."""
+    p, run_dir = harness_run(tmp_path, "--workload", workload, "--time-limit", "8", "--nemesis", "partition,kill",
                              "--seed", "5", *BUSY)
-    assert run_dir is not None and p.returncode == 0, say(p)
+    assert run_dir is not None and p.returncode in (0, 1, 2), say(p)
     results = results_of(run_dir)
     history = history_of(run_dir)
-    assert results["valid"] is True
     assert_faults_tested(results, history)
     if workload == "stream":
+        assert p.returncode == 0 and results["valid"] is True, say(p)
         details = checker_verdict(results, "stream")["details"]
         assert details["acknowledged_count"] >= 100 and details["final_read_count"] >= details["acknowledged_count"]
         oks = [o for o in history if o["f"] == "append" and o["type"] == "ok"]
         assert len({o["value"][0] for o in oks}) == len(oks)  # one offset per acknowledged append
     else:
-        details = checker_verdict(results, "total-queue")["details"]
+        queue = checker_verdict(results, "total-queue")
+        details = queue["details"]
         assert details["acknowledged_count"] >= 50 and details["drained"] is True
-        assert details["dequeued_count"] >= details["acknowledged_count"]
+        assert details["lost_count"] == 0 and details["unexpected_count"] == 0, queue["findings"]
+        kinds = {f["kind"] for f in queue["findings"]}
+        assert kinds <= {"duplicated", "maybe-lost"}, queue["findings"]
+        assert (results["valid"] is True) == (not kinds) and p.returncode == {True: 0, False: 1, "unknown": 2}[
+            results["valid"]], say(p)
     assert {o.get("node") for o in history if isinstance(o["process"], int) and o["type"] == "ok"} >= {"n1", "n2", "n3"}
     assert "JetStream cluster new stream leader" in "".join(
         (run_dir / "nodes" / n / "nats.log").read_text(errors="replace") for n in ("n1", "n2", "n3"))
