@@ -32,13 +32,17 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Any
+from multiprocessing.context import ForkContext
+from multiprocessing.queues import Queue
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from checkers.elle import ElleChecker, ElleOptions
 from harness.op import History, Op
 
+MicroOp = list[object]  # [f, key, value], as a client records it
+# (ops, generate s, check s, history MiB, peak MiB, validity, summary, edges, check CPU s)
+Figures = tuple[int, float, float, float, float, object, str, object, float]
 TARGET_S_PER_MILLION = 20.0
 STRETCH_S_PER_MILLION = 10.0
 TARGET_MIB = 2048
@@ -56,8 +60,8 @@ class _Db:
         self.next_key = active_keys
         self.writes_per_key = writes_per_key
 
-    def apply(self, txn: list[list[Any]]) -> list[list[Any]]:
-        result: list[list[Any]] = []
+    def apply(self, txn: list[MicroOp]) -> list[MicroOp]:
+        result: list[MicroOp] = []
         for f, k, v in txn:
             if f == "r":
                 result.append(["r", k, list(self.lists.get(k, ())) if self.append else self.regs.get(k)])
@@ -83,14 +87,14 @@ def generate(n_txns: int, *, workload: str = "list-append", seed: int = 7, concu
     write_f = "append" if workload == "list-append" else "w"
     counter = 0
     ops: list[Op] = []
-    pending: dict[int, list[list[Any]]] = {}
+    pending: dict[int, list[MicroOp]] = {}
     idle = list(range(concurrency))
     next_process = concurrency
     started = 0
     while started < n_txns or pending:
         if idle and started < n_txns and (not pending or rand() < 0.5):
             p = idle.pop(int(rand() * len(idle)))
-            txn: list[list[Any]] = []
+            txn: list[MicroOp] = []
             for _ in range(1 + int(rand() * 4)):
                 k = db.keys[int(rand() * active_keys)]
                 if rand() < 0.5:
@@ -122,7 +126,7 @@ def generate(n_txns: int, *, workload: str = "list-append", seed: int = 7, concu
     return History(ops)
 
 
-def run(n: int, workload: str, q: Any) -> None:
+def run(n: int, workload: str, q: Queue[Figures]) -> None:
     t0 = time.perf_counter()
     h = generate(n, workload=workload)
     t1 = time.perf_counter()
@@ -138,7 +142,7 @@ def run(n: int, workload: str, q: Any) -> None:
     q.put((len(h), t1 - t0, t2 - t1, rss_hist / 1024, rss / 1024, v.valid, v.summary, v.details["edges"], cpu))
 
 
-def _one(ctx: Any, n: int, workload: str) -> tuple[Any, ...]:
+def _one(ctx: ForkContext, n: int, workload: str) -> Figures:
     q = ctx.Queue()
     p = ctx.Process(target=run, args=(n, workload, q))
     p.start()

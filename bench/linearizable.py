@@ -20,7 +20,6 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,6 +29,8 @@ from harness.formats import load_history
 from tests.corpora import DATA, PORCUPINE_ETCD_LINEARIZABLE, PORCUPINE_ETCD_UNTESTED
 
 
+Init = int | dict[str, int] | None  # a model's initial value in these corpora
+
 def _cpu() -> float:
     """CPU seconds of this process and of its reaped workers."""
     me = resource.getrusage(resource.RUSAGE_SELF)
@@ -37,9 +38,9 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _cases(anchors: Path) -> list[tuple[str, Path, str, Any, bool]]:
+def _cases(anchors: Path) -> list[tuple[str, Path, str, Init, bool]]:
     """(family, path, model, init, expected valid)."""
-    out: list[tuple[str, Path, str, Any, bool]] = []
+    out: list[tuple[str, Path, str, Init, bool]] = []
     good = PORCUPINE_ETCD_LINEARIZABLE
     for p in sorted((anchors / "porcupine" / "jepsen").glob("etcd_*.log")):
         num = p.stem.split("_")[1]

@@ -27,12 +27,15 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import Checker, Verdict
 from harness.errors import BadInput
 from harness.minimize import Minimized
 from harness.op import History
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 AUTO_BUDGET_S = 30.0  # the runner's minimization of an invalid run: enough for real runs (they take ~1 s)
 LOG_MARGIN_S = 2.0  # log lines this long before the minimal history's first op and after its last
@@ -92,7 +95,7 @@ def _report(run: Path, folder: Path) -> list[str]:
     return problems
 
 
-def minimize_run(run_dir: str | os.PathLike[str], checker: Checker, test: object, history: History, verdict: Verdict,
+def minimize_run(run_dir: str | os.PathLike[str], checker: Checker, test: Test | None, history: History, verdict: Verdict,
                  *, budget_s: float = AUTO_BUDGET_S) -> Minimized | None:
     """Minimize a run's history with its checker and write RUN/minimal/; None when the verdict is not invalid."""
     from harness.minimize import minimize, write_minimal

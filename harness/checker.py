@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from harness.errors import BadInput
+from harness.jsontypes import JsonObject
 from harness.op import History
 from harness.options import OptionSpec
 
@@ -71,7 +72,7 @@ class Finding:
     explanation: tuple[str, ...] = ()
     scope: str = "global"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "kind": self.kind,
             "failure_class": self.failure_class.value,
@@ -110,7 +111,8 @@ class Verdict:
     files: tuple[str, ...] = ()
     children: tuple[Verdict, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
+        """The verdict as written to results.json (`details` are JSON values by contract, unchecked here)."""
         return {
             "valid": self.valid,
             "checker": self.checker,
@@ -184,7 +186,7 @@ class CheckerPlugin(Protocol):
 
 
 def safe_check(
-    checker: Checker, test: Any, history: History, out_dir: str | os.PathLike[str], *, raise_bad_input: bool = False
+    checker: Checker, test: Test | None, history: History, out_dir: str | os.PathLike[str], *, raise_bad_input: bool = False
 ) -> Verdict:
     """Run a checker; an exception becomes verdict "unknown" with the cause, never a pass. With
     `raise_bad_input` (checking a user's file), BadInput such as a history that does not fit the checker

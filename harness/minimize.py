@@ -24,11 +24,14 @@ import tempfile
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from harness.checker import Checker, FailureClass, Finding, Verdict, safe_check
 from harness.op import INVOKE, History, Op
 from harness.validate import Parsed, validate
+
+if TYPE_CHECKING:
+    from harness.test import Test
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ class _Search:
     """One minimization: the checker as a predicate over sets of units, with a cache and a deadline."""
 
     checker: Checker
-    test: object
+    test: Test | None
     history: History
     units: list[Unit]
     signature: Signature
@@ -217,7 +220,7 @@ def ddmin(items: Sequence[Hashable], fails: Callable[[list[Hashable]], bool]) ->
     return cur
 
 
-def minimize(checker: Checker, test: object, history: History, verdict: Verdict, *,
+def minimize(checker: Checker, test: Test | None, history: History, verdict: Verdict, *,
              budget_s: float = 120.0) -> Minimized | None:
     """The smallest sub-history of `history` that `checker` rejects with the signature of `verdict`'s first
     finding (see the module doc). `verdict` is the checker's verdict on `history`. Stops at `budget_s` seconds

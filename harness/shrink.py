@@ -34,6 +34,7 @@ from harness.checker import Verdict
 from harness.errors import BadInput
 from harness.minimize import Signature, ddmin, target_of
 from harness.op import History, encode_value
+from harness.options import RunOptions
 
 MARGIN_S = 2.0  # a shortened run still lasts this long past the heal of its last fault
 MIN_TIME_S = 0.5  # the shortest run a shrink tries
@@ -214,7 +215,7 @@ def run_signature(run: Path) -> Signature:
     return sig
 
 
-def run_args(options: Any, c: Candidate, schedule: str | None, results: str) -> list[str]:
+def run_args(options: RunOptions, c: Candidate, schedule: str | None, results: str) -> list[str]:
     """`harness run` arguments for one replay of a candidate: the run's options, its seed, the candidate's time
     limit, and exactly its faults (`--nemesis none` without any)."""
     o = options
@@ -244,7 +245,7 @@ def write_schedule(path: Path, c: Candidate, windows: Sequence[Window]) -> str |
     return str(path)
 
 
-def subprocess_replay(run: Path, options: object, windows: Sequence[Window]) -> Replay:
+def subprocess_replay(run: Path, options: RunOptions, windows: Sequence[Window]) -> Replay:
     """A Replay that runs `harness run` in a subprocess, its runs under RUN/shrink/runs/."""
     folder = run / "shrink"
 
@@ -269,11 +270,11 @@ def subprocess_replay(run: Path, options: object, windows: Sequence[Window]) -> 
     return replay
 
 
-def command_of(options: Any, c: Candidate, schedule: str | None) -> str:
+def command_of(options: RunOptions, c: Candidate, schedule: str | None) -> str:
     return "harness " + shlex.join(run_args(options, c, schedule, options.results_dir))
 
 
-def summary_json(res: ShrinkResult, options: object, schedule: str | None) -> dict[str, object]:
+def summary_json(res: ShrinkResult, options: RunOptions, schedule: str | None) -> dict[str, object]:
     best = res.best
     return {
         "run": str(res.run),

@@ -443,7 +443,7 @@ class ListAppend:
                         )
         elif rel == WR:
             for m in t.mops[v]:
-                if m[0] == "r" and m[2]:
+                if m[0] == "r" and m[2] and isinstance(m[2], list | tuple):  # a read's value: a list, or None
                     k, val = m[1], m[2]
                     if self.writer.get(k, {}).get(val[-1]) == u:
                         return f"{U} < {V} because {V} read key {k!r} = {val!r}, which ends with {U}'s append of {val[-1]!r}"
@@ -451,7 +451,7 @@ class ListAppend:
             for m in t.mops[u]:
                 if m[0] != "r":
                     continue
-                k, val = m[1], m[2] or []
+                k, val = m[1], (m[2] if isinstance(m[2], list | tuple) else [])  # a read's value: a list, or None
                 for kv, ev in self._appends(v):
                     if kv == k and ev not in val:
                         return (

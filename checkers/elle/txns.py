@@ -14,9 +14,10 @@ without an invocation (hand-written histories) counts as invoked just before it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from collections.abc import Sequence
 
 from checkers.elle.graph import PROCESS, REALTIME, Graph
 from harness.errors import MalformedHistory
@@ -29,7 +30,7 @@ STATUS_NAMES = ("ok", "info", "fail")
 
 _OTHER_WORKLOAD = {"append": "list-append", "w": "rw-register"}
 
-MicroOp = Any  # a list or tuple [f, key, value]; kept as recorded to avoid copying millions of them
+MicroOp = Sequence[object]  # a list or tuple [f, key, value]; kept as recorded to avoid copying millions of them
 
 
 @dataclass(slots=True)

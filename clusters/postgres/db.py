@@ -51,6 +51,7 @@ from harness.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
     from harness.test import Test
+    from psycopg.rows import TupleRow
 
 PORT = 5432
 USER = "postgres"
@@ -322,12 +323,13 @@ class PostgresDB:
         return [self.logfile(test, node)]
 
     # HasPrimaries --------------------------------------------------------------------------------
-    def connect(self, test: Test, node: str, timeout: float = 2.0, **kw: Any) -> psycopg.Connection[Any]:
+    def connect(self, test: Test, node: str, timeout: float = 2.0, autocommit: bool = False) -> psycopg.Connection[TupleRow]:
         """A connection to node's postgres database as the superuser, with the run's password."""
         return psycopg.connect(host=test.node_host(node), port=self.port, user=USER, password=self.password,
-                               dbname="postgres", connect_timeout=max(1, int(timeout)), **kw)
+                               dbname="postgres", connect_timeout=max(1, int(timeout)),
+                               autocommit=autocommit)
 
-    def query(self, test: Test, node: str, sql: str, timeout: float = 2.0) -> list[tuple[Any, ...]]:
+    def query(self, test: Test, node: str, sql: str, timeout: float = 2.0) -> list[TupleRow]:
         with self.connect(test, node, timeout, autocommit=True) as conn:
             return list(conn.execute(sql).fetchall())
 

@@ -94,7 +94,7 @@ def _bad(workload: str, op: Op) -> BadInput:
     return BadInput(f"the redis client cannot perform f={op.f!r} with value {op.value!r} of workload {workload!r}")
 
 
-def _int(v: Any) -> int:
+def _int(v: str | bytes | int | None) -> int:
     return int(v) if v is not None else 0
 
 
@@ -181,7 +181,7 @@ def _text(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _hash_counts(reply: Any) -> dict[str, int]:
+def _hash_counts(reply: Mapping[bytes | str, bytes | str | int] | list[bytes | str | int] | None) -> dict[str, int]:
     """HGETALL's reply (redis-py makes it a dict; a flat [field, value, ...] list otherwise) as {field: int}."""
     if isinstance(reply, Mapping):
         return {_text(k): int(v) for k, v in reply.items()}
