@@ -18,6 +18,7 @@ target; exits 1 if one is missed.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -145,6 +146,8 @@ def main() -> int:
         else:
             open_times([(short, short_dir / "report.html"), (big, big_dir / "report.html")], args.loads)
         ok = report(short, big)
+        print("load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()) +
+              f" on {os.cpu_count()} CPUs: wall times include everyone's work; CPU seconds are this process's")
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1
 
