@@ -26,7 +26,7 @@ Outcomes:
                     (whatever it held is gone: the checker then finds the confirmed messages lost).
              fail   any failure before that ack: the channel dies with the messages unacked, so they go back.
              info   the ack's round trip failed or timed out (the checker then judges no element lost).
-The op's deadline is 0.9 of the harness's op timeout: the client gives up itself, closes its connection and
+The op's deadline is 0.9 of the harness's op timeout: the client gives up itself, shuts its connection and
 answers info (or fail), rather than be abandoned by the interpreter with a connection that holds unacked
 messages.
 """
@@ -34,6 +34,7 @@ messages.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -122,17 +123,36 @@ class RabbitMQClient:
                 pass
 
     @staticmethod
-    def _close_quietly(conn: Any) -> None:
+    def _sever(conn: Any) -> None:
+        """Shut the connection's socket at once, without AMQP's close handshake. A hack: pika's blocking close
+        waits for the broker's close-ok with no timeout (a paused or cut-off broker never sends it, and ops
+        outlived their deadline there), so the socket is reached through pika's private transport. The broker
+        sees the connection end and requeues whatever it held unacked."""
         try:
-            if conn.is_open:
-                conn.close()
-        except Exception:  # noqa: BLE001, S110 - close must not raise; a broken connection has nothing to undo
+            sock = conn._impl._transport._sock
+            sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        except Exception:  # noqa: BLE001, S110 - already closed or never opened: nothing to shut
             pass
 
     def _drop(self) -> None:
+        """Forget the connection after a failure: its socket is shut at once (see `_sever`)."""
         conn, self.conn, self.channel = self.conn, None, None
         if conn is not None:
-            self._close_quietly(conn)
+            self._sever(conn)
+
+    def _close(self) -> None:
+        """Close the connection politely within a second, else shut it (see `_sever`)."""
+        conn = self.conn
+        if conn is None:
+            return
+        self._deadline(1.0)
+        try:
+            if conn.is_open:
+                conn.close()
+            self.conn, self.channel = None, None
+        except Exception:  # noqa: BLE001 - any failure of a polite close ends in the hard one
+            self._drop()
 
     # Client ----------------------------------------------------------------------------------------
     def setup(self, test: Test) -> None:
@@ -144,13 +164,13 @@ class RabbitMQClient:
         except (px.AMQPError, OSError) as e:
             raise ClusterError(f"cannot declare {QUEUE} on {self.node}: {type(e).__name__}: {e}") from e
         finally:
-            self._drop()
+            self._close()
 
     def teardown(self, test: Test) -> None:
         pass
 
     def close(self, test: Test) -> None:
-        self._drop()
+        self._close()
 
     def invoke(self, test: Test, op: Op) -> Op:
         node = self.node
