@@ -99,12 +99,13 @@ class _Worker:
 
     def _perform(self, item: Any) -> Any:
         """Do one item: an op (returns its completion), a Sleep or a Log (returns the item)."""
-        if isinstance(item, g.Sleep):
-            time.sleep(max(0.0, item.seconds))
-            return item
-        if isinstance(item, g.Log):
-            log.info("%s", item.message)
-            return item
+        if item.__class__ is not Op:  # the common case first: an op
+            if isinstance(item, g.Sleep):
+                time.sleep(max(0.0, item.seconds))
+                return item
+            if isinstance(item, g.Log):
+                log.info("%s", item.message)
+                return item
         op: Op = item
         test = self.interp.test
         if self.thread == NEMESIS:
@@ -214,7 +215,7 @@ class Interpreter:
         """Record a completion (or the end of a Sleep/Log) and tell the generator."""
         self._outstanding.pop(thread)
         self._last_progress = t
-        ctx = self._ctx.with_time(max(self._ctx.time_ns, t)).free(thread)
+        ctx = self._ctx.freed(thread, t)
         if isinstance(item, Op):
             comp = item.completed(item.type, self.index, t)
             self.index += 1
@@ -245,8 +246,9 @@ class Interpreter:
         mine: Any = None
         test = self.test
         rng = test.rng
+        monotonic_ns, t0 = time.monotonic_ns, self.t0
         while not self._stopping:
-            now = self.now()
+            now = monotonic_ns() - t0
             self._ctx = self._ctx.with_time(now)
             rng.checkpoint()
             res = g.op(self._gen, test, self._ctx)

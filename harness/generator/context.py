@@ -142,6 +142,11 @@ class Context(NamedTuple):
         """This context with `thread` free again."""
         return _new(Context, (self[0], self[1] | {thread}, self[2], self[3], self[4], self[5]))
 
+    def freed(self, thread: Thread, time_ns: int) -> Context:
+        """This context with `thread` free again at `time_ns` (never earlier than now): an op's completion."""
+        t = self[0]
+        return _new(Context, (time_ns if time_ns > t else t, self[1] | {thread}, self[2], self[3], self[4], self[5]))
+
     def with_next_process(self, thread: Thread) -> Context:
         """After a crash (`info`): a client thread continues as process old + concurrency; the nemesis thread
         keeps its process."""
