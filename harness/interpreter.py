@@ -15,6 +15,9 @@ Rules, as in Jepsen's interpreter:
   answer is discarded) and a new thread with a new process takes its place.
 - A client that cannot be opened completes the op as `fail` (nothing was sent).
 - The watchdog ends the run when nothing was invoked or completed for `watchdog` seconds.
+- `record(op, is_completion)` is called under the lock, in index order; a completion is recorded before its
+  worker is given its next op. The runner's record (HistoryWriter) writes every line kept so far to the OS when
+  it records a completion, so a kill -9 of the harness loses at most the ops in flight (harness.op).
 
 How the work is shared (leader/follower): a worker that completes an op records it, updates the generator and
 asks it for the next ops itself; an op for its own thread it performs at once, others it hands to their
