@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, overload
 
@@ -102,15 +102,19 @@ class Op:
 _FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Op))
 
 
-def _slow_copy_with(op: Op, changes: dict[str, Any]) -> Op:
-    return dataclasses.replace(op, **changes)
+_CopyWith: TypeAlias = Callable[[Op, dict[str, object]], Op]
+_Completed: TypeAlias = Callable[[Op, OpType, int, int], Op]
+
+
+def _slow_copy_with(op: Op, changes: dict[str, object]) -> Op:
+    return dataclasses.replace(op, **changes)  # type: ignore[arg-type]  # field types are checked by Op, at run time
 
 
 def _slow_completed(op: Op, type: OpType, index: int, time_ns: int) -> Op:
     return dataclasses.replace(op, type=type, index=index, time_ns=time_ns)
 
 
-def _make_fast_copies() -> tuple[Any, Any]:
+def _make_fast_copies() -> tuple[_CopyWith, _Completed]:
     try:
         slots = [Op.__dict__[n] for n in _FIELDS]
         sets = [d.__set__ for d in slots]
@@ -120,7 +124,7 @@ def _make_fast_copies() -> tuple[Any, Any]:
     s_index, s_time, s_type, s_process, s_f, s_value, s_node, s_error = sets
     fields = frozenset(_FIELDS)
 
-    def copy_with(op: Op, changes: dict[str, Any]) -> Op:
+    def copy_with(op: Op, changes: dict[str, object]) -> Op:
         if not changes.keys() <= fields:
             return _slow_copy_with(op, changes)  # raises TypeError naming the unknown field, as before
         c = changes.get
