@@ -35,6 +35,12 @@ A model is a frozen record of plain functions:
                                          optional: ops with unknown outcome that can be left out of every
                                          linearization without losing one (a crashed enqueue of a value no
                                          dequeue ever returned). Default: None.
+    extends(state, later) -> bool, resets(input) -> bool
+                                         optional, together: states only grow (a string appended to) except
+                                         by the ops `resets` names (a put): `extends` says whether `later` can
+                                         follow `state` by growing. Lets the search drop a state that a read
+                                         still to place, with no resetting op possible before it, can never
+                                         see. Default: None.
     describe_operation(input, output) -> str, describe_state(state) -> str
                                          plain words for counterexamples and the HTML page.
 
@@ -123,6 +129,8 @@ class Model:
     read_only: Callable[[Any, Hashable], bool] | None = None
     observed_state: Callable[[Any, object], object] | None = None
     droppable: Callable[[Sequence[Entry]], Set[int]] | None = None
+    extends: Callable[[State, State], bool] | None = None
+    resets: Callable[[Any], bool] | None = None
     doc: str = ""
     # True when reads/writes carry register-like values: f "read"/"write"/"cas" with input (f, value); lets
     # the explanation name stale reads and lost writes.

@@ -294,10 +294,20 @@ def _describe_kv_op(input: Any, output: object) -> str:
     return f"{f} {key!r} {v!r}" + (" (outcome unknown)" if output is UNKNOWN else "")
 
 
+def _kv_extends(state: object, later: object) -> bool:
+    if not (isinstance(state, str) and isinstance(later, str)):
+        return True  # cannot tell: never prune
+    return later.startswith(state)
+
+
+def _kv_resets(input: Any) -> bool:
+    return bool(input[1][0] == "put")
+
+
 def kv(init: object = None) -> Model:
     return Model(name="kv", init=_Const(""), step=_kv_step, prepare=_kv_prepare, partition_key=_kv_key,
                  describe_operation=_describe_kv_op, describe_state=repr, read_only=_kv_read_only,
-                 observed_state=_kv_get_state,
+                 observed_state=_kv_get_state, extends=_kv_extends, resets=_kv_resets,
                  doc="Porcupine kv: get/put/append on strings, partitioned by key")
 
 

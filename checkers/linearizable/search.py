@@ -20,6 +20,9 @@ completion the walk is stuck at, in call order) only after every op with a known
 that the configurations without them are explored, and have failed, first. Two consequences prune:
 - an unknown op that would leave the state as it is is not tried there: leaving it out of a linearization
   changes no state, so whatever works with it works without it;
+- where the model says states only grow (`Model.extends`, `Model.resets`: the kv model's appends, with puts
+  as the resets), a configuration whose state the next pinned read to complete would not extend fails, unless
+  a reset invoked before that read's completion is still to place;
 - a configuration (L + u, s) with u unknown is dominated by (L, s): every linearization that extends the
   first extends the second with u left out. When (L, s) is already remembered and is no ancestor on the
   stack (the new op is in L + u and in no ancestor), it failed, so (L + u, s) fails too; the check is made
@@ -235,6 +238,24 @@ def search(model: Model, key: object, entries: list[Entry] | tuple[Entry, ...], 
                         state_id[st] = found
                     need[x.id] = found
 
+    # Growing states (Model.extends): a read still to place pins the state it saw; when no op that resets
+    # the state (Model.resets) may come before that read, every state until then only extends the current
+    # one, so a state the pinned one does not extend fails. The read tested is the pinned one that completes
+    # first (the nearest constraint); pinned: (completion, bit, state id, bits of resetting ops invoked before).
+    extends = model.extends
+    pinned: list[tuple[int, int, int, int]] = []
+    if extends is not None and model.resets is not None:
+        resets = model.resets
+        resetting = [(x.call, bit[x.id]) for x in entries if resets(x.input)]
+        pinned = sorted((x.ret, bit[x.id], need[x.id], sum(b for c, b in resetting if c < x.ret))
+                        for x in entries if need[x.id] >= 0 and x.ret is not None)
+
+    def fails_ahead(s: int, lin_now: int) -> bool:
+        for _ret, b, t, reset_before in pinned:
+            if not lin_now & b:
+                return not reset_before & ~lin_now and extends is not None and not extends(states[s], states[t])
+        return False
+
     computed = [0, 0]  # memoized steps, bytes of interned states: both count against the memory budget
 
     def compute(o: int, s: int) -> int:
@@ -318,6 +339,9 @@ def search(model: Model, key: object, entries: list[Entry] | tuple[Entry, ...], 
                     k = (ns << n) | nl
                     if k not in seen:
                         seen.add(k)
+                        if pinned and ns != sid and fails_ahead(ns, nl):
+                            e = nxt[e]
+                            continue
                         calls.append(e)
                         calls.append(sid)
                         sid = ns
@@ -357,6 +381,8 @@ def search(model: Model, key: object, entries: list[Entry] | tuple[Entry, ...], 
             if k in seen:
                 continue
             seen.add(k)
+            if pinned and fails_ahead(ns, nl):
+                continue
             for b in unknown_lin:
                 if k ^ b in seen:
                     break  # dominated by a configuration that failed (module docstring)

@@ -172,9 +172,18 @@ def _set(rng: random.Random) -> tuple[str, Any, Any]:
     return "read", None, sorted(rng.sample(range(4), rng.randrange(0, 4)))
 
 
+def _kv(rng: random.Random) -> tuple[str, object, object]:
+    key = rng.choice("ab")
+    r = rng.random()
+    if r < 0.45:
+        return "get", (key, None), (key, rng.choice(["", "x", "xy", "y", "yx", "xx", "yxy"]))
+    v = rng.choice(["x", "y"]) if r < 0.88 else rng.choice(["x", "y", ""])
+    return ("append" if r < 0.88 else "put"), (key, v), (key, v)
+
+
 @pytest.mark.parametrize(("model", "make"), [("register", _reg), ("cas-register", _reg), ("etcd", _reg),
                                              ("fifo-queue", _queue), ("unordered-queue", _queue),
-                                             ("mutex", _mutex), ("set", _set)])
+                                             ("mutex", _mutex), ("set", _set), ("kv", _kv)])
 @settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 7))
 def test_agrees_with_brute_force(model: str, make: Any, seed: int, n: int) -> None:
