@@ -93,7 +93,7 @@ class Wire:
         except nerr.TimeoutError:
             raise RequestTimeout(subject) from None
 
-    async def api(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def api(self, subject: str, body: dict[str, object]) -> dict[str, Any]:
         """A JetStream API request: its JSON reply; APIError for an error reply."""
         resp: dict[str, Any] = json.loads((await self.request(subject, json.dumps(body).encode())).data)
         if "error" in resp:
@@ -152,7 +152,7 @@ async def read(w: Wire, op: Op) -> object:
     return await _read(w, int(start), int(limit))
 
 
-async def _get(w: Wire, seq: int) -> list[Any] | None:
+async def _get(w: Wire, seq: int) -> list[object] | None:
     """[seq, element] of the message at exactly `seq`, None if there is none."""
     try:
         resp = await w.api(f"$JS.API.STREAM.MSG.GET.{STREAM}", {"seq": seq})
@@ -163,7 +163,7 @@ async def _get(w: Wire, seq: int) -> list[Any] | None:
     return [int(resp["message"]["seq"]), json.loads(base64.b64decode(resp["message"].get("data") or ""))]
 
 
-async def read_all(w: Wire, op: Op) -> Any:
+async def read_all(w: Wire, op: Op) -> object:
     """Every message: the stream's first to last sequence as its info states them, fetched READ_ALL_BATCH at a time
     in parallel (one at a time, a long run's stream outlasts the op timeout), then on from there one by one in
     case the stream grew meanwhile."""
@@ -174,7 +174,7 @@ async def read_all(w: Wire, op: Op) -> Any:
             return []
         raise
     first, last = max(1, int(state.get("first_seq") or 1)), int(state.get("last_seq") or 0)
-    out: list[list[Any]] = []
+    out: list[list[object]] = []
     for lo in range(first, last + 1, READ_ALL_BATCH):
         got = await asyncio.gather(*(_get(w, seq) for seq in range(lo, min(lo + READ_ALL_BATCH, last + 1))))
         out += [m for m in got if m is not None]
