@@ -195,3 +195,20 @@ def test_postgres_on_docker_from_the_files_own_dockerfile() -> None:
     assert code == 0 and results["valid"] is True, err[-3000:]
     _faults_acted(history, {"kill", "start"})
     assert len(_ops(history, "cas", "ok")) > 5
+
+
+@pytest.mark.long  # two power-loss runs (~1.5 min); CI covers the SQL protocols under kill
+def test_mysql_power_loss_valid_with_flush_at_commit_invalid_with_flush_each_second() -> None:
+    from tests.lazyfs.test_lazyfs_model import _skip_reason as fuse_skip
+
+    _skip("mariadbd")
+    reason = fuse_skip()
+    if reason:
+        pytest.skip(reason)
+    file = str(EXAMPLES / "mysql.yaml")
+    pl = ["--system-file", file, "--nodes", "1", "--nemesis", "power-loss", "--workload", "set", "--seed", "3"]
+    code, results, _history, err = _run(pl, time_limit=10)
+    assert code == 0 and results["valid"] is True, err[-3000:]
+    code, results, _history, err = _run([*pl, "--system-opt", "conf.flush=0"], time_limit=10)
+    assert code == 1 and results["valid"] is False, err[-3000:]
+    assert "lost acknowledged write" in err
