@@ -30,8 +30,13 @@ class PluginEntry:
     group: str
     name: str
     module: str
-    distribution: str
     entry_point: metadata.EntryPoint
+
+    @property
+    def distribution(self) -> str:
+        """The installed distribution that registers it (read from its metadata only when asked: parsing every
+        distribution's metadata was a tenth of a `harness check`)."""
+        return _dist_name(self.entry_point)
 
     def load(self) -> object:
         try:
@@ -39,6 +44,10 @@ class PluginEntry:
         except Exception as e:  # noqa: BLE001 - a broken third-party plugin is bad input, named
             raise BadInput(f"plugin {self.name!r} in {self.group} ({self.module}) fails to load: {e}") from None
         return obj() if isinstance(obj, type) else obj
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else "?"
 
 
 class Registry:
@@ -52,15 +61,14 @@ class Registry:
         every = metadata.entry_points()  # one scan of the installed distributions, not one per group
         for group in GROUPS.values():
             for ep in every.select(group=group):
-                dist = ep.dist.name if ep.dist is not None else "?"
-                if builtins_only and dist != BUILTIN_DISTRIBUTION:
+                if builtins_only and _dist_name(ep) != BUILTIN_DISTRIBUTION:
                     continue
-                entry = PluginEntry(group, ep.name, ep.value.split(":")[0], dist, ep)
+                entry = PluginEntry(group, ep.name, ep.value.split(":")[0], ep)
                 prev = self._entries[group].get(ep.name)
                 if prev is not None and prev.module != entry.module:
                     raise BadInput(
                         f"{KIND_OF_GROUP[group]} {ep.name!r} is registered twice: by {prev.distribution} "
-                        f"({prev.entry_point.value}) and by {dist} ({ep.value})"
+                        f"({prev.entry_point.value}) and by {_dist_name(ep)} ({ep.value})"
                     )
                 self._entries[group][ep.name] = entry
 
