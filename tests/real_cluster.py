@@ -125,6 +125,12 @@ def residue(run_ids: list[str], extra_markers: tuple[str, ...] = ()) -> list[str
     return found + _docker_residue(run_ids)
 
 
+def assert_clean(results: Mapping[str, Any]) -> None:
+    """Nothing of the run that wrote these results (results.json) is left on the machine."""
+    left = residue([results["run"]["run_id"]])
+    assert not left, f"left behind: {left}"
+
+
 def _docker_residue(run_ids: list[str]) -> list[str]:
     try:
         import docker

@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 
 from harness.op import History
-from tests.clusters.test_postgres_workloads import assert_clean, checker_child, results_of
-from tests.real_cluster import residue
+from tests import rundirs
+from tests.clusters.test_postgres_workloads import checker_child
+from tests.real_cluster import assert_clean, residue
 from tests.real_cluster import skip_reason as real_cluster_skip
+from tests.rundirs import ENV, results_of
 
-ENV = {**os.environ, "CI": "true"}
 GALERA = "/usr/lib/galera/libgalera_smm.so"
 
 
@@ -45,14 +46,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def harness_run(tmp_path: Path, *args: str, timeout: float = 400) -> tuple[subprocess.CompletedProcess[str], Path]:
-    p = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--system", "mariadb", "--cluster", "local",
-         "--results", str(tmp_path), *args],
-        check=False, capture_output=True, text=True, env=ENV, timeout=timeout,
-    )
-    lines = p.stdout.strip().splitlines()
-    run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else tmp_path
-    return p, run_dir
+    r = rundirs.harness_run(tmp_path, "--system", "mariadb", "--cluster", "local", *args, timeout=timeout)
+    return r.process, r.dir
 
 
 def need(galera: bool = False) -> None:

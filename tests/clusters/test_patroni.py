@@ -25,10 +25,11 @@ from typing import Any
 
 import pytest
 
+from tests import rundirs
 from tests.real_cluster import residue
 from tests.real_cluster import skip_reason as cluster_skip_reason
+from tests.rundirs import ENV, results_of
 
-ENV = {**os.environ, "CI": "true"}
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
@@ -63,18 +64,8 @@ def docker_skip_reason() -> str | None:
 
 def harness_run(tmp_path: Path, *args: str, timeout: float = 300, cluster: str = "local",
                 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    p = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--system", "patroni", "--cluster", cluster,
-         "--results", str(tmp_path), *args],
-        check=False, capture_output=True, text=True, env=ENV, timeout=timeout,
-    )
-    lines = p.stdout.strip().splitlines()
-    run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else tmp_path
-    return p, run_dir
-
-
-def results_of(run_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((run_dir / "results.json").read_text()))
+    r = rundirs.harness_run(tmp_path, "--system", "patroni", "--cluster", cluster, *args, timeout=timeout)
+    return r.process, r.dir
 
 
 def serving_nodes(run_dir: Path) -> Counter[str]:

@@ -8,9 +8,7 @@ directory and that nothing of the run is left on the machine."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,10 @@ import pytest
 
 from harness.op import History
 from tests.clusters.conftest import recheck
-from tests.real_cluster import residue, skip_reason
+from tests import rundirs
+from tests.real_cluster import assert_clean, skip_reason
+from tests.rundirs import results_of
 
-ENV = {**os.environ, "CI": "true"}
 WORKLOADS = ("list-append", "rw-register", "bank", "set", "counter", "unique-ids", "idempotent", "monotonic")
 
 
@@ -35,23 +34,8 @@ def _needs_postgres() -> None:
 
 
 def harness_run(tmp_path: Path, *args: str, timeout: float = 240) -> tuple[subprocess.CompletedProcess[str], Path]:
-    p = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--system", "postgres", "--cluster", "local",
-         "--results", str(tmp_path), *args],
-        check=False, capture_output=True, text=True, env=ENV, timeout=timeout,
-    )
-    lines = p.stdout.strip().splitlines()
-    run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else tmp_path
-    return p, run_dir
-
-
-def results_of(run_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((run_dir / "results.json").read_text()))
-
-
-def assert_clean(results: dict[str, Any]) -> None:
-    left = residue([results["run"]["run_id"]])
-    assert not left, f"left behind: {left}"
+    r = rundirs.harness_run(tmp_path, "--system", "postgres", "--cluster", "local", *args, timeout=timeout)
+    return r.process, r.dir
 
 
 def checker_child(results: dict[str, Any], name: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ invalid with lost acknowledged adds), a whole run under pause, power loss with a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -23,9 +22,10 @@ from typing import Any
 import pytest
 
 from harness.checker import FailureClass
-from tests.real_cluster import residue
+from tests import rundirs
+from tests.real_cluster import assert_clean, residue
+from tests.rundirs import ENV, history_of, results_of, say
 
-ENV = {**os.environ, "CI": "true"}
 WORKLOADS = ("register", "set", "list-append", "counter", "unique-ids", "idempotent")
 FAST_FAILOVER = ("--system-opt", "down_after_ms=1000", "--system-opt", "failover_timeout_ms=3000")
 
@@ -51,27 +51,8 @@ def _needs_redis() -> None:
 
 
 def harness_run(tmp_path: Path, *args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess[str], Path]:
-    p = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--system", "redis", "--cluster", "local",
-         "--results", str(tmp_path), *args],
-        check=False, capture_output=True, text=True, env=ENV, timeout=timeout,
-    )
-    lines = p.stdout.strip().splitlines()
-    run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else tmp_path
-    return p, run_dir
-
-
-def results_of(run_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((run_dir / "results.json").read_text()))
-
-
-def history_of(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines() if line.strip()]
-
-
-def assert_clean(results: dict[str, Any]) -> None:
-    left = residue([results["run"]["run_id"]])
-    assert not left, f"left behind: {left}"
+    r = rundirs.harness_run(tmp_path, "--system", "redis", "--cluster", "local", *args, timeout=timeout)
+    return r.process, r.dir
 
 
 def sentinel_log(run_dir: Path) -> str:
@@ -84,10 +65,6 @@ def findings(verdict: dict[str, Any]) -> list[dict[str, Any]]:
     for child in verdict.get("children") or []:
         out += findings(child)
     return out
-
-
-def say(p: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import rundirs
 from tests.real_cluster import skip_reason
-from tests.rundirs import run_dirs
+from tests.rundirs import history_of, results_of, run_dirs
 
 pytestmark = [pytest.mark.cluster]
 
@@ -29,16 +29,11 @@ PARTITION_OF_THE_DEAD = [
 
 
 def harness_run(d: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], list[dict[str, Any]]]:
-    p = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "register", "--cluster", "local",
-         "--time-limit", "8", "--seed", "3", "--results", d, *args],
-        capture_output=True, text=True, timeout=180, check=False,
-    )
+    r = rundirs.harness_run(d, "--system", "etcd", "--workload", "register", "--cluster", "local",
+                            "--time-limit", "8", "--seed", "3", *args, timeout=180)
     runs = run_dirs(d)
-    assert len(runs) == 1, p.stdout[-2000:] + p.stderr[-3000:]
-    results = json.loads((runs[0] / "results.json").read_text())
-    history = [json.loads(line) for line in (runs[0] / "history.jsonl").read_text().splitlines()]
-    return p, results, history
+    assert len(runs) == 1, r.process.stdout[-2000:] + r.process.stderr[-3000:]
+    return r.process, results_of(runs[0]), history_of(runs[0])
 
 
 def test_a_partition_between_nodes_that_run_nothing_ends_unknown() -> None:
