@@ -7,10 +7,7 @@ Without faults every op is ok or a definite fail, so the final reads must equal 
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,10 +24,10 @@ from harness.op import History, Op
 from harness.report import frames
 from harness.report.stats import OpCounts
 from harness.test import Test as HarnessTest
+from tests import rundirs
 from tests.clusters.conftest import EtcdEnv, recheck
 from tests.real_cluster import require, residue
 
-ENV = {**os.environ, "CI": "true"}
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240)]
 
 # The checker each workload's verdict must include (by its name), proving the workload was really judged.
@@ -42,14 +39,9 @@ MAIN_CHECKER = {
 
 # ------------------------------------------------------------------------------------ whole runs
 def harness_run(tmp_path: Path, workload: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    p = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--system", "etcd", "--cluster", "local", "--workload", workload,
-         "--time-limit", "5", "--seed", "5", "--results", str(tmp_path), *args],
-        check=False, capture_output=True, text=True, env=ENV, timeout=200,
-    )
-    lines = p.stdout.strip().splitlines()
-    run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else tmp_path
-    return p, run_dir
+    r = rundirs.harness_run(tmp_path, "--system", "etcd", "--cluster", "local", "--workload", workload,
+                            "--time-limit", "5", "--seed", "5", *args, timeout=200)
+    return r.process, r.dir
 
 
 def last_ok(history: History, f: str) -> Any:
@@ -104,7 +96,7 @@ def test_every_workload_is_valid_on_etcd_without_faults(tmp_path: Path, workload
     require("local")
     p, run_dir = harness_run(tmp_path, workload)
     assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
-    results = json.loads((run_dir / "results.json").read_text())
+    results = rundirs.results_of(run_dir)
     try:
         assert results["valid"] is True and results["exit_code"] == 0 and results["errors"] == []
         assert results["run"]["system"] == "etcd" and results["run"]["workload"] == workload
@@ -132,7 +124,7 @@ def test_write_skew_is_refused_by_the_guards(tmp_path: Path) -> None:
     p, run_dir = harness_run(tmp_path, "rw-register", "--seed", "3", "--concurrency", "8", "--rate", "250",
                              "--workload-opt", "shape=write-skew", "--workload-opt", "keys=4")
     assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
-    results = json.loads((run_dir / "results.json").read_text())
+    results = rundirs.results_of(run_dir)
     try:
         elle = {c["checker"]: c for c in results["verdict"]["children"]}["elle"]
         assert results["valid"] is True and elle["valid"] is True, elle["summary"]
@@ -152,7 +144,7 @@ def test_idempotent_retries_after_timeouts_apply_once(tmp_path: Path) -> None:
     p, run_dir = harness_run(tmp_path, "idempotent", "--time-limit", "8", "--seed", "4", "--nemesis", "pause",
                              "--nemesis-interval", "2", "--op-timeout", "1")
     assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
-    results = json.loads((run_dir / "results.json").read_text())
+    results = rundirs.results_of(run_dir)
     try:
         assert results["valid"] is True and results["errors"] == []
         history = History.from_jsonl(run_dir / "history.jsonl")
