@@ -23,6 +23,7 @@ from harness.options import expectation_opts, options_from_test_json, parse_opts
 from harness.plugins import Registry
 
 if TYPE_CHECKING:  # a run's Test is built only for a run's history (run_plan): `harness check FILE` skips it
+    from harness.options import OptionSpec
     from harness.test import Test
 
 
@@ -69,7 +70,7 @@ def run_plan(history_path: str, registry: Registry) -> CheckPlan | None:
     return CheckPlan(checker=checker, test=test, description=description, min_fault_ops=options.min_fault_ops)
 
 
-def _set_opts(specs: Any, raw: Mapping[str, str]) -> list[tuple[str, object]]:
+def _set_opts(specs: Sequence[OptionSpec], raw: Mapping[str, str]) -> list[tuple[str, object]]:
     names = {s.name for s in specs}
     return [(k, v) for k, v in raw.items() if k in names]
 

@@ -163,7 +163,7 @@ class _Signals:
     def __init__(self) -> None:
         self.count = 0
         self.healing = False
-        self._old: dict[int, Any] = {}
+        self._old: dict[int, signal._HANDLER] = {}  # typeshed's name for what signal.signal returns
 
     def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():

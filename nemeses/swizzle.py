@@ -14,8 +14,9 @@ Options: `clog-seconds` (spread of cuts and of restores, default 3).
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
@@ -41,7 +42,7 @@ START, STOP = "start-clog", "stop-clog"
 FS = frozenset({START, STOP})
 
 
-def restore_order(cut: Sequence[str], rng: Any) -> list[str]:
+def restore_order(cut: Sequence[str], rng: random.Random) -> list[str]:
     """A random order of `cut` different from `cut` itself whenever more than one order exists."""
     order = list(cut)
     if len(order) < 2:
@@ -82,7 +83,7 @@ class SwizzleClog:
             self.chains.delete_rule(test, holder, rule)
         self.clogged.remove(x)
 
-    def _one_by_one(self, test: Test, nodes: list[str], seconds: float, fn: Any) -> list[float]:
+    def _one_by_one(self, test: Test, nodes: list[str], seconds: float, fn: Callable[[Test, str], None]) -> list[float]:
         t0 = time.monotonic()
         step = seconds / len(nodes) if nodes else 0.0
         at = []

@@ -59,7 +59,7 @@ class RetryingRequests(g.Gen):
         self.max_retries = max_retries
         self.make = make
 
-    def op(self, test: Test, ctx: Context) -> Any:
+    def op(self, test: Test, ctx: Context) -> g.OpResult:
         if self.state.due:
             template = {"f": "request", "value": self.state.due[0]}
         elif self.fresh:
@@ -71,7 +71,7 @@ class RetryingRequests(g.Gen):
             return None
         return r[0], self
 
-    def update(self, test: Test, ctx: Context, event: object) -> Any:
+    def update(self, test: Test, ctx: Context, event: object) -> g.GenLike:
         if not isinstance(event, Op) or event.f != "request" or not isinstance(event.value, dict):
             return self
         key = str(event.value.get("key"))
