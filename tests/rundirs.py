@@ -1,5 +1,6 @@
 """Where a run wrote its files under a --results directory, and the one way tests run `harness run` as a user
-would (`harness_run`: a subprocess, its output captured, its run directory found).
+would (`harness_run`: a subprocess, its output captured, its run directory found; `sigkilled_run`: one killed with
+SIGKILL mid-workload, for `harness cleanup` to clear up).
 
 A run writes `<results>/<test name>/<run id>/`; beside it are `latest` links (`<results>/latest`, `<results>/<test
 name>/latest`), and an invalid run also holds copies of some files (its `bundle/`, `minimal/`). A test asking for
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,3 +78,43 @@ def harness_run(results: Path | str, *args: str, timeout: float = 300,
     lines = p.stdout.strip().splitlines()
     run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else Path(results)
     return Run(p, run_dir)
+
+
+@dataclass(frozen=True)
+class KilledRun:
+    """A `harness run` SIGKILLed mid-workload: its run id, its --results directory, and the environment (a state
+    directory of its own) under which `harness cleanup` finds its ledger and no other run's."""
+
+    run_id: str
+    results: Path
+    env: dict[str, str]
+
+
+def _history_has_ops(history: Path) -> bool:
+    return history.stat().st_size > 1000
+
+
+def sigkilled_run(root: Path, *args: str, within: float = 90,
+                  started: Callable[[Path], bool] = _history_has_ops) -> KilledRun:
+    """`harness run --results ROOT/results ARGS...` with its ledger under ROOT/state, SIGKILLed (its whole
+    session) once `started` holds for its history.jsonl; AssertionError if the run ends first or `within` s pass."""
+    env = {**ENV, "HARNESS_STATE_DIR": str(root / "state")}
+    results = root / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--results", str(results), *args],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + within
+        while not any(started(h) for h in results.glob("*/*/history.jsonl")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never got under way"
+            time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    [ledger] = list((root / "state" / "ledger").glob("*.jsonl"))
+    return KilledRun(ledger.name.removesuffix(".jsonl"), results, env)
+
+
+def harness_cleanup(env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m harness cleanup` under `env` (a KilledRun's), never raising on its exit code."""
+    return subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)

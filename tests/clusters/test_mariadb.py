@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -213,25 +211,12 @@ def test_cleanup_after_sigkill_of_the_harness_stops_mariadb() -> None:
     with tempfile.TemporaryDirectory(prefix="mariadb-kill9-") as d:
         root = Path(d)
         root.chmod(0o755)  # the node workdirs live under the state directory, and mariadbd runs as mysql
-        env = {**ENV, "HARNESS_STATE_DIR": str(root / "state")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", "run", "--system", "mariadb", "--cluster", "local", "--nodes", "1",
-             "--workload", "list-append", "--time-limit", "60", "--results", str(root / "results")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while not any('"type":"ok"' in h.read_text() for h in (root / "results").glob("*/*/history.jsonl")):
-                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never served an op"
-                time.sleep(0.3)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        [ledger] = list((root / "state" / "ledger").glob("*.jsonl"))
-        run_id = ledger.name.removesuffix(".jsonl")
+        killed = rundirs.sigkilled_run(root, "--system", "mariadb", "--cluster", "local", "--nodes", "1",
+                                       "--workload", "list-append", "--time-limit", "60", within=120,
+                                       started=lambda h: '"type":"ok"' in h.read_text())
+        run_id = killed.run_id
         assert residue([run_id]), "the killed run left nothing to clean up? (the test would prove nothing)"
-        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
-                           timeout=120, check=False)
+        c = rundirs.harness_cleanup(killed.env)
         assert c.returncode == 0, c.stderr
         assert not residue([run_id]), c.stderr
     assert not list(Path("/tmp").glob("harness-mariadb-*")), "a socket file outlived the run"

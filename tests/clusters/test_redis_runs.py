@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,7 @@ import pytest
 from harness.checker import FailureClass
 from tests import rundirs
 from tests.real_cluster import assert_clean, residue
-from tests.rundirs import ENV, history_of, results_of, say
+from tests.rundirs import history_of, results_of, say
 
 WORKLOADS = ("register", "set", "list-append", "counter", "unique-ids", "idempotent")
 FAST_FAILOVER = ("--system-opt", "down_after_ms=1000", "--system-opt", "failover_timeout_ms=3000")
@@ -189,25 +186,12 @@ def test_cleanup_after_sigkill_stops_every_daemon_and_rescues_the_logs() -> None
     nothing of the run on the machine."""
     with tempfile.TemporaryDirectory(prefix="redis-kill9-") as d:
         root = Path(d)
-        env = {**ENV, "HARNESS_STATE_DIR": str(root / "state")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", "run", "--system", "redis", "--cluster", "local", "--workload", "set",
-             "--time-limit", "60", "--results", str(root / "results")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 90
-            while not any(h.stat().st_size > 1000 for h in (root / "results").glob("*/*/history.jsonl")):
-                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never started"
-                time.sleep(0.3)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        [ledger] = list((root / "state" / "ledger").glob("*.jsonl"))
-        run_id = ledger.name.removesuffix(".jsonl")
+        killed = rundirs.sigkilled_run(root, "--system", "redis", "--cluster", "local", "--workload", "set",
+                                       "--time-limit", "60")
+        run_id = killed.run_id
         daemons = [x for x in residue([run_id]) if x.startswith("process ") and "redis-server" in x]
         assert len(daemons) == 6, f"the killed run should have left 3 redis-servers and 3 Sentinels: {daemons}"
-        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
-                           timeout=120, check=False)
+        c = rundirs.harness_cleanup(killed.env)
         assert c.returncode == 0, c.stderr
         assert "could not remove" not in c.stderr
         left = residue([run_id])
