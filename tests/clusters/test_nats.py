@@ -7,23 +7,18 @@ once with a pinned seed (docs/nats.md says what it shows and why)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.checker import FailureClass
+from tests import rundirs
 from tests.real_cluster import residue, skip_reason
-from tests.rundirs import run_dirs
+from tests.rundirs import history_of, results_of, run_dirs, say
 
-ENV = {**os.environ, "CI": "true"}
 WORKLOADS = ("stream", "queue")
 # More workers and a short op timeout: a fault window is then full of answers (fails, timeouts), not of waiting.
 BUSY = ("--concurrency", "10", "--op-timeout", "1.5")
@@ -36,23 +31,9 @@ def harness_run(tmp_path: Path, *args: str, cluster: str = "local",
     reason = skip_reason(cluster, "nats")
     if reason:
         pytest.skip(reason)
-    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", "nats", "--cluster", cluster,
-                        "--results", str(tmp_path), *args],
-                       check=False, capture_output=True, text=True, env=ENV, timeout=timeout)
+    p = rundirs.harness_run(tmp_path, "--system", "nats", "--cluster", cluster, *args, timeout=timeout).process
     runs = run_dirs(tmp_path)
     return p, runs[0] if runs else None
-
-
-def say(p: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
-
-
-def results_of(run_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((run_dir / "results.json").read_text()))
-
-
-def history_of(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines() if line.strip()]
 
 
 def verdicts(v: dict[str, Any]) -> list[dict[str, Any]]:
@@ -131,25 +112,12 @@ def test_cleanup_after_sigkill_stops_every_server() -> None:
         pytest.skip(reason)
     with tempfile.TemporaryDirectory(prefix="nats-kill9-") as d:
         root = Path(d)
-        env = {**ENV, "HARNESS_STATE_DIR": str(root / "state")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", "run", "--system", "nats", "--cluster", "local", "--workload", "stream",
-             "--time-limit", "60", "--results", str(root / "results")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 90
-            while not any(h.stat().st_size > 1000 for h in (root / "results").glob("*/*/history.jsonl")):
-                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never started"
-                time.sleep(0.3)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        [ledger] = list((root / "state" / "ledger").glob("*.jsonl"))
-        run_id = ledger.name.removesuffix(".jsonl")
+        killed = rundirs.sigkilled_run(root, "--system", "nats", "--cluster", "local", "--workload", "stream",
+                                       "--time-limit", "60")
+        run_id = killed.run_id
         servers = [x for x in residue([run_id]) if x.startswith("process ") and "nats-server" in x]
         assert len(servers) == 3, f"the killed run should have left 3 nats-servers: {servers}"
-        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
-                           timeout=120, check=False)
+        c = rundirs.harness_cleanup(killed.env)
         assert c.returncode == 0, c.stderr
         assert not residue([run_id]), residue([run_id])
 

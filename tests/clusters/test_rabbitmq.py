@@ -7,23 +7,20 @@ minutes to build on a clean machine) and `harness cleanup` after a SIGKILLed run
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import rundirs
 from tests.real_cluster import residue
 from tests.real_cluster import skip_reason as provider_skip
+from tests.rundirs import history_of, results_of, say
 
-ENV = {**os.environ, "CI": "true"}
 WORKLOADS = ("queue",)
 PRIMARIES = ("--nemesis", "partition", "--nemesis-opt", "partition-grudge=primaries")
 MIRRORED_LOSS_SEED = 18  # see test_mirrored_queue_loses_confirmed_messages_where_quorum_keeps_them
@@ -51,26 +48,9 @@ def _needs_rabbitmq() -> None:
 
 def harness_run(tmp_path: Path, *args: str, cluster: str = "local",
                 timeout: float = 600) -> tuple[subprocess.CompletedProcess[str], Path]:
-    p = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--system", "rabbitmq", "--cluster", cluster, "--workload", "queue",
-         "--results", str(tmp_path), *args],
-        check=False, capture_output=True, text=True, env=ENV, timeout=timeout,
-    )
-    lines = p.stdout.strip().splitlines()
-    run_dir = Path(lines[-1].split("\t")[0]) if lines and "\t" in lines[-1] else tmp_path
-    return p, run_dir
-
-
-def say(p: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
-
-
-def results_of(run_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((run_dir / "results.json").read_text()))
-
-
-def history_of(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines() if line.strip()]
+    r = rundirs.harness_run(tmp_path, "--system", "rabbitmq", "--cluster", cluster, "--workload", "queue", *args,
+                            timeout=timeout)
+    return r.process, r.dir
 
 
 def left_behind(run_id: str) -> list[str]:
@@ -199,24 +179,11 @@ def test_cleanup_after_sigkill_stops_every_broker_and_epmd() -> None:
     `harness cleanup` kills them from the ledger and leaves nothing of the run on the machine."""
     with tempfile.TemporaryDirectory(prefix="rabbitmq-kill9-") as d:
         root = Path(d)
-        env = {**ENV, "HARNESS_STATE_DIR": str(root / "state")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", "run", "--system", "rabbitmq", "--cluster", "local", "--workload",
-             "queue", "--time-limit", "60", "--results", str(root / "results")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 180
-            while not any(h.stat().st_size > 1000 for h in (root / "results").glob("*/*/history.jsonl")):
-                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never started"
-                time.sleep(0.3)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        [ledger] = list((root / "state" / "ledger").glob("*.jsonl"))
-        run_id = ledger.name.removesuffix(".jsonl")
+        killed = rundirs.sigkilled_run(root, "--system", "rabbitmq", "--cluster", "local", "--workload", "queue",
+                                       "--time-limit", "60", within=180)
+        run_id = killed.run_id
         before = left_behind(run_id)
-        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
-                           timeout=120, check=False)
+        c = rundirs.harness_cleanup(killed.env)
         assert sum("beam.smp" in x for x in before) == 3 and sum("epmd" in x for x in before) == 3, before
         assert c.returncode == 0, c.stderr
         left = left_behind(run_id)
