@@ -4,10 +4,7 @@ a whole `harness run --nemesis disk` on the register workload ends with a verdic
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import pytest
@@ -19,7 +16,7 @@ from harness.options import RunOptions
 from harness.plugins import Registry
 from nemeses.disk import HasDataFiles
 from tests.real_cluster import etcd_status, invoke, running, skip_reason, wait_for
-from tests.rundirs import only_run
+from tests.rundirs import harness_run, history_of, only_run, results_of
 
 pytestmark = [pytest.mark.cluster]
 
@@ -66,16 +63,13 @@ def test_harness_run_register_under_disk_faults_ends_with_a_verdict() -> None:
         pytest.skip(reason)
     # not pytest's tmp_path: concurrent pytest sessions on this machine prune each other's base temp dirs
     with tempfile.TemporaryDirectory(prefix="disk-etcd-run-") as d:
-        p = subprocess.run(
-            [sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "register", "--nemesis", "disk",
-             "--cluster", "local", "--time-limit", "8", "--nemesis-interval", "2", "--seed", "1", "--results", d],
-            capture_output=True, text=True, timeout=120, check=False,
-        )
+        p = harness_run(d, "--system", "etcd", "--workload", "register", "--nemesis", "disk", "--cluster", "local",
+                        "--time-limit", "8", "--nemesis-interval", "2", "--seed", "1", timeout=120).process
         out = p.stdout[-3000:] + p.stderr[-3000:]
         assert "Traceback" not in out, out
         run = only_run(d)
-        results = json.loads((run / "results.json").read_text())
-        history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+        results = results_of(run)
+        history = history_of(run)
         report = (run / "report.html").read_text()
     assert results["valid"] in (True, False, "unknown"), results
     assert results["errors"] == [], results

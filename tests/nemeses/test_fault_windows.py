@@ -9,15 +9,12 @@ which on two loaded cores took half of a 4 s window. The 60 s table of bench/fau
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
 
 import pytest
 
 from tests.real_cluster import skip_reason
-from tests.rundirs import only_run
+from tests.rundirs import harness_run, only_run, results_of
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -30,16 +27,12 @@ def test_clients_keep_invoking_through_every_partition() -> None:
     if reason:
         pytest.skip(reason)
     with tempfile.TemporaryDirectory(prefix="fault-windows-") as d:
-        p = subprocess.run(
-            [sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "register", "--cluster",
-             "local", "--nemesis", "partition", "--nemesis-opt", "partition-grudge=majority", "--time-limit", "24",
-             "--op-timeout", str(OP_TIMEOUT), "--seed", "2", "--results", d],
-            capture_output=True, text=True, timeout=300, check=False,
-        )
+        p = harness_run(d, "--system", "etcd", "--workload", "register", "--cluster", "local", "--nemesis",
+                        "partition", "--nemesis-opt", "partition-grudge=majority", "--time-limit", "24",
+                        "--op-timeout", str(OP_TIMEOUT), "--seed", "2", timeout=300).process
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
         assert "fault windows" in p.stderr, p.stderr[-2000:]  # the console shows the coverage table
-        results_path = only_run(d) / "results.json"
-        results = json.loads(results_path.read_text())
+        results = results_of(only_run(d))
     cov = results["coverage"]
     windows = cov["windows"]
     assert len(windows) == 2, windows  # 24 s: two whole faults of 4 s, each followed by calm
