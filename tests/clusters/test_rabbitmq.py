@@ -139,7 +139,7 @@ def queue_details(results: dict[str, Any]) -> dict[str, Any]:
 def test_mirrored_queue_loses_confirmed_messages_where_quorum_keeps_them(tmp_path: Path, handling: str) -> None:
     """Issue 20's must-show, on a pinned seed: 60 s, partitions that cut the queue's master (leader) off from the
     other nodes. A classic queue mirrored to every node keeps a master on each side of the partition. With
-    partition_handling=ignore both serve the same backlog: confirmed messages delivered twice (two of two runs).
+    partition_handling=ignore both serve the same backlog: confirmed messages delivered twice (three of three runs).
     With autoheal the losing side restarts at the heal and its confirmed messages are thrown away: lost (56, 64
     and 467 in three of four runs; in the fourth the queue stayed unavailable after the heal, no drain succeeded, and
     only duplicates could be judged). A quorum queue under the same schedule and the same partition handling:
