@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,7 +21,7 @@ from harness.evidence import evidence_of
 from harness.test import Test as HTest
 from nemeses.clock import KIND, LIBFAKETIME, ClockSkewable
 from tests.real_cluster import invoke, running, skip_reason
-from tests.rundirs import only_run
+from tests.rundirs import harness_run, history_of, only_run, results_of
 
 pytestmark = [pytest.mark.cluster]
 BIN = "/usr/lib/postgresql/15/bin"
@@ -149,18 +147,14 @@ def test_harness_run_bank_under_clock_skew_ends_with_a_verdict(scripted: bool) -
             scenario = Path(d) / "clock.json"
             scenario.write_text(json.dumps(SCENARIO))
             extra = ["--system-opt", "replication=async", "--nemesis-opt", f"schedule={scenario}"]
-        p = subprocess.run(
-            [sys.executable, "-m", "harness", "run", "--system", "postgres", "--workload", "bank", "--nemesis", "clock",
-             "--cluster", "local", "--time-limit", "8", "--nemesis-interval", "2", "--seed", "1", "--results", d,
-             *extra],
-            capture_output=True, text=True, timeout=120, check=False,
-        )
+        p = harness_run(d, "--system", "postgres", "--workload", "bank", "--nemesis", "clock", "--cluster", "local",
+                        "--time-limit", "8", "--nemesis-interval", "2", "--seed", "1", *extra, timeout=120).process
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
         run = only_run(d)
-        results = json.loads((run / "results.json").read_text())
+        results = results_of(run)
         assert results["valid"] is True and results["errors"] == [], results
         assert results["coverage"]["windows"] and results["coverage"]["untested"] == []
-        history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+        history = history_of(run)
     clock = [o for o in history if o["process"] == "nemesis" and o["type"] == "info"]
     assert all("error" not in o for o in clock), [o for o in clock if "error" in o]
     fs = [o["f"] for o in clock]

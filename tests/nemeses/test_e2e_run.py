@@ -3,16 +3,13 @@ on the register workload, with the nemesis ops (and what they did) in history.js
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.real_cluster import skip_reason
-from tests.rundirs import run_dirs
+from tests.rundirs import harness_run, history_of, results_of, run_dirs
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -27,16 +24,13 @@ def test_partition_kill_pause_run_ends_valid() -> None:
 
 
 def _run_and_check(tmp_path: Path) -> None:
-    p = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "register", "--cluster", "local",
-         "--nemesis", "partition,kill,pause", "--time-limit", "60", "--seed", "11", "--results", str(tmp_path)],
-        capture_output=True, text=True, timeout=400, check=False,
-    )
+    p = harness_run(tmp_path, "--system", "etcd", "--workload", "register", "--cluster", "local",
+                    "--nemesis", "partition,kill,pause", "--time-limit", "60", "--seed", "11", timeout=400).process
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     runs = run_dirs(tmp_path)
     assert len(runs) == 1, sorted(str(x) for x in tmp_path.rglob("*"))[:20]
     run = runs[0]
-    results = json.loads((run / "results.json").read_text())
+    results = results_of(run)
     assert results["valid"] is True and results["errors"] == []
     # every fault window was exercised: clients kept invoking (a killed or paused majority makes ops time out,
     # so no stretch without an invocation is longer than the op timeout and a second)
@@ -44,7 +38,7 @@ def _run_and_check(tmp_path: Path) -> None:
     assert {w["package"] for w in windows} == {"partition", "kill", "pause"}, windows
     assert results["coverage"]["untested"] == []
     assert all(w["longest_gap_s"] <= 5.0 + 1 for w in windows), windows
-    done = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    done = history_of(run)
     nemesis = [o for o in done if o["process"] == "nemesis" and o["type"] == "info"]
     assert all("error" not in o for o in nemesis), [o for o in nemesis if "error" in o]
     fs = {o["f"] for o in nemesis}
