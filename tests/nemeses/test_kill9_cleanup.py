@@ -6,20 +6,24 @@ the killed harness never collected, are copied into the run directory before the
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from clusters.local.network import names_for
 from tests.real_cluster import skip_reason
+from tests.rundirs import harness_cleanup, sigkilled_run
 
 pytestmark = [pytest.mark.cluster]
+
+
+def _partitioned_and_paused(history: Path) -> bool:
+    """The scenario's partition and pause have both begun (their nemesis ops are in the history)."""
+    done = {o["f"] for o in map(json.loads, history.read_text().splitlines())
+            if o["process"] == "nemesis" and o["type"] == "info"}
+    return {"start-partition", "pause"} <= done
 
 
 def test_cleanup_after_sigkill_heals_the_faults() -> None:
@@ -33,34 +37,15 @@ def test_cleanup_after_sigkill_heals_the_faults() -> None:
             {"at": 1, "f": "start-partition", "value": "one"},
             {"at": 1.5, "f": "pause", "value": ["n2"]},
         ]))
-        env = {**os.environ, "HARNESS_STATE_DIR": str(root / "state")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", "run", "--system", "etcd", "--cluster", "local",
-             "--nemesis", "partition,pause", "--nemesis-opt", f"schedule={scenario}", "--time-limit", "60",
-             "--results", str(root / "results")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 90
-            done: set[str] = set()
-            while done != {"start-partition", "pause"}:
-                assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never paused"
-                time.sleep(0.3)
-                for h in (root / "results").glob("*/*/history.jsonl"):
-                    for line in h.read_text().splitlines():
-                        o = json.loads(line)
-                        if o["process"] == "nemesis" and o["type"] == "info":
-                            done.add(o["f"])
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        killed = sigkilled_run(root, "--system", "etcd", "--cluster", "local", "--nemesis", "partition,pause",
+                               "--nemesis-opt", f"schedule={scenario}", "--time-limit", "60",
+                               started=_partitioned_and_paused)
         ledgers = list((root / "state" / "ledger").glob("*.jsonl"))
         assert len(ledgers) == 1
         kinds = {json.loads(x).get("kind") for x in ledgers[0].read_text().splitlines()}
         assert {"nemesis-iptables", "nemesis-pause"} <= kinds
 
-        c = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env, capture_output=True, text=True,
-                           timeout=120, check=False)
+        c = harness_cleanup(killed.env)
         assert c.returncode == 0, c.stderr
         assert "could not remove" not in c.stderr
         assert "removed nemesis-iptables" in c.stderr and "removed nemesis-pause" in c.stderr
