@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from harness.errors import BadInput
 
@@ -67,6 +70,22 @@ def parse_opts(owner: str, specs: Sequence[OptionSpec], raw: Mapping[str, str]) 
     if conf:
         out[CONF] = MappingProxyType(conf)
     return MappingProxyType(out)
+
+
+def filled(specs: Sequence[OptionSpec], opts: Mapping[str, object]) -> dict[str, object]:
+    """A plugin's parsed options (`parse_opts`) with the specs' defaults for any that a test built by hand (a unit
+    test, `bare_test`) left out: the specs stay the one place a default lives."""
+    return {**{s.name: s.default for s in specs}, **opts}
+
+
+Record = TypeVar("Record", bound="DataclassInstance")
+
+
+def typed_options(record: type[Record], specs: Sequence[OptionSpec], opts: Mapping[str, object]) -> Record:
+    """A plugin's options as its one typed record: `record` is a dataclass whose fields are named as the specs
+    (each spec's `parse` has already given its value its type); defaults come from the specs (`filled`)."""
+    values = filled(specs, opts)
+    return record(**{f.name: values[f.name] for f in fields(record)})
 
 
 CONF = "conf"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clusters import lazyfs
 from clusters.daemon import daemon_pids, signal_daemon, start_daemon, stop_daemon
@@ -23,6 +23,7 @@ from harness.control import NotYet, Remote, on_all, retry_until
 from harness.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
+    from clusters.etcd.options import EtcdOptions
     from harness.test import Test
 
 CLIENT_PORT = 2379
@@ -31,14 +32,14 @@ _DATA_FILES = 'for f in "$1"/wal/*.wal "$1"/snap/*.snap; do [ -f "$f" ] && echo 
 
 
 class EtcdDB:
-    """etcd members on every node of the test. Options: binary, version, heartbeat_ms, election_ms."""
+    """etcd members on every node of the test, with the options of `clusters.etcd.options`."""
 
-    def __init__(self, opts: Mapping[str, Any]) -> None:
-        self.binary = str(opts.get("binary") or "etcd")
-        self.version = str(opts.get("version") or "")
-        self.heartbeat_ms = int(opts.get("heartbeat_ms", 100))
-        self.election_ms = int(opts.get("election_ms", 1000))
-        self.conf: Mapping[str, str] = dict(opts.get("conf") or {})  # conf.KEY=VALUE: --KEY=VALUE flags
+    def __init__(self, opts: EtcdOptions) -> None:
+        self.binary = opts.binary
+        self.version = opts.version
+        self.heartbeat_ms = opts.heartbeat_ms
+        self.election_ms = opts.election_ms
+        self.conf: Mapping[str, str] = opts.conf  # conf.KEY=VALUE: --KEY=VALUE flags
         self._versions: dict[str, str] = {}  # node -> version its binary reports
 
     # paths ---------------------------------------------------------------------------------------

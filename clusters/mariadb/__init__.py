@@ -34,7 +34,7 @@ from clusters.mariadb.client import ISOLATION, WORKLOADS, MariaDBClient
 from clusters.mariadb.db import PORT, MariaDB
 from harness.db import Isolation
 from harness.errors import BadInput
-from harness.options import CONF, OptionSpec, conf_spec, parse_bool
+from harness.options import CONF, OptionSpec, conf_spec, filled, parse_bool
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -113,7 +113,7 @@ class MariaDBSystem:
     )
 
     def options(self, test: Test) -> MariaDBOptions:
-        return MariaDBOptions.of(test.system_opts or {s.name: s.default for s in self.option_specs}, test.nodes)
+        return MariaDBOptions.of(filled(self.option_specs, test.system_opts), test.nodes)
 
     def db(self, test: Test) -> MariaDB:
         return MariaDB(self.options(test), test.nodes, password=test.secrets.password("mariadb"))

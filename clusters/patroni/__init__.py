@@ -37,7 +37,7 @@ from clusters.postgres.client import ISOLATION, WORKLOADS, PostgresClient
 from clusters.postgres.db import PORT
 from harness.db import Isolation
 from harness.errors import BadInput
-from harness.options import OptionSpec, conf_spec, parse_bool
+from harness.options import OptionSpec, conf_spec, filled, parse_bool
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -108,9 +108,7 @@ class PatroniSystem:
     )
 
     def options(self, test: Test) -> PatroniOptions:
-        values = {s.name: s.default for s in self.option_specs}
-        values.update(dict(test.system_opts or {}))  # already parsed and typed by the build
-        return PatroniOptions.of(values)
+        return PatroniOptions.of(filled(self.option_specs, test.system_opts))
 
     def db(self, test: Test) -> PatroniDB:
         return PatroniDB(self.options(test), test.nodes, password=test.secrets.password("postgres"),

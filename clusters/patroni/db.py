@@ -47,9 +47,11 @@ from clusters.daemon import (
     stop_daemon,
 )
 from clusters.etcd.db import CLIENT_PORT, EtcdDB
+from clusters.etcd.options import EtcdOptions
 from clusters.etcd.gateway import EtcdError, Gateway
 from clusters.postgres.auth import allowed_addresses, hba, write_private
 from clusters.postgres.db import USER, PostgresDB
+from clusters.postgres.options import PostgresOptions
 from harness.control import NotYet, Remote, retry_until
 from harness.errors import BadInput, ClusterError, TimedOut
 
@@ -74,11 +76,12 @@ class PatroniDB:
         # Pre-vote (etcd 3.5's default, off in 3.4): a member that was cut off does not depose the DCS's leader
         # when it rejoins with a higher term. Without it every heal costs an etcd election, which outlasts
         # retry_timeout and makes the new Patroni leader demote itself for no fault of its own.
-        self.etcd = EtcdDB({"conf": {"pre-vote": "true"}})
+        self.etcd = EtcdDB(EtcdOptions.of({"conf": {"pre-vote": "true"}}))
         # The postgres system's DB as a library of what does not depend on who starts Postgres (see the module
         # docstring); its own setup, start and topology are not used ("async" only satisfies its constructor).
-        self.pg = PostgresDB({"bindir": opts.bindir, "port": opts.port, "fsync": opts.fsync, "conf": opts.conf,
-                              "replication": "async" if len(nodes) > 1 else "none"}, nodes, password=password)
+        self.pg = PostgresDB(PostgresOptions.of({
+            "bindir": opts.bindir, "port": opts.port, "fsync": opts.fsync, "conf": opts.conf,
+            "replication": "async" if len(nodes) > 1 else "none"}), nodes, password=password)
         self._password = password
         self._api_password = api_password
 

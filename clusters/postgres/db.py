@@ -50,6 +50,7 @@ from harness.control import NotYet, Remote, on_all, retry_until
 from harness.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
+    from clusters.postgres.options import PostgresOptions
     from harness.test import Test
     from psycopg.rows import TupleRow
 
@@ -78,16 +79,16 @@ def topology(replication: str, nodes: Sequence[str]) -> str:
 
 
 class PostgresDB:
-    """Postgres 15 on the test's nodes. Options: bindir, replication (auto | none | async | sync), port, fsync,
-    allow (further networks that may connect); `password` is the superuser's, the run's own."""
+    """Postgres 15 on the test's nodes, with the options of `clusters.postgres.options`; `password` is the
+    superuser's, the run's own."""
 
-    def __init__(self, opts: Mapping[str, Any], nodes: Sequence[str], *, password: str) -> None:
-        self.bindir = str(opts.get("bindir") or "/usr/lib/postgresql/15/bin")
-        self.replication = topology(str(opts.get("replication") or "auto"), nodes)
-        self.port = int(opts.get("port", PORT))
-        self.fsync = bool(opts.get("fsync", True))
-        self.allow: tuple[Network, ...] = tuple(opts.get("allow") or ())
-        self.conf: Mapping[str, str] = dict(opts.get("conf") or {})  # conf.KEY=VALUE: server settings
+    def __init__(self, opts: PostgresOptions, nodes: Sequence[str], *, password: str) -> None:
+        self.bindir = opts.bindir
+        self.replication = topology(opts.replication, nodes)
+        self.port = opts.port
+        self.fsync = opts.fsync
+        self.allow: tuple[Network, ...] = opts.allow
+        self.conf: Mapping[str, str] = opts.conf  # conf.KEY=VALUE: server settings
         self.password = password
         self.primary = nodes[0]
         self.faketime: dict[str, dict[str, str]] = {}  # node -> libfaketime environment its postgres runs with

@@ -41,7 +41,7 @@ from clusters.redis.client import RedisClient
 from clusters.redis.workloads import WORKLOADS
 from harness.db import Isolation
 from harness.errors import BadInput
-from harness.options import OptionSpec, conf_spec
+from harness.options import OptionSpec, conf_spec, filled
 
 if TYPE_CHECKING:
     from clusters.redis.db import RedisDB
@@ -107,8 +107,7 @@ class RedisSystem:
     )
 
     def options(self, test: Test) -> RedisOptions:
-        defaults = {s.name: s.default for s in self.option_specs}
-        return RedisOptions.of({**defaults, **dict(test.system_opts or {})}, test.nodes)
+        return RedisOptions.of(filled(self.option_specs, test.system_opts), test.nodes)
 
     def db(self, test: Test) -> RedisDB:
         from clusters.redis.db import RedisDB

@@ -19,6 +19,7 @@ import pytest
 
 from clusters.postgres.client import PostgresClient
 from clusters.postgres.db import PostgresDB
+from clusters.postgres.options import PostgresOptions
 from harness.errors import BadInput
 from harness.op import Op
 from harness.test import Test as HarnessTest
@@ -175,12 +176,15 @@ def test_sync_commit_waits_for_a_standby_and_a_lost_commit_is_info(pg: PgEnv) ->
 
 def test_sync_replication_needs_two_nodes() -> None:
     with pytest.raises(BadInput, match="needs at least 2 nodes"):
-        PostgresDB({"replication": "sync"}, ("n1",), password="x")
+        PostgresDB(PostgresOptions.of({"replication": "sync"}), ("n1",), password="x")
 
 
 def test_replication_follows_the_node_count_and_never_leaves_a_node_idle() -> None:
-    assert PostgresDB({}, ("n1",), password="x").replication == "none"
-    assert PostgresDB({"replication": "auto"}, ("n1", "n2", "n3"), password="x").replication == "sync"
-    assert PostgresDB({"replication": "async"}, ("n1", "n2"), password="x").replication == "async"
+    assert PostgresDB(PostgresOptions.of({}), ("n1",), password="x").replication == "none"
+    def replication(asked: str, nodes: tuple[str, ...]) -> str:
+        return PostgresDB(PostgresOptions.of({"replication": asked}), nodes, password="x").replication
+
+    assert replication("auto", ("n1", "n2", "n3")) == "sync"
+    assert replication("async", ("n1", "n2")) == "async"
     with pytest.raises(BadInput, match="replication=none runs on one node, and n2, n3 would run nothing"):
-        PostgresDB({"replication": "none"}, ("n1", "n2", "n3"), password="x")
+        PostgresDB(PostgresOptions.of({"replication": "none"}), ("n1", "n2", "n3"), password="x")
