@@ -7,11 +7,13 @@ first fault as a baseline). A window in which fewer than `min_ops` client ops co
 then proves nothing about that fault, and the runner makes the verdict unknown. Pure functions of a history;
 does not own rendering (harness.report) nor verdicts (harness.runner caps them).
 
-A window runs from the first op of a start f of a package (its invocation) to the completion of the stop f that
-healed it; a start while the package's fault is in place does not open a second window, a stop with none in
-place is ignored, and a window still open at the end of the history ends there, unhealed. A client op belongs to
-the window its invocation falls in; "completed" means it got a completion (ok, fail or info, a timeout
-included: the system was asked and the client moved on).
+A window is the time the fault was surely in place: from the completion of the first start op of a package (a
+partition of nine ssh hosts may take seconds to put in place, and ops before it was in place did not meet it)
+to the invocation of the stop op that healed it; a start whose completion never came counts from its invocation,
+a start while the package's fault is in place does not open a second window, a stop with none in place is
+ignored, and a window still open at the end of the history ends there, unhealed. A client op belongs to the
+window its invocation falls in; "completed" means it got a completion (ok, fail or info, a timeout included: the
+system was asked and the client moved on). The baseline rate is measured before the first fault was invoked.
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ class FaultFamily(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class FaultInterval:
-    """One fault in place: from the first op of a start f (its invocation) to the completion of the stop f
-    that healed it. `healed` is False when the history ended with the fault still in place (end_s is then the
-    end of the history)."""
+    """One fault surely in place: from the completion of its start op to the invocation of the stop op that
+    healed it (`invoked_s`: when the start op was invoked). `healed` is False when the history ended with the
+    fault still in place (end_s is then the end of the history)."""
 
     package: str
     label: str
+    invoked_s: float
     start_s: float
     end_s: float
     healed: bool
@@ -59,41 +62,40 @@ class FaultInterval:
         return self.end_s - self.start_s
 
 
+@dataclass
+class _Opening:
+    invoked_s: float
+    index: int
+    in_place_s: float | None = None  # the start op's completion
+
+
 def fault_intervals(history: History, packages: Sequence[FaultFamily]) -> list[FaultInterval]:
     """Fault intervals of every package, in start order (see the module docstring)."""
     end = max((op.time_ns for op in history), default=0) / 1e9
     starts = {f: p for p in packages for f in p.start_fs}
     stops = {f: p for p in packages for f in p.stop_fs}
-    open_at: dict[str, tuple[float, int]] = {}
-    closing: dict[str, tuple[float, int]] = {}
+    open_at: dict[str, _Opening] = {}
     out: list[FaultInterval] = []
     label = {p.name: p.label or p.name for p in packages}
 
     def close(name: str, t: float, idx: int | None, healed: bool) -> None:
-        s, si = open_at.pop(name)
-        closing.pop(name, None)
-        out.append(FaultInterval(package=name, label=label[name], start_s=s, end_s=max(t, s), healed=healed,
-                                 start_index=si, end_index=idx))
+        o = open_at.pop(name)
+        s = o.invoked_s if o.in_place_s is None else o.in_place_s
+        out.append(FaultInterval(package=name, label=label[name], invoked_s=o.invoked_s, start_s=s,
+                                 end_s=max(t, s), healed=healed, start_index=o.index, end_index=idx))
 
     for op in history.nemesis_ops():
         t = op.time_ns / 1e9
         if op.f in starts:
             name = starts[op.f].name
             if name not in open_at:
-                open_at[name] = (t, op.index)
-        elif op.f in stops:
-            name = stops[op.f].name
-            if name in open_at:
-                if op.type == INVOKE:
-                    closing[name] = (t, op.index)
-                else:
-                    close(name, t, op.index, True)
+                open_at[name] = _Opening(invoked_s=t, index=op.index)
+            elif op.type != INVOKE and open_at[name].in_place_s is None:
+                open_at[name].in_place_s = t
+        elif op.f in stops and op.type == INVOKE and stops[op.f].name in open_at:
+            close(stops[op.f].name, t, op.index, True)
     for name in list(open_at):
-        if name in closing:
-            t, idx = closing[name]  # the heal was invoked but never completed: count it healed at invocation
-            close(name, t, idx, True)
-        else:
-            close(name, end, None, False)
+        close(name, end, None, False)
     out.sort(key=lambda i: (i.start_s, i.package))
     return out
 
@@ -231,7 +233,7 @@ def coverage(history: History, packages: Sequence[FaultFamily], min_ops: int,
     windows = tuple(_window(iv, by_time, spans) for iv in intervals)
     baseline: float | None = None
     if intervals and invokes:
-        first_fault = intervals[0].start_s
+        first_fault = min(iv.invoked_s for iv in intervals)
         before = [t for t, _, _ in invokes if t < first_fault]
         if len(before) >= 2 and first_fault > before[0]:
             baseline = len(before) / (first_fault - before[0])

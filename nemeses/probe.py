@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from harness.test import Test
 
 CONNECT_TIMEOUT_S = 0.5  # a SYN on a healthy link is answered in well under a millisecond; a dropped one never
+RETRY_TIMEOUT_S = 3.0  # for a node on which even open links did not answer in CONNECT_TIMEOUT_S (a loaded host)
 FALLBACK_PORT = 9  # the discard port, closed on every node we know: answered by a reset when the link is open
 WILDCARDS = ("0.0.0.0", "*", "[::]", "::")
 
@@ -130,6 +131,8 @@ class LinkPlan:
 def link_evidence(test: Test, plan: LinkPlan, who: str) -> Evidence:
     """Probe every ordered pair of `plan.nodes` with a TCP connect to a port the target listens on (the discard
     port when it listens on none): judged where a cut is meant (it must time out), for information elsewhere.
+    A time-out proves a cut only if the node's links meant to stay open do connect: from a node where none
+    does, even after a slower second try, the cut links are recorded and not judged.
     The fault acted on nothing when it cut no link, or only links between nodes on which nothing listens."""
     if not plan.cut:
         return Evidence(nothing=f"{who} cut no link (the grudge is empty)")
@@ -137,20 +140,33 @@ def link_evidence(test: Test, plan: LinkPlan, who: str) -> Evidence:
     ports = on_all(plan.nodes, lambda n: listening_ports(test.cluster.remote(n), hosts[n]))
     port = {n: (p[0] if p else FALLBACK_PORT) for n, p in ports.items()}
 
-    def probe(a: str) -> dict[tuple[str, int], str]:
-        return tcp_connects(test.cluster.remote(a), [(hosts[b], port[b]) for b in plan.nodes if b != a])
+    def aims(a: str) -> list[tuple[str, int]]:
+        return [(hosts[b], port[b]) for b in plan.nodes if b != a]
 
-    seen = on_all(plan.nodes, probe)
+    def controls_fail(a: str, seen_a: Mapping[tuple[str, int], str]) -> bool:
+        """Every link from `a` meant to stay open failed to connect too: the probe itself, not the fault, may
+        have run out of time (a loaded host takes longer than CONNECT_TIMEOUT_S just to start the connect)."""
+        opens = [seen_a[(hosts[b], port[b])] for b in plan.nodes if b != a and not plan.handshake_blocked(a, b)]
+        return bool(opens) and not any(o in OPEN for o in opens)
+
+    seen = on_all(plan.nodes, lambda a: tcp_connects(test.cluster.remote(a), aims(a)))
+    slow = [a for a in plan.nodes if controls_fail(a, seen[a])]
+    if slow:  # once more, with time to spare, from the nodes whose open links did not answer either
+        seen.update(on_all(slow, lambda a: tcp_connects(test.cluster.remote(a), aims(a), RETRY_TIMEOUT_S)))
     probes = []
     for a in plan.nodes:
+        unjudged = controls_fail(a, seen[a])
         for b in plan.nodes:
             if a == b:
                 continue
             obs = seen[a][(hosts[b], port[b])]
             aim = f"{b}:{port[b]}" + ("" if ports[b] else " (nothing listens)")
-            if plan.handshake_blocked(a, b):
+            if plan.handshake_blocked(a, b) and not unjudged:
                 probes.append(Probe(node=a, what="tcp connect", target=aim, expected="blocked",
                                     observed=obs, effect=obs in BLOCKED))
+            elif plan.handshake_blocked(a, b):
+                probes.append(Probe(node=a, what="tcp connect", target=aim, expected="blocked",
+                                    observed=f"{obs} (not judged: no open link from {a} answered either)"))
             else:
                 probes.append(Probe(node=a, what="tcp connect", target=aim, expected="open", observed=obs))
     idle = sorted(n for n, p in ports.items() if p == [])  # None: ss could not tell, so not counted idle

@@ -31,38 +31,43 @@ def client_ops(start_ms: int, end_ms: int, every_ms: int, node: str, process: in
 def test_counts_the_client_ops_of_each_window_overall_and_per_node() -> None:
     h = history(
         *client_ops(0, 1000, 10, "n1", 0),  # 100 ops/s before the fault
-        op(1000, "invoke", "nemesis", "start-partition"), op(1050, "info", "nemesis", "start-partition"),
+        op(990, "invoke", "nemesis", "start-partition"), op(1000, "info", "nemesis", "start-partition"),
         *client_ops(1000, 2000, 20, "n1", 0),
         *client_ops(1005, 2000, 100, "n2", 1, "fail"),
         op(2000, "invoke", "nemesis", "stop-partition"), op(2100, "info", "nemesis", "stop-partition"),
         *client_ops(2200, 3000, 10, "n1", 0),
+        op(3000, "invoke", "nemesis", "start-partition"), op(3500, "info", "nemesis", "start-partition"),
+        op(3900, "invoke", "nemesis", "stop-partition"), op(4000, "info", "nemesis", "stop-partition"),
     )
     cov = coverage(h, [PART], 10)
-    (w,) = cov.windows
-    assert (w.interval.start_s, w.interval.end_s, w.interval.healed) == (1.0, 2.1, True)
+    w, late = cov.windows
+    # the fault was surely in place from its start's completion to its stop's invocation
+    assert (w.interval.invoked_s, w.interval.start_s, w.interval.end_s, w.interval.healed) == (0.99, 1.0, 2.0, True)
     assert w.total.invoked == 60 and w.total.ok == 50 and w.total.fail == 10 and w.total.completed == 60
     assert {n: (t.invoked, t.ok, t.fail) for n, t in w.by_node.items()} == {"n1": (50, 50, 0), "n2": (10, 0, 10)}
-    assert cov.baseline_rate == 100.0  # 100 invocations from 0 s to the fault at 1 s
-    assert abs(w.longest_gap_s - 0.12) < 1e-9  # from the last invocation at 1.98 s to the end of the heal
-    assert cov.untested == ()
+    assert cov.baseline_rate == 100.0  # 99 invocations from 0 s to the fault's invocation at 0.99 s
+    assert abs(w.longest_gap_s - 0.02) < 1e-9  # from the last invocation at 1.98 s to the heal's invocation
+    # ops from 2.2 s to 3 s ran while the second fault was being put in place (until 3.5 s): they do not count
+    assert (late.interval.start_s, late.interval.end_s, late.total.invoked) == (3.5, 3.9, 0)
+    assert cov.untested == (late,)
     assert cov.to_json()["windows"][0]["completed"] == 60
 
 
 def test_a_window_with_too_few_completed_ops_is_untested_and_caps_a_valid_verdict() -> None:
     h = history(
         *client_ops(0, 1000, 10, "n1", 0),
-        op(1000, "invoke", "nemesis", "start-partition"), op(1050, "info", "nemesis", "start-partition"),
+        op(990, "invoke", "nemesis", "start-partition"), op(1000, "info", "nemesis", "start-partition"),
         op(1100, "invoke", 0, "read", "n1"),  # one op, then the client hangs until the end of the window
         op(3000, "invoke", "nemesis", "stop-partition"), op(3100, "info", "nemesis", "stop-partition"),
         op(3150, "info", 0, "read", "n1"),
     )
     cov = coverage(h, [PART], 10)
     (w,) = cov.untested
-    assert w.total.invoked == 1 and w.total.completed == 1 and abs(w.longest_gap_s - 2.0) < 1e-9
+    assert w.total.invoked == 1 and w.total.completed == 1 and abs(w.longest_gap_s - 1.9) < 1e-9
     capped = _cap(Verdict(valid=True, checker="x"), [], [], cov)
     assert capped.valid == UNKNOWN
     assert capped.findings[0].kind == "fault-window-untested"
-    assert "fault window untested: partition from 1.0 s to 3.1 s" in capped.findings[0].diagnosis
+    assert "fault window untested: partition from 1.0 s to 3.0 s" in capped.findings[0].diagnosis
     assert _cap(Verdict(valid=False, checker="x"), [], [], cov).valid is False  # invalid stays invalid
     assert coverage(h, [PART], 1).untested == ()  # --min-fault-ops 1: one completed op is enough
 

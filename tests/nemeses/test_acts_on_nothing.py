@@ -69,7 +69,8 @@ def test_a_disk_fault_on_files_without_written_data_ends_unknown() -> None:
     assert p.returncode == 2 and results["valid"] == "unknown", p.stderr[-3000:]
     corrupts = [o for o in history if o["f"] == "corrupt-file" and o["type"] == "info"]
     assert corrupts and all(o["value"]["changes"] == [] for o in corrupts), corrupts
-    findings = results["verdict"]["findings"]
-    assert {f["kind"] for f in findings} == {"fault-acted-on-nothing"}, findings
+    findings = [f for f in results["verdict"]["findings"] if f["kind"] == "fault-acted-on-nothing"]
+    # on a loaded machine a 2 s window may also see too few ops (fault-window-untested): unknown all the same
+    assert {f["kind"] for f in results["verdict"]["findings"]} <= {"fault-acted-on-nothing", "fault-window-untested"}
     assert len(findings) == len(corrupts)
     assert all("holds written data" in f["diagnosis"] and "disk (corrupt-file #" in f["diagnosis"] for f in findings)

@@ -80,3 +80,25 @@ def test_an_empty_grudge_acts_on_nothing() -> None:
         evidence = evidence_of(done)
         assert evidence is not None and not evidence.took_effect
         assert "cut no link" in evidence.nothing
+
+
+def test_a_cut_is_not_judged_from_a_node_whose_open_links_do_not_answer_either() -> None:
+    """n3 sends no TCP handshake at all (a DROP on its own OUTPUT, made here, outside the harness's chains): its
+    connect to n2 times out whether or not the partition cut it, so that time-out proves nothing and is recorded
+    unjudged; n2's own probes, whose open link answers, still show the cut."""
+    with running(("partition",)) as test:
+        n3 = test.cluster.remote("n3")
+        mute = ["OUTPUT", "-p", "tcp", "--syn", "-j", "DROP"]
+        n3.run(["iptables", "-w", "5", "-I", *mute], timeout=30)
+        try:
+            done = invoke(test, "start-partition", {"n2": ["n3"]})
+        finally:
+            n3.run(["iptables", "-w", "5", "-D", *mute], timeout=30)
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect, evidence
+        by_pair = {(p.node, p.target.split(":")[0]): p for p in evidence.probes}
+        unjudged = by_pair[("n3", "n2")]
+        assert unjudged.effect is None and "not judged: no open link from n3 answered" in unjudged.observed
+        assert by_pair[("n3", "n1")].observed == "timed out"  # the open link that did not answer
+        assert by_pair[("n2", "n3")].effect is True and by_pair[("n2", "n1")].observed == "connected"
+        invoke(test, "stop-partition")

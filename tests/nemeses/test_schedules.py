@@ -43,6 +43,21 @@ def test_periodic_alternates_start_and_stop_at_fixed_times() -> None:
     ]
 
 
+def test_a_fault_that_would_start_late_is_not_started_unless_it_is_healed_by_the_quiet_end() -> None:
+    """Nemesis ops that take 12 s (a partition of nine ssh hosts under load): the stop due at 13 s is invoked at
+    15 s and completes at 27 s, so the second start, due at 23 s, could only start at 27 s and be healed at 37 s,
+    past the end at 35 s (the clients stop there: its window would be untested). On time, it is started."""
+    test = bare_test(options=RunOptions(concurrency=1), concurrency=1)
+
+    def starts(latency_s: float) -> list[int]:
+        gen = periodic([{"f": "start-partition", "value": "one"}, {"f": "stop-partition"}], 10, 3, end=35)
+        h = simulate(g.time_limit(60, g.nemesis(gen)), test=test, concurrency=1, latency_ns=int(latency_s * S))
+        return [o.time_ns // S for o in h if o.type == "invoke" and o.f == "start-partition"]
+
+    assert starts(0.001) == [3, 23]
+    assert starts(12) == [3]
+
+
 def test_periodic_draws_values_from_the_test_rng() -> None:
     gen = periodic([lambda t: {"f": "kill", "value": t.rng.choice(["one", "majority", "all"])}, {"f": "start"}],
                    1, 0)
