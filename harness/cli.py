@@ -224,12 +224,13 @@ def _reproduction_lines(run_dir: str) -> None:
 def _coverage_lines(cov: Coverage) -> str:
     """The fault windows and the client ops in each (harness.coverage.Coverage), for the console."""
     base = f"{cov.baseline_rate:.0f} client ops/s before the first fault" if cov.baseline_rate else "no ops before it"
-    lines = [f"harness: fault windows ({base}; each needs {cov.min_ops} completed client ops):"]
+    lines = [f"harness: fault windows, each while surely in place ({base}; each needs {cov.min_ops} completed "
+             "client ops):"]
     for w in cov.windows:
         iv, t = w.interval, w.total
         mark = "" if w.tested(cov.min_ops) else "  UNTESTED"
         idle = "" if w.longest_idle_s is None else f"  worker idle {w.longest_idle_s:.1f}s"
-        lines.append(f"  {iv.label:<12} {iv.start_s:7.1f}-{iv.end_s:<7.1f}s  {t.invoked:5d} invoked  ok {t.ok}  "
+        lines.append(f"  {iv.label:<12} {iv.in_place_from_s:7.1f}-{iv.in_place_to_s:<7.1f}s  {t.invoked:5d} invoked  ok {t.ok}  "
                      f"fail {t.fail}  info {t.info}  {w.invoke_rate:.0f}/s  longest gap {w.longest_gap_s:.1f}s"
                      f"{idle}{mark}")
     return "\n".join(lines)

@@ -44,15 +44,18 @@ class FaultFamily(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class FaultInterval:
-    """One fault surely in place: from the completion of its start op to the invocation of the stop op that
-    healed it (`invoked_s`: when the start op was invoked). `healed` is False when the history ended with the
-    fault still in place (end_s is then the end of the history)."""
+    """One fault: from the invocation of its first start op (`start_s`) to the completion of the stop op that
+    healed it (`end_s`: recovery is measured from there), and within that the time it was surely in place
+    (`in_place_from_s`, `in_place_to_s`: from the start's completion to the stop's invocation), which is what
+    coverage counts. `healed` is False when the history ended with the fault still in place (end_s is then the
+    end of the history)."""
 
     package: str
     label: str
-    invoked_s: float
     start_s: float
     end_s: float
+    in_place_from_s: float
+    in_place_to_s: float
     healed: bool
     start_index: int
     end_index: int | None
@@ -61,12 +64,17 @@ class FaultInterval:
     def duration_s(self) -> float:
         return self.end_s - self.start_s
 
+    @property
+    def in_place_s(self) -> float:
+        return self.in_place_to_s - self.in_place_from_s
+
 
 @dataclass
 class _Opening:
-    invoked_s: float
+    start_s: float
     index: int
-    in_place_s: float | None = None  # the start op's completion
+    in_place_from_s: float | None = None  # the start op's completion
+    stop_invoked: tuple[float, int] | None = None
 
 
 def fault_intervals(history: History, packages: Sequence[FaultFamily]) -> list[FaultInterval]:
@@ -80,22 +88,32 @@ def fault_intervals(history: History, packages: Sequence[FaultFamily]) -> list[F
 
     def close(name: str, t: float, idx: int | None, healed: bool) -> None:
         o = open_at.pop(name)
-        s = o.invoked_s if o.in_place_s is None else o.in_place_s
-        out.append(FaultInterval(package=name, label=label[name], invoked_s=o.invoked_s, start_s=s,
-                                 end_s=max(t, s), healed=healed, start_index=o.index, end_index=idx))
+        sure_from = o.start_s if o.in_place_from_s is None else o.in_place_from_s
+        sure_to = t if o.stop_invoked is None else o.stop_invoked[0]
+        out.append(FaultInterval(package=name, label=label[name], start_s=o.start_s, end_s=max(t, o.start_s),
+                                 in_place_from_s=sure_from, in_place_to_s=max(sure_to, sure_from), healed=healed,
+                                 start_index=o.index, end_index=idx))
 
     for op in history.nemesis_ops():
         t = op.time_ns / 1e9
         if op.f in starts:
             name = starts[op.f].name
             if name not in open_at:
-                open_at[name] = _Opening(invoked_s=t, index=op.index)
-            elif op.type != INVOKE and open_at[name].in_place_s is None:
-                open_at[name].in_place_s = t
-        elif op.f in stops and op.type == INVOKE and stops[op.f].name in open_at:
-            close(stops[op.f].name, t, op.index, True)
+                open_at[name] = _Opening(start_s=t, index=op.index)
+            elif op.type != INVOKE and open_at[name].in_place_from_s is None:
+                open_at[name].in_place_from_s = t
+        elif op.f in stops and stops[op.f].name in open_at:
+            name = stops[op.f].name
+            if op.type == INVOKE:
+                open_at[name].stop_invoked = (t, op.index)
+            else:
+                close(name, t, op.index, True)
     for name in list(open_at):
-        close(name, end, None, False)
+        stop = open_at[name].stop_invoked
+        if stop is not None:  # the heal was invoked but never completed: count it healed at invocation
+            close(name, stop[0], stop[1], True)
+        else:
+            close(name, end, None, False)
     out.sort(key=lambda i: (i.start_s, i.package))
     return out
 
@@ -142,6 +160,7 @@ class WindowCoverage:
         iv = self.interval
         return {
             "package": iv.package, "label": iv.label, "start_s": iv.start_s, "end_s": iv.end_s, "healed": iv.healed,
+            "in_place_from_s": iv.in_place_from_s, "in_place_to_s": iv.in_place_to_s,
             "start_index": iv.start_index, "end_index": iv.end_index, **self.total.to_json(),
             "completed": self.total.completed, "invoke_rate": self.invoke_rate, "longest_gap_s": self.longest_gap_s,
             "longest_idle_s": self.longest_idle_s,
@@ -172,7 +191,8 @@ class Coverage:
 
     def describe(self, w: WindowCoverage) -> str:
         iv = w.interval
-        return (f"fault window untested: {iv.label} from {iv.start_s:.1f} s to {iv.end_s:.1f} s "
+        return (f"fault window untested: {iv.label} in place from {iv.in_place_from_s:.1f} s to "
+                f"{iv.in_place_to_s:.1f} s "
                 f"(op #{iv.start_index}) saw {w.total.completed} completed client op(s), fewer than {self.min_ops}")
 
 
@@ -198,19 +218,19 @@ def _window(iv: FaultInterval, invokes: Sequence[tuple[float, Op, Op | None]],
     """`invokes` and `idle` sorted by time: only the window's own slice of each is looked at."""
     total = OpTally()
     by_node: dict[str, OpTally] = {}
-    times = [iv.start_s]
-    lo = bisect_left(invokes, iv.start_s, key=_first)
-    for t, inv, comp in invokes[lo:bisect_right(invokes, iv.end_s, lo=lo, key=_first)]:
+    lo, hi = iv.in_place_from_s, iv.in_place_to_s
+    times = [lo]
+    first = bisect_left(invokes, lo, key=_first)
+    for t, inv, comp in invokes[first:bisect_right(invokes, hi, lo=first, key=_first)]:
         times.append(t)
         total = total.plus(comp)
         node = (comp.node if comp is not None and comp.node else None) or inv.node or "(no node)"
         by_node[node] = by_node.get(node, OpTally()).plus(comp)
-    times.append(iv.end_s)
+    times.append(hi)
     gap = max(b - a for a, b in zip(times, times[1:]))
-    rate = (len(times) - 2) / iv.duration_s if iv.duration_s > 0 else 0.0
+    rate = (len(times) - 2) / iv.in_place_s if iv.in_place_s > 0 else 0.0
     longest_idle = None if idle is None else max(
-        (d for _, d in idle[bisect_left(idle, iv.start_s, key=_first):bisect_right(idle, iv.end_s, key=_first)]),
-        default=0.0)
+        (d for _, d in idle[bisect_left(idle, lo, key=_first):bisect_right(idle, hi, key=_first)]), default=0.0)
     return WindowCoverage(interval=iv, total=total, by_node=dict(sorted(by_node.items())), invoke_rate=rate,
                           longest_gap_s=gap, longest_idle_s=longest_idle)
 
@@ -233,7 +253,7 @@ def coverage(history: History, packages: Sequence[FaultFamily], min_ops: int,
     windows = tuple(_window(iv, by_time, spans) for iv in intervals)
     baseline: float | None = None
     if intervals and invokes:
-        first_fault = min(iv.invoked_s for iv in intervals)
+        first_fault = intervals[0].start_s
         before = [t for t, _, _ in invokes if t < first_fault]
         if len(before) >= 2 and first_fault > before[0]:
             baseline = len(before) / (first_fault - before[0])

@@ -26,7 +26,8 @@ import yaml
 
 from harness.errors import BadInput
 from harness.generator import PENDING, Context, Gen, OpResult
-from harness.generator.core import new_invoke, seconds_to_ns
+from harness.generator.core import Event, GenLike, new_invoke, seconds_to_ns
+from harness.op import INVOKE, Op
 from harness.options import OptionSpec
 from harness.plugins import Registry
 
@@ -84,39 +85,53 @@ def fault_plan(test: Test) -> FaultPlan:
 
 class Periodic(Gen):
     """Emits `steps` in turn: the first at `offset_ns` after the test started (context time 0: the start of the
-    main phase), each next one `interval_ns` after the previous one was due, as long as the rest of the cycle
-    (step k and the steps after it, `interval_ns` apart) is due by `end_ns` (None: forever): a fault is
-    started only if its stop comes before the quiet end of the main phase, also when it would start late. Due
-    times are absolute, not relative to the first time the generator is asked: the interpreter asks again and
-    again while it waits for an op due later and drops the next state each time, so a relative anchor would
-    recede for ever. Immutable."""
+    main phase), each next one `interval_ns` after the previous one was due, and never sooner than `interval_ns`
+    after the op that began the cycle completed: a fault whose start took seconds (a partition of nine ssh hosts,
+    a power cut) is still in place for a whole interval, as after Jepsen's `sleep`. A cycle is begun only if all
+    of it is due by `end_ns` (None: forever), counted from when it would really begin (the nemesis may be busy
+    past the due time): a fault is started only if its stop comes before the quiet end of the main phase; the
+    rest of a begun cycle is always emitted (a fault is always healed). Due times are absolute, not relative to
+    the first time the generator is asked: the interpreter asks again and again while it waits for an op due
+    later and drops the next state each time, so a relative anchor would recede for ever. Immutable."""
 
-    __slots__ = ("end_ns", "interval_ns", "k", "next_ns", "offset_ns", "steps")
+    __slots__ = ("awaiting", "end_ns", "interval_ns", "k", "next_ns", "offset_ns", "steps")
 
     def __init__(self, steps: tuple[Step, ...], interval_ns: int, offset_ns: int, k: int = 0,
-                 next_ns: int | None = None, end_ns: int | None = None) -> None:
+                 next_ns: int | None = None, end_ns: int | None = None, awaiting: str | None = None) -> None:
         self.steps = steps
         self.interval_ns = interval_ns
         self.offset_ns = offset_ns
         self.k = k
         self.next_ns = next_ns
         self.end_ns = end_ns
+        self.awaiting = awaiting  # the f of the cycle's first op while its completion is awaited
+
+    def _with(self, *, k: int, next_ns: int | None, awaiting: str | None) -> Periodic:
+        return Periodic(self.steps, self.interval_ns, self.offset_ns, k, next_ns, self.end_ns, awaiting)
 
     def op(self, test: Test, ctx: Context) -> OpResult:
         due = self.next_ns if self.next_ns is not None else self.offset_ns
-        # A cycle starts late when the nemesis was busy past its due time (a fault on nine ssh hosts can take
-        # seconds): it must still be healed before the quiet end, counted from when it would really start.
-        begins = max(due, ctx.time_ns) if self.k == 0 else due
-        if self.end_ns is not None and begins + (len(self.steps) - 1 - self.k) * self.interval_ns > self.end_ns:
+        if self.k == 0 and self.end_ns is not None and \
+                max(due, ctx.time_ns) + (len(self.steps) - 1) * self.interval_ns > self.end_ns:
             return None
+        if self.awaiting is not None:
+            return PENDING, self  # the cycle's first op has not completed: the next is due from its completion
         p = ctx.some_free_process()
         if p is None:
             return PENDING, self
         t = max(due, ctx.time_ns)
         o = _step_op(self.steps[self.k], test)
-        nxt = Periodic(self.steps, self.interval_ns, self.offset_ns, (self.k + 1) % len(self.steps),
-                       due + self.interval_ns, self.end_ns)
-        return new_invoke(p, t, str(o["f"]), o.get("value"), None), nxt
+        k = (self.k + 1) % len(self.steps)
+        awaiting = str(o["f"]) if self.k == 0 and len(self.steps) > 1 else None
+        return new_invoke(p, t, str(o["f"]), o.get("value"), None), self._with(
+            k=k, next_ns=due + self.interval_ns, awaiting=awaiting)
+
+    def update(self, test: Test, ctx: Context, event: Event) -> GenLike:
+        if self.awaiting is None or not isinstance(event, Op) or event.type == INVOKE or event.f != self.awaiting \
+                or isinstance(event.process, int):
+            return self
+        due = max(self.next_ns or 0, event.time_ns + self.interval_ns)
+        return self._with(k=self.k, next_ns=due, awaiting=None)
 
     def __repr__(self) -> str:
         return f"Periodic({len(self.steps)} steps, every {self.interval_ns / 1e9:g}s)"

@@ -41,14 +41,16 @@ def test_counts_the_client_ops_of_each_window_overall_and_per_node() -> None:
     )
     cov = coverage(h, [PART], 10)
     w, late = cov.windows
-    # the fault was surely in place from its start's completion to its stop's invocation
-    assert (w.interval.invoked_s, w.interval.start_s, w.interval.end_s, w.interval.healed) == (0.99, 1.0, 2.0, True)
+    # from the start's invocation to the heal's completion, and surely in place from the start's completion to the
+    # stop's invocation: what coverage counts
+    iv = w.interval
+    assert (iv.start_s, iv.end_s, iv.in_place_from_s, iv.in_place_to_s, iv.healed) == (0.99, 2.1, 1.0, 2.0, True)
     assert w.total.invoked == 60 and w.total.ok == 50 and w.total.fail == 10 and w.total.completed == 60
     assert {n: (t.invoked, t.ok, t.fail) for n, t in w.by_node.items()} == {"n1": (50, 50, 0), "n2": (10, 0, 10)}
     assert cov.baseline_rate == 100.0  # 99 invocations from 0 s to the fault's invocation at 0.99 s
     assert abs(w.longest_gap_s - 0.02) < 1e-9  # from the last invocation at 1.98 s to the heal's invocation
     # ops from 2.2 s to 3 s ran while the second fault was being put in place (until 3.5 s): they do not count
-    assert (late.interval.start_s, late.interval.end_s, late.total.invoked) == (3.5, 3.9, 0)
+    assert (late.interval.in_place_from_s, late.interval.in_place_to_s, late.total.invoked) == (3.5, 3.9, 0)
     assert cov.untested == (late,)
     assert cov.to_json()["windows"][0]["completed"] == 60
 
@@ -67,7 +69,7 @@ def test_a_window_with_too_few_completed_ops_is_untested_and_caps_a_valid_verdic
     capped = _cap(Verdict(valid=True, checker="x"), [], [], cov)
     assert capped.valid == UNKNOWN
     assert capped.findings[0].kind == "fault-window-untested"
-    assert "fault window untested: partition from 1.0 s to 3.0 s" in capped.findings[0].diagnosis
+    assert "fault window untested: partition in place from 1.0 s to 3.0 s" in capped.findings[0].diagnosis
     assert _cap(Verdict(valid=False, checker="x"), [], [], cov).valid is False  # invalid stays invalid
     assert coverage(h, [PART], 1).untested == ()  # --min-fault-ops 1: one completed op is enough
 

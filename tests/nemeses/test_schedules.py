@@ -34,28 +34,31 @@ def _invokes(gen, limit_s: float, seed: int = 0):  # type: ignore[no-untyped-def
 
 def test_periodic_alternates_start_and_stop_at_fixed_times() -> None:
     gen = periodic([{"f": "start-partition", "value": "one"}, {"f": "stop-partition"}], 10, 3)
+    lat = 10  # the simulator's ns per op: each stop is due an interval after its start completed
     assert _invokes(gen, 45) == [
         ("start-partition", "one", 3 * S),
-        ("stop-partition", None, 13 * S),
-        ("start-partition", "one", 23 * S),
-        ("stop-partition", None, 33 * S),
-        ("start-partition", "one", 43 * S),
+        ("stop-partition", None, 13 * S + lat),
+        ("start-partition", "one", 23 * S + lat),
+        ("stop-partition", None, 33 * S + 2 * lat),
+        ("start-partition", "one", 43 * S + 2 * lat),
     ]
 
 
-def test_a_fault_that_would_start_late_is_not_started_unless_it_is_healed_by_the_quiet_end() -> None:
-    """Nemesis ops that take 12 s (a partition of nine ssh hosts under load): the stop due at 13 s is invoked at
-    15 s and completes at 27 s, so the second start, due at 23 s, could only start at 27 s and be healed at 37 s,
-    past the end at 35 s (the clients stop there: its window would be untested). On time, it is started."""
+def test_a_fault_is_in_place_a_whole_interval_and_not_started_unless_healed_by_the_quiet_end() -> None:
+    """Nemesis ops that take 12 s (a partition of nine ssh hosts under load): the first start, invoked at 3 s,
+    completes at 15 s, so its stop is due at 25 s (an interval after the fault was in place, not at 13 s), and
+    completes at 37 s; the second start, due at 23 s, could only begin at 37 s and be healed past the end at 35 s
+    (the clients stop there: its window would be untested), so it is not started. On time, it is."""
     test = bare_test(options=RunOptions(concurrency=1), concurrency=1)
 
-    def starts(latency_s: float) -> list[int]:
+    def invokes(latency_s: float) -> list[tuple[str, int]]:
         gen = periodic([{"f": "start-partition", "value": "one"}, {"f": "stop-partition"}], 10, 3, end=35)
         h = simulate(g.time_limit(60, g.nemesis(gen)), test=test, concurrency=1, latency_ns=int(latency_s * S))
-        return [o.time_ns // S for o in h if o.type == "invoke" and o.f == "start-partition"]
+        return [(o.f, o.time_ns // S) for o in h if o.type == "invoke"]
 
-    assert starts(0.001) == [3, 23]
-    assert starts(12) == [3]
+    assert invokes(0.001) == [("start-partition", 3), ("stop-partition", 13), ("start-partition", 23),
+                              ("stop-partition", 33)]
+    assert invokes(12) == [("start-partition", 3), ("stop-partition", 25)]
 
 
 def test_periodic_draws_values_from_the_test_rng() -> None:
@@ -138,7 +141,8 @@ def test_periodic_fires_on_time_while_clients_keep_the_interpreter_busy() -> Non
     test = bare_test(options=RunOptions(seed=0, concurrency=1), concurrency=1)
     h = simulate(g.time_limit(12, gen), test=test, concurrency=1, latency_ns=1_000_000, max_ops=100_000)
     nem = [(o.f, o.time_ns) for o in h if o.type == "invoke" and o.process == "nemesis"]
-    assert nem == [("kill", 3 * S), ("start", 7 * S), ("kill", 11 * S)]
+    ms = 1_000_000  # each op's latency: the start is due 4 s after the kill completed
+    assert nem == [("kill", 3 * S), ("start", 7 * S + ms), ("kill", 11 * S + ms)]
 
 
 @pytest.mark.parametrize(("nodes", "minority"), [(("n1",), False), (("n1", "n2"), True), (("n1", "n2", "n3"), True)])
