@@ -13,7 +13,7 @@ bank, counter, unique-ids, monotonic, idempotent).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clusters.etcd.client import WORKLOADS, EtcdClient
 from clusters.etcd.db import EtcdDB

@@ -20,7 +20,7 @@ Isolation levels and the model checked (Adya's definitions, as Elle names them):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clusters.postgres.client import WORKLOADS, PostgresClient
 from clusters.postgres.db import PostgresDB
