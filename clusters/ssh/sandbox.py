@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 from clusters.daemon import start_daemon, stop_daemon
@@ -35,7 +36,25 @@ StrictModes no
 MaxSessions 64
 MaxStartups 64
 Subsystem sftp internal-sftp
+SetEnv PATH={path}
 """
+
+# A fresh server's shell starts in milliseconds. This machine's root ~/.bashrc runs `pyenv init` (about 0.5 s, a
+# minute behind a stale pyenv lock), and bash runs ~/.bashrc for every command sshd starts, so every remote
+# command of a run paid for it: a nine-host partition took 25 s to put in place. sshd runs in its own mount
+# namespace with the startup files masked; the sessions' PATH (SetEnv above) starts with this Python's bin
+# directory, as the masked file gave them, so `python3` on a sandbox host is the harness's own.
+_CLEAN_SHELL = r"""h=$(getent passwd "$(id -un)" | cut -d: -f6)
+for f in "$h/.bashrc" "$h/.bash_profile" "$h/.profile"; do
+  [ -e "$f" ] && { mount --bind /dev/null "$f" || exit 1; }
+done
+exec "$@"
+"""
+
+
+def _session_path() -> str:
+    return ":".join([os.path.dirname(sys.executable), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+                     "/sbin", "/bin"])
 
 
 @dataclass(kw_only=True)
@@ -71,10 +90,12 @@ class SSHSandbox:
             for node in self.hosts.nodes:
                 cfg = os.path.join(node.workdir, "sshd.conf")  # in the workdir: its path names the run
                 with open(cfg, "w") as fh:
-                    fh.write(_CONFIG.format(ip=node.host, dir=self.directory))
+                    fh.write(_CONFIG.format(ip=node.host, dir=self.directory, path=_session_path()))
                 pidfile = os.path.join(node.workdir, "sshd.pid")
                 start_daemon(
-                    self.hosts.remote(node.name), [SSHD, "-D", "-e", "-f", cfg], pidfile=pidfile,
+                    self.hosts.remote(node.name),
+                    ["unshare", "--mount", "--propagation", "private", "sh", "-c", _CLEAN_SHELL, "clean-shell",
+                     SSHD, "-D", "-e", "-f", cfg], pidfile=pidfile,
                     logfile=os.path.join(node.workdir, "sshd.log"), ledger=self.ledger, settle=0.3,
                 )
                 self._pidfiles[node.name] = pidfile
