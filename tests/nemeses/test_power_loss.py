@@ -25,7 +25,7 @@ import pytest
 
 from tests.lazyfs.test_lazyfs_model import _skip_reason as fuse_skip
 from tests.real_cluster import skip_reason
-from tests.rundirs import only_run
+from tests.rundirs import harness_run, history_of, only_run, results_of
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -37,13 +37,11 @@ def _require(provider: str = "local") -> None:
 
 
 def _run(root: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], list[dict[str, Any]]]:
-    p = subprocess.run([sys.executable, "-m", "harness", "run", "--nemesis", "power-loss", "--nemesis-opt",
-                        "power-loss-targets=all", "--time-limit", "16", "--seed", "3", "--results", str(root), *args],
-                       capture_output=True, text=True, timeout=300, check=False)
+    p = harness_run(root, "--nemesis", "power-loss", "--nemesis-opt", "power-loss-targets=all", "--time-limit", "16",
+                    "--seed", "3", *args).process
     # the run's own results.json: not through latest/, nor an invalid run's bundle/ copy under latest/
-    results = only_run(root) / "results.json"
-    history = [json.loads(x) for x in (results.parent / "history.jsonl").read_text().splitlines()]
-    return p, json.loads(results.read_text()), history
+    run = only_run(root)
+    return p, results_of(run), history_of(run)
 
 
 def _findings(v: dict[str, Any]) -> list[dict[str, Any]]:
@@ -174,12 +172,9 @@ def test_system_option_lazyfs_makes_every_kill_a_power_cut(weak: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="lazyfs-opt-") as d:
         root = Path(d)
         extra = ["--system-opt", "conf.synchronous_commit=off"] if weak else []
-        p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", "postgres", "--workload", "set",
-                            "--nodes", "1", "--nemesis", "kill", "--system-opt", "lazyfs=true", *extra,
-                            "--time-limit", "16", "--seed", "3", "--results", str(root)],
-                           capture_output=True, text=True, timeout=300, check=False)
-        results_path = only_run(root) / "results.json"
-        results = json.loads(results_path.read_text())
+        p = harness_run(root, "--system", "postgres", "--workload", "set", "--nodes", "1", "--nemesis", "kill",
+                        "--system-opt", "lazyfs=true", *extra, "--time-limit", "16", "--seed", "3").process
+        results = results_of(only_run(root))
     kills = [w for w in results["coverage"]["windows"] if w["package"] == "kill"]
     assert kills and results["coverage"]["untested"] == [], results["coverage"]
     lost = [f for f in _findings(results["verdict"]) if f["kind"] == "lost"]
@@ -193,9 +188,7 @@ def test_system_option_lazyfs_makes_every_kill_a_power_cut(weak: bool) -> None:
 def test_system_option_lazyfs_and_the_power_loss_nemesis_are_one_or_the_other() -> None:
     _require()
     with tempfile.TemporaryDirectory(prefix="lazyfs-both-") as d:
-        p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", "etcd", "--workload", "set",
-                            "--nodes", "1", "--nemesis", "power-loss", "--system-opt", "lazyfs=true",
-                            "--time-limit", "5", "--results", d],
-                           capture_output=True, text=True, timeout=120, check=False)
+        p = harness_run(d, "--system", "etcd", "--workload", "set", "--nodes", "1", "--nemesis", "power-loss",
+                        "--system-opt", "lazyfs=true", "--time-limit", "5", timeout=120).process
     assert p.returncode == 254 and "use one or the other" in p.stderr, p.stderr[-1000:]
     assert "Traceback" not in p.stderr and "lazyfs" not in Path("/proc/mounts").read_text()
