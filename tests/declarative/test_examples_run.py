@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.real_cluster import residue
+from tests.rundirs import harness_run, history_of, results_of, run_dirs
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -33,13 +32,12 @@ def _skip(binary: str) -> None:
 
 def _run(args: list[str], cluster: str = "local", time_limit: int = 15) -> tuple[int, dict, list[dict], str]:  # type: ignore[type-arg]
     with tempfile.TemporaryDirectory(prefix="declarative-e2e-") as d:
-        p = subprocess.run([sys.executable, "-m", "harness", "run", "--cluster", cluster, "--time-limit", str(time_limit),
-                            "--seed", "5", "--results", d, *args], capture_output=True, text=True, timeout=280)
-        runs = [r.parent for r in Path(d).glob("*/*/results.json")  # not latest/, nor an invalid run's minimal/
-                if not r.parent.is_symlink() and not r.parent.parent.is_symlink()]
+        p = harness_run(d, "--cluster", cluster, "--time-limit", str(time_limit), "--seed", "5", *args,
+                        timeout=280).process
+        runs = run_dirs(d)  # not latest/, nor an invalid run's minimal/
         assert len(runs) == 1, (runs, p.stdout[-2000:] + p.stderr[-3000:])
-        results = json.loads((runs[0] / "results.json").read_text())
-        history = [json.loads(x) for x in (runs[0] / "history.jsonl").read_text().splitlines()]
+        results = results_of(runs[0])
+        history = history_of(runs[0])
         test = json.loads((runs[0] / "test.json").read_text())
         left = residue([test["run_id"]])
         assert not left, f"left behind: {left}"
