@@ -124,15 +124,13 @@ def test_a_setting_the_system_does_not_have_is_refused_in_one_line(system: str, 
     """conf.KEY=VALUE goes to the system's own configuration; a KEY it does not have is bad input (254, one
     line), found on the node before the system starts, and nothing is left behind."""
     import json
-    import subprocess
-    import sys
 
     from tests.real_cluster import require, residue
+    from tests.rundirs import harness_run
 
     require("local")
-    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", system, "--workload", "set",
-                        "--nodes", "1", "--time-limit", "3", "--system-opt", "conf.no_such_setting=1",
-                        "--results", str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+    p = harness_run(tmp_path, "--system", system, "--workload", "set", "--nodes", "1", "--time-limit", "3",
+                    "--system-opt", "conf.no_such_setting=1", timeout=120).process
     assert p.returncode == 254, p.stderr[-2000:]
     said = [x for x in p.stderr.splitlines() if "no_such_setting" in x and "on n1" in x]
     assert len(said) == 1 and said[0] == p.stderr.strip().splitlines()[-1], p.stderr
