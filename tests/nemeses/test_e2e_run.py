@@ -25,7 +25,10 @@ def test_partition_kill_pause_run_ends_valid() -> None:
 
 def _run_and_check(tmp_path: Path) -> None:
     p = harness_run(tmp_path, "--system", "etcd", "--workload", "register", "--cluster", "local",
-                    "--nemesis", "partition,kill,pause", "--time-limit", "60", "--seed", "11", timeout=400).process
+                    "--nemesis", "partition,kill,pause", "--time-limit", "60", "--seed", "11",
+                    # not `primaries`: with a majority killed there is no leader, and a pause drawn then acts on
+                    # nothing (honestly unknown, not what this test is about)
+                    "--nemesis-opt", "pause-targets=one,majority", timeout=400).process
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     runs = run_dirs(tmp_path)
     assert len(runs) == 1, sorted(str(x) for x in tmp_path.rglob("*"))[:20]
