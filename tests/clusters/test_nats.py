@@ -105,7 +105,7 @@ def test_replicas_3_under_partition_and_kill(tmp_path: Path, workload: str) -> N
 
 
 def test_docker_kill_is_valid(tmp_path: Path) -> None:
-    p, run_dir = harness_run(tmp_path, "--workload", "stream", "--time-limit", "6", "--nemesis", "kill", *BUSY,
+    p, run_dir = harness_run(tmp_path, "--workload", "stream", "--time-limit", "10", "--nemesis", "kill", *BUSY,
                              cluster="docker")
     assert run_dir is not None and p.returncode == 0, say(p)
     results = results_of(run_dir)
