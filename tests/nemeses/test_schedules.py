@@ -10,7 +10,8 @@ import pytest
 
 from harness import generator as g
 from harness.errors import BadInput
-from harness.generator import simulate
+from harness.generator import Context, simulate
+from harness.op import Op
 from harness.options import RunOptions, parse_opts
 from harness.test import bare_test
 from nemeses.combined import Rotation
@@ -59,6 +60,16 @@ def test_a_fault_is_in_place_a_whole_interval_and_not_started_unless_healed_by_t
     assert invokes(0.001) == [("start-partition", 3), ("stop-partition", 13), ("start-partition", 23),
                               ("stop-partition", 33)]
     assert invokes(12) == [("start-partition", 3), ("stop-partition", 25)]
+
+
+def test_a_fault_that_just_fits_is_started_though_the_clock_passes_its_due_time_before_dispatch() -> None:
+    """Due at 5 s and healed by the end at 15 s exactly (a warm-up clamped to end - interval): the interpreter,
+    asking again and again, may ask 1 ms after 5 s; the kill is still emitted. Ten seconds late, it is not."""
+    test = bare_test(options=RunOptions(seed=0, concurrency=1), concurrency=1)
+    gen = periodic([{"f": "kill"}, {"f": "start"}], 10, 5, end=15)
+    late_by_a_hair = gen.op(test, Context.initial(1, 5 * S + 1_000_000))
+    assert late_by_a_hair is not None and isinstance(late_by_a_hair[0], Op) and late_by_a_hair[0].f == "kill"
+    assert gen.op(test, Context.initial(1, 15 * S)) is None
 
 
 def test_periodic_draws_values_from_the_test_rng() -> None:
