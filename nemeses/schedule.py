@@ -90,9 +90,10 @@ class Periodic(Gen):
     a power cut) is still in place for a whole interval, as after Jepsen's `sleep`. A cycle is begun only if all
     of it is due by `end_ns` (None: forever) and, counted from when it would really begin (the nemesis may be
     busy past the due time), ends at most half an interval later: a fault is started only if its stop comes
-    before the quiet end of the main phase, or early in it; the rest of a begun cycle is always emitted (a fault is always healed). Due times are absolute, not relative to
-    the first time the generator is asked: the interpreter asks again and again while it waits for an op due
-    later and drops the next state each time, so a relative anchor would recede for ever. Immutable."""
+    before the quiet end of the main phase, or early in it; the rest of a begun cycle is always emitted (a
+    fault is always healed). Due times are absolute, not relative to the first time the generator is asked: the
+    interpreter asks again and again while it waits for an op due later and drops the next state each time, so
+    a relative anchor would recede for ever. Immutable."""
 
     __slots__ = ("awaiting", "end_ns", "interval_ns", "k", "next_ns", "offset_ns", "steps")
 
