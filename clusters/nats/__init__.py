@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from clusters.nats.client import NatsClient
 from clusters.nats.workloads import WORKLOADS
 from harness.errors import BadInput
-from harness.options import OptionSpec, conf_spec, parse_bool
+from harness.options import OptionSpec, conf_spec, filled, parse_bool
 
 if TYPE_CHECKING:
     from clusters.nats.db import NatsDB
@@ -91,8 +91,7 @@ class NatsSystem:
     )
 
     def options(self, test: Test) -> NatsOptions:
-        defaults = {s.name: s.default for s in self.option_specs}
-        return NatsOptions.of({**defaults, **dict(test.system_opts or {})}, test.nodes)
+        return NatsOptions.of(filled(self.option_specs, test.system_opts), test.nodes)
 
     def db(self, test: Test) -> NatsDB:
         from clusters.nats.db import NatsDB

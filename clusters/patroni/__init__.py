@@ -37,7 +37,7 @@ from clusters.postgres.client import ISOLATION, WORKLOADS, PostgresClient
 from clusters.postgres.db import PORT
 from harness.db import Isolation
 from harness.errors import BadInput
-from harness.options import OptionSpec, conf_spec, filled, parse_bool
+from harness.options import OptionSpec, conf_spec, parse_bool, typed_options
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -76,9 +76,9 @@ class PatroniOptions:
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> PatroniOptions:
-        """From parsed options (defaults filled in by `harness.options.parse_opts`); BadInput for timings
-        Patroni would refuse or silently change."""
-        opts = cls(**{name: values[name] for name in cls.__dataclass_fields__})
+        """From parsed options (`harness.options.parse_opts`; options left out take their defaults); BadInput for
+        timings Patroni would refuse or silently change."""
+        opts = typed_options(cls, PatroniSystem.option_specs, values)
         if opts.loop_wait + 2 * opts.retry_timeout > opts.ttl:
             raise BadInput(f"patroni needs loop_wait + 2 * retry_timeout <= ttl, and {opts.loop_wait} + 2 * "
                            f"{opts.retry_timeout} > {opts.ttl}: raise ttl or lower the others")
@@ -108,7 +108,7 @@ class PatroniSystem:
     )
 
     def options(self, test: Test) -> PatroniOptions:
-        return PatroniOptions.of(filled(self.option_specs, test.system_opts))
+        return PatroniOptions.of(test.system_opts)
 
     def db(self, test: Test) -> PatroniDB:
         return PatroniDB(self.options(test), test.nodes, password=test.secrets.password("postgres"),

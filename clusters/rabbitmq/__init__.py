@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from clusters.rabbitmq.client import WORKLOADS, RabbitMQClient
 from harness.errors import BadInput
-from harness.options import CONF, OptionSpec, conf_spec
+from harness.options import CONF, OptionSpec, conf_spec, filled
 
 if TYPE_CHECKING:
     from clusters.rabbitmq.db import RabbitMQDB
@@ -91,7 +91,7 @@ class RabbitMQSystem:
     )
 
     def options(self, test: Test) -> RabbitMQOptions:
-        return RabbitMQOptions.of(test.system_opts or {s.name: s.default for s in self.option_specs}, test.nodes)
+        return RabbitMQOptions.of(filled(self.option_specs, test.system_opts), test.nodes)
 
     def db(self, test: Test) -> RabbitMQDB:
         from clusters.rabbitmq.db import RabbitMQDB
