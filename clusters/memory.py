@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from harness.client import refused
 from harness.cluster import ClusterSpec, Node
+from harness.db import ability
 from harness.errors import BadInput
 from harness.op import Op
 from harness.options import OptionSpec
@@ -144,7 +145,7 @@ class MemorySystem:
         return MemoryDB(test.system_opts["bug"])
 
     def client(self, test: Test) -> MemoryClient:
-        return MemoryClient(test.db)
+        return MemoryClient(ability(test, MemoryDB))
 
     def versions(self, test: Test) -> dict[str, object]:
         return {"memory": "built-in demo"}

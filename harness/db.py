@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from harness.control import on_all
 from harness.errors import HarnessError, MissingAbility
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from harness.client import Client
     from harness.cluster import Cluster
     from harness.test import Test
+
+A = TypeVar("A")  # an ability (a Protocol class) that `ability` narrows test.db to
 
 
 @runtime_checkable
@@ -175,6 +177,15 @@ def require(obj: object, ability: type, who: str, needs: str) -> None:
     """Raise MissingAbility unless `obj` has `ability` ("nemesis kill needs a Killable system; etcd is not")."""
     if not isinstance(obj, ability):
         raise MissingAbility(f"{who} needs a system that is {ability.__name__}; {needs} is not")
+
+
+def ability(test: Test, kind: type[A]) -> A:
+    """`test.db` as the ability `kind` (Killable, Pausable, ...): the nemesis that uses it checked it with
+    `require` while the test was built, so a DB without it here is a bug of ours, not bad input."""
+    db = test.db
+    if not isinstance(db, kind):
+        raise TypeError(f"{type(db).__name__} is not {kind.__name__}; the nemesis should have required it")
+    return db
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,7 +34,7 @@ from harness.checker import UNKNOWN, FailureClass, Finding, Verdict, cap, safe_c
 from harness.client import HarnessBug
 from harness.control import failures_text, on_nodes
 from harness.coverage import Coverage, coverage
-from harness.db import AwaitsReady, collect_logs, logs_kind, note_logs
+from harness.db import DB, AwaitsReady, ability, collect_logs, logs_kind, note_logs
 from harness.errors import BadInput, HarnessError, ImpossibleHistory, SetupFailed
 from harness.evidence import FaultRecord, evidence_findings, fault_records
 from harness.interpreter import Counters, Interpreter
@@ -130,7 +130,8 @@ def _set_up(test: Test, store: Store, set_up: dict[str, bool], info: dict[str, A
         # 3 db
         log.info("phase 3: starting %s on every node", test.options.system)
         set_up["db"] = True
-        _on_every_node(test.nodes, lambda n: test.db.setup(test, n), "database setup")
+        db = ability(test, DB)
+        _on_every_node(test.nodes, lambda n: db.setup(test, n), "database setup")
         if isinstance(test.db, AwaitsReady):
             test.db.await_ready(test, timeout=120.0)
         set_up["logs"] = note_logs(test, _nodes_dir(store)) is not None  # rescued by cleanup after a kill -9
@@ -389,7 +390,7 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
             print(f"cluster left running (--leave-running); remove it with `harness cleanup`.\n{test.cluster.access()}")
         return problems
     if set_up["db"]:
-        step("database teardown", lambda: _on_every_node(test.nodes, lambda n: test.db.teardown(test, n), "teardown"))
+        step("database teardown", lambda: _on_every_node(test.nodes, lambda n: ability(test, DB).teardown(test, n), "teardown"))
     if set_up["cluster"]:
         step("cluster teardown", test.cluster.teardown)
     residue = test.ledger.outstanding() if test.ledger is not None else []

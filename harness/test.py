@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from harness.checker import Checker
     from harness.client import Client
     from harness.cluster import Cluster, Node
-    from harness.db import System
+    from harness.db import DB, System
     from harness.generator.core import GenLike
     from harness.ledger import Ledger
     from harness.nemesis import Nemesis, Package
@@ -53,9 +53,9 @@ plugins: `workloads._common.registered_checker` then reads this distribution's).
     # part it lacks fails at once with an AttributeError on None.
     cluster: Cluster = None  # type: ignore[assignment]  # None only in a bare test (see above)
     system: System = None  # type: ignore[assignment]  # idem
-    # Any, not harness.db.DB: fault families use the abilities they need (Killable, Pausable, ...), which
-    # `harness.db.require` checked while the test was built, without narrowing the type at each use
-    db: Any = None
+    # fault families reach the abilities they need (Killable, Pausable, ...) through `harness.db.ability`,
+    # which `harness.db.require` checked while the test was built; None only before the system built it
+    db: DB | None = None
     client: Client = None  # type: ignore[assignment]  # idem; unopened
     workload: Workload = None  # type: ignore[assignment]  # idem
     nemesis: Nemesis = None  # type: ignore[assignment]  # idem

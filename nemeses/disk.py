@@ -34,7 +34,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from harness.db import Killable, active_nodes, require
+from harness.db import Killable, ability, active_nodes, require
 from harness.errors import MissingAbility
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
@@ -164,7 +164,7 @@ class DiskNemesis:
         candidates = self.files(test, node)
         if not candidates:
             return None, "no data files found", None
-        test.db.kill(test, node)
+        ability(test, Killable).kill(test, node)
         self.down.add(node)
         change, error, start_failed = None, None, None
         try:
@@ -172,7 +172,7 @@ class DiskNemesis:
         except Exception as e:  # noqa: BLE001 - the node must be started again whatever happened
             error = str(e)
         try:
-            test.db.start(test, node)
+            ability(test, Killable).start(test, node)
             self.down.discard(node)
         except Exception as e:  # noqa: BLE001 - a system that will not start on corrupt data is a finding
             start_failed = str(e)
@@ -228,7 +228,7 @@ class DiskNemesis:
     def teardown(self, test: Test) -> None:
         for node in sorted(self.down):
             try:
-                test.db.start(test, node)
+                ability(test, Killable).start(test, node)
                 self.down.discard(node)
             except Exception as e:  # noqa: BLE001 - the system's answer to the fault, recorded, not raised
                 log.warning("disk: %s still does not start after its data was corrupted: %s", node, e)

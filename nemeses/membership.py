@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from clusters.daemon import daemon_pids, start_daemon
 from harness.control import NotYet, retry_until
-from harness.db import ChangesMembership
+from harness.db import ChangesMembership, ability
 from harness.errors import BadInput, FaultError, MissingAbility, TimedOut
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
@@ -38,6 +38,7 @@ from nemeses.schedule import (
 )
 
 if TYPE_CHECKING:
+    from clusters.etcd.db import EtcdDB
     from harness.test import Test
 
 REMOVE, ADD = "remove-member", "add-member"
@@ -90,8 +91,7 @@ class AbilityMembership(Membership):
 
     @staticmethod
     def _db(test: Test) -> ChangesMembership:
-        assert isinstance(test.db, ChangesMembership), "package() chose this nemesis for such a DB"
-        return test.db
+        return ability(test, ChangesMembership)  # package() chose this nemesis for such a DB
 
     def _remove(self, test: Test, node: str) -> None:
         self._db(test).leave(test, node)
@@ -107,6 +107,12 @@ class AbilityMembership(Membership):
 
 class EtcdMembership(Membership):
     """Removes etcd members and adds them back with etcdctl."""
+
+    @staticmethod
+    def _db(test: Test) -> EtcdDB:
+        from clusters.etcd.db import EtcdDB  # not at import: nemeses do not load a system's plugin
+
+        return ability(test, EtcdDB)
 
     def setup(self, test: Test) -> None:
         r = test.cluster.remote(test.nodes[0]).run(["etcdctl", "version"], timeout=30, check=False,
@@ -148,7 +154,8 @@ class EtcdMembership(Membership):
 
         retry_until(20, remove, every=1.0, what=f"removing member {node}")
         self.removed.append(node)
-        remote, pidfile = test.cluster.remote(node), test.db.pidfile(test, node)
+        db = self._db(test)
+        remote, pidfile = test.cluster.remote(node), db.pidfile(test, node)
 
         def stopped() -> None:
             if daemon_pids(remote, pidfile):
@@ -158,8 +165,8 @@ class EtcdMembership(Membership):
             retry_until(10, stopped, every=0.2, what=f"{node} leaving")
         except TimedOut:
             pass  # killed next
-        test.db.kill(test, node)  # no-op when etcd already stopped itself
-        remote.run(["rm", "-rf", test.db.data_dir(test, node)], timeout=60)
+        db.kill(test, node)  # no-op when etcd already stopped itself
+        remote.run(["rm", "-rf", db.data_dir(test, node)], timeout=60)
 
     def _add(self, test: Test, node: str) -> None:
         out = self.etcdctl(test, "member", "add", node, f"--peer-urls=http://{test.node_host(node)}:{PEER_PORT}")
@@ -169,12 +176,13 @@ class EtcdMembership(Membership):
                 initial = line.split("=", 1)[1].strip().strip('"')
         if not initial:
             raise FaultError(f"etcdctl member add {node} did not return the cluster list: {out.strip()}")
-        argv = list(test.db.argv(test, node))
+        db = self._db(test)
+        argv = list(db.argv(test, node))
         argv[argv.index("--initial-cluster") + 1] = initial
         argv[argv.index("--initial-cluster-state") + 1] = "existing"
         workdir = str(test.node_info(node).workdir)
-        start_daemon(test.cluster.remote(node), argv, pidfile=test.db.pidfile(test, node),
-                     logfile=test.db.logfile(test, node), cwd=workdir, ledger=test.ledger, settle=0.3)
+        start_daemon(test.cluster.remote(node), argv, pidfile=db.pidfile(test, node),
+                     logfile=db.logfile(test, node), cwd=workdir, ledger=test.ledger, settle=0.3)
         self.removed.remove(node)
 
 

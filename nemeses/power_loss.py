@@ -19,11 +19,11 @@ which `harness cleanup` does the same. Options: `power-loss-targets` (node specs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from clusters import lazyfs
 from harness.control import on_nodes
-from harness.db import AwaitsReady, HasDataDir, Killable, active_nodes, require
+from harness.db import AwaitsReady, HasDataDir, Killable, ability, active_nodes, require
 from harness.errors import BadInput, FaultError
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.nemesis import Package
@@ -59,6 +59,11 @@ def _drop_probe(node: str, dropped: dict[str, object] | None) -> Probe:
                  effect=True)
 
 
+@runtime_checkable
+class _PowerCycled(Killable, HasDataDir, Protocol):
+    """What power loss needs of the system: its data directory (put on the lazy filesystem) and kill/start."""
+
+
 def _failures(failed: dict[str, Exception]) -> str | None:
     return "; ".join(f"{n}: {e}" for n, e in sorted(failed.items())) or None
 
@@ -75,7 +80,7 @@ class PowerLossNemesis:
     def setup(self, test: Test) -> None:
         nodes = list(active_nodes(test))
         lazyfs.require_fuse(test, nodes)
-        db = test.db
+        db = ability(test, _PowerCycled)
 
         # known before mounting, so that teardown unmounts whatever a failed setup left
         self.mounts = {n: lazyfs.describe(test, n, db.data_dir(test, n)) for n in nodes}
@@ -96,7 +101,7 @@ class PowerLossNemesis:
             return self._off(test, op)
         if op.f == ON:
             nodes = sorted(self.off, key=test.nodes.index)
-            _, failed = on_nodes(nodes, lambda n: test.db.start(test, n))
+            _, failed = on_nodes(nodes, lambda n: ability(test, Killable).start(test, n))
             self.off = set(failed)
             pids, _ = on_nodes(nodes, lambda n: system_pids(test, n))
             probes = tuple(running_probe(n, p) for n, p in pids.items())
@@ -117,7 +122,7 @@ class PowerLossNemesis:
 
         def cut(node: str) -> dict[str, object]:
             self.off.add(node)
-            test.db.kill(test, node)
+            ability(test, Killable).kill(test, node)
             reply = lazyfs.command(test, self.mounts[node], "torn-write" if torn else "power-loss")
             return {k: reply[k] for k in ("files", "bytes", "namespace_ops", "torn_bytes")}
 
@@ -133,7 +138,7 @@ class PowerLossNemesis:
         return op.replace(type="info", value=with_evidence(value, evidence), error=_failures(failed))
 
     def teardown(self, test: Test) -> None:
-        db = test.db
+        db = ability(test, Killable)
 
         def heal(node: str) -> None:
             db.kill(test, node)
@@ -152,7 +157,7 @@ class PowerLossNemesis:
         for node in active_nodes(test):
             # Only this run's: local nodes share the host's mount table with other runs on the machine, whose
             # mounts are theirs to heal (another run's power-loss made this run's verdict unknown).
-            data_dir, workdir = test.db.data_dir(test, node), str(test.node_info(node).workdir).rstrip("/") + "/"
+            data_dir, workdir = ability(test, HasDataDir).data_dir(test, node), str(test.node_info(node).workdir).rstrip("/") + "/"
             out += [f"{node}: lazy filesystem still mounted at {p}"
                     for p in lazyfs.mounted(lazyfs.fs_remote(test, node)) if p == data_dir or p.startswith(workdir)]
         return out

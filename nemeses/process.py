@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.control import Remote, failures_text, on_all, on_nodes
-from harness.db import HasPrimaries, Killable, Pausable, active_nodes, require
+from harness.db import HasPrimaries, Killable, Pausable, ability, active_nodes, require
 from harness.errors import BadInput, FaultError
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
@@ -94,7 +94,7 @@ class KillNemesis:
         pass
 
     def invoke(self, test: Test, op: Op) -> Op:
-        db = test.db
+        db = ability(test, Killable)
         if op.f == "kill":
             try:
                 nodes, note = targets_of(test, op.value)
@@ -120,7 +120,7 @@ class KillNemesis:
         return op.replace(type="info", error=f"kill does not handle {op.f!r}")
 
     def teardown(self, test: Test) -> None:
-        _, failed = on_nodes(sorted(self.killed), lambda n: test.db.start(test, n))
+        _, failed = on_nodes(sorted(self.killed), lambda n: ability(test, Killable).start(test, n))
         self.killed = set(failed)
         if failed:
             raise FaultError("could not restart killed nodes: " + failures_text(failed))
@@ -168,7 +168,7 @@ class PauseNemesis:
         if test.ledger is not None:
             test.ledger.record(PAUSE_KIND, node, pids=earlier, **loc)
         before = stopped_pids(remote)
-        test.db.pause(test, node)
+        ability(test, Pausable).pause(test, node)
         pids = sorted(set(earlier) | (stopped_pids(remote) - before))
         with self._lock:
             self.paused[node] = pids
@@ -176,7 +176,7 @@ class PauseNemesis:
             test.ledger.record(PAUSE_KIND, node, pids=pids, **loc)
 
     def _resume(self, test: Test, node: str) -> None:
-        test.db.resume(test, node)
+        ability(test, Pausable).resume(test, node)
         with self._lock:
             self.paused.pop(node, None)
         if test.ledger is not None:

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.control import Remote, failures_text, on_all, on_nodes
+from harness.db import ability
 from harness.errors import FaultError, MissingAbility
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
@@ -190,7 +191,7 @@ class ClockNemesis:
         for node in test.nodes:
             path = self.timestamp_file(test, node)
             write_offset(test.cluster.remote(node), path, 0.0)
-            test.db.restart_under_faketime(test, node, faketime_env(path, self.library))
+            ability(test, ClockSkewable).restart_under_faketime(test, node, faketime_env(path, self.library))
             self.offsets[node] = 0.0
 
     def _set(self, test: Test, node: str, seconds: float) -> None:
