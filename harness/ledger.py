@@ -12,11 +12,19 @@ leaves a ledger that names everything that may exist; undo functions are idempot
 was never created is harmless. A module that keeps state outside the ledgers (the local provider's subnet
 reservations) registers a `@sweeper` that `cleanup` calls to remove what ended processes left there.
 
+Who owns a ledger: the run that writes it holds an exclusive `flock` on its file from before the file has its
+name until it closes the ledger (the kernel drops the lock when the process dies, kill -9 included, so pid reuse
+cannot make a dead run look alive). `cleanup` undoes a ledger only once it holds that lock itself, without
+waiting: a live run's ledger (and one another cleanup is undoing at that moment) is skipped whole, its faults,
+rules, daemons and namespaces untouched. Ledgers written before the lock existed (no `"lock"` in their open line)
+are judged by their owner's pid, as then.
+
 The state directory is `$HARNESS_STATE_DIR`, else `/var/lib/harness` for root, else `~/.local/state/harness`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -84,7 +92,8 @@ class LedgerEntry:
 
 class Ledger:
     """The ledger of one run. Its file exists from the first `record` on (a run that fails validation leaves
-    nothing); each record is one write call, under a lock."""
+    nothing); each record is one write call, under a lock. The file is flock-ed for as long as it is open (see
+    the module docstring)."""
 
     def __init__(self, run_id: str, directory: str | None = None) -> None:
         self.run_id = run_id
@@ -102,15 +111,26 @@ class Ledger:
             os.fsync(self._fd)
 
     def _open(self) -> None:
+        """Create the file under a private name, lock it and write its open line, then give it its name: a
+        cleanup never sees a ledger that is not yet locked (it would take it for an ended run's)."""
         os.makedirs(self.directory, exist_ok=True)
+        opening = os.path.join(self.directory, f".{self.run_id}.{os.getpid()}.opening")
+        fd = os.open(opening, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        except FileExistsError:
-            raise ClusterError(f"a ledger of run {self.run_id} already exists ({self.path}): two runs never "
-                               "share one") from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            line = {"op": "open", "run_id": self.run_id, "pid": os.getpid(), "t": time.time(), "lock": True}
+            os.write(fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())
+            os.fsync(fd)
+            try:
+                os.link(opening, self.path)  # fails if the name exists: two runs never share a ledger
+            except FileExistsError:
+                os.close(fd)
+                raise ClusterError(f"a ledger of run {self.run_id} already exists ({self.path}): two runs never "
+                                   "share one") from None
+        finally:
+            os.unlink(opening)
+        self._fd = fd
         self._opened = True
-        line = {"op": "open", "run_id": self.run_id, "pid": os.getpid(), "t": time.time()}
-        os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())
 
     def record(self, kind: str, key: str, **data: object) -> None:
         """Note a resource BEFORE creating it."""
@@ -126,13 +146,13 @@ class Ledger:
     def close(self, *, remove_if_empty: bool = True) -> None:
         if self._fd < 0:
             return
-        os.close(self._fd)
-        self._fd = -1
         if remove_if_empty and not outstanding_entries(self.path):
             try:
-                os.unlink(self.path)
+                os.unlink(self.path)  # still under our lock: no cleanup is reading it
             except FileNotFoundError:
                 pass
+        os.close(self._fd)  # releases the lock: what is left is for `harness cleanup`
+        self._fd = -1
 
 
 def _read(path: str) -> Iterator[dict[str, Any]]:
@@ -147,11 +167,14 @@ def _read(path: str) -> Iterator[dict[str, Any]]:
         return
 
 
-def ledger_owner_pid(path: str) -> int | None:
+def _header(path: str) -> dict[str, Any]:
     for obj in _read(path):
-        if obj.get("op") == "open":
-            return int(obj.get("pid", 0)) or None
-    return None
+        return obj if obj.get("op") == "open" else {}
+    return {}
+
+
+def ledger_owner_pid(path: str) -> int | None:
+    return int(_header(path).get("pid", 0)) or None
 
 
 def outstanding_entries(path: str) -> list[LedgerEntry]:
@@ -221,6 +244,47 @@ class CleanupReport:
         return text
 
 
+class _Claim:
+    """Cleanup's hold on one ledger file: its own descriptor, flock-ed without waiting. `held` is False when the
+    lock is someone else's (a live run, or another cleanup at work on it); `gone` when the file vanished (another
+    cleanup finished it) before or while it was locked."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.held = self.gone = False
+        try:
+            self._fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            self._fd, self.gone = -1, True
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        self.held = True
+        try:  # the name may have been unlinked (and even reused) between our open and our lock
+            self.gone = os.stat(path).st_ino != os.fstat(self._fd).st_ino
+        except FileNotFoundError:
+            self.gone = True
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _owner_running(path: str, claim: _Claim) -> int | None:
+    """The pid of the live run that owns the ledger, or None when it has ended. A locking ledger's owner runs
+    while it holds the lock (a pid alone may be reused); an older ledger's while its pid does."""
+    header = _header(path)
+    pid = int(header.get("pid", 0)) or None
+    if header.get("lock"):
+        return None if claim.held else (pid or 0)
+    if not claim.held:  # an older ledger another cleanup is undoing right now
+        return pid or 0
+    return pid if pid is not None and pid != os.getpid() and pid_alive(pid) else None
+
+
 def cleanup(log: Callable[[str], None], *, force: bool = False, directory: str | None = None) -> CleanupReport:
     """Undo every outstanding entry of every ledger whose harness is no longer running (or all, with force),
     then run the sweepers. Ledger files fully undone are removed."""
@@ -229,25 +293,56 @@ def cleanup(log: Callable[[str], None], *, force: bool = False, directory: str |
     undone: list[str] = []
     skipped: list[tuple[str, int]] = []
     removed = 0
-    names = sorted(n for n in os.listdir(d) if n.endswith(".jsonl")) if os.path.isdir(d) else []
+    names = sorted(n for n in os.listdir(d) if n.endswith(".jsonl") and not n.startswith(".")) \
+        if os.path.isdir(d) else []
     for name in names:
         path = os.path.join(d, name)
-        owner = ledger_owner_pid(path)
-        if not force and owner is not None and owner != os.getpid() and pid_alive(owner):
-            log(f"skipping {name}: its harness (pid {owner}) is still running; use --force to clean it anyway")
-            skipped.append((name.removesuffix(".jsonl"), owner))
-            continue
-        entries = outstanding_entries(path)
-        failed = undo_entries(entries, log)
-        problems.extend(failed)
-        removed += len(entries) - len(failed)
-        undone.append(name.removesuffix(".jsonl"))
-        if not failed:
-            os.unlink(path)
+        claim = _Claim(path)
+        try:
+            if claim.gone:
+                continue
+            owner = _owner_running(path, claim)
+            if owner is not None and not force:
+                why = f"its harness (pid {owner}) is still running" if owner and pid_alive(owner) else \
+                    "another cleanup is undoing it"
+                log(f"skipping {name}: {why}; use --force to clean it anyway")
+                skipped.append((name.removesuffix(".jsonl"), owner))
+                continue
+            entries = outstanding_entries(path)
+            failed = undo_entries(entries, log)
+            problems.extend(failed)
+            removed += len(entries) - len(failed)
+            undone.append(name.removesuffix(".jsonl"))
+            if not failed:
+                try:
+                    os.unlink(path)  # under the lock (unless forced): no other cleanup undoes it again
+                except FileNotFoundError:
+                    pass
+        finally:
+            claim.release()
+    _remove_stale_openings(d)
+    problems += _sweep(log)
+    return CleanupReport(directory=d, undone=tuple(undone), skipped=tuple(skipped), removed=removed,
+                         problems=tuple(problems))
+
+
+def _remove_stale_openings(d: str) -> None:
+    """A ledger file a killed run had created and locked but not yet named holds nothing it created."""
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        if name.startswith(".") and name.endswith(".opening"):
+            claim = _Claim(os.path.join(d, name))
+            try:
+                if claim.held and not claim.gone:
+                    os.unlink(claim.path)
+            finally:
+                claim.release()
+
+
+def _sweep(log: Callable[[str], None]) -> list[str]:
+    problems: list[str] = []
     for what, sweep in sorted(_SWEEP.items()):
         try:
             problems.extend(sweep(log))
         except Exception as e:  # noqa: BLE001 - report it, keep going
             problems.append(f"{what}: {type(e).__name__}: {e}")
-    return CleanupReport(directory=d, undone=tuple(undone), skipped=tuple(skipped), removed=removed,
-                         problems=tuple(problems))
+    return problems

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import ipaddress
+import logging
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from harness.errors import BadInput, ClusterError
 from harness.ledger import LedgerEntry, pid_alive, state_dir, sweeper, undoer
 
 DEFAULT_PREFIX = "10.77"
+log = logging.getLogger("harness")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,11 +212,25 @@ def add_accept_rule(bridge: str) -> None:
     sh(["iptables", "-w", "-I", *_accept_rule(bridge)[:1], "1", *_accept_rule(bridge)[1:]])
 
 
+def _has_accept_rule(bridge: str) -> bool:
+    return sh(["iptables", "-w", "-C", *_accept_rule(bridge)], check=False).returncode == 0
+
+
 def delete_accept_rule(bridge: str) -> None:
+    """Remove the bridge's ACCEPT rule(s). One already gone is what was wanted (noted at debug level): a run's own
+    teardown and a cleanup may both reach for it."""
     if shutil.which("iptables") is None:
         return
-    while sh(["iptables", "-w", "-C", *_accept_rule(bridge)], check=False).returncode == 0:
-        sh(["iptables", "-w", "-D", *_accept_rule(bridge)])
+    if not _has_accept_rule(bridge):
+        log.debug("FORWARD ACCEPT rule of bridge %s: already gone", bridge)
+        return
+    while _has_accept_rule(bridge):
+        p = sh(["iptables", "-w", "-D", *_accept_rule(bridge)], check=False)
+        if p.returncode == 0:
+            continue
+        if _has_accept_rule(bridge):
+            raise ClusterError(f"iptables -D {' '.join(_accept_rule(bridge))}: {p.stderr.strip()}")
+        log.debug("FORWARD ACCEPT rule of bridge %s: removed by someone else meanwhile", bridge)
 
 
 def create_node_netns(ns: str, veth: str, bridge: str, address: ipaddress.IPv4Interface) -> None:

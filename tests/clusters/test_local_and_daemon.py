@@ -161,3 +161,26 @@ def test_collect_logs_never_raises(tmp_path: Path, run_ids: list[str]) -> None:
         assert collect_logs(cluster, None, test, tmp_path / "x") == type(got)()
     finally:
         cluster.teardown()
+
+
+def test_removing_a_bridge_rule_someone_already_removed_is_quiet(caplog: pytest.LogCaptureFixture) -> None:
+    """The FORWARD ACCEPT rule of a bridge, removed twice (a teardown and a cleanup both reach for it): the
+    second finds it gone, says so at debug level and raises nothing."""
+    require("local")
+    import logging
+
+    from clusters.local.network import _has_accept_rule, add_accept_rule, delete_accept_rule
+
+    bridge = f"hbr{os.getpid() % 0xFFFFFF:06x}"  # a rule names its bridge; no bridge is needed to hold one
+    add_accept_rule(bridge)
+    try:
+        assert _has_accept_rule(bridge)
+        delete_accept_rule(bridge)
+        assert not _has_accept_rule(bridge)
+        with caplog.at_level(logging.DEBUG, logger="harness"):
+            delete_accept_rule(bridge)
+        assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+        assert "already gone" in caplog.records[0].getMessage()
+    finally:
+        while _has_accept_rule(bridge):
+            delete_accept_rule(bridge)

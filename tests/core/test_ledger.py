@@ -77,3 +77,22 @@ def test_a_ledger_is_created_by_its_first_record_and_never_shared(tmp_path) -> N
     with pytest.raises(ClusterError, match="already exists"):
         twin.record("thing", "b")
     assert [e.key for e in led.outstanding()] == ["a"]
+
+
+def test_a_ledger_is_its_runs_while_the_run_holds_it_whatever_its_pid(tmp_path) -> None:
+    """The owner is told by the lock the run holds, not by a pid: an open ledger of this very process is skipped,
+    the same ledger once closed with a resource outstanding is undone (although its pid, ours, runs), and a file
+    a run had created but not yet named is removed."""
+    d = str(tmp_path)
+    undone: list[str] = []
+    L.undoer("thing3")(lambda e: undone.append(e.key))
+    led = L.Ledger("mine", d)
+    led.record("thing3", "k")
+    report = L.cleanup(lambda m: None, directory=d)
+    assert undone == [] and report.skipped == (("mine", os.getpid()),)
+    led.close()  # the run ends with "k" outstanding (a teardown that failed, --leave-running)
+    stale = os.path.join(d, ".other.1.opening")
+    open(stale, "w").close()
+    report = L.cleanup(lambda m: None, directory=d)
+    assert undone == ["k"] and report.undone == ("mine",) and report.skipped == ()
+    assert os.listdir(d) == []

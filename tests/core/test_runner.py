@@ -1,5 +1,6 @@
 """The runner end to end through `harness run` in a subprocess: the built-in demo system (no root needed),
-and a real 3-node etcd on local namespaces killed with SIGKILL mid-run and cleaned up by `harness cleanup`."""
+and real 3-node etcd runs on local namespaces, one killed with SIGKILL mid-run and cleaned up by `harness
+cleanup` while another runs on."""
 
 from __future__ import annotations
 
@@ -94,47 +95,102 @@ needs_root_etcd = pytest.mark.skipif(
 )
 
 
+def _state_of_run(run_id: str, nodes: tuple[str, ...] = ("n1", "n2", "n3")) -> dict[str, object]:
+    """What a local run has on this host: its namespaces with the etcd daemons in each (by pid), its bridge, its
+    FORWARD ACCEPT rule, and the partition rules (chain HARNESS-PART) inside each namespace."""
+    from clusters.local.network import link_exists, names_for, netns_exists, netns_pids
+
+    names = names_for(run_id)
+    netns = {n: names.netns(n) for n in nodes if netns_exists(names.netns(n))}
+    accept = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True).stdout
+    part = {n: [r for r in subprocess.run(["ip", "netns", "exec", ns, "iptables", "-w", "-S", "HARNESS-PART"],
+                                          capture_output=True, text=True).stdout.splitlines() if r.startswith("-A")]
+            for n, ns in netns.items()}
+    return {"netns": sorted(netns.values()), "etcd": {n: sorted(p for p in netns_pids(ns) if _comm(p) == "etcd") for n, ns in netns.items()},
+            "bridge": link_exists(names.bridge), "accept": names.bridge in accept,
+            "partition": {n: r for n, r in part.items() if r}}
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _oks(results: Path) -> int:
+    found = list(results.glob("*/*/history.jsonl"))
+    return sum(1 for o in read_jsonl(found[0]) if o.type == "ok") if found else 0
+
+
+def _run_id(results: Path) -> str | None:
+    found = list(results.glob("*/*/test.json"))
+    return str(json.loads(found[0].read_text())["run_id"]) if found else None
+
+
 @pytest.mark.cluster
 @needs_root_etcd
-def test_sigkill_mid_run_loses_no_completed_op_and_cleanup_leaves_nothing(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "--system", "etcd", "--cluster", "local", "--time-limit", "60",
-         "--results", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True,
-    )
-    history = None
+def test_cleanup_between_two_runs_undoes_the_killed_one_and_leaves_the_live_one_alone(tmp_path: Path) -> None:
+    """Two local etcd runs share a state directory; one is SIGKILLed mid-run while the other has a partition in
+    place; two `harness cleanup`s at once remove everything of the killed run (each resource once, no alarm), and
+    nothing of the live run: its namespaces, daemons, bridge, ACCEPT rule and partition stay until its own
+    teardown, and it finishes valid with nothing left."""
+    env = {**ENV, "HARNESS_STATE_DIR": str(tmp_path / "state")}
+    run = [sys.executable, "-m", "harness", "run", "--system", "etcd", "--cluster", "local", "--seed", "5"]
+    live = subprocess.Popen([*run, "--nemesis", "partition", "--nemesis-opt", "partition-grudge=one", "--op-timeout", "1",
+                             "--nemesis-interval", "6", "--time-limit", "15",
+                             "--results", str(tmp_path / "live")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    killed = subprocess.Popen([*run, "--time-limit", "60", "--results", str(tmp_path / "killed")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            found = list(tmp_path.glob("*/*/history.jsonl"))
-            if found and sum(1 for o in read_jsonl(found[0]) if o.type == "ok") >= 50:
-                history = found[0]
+        deadline = time.monotonic() + 120
+        while True:  # the killed run has done ops and the live one has its partition in place
+            live_id = _run_id(tmp_path / "live")
+            if _oks(tmp_path / "killed") >= 50 and live_id and _state_of_run(live_id)["partition"]:
                 break
-            if proc.poll() is not None:
-                break
+            assert killed.poll() is None and live.poll() is None and time.monotonic() < deadline, \
+                "the runs did not get under way together"
             time.sleep(0.2)
-        assert history is not None, "the run produced no ok ops: " + (proc.stderr.read() if proc.poll() else "")
-        time.sleep(1.0)
+        history = next((tmp_path / "killed").glob("*/*/history.jsonl"))
         before = sum(1 for o in read_jsonl(history) if o.type != "invoke")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    ops = list(read_jsonl(history))  # parseable: at most a torn last line, which the reader ignores
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=10)
+        live_before = _state_of_run(live_id)
+        cleanups = [subprocess.Popen([sys.executable, "-m", "harness", "cleanup"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+        outs = [c.communicate(timeout=180) for c in cleanups]
+        live_after = _state_of_run(live_id)
+        healed = any(o.f == "stop-partition" for o in read_jsonl(next((tmp_path / "live").glob("*/*/history.jsonl"))))
+    except BaseException:
+        for p in (killed, live):
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)  # the live run tears down on Ctrl-C; the killed one is gone
+                p.wait(timeout=120)
+        raise
+    killed_id = json.loads((history.parent / "test.json").read_text())["run_id"]
+    for c, (_, err) in zip(cleanups, outs):
+        assert c.returncode == 0 and "could not remove" not in err and "Bad rule" not in err, err
+        assert f"skipping {live_id}.jsonl: its harness (pid {live.pid}) is still running" in err, err
+    assert sum(err.count("removed iptables-accept") for _, err in outs) == 1  # undone once, by one cleanup
+    assert harness_leftovers(killed_id) == []
+    # the live run lost nothing: same namespaces, same daemons, its bridge and rule, its partition
+    assert all(live_before["etcd"].values()) and live_before["bridge"] and live_before["accept"]
+    assert live_after == live_before or (healed and live_after["partition"] == {}
+                                                                 and {**live_after, "partition": {}}
+                                                                 == {**live_before, "partition": {}})
+    out, err = live.communicate(timeout=120)
+    assert live.returncode == 0 and out.strip().endswith("\tvalid"), err[-3000:]
+    assert harness_leftovers(live_id) == [] and not list((tmp_path / "state" / "ledger").glob("*.jsonl"))
+    # the killed run lost no completed op: its history is parseable, every completion after its invocation
+    ops = list(read_jsonl(history))
     completed = [o for o in ops if o.type != "invoke"]
     assert len(completed) >= before
     h = History(ops)
     invoked = {(o.process, o.index) for o in h if o.type == "invoke"}
-    for o in completed:  # every completion has its invocation before it
+    for o in completed:
         inv = h.invocation(o)
         assert inv is not None and (inv.process, inv.index) in invoked and inv.index < o.index
-    # the killed run left its cluster; cleanup must remove all of it
-    run_id = json.loads((history.parent / "test.json").read_text())["run_id"]
-    assert harness_leftovers(run_id), "expected the killed run to leave its cluster behind"
-    p = harness("cleanup", timeout=180)
-    assert p.returncode == 0, p.stderr
-    assert harness_leftovers(run_id) == []
 
 
 @pytest.mark.cluster
