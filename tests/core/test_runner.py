@@ -138,7 +138,7 @@ def test_cleanup_between_two_runs_undoes_the_killed_one_and_leaves_the_live_one_
     env = {**ENV, "HARNESS_STATE_DIR": str(tmp_path / "state")}
     run = [sys.executable, "-m", "harness", "run", "--system", "etcd", "--cluster", "local", "--seed", "5"]
     live = subprocess.Popen([*run, "--nemesis", "partition", "--nemesis-opt", "partition-grudge=one", "--op-timeout", "1",
-                             "--nemesis-interval", "6", "--time-limit", "15",
+                             "--nemesis-interval", "4", "--time-limit", "10",
                              "--results", str(tmp_path / "live")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
     killed = subprocess.Popen([*run, "--time-limit", "60", "--results", str(tmp_path / "killed")],
