@@ -3,7 +3,8 @@ the system's optional abilities `Killable` (SIGKILL, then start again) and `Paus
 
 Ops: `kill` / `pause` with value a node spec (`nemeses.targets`: one, minority, majority, minority-third,
 primaries, all) or an explicit list of nodes; they complete with {"nodes": [...]} naming the nodes actually
-hit, and evidence measured on them (`harness.evidence`): for a kill, the system's pid (from its pid file,
+hit (a spec that names no node at that moment, `primaries` with no leader, is replaced by another of the
+family's specs that does, said in "redrawn"; the op acts on nothing only when none does), and evidence measured on them (`harness.evidence`): for a kill, the system's pid (from its pid file,
 `nemeses.probe.HasPidfile`) before and whether it is gone after; for a pause, the state letter of every process
 that became stopped, read from /proc/PID/stat (T). `start` restarts every node this nemesis killed and records
 the new pids; `resume` continues every node it paused and records the states again. Teardown does both;
@@ -42,7 +43,7 @@ from nemeses.schedule import (
     default_schedule,
     family_generator,
 )
-from nemeses.targets import majority, parse_specs, require_targets, targets_of
+from nemeses.targets import Drawn, draw_targets, majority, parse_specs, require_targets
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -54,10 +55,10 @@ DEFAULT_SPECS = ("one", "minority", "majority")
 
 
 def kill_evidence(test: Test, nodes: Sequence[str], before: dict[str, list[int] | None],
-                  after: dict[str, list[int] | None]) -> Evidence:
+                  after: dict[str, list[int] | None], why_none: str | None = None) -> Evidence:
     """Per node: each pid the system had before the kill, gone after it (or not)."""
     if not nodes:
-        return Evidence(nothing="no node was chosen")
+        return Evidence(nothing=why_none or "no node was chosen")
     probes = []
     for n in nodes:
         pids = before.get(n)
@@ -82,12 +83,24 @@ def running_probe(node: str, pids: list[int] | None) -> Probe:
                  expected="running", observed="running" if pids else "not running", effect=bool(pids))
 
 
+def _value(drawn: Drawn, **more: object) -> dict[str, object]:
+    """A start op's completion value: the nodes hit, what stood in for a spec that named none, or why none."""
+    value: dict[str, object] = {"nodes": drawn.nodes, **more}
+    if drawn.redrawn:
+        value["redrawn"] = drawn.redrawn
+    if drawn.note:
+        value["skipped"] = drawn.note
+    return value
+
+
 class KillNemesis:
-    """SIGKILLs the system on chosen nodes (`kill`) and starts it again (`start`)."""
+    """SIGKILLs the system on chosen nodes (`kill`) and starts it again (`start`). A node spec that names no
+    node when the kill comes is replaced by another of `specs` (the family's draw) that does."""
 
     fs = KILL_FS
 
-    def __init__(self) -> None:
+    def __init__(self, specs: Sequence[str] = ()) -> None:
+        self.specs = tuple(specs)
         self.killed: set[str] = set()
 
     def setup(self, test: Test) -> None:
@@ -97,17 +110,16 @@ class KillNemesis:
         db = ability(test, Killable)
         if op.f == "kill":
             try:
-                nodes, note = targets_of(test, op.value)
+                drawn = draw_targets(test, op.value, self.specs)
             except ValueError as e:
                 return op.replace(type="info", error=f"kill: {e}")
+            nodes = drawn.nodes
             self.killed.update(nodes)
             before = on_all(nodes, lambda n: system_pids(test, n))
             _, failed = on_nodes(nodes, lambda n: db.kill(test, n))
             after = on_all(nodes, lambda n: system_pids(test, n))
-            value: dict[str, object] = {"nodes": nodes}
-            if note:
-                value["skipped"] = note
-            return op.replace(type="info", value=with_evidence(value, kill_evidence(test, nodes, before, after)),
+            evidence = kill_evidence(test, nodes, before, after, drawn.note)
+            return op.replace(type="info", value=with_evidence(_value(drawn), evidence),
                               error=failures_text(failed) or None)
         if op.f == "start":
             nodes = sorted(self.killed, key=test.nodes.index)
@@ -149,11 +161,13 @@ def stopped_pids(remote: Remote) -> set[int]:
 
 
 class PauseNemesis:
-    """SIGSTOPs the system on chosen nodes (`pause`) and SIGCONTs it (`resume`)."""
+    """SIGSTOPs the system on chosen nodes (`pause`) and SIGCONTs it (`resume`). A node spec that names no
+    running node when the pause comes is replaced by another of `specs` (the family's draw) that does."""
 
     fs = PAUSE_FS
 
-    def __init__(self) -> None:
+    def __init__(self, specs: Sequence[str] = ()) -> None:
+        self.specs = tuple(specs)
         self.paused: dict[str, list[int]] = {}  # node -> pids that became stopped
         self._lock = threading.Lock()
 
@@ -185,15 +199,13 @@ class PauseNemesis:
     def invoke(self, test: Test, op: Op) -> Op:
         if op.f == "pause":
             try:
-                nodes, note = targets_of(test, op.value, self._running(test, op.value))
+                drawn = draw_targets(test, op.value, self.specs, self._running(test, op.value))
             except ValueError as e:
                 return op.replace(type="info", error=f"pause: {e}")
-            _, failed = on_nodes(nodes, lambda n: self._pause(test, n))
-            pids = {n: self.paused.get(n, []) for n in nodes}
-            value: dict[str, object] = {"nodes": nodes, "pids": pids}
-            if note:
-                value["skipped"] = note
-            return op.replace(type="info", value=with_evidence(value, self._states(test, pids, stopped=True)),
+            _, failed = on_nodes(drawn.nodes, lambda n: self._pause(test, n))
+            pids = {n: self.paused.get(n, []) for n in drawn.nodes}
+            evidence = self._states(test, pids, stopped=True, why_none=drawn.note)
+            return op.replace(type="info", value=with_evidence(_value(drawn, pids=pids), evidence),
                               error=failures_text(failed) or None)
         if op.f == "resume":
             nodes = sorted(self.paused, key=test.nodes.index)
@@ -217,10 +229,10 @@ class PauseNemesis:
         return [n for n in active if pids[n]]
 
     @staticmethod
-    def _states(test: Test, pids: dict[str, list[int]], *, stopped: bool) -> Evidence:
+    def _states(test: Test, pids: dict[str, list[int]], *, stopped: bool, why_none: str | None = None) -> Evidence:
         """The state of every pid the pause stopped: T after a pause, anything else after a resume."""
         if not pids:
-            return Evidence(nothing="no node was chosen") if stopped else Evidence()
+            return Evidence(nothing=why_none or "no node was chosen") if stopped else Evidence()
         states = on_all(pids, lambda n: process_states(test.cluster.remote(n), pids[n]))
         want = "T (stopped)" if stopped else "not stopped"
         probes = [Probe(node=n, what="process state", target=f"pid {p}", expected=want, observed=st,
@@ -310,7 +322,7 @@ class ProcessFaultPlugin:
     ability: type
     start_f: str
     stop_f: str
-    make_nemesis: Callable[[], KillNemesis | PauseNemesis]
+    make_nemesis: Callable[[Sequence[str]], KillNemesis | PauseNemesis]
 
     @property
     def option_specs(self) -> Sequence[OptionSpec]:
@@ -332,7 +344,7 @@ class ProcessFaultPlugin:
 
         stop = {"f": self.stop_f}
         gen = family_generator(test, self.name, self.fs, default_schedule(test, start, stop))
-        return Package(name=self.name, nemesis=self.make_nemesis(), generator=gen, final_generator=stop,
+        return Package(name=self.name, nemesis=self.make_nemesis(specs), generator=gen, final_generator=stop,
                        label=self.name, start_fs=frozenset({self.start_f}), stop_fs=frozenset({self.stop_f}))
 
 

@@ -2,7 +2,8 @@
 `all`, or a comma-free node name.
 
 Owns `NODE_SPECS`, `parse_specs` (option parser for `kill-targets=one,majority`), `select_nodes`,
-`targets_of` (the nodes a fault op's value names) and `require_targets`. Specs count and choose among the nodes that run the system (`harness.db.active_nodes`), never
+`targets_of` (the nodes a fault op's value names), `draw_targets` (the same, redrawing among a family's specs
+when the one asked names no node at that moment) and `require_targets`. Specs count and choose among the nodes that run the system (`harness.db.active_nodes`), never
 idle ones: a fault on a node that runs nothing tests nothing. `require_targets` is what every nemesis package
 calls at build time, so that a fault family whose targets would run nothing is refused before the run. Random
 choices draw from the rng passed in (the nemesis stream `test.nemesis_rng` when a nemesis picks nodes while
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.db import HasPrimaries, active_nodes
@@ -98,3 +100,32 @@ def targets_of(test: Test, value: object, among: Sequence[str] | None = None) ->
     spec = str(value or "one")
     nodes = select_nodes(test, spec, among)
     return nodes, (None if nodes else f"no node matches {spec!r} now")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drawn:
+    """The nodes a fault op acts on: `nodes` ([] when no spec named any), `note` why there are none, and
+    `redrawn` saying which spec stood in for the one asked when that one named no node."""
+
+    nodes: list[str]
+    note: str | None = None
+    redrawn: str | None = None
+
+
+def draw_targets(test: Test, value: object, specs: Sequence[str], among: Sequence[str] | None = None) -> Drawn:
+    """The nodes an op value names, as `targets_of`; when it is a spec that names no node now (`primaries` while
+    no leader exists, after a majority was killed), the other specs of `specs` are tried in an order drawn from
+    the nemesis stream (`test.nemesis_rng`: the seed's ops, drawn by the generator, stay the same) and the first
+    that names a node stands in. `nodes` is empty only when no spec names a node. ValueError as `targets_of`."""
+    nodes, note = targets_of(test, value, among)
+    if nodes or isinstance(value, (list, tuple)):
+        return Drawn(nodes=nodes, note=note)
+    asked = str(value or "one")
+    others = [s for s in specs if s != asked]
+    test.nemesis_rng.shuffle(others)
+    for spec in others:
+        nodes = select_nodes(test, spec, among)
+        if nodes:
+            return Drawn(nodes=nodes, redrawn=f"{asked!r} named no node now; drew {spec!r} instead")
+    tried = ", ".join(repr(s) for s in [asked, *others])
+    return Drawn(nodes=[], note=f"no node matches {tried} now")

@@ -119,3 +119,35 @@ def test_pause_by_spec_draws_from_the_nodes_where_the_system_runs() -> None:
         assert sorted(done.value["nodes"]) == sorted(test.nodes[1:]), done
         assert invoke(test, "resume").error is None
         assert invoke(test, "start").error is None
+
+
+def test_a_spec_that_names_no_node_is_redrawn_among_the_familys_specs() -> None:
+    """A majority killed, etcd has no leader: a pause drawn as `primaries` would stop nothing. The nemesis
+    draws again among the family's specs (from the nemesis stream: the same stream state, the same stand-in)
+    and pauses the one node still running; "acted on nothing" is left for when no spec names a node."""
+    from nemeses.targets import draw_targets
+
+    with running(("kill", "pause")) as test:
+        killed = invoke(test, "kill", "majority")
+        assert killed.error is None and len(killed.value["nodes"]) == 2
+        [survivor] = [n for n in test.nodes if n not in killed.value["nodes"]]
+        wait_for(lambda: not test.db.primaries(test), 30, "etcd to have no leader")
+        state = test.nemesis_rng.getstate()
+        redrawn = []
+        for _ in range(2):
+            test.nemesis_rng.setstate(state)
+            done = invoke(test, "pause", "primaries")
+            assert done.error is None and done.value["nodes"] == [survivor], done
+            assert done.value["redrawn"].startswith("'primaries' named no node now; drew "), done
+            assert "skipped" not in done.value
+            evidence = evidence_of(done)
+            assert evidence is not None and evidence.took_effect and not evidence.nothing
+            assert [p.node for p in evidence.judged] == [survivor]
+            redrawn.append(done.value["redrawn"])
+            assert invoke(test, "resume").error is None
+        assert redrawn[0] == redrawn[1]
+        # only specs that name no node: acted on nothing, saying which were tried
+        none = draw_targets(test, "primaries", ("primaries", "minority"), [survivor])
+        assert none.nodes == [] and none.redrawn is None
+        assert none.note == "no node matches 'primaries', 'minority' now"
+        assert invoke(test, "start").error is None
