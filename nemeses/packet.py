@@ -35,9 +35,8 @@ from harness.options import OptionSpec
 from nemeses.net import tc
 from nemeses.net.iptables import ChainSet
 from nemeses.probe import (
-    FALLBACK_PORT,
     connect_times_ms,
-    listening_ports,
+    probe_aims,
     udp_delivery,
 )
 from nemeses.remotes import locator_for, require_remotes
@@ -160,7 +159,7 @@ def loss_probe(test: Test, node: str, peer: str, loss_pct: float) -> Probe:
 
 def delay_probe(test: Test, node: str, peer: str, delay_ms: float) -> Probe:
     """The median of five TCP handshakes from `node` to `peer`: at least half the delay asked for."""
-    port = (listening_ports(test.cluster.remote(peer), test.node_host(peer)) or [FALLBACK_PORT])[0]
+    port = probe_aims(test, [peer])[peer].port
     times = connect_times_ms(test.cluster.remote(node), test.node_host(peer), port)
     want = f">= {delay_ms / 2:g} ms (delay {delay_ms:g} ms)"
     if not times:

@@ -5,7 +5,9 @@ one command per node, run on all nodes at once, and bounded by a short timeout (
 second or two probing).
 
 Owns `listening_ports` (TCP ports a node listens on at its
-cluster address), `tcp_connects` (connects with a short timeout from a node to peers: connected, refused, or
+cluster address), `HasPorts` (the optional DB ability that names the system's own ports) with `probe_aims` (the
+port a probe of a node's links aims at: the system's own when it names them, else the lowest port the node
+listens on, else the discard port), `tcp_connects` (connects with a short timeout from a node to peers: connected, refused, or
 timed out) and `connect_from_here` (the same from the harness's host, where clients run), `link_evidence` (the cut links of a partition or a clog: every ordered pair of nodes probed, a
 connect expected to time out where either direction is cut), `HasPidfile` (the optional DB ability that names
 the pid file of the system's main process) with `system_pids`, `process_states` (state letters from
@@ -50,6 +52,39 @@ def listening_ports(remote: Remote, host: str) -> list[int] | None:
         elif addr in WILDCARDS:
             wild.add(int(port))
     return sorted(exact) + sorted(wild - exact)
+
+
+@runtime_checkable
+class HasPorts(Protocol):
+    """Optional DB ability: the TCP ports the system listens on at `node`'s cluster address, those its nodes
+    talk to each other on first (etcd: peer 2380, then client 2379). Link probes aim at them rather than at
+    whatever else the host runs (an ssh host's lowest listening port is sshd's 22)."""
+
+    def ports(self, test: Test, node: str) -> Sequence[int]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aim:
+    """Where a link probe of a node connects: `port`, and whether something (of the system, when it names its
+    ports) listens there: False when nothing does, None when `ss` could not tell."""
+
+    port: int
+    listens: bool | None
+
+
+def probe_aims(test: Test, nodes: Sequence[str]) -> dict[str, Aim]:
+    """Per node: the first of the system's own ports (`HasPorts`) it listens on, or its first own port when it
+    listens on none of them (a connect is then refused on an open link); for a system that names no ports, the
+    lowest port the node listens on, or the discard port when it listens on none."""
+    seen = on_all(nodes, lambda n: listening_ports(test.cluster.remote(n), test.node_host(n)))
+    aims = {}
+    for n in nodes:
+        own: list[int] = list(test.db.ports(test, n)) if isinstance(test.db, HasPorts) else []
+        ports = seen[n]
+        up = [p for p in own if p in (ports or ())] if own else list(ports or ())
+        aim = up[0] if up else (own[0] if own else FALLBACK_PORT)
+        aims[n] = Aim(port=aim, listens=None if ports is None else bool(up))
+    return aims
 
 
 _CONNECT = r'''
@@ -129,16 +164,15 @@ class LinkPlan:
 
 
 def link_evidence(test: Test, plan: LinkPlan, who: str) -> Evidence:
-    """Probe every ordered pair of `plan.nodes` with a TCP connect to a port the target listens on (the discard
-    port when it listens on none): judged where a cut is meant (it must time out), for information elsewhere.
+    """Probe every ordered pair of `plan.nodes` with a TCP connect to the target's `probe_aims` port: judged where a cut is meant (it must time out), for information elsewhere.
     A time-out proves a cut only if the node's links meant to stay open do connect: from a node where none
     does, even after a slower second try, the cut links are recorded and not judged.
     The fault acted on nothing when it cut no link, or only links between nodes on which nothing listens."""
     if not plan.cut:
         return Evidence(nothing=f"{who} cut no link (the grudge is empty)")
     hosts = {n: test.node_host(n) for n in plan.nodes}
-    ports = on_all(plan.nodes, lambda n: listening_ports(test.cluster.remote(n), hosts[n]))
-    port = {n: (p[0] if p else FALLBACK_PORT) for n, p in ports.items()}
+    aimed = probe_aims(test, plan.nodes)
+    port = {n: a.port for n, a in aimed.items()}
 
     def aims(a: str) -> list[tuple[str, int]]:
         return [(hosts[b], port[b]) for b in plan.nodes if b != a]
@@ -160,7 +194,7 @@ def link_evidence(test: Test, plan: LinkPlan, who: str) -> Evidence:
             if a == b:
                 continue
             obs = seen[a][(hosts[b], port[b])]
-            aim = f"{b}:{port[b]}" + ("" if ports[b] else " (nothing listens)")
+            aim = f"{b}:{port[b]}" + (" (nothing listens)" if aimed[b].listens is False else "")
             if plan.handshake_blocked(a, b) and not unjudged:
                 probes.append(Probe(node=a, what="tcp connect", target=aim, expected="blocked",
                                     observed=obs, effect=obs in BLOCKED))
@@ -169,7 +203,7 @@ def link_evidence(test: Test, plan: LinkPlan, who: str) -> Evidence:
                                     observed=f"{obs} (not judged: no open link from {a} answered either)"))
             else:
                 probes.append(Probe(node=a, what="tcp connect", target=aim, expected="open", observed=obs))
-    idle = sorted(n for n, p in ports.items() if p == [])  # None: ss could not tell, so not counted idle
+    idle = sorted(n for n, a in aimed.items() if a.listens is False)  # None: ss could not tell, not counted idle
     if all(a in idle and b in idle for a, b in plan.cut):
         return Evidence(probes=tuple(probes), nothing=f"{who} cut only links between nodes on which nothing "
                         f"listens ({', '.join(idle)}): it blocked nothing of the system")

@@ -47,6 +47,10 @@ class EtcdDB:
     def _workdir(test: Test, node: str) -> str:
         return str(test.node_info(node).workdir)
 
+    def ports(self, test: Test, node: str) -> Sequence[int]:
+        """The peer port (the members' own links), then the client port (nemeses.probe.HasPorts)."""
+        return (PEER_PORT, CLIENT_PORT)
+
     def pidfile(self, test: Test, node: str) -> str:
         return os.path.join(self._workdir(test, node), "etcd.pid")
 

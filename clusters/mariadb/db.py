@@ -109,6 +109,10 @@ class MariaDB:
     def data_dir(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "data")
 
+    def ports(self, test: Test, node: str) -> Sequence[int]:
+        """Galera's group port when clustered, then the SQL port (nemeses.probe.HasPorts)."""
+        return (GROUP_PORT, PORT) if self.opts.galera else (PORT,)
+
     def pidfile(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "mariadb.pid")
 

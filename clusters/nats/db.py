@@ -29,7 +29,7 @@ import nats.js.errors as jserr
 
 from clusters.daemon import daemon_pids, log_tail, signal_daemon, start_daemon, stop_daemon
 from clusters.nats.client import connect
-from clusters.nats.conf import check_conf, server_conf
+from clusters.nats.conf import CLIENT_PORT, ROUTE_PORT, check_conf, server_conf
 from clusters.nats.workloads import STREAM_OF, create_streams
 from clusters.redis.conf import write_private
 from harness.control import NotYet, Remote, on_nodes, retry_until
@@ -66,6 +66,10 @@ class NatsDB:
 
     def conf_file(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "conf", "nats.conf")
+
+    def ports(self, test: Test, node: str) -> Sequence[int]:
+        """The route port (the servers' own links), then the client port (nemeses.probe.HasPorts)."""
+        return (ROUTE_PORT, CLIENT_PORT)
 
     def pidfile(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "nats.pid")

@@ -93,6 +93,10 @@ class PatroniDB:
     def config_file(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "patroni.yml")
 
+    def ports(self, test: Test, node: str) -> Sequence[int]:
+        """Postgres (replication), the DCS's etcd member, Patroni's REST API (nemeses.probe.HasPorts)."""
+        return (self.opts.port, *self.etcd.ports(test, node), self.opts.api_port)
+
     def pidfile(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "patroni.pid")
 

@@ -101,6 +101,10 @@ class PostgresDB:
     def data_dir(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "pgdata")
 
+    def ports(self, test: Test, node: str) -> Sequence[int]:
+        """Postgres's one port, clients' and replicas' alike (nemeses.probe.HasPorts)."""
+        return (self.port,)
+
     def pidfile(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "postgres.pid")
 

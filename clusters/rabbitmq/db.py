@@ -134,6 +134,10 @@ class RabbitMQDB:
     def conf_dir(self, test: Test, node: str) -> str:
         return os.path.join(self.workdir(test, node), "conf")
 
+    def ports(self, test: Test, node: str) -> Sequence[int]:
+        """The Erlang distribution port (the nodes' own links), then AMQP's (nemeses.probe.HasPorts)."""
+        return (DIST_PORT, AMQP_PORT)
+
     def pidfile(self, test: Test, node: str, daemon: str = "rabbitmq") -> str:
         """The pid file of `daemon`; by default the broker's VM (`nemeses.probe.HasPidfile`)."""
         return os.path.join(self.workdir(test, node), f"{daemon}.pid")

@@ -76,6 +76,10 @@ class RedisDB:
     def conf_file(self, test: Test, node: str, daemon: str) -> str:
         return os.path.join(self.conf_dir(test, node), f"{daemon}.conf")
 
+    def ports(self, test: Test, node: str) -> Sequence[int]:
+        """redis-server's port (replication and clients), then Sentinel's (nemeses.probe.HasPorts)."""
+        return (PORT, SENTINEL_PORT)
+
     def pidfile(self, test: Test, node: str, daemon: str = "redis") -> str:
         """The pid file of `daemon`; by default redis-server's, the main process (`nemeses.probe.HasPidfile`)."""
         return os.path.join(self.workdir(test, node), f"{daemon}.pid")

@@ -102,3 +102,28 @@ def test_a_cut_is_not_judged_from_a_node_whose_open_links_do_not_answer_either()
         assert by_pair[("n3", "n1")].observed == "timed out"  # the open link that did not answer
         assert by_pair[("n2", "n3")].effect is True and by_pair[("n2", "n1")].observed == "connected"
         invoke(test, "stop-partition")
+
+
+def test_on_ssh_hosts_the_evidence_probes_etcds_own_port_not_sshds() -> None:
+    """On ssh hosts the lowest port a node listens on is sshd's 22. A partition's evidence probes etcd's peer
+    port (the system names its ports, `HasPorts`) and still tells the cut links from the open ones; a system
+    that names no ports falls back to the lowest listening port."""
+    import dataclasses
+
+    from nemeses.probe import listening_ports, probe_aims
+
+    with running(("partition",), provider="ssh") as test:
+        n1, n2, n3 = test.nodes
+        assert all(listening_ports(test.cluster.remote(n), test.node_host(n))[0] == 22 for n in test.nodes)
+        done = invoke(test, "start-partition", {n1: [n2, n3], n2: [n1], n3: [n1]})
+        assert done.error is None, done
+        evidence = evidence_of(done)
+        assert evidence is not None and evidence.took_effect, evidence
+        probed = {(p.node, p.target): (p.expected, p.observed) for p in evidence.probes}
+        assert set(probed) == {(a, f"{b}:2380") for a in test.nodes for b in test.nodes if a != b}, probed
+        for (a, target), outcome in probed.items():
+            cut = n1 in (a, target.split(":")[0])
+            assert outcome == (("blocked", "timed out") if cut else ("open", "connected")), probed
+        assert invoke(test, "stop-partition").error is None
+        bare = dataclasses.replace(test, db=object())  # a system that names no ports: the old rule
+        assert {n: a.port for n, a in probe_aims(bare, test.nodes).items()} == {n: 22 for n in test.nodes}
