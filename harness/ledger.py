@@ -29,6 +29,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,20 @@ UndoFn = Callable[["LedgerEntry"], None]
 SweepFn = Callable[[Callable[[str], None]], list[str]]
 _UNDO: dict[str, UndoFn] = {}
 _SWEEP: dict[str, SweepFn] = {}
+# The ledgers open in this process, so that a forked child (the linearizability checker's workers) closes its copy
+# of their descriptors: a flock belongs to the open file, and a child still holding it after a kill -9 of the
+# harness would keep `harness cleanup` away until it ended.
+_OPEN: weakref.WeakSet[Ledger] = weakref.WeakSet()
+
+
+def _close_in_child() -> None:
+    for led in list(_OPEN):
+        if led._fd >= 0:
+            os.close(led._fd)
+            led._fd = -1
+
+
+os.register_at_fork(after_in_child=_close_in_child)
 
 
 def undoer(kind: str) -> Callable[[UndoFn], UndoFn]:
@@ -131,6 +146,7 @@ class Ledger:
             os.unlink(opening)
         self._fd = fd
         self._opened = True
+        _OPEN.add(self)
 
     def record(self, kind: str, key: str, **data: object) -> None:
         """Note a resource BEFORE creating it."""
@@ -304,7 +320,7 @@ def cleanup(log: Callable[[str], None], *, force: bool = False, directory: str |
             owner = _owner_running(path, claim)
             if owner is not None and not force:
                 why = f"its harness (pid {owner}) is still running" if owner and pid_alive(owner) else \
-                    "another cleanup is undoing it"
+                    "another process holds its lock (a cleanup at work on it)"
                 log(f"skipping {name}: {why}; use --force to clean it anyway")
                 skipped.append((name.removesuffix(".jsonl"), owner))
                 continue

@@ -96,3 +96,24 @@ def test_a_ledger_is_its_runs_while_the_run_holds_it_whatever_its_pid(tmp_path) 
     report = L.cleanup(lambda m: None, directory=d)
     assert undone == ["k"] and report.undone == ("mine",) and report.skipped == ()
     assert os.listdir(d) == []
+
+
+def test_a_forked_child_of_a_killed_run_does_not_hold_its_ledger(tmp_path) -> None:
+    """The linearizability checker forks workers: one still running after a kill -9 of the run must not keep
+    cleanup away from the run's ledger."""
+    d = str(tmp_path)
+    code = (
+        "import os, sys, time; from harness.ledger import Ledger; l = Ledger('forked', %r); l.record('thing4', 'k')\n"
+        "if os.fork() == 0:\n    time.sleep(30); os._exit(0)\n"
+        "print('forked', flush=True); os.kill(os.getpid(), 9)" % d
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "forked"
+        p.wait(timeout=10)
+        undone: list[str] = []
+        L.undoer("thing4")(lambda e: undone.append(e.key))
+        report = L.cleanup(lambda m: None, directory=d)
+        assert undone == ["k"] and report.undone == ("forked",) and report.skipped == ()
+    finally:
+        os.killpg(p.pid, 9)
