@@ -104,12 +104,12 @@ def test_a_forked_child_of_a_killed_run_does_not_hold_its_ledger(tmp_path) -> No
     d = str(tmp_path)
     code = (
         "import os, sys, time; from harness.ledger import Ledger; l = Ledger('forked', %r); l.record('thing4', 'k')\n"
-        "if os.fork() == 0:\n    time.sleep(30); os._exit(0)\n"
-        "print('forked', flush=True); os.kill(os.getpid(), 9)" % d
+        "if os.fork() == 0:\n    print('child', flush=True); time.sleep(30); os._exit(0)\n"
+        "time.sleep(0.1); print('forked', flush=True); os.kill(os.getpid(), 9)" % d
     )
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert p.stdout is not None and p.stdout.readline().strip() == "forked"
+        assert p.stdout is not None and {p.stdout.readline().strip() for _ in range(2)} == {"child", "forked"}
         p.wait(timeout=10)
         undone: list[str] = []
         L.undoer("thing4")(lambda e: undone.append(e.key))
