@@ -207,6 +207,14 @@ class _Primaries(DeclarativeDB):
         return sorted(n for n, yes in results.items() if yes)
 
 
+class _Ports(DeclarativeDB):
+    """`nodes.port` / `nodes.peer_port`: HasPorts (nemeses.probe), the peer port first, for link evidence."""
+
+    def ports(self, test: Test, node: str) -> Sequence[int]:
+        n = self.spec.nodes
+        return tuple(dict.fromkeys(p for p in (n.peer_port, n.port) if p is not None))
+
+
 class _Membership(DeclarativeDB):
     """`nodes.membership`: ChangesMembership for the membership nemesis. The file's commands run on a member
     that stays; a node that left is stopped and its data wiped (it joins again as a new member, started by
@@ -264,11 +272,13 @@ class _Membership(DeclarativeDB):
 
 
 def db_for(spec: SystemSpec, conf: Mapping[str, str], secret: str = "") -> DeclarativeDB:
-    """The DB of `spec`, with HasDataFiles, HasPrimaries and ChangesMembership only when the file declares them
+    """The DB of `spec`, with HasDataFiles, HasPrimaries, ChangesMembership and HasPorts only when the file declares them
     (abilities are checked with isinstance, so an undeclared one must be absent, not a method that finds
     nothing)."""
     mixins = [cls for cls, declared in ((_DataFiles, bool(spec.nodes.data_files)),
                                         (_Primaries, spec.nodes.primary is not None),
-                                        (_Membership, spec.nodes.membership is not None)) if declared]
+                                        (_Membership, spec.nodes.membership is not None),
+                                        (_Ports, spec.nodes.port is not None or spec.nodes.peer_port is not None))
+               if declared]
     cls = type("DeclarativeDB", (*mixins, DeclarativeDB), {}) if mixins else DeclarativeDB
     return cls(spec, conf, secret)
