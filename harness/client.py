@@ -10,6 +10,8 @@ and "the system did not answer" (no connection, a timeout, a node that says it i
 the first kind with `refused(reason)` as the op's error; everything else that is not `ok` counts as no answer.
 Availability is the share of ops the system answered (ok or refused).
 
+Also owns `close_quietly` (close a client's connection, swallowing the failure of a close that has nothing to undo).
+
 Also owns telling a bug of the harness from a fault of the system (`HarnessBug.of`): an exception a client raises
 is the system's unknown outcome (`info`), unless it is a programming error (TypeError, AttributeError, NameError,
 KeyError, AssertionError) raised in the harness's own code, which stops the run with verdict unknown.
@@ -50,6 +52,23 @@ class Client(Protocol):
     def teardown(self, test: Test) -> None: ...
 
     def close(self, test: Test) -> None: ...
+
+
+class Closable(Protocol):
+    """A driver's connection: anything with a `close()`."""
+
+    def close(self) -> object: ...
+
+
+def close_quietly(conn: Closable | None) -> None:
+    """Close `conn` if there is one; a failing close is swallowed (`Client.close` must not raise, and a close
+    that fails has nothing left to undo)."""
+    if conn is None:
+        return
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001, S110 - close must not raise; a failing close has nothing to undo
+        pass
 
 
 REFUSAL_PREFIX = "refused: "

@@ -1,6 +1,6 @@
 """Control of nodes: the `Remote` interface through which every command reaches a node.
 
-Owns the `Remote` protocol, `CommandResult`, `on_nodes` (one function on several nodes at once; `on_all` where
+Owns the `Remote` protocol, `CommandResult`, `write_private` (a secret file onto a node), `on_nodes` (one function on several nodes at once; `on_all` where
 every node must succeed; `failures_text` says what failed where) and `retry_until` (one attempt again and again
 until it succeeds or a deadline passes).
 Implementations live in `clusters/` (local network namespace, docker exec, SSH); systems and nemeses are written
@@ -69,6 +69,15 @@ class Remote(Protocol):
     def download(self, remote: str, local: str | os.PathLike[str]) -> None: ...
 
     def close(self) -> None: ...
+
+
+def write_private(remote: Remote, path: str, content: str, *, user: str | None = None) -> None:
+    """Write `content` to `path` on the node with mode 0600 (its folder made if missing), as root or, given
+    `user`, as that OS user. The content travels on stdin, never on a command line."""
+    argv = ["sh", "-c", 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1"', "write-private", path]
+    if user is not None:
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *argv]
+    remote.run(argv, stdin=content.encode(), timeout=30)
 
 
 def on_nodes(nodes: Sequence[str], fn: Callable[[str], T]) -> tuple[dict[str, T], dict[str, Exception]]:

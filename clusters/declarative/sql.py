@@ -36,7 +36,7 @@ from clusters.declarative.client import register_value
 from clusters.declarative.spec import ClientSpec
 from clusters.mariadb import client as mariadb_client
 from clusters.postgres import client as postgres_client
-from harness.client import refused
+from harness.client import close_quietly, refused
 from harness.control import NotYet, retry_until
 from harness.op import Op
 
@@ -146,11 +146,7 @@ class SqlClient:
 
     def _drop(self) -> None:
         conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001, S110 - close must not raise; a failing close has nothing to undo
-                pass
+        close_quietly(conn)
 
     def _values(self, **op_values: object) -> dict[str, object]:
         v: dict[str, object] = {f"conf.{k}": val for k, val in self.conf.items()}

@@ -31,8 +31,7 @@ from clusters.daemon import daemon_pids, log_tail, signal_daemon, start_daemon, 
 from clusters.nats.client import connect
 from clusters.nats.conf import CLIENT_PORT, ROUTE_PORT, check_conf, server_conf
 from clusters.nats.workloads import STREAM_OF, create_streams
-from clusters.redis.conf import write_private
-from harness.control import NotYet, Remote, on_nodes, retry_until
+from harness.control import NotYet, Remote, on_nodes, retry_until, write_private
 from harness.errors import BadInput, ClusterError, TimedOut
 
 if TYPE_CHECKING:

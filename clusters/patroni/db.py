@@ -49,10 +49,10 @@ from clusters.daemon import (
 from clusters.etcd.db import CLIENT_PORT, EtcdDB
 from clusters.etcd.options import EtcdOptions
 from clusters.etcd.gateway import EtcdError, Gateway
-from clusters.postgres.auth import allowed_addresses, hba, write_private
+from clusters.postgres.auth import allowed_addresses, hba
 from clusters.postgres.db import USER, PostgresDB
 from clusters.postgres.options import PostgresOptions
-from harness.control import NotYet, Remote, retry_until
+from harness.control import NotYet, Remote, retry_until, write_private
 from harness.errors import BadInput, ClusterError, TimedOut
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class PatroniDB:
         # the postgres user must reach its directories; on local namespaces the workdir's parents are root's
         remote.run(["chown", f"{USER}:{USER}", work], timeout=30)
         remote.run(["chmod", "755", work], timeout=30)
-        write_private(remote, self.config_file(test, node), yaml.safe_dump(self.config(test, node)))
+        write_private(remote, self.config_file(test, node), yaml.safe_dump(self.config(test, node)), user=USER)
         self.start(test, node)
 
     def _await_dcs(self, test: Test, node: str, timeout: float = 30.0) -> None:

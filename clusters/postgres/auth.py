@@ -3,8 +3,7 @@
 Owns the access rules of a node: `hba` (the pg_hba.conf: scram-sha-256 from the cluster's own addresses only,
 nothing else; Postgres makes no Unix socket and listens on the node's cluster address), `allowed_addresses` (every
 node's address, the controller's address on the cluster network, where the clients run, and the networks of
-the `allow=` system option), `controller_addresses`, `parse_networks` and `write_private` (a file only the
-`postgres` OS user can read, written from stdin). Does not own starting Postgres (see `clusters.postgres.db`).
+the `allow=` system option), `controller_addresses` and `parse_networks`. Does not own starting Postgres (see `clusters.postgres.db`).
 
 The superuser's password is derived per run from the Test's secrets (`harness.credentials`): it lives in the
 harness's memory, reaches initdb through a file that is removed at once, and stays on each node only in
@@ -20,7 +19,6 @@ import socket
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from harness.control import Remote
 from harness.errors import BadInput
 
 if TYPE_CHECKING:
@@ -87,11 +85,3 @@ def hba(allowed: Sequence[Network]) -> str:
         lines.append(f"host all {USER} {net} scram-sha-256")
         lines.append(f"host replication {USER} {net} scram-sha-256")
     return "\n".join(lines) + "\n"
-
-
-def write_private(remote: Remote, path: str, content: str) -> None:
-    """Write `content` to `path` on the node as the postgres OS user with mode 0600. It travels on stdin, never
-    on a command line."""
-    argv = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
-            "sh", "-c", 'umask 077 && cat > "$1"', "write-private", path]
-    remote.run(argv, stdin=content.encode(), timeout=30)

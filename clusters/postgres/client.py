@@ -33,7 +33,7 @@ from psycopg import IsolationLevel
 from psycopg.rows import TupleRow
 
 from clusters.postgres.tables import TABLES, Rejected, Tables
-from harness.client import refused
+from harness.client import close_quietly, refused
 from harness.errors import BadInput, ClusterError
 from harness.op import Op
 
@@ -141,11 +141,7 @@ class PostgresClient:
 
     def _drop(self) -> None:
         conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001, S110 - close must not raise; a failing close has nothing to undo
-                pass
+        close_quietly(conn)
 
     # ------------------------------------------------------------------------------------------ invoke
     def invoke(self, test: Test, op: Op) -> Op:

@@ -45,8 +45,8 @@ import psycopg
 
 from clusters import lazyfs
 from clusters.daemon import daemon_pids, log_tail, signal_tree, start_daemon, stop_daemon
-from clusters.postgres.auth import Network, allowed_addresses, hba, write_private
-from harness.control import NotYet, Remote, on_all, retry_until
+from clusters.postgres.auth import Network, allowed_addresses, hba
+from harness.control import NotYet, Remote, on_all, retry_until, write_private
 from harness.errors import BadInput, ClusterError
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ class PostgresDB:
         # the postgres user must reach its directories; on local namespaces the workdir's parents are root's
         remote.run(["chown", f"{USER}:{USER}", work], timeout=30)
         remote.run(["chmod", "755", work], timeout=30)
-        write_private(remote, self.pgpass(test, node), f"*:*:*:{USER}:{self.password}\n")
+        write_private(remote, self.pgpass(test, node), f"*:*:*:{USER}:{self.password}\n", user=USER)
         if node == self.primary:
             self._initdb(test, node)
         else:
@@ -218,7 +218,7 @@ class PostgresDB:
         # --no-sync: initdb's own fsyncs (about 3 s) guard the fresh cluster against a crash of the machine,
         # which no fault of the harness is; a killed postgres loses nothing that sits in the page cache.
         pwfile = os.path.join(self.workdir(test, node), "initdb.pw")
-        write_private(remote, pwfile, self.password + "\n")
+        write_private(remote, pwfile, self.password + "\n", user=USER)
         argv = [self.binary("initdb"), "-D", data, "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
                 "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
         try:
@@ -228,7 +228,7 @@ class PostgresDB:
         if r.exit_code != 0:
             raise ClusterError(f"initdb failed on {node}: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
         allowed = allowed_addresses(test, test.nodes, self.allow)
-        write_private(remote, os.path.join(data, "pg_hba.conf"), hba(allowed))
+        write_private(remote, os.path.join(data, "pg_hba.conf"), hba(allowed), user=USER)
 
     def _clone(self, test: Test, node: str, timeout: float = 90.0) -> None:
         """A standby: a base backup of the primary (retried until the primary serves), then standby.signal."""

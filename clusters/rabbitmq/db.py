@@ -38,8 +38,7 @@ from typing import TYPE_CHECKING
 
 from clusters.daemon import daemon_pids, log_tail, record_daemon, signal_daemon, start_daemon, stop_daemon
 from clusters.rabbitmq.client import QUEUE, USER
-from clusters.redis.conf import write_private
-from harness.control import NotYet, Remote, on_nodes, retry_until
+from harness.control import NotYet, Remote, on_nodes, retry_until, write_private
 from harness.errors import BadInput, ClusterError, TimedOut
 
 if TYPE_CHECKING:

@@ -1,8 +1,7 @@
 """The configuration files of Redis and Sentinel on a node, and the check of the user's `conf.KEY=VALUE`.
 
-Owns `redis_conf` and `sentinel_conf` (the text of each file), `check_directives` (BadInput for a directive this
-redis-server refuses) and `write_private` (a file of mode 0600, its content on stdin, never on a command
-line). Does not start anything (see `clusters.redis.db`).
+Owns `redis_conf` and `sentinel_conf` (the text of each file), and `check_directives` (BadInput for a directive this
+redis-server refuses); its files reach the node through `harness.control.write_private`. Does not start anything (see `clusters.redis.db`).
 
 What every node gets:
 - redis-server listens on the node's cluster address only (`bind`, protected mode on), takes clients with the
@@ -91,12 +90,6 @@ def sentinel_conf(*, host: str, conf_dir: str, password: str, primary_host: str,
         f"sentinel failover-timeout {MASTER} {failover_timeout_ms}",
         f"sentinel parallel-syncs {MASTER} 1",
     ]) + "\n"
-
-
-def write_private(remote: Remote, path: str, content: str) -> None:
-    """Write `content` to `path` on the node, mode 0600; the content travels on stdin."""
-    remote.run(["sh", "-c", 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1"', "write-private", path],
-               stdin=content.encode(), timeout=30)
 
 
 def check_directives(remote: Remote, binary: str, conf_path: str, user_conf: Mapping[str, str]) -> None:

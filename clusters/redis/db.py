@@ -43,9 +43,8 @@ from clusters.redis.conf import (
     quorum,
     redis_conf,
     sentinel_conf,
-    write_private,
 )
-from harness.control import NotYet, Remote, on_nodes, retry_until
+from harness.control import NotYet, Remote, on_nodes, retry_until, write_private
 from harness.errors import BadInput, ClusterError, TimedOut
 
 if TYPE_CHECKING:
