@@ -33,8 +33,9 @@ from typing import Any
 from harness.checker import Verdict
 from harness.errors import BadInput
 from harness.minimize import Signature, ddmin, target_of
-from harness.op import History, encode_value
+from harness.op import History
 from harness.options import RunOptions
+from harness.values import encode_value
 
 MARGIN_S = 2.0  # a shortened run still lasts this long past the heal of its last fault
 MIN_TIME_S = 0.5  # the shortest run a shrink tries

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import MalformedHistory
-from harness.op import History, HistoryWriter, Op, decode_value, encode_value, read_jsonl
+from harness.op import History, HistoryWriter, Op, read_jsonl
+from harness.values import decode_value, encode_value
 
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.floats(allow_nan=False)
 hashables = st.recursive(scalars, lambda c: st.tuples(c, c) | st.frozensets(c, max_size=3), max_leaves=6)
