@@ -1,7 +1,8 @@
 """Set checkers: `set` (one final read, as Jepsen's `checker/set`) and `set-full` (every read, as Jepsen's
 `checker/set-full`: lost, stale, never-read and unexpected elements, with latency to stability).
 
-Owns `SetChecker`, `SetFullChecker` and their plugins. Does not own set workloads or clients.
+Owns `SetChecker`, `SetFullChecker` and their plugins: judging each set and explaining what it finds. Reading
+the history into adds and reads is `checkers.invariants._set_scan`. Does not own set workloads or clients.
 
 Op vocabulary (Jepsen's):
     {f: "add",  value: element}             element: any JSON value (lists are compared as tuples)
@@ -28,18 +29,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import FailureClass, Finding, Verdict
-from harness.op import History, Op
+from harness.op import History
 
 from ._common import (
-    ATOMS,
     CheckerPlugin,
     Findings,
-    bad_value,
     bool_spec,
-    freeze,
     incomplete,
     keyed_spec,
     max_findings_spec,
@@ -47,103 +45,10 @@ from ._common import (
     show,
     verdict,
 )
+from ._set_scan import Group, Read, duplicates, find_last_absent, read_elements, scan_groups
 
 if TYPE_CHECKING:
     from harness.test import Test
-
-class Read(NamedTuple):
-    """One ok read: where its invocation and completion stand in the history, and the value it read."""
-
-    invoke_pos: int
-    invocation: Op
-    completion: Op
-    pos: int
-    value: object
-
-
-def _read_elements(op: Op, v: object) -> tuple[set[Hashable], int]:
-    """The distinct elements of a read, and how many it listed."""
-    if not isinstance(v, list | tuple | set | frozenset):
-        raise bad_value(op, "a set read must return a list or set of elements")
-    try:
-        s = set(v)  # fast path: scalar elements need no freezing
-    except TypeError:
-        s = {freeze(x) for x in v}
-    return s, len(v)
-
-
-def _duplicates(v: Any) -> list[Hashable]:
-    seen: set[Hashable] = set()
-    dups: list[Hashable] = []
-    for x in v:
-        e = freeze(x)
-        if e in seen and e not in dups:
-            dups.append(e)
-        seen.add(e)
-    return dups
-
-
-@dataclass
-class _Group:
-    """One set: the whole history, or one key of it."""
-
-    attempted: dict[Hashable, int] = field(default_factory=dict)  # element -> index of first add invoke
-    ok: dict[Hashable, tuple[int, int, int]] = field(default_factory=dict)  # element -> first ok add (pos, index, ns)
-    outcome: dict[Hashable, str] = field(default_factory=dict)  # element -> best outcome: ok > info > fail
-    reads: list[Read] = field(default_factory=list)  # ok reads in completion order
-
-
-_RANK = {"fail": 0, "info": 1, "ok": 2}
-
-
-def _unpair(op: Op, v: object) -> tuple[Hashable, object]:
-    if isinstance(v, list | tuple) and len(v) == 2:
-        k = v[0]
-        return (k if type(k) in ATOMS else freeze(k)), v[1]
-    raise bad_value(op, "with keyed=true every value must be a [key, value] pair")
-
-
-def _scan(history: History, add_f: str, read_f: str, keyed: bool) -> dict[Hashable, _Group]:
-    """Adds by element and ok reads, per key (the one key None when not keyed)."""
-    groups: dict[Hashable, _Group] = {}
-    pending: dict[object, tuple[int, Op, Hashable, object]] = {}  # process -> (position, invocation, key, value)
-    for pos, op in enumerate(history.ops):
-        f = op.f
-        if f != add_f and f != read_f:
-            continue
-        if op.type == "invoke":
-            k, v = _unpair(op, op.value) if keyed else (None, op.value)
-            pending[op.process] = (pos, op, k, v)
-            if f == add_f:
-                g = groups.get(k)
-                if g is None:
-                    g = groups[k] = _Group()
-                g.attempted.setdefault(v if type(v) in ATOMS else freeze(v), op.index)
-            continue
-        inv = pending.pop(op.process, None)
-        if inv is None:
-            if f == read_f and op.type == "ok":
-                raise bad_value(op, "a read completion needs its invocation on the same process")
-            continue
-        ipos, iop, k, iv = inv
-        g = groups.get(k)
-        if g is None:
-            g = groups[k] = _Group()
-        if f == add_f:
-            e = iv if type(iv) in ATOMS else freeze(iv)
-            t = op.type
-            prev = g.outcome.get(e)
-            if prev is None or _RANK[t] > _RANK[prev]:
-                g.outcome[e] = t
-            if t == "ok" and e not in g.ok:
-                g.ok[e] = (pos, op.index, op.time_ns)
-        elif op.type == "ok":
-            v = _unpair(op, op.value)[1] if keyed else op.value
-            g.reads.append(Read(ipos, iop, op, pos, v))
-    for g in groups.values():
-        for e in g.attempted:
-            g.outcome.setdefault(e, "info")  # invoked, never completed: indefinite
-    return groups
 
 
 def _prefix(k: Hashable) -> str:
@@ -176,11 +81,11 @@ class _Tally:
 
 
 def _judge_groups(history: History, add_f: str, read_f: str, keyed: bool, max_findings: int,
-                  judge: Callable[[Hashable, _Group, Findings, _Tally], None]) -> tuple[dict[Hashable, _Group],
+                  judge: Callable[[Hashable, Group, Findings, _Tally], None]) -> tuple[dict[Hashable, Group],
                                                                                        Findings, _Tally]:
     """Scan the history and `judge` each key's group in a stable order; a set never read is an incomplete
     check. Returns the groups, the findings and the tally the judge filled."""
-    groups = _scan(history, add_f, read_f, keyed)
+    groups = scan_groups(history, add_f, read_f, keyed)
     findings = Findings(max_findings)
     tally = _Tally()
     for k in sorted(groups, key=repr):
@@ -218,7 +123,7 @@ class SetChecker:
                        ok_summary=f"all {tally.acknowledged - tally.unchecked} acknowledged adds in the final read"
                                   + (f" of their key ({len(groups)} keys)" if self.keyed else ""))
 
-    def _judge(self, k: Hashable, g: _Group, findings: Findings, tally: _Tally) -> None:
+    def _judge(self, k: Hashable, g: Group, findings: Findings, tally: _Tally) -> None:
         pre = _prefix(k)
         tally.attempted += len(g.attempted)
         tally.acknowledged += len(g.ok)
@@ -226,7 +131,7 @@ class SetChecker:
             findings.add(incomplete("never-read", f"{pre}incomplete check: the set was never read, nothing to judge"))
             return
         inv_pos, _, final, _, value = g.reads[-1]
-        final_set, _n = _read_elements(final, value)
+        final_set, _n = read_elements(final, value)
         for e, (pos, idx, _t) in g.ok.items():
             if e in final_set:
                 continue
@@ -306,7 +211,7 @@ class SetFullChecker:
                                   f"{len(tally.never_read)} never read"
                                   + (f" ({len(groups)} keys)" if self.keyed else ""))
 
-    def _judge(self, k: Hashable, g: _Group, findings: Findings, tally: _Tally) -> None:
+    def _judge(self, k: Hashable, g: Group, findings: Findings, tally: _Tally) -> None:
         """Scan the group's reads (duplicates, when each element became known, where it was present and absent),
         judge each known element, then explain elements no add attempted or whose add failed."""
         tally.attempted += len(g.attempted)
@@ -437,10 +342,10 @@ def _read_contents(k: Hashable, reads: list[Read], findings: Findings, tally: _T
     duplicated: set[Hashable] = set()
     for r in reads:
         op = r.completion
-        s, n = _read_elements(op, r.value)
+        s, n = read_elements(op, r.value)
         contents.append(s)
         if n != len(s):
-            for e in _duplicates(r.value):
+            for e in duplicates(r.value):
                 if e not in duplicated:
                     duplicated.add(e)
                     tally.duplicated.append(_tag(k, e))
@@ -454,7 +359,7 @@ def _read_contents(k: Hashable, reads: list[Read], findings: Findings, tally: _T
     return contents
 
 
-def _scan_reads(k: Hashable, g: _Group, findings: Findings, tally: _Tally) -> _Seen:
+def _scan_reads(k: Hashable, g: Group, findings: Findings, tally: _Tally) -> _Seen:
     """When each element became known, which reads show it last and which lack it before that."""
     raw_reads = g.reads
     contents = _read_contents(k, raw_reads, findings, tally)
@@ -487,36 +392,11 @@ def _scan_reads(k: Hashable, g: _Group, findings: Findings, tally: _Tally) -> _S
             assigned |= new
             for e in new:
                 last_present[e] = i
-    last_absent = _last_absent([r.invoke_pos for r in reads], contents, known, last_present)
+    last_absent = find_last_absent([r.invoke_pos for r in reads], contents, known, last_present)
     return _Seen(reads, contents, known, known_time, known_op, unexpected, last_present, last_absent)
 
 
-def _last_absent(inv_pos: list[int], contents: list[set[Hashable]], known: dict[Hashable, int],
-                 last_present: dict[Hashable, int]) -> dict[Hashable, int]:
-    """Absences that a later read made good (stale): a read that began after the element was known, before
-    the last read that shows it, lacks it. `must` holds exactly those elements while reads are scanned."""
-    expire: dict[int, list[Hashable]] = {}
-    for e, lp_i in last_present.items():
-        expire.setdefault(lp_i, []).append(e)
-    arrivals = sorted(((known[e], e) for e in last_present), key=lambda pe: pe[0])
-    must: set[Hashable] = set()
-    last_absent: dict[Hashable, int] = {}
-    j = 0
-    for i in range(len(inv_pos)):
-        while j < len(arrivals) and arrivals[j][0] < inv_pos[i]:
-            if last_present[arrivals[j][1]] > i:
-                must.add(arrivals[j][1])
-            j += 1
-        if must:
-            for e in must - contents[i]:
-                last_absent[e] = i
-        gone = expire.get(i)
-        if gone:
-            must.difference_update(gone)
-    return last_absent
-
-
-def _explain_unexpected(k: Hashable, g: _Group, seen: _Seen, findings: Findings, tally: _Tally) -> None:
+def _explain_unexpected(k: Hashable, g: Group, seen: _Seen, findings: Findings, tally: _Tally) -> None:
     """Elements reads showed that no add attempted, or whose add definitely failed."""
     pre, scope, reads = _prefix(k), _scope(k), seen.reads
     for e, idx in seen.unexpected.items():
