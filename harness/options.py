@@ -3,6 +3,7 @@
 Owns `RunOptions` (the plain dataclass the CLI builds for `harness run`) and `OptionSpec` with `parse_opts`,
 which every plugin uses to validate its `key=value` options (`--system-opt`, `--workload-opt`,
 `--nemesis-opt`, cluster options). Unknown keys and bad values raise BadInput naming the plugin and the key.
+A system's options record checks them against the test's nodes with `require_nodes` and `one_node_only`.
 Also owns the test name (`build_test_name`): system, workload and nemeses, then every option a plugin marks as
 changing the expectation (`OptionSpec.expectation`: an isolation level, a planted bug, a replication mode) that is
 not at its default, so runs that expect different things never share a name (and a results directory).
@@ -86,6 +87,20 @@ def typed_options(record: type[Record], specs: Sequence[OptionSpec], opts: Mappi
     (each spec's `parse` has already given its value its type); defaults come from the specs (`filled`)."""
     values = filled(specs, opts)
     return record(**{f.name: values[f.name] for f in fields(record)})
+
+
+def require_nodes(system: str, nodes: Sequence[str]) -> None:
+    """BadInput unless the test has a node for `system` to run on."""
+    if not nodes:
+        raise BadInput(f"{system} needs at least one node")
+
+
+def one_node_only(setting: str, nodes: Sequence[str], instead: str) -> None:
+    """BadInput when `setting` (e.g. "redis mode=standalone"), which runs the system on one node, meets more
+    nodes: the others would run nothing. `instead` names the setting to use with more nodes."""
+    if len(nodes) > 1:
+        raise BadInput(f"{setting} runs on one node, and {', '.join(nodes[1:])} would run nothing: "
+                       f"use --nodes 1, or {instead}")
 
 
 CONF = "conf"

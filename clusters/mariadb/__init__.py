@@ -33,8 +33,7 @@ from typing import TYPE_CHECKING, Any
 from clusters.mariadb.client import ISOLATION, WORKLOADS, MariaDBClient
 from clusters.mariadb.db import PORT, MariaDB
 from harness.db import Isolation
-from harness.errors import BadInput
-from harness.options import CONF, OptionSpec, conf_spec, filled, parse_bool
+from harness.options import CONF, OptionSpec, conf_spec, filled, one_node_only, parse_bool, require_nodes
 
 if TYPE_CHECKING:
     from harness.test import Test
@@ -78,11 +77,9 @@ class MariaDBOptions:
     def of(cls, opts: Mapping[str, Any], nodes: Sequence[str]) -> MariaDBOptions:
         """From options parsed by `harness.options.parse_opts` (defaults filled in)."""
         galera = str(opts["galera"])
-        if not nodes:
-            raise BadInput("mariadb needs at least one node")
-        if galera == "off" and len(nodes) > 1:
-            raise BadInput(f"mariadb galera=off runs on one node, and {', '.join(nodes[1:])} would run nothing: "
-                           "use --nodes 1, or galera=on (the default with more nodes)")
+        require_nodes("mariadb", nodes)
+        if galera == "off":
+            one_node_only("mariadb galera=off", nodes, "galera=on (the default with more nodes)")
         return cls(galera=galera == "on" or (galera == "auto" and len(nodes) > 1), isolation=str(opts["isolation"]),
                    routing=str(opts["routing"]), wsrep_sync_wait=int(opts["wsrep_sync_wait"]),
                    innodb_flush_log_at_trx_commit=int(opts["innodb_flush_log_at_trx_commit"]),

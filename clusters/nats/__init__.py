@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from clusters.nats.client import NatsClient
 from clusters.nats.workloads import WORKLOADS
 from harness.errors import BadInput
-from harness.options import OptionSpec, conf_spec, filled, parse_bool
+from harness.options import OptionSpec, conf_spec, filled, parse_bool, require_nodes
 
 if TYPE_CHECKING:
     from clusters.nats.db import NatsDB
@@ -64,8 +64,7 @@ class NatsOptions:
     @classmethod
     def of(cls, opts: Mapping[str, Any], nodes: Sequence[str]) -> NatsOptions:
         """From parsed system options (`harness.options.parse_opts`); BadInput for replicas the nodes cannot hold."""
-        if not nodes:
-            raise BadInput("nats needs at least one node")
+        require_nodes("nats", nodes)
         replicas = int(opts["replicas"]) or min(len(nodes), MAX_REPLICAS)
         if replicas > len(nodes):
             raise BadInput(f"nats replicas={replicas} needs at least {replicas} nodes, and the test has {len(nodes)}")

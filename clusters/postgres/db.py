@@ -48,6 +48,7 @@ from clusters.daemon import daemon_pids, log_tail, signal_tree, start_daemon, st
 from clusters.postgres.auth import Network, allowed_addresses, hba
 from harness.control import NotYet, Remote, on_all, retry_until, write_private
 from harness.errors import BadInput, ClusterError
+from harness.options import one_node_only, require_nodes
 
 if TYPE_CHECKING:
     from clusters.postgres.options import PostgresOptions
@@ -66,13 +67,12 @@ def _q(s: str) -> str:
 def topology(replication: str, nodes: Sequence[str]) -> str:
     """The replication a run gets: `auto` resolved by the node count; BadInput for a topology that would leave
     nodes idle or has no standby to replicate to."""
-    if not nodes:
-        raise BadInput("postgres needs at least one node")
+    require_nodes("postgres", nodes)
     if replication == "auto":
         return "none" if len(nodes) == 1 else "sync"
-    if replication == "none" and len(nodes) > 1:
-        raise BadInput(f"postgres replication=none runs on one node, and {', '.join(nodes[1:])} would run nothing: "
-                       "use --nodes 1, or replication=async|sync (the default with more nodes is sync)")
+    if replication == "none":
+        one_node_only("postgres replication=none", nodes,
+                      "replication=async|sync (the default with more nodes is sync)")
     if replication != "none" and len(nodes) < 2:
         raise BadInput(f"postgres replication={replication} needs at least 2 nodes (a primary and a standby)")
     return replication

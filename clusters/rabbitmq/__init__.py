@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from clusters.rabbitmq.client import WORKLOADS, RabbitMQClient
-from harness.errors import BadInput
-from harness.options import CONF, OptionSpec, conf_spec, filled
+from harness.options import CONF, OptionSpec, conf_spec, filled, require_nodes
 
 if TYPE_CHECKING:
     from clusters.rabbitmq.db import RabbitMQDB
@@ -65,8 +64,7 @@ class RabbitMQOptions:
     @classmethod
     def of(cls, opts: Mapping[str, Any], nodes: Sequence[str]) -> RabbitMQOptions:
         """From parsed system options (`harness.options.parse_opts`, defaults filled in)."""
-        if not nodes:
-            raise BadInput("rabbitmq needs at least one node")
+        require_nodes("rabbitmq", nodes)
         return cls(queue=str(opts["queue"]), partition_handling=str(opts["partition_handling"]),
                    net_ticktime=int(opts["net_ticktime"]), conf=dict(opts.get(CONF) or {}))
 

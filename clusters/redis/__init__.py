@@ -41,7 +41,7 @@ from clusters.redis.client import RedisClient
 from clusters.redis.workloads import WORKLOADS
 from harness.db import Isolation
 from harness.errors import BadInput
-from harness.options import OptionSpec, conf_spec, filled
+from harness.options import OptionSpec, conf_spec, filled, one_node_only, require_nodes
 
 if TYPE_CHECKING:
     from clusters.redis.db import RedisDB
@@ -73,13 +73,11 @@ class RedisOptions:
     def of(cls, opts: Mapping[str, Any], nodes: Sequence[str]) -> RedisOptions:
         """From parsed system options (`harness.options.parse_opts`); BadInput for a mode the nodes cannot run."""
         mode = str(opts["mode"])
-        if not nodes:
-            raise BadInput("redis needs at least one node")
+        require_nodes("redis", nodes)
         if mode == "auto":
             mode = "standalone" if len(nodes) == 1 else "sentinel"
-        if mode == "standalone" and len(nodes) > 1:
-            raise BadInput(f"redis mode=standalone runs on one node, and {', '.join(nodes[1:])} would run nothing: "
-                           "use --nodes 1, or mode=sentinel (the default with more nodes)")
+        if mode == "standalone":
+            one_node_only("redis mode=standalone", nodes, "mode=sentinel (the default with more nodes)")
         if mode == "sentinel" and len(nodes) < 2:
             raise BadInput("redis mode=sentinel needs at least 2 nodes (a primary and a replica; 3 to fail over "
                            "while one node is cut off)")
