@@ -30,6 +30,16 @@ def _skip(binary: str) -> None:
             pytest.skip(f"needs {tool} on the host")
 
 
+def _skip_without(what: str) -> None:
+    """Skip unless docker (`tests.real_cluster.skip_reason`) or FUSE for lazyfs can be used here."""
+    from tests.lazyfs.test_lazyfs_model import _skip_reason as fuse_skip
+    from tests.real_cluster import skip_reason
+
+    reason = fuse_skip() if what == "fuse" else skip_reason(what)
+    if reason:
+        pytest.skip(reason)
+
+
 def _run(args: list[str], cluster: str = "local", time_limit: int = 15) -> tuple[int, dict, list[dict], str]:  # type: ignore[type-arg]
     with tempfile.TemporaryDirectory(prefix="declarative-e2e-") as d:
         p = harness_run(d, "--cluster", cluster, "--time-limit", str(time_limit), "--seed", "5", *args,
@@ -44,6 +54,24 @@ def _run(args: list[str], cluster: str = "local", time_limit: int = 15) -> tuple
         return p.returncode, results, history, p.stderr
 
 
+def _valid(args: list[str], *, acted: set[str] | None = None, cluster: str = "local",
+           time_limit: int = 15) -> list[dict]:  # type: ignore[type-arg]
+    """A run that must end valid (exit 0); with `acted`, those faults must have acted (`_faults_acted`). Its
+    history."""
+    code, results, history, err = _run(args, cluster=cluster, time_limit=time_limit)
+    assert code == 0 and results["valid"] is True, err[-3000:]
+    if acted is not None:
+        _faults_acted(history, acted)
+    return history
+
+
+def _invalid(args: list[str], *, time_limit: int = 15) -> str:
+    """A run that must end invalid (exit 1, results invalid). Its stderr."""
+    code, results, _history, err = _run(args, time_limit=time_limit)
+    assert code == 1 and results["valid"] is False, err[-3000:]
+    return err
+
+
 def _faults_acted(history: list[dict], fs: set[str]) -> None:  # type: ignore[type-arg]
     nemesis = [o for o in history if o["process"] == "nemesis" and o["type"] == "info"]
     assert fs <= {o["f"] for o in nemesis}, {o["f"] for o in nemesis}
@@ -54,17 +82,14 @@ def _faults_acted(history: list[dict], fs: set[str]) -> None:  # type: ignore[ty
 def test_etcd_http_partition_kill_valid_then_stale_reads_invalid() -> None:
     _skip("etcd")
     file = str(EXAMPLES / "etcd-http.yaml")
-    code, results, history, err = _run(["--system-file", file, "--nemesis", "partition,kill", "--concurrency", "10",
-                                        "--op-timeout", "2"])  # (why: see the docker test below)
-    assert code == 0 and results["valid"] is True, err[-3000:]
-    _faults_acted(history, {"start-partition", "kill", "start"})
+    history = _valid(["--system-file", file, "--nemesis", "partition,kill", "--concurrency", "10",
+                      "--op-timeout", "2"],  # (why: see the docker test below)
+                     acted={"start-partition", "kill", "start"})
     assert sum(1 for o in history if o["process"] != "nemesis" and o["type"] == "ok" and o["f"] == "cas") > 5
     # stale reads need clients reading on the cut-off member a key the majority wrote: a short op timeout frees
     # its workers from hung writes, more workers and fewer keys make such a read likely (3 of 3 seeds found it)
-    code, results, history, err = _run(["--system-file", file, "--system-opt", "conf.quorum=false",
-                                        "--nemesis", "partition", "--op-timeout", "1", "--concurrency", "10",
-                                        "--workload-opt", "keys=2"])
-    assert code == 1 and results["valid"] is False, err[-3000:]
+    err = _invalid(["--system-file", file, "--system-opt", "conf.quorum=false", "--nemesis", "partition",
+                    "--op-timeout", "1", "--concurrency", "10", "--workload-opt", "keys=2"])
     assert "not linearizable" in err
 
 
@@ -73,14 +98,11 @@ def test_redis_kill_valid_with_fsync_invalid_in_memory() -> None:
     file = str(EXAMPLES / "redis.yaml")
     one = ["--nodes", "1", "--nemesis", "kill", "--nemesis-opt", "kill-targets=one"]  # "minority" of 1 is none
     # the valid run is of the set workload (SADD / SMEMBERS in the file): its final read holds every element
-    code, results, history, err = _run(["--system-file", file, *one, "--workload", "set"])
-    assert code == 0 and results["valid"] is True, err[-3000:]
-    _faults_acted(history, {"kill", "start"})
+    history = _valid(["--system-file", file, *one, "--workload", "set"], acted={"kill", "start"})
     reads = _ops(history, "read", "ok")
     assert reads and len(reads[-1]["value"]) >= len(_ops(history, "add", "ok")) > 20
     assert all(isinstance(e, int) for e in reads[-1]["value"])
-    code, results, _history, err = _run(["--system-file", file, *one, "--system-opt", "conf.appendonly=no"])
-    assert code == 1 and results["valid"] is False, err[-3000:]
+    _invalid(["--system-file", file, *one, "--system-opt", "conf.appendonly=no"])
 
 
 @pytest.mark.long  # 4 of 6 valid, 2 unknown (a 0.3 s kill window that acted on nothing), seen before the kill/pause
@@ -88,34 +110,22 @@ def test_redis_kill_valid_with_fsync_invalid_in_memory() -> None:
 # were valid on a loaded machine, each fault window with 118-298 completed client ops (10 needed). Kept long: CI
 # runs the docker provider with a system file once, in test_etcd_protocol_set_on_docker_under_partition_kill.
 def test_etcd_http_on_docker_borrows_the_etcd_image_and_ends_valid() -> None:
-    from tests.real_cluster import skip_reason
-
-    reason = skip_reason("docker")
-    if reason:
-        pytest.skip(reason)
+    _skip_without("docker")
     file = str(EXAMPLES / "etcd-http.yaml")
     # writes to a cut-off member hang until the op timeout: with 5 workers and 5 s, a 3 s window on loaded docker
     # nodes could see every worker waiting (the window untested, the verdict unknown); more workers, shorter waits
-    code, results, history, err = _run(["--system-file", file, "--nemesis", "partition,kill", "--concurrency", "10",
-                                        "--op-timeout", "2", "--nemesis-opt", "kill-targets=one"], cluster="docker")
-    assert code == 0 and results["valid"] is True, err[-3000:]
-    _faults_acted(history, {"start-partition", "kill", "start"})
+    _valid(["--system-file", file, "--nemesis", "partition,kill", "--concurrency", "10", "--op-timeout", "2",
+            "--nemesis-opt", "kill-targets=one"], cluster="docker", acted={"start-partition", "kill", "start"})
 
 
 def test_redis_power_loss_valid_with_fsync_always_invalid_with_os_flushes() -> None:
-    from tests.lazyfs.test_lazyfs_model import _skip_reason as fuse_skip
-
     _skip("redis-server")
-    reason = fuse_skip()
-    if reason:
-        pytest.skip(reason)
+    _skip_without("fuse")
     file = str(EXAMPLES / "redis.yaml")
     pl = ["--nodes", "1", "--nemesis", "power-loss"]
-    code, results, history, err = _run(["--system-file", file, *pl])
-    assert code == 0 and results["valid"] is True, err[-3000:]
+    history = _valid(["--system-file", file, *pl])
     assert any(o["f"] == "power-off" and o["type"] == "info" for o in history)
-    code, results, _history, err = _run(["--system-file", file, *pl, "--system-opt", "conf.appendfsync=no"])
-    assert code == 1 and results["valid"] is False, err[-3000:]
+    _invalid(["--system-file", file, *pl, "--system-opt", "conf.appendfsync=no"])
 
 
 def _ops(history: list[dict], f: str, kind: str) -> list[dict]:  # type: ignore[type-arg]
@@ -125,10 +135,8 @@ def _ops(history: list[dict], f: str, kind: str) -> list[dict]:  # type: ignore[
 def test_postgres_sql_cas_under_kill_is_valid_with_refusals() -> None:
     _skip("/usr/lib/postgresql/15/bin/postgres")
     file = str(EXAMPLES / "postgres.yaml")
-    code, results, history, err = _run(["--system-file", file, "--nodes", "1", "--nemesis", "kill",
-                                        "--nemesis-opt", "kill-targets=one"], time_limit=10)
-    assert code == 0 and results["valid"] is True, err[-3000:]
-    _faults_acted(history, {"kill", "start"})
+    history = _valid(["--system-file", file, "--nodes", "1", "--nemesis", "kill", "--nemesis-opt", "kill-targets=one"],
+                     time_limit=10, acted={"kill", "start"})
     assert len(_ops(history, "cas", "ok")) > 5 and len(_ops(history, "read", "ok")) > 5
     # a cas whose old value did not match touched no row: rolled back and recorded as the server's refusal
     assert any((o.get("error") or "").startswith("refused: cas: no row") for o in _ops(history, "cas", "fail"))
@@ -138,27 +146,19 @@ def test_postgres_sql_cas_under_kill_is_valid_with_refusals() -> None:
 def test_mysql_sql_list_append_under_kill_is_valid() -> None:
     _skip("mariadbd")
     file = str(EXAMPLES / "mysql.yaml")
-    code, results, history, err = _run(["--system-file", file, "--workload", "list-append", "--nodes", "1",
-                                        "--nemesis", "kill", "--nemesis-opt", "kill-targets=one"], time_limit=10)
-    assert code == 0 and results["valid"] is True, err[-3000:]
-    _faults_acted(history, {"kill", "start"})
+    history = _valid(["--system-file", file, "--workload", "list-append", "--nodes", "1", "--nemesis", "kill",
+                      "--nemesis-opt", "kill-targets=one"], time_limit=10, acted={"kill", "start"})
     reads = [m for o in _ops(history, "txn", "ok") for m in o["value"] if m[0] == "r"]
     assert any(len(m[2]) > 1 for m in reads), "no read saw a list of several appends"
 
 
 def test_etcd_protocol_set_on_docker_under_partition_kill_is_valid() -> None:
     """Also the docker provider building nothing for a file: the nodes borrow the etcd plugin's image."""
-    from tests.real_cluster import skip_reason
-
-    reason = skip_reason("docker")
-    if reason:
-        pytest.skip(reason)
+    _skip_without("docker")
     file = str(EXAMPLES / "etcd.yaml")
-    code, results, history, err = _run(["--system-file", file, "--workload", "set", "--nemesis", "partition,kill",
-                                        "--concurrency", "10", "--op-timeout", "2", "--nemesis-opt",
-                                        "kill-targets=one"], cluster="docker", time_limit=10)
-    assert code == 0 and results["valid"] is True, err[-3000:]
-    _faults_acted(history, {"start-partition", "kill", "start"})
+    history = _valid(["--system-file", file, "--workload", "set", "--nemesis", "partition,kill", "--concurrency", "10",
+                      "--op-timeout", "2", "--nemesis-opt", "kill-targets=one"], cluster="docker", time_limit=10,
+                     acted={"start-partition", "kill", "start"})
     assert len(_ops(history, "add", "ok")) > 20 and _ops(history, "read", "ok")
 
 
@@ -166,9 +166,8 @@ def test_etcd_membership_through_the_files_commands_is_valid() -> None:
     """nodes.membership: the membership nemesis removes a member and adds it back by the file's etcdctl lines."""
     _skip("etcdctl")
     file = str(EXAMPLES / "etcd.yaml")
-    code, results, history, err = _run(["--system-file", file, "--nemesis", "membership", "--concurrency", "10",
-                                        "--op-timeout", "2"], time_limit=10)
-    assert code == 0 and results["valid"] is True, err[-3000:]
+    history = _valid(["--system-file", file, "--nemesis", "membership", "--concurrency", "10", "--op-timeout", "2"],
+                     time_limit=10)
     nemesis = [o for o in history if o["process"] == "nemesis" and o["type"] == "info"]
     removed = [o for o in nemesis if o["f"] == "remove-member" and o["value"]["removed"]]
     assert removed, nemesis
@@ -182,31 +181,19 @@ def test_etcd_membership_through_the_files_commands_is_valid() -> None:
 
 @pytest.mark.long  # the first run builds the node image from examples/systems/postgres.Dockerfile (apt: minutes)
 def test_postgres_on_docker_from_the_files_own_dockerfile() -> None:
-    from tests.real_cluster import skip_reason
-
-    reason = skip_reason("docker")
-    if reason:
-        pytest.skip(reason)
+    _skip_without("docker")
     file = str(EXAMPLES / "postgres.yaml")
-    code, results, history, err = _run(["--system-file", file, "--nodes", "1", "--nemesis", "kill",
-                                        "--nemesis-opt", "kill-targets=one"], cluster="docker", time_limit=10)
-    assert code == 0 and results["valid"] is True, err[-3000:]
-    _faults_acted(history, {"kill", "start"})
+    history = _valid(["--system-file", file, "--nodes", "1", "--nemesis", "kill", "--nemesis-opt", "kill-targets=one"],
+                     cluster="docker", time_limit=10, acted={"kill", "start"})
     assert len(_ops(history, "cas", "ok")) > 5
 
 
 @pytest.mark.long  # two power-loss runs (~1.5 min); CI covers the SQL protocols under kill
 def test_mysql_power_loss_valid_with_flush_at_commit_invalid_with_flush_each_second() -> None:
-    from tests.lazyfs.test_lazyfs_model import _skip_reason as fuse_skip
-
     _skip("mariadbd")
-    reason = fuse_skip()
-    if reason:
-        pytest.skip(reason)
+    _skip_without("fuse")
     file = str(EXAMPLES / "mysql.yaml")
     pl = ["--system-file", file, "--nodes", "1", "--nemesis", "power-loss", "--workload", "set", "--seed", "3"]
-    code, results, _history, err = _run(pl, time_limit=10)
-    assert code == 0 and results["valid"] is True, err[-3000:]
-    code, results, _history, err = _run([*pl, "--system-opt", "conf.flush=0"], time_limit=10)
-    assert code == 1 and results["valid"] is False, err[-3000:]
+    _valid(pl, time_limit=10)
+    err = _invalid([*pl, "--system-opt", "conf.flush=0"], time_limit=10)
     assert "lost acknowledged write" in err

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from clusters.declarative.protocol import Answer
 from harness.db import ChangesMembership, HasDataDir, HasPrimaries, Killable, Pausable
 from harness.errors import BadInput
 from nemeses.disk import HasDataFiles
+from tests.rundirs import harness_run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "systems"
 
@@ -124,33 +124,30 @@ def test_a_bad_file_is_one_line_naming_file_and_line(tmp_path: Path, why: str, t
                                         (SQL.replace("refused_when: no-rows", "refused_when: 0"),
                                          ":11: client.ops.cas.refused_when")])
 def test_cli_rejects_a_bad_file_with_254_before_any_node(tmp_path: Path, text: str, where: str) -> None:
-    path = tmp_path / "sys.yaml"
-    path.write_text(text)
-    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system-file", str(path), "--cluster", "local",
-                        "--results", str(tmp_path / "results")], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 254, p.stderr
-    assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr, p.stderr
-    assert f"{path}{where}" in p.stderr
+    path, err = _bad_run(tmp_path, text, "--cluster", "local")
+    assert f"{path}{where}" in err
     assert not list((tmp_path / "results").rglob("test.json")), "a run directory was made for a bad file"
 
 
 def test_system_and_system_file_together_is_bad_input(tmp_path: Path) -> None:
-    path = tmp_path / "sys.yaml"
-    path.write_text(GOOD)
-    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system", "etcd", "--system-file", str(path),
-                        "--cluster", "inprocess", "--results", str(tmp_path / "r")], capture_output=True, text=True,
-                       timeout=60)
-    assert p.returncode == 254 and "--system and --system-file" in p.stderr, p.stderr
+    _path, err = _bad_run(tmp_path, GOOD, "--system", "etcd", "--cluster", "inprocess")
+    assert "--system and --system-file" in err, err
 
 
 def test_undeclared_conf_key_is_bad_input(tmp_path: Path) -> None:
+    _path, err = _bad_run(tmp_path, GOOD, "--cluster", "inprocess", "--system-opt", "conf.fsync=always")
+    assert "conf.fsync" in err and "declares no such setting" in err, err
+
+
+def _bad_run(tmp_path: Path, text: str, *args: str) -> tuple[Path, str]:
+    """`harness run --system-file` of a file holding `text`, which must end in one line of bad input (exit 254,
+    no traceback): the file's path and the run's stderr."""
     path = tmp_path / "sys.yaml"
-    path.write_text(GOOD)
-    p = subprocess.run([sys.executable, "-m", "harness", "run", "--system-file", str(path), "--cluster", "inprocess",
-                        "--system-opt", "conf.fsync=always", "--results", str(tmp_path / "r")],
-                       capture_output=True, text=True, timeout=60)
+    path.write_text(text)
+    p = harness_run(tmp_path / "results", "--system-file", str(path), *args, timeout=60).process
     assert p.returncode == 254, p.stderr
-    assert "conf.fsync" in p.stderr and "declares no such setting" in p.stderr, p.stderr
+    assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr, p.stderr
+    return path, p.stderr
 
 
 def test_abilities_follow_what_the_file_declares(tmp_path: Path) -> None:
