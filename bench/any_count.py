@@ -51,7 +51,8 @@ def any_uses_tree(tree: ast.AST, aliases: frozenset[str] = frozenset()) -> int:
             count += 1
         elif isinstance(node, ast.Attribute) and node.attr == "Any":
             count += 1
-        elif isinstance(node, ast.Constant) and id(node) in typing_strings and "Any" in node.value:
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) in typing_strings
+              and "Any" in node.value):
             # a string annotation ("dict[str, Any]") is a use; a docstring or message mentioning Any is not
             try:
                 count += any_uses_tree(ast.parse(node.value, mode="eval"), aliases)

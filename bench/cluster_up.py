@@ -56,7 +56,7 @@ def one(provider: str, workdir: str) -> tuple[float, float, float]:
         test = bare_test(options=RunOptions(workload="register"), cluster=cluster, ledger=ledger)
         db = ETCD.db(test)
         with ThreadPoolExecutor(3) as ex:
-            list(ex.map(lambda n: db.setup(test, n), test.nodes))  # type: ignore[union-attr]  # db was just set
+            list(ex.map(lambda n: db.setup(test, n), test.nodes))
         client = ETCD.client(test).open(test, "n1")
         while client.invoke(test, Op(type="invoke", process=0, f="write", value=("k", 1))).type != "ok":
             if time.monotonic() - t0 > 120:

@@ -34,6 +34,7 @@ import tempfile
 import time
 from multiprocessing.context import ForkContext
 from multiprocessing.queues import Queue
+from typing import cast
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -63,17 +64,18 @@ class _Db:
     def apply(self, txn: list[MicroOp]) -> list[MicroOp]:
         result: list[MicroOp] = []
         for f, k, v in txn:
+            key = cast(int, k)  # this bench's own transactions: integer keys, and integer values to write
             if f == "r":
-                result.append(["r", k, list(self.lists.get(k, ())) if self.append else self.regs.get(k)])
+                result.append(["r", key, list(self.lists.get(key, ())) if self.append else self.regs.get(key)])
                 continue
             if self.append:
-                self.lists.setdefault(k, []).append(v)
+                self.lists.setdefault(key, []).append(cast(int, v))
             else:
-                self.regs[k] = v
-            result.append([f, k, v])
-            n = self.writes[k] = self.writes.get(k, 0) + 1
-            if n == self.writes_per_key and k in self.keys:
-                self.keys[self.keys.index(k)] = self.next_key
+                self.regs[key] = cast(int, v)
+            result.append([f, key, v])
+            n = self.writes[key] = self.writes.get(key, 0) + 1
+            if n == self.writes_per_key and key in self.keys:
+                self.keys[self.keys.index(key)] = self.next_key
                 self.next_key += 1
         return result
 

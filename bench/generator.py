@@ -20,6 +20,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from harness import generator as g
+from harness.generator.threads import OnThreads
 from harness.op import INVOKE, Op
 from harness.options import RunOptions
 from harness.test import bare_test
@@ -49,10 +50,11 @@ def drive(gen: g.GenLike, ops: int, concurrency: int) -> tuple[int, float]:
             else:
                 now = max(now, e.time_ns if e is not g.PENDING else now)
             continue
-        thread = ctx.thread_of(e.process)
-        ctx = ctx.busy(thread)
+        chosen = ctx.thread_of(e.process)
+        assert chosen is not None, e  # the generator emits only for a free process
+        ctx = ctx.busy(chosen)
         gen = g.update(gen2, test, ctx, e)
-        outstanding.append((thread, e))
+        outstanding.append((chosen, e))
         if isinstance(e, Op) and e.type == INVOKE:
             n += 1
     return n, time.perf_counter() - t0
@@ -88,7 +90,10 @@ def main() -> None:
     busy = ctx
     for t in range(a.concurrency):
         busy = busy.busy(t)
-    emitted, after = g.op(simple, test, ctx)
+    first = g.op(simple, test, ctx)
+    assert first is not None, "repeat(read) on free client threads emits"
+    emitted, after = first
+    assert isinstance(emitted, Op), emitted
     reps = max(1000, a.ops)
     parts = {
         "ask -> op": lambda: g.op(simple, test, ctx),
@@ -102,6 +107,7 @@ def main() -> None:
         print(f"  simple generator, {label:15s} {(time.perf_counter() - t0) / reps * 1e6:6.2f} us")
     # the choice of a free process (a uniform draw from test.rng): its cost with 1, half and all threads free
     view = g.clients(lambda test, ctx: None)  # only for its thread filter
+    assert isinstance(view, OnThreads), view
     clients_ctx = view.filter(ctx)
     for k in sorted({1, max(1, a.concurrency // 2), a.concurrency}):
         c = clients_ctx

@@ -79,7 +79,7 @@ def handoff_floor(workers: int, n: int = 20_000) -> float:
     import threading
 
     outs: queue.SimpleQueue[int] = queue.SimpleQueue()
-    ins = [queue.SimpleQueue() for _ in range(workers)]
+    ins: list[queue.SimpleQueue[int | None]] = [queue.SimpleQueue() for _ in range(workers)]
 
     def work(i: int) -> None:
         while ins[i].get() is not None:

@@ -50,8 +50,10 @@ def _cases(anchors: Path) -> list[tuple[str, Path, str, Init, bool]]:
         out.append(("porcupine-kv", anchors / "porcupine" / "kv" / f"{name}.txt", "kv", None, name.endswith("-ok")))
     for p in sorted((anchors / "knossos").glob("*/*/*.edn")):
         family, verdict = p.parent.parent.name, p.parent.name
-        model, init = {"cas-register": ("cas-register", 0), "multi-register": ("multi-register", {"x": 0, "y": 0}),
-                       "mutex": ("mutex", None)}[family]
+        models: dict[str, tuple[str, Init]] = {"cas-register": ("cas-register", 0),
+                                               "multi-register": ("multi-register", {"x": 0, "y": 0}),
+                                               "mutex": ("mutex", None)}
+        model, init = models[family]
         out.append(("knossos", p, model, init, verdict == "good"))
     return out
 

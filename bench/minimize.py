@@ -32,6 +32,7 @@ from harness.minimize import minimize
 from harness.op import History
 from harness.plugins import Registry
 from harness.recheck import run_plan
+from harness.test import Test
 from tests.corpora import KNOSSOS
 from tests.elle import sim as esim
 from tests.linearizable import sim as lsim
@@ -40,7 +41,7 @@ from tests.minimize.test_minimize import plant_stale_read
 RUNS = Path(__file__).resolve().parent.parent / "tests" / "minimize" / "runs"
 
 
-def row(name: str, checker: Checker, test: object, history: History, budget: float, expect: int | None) -> None:
+def row(name: str, checker: Checker, test: Test | None, history: History, budget: float, expect: int | None) -> None:
     with tempfile.TemporaryDirectory() as out:
         t0 = time.monotonic()
         verdict = safe_check(checker, test, history, out)

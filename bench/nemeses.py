@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from clusters.etcd.db import EtcdDB
 from clusters.etcd.gateway import EtcdError, Gateway
 from harness.build import build_test
 from harness.op import Op
@@ -71,6 +72,8 @@ def main() -> None:
     options = RunOptions(system="etcd", nemeses=("partition", "kill", "pause", "swizzle-clog", "packet"),
                          nemesis_opts={"packet-rate": "1mbit", "clog-seconds": "0"}, cluster="local")
     test = build_test(options, Registry())
+    db, ledger = test.db, test.ledger
+    assert isinstance(db, EtcdDB) and ledger is not None, "build_test gives an etcd run its DB and ledger"
     faults = {
         "partition (leader isolated)": ("start-partition", "primaries", "stop-partition", None),
         "kill one": ("kill", None, "start", None),
@@ -82,12 +85,12 @@ def main() -> None:
     try:
         test.cluster.setup()
         with ThreadPoolExecutor(3) as ex:
-            list(ex.map(lambda n: test.db.setup(test, n), test.nodes))
-        test.db.await_ready(test, 60)
+            list(ex.map(lambda n: db.setup(test, n), test.nodes))
+        db.await_ready(test, 60)
         test.nemesis.setup(test)
         for _ in range(args.repeat):
             for name, (start, value, stop, stop_value) in faults.items():
-                leader = (test.db.primaries(test) or [test.nodes[0]])[0]
+                leader = (db.primaries(test) or [test.nodes[0]])[0]
                 v = value if value is not None else [leader]
                 t_in = timed(lambda: invoke(test, start, v))
                 time.sleep(args.hold)
@@ -106,9 +109,9 @@ def main() -> None:
             test.nemesis.teardown(test)
         finally:
             for n in test.nodes:
-                test.db.teardown(test, n)
+                db.teardown(test, n)
             test.cluster.teardown()
-            test.ledger.close()
+            ledger.close()
 
 
 if __name__ == "__main__":

@@ -32,9 +32,13 @@ def history(n: int, txn: bool, seed: int = 1) -> History:
     t = 0
     while len(ops) < n:
         p = rng.randrange(8)
+        value: object
+        done: object
         if txn:
-            value = [["append", rng.randrange(10), len(ops)], ["r", rng.randrange(10), None]]
-            done = [value[0], ["r", value[1][1], list(range(rng.randrange(6)))]]
+            append = ["append", rng.randrange(10), len(ops)]
+            read_key = rng.randrange(10)
+            value = [append, ["r", read_key, None]]
+            done = [append, ["r", read_key, list(range(rng.randrange(6)))]]
         else:
             value = done = (rng.randrange(50), rng.randrange(5))
         f = "txn" if txn else "write"
