@@ -258,8 +258,9 @@ def _disagreement(ours: Validity, cli: CliResult) -> Finding:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListAppendChecker:
-    """An Elle checker for list-append histories (micro-ops append / r), for workloads to use directly."""
+class _FrontDoor:
+    """What the two named front doors share: the options every Elle workload takes, and checking through an
+    `ElleChecker` built from them (`_options` says the workload and its own options)."""
 
     consistency_models: tuple[str, ...] | None = ("strict-serializable",)
     anomalies: tuple[str, ...] | None = None
@@ -271,15 +272,12 @@ class ListAppendChecker:
     notes: tuple[str, ...] = ()
     compare_models: tuple[str, ...] = ()
 
+    def _options(self) -> ElleOptions:
+        raise NotImplementedError
+
     def checker(self) -> ElleChecker:
-        opts = ElleOptions(
-            workload="list-append",
-            consistency_models=self.consistency_models,
-            anomalies=self.anomalies,
-            cycle_search_timeout=self.cycle_search_timeout,
-        )
-        return ElleChecker(opts, elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name, why=self.why,
-                           notes=self.notes, compare_models=self.compare_models)
+        return ElleChecker(self._options(), elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name,
+                           why=self.why, notes=self.notes, compare_models=self.compare_models)
 
     def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
         return self.checker().check(test, history, out_dir)
@@ -289,37 +287,24 @@ class ListAppendChecker:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RWRegisterChecker:
+class ListAppendChecker(_FrontDoor):
+    """An Elle checker for list-append histories (micro-ops append / r), for workloads to use directly."""
+
+    def _options(self) -> ElleOptions:
+        return ElleOptions(workload="list-append", consistency_models=self.consistency_models,
+                           anomalies=self.anomalies, cycle_search_timeout=self.cycle_search_timeout)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RWRegisterChecker(_FrontDoor):
     """An Elle checker for rw-register histories (micro-ops w / r), for workloads to use directly."""
 
-    consistency_models: tuple[str, ...] | None = ("strict-serializable",)
-    anomalies: tuple[str, ...] | None = None
     sequential_keys: bool = False
     linearizable_keys: bool = False
     wfr_keys: bool = False
-    cycle_search_timeout: float = 1.0
-    max_findings: int = 10
-    elle_cli: str | None = None
-    name: str = "elle"
-    why: str = ""
-    notes: tuple[str, ...] = ()
-    compare_models: tuple[str, ...] = ()
 
-    def checker(self) -> ElleChecker:
-        opts = ElleOptions(
-            workload="rw-register",
-            consistency_models=self.consistency_models,
-            anomalies=self.anomalies,
-            sequential_keys=self.sequential_keys,
-            linearizable_keys=self.linearizable_keys,
-            wfr_keys=self.wfr_keys,
-            cycle_search_timeout=self.cycle_search_timeout,
-        )
-        return ElleChecker(opts, elle_cli=self.elle_cli, max_findings=self.max_findings, name=self.name, why=self.why,
-                           notes=self.notes, compare_models=self.compare_models)
-
-    def check(self, test: Test | None, history: History, out_dir: str | os.PathLike[str]) -> Verdict:
-        return self.checker().check(test, history, out_dir)
-
-    def support(self, history: History, kept: Sequence[int]) -> set[int]:
-        return writes_read(history, kept)
+    def _options(self) -> ElleOptions:
+        return ElleOptions(workload="rw-register", consistency_models=self.consistency_models,
+                           anomalies=self.anomalies, sequential_keys=self.sequential_keys,
+                           linearizable_keys=self.linearizable_keys, wfr_keys=self.wfr_keys,
+                           cycle_search_timeout=self.cycle_search_timeout)
