@@ -21,7 +21,8 @@ from typing import Any
 
 from harness.checker import UNKNOWN, Validity, Verdict
 from harness.errors import BadInput
-from harness.op import OP_TYPES, History, Op, decode_value
+from harness.op import History
+from harness.report.history import ReportHistory, read_history
 
 RESULTS_SCHEMA = 1
 TEST_SCHEMA = 1
@@ -189,41 +190,6 @@ def parse_results(d: Mapping[str, Any], path: Path) -> Results:
         raise BadInput(f"{path}: malformed results.json: {type(e).__name__}: {e}") from None
 
 
-def read_history(path: Path) -> History:
-    """history.jsonl, read several times faster than `History.from_jsonl` (orjson, no per-field checks beyond
-    the types) for large runs; any line this fast path does not accept is left to `History.from_jsonl`, so the
-    result, the torn-last-line rule and the MalformedHistory messages are exactly harness.op's."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency
-        return History.from_jsonl(path)
-    with open(path, "rb") as fh:
-        lines = fh.read().split(b"\n")
-    ops: list[Op] = []
-    last = len(lines) - 1
-    for n, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            d = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            if n == last:
-                break  # torn final write of a killed harness (no newline after it)
-            return History.from_jsonl(path)
-        if not isinstance(d, dict):
-            return History.from_jsonl(path)
-        t, p, f = d.get("type"), d.get("process"), d.get("f")
-        index, time_ns = d.get("index", n), d.get("time_ns", 0)
-        if (t not in OP_TYPES or type(p) not in (int, str) or type(f) is not str or type(index) is not int
-                or type(time_ns) is not int):
-            return History.from_jsonl(path)
-        v, e = d.get("value"), d.get("error")
-        ops.append(Op(index=index, time_ns=time_ns, type=t, process=p, f=f,  # type: ignore[arg-type]  # checked above
-                      value=decode_value(v) if isinstance(v, (dict, list)) else v, node=d.get("node"),
-                      error=decode_value(e) if isinstance(e, (dict, list)) else e))
-    return History(ops)
-
-
 @dataclass(kw_only=True)
 class RunDir:
     """A run directory, read for reporting. Load with `RunDir.load(path)`."""
@@ -278,7 +244,7 @@ class RunDir:
         """The run's history (empty if history.jsonl is absent). Raises MalformedHistory for a bad file."""
         if self._history is None:
             hp = self.path / "history.jsonl"
-            self._history = read_history(hp) if hp.is_file() else History()
+            self._history = read_history(hp) if hp.is_file() else ReportHistory()
         return self._history
 
     def checker_files(self) -> dict[str, list[str]]:

@@ -11,11 +11,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from harness.checker import RECOVERY_WATCH_S
 from harness.coverage import FaultInterval
-from harness.report.frames import in_interval, outside_intervals
 
 ALL_NODES = "all"  # the recovery key when ops do not name their node
 
@@ -131,37 +131,67 @@ class Recovery:
         return bool(self.by_node)
 
 
-RECOVERY_COLUMNS = ("invoke_s", "complete_s", "type", "node")
+class _OpArrays:
+    """The ops table's columns that per-fault statistics mask, as numpy arrays taken once: masking a
+    million-row DataFrame (its string columns through pyarrow) once per fault window and node took seconds."""
+
+    def __init__(self, ops: pd.DataFrame) -> None:
+        self.invoke = ops["invoke_s"].to_numpy(dtype=np.float64, na_value=np.nan)
+        self.complete = ops["complete_s"].to_numpy(dtype=np.float64, na_value=np.nan)
+        self.when = np.where(np.isnan(self.complete), self.invoke, self.complete)  # as frames.in_interval
+        types = ops["type"].to_numpy(dtype=object)
+        self.ok, self.fail, self.info = types == "ok", types == "fail", types == "info"
+        self.timeout = ops["timeout"].to_numpy(dtype=bool)
+        self.refused = ops["refused"].to_numpy(dtype=bool)
+        self.latency = ops["latency_ms"].to_numpy(dtype=np.float64, na_value=np.nan)
+        self.node, nodes = pd.factorize(ops["node"].to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
+        self.node_names: list[object] = nodes.tolist()  # in order of first appearance, as Series.unique()
+
+    def within(self, start_s: float, end_s: float) -> np.ndarray:
+        return (self.when >= start_s) & (self.when <= end_s)
+
+    def counts(self, mask: np.ndarray) -> OpCounts:
+        return OpCounts(ok=int(np.count_nonzero(self.ok & mask)), fail=int(np.count_nonzero(self.fail & mask)),
+                        info=int(np.count_nonzero(self.info & mask)),
+                        timeouts=int(np.count_nonzero(self.timeout & mask)),
+                        refused=int(np.count_nonzero(self.refused & mask)))
+
+    def latency_of(self, mask: np.ndarray) -> Latency:
+        lat = pd.Series(self.latency[mask & self.ok]).dropna()
+        return Latency(p50=_q(lat, 0.5), p95=_q(lat, 0.95), p99=_q(lat, 0.99),
+                       max=float(lat.max()) if len(lat) else None)
 
 
 def recovery_after(ops: pd.DataFrame, end_s: float, nodes: Sequence[str] = ()) -> Recovery:
     """Time from `end_s` to the next ok completion, per node. Nodes come from `nodes` and the ops' node column;
     when no op names a node, one key "all" stands for the whole cluster."""
-    ops = ops[list(RECOVERY_COLUMNS)]  # masks below copy only these, not the value and error text of every op
-    after = ops[ops["invoke_s"] >= end_s]
-    ok = ops[(ops["type"] == "ok") & (ops["complete_s"] >= end_s)]
-    named = [n for n in ops["node"].dropna().unique().tolist() if n]
-    keys = list(dict.fromkeys([*named, *nodes])) if named else []
+    return _recovery(_OpArrays(ops), end_s, nodes)
+
+
+def _recovery(a: _OpArrays, end_s: float, nodes: Sequence[str]) -> Recovery:
+    after = a.invoke >= end_s
+    ok = a.ok & (a.complete >= end_s)
+    named = [n for n in a.node_names if n]
     out: dict[str, float | None] = {}
     unmeasured: list[str] = []
 
-    def judge(key: str, first: float, asked: pd.DataFrame) -> None:
-        if not math.isnan(first):
-            out[key] = max(first - end_s, 0.0)
+    def judge(key: str, ok_mask: np.ndarray, asked: np.ndarray) -> None:
+        if ok_mask.any():
+            out[key] = max(float(a.complete[ok_mask].min()) - end_s, 0.0)
             return
-        watched = asked["complete_s"].fillna(asked["invoke_s"]).max() - end_s if len(asked) else 0.0
+        watched = float(a.when[asked].max()) - end_s if asked.any() else 0.0
         if watched >= RECOVERY_WATCH_S:
             out[key] = None
         else:
             unmeasured.append(key)
 
-    if not keys:
-        judge(ALL_NODES, float(ok["complete_s"].min()) if len(ok) else math.nan, after)
+    if not named:
+        judge(ALL_NODES, ok, after)
         return Recovery(by_node=out, unmeasured=tuple(unmeasured))
-    firsts = ok.groupby("node")["complete_s"].min() if len(ok) else pd.Series(dtype="float64")
-    for n in keys:
-        v = firsts.get(n)
-        judge(str(n), math.nan if v is None else float(v), after[after["node"] == n])
+    for n in dict.fromkeys([*named, *nodes]):
+        code = a.node_names.index(n) if n in a.node_names else -2
+        mine = a.node == code
+        judge(str(n), ok & mine, after & mine)
     return Recovery(by_node=out, unmeasured=tuple(unmeasured))
 
 
@@ -186,13 +216,13 @@ class FaultStats:
 def per_fault(ops: pd.DataFrame, intervals: Sequence[FaultInterval], nodes: Sequence[str] = ()) -> list[FaultStats]:
     """One row per fault interval, in time order, with its recovery."""
     out = []
-    ops = ops[[c for c in ops.columns if c not in ("value", "error")]]  # masks copy no op text
+    a = _OpArrays(ops)
     for i in intervals:
-        sub = in_interval(ops, i.start_s, i.end_s)
+        sub = a.within(i.start_s, i.end_s)
         out.append(FaultStats(
             label=i.label, package=i.package, start_s=i.start_s, end_s=i.end_s, healed=i.healed,
-            counts=OpCounts.of(sub), latency=Latency.of(sub),
-            recovery=recovery_after(ops, i.end_s, nodes) if i.healed else None,
+            counts=a.counts(sub), latency=a.latency_of(sub),
+            recovery=_recovery(a, i.end_s, nodes) if i.healed else None,
         ))
     return out
 
@@ -214,21 +244,25 @@ class PackageStats:
 def per_package(ops: pd.DataFrame, faults: Sequence[FaultStats], intervals: Sequence[FaultInterval]) -> list[PackageStats]:
     """Per package, plus a row labelled "no fault" for ops outside every interval."""
     out: list[PackageStats] = []
+    a = _OpArrays(ops)
+    calm = np.ones(len(ops), dtype=bool)
+    for i in intervals:
+        calm &= ~a.within(i.start_s, i.end_s)
     for name in dict.fromkeys(f.package for f in faults):
         mine = [f for f in faults if f.package == name]
-        ivs = [i for i in intervals if i.package == name]
-        parts = [in_interval(ops, i.start_s, i.end_s) for i in ivs]
-        sub = pd.concat(parts).drop_duplicates(subset="index") if parts else ops.iloc[0:0]
+        sub = np.zeros(len(ops), dtype=bool)  # the ops within any of the package's intervals, each once
+        for i in intervals:
+            if i.package == name:
+                sub |= a.within(i.start_s, i.end_s)
         recs = [f.recovery.seconds for f in mine if f.recovery is not None and f.recovery.measured]
         known = [r for r in recs if r is not None]
         out.append(PackageStats(
-            label=mine[0].label, package=name, intervals=len(mine), counts=OpCounts.of(sub),
-            latency=Latency.of(sub),
+            label=mine[0].label, package=name, intervals=len(mine), counts=a.counts(sub),
+            latency=a.latency_of(sub),
             recovery_max_s=max(known) if known else None,
             recovery_median_s=float(pd.Series(known).median()) if known else None,
             unrecovered=sum(1 for r in recs if r is None) + sum(1 for f in mine if not f.healed),
         ))
-    calm = outside_intervals(ops, intervals)
-    out.append(PackageStats(label="no fault", package="", intervals=0, counts=OpCounts.of(calm),
-                            latency=Latency.of(calm), recovery_max_s=None, recovery_median_s=None, unrecovered=0))
+    out.append(PackageStats(label="no fault", package="", intervals=0, counts=a.counts(calm),
+                            latency=a.latency_of(calm), recovery_max_s=None, recovery_median_s=None, unrecovered=0))
     return out

@@ -194,7 +194,7 @@ values = st.recursive(
 def test_fast_history_reader_equals_harness_op(tmp_path_factory: pytest.TempPathFactory,
                                                rows: list[tuple[str, int | str, object, object]]) -> None:
     from harness.op import HistoryWriter
-    from harness.report.rundir import read_history
+    from harness.report.history import read_history
 
     path = tmp_path_factory.mktemp("h") / "history.jsonl"
     with HistoryWriter(path) as w:
