@@ -17,7 +17,6 @@ component whose search ran out of budget is still tested for "<model>-cycle-exis
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 
 from checkers.elle import list_append, rw_register
@@ -34,6 +33,7 @@ from checkers.elle.models import (
 from checkers.elle.txns import Txns, session_edges, txns_of
 from harness.checker import UNKNOWN, Validity
 from harness.errors import BadInput
+from harness.gcpause import paused_gc
 from harness.op import History
 
 WORKLOADS: tuple[str, ...] = ("list-append", "rw-register")
@@ -105,18 +105,8 @@ class Result:
 
 def analyze(history: History, opts: ElleOptions) -> Result:
     """Check a history; see the module docstring for the rules."""
-    # A candid hack: the analysis allocates millions of small acyclic containers (edge lists, per-key dicts,
-    # read tuples), and each allocation burst makes Python's cyclic collector rescan every live object,
-    # the history's millions of ops included, for garbage that cannot exist (about 15% of a million-txn
-    # check). Pausing the collector for the analysis and restoring it after costs nothing else: reference
-    # counting still frees everything, and any cycle made meanwhile is collected once it is back on.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():  # millions of small acyclic containers: see harness.gcpause
         return _analyze(history, opts)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _analyze(history: History, opts: ElleOptions) -> Result:

@@ -99,37 +99,30 @@ def ops_frame(history: History) -> pd.DataFrame:
     pairs = [(inv, comp) for inv, comp in history.pairs() if type(inv.process) is int]
     invs = [inv for inv, _ in pairs]
     comps = [comp for _, comp in pairs]
-    inv_ns = np.fromiter((inv.time_ns for inv in invs), dtype=np.int64, count=len(invs))
-    comp_ns = np.fromiter((-1 if c is None else c.time_ns for c in comps), dtype=np.int64, count=len(comps))
-    done = np.fromiter((c is not None for c in comps), dtype=bool, count=len(comps))
+    n = len(pairs)
+    inv_ns = np.fromiter((inv.time_ns for inv in invs), dtype=np.int64, count=n)
+    comp_ns = np.fromiter((-1 if c is None else c.time_ns for c in comps), dtype=np.int64, count=n)
+    done = np.fromiter((c is not None for c in comps), dtype=bool, count=n)
+    # Every column built in its final dtype (pandas then infers and copies nothing): labels and op text as
+    # pandas strings (object when empty), flags as numpy bools.
+    text = (lambda xs: pd.array(xs, dtype="string")) if n else (lambda xs: np.array(xs, dtype=object))
     cols: dict[str, object] = {
-        "index": np.fromiter((inv.index for inv in invs), dtype=np.int64, count=len(invs)),
-        "complete_index": np.fromiter((-1 if c is None else c.index for c in comps), dtype=np.int64,
-                                      count=len(comps)),
-        "process": [inv.process for inv in invs],
-        "f": [inv.f for inv in invs],
-        "type": ["info" if c is None else c.type for c in comps],
+        "index": np.fromiter((inv.index for inv in invs), dtype=np.int64, count=n),
+        "complete_index": np.fromiter((-1 if c is None else c.index for c in comps), dtype=np.int64, count=n),
+        "process": np.fromiter((inv.process for inv in invs), dtype=np.int64, count=n),
+        "f": text([inv.f for inv in invs]),
+        "type": text(["info" if c is None else c.type for c in comps]),
         "completed": done,
-        "timeout": [_is_timeout(c) for c in comps],
-        "refused": [is_refusal(c) for c in comps],
-        "node": [(c.node if c is not None and c.node else None) or inv.node or "" for inv, c in pairs],
-        "value": [_value_of(inv, c) for inv, c in pairs],
-        "error": ["never completed" if c is None else error_text(c.error) for c in comps],
+        "timeout": np.fromiter((_is_timeout(c) for c in comps), dtype=bool, count=n),
+        "refused": np.fromiter((is_refusal(c) for c in comps), dtype=bool, count=n),
+        "node": text([(c.node if c is not None and c.node else None) or inv.node or "" for inv, c in pairs]),
+        "value": text([_value_of(inv, c) for inv, c in pairs]),
+        "error": text(["never completed" if c is None else error_text(c.error) for c in comps]),
         "invoke_s": inv_ns / 1e9,
         "complete_s": np.where(done, comp_ns / 1e9, np.nan),
         "latency_ms": np.where(done, (comp_ns - inv_ns) / 1e6, np.nan),
     }
-    df = pd.DataFrame(cols, columns=list(OPS_COLUMNS))
-    df["index"] = df["index"].astype("int64")
-    df["complete_index"] = df["complete_index"].astype("int64")
-    df["completed"] = df["completed"].astype(bool)
-    df["timeout"] = df["timeout"].astype(bool)
-    df["refused"] = df["refused"].astype(bool)
-    for c in ("invoke_s", "complete_s", "latency_ms"):
-        df[c] = df[c].astype("float64")
-    for c in ("f", "type", "node", "value", "error"):
-        df[c] = df[c].astype("string") if len(df) else df[c].astype(object)
-    return df
+    return pd.DataFrame(cols, columns=list(OPS_COLUMNS))
 
 
 def history_end_s(history: History) -> float:

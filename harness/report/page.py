@@ -18,6 +18,7 @@ import pandas as pd
 
 from harness.checker import UNKNOWN, validity_name
 from harness.coverage import Coverage, FaultFamily, coverage, fault_intervals
+from harness.gcpause import paused_gc
 from harness.op import History
 from harness.options import RunOptions
 from harness.report import frames, plots
@@ -107,6 +108,11 @@ def _artifact(root: Path, checker: str, rel: str, problems: list[str]) -> Artifa
 
 
 def build_run_page(run: RunDir, *, bundle: bool | None = None) -> RunPage:
+    with paused_gc():  # a million ops make millions of small objects: see harness.gcpause
+        return _build_run_page(run, bundle=bundle)
+
+
+def _build_run_page(run: RunDir, *, bundle: bool | None = None) -> RunPage:
     page = RunPage(run=run)
     pr = page.problems
     page.reproduction = _attempt(pr, "reproduction", lambda: reproduction(run, bundle=bundle))
