@@ -83,41 +83,44 @@ def _is_timeout(op: Op | None) -> bool:
     return "timeout" in e or "timed out" in e or "timed-out" in e
 
 
-def _value_of(inv: Op, comp: Op | None) -> str:
-    v = comp.value if comp is not None and comp.value is not None else inv.value
-    return str(v) if type(v) is int else value_text(v)
-
-
 def ops_frame(history: History) -> pd.DataFrame:
     """One row per client invocation: its completion type (ok/fail/info), times, latency, node, value, error.
 
     `value` is the completion's value when it has one (reads learn their value on completion), else the
     invocation's. `process` is kept as the history's integer.
     """
-    # Column by column over one list of pairs (comprehensions, no per-row appends): a million ops in seconds.
-    # Client processes are integers, so the pairs of the whole history that have one are client_ops()'s pairs.
-    pairs = [(inv, comp) for inv, comp in history.pairs() if type(inv.process) is int]
+    # Column by column over one list of pairs (comprehensions, no per-row appends): a million ops in a few
+    # seconds. Client processes are
+    # integers, so the pairs of the whole history that have one are client_ops()'s pairs.
+    pairs = [pc for pc in history.pairs() if type(pc[0].process) is int]
     invs = [inv for inv, _ in pairs]
     comps = [comp for _, comp in pairs]
     n = len(pairs)
-    inv_ns = np.fromiter((inv.time_ns for inv in invs), dtype=np.int64, count=n)
-    comp_ns = np.fromiter((-1 if c is None else c.time_ns for c in comps), dtype=np.int64, count=n)
-    done = np.fromiter((c is not None for c in comps), dtype=bool, count=n)
+    inv_ns = np.array([inv.time_ns for inv in invs], dtype=np.int64)
+    comp_ns = np.array([-1 if c is None else c.time_ns for c in comps], dtype=np.int64)
+    done = np.array([c is not None for c in comps], dtype=bool)
+    timeout, refused = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    errors = [""] * n  # error_text(None)
+    for k in [k for k, c in enumerate(comps) if c is None or c.error is not None]:  # the few with an error
+        comp = comps[k]
+        timeout[k], refused[k] = _is_timeout(comp), is_refusal(comp)
+        errors[k] = "never completed" if comp is None else error_text(comp.error)
+    values = [c.value if c is not None and c.value is not None else inv.value for inv, c in pairs]
     # Every column built in its final dtype (pandas then infers and copies nothing): labels and op text as
     # pandas strings (object when empty), flags as numpy bools.
     text = (lambda xs: pd.array(xs, dtype="string")) if n else (lambda xs: np.array(xs, dtype=object))
     cols: dict[str, object] = {
-        "index": np.fromiter((inv.index for inv in invs), dtype=np.int64, count=n),
-        "complete_index": np.fromiter((-1 if c is None else c.index for c in comps), dtype=np.int64, count=n),
-        "process": np.fromiter((inv.process for inv in invs), dtype=np.int64, count=n),
+        "index": np.array([inv.index for inv in invs], dtype=np.int64),
+        "complete_index": np.array([-1 if c is None else c.index for c in comps], dtype=np.int64),
+        "process": np.array([inv.process for inv in invs], dtype=np.int64),
         "f": text([inv.f for inv in invs]),
         "type": text(["info" if c is None else c.type for c in comps]),
         "completed": done,
-        "timeout": np.fromiter((_is_timeout(c) for c in comps), dtype=bool, count=n),
-        "refused": np.fromiter((is_refusal(c) for c in comps), dtype=bool, count=n),
+        "timeout": timeout,
+        "refused": refused,
         "node": text([(c.node if c is not None and c.node else None) or inv.node or "" for inv, c in pairs]),
-        "value": text([_value_of(inv, c) for inv, c in pairs]),
-        "error": text(["never completed" if c is None else error_text(c.error) for c in comps]),
+        "value": text([str(v) if type(v) is int else value_text(v) for v in values]),
+        "error": text(errors),
         "invoke_s": inv_ns / 1e9,
         "complete_s": np.where(done, comp_ns / 1e9, np.nan),
         "latency_ms": np.where(done, (comp_ns - inv_ns) / 1e6, np.nan),
