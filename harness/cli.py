@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # imported where used, so that `harness --help` starts fast
     from harness.op import History
     from harness.options import RunOptions
     from harness.plugins import Registry
-    from harness.recheck import CheckPlan
+    from harness.recheck import CheckJob, CheckPlan
 
 EXIT_BAD_INPUT = 254
 EXIT_CRASH = 255
@@ -272,27 +272,34 @@ def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_d
           files: tuple[str, ...], repair: bool, minimize: bool, minimize_budget: float, **named: str | None) -> None:
     """Check saved histories without a cluster. Prints FILE<TAB>valid|invalid|unknown per file."""
     from harness.checker import merge_validity
-    from harness.formats import read_history
     from harness.plugins import Registry
-    from harness.recheck import CheckJob, all_verdicts, check_jobs, model_note
+    from harness.recheck import CheckJob, FileSource, all_verdicts, check_jobs, model_note
 
     registry = Registry()
     raw = {k.replace("_", "-"): v for k, v in named.items() if v is not None}
     raw.update(_parse_check_opts(opt))
     named_plan = _named_plan(registry, checker_name, raw) if checker_name or raw else None  # options first
-    loaded = [(path, read_history(path, fmt, repair=repair)) for path in files]  # then every file
-    plans = [named_plan or _default_plan(registry, path, v.history) for path, v in loaded]
-    jobs = [CheckJob(plan, v.history, out_dir or os.path.join("results", "checks", os.path.basename(path)))
-            for (path, v), plan in zip(loaded, plans)]
-    verdicts = check_jobs(jobs, workers=1 if minimize else (os.cpu_count() or 1))
+    out_dirs = [out_dir or os.path.join("results", "checks", os.path.basename(path)) for path in files]
+    if named_plan is not None and not minimize:  # each file read by the worker that checks it
+        jobs = [CheckJob(named_plan, FileSource(path, fmt, repair), d) for path, d in zip(files, out_dirs)]
+    else:  # the plan depends on the history, or minimizing needs it here
+        jobs = _read_jobs(registry, named_plan, files, fmt, repair, out_dirs)
+    outcomes = check_jobs(jobs, workers=1 if minimize else (os.cpu_count() or 1))
+    for o in outcomes:
+        if o.read_error is not None:
+            raise o.read_error  # a file that cannot be read stops the check before any verdict
     worst: Validity = True
-    for (path, validated), plan, job, verdict in zip(loaded, plans, jobs, verdicts):
-        for w in validated.warnings:
+    for path, job, o in zip(files, jobs, outcomes):
+        for w in o.warnings:
             click.echo(f"harness: warning: {w}", err=True)
-        for r in validated.repairs:
+        for r in o.repairs:
             click.echo(f"harness: {path}: --repair: {r.describe()}", err=True)
-        if plan.description:
-            click.echo(f"harness: {path}: {plan.description}", err=True)
+        if o.check_error is not None:
+            raise o.check_error
+        verdict = o.verdict
+        assert verdict is not None, "a Checked without error has a verdict"
+        if job.plan.description:
+            click.echo(f"harness: {path}: {job.plan.description}", err=True)
         for v in all_verdicts(verdict):
             note = model_note(v.details)
             if note:
@@ -302,9 +309,22 @@ def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_d
         for f in verdict.all_findings()[:10]:
             click.echo(f"  {f.failure_class.value}: {f.diagnosis}", err=True)
         if minimize:
-            _minimize_one(plan, path, validated.history, verdict, job.out_dir, minimize_budget,
+            assert not isinstance(job.source, FileSource), "minimizing reads the files here"
+            _minimize_one(job.plan, path, job.source.history, verdict, job.out_dir, minimize_budget,
                           _check_command(checker_name, raw))
     sys.exit({True: 0, False: 1, "unknown": 2}[worst])
+
+
+def _read_jobs(registry: Registry, named_plan: CheckPlan | None, files: tuple[str, ...], fmt: str | None,
+               repair: bool, out_dirs: list[str]) -> list[CheckJob]:
+    """Every file read here (all before any is checked), then each one's plan: the named one, or the one its
+    history calls for."""
+    from harness.formats import read_history
+    from harness.recheck import CheckJob
+
+    read = [read_history(path, fmt, repair=repair) for path in files]
+    return [CheckJob(named_plan or _default_plan(registry, path, v.history), v, d)
+            for path, v, d in zip(files, read, out_dirs)]
 
 
 def _check_command(checker_name: str | None, raw: dict[str, str]) -> str:

@@ -21,6 +21,7 @@ from harness.errors import BadInput
 from harness.op import History
 from harness.options import expectation_opts, options_from_test_json, parse_opts
 from harness.plugins import Registry
+from harness.validate import Repair, Validated
 
 if TYPE_CHECKING:  # a run's Test is built only for a run's history (run_plan): `harness check FILE` skips it
     from harness.options import OptionSpec
@@ -105,52 +106,96 @@ def model_note(verdict_details: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class FileSource:
+    """A history file not read yet: the worker that checks it reads it, so that several files are read in
+    parallel too (for Knossos' EDN, reading is as long as checking)."""
+
+    path: str
+    fmt: str | None
+    repair: bool
+
+
+@dataclass(frozen=True)
 class CheckJob:
-    """One file of `harness check`: its plan, its history and the folder its checker writes into."""
+    """One file of `harness check`: its plan, its history as read (or the file to read it from) and the folder
+    its checker writes into."""
 
     plan: CheckPlan
-    history: History
+    source: Validated | FileSource
     out_dir: str
 
+    def weight(self) -> int:
+        """How long it will take, roughly: the file's bytes, or the history's ops (one call has one kind)."""
+        if isinstance(self.source, FileSource):
+            try:
+                return os.path.getsize(self.source.path)
+            except OSError:
+                return 0
+        return len(self.source.history)
 
-def check_job(job: CheckJob) -> Verdict:
+
+@dataclass(frozen=True)
+class Checked:
+    """A job's outcome: its verdict with the file's repairs and warnings, or what reading or checking raised
+    (the CLI raises a read error before any verdict, as when every file was read first, and a check error in
+    its turn)."""
+
+    verdict: Verdict | None = None
+    repairs: tuple[Repair, ...] = ()
+    warnings: tuple[str, ...] = ()
+    read_error: Exception | None = None
+    check_error: Exception | None = None
+
+
+def check_job(plan: CheckPlan, history: History, out_dir: str) -> Verdict:
     """The plan's verdict; for a run's history also capped as the run capped it (faults not injected, fault
     windows untested, faults without evidence that they took effect), so that re-checking reaches the run's
     verdict."""
     from harness.checker import safe_check
 
-    os.makedirs(job.out_dir, exist_ok=True)
-    verdict = safe_check(job.plan.checker, job.plan.test, job.history, job.out_dir, raise_bad_input=True)
-    test = job.plan.test
+    os.makedirs(out_dir, exist_ok=True)
+    verdict = safe_check(plan.checker, plan.test, history, out_dir, raise_bad_input=True)
+    test = plan.test
     if test is None:
         return verdict
     from harness.coverage import coverage  # a run's history only: a bare file needs none of the run's machinery
     from harness.evidence import fault_records
     from harness.runner import cap_verdict
 
-    failed = [op for op in job.history.nemesis_ops().completions() if op.error is not None]
-    return cap_verdict(verdict, failed, [], coverage(job.history, test.packages, test.options.min_fault_ops),
-                       tuple(fault_records(job.history, test.packages)))
+    failed = [op for op in history.nemesis_ops().completions() if op.error is not None]
+    return cap_verdict(verdict, failed, [], coverage(history, test.packages, test.options.min_fault_ops),
+                       tuple(fault_records(history, test.packages)))
 
 
-_Outcome = Verdict | Exception  # a job's verdict, or what checking it raised (raised again in its turn)
+def _checked(job: CheckJob) -> Checked:
+    """Read the job's file if it has not been, then check it."""
+    validated = job.source
+    if isinstance(validated, FileSource):
+        from harness.formats import read_history
+
+        src = validated
+        try:
+            validated = read_history(src.path, src.fmt, repair=src.repair)
+        except Exception as e:  # noqa: BLE001 - raised by the CLI before any verdict, as a sequential read would
+            return Checked(read_error=e)
+    repairs, warnings = validated.repairs, validated.warnings
+    try:
+        return Checked(check_job(job.plan, validated.history, job.out_dir), repairs, warnings)
+    except Exception as e:  # noqa: BLE001 - re-raised in the job's turn, as a sequential check would
+        return Checked(repairs=repairs, warnings=warnings, check_error=e)
+
+
 _REDO = "redo"  # what a worker sends for a job whose outcome does not pickle: the parent checks it again
 
 
-def _outcomes(jobs: Sequence[CheckJob], indices: range) -> dict[int, _Outcome]:
-    out: dict[int, _Outcome] = {}
-    for i in indices:
-        try:
-            out[i] = check_job(jobs[i])
-        except Exception as e:  # noqa: BLE001 - re-raised in the job's turn, as a sequential check would
-            out[i] = e
-    return out
+def _outcomes(jobs: Sequence[CheckJob], indices: Sequence[int]) -> dict[int, Checked]:
+    return {i: _checked(jobs[i]) for i in indices}
 
 
-def _portable(outcomes: dict[int, _Outcome]) -> bytes:
+def _portable(outcomes: dict[int, Checked]) -> bytes:
     import pickle
 
-    safe: dict[int, _Outcome | str] = {}
+    safe: dict[int, Checked | str] = {}
     for i, o in outcomes.items():
         try:
             pickle.loads(pickle.dumps(o))
@@ -160,7 +205,7 @@ def _portable(outcomes: dict[int, _Outcome]) -> bytes:
     return pickle.dumps(safe)
 
 
-def _fork_share(jobs: Sequence[CheckJob], indices: range) -> tuple[int, int]:
+def _fork_share(jobs: Sequence[CheckJob], indices: Sequence[int]) -> tuple[int, int]:
     """A forked worker that checks `indices` and sends every outcome back in one message when done."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -176,7 +221,7 @@ def _fork_share(jobs: Sequence[CheckJob], indices: range) -> tuple[int, int]:
     return pid, read_fd
 
 
-def _collect(pid: int, read_fd: int, jobs: Sequence[CheckJob], indices: range) -> dict[int, _Outcome]:
+def _collect(pid: int, read_fd: int, jobs: Sequence[CheckJob], indices: Sequence[int]) -> dict[int, Checked]:
     """A worker's outcomes; what did not come back (a worker killed, an outcome that does not pickle) is
     checked here."""
     import pickle
@@ -185,36 +230,43 @@ def _collect(pid: int, read_fd: int, jobs: Sequence[CheckJob], indices: range) -
         data = fh.read()
     os.waitpid(pid, 0)
     try:
-        got: dict[int, _Outcome | str] = pickle.loads(data)
+        got: dict[int, Checked | str] = pickle.loads(data)
     except Exception:  # noqa: BLE001 - no message (the worker died): the parent checks its share itself
         got = {}
     out = {i: o for i, o in got.items() if not isinstance(o, str)}
     for i in indices:
         if i not in out:
-            out.update(_outcomes(jobs, range(i, i + 1)))
+            out.update(_outcomes(jobs, [i]))
     return out
 
 
-def check_jobs(jobs: Sequence[CheckJob], workers: int) -> Iterator[Verdict]:
-    """The jobs' verdicts in their order. Several files are independent histories: with `workers` > 1 they
-    are split over that many processes (this one and forked ones, every `workers`-th file each; each file's
-    verdict is the same as alone, only a time budget sees the shared CPUs). A file's BadInput is raised in
-    its turn, after the verdicts of the files before it.
+def _shares(jobs: Sequence[CheckJob], workers: int) -> list[list[int]]:
+    """The jobs split over `workers` processes, each next heaviest job to the least loaded (a family's few big
+    files otherwise land on one worker: Porcupine's two c50 files were every other one)."""
+    loads = [0] * workers
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    weights = [j.weight() for j in jobs]
+    for i in sorted(range(len(jobs)), key=lambda i: -weights[i]):
+        k = loads.index(min(loads))
+        shares[k].append(i)
+        loads[k] += weights[i] + 1
+    return [sorted(s) for s in shares]
+
+
+def check_jobs(jobs: Sequence[CheckJob], workers: int) -> list[Checked]:
+    """The jobs' outcomes in their order. Several files are independent histories: with `workers` > 1 they
+    are split over that many processes (this one and forked ones, by weight; each file's verdict is the same
+    as alone, only a time budget sees the shared CPUs).
 
     A hand-made fork rather than a process pool: a pool passes each file and verdict through a queue and its
     helper threads, and on a busy machine every such hand-off waits for the scheduler; here each worker
     sends one message when it is done. Fork is safe here: the CLI runs no other thread."""
     workers = min(workers, len(jobs))
     if workers < 2:
-        yield from (check_job(j) for j in jobs)
-        return
-    shares = [range(k, len(jobs), workers) for k in range(workers)]
+        return [_checked(j) for j in jobs]
+    shares = _shares(jobs, workers)
     children = [(_fork_share(jobs, share), share) for share in shares[1:]]
     outcomes = _outcomes(jobs, shares[0])
     for (pid, fd), share in children:
         outcomes.update(_collect(pid, fd, jobs, share))
-    for i in range(len(jobs)):
-        o = outcomes[i]
-        if isinstance(o, Exception):
-            raise o
-        yield o
+    return [outcomes[i] for i in range(len(jobs))]

@@ -51,6 +51,13 @@ def test_several_files_verdicts_in_order(tmp_path: Path) -> None:
     exit_code, out, err = _run(tmp_path, "--model", "mutex", *files)
     assert exit_code == 254, (out, err)
     assert "the mutex model knows acquire and release" in err and "Traceback" not in err
+    # Each file is read by the worker that checks it; a file that cannot be read still stops the check before
+    # any verdict, naming the file.
+    torn = tmp_path / "torn.edn"
+    torn.write_text("[{:process 0 :type :invoke :f :write :value 1}")
+    exit_code, out, err = _run(tmp_path, "--model", "cas-register", "--opt", "init=0", str(ok), str(ok), str(torn))
+    assert exit_code == 254 and out == "", (out, err)
+    assert str(torn) in err and "Traceback" not in err
 
 
 def test_budget_spent_is_unknown_exit_2(tmp_path: Path) -> None:
