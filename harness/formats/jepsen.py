@@ -34,30 +34,33 @@ __all__ = ["load_edn", "load_elle_json", "op_from_map", "parse_edn_text", "simpl
 def op_from_map(m: object, *, path: str, line: int | None, position: int) -> Op:
     """One op from an op map; MalformedHistory names the file and line (or op number) of a bad one."""
     where_line = line
-    if not isinstance(m, Mapping):
+    if type(m) is not dict and not isinstance(m, Mapping):  # type() first: the readers give dicts
         raise _bad(f"expected an op map, found {type(m).__name__} {_short(m)}", path, where_line, position)
     t = m.get("type")
     if t not in OP_TYPES:
         raise _bad(f"op has no valid :type (found {t!r}); expected one of invoke, ok, fail, info", path,
                    where_line, position)
     process = m.get("process", 0)
-    if isinstance(process, bool) or not isinstance(process, (int, str)):
-        if isinstance(process, float) and process.is_integer():
-            process = int(process)
-        else:
-            raise _bad(f"bad :process {process!r}", path, where_line, position)
+    if type(process) is not int and type(process) is not str:  # the usual types first, then the rules
+        if isinstance(process, bool) or not isinstance(process, (int, str)):
+            if isinstance(process, float) and process.is_integer():
+                process = int(process)
+            else:
+                raise _bad(f"bad :process {process!r}", path, where_line, position)
     f = m.get("f", "txn")
-    if f is None:
-        f = "txn"
-    if not isinstance(f, str):
-        f = str(f)
+    if type(f) is not str:
+        if f is None:
+            f = "txn"
+        if not isinstance(f, str):
+            f = str(f)
     time = m.get("time", 0)
-    if isinstance(time, float):
-        time = int(time)
-    if not isinstance(time, int) or isinstance(time, bool):
-        raise _bad(f"bad :time {time!r}", path, where_line, position)
+    if type(time) is not int:
+        if isinstance(time, float):
+            time = int(time)
+        if not isinstance(time, int) or isinstance(time, bool):
+            raise _bad(f"bad :time {time!r}", path, where_line, position)
     index = m.get("index", -1)
-    if not isinstance(index, int) or isinstance(index, bool):
+    if type(index) is not int and (not isinstance(index, int) or isinstance(index, bool)):
         raise _bad(f"bad :index {index!r}", path, where_line, position)
     node = m.get("node")
     return Op(
@@ -67,7 +70,7 @@ def op_from_map(m: object, *, path: str, line: int | None, position: int) -> Op:
         process=process,
         f=f,
         value=m.get("value"),
-        node=node if isinstance(node, str) or node is None else str(node),
+        node=node if node is None or type(node) is str or isinstance(node, str) else str(node),
         error=m.get("error"),
     )
 
@@ -88,10 +91,11 @@ def _short(v: object) -> str:
 # and the EDN reader reads the whole text (it also makes the error messages).
 _KW = r":[^\s,\[\]{}()\"';\\:#][^\s,\[\]{}()\"';\\#]*"
 _VALUE = _KW + r'|-?\d+(?![\w.])|nil|true|false|"[^"\\\n]*"|\[[\s,]*(?:(?:-?\d+|nil)[\s,]*)*\]'
-_PAIR = re.compile(r"(" + _KW + r")\s+(" + _VALUE + r")")
+_PAIR = re.compile(r":(" + _KW[1:] + r")\s+(" + _VALUE + r")")  # (key without its colon, value text)
 _MAP_LINE = re.compile(r"\{[\s,]*(?:(?:" + _KW + r")\s+(?:" + _VALUE + r")[\s,]*)*\}")
 _VEC_ITEM = re.compile(r"-?\d+|nil")
 _WORDS: dict[str, object] = {"nil": None, "true": True, "false": False}
+_UNKNOWN = object()
 
 
 def _simple_value(v: str) -> object:
@@ -122,13 +126,23 @@ def simple_op_lines(text: str, *, vector: bool = True) -> list[tuple[object, int
         body[first] = body[first][1:].lstrip()
         body[last] = body[last][:-1].rstrip()
     out: list[tuple[object, int]] = []
+    known: dict[str, object] = {}  # value text -> value, for the immutable ones (lines repeat most values)
+    fullmatch, findall = _MAP_LINE.fullmatch, _PAIR.findall
     for i in content:
         ln = body[i]
         if not ln:
             continue
-        if _MAP_LINE.fullmatch(ln) is None:
+        if fullmatch(ln) is None:
             return None
-        out.append(({k[1:]: _simple_value(v) for k, v in _PAIR.findall(ln)}, i + 1))
+        m: dict[str, object] = {}
+        for k, v in findall(ln):
+            x = known.get(v, _UNKNOWN)
+            if x is _UNKNOWN:
+                x = _simple_value(v)
+                if v[0] != "[":  # a vector is a list: every op gets its own
+                    known[v] = x
+            m[k] = x
+        out.append((m, i + 1))
     return out
 
 

@@ -53,3 +53,13 @@ def test_values_and_lines() -> None:
     assert got == [({"process": 0, "type": "invoke", "f": "cas", "value": [1, None], "node": "n1"}, 2),
                    ({"process": 0, "type": "ok", "f": "cas", "value": [-1, 2], "ok?": True, "error": "a/b"}, 4)]
     assert simple_op_lines('[{:type :ok}]', vector=False) is None
+
+
+def test_each_op_gets_its_own_vector() -> None:
+    # Values are shared between lines where they cannot change (ints, keywords, strings); a vector is a list,
+    # so a checker that mutated one op's value would otherwise change another's.
+    got = simple_op_lines('[{:type :invoke, :f :cas, :value [1 2]}\n {:type :ok, :f :cas, :value [1 2]}]')
+    assert got is not None
+    (a, _), (b, _) = got
+    assert isinstance(a, dict) and isinstance(b, dict)
+    assert a["value"] == b["value"] == [1, 2] and a["value"] is not b["value"]
