@@ -115,10 +115,51 @@ def validate(parsed: Parsed, *, repair: bool = False) -> Validated:
     """`parsed` as a History, or ImpossibleHistory naming the first rule it breaks (see the module doc)."""
     if not parsed.ops:
         raise ImpossibleHistory("no operations", rule=Rule.NO_OPERATIONS.value, path=parsed.path)
+    renumber = all(op.index < 0 for op in parsed.ops)
+    if _obeys_every_rule(parsed.ops, renumber):  # nearly every file: one cheap pass, nothing to mend
+        ops = list(parsed.ops)
+        return Validated(history=History.indexed(ops) if renumber else History(ops), warnings=parsed.warnings)
     v = _Validator(parsed, repair)
     for pos, op in enumerate(parsed.ops):
         v.step(pos, op)
     return v.result()
+
+
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def _obeys_every_rule(ops: Sequence[Op], renumber: bool) -> bool:
+    """True when no op breaks a rule: what _Validator would then return is the ops as they are. Any doubt
+    (a nested value, a transaction, a breach) is False, and _Validator goes through the history op by op,
+    naming or mending the first breach; this pass only spares it the histories that need none of that."""
+    pending: dict[int, str] = {}  # client process -> f of its open invocation
+    prev_index = prev_time = -(1 << 63)
+    for op in ops:
+        value, process = op.value, op.process
+        if isinstance(value, _CONTAINERS) and (
+                not isinstance(value, (list, tuple)) or any(isinstance(x, _CONTAINERS) for x in value)):
+            return False  # deeper than a flat list or tuple: _depth decides
+        if isinstance(op.error, _CONTAINERS) or op.f == "txn":
+            return False  # a structured error, or a transaction's micro-ops: _Validator decides
+        if not renumber:
+            if op.index <= prev_index:
+                return False
+            prev_index = op.index
+        if op.time_ns < prev_time:
+            return False
+        prev_time = op.time_ns
+        if type(process) is int:
+            if op.type == INVOKE:
+                if process in pending:
+                    return False
+                pending[process] = op.f
+            else:
+                invoked = pending.pop(process, None)
+                if invoked is None or invoked != op.f:
+                    return False  # no invocation pending, or another f
+        elif isinstance(process, int):
+            return False  # a bool or an int subclass: _Validator's own rules
+    return True
 
 
 @dataclass

@@ -256,3 +256,67 @@ def test_transaction_simulations_pass(seed: int, workload: str, concurrency: int
 def test_invariant_simulations_pass(seed: int, model: Any) -> None:
     h = simulate_invariant(model(), seed, 40)
     assert validate(Parsed(path="sim", ops=list(h), lines=[None] * len(h))).history == h
+
+
+_ROW = st.tuples(st.integers(-2, 12), st.integers(0, 40), st.sampled_from(["invoke", "ok", "fail", "info"]),
+                 st.one_of(st.integers(0, 3), st.just("nemesis"), st.just(True)),
+                 st.sampled_from(["read", "write", "txn"]),
+                 st.one_of(st.none(), st.integers(0, 3), st.lists(st.integers(0, 2), max_size=2),
+                           st.lists(st.lists(st.sampled_from(["r", "append", 1]), max_size=3), max_size=2)))
+
+
+def _one_by_one(parsed: Parsed, repair: bool) -> object:
+    from harness.validate import _Validator  # the op-by-op path, which validate() skips when nothing breaks
+
+    v = _Validator(parsed, repair)
+    try:
+        for pos, op in enumerate(parsed.ops):
+            v.step(pos, op)
+        got = v.result()
+    except ImpossibleHistory as e:
+        return ("refused", str(e))
+    return (list(got.history), got.repairs, got.warnings)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rows=st.lists(_ROW, min_size=1, max_size=8), sorted_rows=st.booleans(), repair=st.booleans())
+def test_the_one_pass_shortcut_gives_what_the_validator_gives(rows: list[Row], sorted_rows: bool,
+                                                              repair: bool) -> None:
+    # validate() returns the ops as they are when one cheap pass finds no rule broken; whatever it returns or
+    # raises must be exactly what the op-by-op validator gives.
+    if sorted_rows:
+        rows = sorted(rows, key=lambda r: (r[0], r[1]))
+    ops = [Op(index=i, time_ns=t, type=ty, process=p, f=f, value=v) for i, t, ty, p, f, v in rows]  # type: ignore[arg-type]
+    parsed = Parsed(path="h.edn", ops=ops, lines=list(range(1, len(ops) + 1)))
+    try:
+        got = validate(parsed, repair=repair)
+        fast: object = (list(got.history), got.repairs, got.warnings)
+    except ImpossibleHistory as e:
+        fast = ("refused", str(e))
+    assert fast == _one_by_one(parsed, repair)
+
+
+@settings(max_examples=300, deadline=None)
+@given(calls=st.lists(st.tuples(st.one_of(st.integers(0, 3), st.just("nemesis")), st.sampled_from(["read", "write"]),
+                                st.one_of(st.none(), st.integers(0, 3), st.tuples(st.just("k"), st.integers(0, 2))),
+                                st.sampled_from(["ok", "fail", "info"])), min_size=1, max_size=8),
+       swap=st.tuples(st.integers(0, 15), st.integers(0, 15)), numbered=st.booleans(), repair=st.booleans())
+def test_the_shortcut_on_histories_that_nearly_obey(calls: list[tuple[Any, str, Any, str]], swap: tuple[int, int],
+                                                    numbered: bool, repair: bool) -> None:
+    # Well-formed histories (each call invoked then completed), a third left so, the rest with two ops swapped:
+    # a completion before its invocation, an index or a time stepping back.
+    rows: list[Row] = []
+    for p, f, v, outcome in calls:
+        rows += [(len(rows), len(rows) * 10, "invoke", p, f, v), (len(rows) + 1, len(rows) * 10 + 5, outcome, p, f, v)]
+    if swap[0] % 3:  # else left clean: the shortcut's own case
+        i, j = swap[0] % len(rows), swap[1] % len(rows)
+        rows[i], rows[j] = rows[j], rows[i]
+    ops = [Op(index=ix if numbered else -1, time_ns=t, type=ty, process=p, f=f, value=v)  # type: ignore[arg-type]
+           for ix, t, ty, p, f, v in rows]
+    parsed = Parsed(path="h.edn", ops=ops, lines=list(range(1, len(ops) + 1)))
+    try:
+        got = validate(parsed, repair=repair)
+        fast: object = (list(got.history), got.repairs, got.warnings)
+    except ImpossibleHistory as e:
+        fast = ("refused", str(e))
+    assert fast == _one_by_one(parsed, repair)
