@@ -132,13 +132,17 @@ class Recovery:
 
 
 class _OpArrays:
-    """The ops table's columns that per-fault statistics mask, as numpy arrays taken once: masking a
+    """The ops table's columns that per-fault statistics look at, as numpy arrays taken once, with the ops sorted
+    by time (completion, or invocation for a never completed op, as frames.in_interval) and each node's ok
+    completion times sorted: a window's ops are then a slice and a node's recovery a binary search. Masking the
     million-row DataFrame (its string columns through pyarrow) once per fault window and node took seconds."""
 
     def __init__(self, ops: pd.DataFrame) -> None:
         self.invoke = ops["invoke_s"].to_numpy(dtype=np.float64, na_value=np.nan)
         self.complete = ops["complete_s"].to_numpy(dtype=np.float64, na_value=np.nan)
-        self.when = np.where(np.isnan(self.complete), self.invoke, self.complete)  # as frames.in_interval
+        self.when = np.where(np.isnan(self.complete), self.invoke, self.complete)
+        self.by_when = np.argsort(self.when, kind="stable")
+        self.when_sorted = self.when[self.by_when]
         types = ops["type"].to_numpy(dtype=object)
         self.ok, self.fail, self.info = types == "ok", types == "fail", types == "info"
         self.timeout = ops["timeout"].to_numpy(dtype=bool)
@@ -146,18 +150,24 @@ class _OpArrays:
         self.latency = ops["latency_ms"].to_numpy(dtype=np.float64, na_value=np.nan)
         self.node, nodes = pd.factorize(ops["node"].to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
         self.node_names: list[object] = nodes.tolist()  # in order of first appearance, as Series.unique()
+        done_ok = self.ok & ~np.isnan(self.complete)
+        self.ok_done = np.sort(self.complete[done_ok])
+        self.ok_done_by_node = [np.sort(self.complete[done_ok & (self.node == k)]) for k in range(len(nodes))]
 
     def within(self, start_s: float, end_s: float) -> np.ndarray:
-        return (self.when >= start_s) & (self.when <= end_s)
+        """Positions of the ops at or after start_s and at or before end_s (frames.in_interval)."""
+        lo = np.searchsorted(self.when_sorted, start_s, side="left")
+        return self.by_when[lo:np.searchsorted(self.when_sorted, end_s, side="right")]
 
-    def counts(self, mask: np.ndarray) -> OpCounts:
-        return OpCounts(ok=int(np.count_nonzero(self.ok & mask)), fail=int(np.count_nonzero(self.fail & mask)),
-                        info=int(np.count_nonzero(self.info & mask)),
-                        timeouts=int(np.count_nonzero(self.timeout & mask)),
-                        refused=int(np.count_nonzero(self.refused & mask)))
+    def counts(self, sel: np.ndarray) -> OpCounts:
+        """`sel`: positions, or a mask."""
+        return OpCounts(ok=int(np.count_nonzero(self.ok[sel])), fail=int(np.count_nonzero(self.fail[sel])),
+                        info=int(np.count_nonzero(self.info[sel])),
+                        timeouts=int(np.count_nonzero(self.timeout[sel])),
+                        refused=int(np.count_nonzero(self.refused[sel])))
 
-    def latency_of(self, mask: np.ndarray) -> Latency:
-        lat = pd.Series(self.latency[mask & self.ok]).dropna()
+    def latency_of(self, sel: np.ndarray) -> Latency:
+        lat = pd.Series(self.latency[sel][self.ok[sel]]).dropna()
         return Latency(p50=_q(lat, 0.5), p95=_q(lat, 0.95), p99=_q(lat, 0.99),
                        max=float(lat.max()) if len(lat) else None)
 
@@ -169,16 +179,18 @@ def recovery_after(ops: pd.DataFrame, end_s: float, nodes: Sequence[str] = ()) -
 
 
 def _recovery(a: _OpArrays, end_s: float, nodes: Sequence[str]) -> Recovery:
-    after = a.invoke >= end_s
-    ok = a.ok & (a.complete >= end_s)
     named = [n for n in a.node_names if n]
     out: dict[str, float | None] = {}
     unmeasured: list[str] = []
 
-    def judge(key: str, ok_mask: np.ndarray, asked: np.ndarray) -> None:
-        if ok_mask.any():
-            out[key] = max(float(a.complete[ok_mask].min()) - end_s, 0.0)
+    def judge(key: str, ok_done: np.ndarray, code: int | None) -> None:
+        i = int(np.searchsorted(ok_done, end_s, side="left"))  # the first ok completion at or after end_s
+        if i < len(ok_done):
+            out[key] = max(float(ok_done[i]) - end_s, 0.0)
             return
+        asked = a.invoke >= end_s
+        if code is not None:
+            asked &= a.node == code
         watched = float(a.when[asked].max()) - end_s if asked.any() else 0.0
         if watched >= RECOVERY_WATCH_S:
             out[key] = None
@@ -186,12 +198,11 @@ def _recovery(a: _OpArrays, end_s: float, nodes: Sequence[str]) -> Recovery:
             unmeasured.append(key)
 
     if not named:
-        judge(ALL_NODES, ok, after)
+        judge(ALL_NODES, a.ok_done, None)
         return Recovery(by_node=out, unmeasured=tuple(unmeasured))
     for n in dict.fromkeys([*named, *nodes]):
         code = a.node_names.index(n) if n in a.node_names else -2
-        mine = a.node == code
-        judge(str(n), ok & mine, after & mine)
+        judge(str(n), a.ok_done_by_node[code] if code >= 0 else a.ok_done[:0], code)
     return Recovery(by_node=out, unmeasured=tuple(unmeasured))
 
 
@@ -247,13 +258,13 @@ def per_package(ops: pd.DataFrame, faults: Sequence[FaultStats], intervals: Sequ
     a = _OpArrays(ops)
     calm = np.ones(len(ops), dtype=bool)
     for i in intervals:
-        calm &= ~a.within(i.start_s, i.end_s)
+        calm[a.within(i.start_s, i.end_s)] = False
     for name in dict.fromkeys(f.package for f in faults):
         mine = [f for f in faults if f.package == name]
         sub = np.zeros(len(ops), dtype=bool)  # the ops within any of the package's intervals, each once
         for i in intervals:
             if i.package == name:
-                sub |= a.within(i.start_s, i.end_s)
+                sub[a.within(i.start_s, i.end_s)] = True
         recs = [f.recovery.seconds for f in mine if f.recovery is not None and f.recovery.measured]
         known = [r for r in recs if r is not None]
         out.append(PackageStats(
