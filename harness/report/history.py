@@ -20,7 +20,6 @@ from harness.op import INVOKE, OP_TYPES, History, Op
 from harness.values import decode_value
 
 
-
 class ReportHistory(History):
     """A `History` that computes its pairs, `client_ops()` and `nemesis_ops()` once. Pairing is per process, so
     the pairs of a sub-history of whole processes are the whole history's pairs of those processes: the

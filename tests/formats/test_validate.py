@@ -278,6 +278,17 @@ def _one_by_one(parsed: Parsed, repair: bool) -> object:
     return (list(got.history), got.repairs, got.warnings)
 
 
+def _same_as_one_by_one(ops: list[Op], repair: bool) -> None:
+    """validate() returns or refuses `ops` exactly as the op-by-op validator does."""
+    parsed = Parsed(path="h.edn", ops=ops, lines=list(range(1, len(ops) + 1)))
+    try:
+        got = validate(parsed, repair=repair)
+        fast: object = (list(got.history), got.repairs, got.warnings)
+    except ImpossibleHistory as e:
+        fast = ("refused", str(e))
+    assert fast == _one_by_one(parsed, repair)
+
+
 @settings(max_examples=400, deadline=None)
 @given(rows=st.lists(_ROW, min_size=1, max_size=8), sorted_rows=st.booleans(), repair=st.booleans())
 def test_the_one_pass_shortcut_gives_what_the_validator_gives(rows: list[Row], sorted_rows: bool,
@@ -287,13 +298,7 @@ def test_the_one_pass_shortcut_gives_what_the_validator_gives(rows: list[Row], s
     if sorted_rows:
         rows = sorted(rows, key=lambda r: (r[0], r[1]))
     ops = [Op(index=i, time_ns=t, type=ty, process=p, f=f, value=v) for i, t, ty, p, f, v in rows]  # type: ignore[arg-type]
-    parsed = Parsed(path="h.edn", ops=ops, lines=list(range(1, len(ops) + 1)))
-    try:
-        got = validate(parsed, repair=repair)
-        fast: object = (list(got.history), got.repairs, got.warnings)
-    except ImpossibleHistory as e:
-        fast = ("refused", str(e))
-    assert fast == _one_by_one(parsed, repair)
+    _same_as_one_by_one(ops, repair)
 
 
 @settings(max_examples=300, deadline=None)
@@ -313,10 +318,4 @@ def test_the_shortcut_on_histories_that_nearly_obey(calls: list[tuple[Any, str, 
         rows[i], rows[j] = rows[j], rows[i]
     ops = [Op(index=ix if numbered else -1, time_ns=t, type=ty, process=p, f=f, value=v)  # type: ignore[arg-type]
            for ix, t, ty, p, f, v in rows]
-    parsed = Parsed(path="h.edn", ops=ops, lines=list(range(1, len(ops) + 1)))
-    try:
-        got = validate(parsed, repair=repair)
-        fast: object = (list(got.history), got.repairs, got.warnings)
-    except ImpossibleHistory as e:
-        fast = ("refused", str(e))
-    assert fast == _one_by_one(parsed, repair)
+    _same_as_one_by_one(ops, repair)
