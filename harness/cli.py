@@ -27,8 +27,7 @@ if TYPE_CHECKING:  # imported where used, so that `harness --help` starts fast
     from harness.coverage import Coverage
     from harness.op import History
     from harness.options import RunOptions
-    from harness.plugins import Registry
-    from harness.recheck import CheckJob, CheckPlan
+    from harness.recheck import CheckPlan
 
 EXIT_BAD_INPUT = 254
 EXIT_CRASH = 255
@@ -273,17 +272,17 @@ def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_d
     """Check saved histories without a cluster. Prints FILE<TAB>valid|invalid|unknown per file."""
     from harness.checker import merge_validity
     from harness.plugins import Registry
-    from harness.recheck import CheckJob, FileSource, all_verdicts, check_jobs, model_note
+    from harness.recheck import CheckJob, FileSource, all_verdicts, check_jobs, model_note, named_plan, read_jobs
 
     registry = Registry()
     raw = {k.replace("_", "-"): v for k, v in named.items() if v is not None}
     raw.update(_parse_check_opts(opt))
-    named_plan = _named_plan(registry, checker_name, raw) if checker_name or raw else None  # options first
+    plan = named_plan(registry, checker_name, raw) if checker_name or raw else None  # options first
     out_dirs = [out_dir or os.path.join("results", "checks", os.path.basename(path)) for path in files]
-    if named_plan is not None and not minimize:  # each file read by the worker that checks it
-        jobs = [CheckJob(named_plan, FileSource(path, fmt, repair), d) for path, d in zip(files, out_dirs)]
+    if plan is not None and not minimize:  # each file read by the worker that checks it
+        jobs = [CheckJob(plan, FileSource(path, fmt, repair), d) for path, d in zip(files, out_dirs)]
     else:  # the plan depends on the history, or minimizing needs it here
-        jobs = _read_jobs(registry, named_plan, files, fmt, repair, out_dirs)
+        jobs = read_jobs(registry, plan, files, fmt, repair, out_dirs)
     outcomes = check_jobs(jobs, workers=1 if minimize else (os.cpu_count() or 1))
     for o in outcomes:
         if o.read_error is not None:
@@ -313,18 +312,6 @@ def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_d
             _minimize_one(job.plan, path, job.source.history, verdict, job.out_dir, minimize_budget,
                           _check_command(checker_name, raw))
     sys.exit({True: 0, False: 1, "unknown": 2}[worst])
-
-
-def _read_jobs(registry: Registry, named_plan: CheckPlan | None, files: tuple[str, ...], fmt: str | None,
-               repair: bool, out_dirs: list[str]) -> list[CheckJob]:
-    """Every file read here (all before any is checked), then each one's plan: the named one, or the one its
-    history calls for."""
-    from harness.formats import read_history
-    from harness.recheck import CheckJob
-
-    read = [read_history(path, fmt, repair=repair) for path in files]
-    return [CheckJob(named_plan or _default_plan(registry, path, v.history), v, d)
-            for path, v, d in zip(files, read, out_dirs)]
 
 
 def _check_command(checker_name: str | None, raw: dict[str, str]) -> str:
@@ -361,33 +348,6 @@ def _parse_check_opts(opt: tuple[str, ...]) -> dict[str, str]:
     from harness.options import parse_kv
 
     return parse_kv(opt, "--opt")
-
-
-def _named_plan(registry: Registry, checker_name: str | None, raw: dict[str, str], note: str = "") -> CheckPlan:
-    """The checker the user named (linearizable if only options were given), its options validated."""
-    from harness.options import parse_opts
-    from harness.recheck import CheckPlan
-
-    name = checker_name or "linearizable"
-    plugin = registry.get("checkers", name)
-    known = {s.name for s in plugin.option_specs}
-    opts = {(k.replace("-", "_") if k not in known and k.replace("-", "_") in known else k): v for k, v in raw.items()}
-    checker = plugin.make(parse_opts(f"checker {name}", plugin.option_specs, opts))
-    return CheckPlan(checker=checker, test=None, description=note)
-
-
-def _default_plan(registry: Registry, path: str, history: History) -> CheckPlan:
-    """Nothing named: a run's history.jsonl is checked as its run did; any other file with the linearizable
-    checker, each key on its own when every op's value is a (key, value) tuple."""
-    from harness.recheck import looks_keyed, run_plan
-
-    plan = run_plan(path, registry)
-    if plan is not None:
-        return plan
-    if looks_keyed(history):
-        return _named_plan(registry, None, {"independent": "true"},
-                           "every op's value is a (key, value) tuple: each key is checked on its own (independent=true)")
-    return _named_plan(registry, None, {})
 
 
 @main_group.command()

@@ -1,11 +1,12 @@
 """Checking a saved history the way its run did, for `harness check`.
 
 Owns `CheckPlan` (the checker to apply to one file, the Test it gets, and a sentence saying what was chosen and
-why), `run_plan` (a history.jsonl that sits in a run directory: the run's own workload checker, rebuilt from
-its test.json with the run's system and workload options, and the run's fault packages) and `looks_keyed`
-(every client op's value is a (key, value) tuple, as the harness's keyed workloads record, so a linearizability
-check must take each key on its own). Does not own checkers, the CLI or how a run caps its verdict beyond what
-the history itself shows (`harness.runner.cap_verdict`).
+why), the plans `harness check` applies (`named_plan`: the checker a user named; `default_plan`: the one a file
+calls for; `read_jobs`), `run_plan` (a history.jsonl that sits in a run directory: the run's own workload
+checker, rebuilt from its test.json with the run's system and workload options, and the run's fault packages)
+and `looks_keyed` (every client op's value is a (key, value) tuple, as the harness's keyed workloads record, so
+a linearizability check must take each key on its own). Does not own checkers, the CLI or how a run caps its
+verdict beyond what the history itself shows (`harness.runner.cap_verdict`).
 """
 
 from __future__ import annotations
@@ -270,3 +271,39 @@ def check_jobs(jobs: Sequence[CheckJob], workers: int) -> list[Checked]:
     for (pid, fd), share in children:
         outcomes.update(_collect(pid, fd, jobs, share))
     return [outcomes[i] for i in range(len(jobs))]
+
+
+# --- what `harness check` applies to each file ----------------------------------------------------------
+
+
+def named_plan(registry: Registry, checker_name: str | None, raw: dict[str, str], note: str = "") -> CheckPlan:
+    """The checker the user named (linearizable if only options were given), its options validated."""
+    name = checker_name or "linearizable"
+    plugin = registry.get("checkers", name)
+    known = {s.name for s in plugin.option_specs}
+    opts = {(k.replace("-", "_") if k not in known and k.replace("-", "_") in known else k): v for k, v in raw.items()}
+    checker = plugin.make(parse_opts(f"checker {name}", plugin.option_specs, opts))
+    return CheckPlan(checker=checker, test=None, description=note)
+
+
+def default_plan(registry: Registry, path: str, history: History) -> CheckPlan:
+    """Nothing named: a run's history.jsonl is checked as its run did; any other file with the linearizable
+    checker, each key on its own when every op's value is a (key, value) tuple."""
+    plan = run_plan(path, registry)
+    if plan is not None:
+        return plan
+    if looks_keyed(history):
+        return named_plan(registry, None, {"independent": "true"},
+                          "every op's value is a (key, value) tuple: each key is checked on its own (independent=true)")
+    return named_plan(registry, None, {})
+
+
+def read_jobs(registry: Registry, named: CheckPlan | None, files: tuple[str, ...], fmt: str | None,
+               repair: bool, out_dirs: list[str]) -> list[CheckJob]:
+    """Every file read here (all before any is checked), then each one's plan: the named one, or the one its
+    history calls for."""
+    from harness.formats import read_history
+
+    read = [read_history(path, fmt, repair=repair) for path in files]
+    return [CheckJob(named or default_plan(registry, path, v.history), v, d)
+            for path, v, d in zip(files, read, out_dirs)]
