@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.control import Remote, failures_text, on_all, on_nodes
+from harness.control import NotYet, Remote, failures_text, on_all, on_nodes, retry_until
 from harness.db import HasPrimaries, Killable, Pausable, ability, active_nodes, require
-from harness.errors import BadInput, FaultError
+from harness.errors import BadInput, FaultError, TimedOut
 from harness.evidence import Evidence, Probe, with_evidence
 from harness.ledger import LedgerEntry, undoer
 from harness.nemesis import Package
@@ -160,6 +160,26 @@ def stopped_pids(remote: Remote) -> set[int]:
     return pids
 
 
+# SIGSTOP is asynchronous: a process with many threads (mariadbd) is in state T only once each of its threads has
+# taken the signal, which on a loaded machine lagged the kill by more than the probe right after it (a pause that
+# stopped the server was recorded as not in effect). The first stopped pid is waited for, this long at most.
+_STOP_SETTLE_S = 2.0
+
+
+def _newly_stopped(remote: Remote, before: set[int]) -> set[int]:
+    """The node's pids that entered state T since `before`; empty when none did within _STOP_SETTLE_S."""
+    def attempt() -> set[int]:
+        new = stopped_pids(remote) - before
+        if not new:
+            raise NotYet("no process of the system in state T yet")
+        return new
+
+    try:
+        return retry_until(_STOP_SETTLE_S, attempt, every=0.05, what="the paused process stopping")
+    except TimedOut:
+        return set()
+
+
 class PauseNemesis:
     """SIGSTOPs the system on chosen nodes (`pause`) and SIGCONTs it (`resume`). A node spec that names no
     running node when the pause comes is replaced by another of `specs` (the family's draw) that does."""
@@ -183,7 +203,7 @@ class PauseNemesis:
             test.ledger.record(PAUSE_KIND, node, pids=earlier, **loc)
         before = stopped_pids(remote)
         ability(test, Pausable).pause(test, node)
-        pids = sorted(set(earlier) | (stopped_pids(remote) - before))
+        pids = sorted(set(earlier) | _newly_stopped(remote, before))
         with self._lock:
             self.paused[node] = pids
         if test.ledger is not None:
