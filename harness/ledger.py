@@ -189,10 +189,6 @@ def _header(path: str) -> dict[str, Any]:
     return {}
 
 
-def ledger_owner_pid(path: str) -> int | None:
-    return int(_header(path).get("pid", 0)) or None
-
-
 def outstanding_entries(path: str) -> list[LedgerEntry]:
     """Entries recorded and not released, oldest first."""
     live: dict[tuple[str, str], LedgerEntry] = {}

@@ -2,7 +2,7 @@
 
 Owns the tables the report computes on: `ops_frame` (one row per client operation, invoke and completion
 paired, with latency), nemesis events, and `per_window` (counts, throughput, availability and latency quantiles per
-time window); fault intervals come from `harness.coverage` (re-exported here for the report). Does not own
+time window), and `in_interval` (the ops of one time window); fault intervals come from `harness.coverage`. Does not own
 judging a history (checkers do) nor drawing (see `harness.report.plots`).
 
 Conventions: times are seconds since the test started (floats); latency is milliseconds. An invocation that
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from harness.client import is_refusal
-from harness.coverage import FaultInterval
 from harness.op import INVOKE, History, Op
 from harness.report.rundir import PackageInfo
 
@@ -90,8 +88,8 @@ def ops_frame(history: History) -> pd.DataFrame:
     invocation's. `process` is kept as the history's integer.
     """
     # Column by column over one list of pairs (comprehensions, no per-row appends): a million ops in a few
-    # seconds. Client processes are
-    # integers, so the pairs of the whole history that have one are client_ops()'s pairs.
+    # seconds. Client processes are integers, so the pairs of the whole history that have one are
+    # client_ops()'s pairs.
     pairs = [pc for pc in history.pairs() if type(pc[0].process) is int]
     invs = [inv for inv, _ in pairs]
     comps = [comp for _, comp in pairs]
@@ -228,11 +226,3 @@ def in_interval(ops: pd.DataFrame, start_s: float, end_s: float) -> pd.DataFrame
     """Ops that completed (or, never completed, were invoked) within [start_s, end_s]."""
     t = ops["complete_s"].fillna(ops["invoke_s"])
     return ops[(t >= start_s) & (t <= end_s)]
-
-
-def outside_intervals(ops: pd.DataFrame, intervals: Iterable[FaultInterval]) -> pd.DataFrame:
-    t = ops["complete_s"].fillna(ops["invoke_s"])
-    mask = pd.Series(True, index=ops.index)
-    for i in intervals:
-        mask &= ~((t >= i.start_s) & (t <= i.end_s))
-    return ops[mask]
