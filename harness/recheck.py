@@ -206,14 +206,42 @@ def _portable(outcomes: dict[int, Checked]) -> bytes:
     return pickle.dumps(safe)
 
 
-def _fork_share(jobs: Sequence[CheckJob], indices: Sequence[int]) -> tuple[int, int]:
-    """A forked worker that checks `indices` and sends every outcome back in one message when done."""
+_ENTRY = 8  # bytes of one entry of the job queue: (first position in the order, how many), 4 bytes each
+_MAX_ENTRIES = 8000  # 64,000 bytes: the queue is written whole before the fork, within a pipe's 64 KiB
+
+
+def _job_queue(jobs: Sequence[CheckJob]) -> tuple[int, list[int]]:
+    """A pipe holding the jobs heaviest first, in runs of positions of `order` (one job per entry unless there are
+    more than _MAX_ENTRIES jobs), its write end closed: every process reads entries until it is empty, so a
+    process done early takes the next job instead of idling while another works through a fixed share.
+    A read of one entry is atomic (a pipe is read under its lock), so no job is taken twice."""
+    weights = [j.weight() for j in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -weights[i])
+    per = -(-len(order) // _MAX_ENTRIES)
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(write_fd, "wb") as fh:
+        fh.write(b"".join(start.to_bytes(4, "little") + min(per, len(order) - start).to_bytes(4, "little")
+                          for start in range(0, len(order), per)))
+    return read_fd, order
+
+
+def _take_jobs(jobs: Sequence[CheckJob], queue_fd: int, order: Sequence[int]) -> dict[int, Checked]:
+    """Check the queue's jobs until it is empty."""
+    out: dict[int, Checked] = {}
+    while len(entry := os.read(queue_fd, _ENTRY)) == _ENTRY:
+        start, count = int.from_bytes(entry[:4], "little"), int.from_bytes(entry[4:], "little")
+        out.update(_outcomes(jobs, order[start:start + count]))
+    return out
+
+
+def _fork_worker(jobs: Sequence[CheckJob], queue_fd: int, order: Sequence[int]) -> tuple[int, int]:
+    """A forked worker that takes jobs from the queue and sends every outcome back in one message when done."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the CLI
         try:
             os.close(read_fd)
-            data = _portable(_outcomes(jobs, indices))
+            data = _portable(_take_jobs(jobs, queue_fd, order))
             with os.fdopen(write_fd, "wb") as fh:
                 fh.write(data)
         finally:
@@ -222,9 +250,8 @@ def _fork_share(jobs: Sequence[CheckJob], indices: Sequence[int]) -> tuple[int, 
     return pid, read_fd
 
 
-def _collect(pid: int, read_fd: int, jobs: Sequence[CheckJob], indices: Sequence[int]) -> dict[int, Checked]:
-    """A worker's outcomes; what did not come back (a worker killed, an outcome that does not pickle) is
-    checked here."""
+def _collect(pid: int, read_fd: int) -> dict[int, Checked]:
+    """A worker's outcomes (none if it died; an outcome that does not pickle is left out)."""
     import pickle
 
     with os.fdopen(read_fd, "rb") as fh:
@@ -232,44 +259,33 @@ def _collect(pid: int, read_fd: int, jobs: Sequence[CheckJob], indices: Sequence
     os.waitpid(pid, 0)
     try:
         got: dict[int, Checked | str] = pickle.loads(data)
-    except Exception:  # noqa: BLE001 - no message (the worker died): the parent checks its share itself
+    except Exception:  # noqa: BLE001 - no message (the worker died): the parent checks its jobs itself
         got = {}
-    out = {i: o for i, o in got.items() if not isinstance(o, str)}
-    for i in indices:
-        if i not in out:
-            out.update(_outcomes(jobs, [i]))
-    return out
-
-
-def _shares(jobs: Sequence[CheckJob], workers: int) -> list[list[int]]:
-    """The jobs split over `workers` processes, each next heaviest job to the least loaded (a family's few big
-    files otherwise land on one worker: Porcupine's two c50 files were every other one)."""
-    loads = [0] * workers
-    shares: list[list[int]] = [[] for _ in range(workers)]
-    weights = [j.weight() for j in jobs]
-    for i in sorted(range(len(jobs)), key=lambda i: -weights[i]):
-        k = loads.index(min(loads))
-        shares[k].append(i)
-        loads[k] += weights[i] + 1
-    return [sorted(s) for s in shares]
+    return {i: o for i, o in got.items() if not isinstance(o, str)}
 
 
 def check_jobs(jobs: Sequence[CheckJob], workers: int) -> list[Checked]:
     """The jobs' outcomes in their order. Several files are independent histories: with `workers` > 1 they
-    are split over that many processes (this one and forked ones, by weight; each file's verdict is the same
-    as alone, only a time budget sees the shared CPUs).
+    are checked by that many processes (this one and forked ones, each taking the next heaviest job when it is
+    free; each file's verdict is the same as alone, only a time budget sees the shared CPUs). What did not come
+    back from a worker (killed, an outcome that does not pickle) is checked here.
 
     A hand-made fork rather than a process pool: a pool passes each file and verdict through a queue and its
-    helper threads, and on a busy machine every such hand-off waits for the scheduler; here each worker
-    sends one message when it is done. Fork is safe here: the CLI runs no other thread."""
+    helper threads, and on a busy machine every such hand-off waits for the scheduler; here a worker reads
+    8-byte job entries from one pipe and sends one message when it is done. Fork is safe here: the CLI runs no
+    other thread."""
     workers = min(workers, len(jobs))
     if workers < 2:
         return [_checked(j) for j in jobs]
-    shares = _shares(jobs, workers)
-    children = [(_fork_share(jobs, share), share) for share in shares[1:]]
-    outcomes = _outcomes(jobs, shares[0])
-    for (pid, fd), share in children:
-        outcomes.update(_collect(pid, fd, jobs, share))
+    queue_fd, order = _job_queue(jobs)
+    try:
+        children = [_fork_worker(jobs, queue_fd, order) for _ in range(workers - 1)]
+        outcomes = _take_jobs(jobs, queue_fd, order)
+    finally:
+        os.close(queue_fd)
+    for pid, fd in children:
+        outcomes.update(_collect(pid, fd))
+    outcomes.update(_outcomes(jobs, [i for i in range(len(jobs)) if i not in outcomes]))
     return [outcomes[i] for i in range(len(jobs))]
 
 

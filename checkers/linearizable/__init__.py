@@ -72,9 +72,10 @@ def _parse_workers(text: str) -> int:
 
 
 def _specs() -> tuple[OptionSpec, ...]:
+    models = model_names()  # once: each call scans the installed distributions' entry points
     return (
-        OptionSpec(name="model", default="cas-register", choices=model_names(),
-                   help="sequential model: " + ", ".join(model_names())),
+        OptionSpec(name="model", default="cas-register", choices=models,
+                   help="sequential model: " + ", ".join(models)),
         OptionSpec(name="init", default=None, parse=_parse_init,
                    help="initial value of the model, as EDN (0, nil, {:x 0 :y 0}); default nil"),
         OptionSpec(name="independent", default=False, parse=parse_bool,

@@ -63,3 +63,28 @@ def test_each_op_gets_its_own_vector() -> None:
     (a, _), (b, _) = got
     assert isinstance(a, dict) and isinstance(b, dict)
     assert a["value"] == b["value"] == [1, 2] and a["value"] is not b["value"]
+
+
+def test_porcupine_kv_lines_same_as_the_maps() -> None:
+    from harness.formats.porcupine import _kv_lines, _kv_maps
+
+    for path in sorted((DATA / "porcupine" / "kv").glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        fast = _kv_lines(text, str(path))
+        assert fast is not None, path  # every upstream kv line has the one shape
+        general = _kv_maps(text, str(path))
+        assert fast.ops == general.ops and fast.lines == general.lines, path
+
+
+@pytest.mark.parametrize("text", [
+    '{:process 0, :type :invoke, :f :get, :key "1", :value nil}\n; a comment\n',
+    '{:process 0, :type :invoke, :f :get, :key "1", :value nil}\n\n',  # a blank line: its line numbers differ
+    '{:type :invoke, :process 0, :f :get, :key "1", :value nil}',  # another order
+    '{:process 0, :type :invoke, :f :get, :key "1", :value "a\\"b"}',  # an escape
+    '{:process 0, :type :invoke, :f :get, :key "1", :value nil, :time 5}',
+    '',
+])
+def test_porcupine_kv_anything_else_goes_to_the_maps(text: str) -> None:
+    from harness.formats.porcupine import _kv_lines
+
+    assert _kv_lines(text, "f") is None

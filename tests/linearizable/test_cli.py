@@ -3,6 +3,7 @@ it relies on): exit 0 valid, 1 invalid, 2 unknown, 254 bad input with one line a
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,32 @@ def test_malformed_history_is_254(tmp_path: Path) -> None:
     exit_code, _out, err = _run(tmp_path, str(h))
     assert exit_code == 254
     assert f"{h}:2:" in err
+
+
+@pytest.mark.parametrize("max_entries", [8000, 3])
+def test_job_queue_checks_every_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_entries: int) -> None:
+    # Three processes take jobs from one queue (one job per entry, or runs of jobs when there are more jobs than
+    # entries): each outcome comes back once and in the files' order, whichever process checked it.
+    from harness import recheck
+    from harness.plugins import Registry
+
+    monkeypatch.setattr(recheck, "_MAX_ENTRIES", max_entries)
+    plan = recheck.named_plan(Registry(), None, {"model": "cas-register", "init": "0"})
+    files = sorted((DATA / "knossos" / "cas-register").glob("*/*.edn"))[3:14]  # 4 bad, then 7 good
+    jobs = [recheck.CheckJob(plan, recheck.FileSource(str(f), None, True), str(tmp_path / str(i)))
+            for i, f in enumerate(files)]
+    log = tmp_path / "taken.log"
+    checked = recheck._checked
+
+    def logged(job: recheck.CheckJob) -> recheck.Checked:
+        with open(log, "a") as fh:  # O_APPEND: one line per check, from whichever process
+            fh.write(f"{os.getpid()} {job.out_dir}\n")
+        return checked(job)
+
+    monkeypatch.setattr(recheck, "_checked", logged)
+    outcomes = recheck.check_jobs(jobs, workers=3)
+    taken = [ln.split() for ln in log.read_text().splitlines()]
+    assert sorted(d for _, d in taken) == sorted(j.out_dir for j in jobs)  # each once, none redone
+    assert len({pid for pid, _ in taken}) >= 2
+    assert [o.verdict.valid if o.verdict else None for o in outcomes] == [f.parent.name == "good" for f in files]
+    assert all((tmp_path / str(i) / "linearizable.html").is_file() for i in range(len(files)))
