@@ -19,7 +19,9 @@ one process per file would only measure Python's start-up (~0.1 s) against Go's 
 its package into a temporary folder, adds a small test driver (reads a list of files, checks each with
 Porcupine's CheckEvents, prints the verdicts) and builds it with `go test -c` (build time not counted).
 Without Go or the checkout, the comparison is skipped with one line and only our times are printed.
-Ours runs as `python -m harness check` with this checkout first on PYTHONPATH. Each figure is the best of
+Ours runs as `python -m harness check` with this checkout first on PYTHONPATH, with its bytecode, as pip leaves an
+installed package: PYTHONDONTWRITEBYTECODE is dropped from our processes' environment (the first run writes
+__pycache__), else every process compiles the harness's modules from source again (~40 ms here). Each figure is the best of
 `--repeat` runs, ours and Porcupine's alternating; the load average is printed, since the machine may be
 shared. Exit code 1 when a verdict differs from upstream or between the two checkers.
 """
@@ -151,6 +153,7 @@ def _run_ours(group: list[Case], out_dir: str) -> Timing:
     if first.kind == "knossos":
         cmd.append("--repair")  # a few Knossos files have op times stepping back by microseconds
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     wall, cpu, out = _timed(cmd + [str(c.path) for c in group], env)
     return Timing(wall, cpu, _parse_verdicts(out, {"valid": True, "invalid": False}))
 

@@ -10,8 +10,9 @@ state after it. The op that cannot be placed is red. Does not own the search or 
 from __future__ import annotations
 
 import html as html_escape
-import json
 from collections.abc import Hashable
+
+import orjson
 
 from checkers.linearizable.explain import show_key
 from checkers.linearizable.model import Entry, Model
@@ -76,8 +77,8 @@ def write_page(path: str, model: Model, history: History, parts: dict[Hashable, 
         d = _part_data(model, parts[k], by_key.get(k))
         d["key"] = show_key(k)
         data.append(d)
-    payload = json.dumps({"summary": summary, "model": model.name, "parts": data, "total_parts": len(parts)},
-                         default=str).replace("</", "<\\/")
+    payload = orjson.dumps({"summary": summary, "model": model.name, "parts": data, "total_parts": len(parts)},
+                           default=str).decode().replace("</", "<\\/")
     title = html_escape.escape(f"linearizability: {summary}")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(_PAGE.replace("__TITLE__", title).replace("__DATA__", payload))
