@@ -23,6 +23,13 @@ How the work is shared (leader/follower): a worker that completes an op records 
 asks it for the next ops itself; an op for its own thread it performs at once, others it hands to their
 threads. The main thread only sleeps until the next deadline or scheduled op, and handles those. So in a busy
 run an op costs no thread hand-off at all, which matters in CPython where every hand-off is a GIL round trip.
+
+What the recorded times span: an invocation is recorded by the thread that performs the op, right before it
+calls the client (an op handed to another thread is recorded when that thread takes it up, and its deadline runs
+from then); a completion's time is read right after the call returns, before the worker waits for the lock, and
+whoever holds the lock next records it before anything else. So an op's interval is its call, not the time its
+thread spent waiting for the GIL or the lock while other workers ran: with one thread per worker in CPython
+only one runs at a time, and intervals stretched by those waits would hide real-time orders a checker needs.
 """
 
 from __future__ import annotations
@@ -31,13 +38,14 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness import generator as g
 from harness.client import HarnessBug
-from harness.op import INFO, INVOKE, NEMESIS, Op
+from harness.op import FAIL, INFO, INVOKE, NEMESIS, Op
 
 if TYPE_CHECKING:
     from harness.generator.core import GenLike
@@ -92,6 +100,8 @@ class _Worker:
             while True:
                 if item is None:
                     item = self.inbox.get()
+                    if item.__class__ is Op:  # handed over by another thread: recorded when it starts, here
+                        item = interp.started(self, item)
                 if item is _STOP:
                     return
                 item = interp.completed(self, self._perform(item))
@@ -176,6 +186,11 @@ class Interpreter:
         # state of the current run, guarded by _cond
         self._gen: GenLike = None
         self._outstanding: dict[int | str, tuple[Any, int]] = {}  # thread -> (item, deadline ns)
+        self._unstarted: set[int | str] = set()  # threads whose op waits in their inbox, its invocation unrecorded
+        self._last_ns = 0  # the time of the last op recorded: the history's times never step back
+        # Completions in the order workers finished them, each with the time its worker read right after the call
+        # returned; recorded (`_drain`) by whoever holds the lock next, before it records anything else.
+        self._done: deque[tuple[_Worker, Any, int]] = deque()
         self._wake_ns: int | None = None  # when the main thread must ask again (a scheduled op)
         self._exhausted = False
         self._stopping = False
@@ -214,14 +229,27 @@ class Interpreter:
             self._workers[thread] = w
         return w
 
-    def _complete(self, thread: int | str, item: Any, t: int) -> None:
-        """Record a completion (or the end of a Sleep/Log) and tell the generator."""
+    def _drain(self) -> None:
+        """Record the completions workers queued (a late answer of an abandoned worker is dropped)."""
+        done, workers, outstanding = self._done, self._workers, self._outstanding
+        while done:
+            worker, result, t = done.popleft()
+            if workers.get(worker.thread) is worker and worker.thread in outstanding:
+                self._complete(worker.thread, result, max(t, self._last_ns))
+
+    def _complete(self, thread: int | str, item: Any, t: int, *, started: bool = True) -> None:
+        """Record a completion (or the end of a Sleep/Log) and tell the generator; `started=False` for an op
+        that timed out in its thread's inbox: never invoked, so nothing is recorded."""
         self._outstanding.pop(thread)
         self._last_progress = t
         ctx = self._ctx.freed(thread, t)
-        if isinstance(item, Op):
+        if isinstance(item, Op) and not started:
+            self._unstarted.discard(thread)
+            item = item.replace(type=FAIL)  # the generator hears it ended without effect; nothing is recorded
+        elif isinstance(item, Op):
             comp = item.completed(item.type, self.index, t)
             self.index += 1
+            self._last_ns = t
             self.record(comp, True)
             c = self.counters
             if thread == NEMESIS:
@@ -250,6 +278,7 @@ class Interpreter:
         test = self.test
         rng = test.rng
         monotonic_ns, t0 = time.monotonic_ns, self.t0
+        self._drain()
         while not self._stopping:
             now = monotonic_ns() - t0
             self._ctx = self._ctx.with_time(now)
@@ -274,10 +303,11 @@ class Interpreter:
             rng.commit()
             thread = self._ctx.thread_of(emitted.process)
             if isinstance(emitted, Op):
-                item: Any = emitted.completed(INVOKE, self.index, now)
-                self.index += 1
-                self.record(item, False)
-                self.counters.invoked += 1
+                if thread == me and mine is None:
+                    item: Any = self._invoked(emitted, now)
+                else:  # recorded when its thread starts it (`started`): waiting for the GIL is not the op's time
+                    item = emitted.completed(INVOKE, -1, now)
+                    self._unstarted.add(thread)
                 timeout = self.nemesis_timeout_ns if thread == NEMESIS else self.op_timeout_ns
             else:  # Sleep / Log: not in the history
                 item = emitted
@@ -292,7 +322,18 @@ class Interpreter:
                 self._worker(thread).inbox.put(item)
         return mine
 
+    def _invoked(self, op: Op, now: int) -> Op:
+        """Record `op`'s invocation at `now` (or at the last recorded op's time, if later)."""
+        now = max(now, self._last_ns)
+        item = op.completed(INVOKE, self.index, now)
+        self.index += 1
+        self._last_ns = now
+        self.record(item, False)
+        self.counters.invoked += 1
+        return item
+
     def _expire(self, now: int) -> None:
+        self._drain()
         for thread, (item, deadline) in list(self._outstanding.items()):
             if now < deadline:
                 continue
@@ -303,24 +344,48 @@ class Interpreter:
                 self._timeouts += 1
                 log.warning("op timed out after its deadline: %s", item)
                 self._complete(thread, item.replace(type=INFO, error="timeout", node=item.node or self.node_for(thread)),
-                               now)
+                               now, started=thread not in self._unstarted)
             else:  # a Sleep or Log whose thread is stuck far past its end: free the thread
                 self._complete(thread, item, now)
 
     # --- called by workers ----------------------------------------------------------------------------------
 
     def completed(self, worker: _Worker, result: Any) -> Any:
-        """A worker finished `result`: record it and return the worker's next item (or None to wait, _STOP).
-        The completion time is read under the lock, so the history's order is also its time order (an
-        interval can only grow by the wait for the lock, which never turns a valid history invalid)."""
+        """A worker finished `result`: queue it, record what is queued and return the worker's next item (or None
+        to wait, _STOP). The completion time is read before the wait for the lock, and a completion is recorded
+        before anything else is, at that time or at the last recorded op's if that is later, so the history's
+        order is its time order and an interval only ever grows (which never turns a valid history invalid).
+        While this worker waits for the lock, whoever holds it records the completion: a worker that loses the
+        interpreter (the GIL, the lock) after its op returned does not make that op look slow."""
+        self._done.append((worker, result, self.now()))
         with self._cond:
-            if self._workers.get(worker.thread) is not worker or worker.thread not in self._outstanding:
+            self._drain()
+            if self._workers.get(worker.thread) is not worker:
                 return _STOP  # an abandoned (timed-out) worker: its late answer is discarded
-            self._complete(worker.thread, result, self.now())
             mine = self._dispatch(worker.thread)
+            if mine is None and worker.thread in self._outstanding:  # another thread handed it an op meanwhile
+                mine = self._start(worker, worker.inbox.get())  # (put there under this lock: never waits)
             if not self._outstanding or self._exhausted:
                 self._cond.notify_all()
             return mine
+
+    def started(self, worker: _Worker, op: Op) -> Any:
+        """A worker takes up `op` from its inbox: record the invocation now (or _STOP if it was abandoned)."""
+        with self._cond:
+            self._drain()
+            return self._start(worker, op)
+
+    def _start(self, worker: _Worker, item: Any) -> Any:
+        if self._workers.get(worker.thread) is not worker:
+            return _STOP
+        if item.__class__ is not Op or worker.thread not in self._unstarted:
+            return item  # a Sleep, a Log, _STOP
+        self._unstarted.discard(worker.thread)
+        now = self.now()
+        op = self._invoked(item, now)
+        timeout = self.nemesis_timeout_ns if worker.thread == NEMESIS else self.op_timeout_ns
+        self._outstanding[worker.thread] = (op, now + timeout)  # the op's time runs from its recorded invocation
+        return op
 
     # --- the main thread ------------------------------------------------------------------------------------
 
@@ -378,6 +443,8 @@ class Interpreter:
                 for thread in list(self._outstanding):  # ended by the watchdog or a stop: never came back
                     self._ctx = self._ctx.free(thread)
                 self._outstanding.clear()
+                self._unstarted.clear()
+                self._done.clear()
         for w in workers:
             w.t.join(timeout=max(1.0, test.op_timeout))
         return InterpreterResult(

@@ -123,3 +123,41 @@ def test_phases_continue_indices_and_never_reuse_a_retired_process() -> None:
     interp.run(g.clients([{"f": "r", "value": "ok"}]), t0=interp.t0)
     assert [o.index for o in ops] == [0, 1, 2, 3]
     assert [o.process for o in ops] == [0, 0, 1, 1]
+
+
+class SlowCallClient(StubClient):
+    """Every call takes 20 ms (the op's real duration)."""
+
+    def open(self, test: Any, node: str) -> SlowCallClient:
+        return self
+
+    def invoke(self, test: Any, op: Op) -> Op:
+        time.sleep(0.02)
+        return op.replace(type="ok")
+
+
+def test_an_op_interval_is_its_call_not_the_wait_for_the_lock() -> None:
+    # While one worker holds the interpreter's lock for 300 ms (its record of an invocation is slow), the other
+    # worker's call returns: its completion is recorded with the time the call returned (or the last recorded
+    # op's, if later), not with the time the lock came free, so its interval is about its 20 ms call.
+    test = bare_test(options=RunOptions(concurrency=2), concurrency=2, client=SlowCallClient(), nemesis=NoopNemesis(),
+                     nodes=("n1", "n2"))
+    ops: list[Op] = []
+    slow: list[Op] = []
+
+    def record(op: Op, completion: bool) -> None:
+        ops.append(op)
+        if not completion and not slow and len(ops) > 4:
+            slow.append(op)
+            time.sleep(0.3)  # under the lock
+
+    Interpreter(test, record=record).run(g.clients(g.limit(12, g.repeat({"f": "read", "value": None}))))
+    h = History(ops)
+    (s,) = slow
+    pairs = [(inv, c) for inv, c in h.pairs() if c is not None]
+    assert len(pairs) == 12
+    assert any(inv.index < s.index < c.index and inv.process != s.process for inv, c in pairs), \
+        "no op of the other worker was in flight during the slow record"
+    spans = [c.time_ns - inv.time_ns for inv, c in pairs if inv.index != s.index]
+    assert max(spans) < 150_000_000, spans  # the slow op itself spans the record: it is invoked before the call
+    assert [o.time_ns for o in h] == sorted(o.time_ns for o in h)
