@@ -214,19 +214,26 @@ class History(Sequence[Op]):
 
     # Pairing
     def _pairs(self) -> list[int]:
+        """Each op's partner's position (-1 for none), computed once."""
         if self._partner is None:
-            partner = [-1] * len(self._ops)
-            open_by_process: dict[Process, int] = {}
-            for pos, op in enumerate(self._ops):
-                if op.type == INVOKE:
-                    open_by_process[op.process] = pos
-                else:
-                    inv = open_by_process.pop(op.process, None)
-                    if inv is not None:
-                        partner[inv] = pos
-                        partner[pos] = inv
-            self._partner = partner
+            self._partner = self._partner_positions()
         return self._partner
+
+    def _partner_positions(self) -> list[int]:
+        """The pairing rule: a completion closes the open invocation of its process; a later invocation on a process
+        replaces an open one. A subclass may compute the same list another way (harness.report.history, with
+        numpy)."""
+        partner = [-1] * len(self._ops)
+        open_by_process: dict[Process, int] = {}
+        for pos, op in enumerate(self._ops):
+            if op.type == INVOKE:
+                open_by_process[op.process] = pos
+            else:
+                inv = open_by_process.pop(op.process, None)
+                if inv is not None:
+                    partner[inv] = pos
+                    partner[pos] = inv
+        return partner
 
     def position(self, op: Op) -> int:
         """Where `op` stands in this history (looked up by its index)."""

@@ -33,23 +33,16 @@ class ReportHistory(History):
         self._client: ReportHistory | None = None
         self._nemesis: ReportHistory | None = None
 
-    def _pairs(self) -> list[int]:
-        """History's partner list (each op's partner position, -1 for none)."""
-        if self._partner is None:
-            self._pair_up()
-        assert self._partner is not None
-        return self._partner
-
     def _pair_all(self) -> list[tuple[Op, Op | None]]:
         if self._pair_list is None:
-            self._pair_up()
+            self._pairs()  # fills it
         assert self._pair_list is not None
         return self._pair_list
 
-    def _pair_up(self) -> None:
-        """History's pairing computed with numpy: a stable sort by process puts each op right after the one before
-        it on its process, and History's rule (a completion closes the open invocation of its process) pairs a
-        completion with the op just before it there when that op is an invocation."""
+    def _partner_positions(self) -> list[int]:
+        """History's pairing computed with numpy (and the pairs kept): a stable sort by process puts each op right
+        after the one before it on its process, and History's rule (a completion closes the open invocation of
+        its process) pairs a completion with the op just before it there when that op is an invocation."""
         ops = self.ops
         n = len(ops)
         invoke = np.fromiter((op.type == INVOKE for op in ops), dtype=bool, count=n)
@@ -59,10 +52,10 @@ class ReportHistory(History):
         k = np.flatnonzero((process[inv] == process[comp]) & invoke[inv] & ~invoke[comp])
         partner = np.full(n, -1, dtype=np.int64)
         partner[inv[k]], partner[comp[k]] = comp[k], inv[k]
-        self._partner = partner.tolist()
         at = np.flatnonzero(invoke)
         self._pair_list = list(zip([ops[i] for i in at.tolist()],
                                    [ops[j] if j >= 0 else None for j in partner[at].tolist()]))
+        return partner.tolist()
 
     def pairs(self) -> Iterator[tuple[Op, Op | None]]:
         return iter(self._pair_all())
