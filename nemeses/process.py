@@ -75,6 +75,19 @@ def kill_evidence(test: Test, nodes: Sequence[str], before: dict[str, list[int] 
     return Evidence(probes=tuple(probes))
 
 
+def running_nodes(test: Test, value: object) -> list[str] | None:
+    """For a node spec: the nodes where the system's process runs now, to draw from (killing or pausing a node
+    that another fault killed would act on nothing); None for an explicit node list or a system without pid
+    files."""
+    if isinstance(value, (list, tuple)):
+        return None
+    active = active_nodes(test)
+    pids, _ = on_nodes(active, lambda n: system_pids(test, n))
+    if len(pids) < len(active) or any(p is None for p in pids.values()):
+        return None
+    return [n for n in active if pids[n]]
+
+
 def running_probe(node: str, pids: list[int] | None) -> Probe:
     """Whether the system runs on `node` (its pids from `nemeses.probe.system_pids`), for the record."""
     if pids is None:
@@ -110,7 +123,7 @@ class KillNemesis:
         db = ability(test, Killable)
         if op.f == "kill":
             try:
-                drawn = draw_targets(test, op.value, self.specs)
+                drawn = draw_targets(test, op.value, self.specs, running_nodes(test, op.value))
             except ValueError as e:
                 return op.replace(type="info", error=f"kill: {e}")
             nodes = drawn.nodes
@@ -219,7 +232,7 @@ class PauseNemesis:
     def invoke(self, test: Test, op: Op) -> Op:
         if op.f == "pause":
             try:
-                drawn = draw_targets(test, op.value, self.specs, self._running(test, op.value))
+                drawn = draw_targets(test, op.value, self.specs, running_nodes(test, op.value))
             except ValueError as e:
                 return op.replace(type="info", error=f"pause: {e}")
             _, failed = on_nodes(drawn.nodes, lambda n: self._pause(test, n))
@@ -235,18 +248,6 @@ class PauseNemesis:
                                                                self._states(test, pids, stopped=False)),
                               error=failures_text(failed) or None)
         return op.replace(type="info", error=f"pause does not handle {op.f!r}")
-
-    @staticmethod
-    def _running(test: Test, value: object) -> list[str] | None:
-        """For a node spec: the nodes where the system's process runs now, to draw from (pausing a node that
-        another fault killed would stop nothing); None for an explicit node list or a system without pid files."""
-        if isinstance(value, (list, tuple)):
-            return None
-        active = active_nodes(test)
-        pids, _ = on_nodes(active, lambda n: system_pids(test, n))
-        if len(pids) < len(active) or any(p is None for p in pids.values()):
-            return None
-        return [n for n in active if pids[n]]
 
     @staticmethod
     def _states(test: Test, pids: dict[str, list[int]], *, stopped: bool, why_none: str | None = None) -> Evidence:

@@ -103,9 +103,10 @@ def test_pause_left_in_place_is_healed_by_teardown() -> None:
         assert test.ledger.outstanding()  # recorded for `harness cleanup`
 
 
-def test_pause_by_spec_draws_from_the_nodes_where_the_system_runs() -> None:
-    """With kill and pause in one run, a pause drawn after a kill must not land on the killed node (it would stop
-    nothing, and the run would call its pause faults untested): a node spec draws from live processes only."""
+def test_kill_and_pause_by_spec_draw_from_the_nodes_where_the_system_runs() -> None:
+    """With kill and pause in one run, a pause or a second kill drawn after a kill must not land on the killed
+    node (it would act on nothing, and the run would call the fault untested): a node spec draws from live
+    processes only."""
     with running(("kill", "pause")) as test:
         killed = invoke(test, "kill", [test.nodes[0]])
         assert killed.error is None and _pid(test, test.nodes[0]) == []
@@ -118,6 +119,10 @@ def test_pause_by_spec_draws_from_the_nodes_where_the_system_runs() -> None:
         done = invoke(test, "pause", "all")
         assert sorted(done.value["nodes"]) == sorted(test.nodes[1:]), done
         assert invoke(test, "resume").error is None
+        again = invoke(test, "kill", "all")
+        assert again.error is None and sorted(again.value["nodes"]) == sorted(test.nodes[1:]), again
+        evidence = evidence_of(again)
+        assert evidence is not None and evidence.took_effect
         assert invoke(test, "start").error is None
 
 
