@@ -6,7 +6,7 @@ calls for; `read_jobs`), `run_plan` (a history.jsonl that sits in a run director
 checker, rebuilt from its test.json with the run's system and workload options, and the run's fault packages)
 and `looks_keyed` (every client op's value is a (key, value) tuple, as the harness's keyed workloads record, so
 a linearizability check must take each key on its own). Does not own checkers, the CLI or how a run caps its
-verdict beyond what the history itself shows (`harness.runner.cap_verdict`).
+verdict beyond what the history itself shows (`harness.limits.cap_verdict`).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def check_job(plan: CheckPlan, history: History, out_dir: str) -> Verdict:
         return verdict
     from harness.coverage import coverage  # a run's history only: a bare file needs none of the run's machinery
     from harness.evidence import fault_records
-    from harness.runner import cap_verdict
+    from harness.limits import cap_verdict
 
     failed = [op for op in history.nemesis_ops().completions() if op.error is not None]
     return cap_verdict(verdict, failed, [], coverage(history, test.packages, test.options.min_fault_ops),

@@ -30,14 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import harness
-from harness.checker import UNKNOWN, FailureClass, Finding, Verdict, cap, safe_check, validity_name
+from harness.checker import UNKNOWN, Verdict, safe_check, validity_name
 from harness.client import HarnessBug
 from harness.control import failures_text, on_nodes
 from harness.coverage import Coverage, coverage
 from harness.db import DB, AwaitsReady, ability, collect_logs, logs_kind, note_logs
 from harness.errors import BadInput, HarnessError, ImpossibleHistory, SetupFailed
-from harness.evidence import FaultRecord, evidence_findings, fault_records
+from harness.evidence import FaultRecord, fault_records
 from harness.interpreter import Counters, Interpreter
+from harness.limits import cap_verdict
 from harness.nemesis import ChecksResidue
 from harness.op import History, HistoryWriter, Op, scan_jsonl
 from harness.store import Store
@@ -74,38 +75,6 @@ class RunResult:
     coverage: Coverage | None = None
     interrupted: str | None = None  # "SIGINT" or "SIGTERM": exit_code is then 128 + its number
     faults: tuple[FaultRecord, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """What a run did not test, kept typed until the verdict is capped: fault windows with too few client ops,
-    fault ops that completed with an error (not injected), faults without evidence that they took effect, run
-    errors."""
-
-    not_injected: tuple[Op, ...] = ()
-    errors: tuple[str, ...] = ()
-    coverage: Coverage | None = None
-    faults: tuple[FaultRecord, ...] = ()
-
-    def findings(self) -> list[Finding]:
-        out: list[Finding] = []
-        if self.coverage is not None:
-            out += [Finding(kind="fault-window-untested", failure_class=FailureClass.INCOMPLETE,
-                            diagnosis=self.coverage.describe(w), ops=(w.interval.start_index,))
-                    for w in self.coverage.untested]
-        if self.not_injected:
-            first = self.not_injected[0]
-            out.append(Finding(
-                kind="fault-not-injected", failure_class=FailureClass.INCOMPLETE,
-                diagnosis=f"{len(self.not_injected)} fault(s) could not be injected (first: {first.f}: "
-                f"{first.error}); the run did not test what it claims",
-                ops=tuple(o.index for o in self.not_injected[:20]),
-            ))
-        out.extend(evidence_findings(self.faults))
-        if self.errors:
-            out.append(Finding(kind="run-error", failure_class=FailureClass.INCOMPLETE,
-                               diagnosis="; ".join(self.errors)[:2000]))
-        return out
 
 
 def _on_every_node(nodes: tuple[str, ...], fn: Callable[[str], None], what: str) -> None:
@@ -348,15 +317,6 @@ def _recorded_history(path: str, errors: list[str]) -> History:
         log.error("the recorded history: %s", e)
         errors.append(f"the recorded history is not a possible one: {e}")
     return History(read.ops)
-
-
-def cap_verdict(verdict: Verdict, nemesis_errors: list[Op], errors: list[str], cov: Coverage,
-                faults: tuple[FaultRecord, ...] = ()) -> Verdict:
-    """A valid verdict becomes unknown when a fault window saw too few client ops to have tested anything, a
-    fault could not be injected, a fault has no evidence that it took effect, or the run had errors
-    (`harness.checker.cap`)."""
-    return cap(verdict, Limits(not_injected=tuple(nemesis_errors), errors=tuple(errors), coverage=cov,
-                               faults=faults).findings())
 
 
 def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:

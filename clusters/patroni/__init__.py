@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from clusters.patroni.db import API_PORT, PatroniDB
 from clusters.postgres import ISOLATION_MODELS
 from clusters.postgres.client import ISOLATION, WORKLOADS, PostgresClient
-from clusters.postgres.db import PORT
+from clusters.postgres.options import PORT
 from harness.db import Isolation
 from harness.errors import BadInput
 from harness.options import OptionSpec, conf_spec, parse_bool, typed_options

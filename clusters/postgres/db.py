@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from harness.test import Test
     from psycopg.rows import TupleRow
 
-PORT = 5432
 USER = "postgres"
 
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from clusters.postgres.auth import Network, parse_networks
 from clusters.postgres.client import ISOLATION
-from clusters.postgres.db import PORT
 from harness.options import OptionSpec, conf_spec, lazyfs_spec, parse_bool, typed_options
+
+PORT = 5432  # postgres's own default; the `port` option's default
 
 
 def _port(s: str) -> int:

@@ -6,7 +6,7 @@ from harness.checker import UNKNOWN, Verdict
 from harness.coverage import coverage
 from harness.nemesis import NoopNemesis, Package
 from harness.op import History, Op
-from harness.runner import cap_verdict as _cap
+from harness.limits import cap_verdict as _cap
 
 MS = 1_000_000
 PART = Package(name="partition", nemesis=NoopNemesis(), generator=None, final_generator=None, label="partition",
