@@ -58,7 +58,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
               "Browse the runs in a results directory: list, filter, open reports, download a run as a zip."),
     "images": ("clusters.docker.commands", "images",
                "Node images for --cluster docker (cached; rebuilt only when their recipe changes)."),
-    "suite": ("harness.suite", "suite", "Declared test matrices for CI gating."),
+    "suite": ("harness.suite_commands", "suite", "Declared test matrices for CI gating."),
     "new": ("harness.scaffold", "new", "Start a plugin package for a new system (harness new system NAME)."),
 }
 

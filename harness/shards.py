@@ -1,7 +1,8 @@
 """A suite split across machines (`harness suite run FILE --shard I/N`) and merged back (`harness suite merge`).
 
-Owns `Shard` (the I-th of N), `parse_shard`, `plan` (which shard runs each cell of a suite), `shard_header` (what
-a shard writes into its summary.json so that a merge knows what it should have run) and `merge_shards`.
+Owns `Shard` (the I-th of N), `parse_shard`, `plan` (which shard runs each cell of a suite), `run_shard`,
+`shard_header` (what a shard writes into its summary.json so that a merge knows what it should have run) and
+`merge_shards`.
 
 The plan orders the cells by a stable hash of each cell's identity (its options as canonical JSON, then its id)
 and deals them round-robin to the shards: the slices are disjoint, together they are the whole suite, their
@@ -9,7 +10,7 @@ sizes differ by at most one, and every machine computes the same slices whatever
 reads only the shards' summary.json files (and the run directories they name, for the comparison page); every
 shard carries the digest of the plan, so shards of different suite files are refused. A shard that is missing,
 unreadable, or lacks a run of one of its cells is named, its cells are unknown, and the merged gate fails (2)
-whatever `--fail-on` says: part of the suite never ran. Does not run anything.
+whatever `--fail-on` says: part of the suite never ran. Runs go through harness.suite.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from harness.errors import BadInput
 from harness.store import read_json
-from harness.suite import RunOutcome, RunSpec, Suite, outcome_of, write_suite_dir
+from harness.suite import RunOutcome, RunSpec, Suite, outcome_of, run_suite, write_suite_dir
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,18 @@ def shard_header(suite: Suite, shard: Shard) -> dict[str, object]:
     return {"index": shard.index, "count": shard.count, "plan_digest": _digest(assignment),
             "plan": [[cid, i] for cid, i in assignment.items()],
             "cells": [cid for cid, i in assignment.items() if i == shard.index]}
+
+
+def run_shard(suite: Suite, shard: Shard, *, results_dir: str, fail_on: str, only: set[str] | None = None,
+              echo: Callable[[str], None] = print) -> tuple[int, str]:
+    """Run the suite's cells of `shard` (those in `only` too, if given); returns (exit code, suite directory),
+    the directory named for the shard and its summary.json carrying `shard_header`."""
+    mine = {cid for cid, i in plan(suite, shard.count).items() if i == shard.index}
+    cells = mine if only is None else mine & only
+    echo(f"suite: shard {shard}: {len(cells)} of {len(suite.runs)} cells")
+    return run_suite(suite, results_dir=results_dir, fail_on=fail_on, only=cells,
+                     header={"shard": shard_header(suite, shard)},
+                     leaf_suffix=f"-shard{shard.index}of{shard.count}", echo=echo)
 
 
 # --- merging ---------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ file and line named in every error), expanding the matrix, running each run as `
 (so every run has its own cluster, log and signal handling), and the suite directory:
 `results/suites/<name>/<timestamp>/` with `summary.json`, `junit.xml` (a testcase per run and checker) and
 `summary.html` (the comparison page of harness.report); each run's entry carries its fault-window coverage and
-how many of its faults were not shown to take effect (`harness.evidence`). Does not own runs, checks or reports.
+how many of its faults were not shown to take effect (`harness.evidence`). Does not own runs, checks or reports,
+nor the `harness suite` command line (harness.suite_commands) or shards (harness.shards).
 
 Exit code: the worst verdict (1 invalid, 2 unknown); with `--fail-on invalid`, unknown runs do not fail the
 gate. A bad suite file exits 254 with one line: `FILE:LINE: problem`.
@@ -26,7 +27,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import click
 import jsonschema
 import yaml
 
@@ -38,7 +38,6 @@ from harness.store import read_json, write_json
 
 if TYPE_CHECKING:
     from harness.report.compare import SuiteGate
-    from harness.shards import Shard
 
 MATRIX_KEYS = ("system", "version", "workload", "nemesis", "cluster", "seed", "time-limit")
 RUN_DEFAULTS: dict[str, object] = {"cluster": "local", "workload": "register", "nemesis": "", "time-limit": 30}
@@ -397,25 +396,18 @@ def write_suite_dir(out: str, *, name: str, outcomes: Sequence[RunOutcome], fail
 
 
 def run_suite(suite: Suite, *, results_dir: str, fail_on: str, only: set[str] | None = None,
-              shard: Shard | None = None, echo: Callable[[str], None] = print) -> tuple[int, str]:
-    """Run the suite (or its `shard`, a harness.shards.Shard); returns (exit code, suite directory)."""
+              header: Mapping[str, object] | None = None, leaf_suffix: str = "",
+              echo: Callable[[str], None] = print) -> tuple[int, str]:
+    """Run the suite's runs (those in `only`, if given); returns (exit code, suite directory). `header` is added
+    to summary.json's and `leaf_suffix` to the directory's name (a shard's: harness.shards.run_shard)."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    header: dict[str, Any] = {"file": os.path.abspath(suite.path), "started": stamp}
+    full_header: dict[str, Any] = {"file": os.path.abspath(suite.path), "started": stamp, **(header or {})}
     specs = [s for s in suite.runs if only is None or s.id in only]
-    leaf = stamp
-    if shard is not None:
-        from harness.shards import shard_header
-
-        header["shard"] = shard_header(suite, shard)
-        mine = set(header["shard"]["cells"])
-        specs = [s for s in specs if s.id in mine]
-        leaf = f"{stamp}-shard{shard.index}of{shard.count}"
-        echo(f"suite: shard {shard}: {len(specs)} of {len(suite.runs)} cells")
-    out = os.path.abspath(os.path.join(results_dir, "suites", suite.name, leaf))
+    out = os.path.abspath(os.path.join(results_dir, "suites", suite.name, stamp + leaf_suffix))
     os.makedirs(out, exist_ok=True)
     with ThreadPoolExecutor(max_workers=suite.parallel) as pool:
         outcomes = list(pool.map(lambda s: _run_one(s, results_dir, echo), specs))
-    code = write_suite_dir(out, name=suite.name, outcomes=outcomes, fail_on=fail_on, header=header, echo=echo)
+    code = write_suite_dir(out, name=suite.name, outcomes=outcomes, fail_on=fail_on, header=full_header, echo=echo)
     return code, out
 
 
@@ -430,62 +422,3 @@ def _gate(name: str, code: int, fail_on: str, outcomes: Sequence[RunOutcome]) ->
     cells = tuple(GateCell(id=o.spec.id, valid=o.valid, why=why(o) if o.valid is not True else "", run_dir=o.run_dir)
                   for o in outcomes)
     return SuiteGate(suite=name, exit_code=code, fail_on=fail_on, cells=cells)
-
-
-@click.group()
-def suite() -> None:
-    """Declared test matrices for CI gating."""
-
-
-@suite.command("run")
-@click.argument("file")
-@click.option("--fail-on", type=click.Choice(["unknown", "invalid"]), default="unknown", show_default=True,
-              help="the weakest verdict that fails the gate")
-@click.option("--rerun-failed", "previous", default=None, help="summary.json of an earlier suite run: rerun its failed runs")
-@click.option("--results", "results_dir", default="results", show_default=True)
-@click.option("--shard", "shard_text", default=None, metavar="I/N",
-              help="run only the I-th of N disjoint slices of the matrix (the same on every machine); see `suite merge`")
-def run_cmd(file: str, fail_on: str, previous: str | None, results_dir: str, shard_text: str | None) -> None:
-    """Run every run the suite FILE declares; exit with the worst verdict."""
-    from harness.shards import parse_shard
-
-    shard = parse_shard(shard_text) if shard_text is not None else None
-    s = load_suite(file)
-    only = None
-    if previous:
-        try:
-            prev = read_json(previous)
-            only = {r["id"] for r in prev["runs"] if r["valid"] is not True}
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise BadInput(f"--rerun-failed {previous}: not a suite summary.json ({e})") from None
-        if not only:
-            click.echo(f"suite: nothing failed in {previous}", err=True)
-            sys.exit(0)
-    code, out = run_suite(s, results_dir=results_dir, fail_on=fail_on, only=only, shard=shard,
-                          echo=lambda m: click.echo(m, err=True))
-    click.echo(f"{out}\t{ {0: 'passed', 1: 'invalid', 2: 'unknown'}[code] }")
-    sys.exit(code)
-
-
-@suite.command("merge")
-@click.argument("dirs", nargs=-1, required=True)
-@click.option("--out", "out", required=True, help="directory for the merged summary.json, junit.xml, summary.html")
-@click.option("--fail-on", type=click.Choice(["unknown", "invalid"]), default=None,
-              help="the weakest verdict that fails the gate (default: as the shards were run)")
-def merge_cmd(dirs: tuple[str, ...], out: str, fail_on: str | None) -> None:
-    """Merge the shards of one suite (each DIR a shard's suite directory, or a directory holding them, such as
-    downloaded CI artifacts) into one verdict and report; a missing or failed shard is named and makes it unknown."""
-    from harness.shards import merge_shards
-
-    code, where = merge_shards(list(dirs), out, fail_on=fail_on, echo=lambda m: click.echo(m, err=True))
-    click.echo(f"{where}\t{ {0: 'passed', 1: 'invalid', 2: 'unknown'}[code] }")
-    sys.exit(code)
-
-
-@suite.command("validate")
-@click.argument("file")
-def validate_cmd(file: str) -> None:
-    """Validate a suite file and list its runs."""
-    s = load_suite(file)
-    for r in s.runs:
-        click.echo(r.id)
