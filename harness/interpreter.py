@@ -364,7 +364,10 @@ class Interpreter:
                 return _STOP  # an abandoned (timed-out) worker: its late answer is discarded
             mine = self._dispatch(worker.thread)
             if mine is None and worker.thread in self._outstanding:  # another thread handed it an op meanwhile
-                mine = self._start(worker, worker.inbox.get())  # (put there under this lock: never waits)
+                try:
+                    mine = self._start(worker, worker.inbox.get_nowait())  # put there under this lock
+                except queue.Empty:  # not expected; but never wait while holding the lock: the loop waits
+                    mine = None
             if not self._outstanding or self._exhausted:
                 self._cond.notify_all()
             return mine
