@@ -2,9 +2,10 @@
 
 Each op is written to a real history.jsonl through the runner's HistoryWriter (one write(2) per completion,
 the same durability as a run). The hand-off latency is completion time minus invocation time as recorded, with
-a client that returns at once: all of it is the interpreter's own overhead (dispatch to the worker thread, the
-client call, the hand-back, waiting for the interpreter's lock, the clock reads). With W workers always busy,
-Little's law puts its mean at W / throughput; the p99 says how fairly the lock is shared.
+a client that returns at once: the width the interpreter adds to every op's interval in a history (recording
+the invocation, the client call, reading the clock). A worker's wait for its turn (the GIL, the interpreter's
+lock) falls outside the interval when the interpreter records an invocation right before the call and reads the
+completion time right after it (harness/interpreter.py), inside it otherwise: the p99 says whether it does.
 
 Targets (issue 23): >= 30,000 ops/s at 10 workers and >= 20,000 at 100; p99 hand-off < 1 ms at 10 workers.
 Each worker count runs --runs times; the best and the median run are printed beside the target, with the load
