@@ -87,7 +87,7 @@ class RunSpec:
         system = ["--system-file", str(o["system-file"])] if o.get("system-file") else ["--system", str(o["system"])]
         args = ["run", *system, "--workload", str(o["workload"]),
                 "--cluster", str(o["cluster"]), "--time-limit", str(o["time-limit"]), "--results", results_dir]
-        args += ["--nemesis", ",".join(_nemeses(o.get("nemesis")))]
+        args += ["--nemesis", ",".join(_nemeses(o.get("nemesis"))) or "none"]
         for key in ("seed", "concurrency", "rate", "op-timeout", "nemesis-interval", "min-fault-ops"):
             if key in o:
                 args += [f"--{key}", str(o[key])]
@@ -256,6 +256,13 @@ class RunOutcome:
 VALIDITY_OF_EXIT: dict[int, Validity] = {0: True, 1: False, 2: "unknown"}
 
 
+def never_judged(o: RunOutcome) -> bool:
+    """The cell's run ended without a verdict (bad input, a crash, an interruption, a shard that never ran): it
+    tested nothing, so it fails the gate whatever --fail-on says (a release gate that passes when no run started,
+    e.g. no registry for the images, gates nothing)."""
+    return o.exit_code not in VALIDITY_OF_EXIT or o.run_dir is None
+
+
 def _run_one(spec: RunSpec, results_dir: str, echo: Callable[[str], None]) -> RunOutcome:
     argv = [sys.executable, "-m", "harness", *spec.argv(results_dir)]
     echo(f"suite: {spec.id}: {' '.join(argv[3:])}")
@@ -371,10 +378,11 @@ def write_suite_dir(out: str, *, name: str, outcomes: Sequence[RunOutcome], fail
                     header: Mapping[str, object], echo: Callable[[str], None], incomplete: bool = False) -> int:
     """summary.json, junit.xml and summary.html of `outcomes` in `out`; returns the gate's exit code.
     `header` adds keys to summary.json (file, started, shard, merge). `incomplete`: part of the suite never ran
-    (a merge with a missing shard): the suite is unknown and the gate fails (2) whatever `fail_on` says."""
+    (a merge with a missing shard): the suite is unknown and the gate fails (2) whatever `fail_on` says; so it does
+    when a cell's run ended without a verdict (`never_judged`)."""
     validity = worst([o.valid for o in outcomes] + (["unknown"] if incomplete else []))
     code = gate_exit_code(validity, fail_on)
-    if incomplete and code == 0:
+    if (incomplete or any(never_judged(o) for o in outcomes)) and code == 0:
         code = 2
     write_json(os.path.join(out, "summary.json"), {
         "schema": 1, "suite": name, **header, "fail_on": fail_on, "valid": validity, "exit_code": code,
@@ -419,6 +427,6 @@ def _gate(name: str, code: int, fail_on: str, outcomes: Sequence[RunOutcome]) ->
         bad = [c for c in o.checkers if c["valid"] is not True]
         return o.error or "; ".join(f"{c['name']}: {c['summary']}" for c in bad[:3])
 
-    cells = tuple(GateCell(id=o.spec.id, valid=o.valid, why=why(o) if o.valid is not True else "", run_dir=o.run_dir)
-                  for o in outcomes)
+    cells = tuple(GateCell(id=o.spec.id, valid=o.valid, why=why(o) if o.valid is not True else "", run_dir=o.run_dir,
+                           judged=not never_judged(o)) for o in outcomes)
     return SuiteGate(suite=name, exit_code=code, fail_on=fail_on, cells=cells)

@@ -43,6 +43,7 @@ class GateCell:
     valid: Validity
     why: str = ""
     run_dir: str | None = None
+    judged: bool = True  # False: its run ended without a verdict (bad input, crash, never ran); fails any gate
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +60,7 @@ class SuiteGate:
         return self.exit_code == 0
 
     def fails(self, cell: GateCell) -> bool:
-        return cell.valid is False or (cell.valid is not True and self.fail_on == "unknown")
+        return cell.valid is False or not cell.judged or (cell.valid is not True and self.fail_on == "unknown")
 
     @property
     def failing(self) -> list[GateCell]:

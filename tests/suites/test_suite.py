@@ -144,3 +144,20 @@ def test_two_systems_by_two_nemeses_on_local_clusters(tmp_path: Path) -> None:
     assert '"process":"nemesis"' in (kill_run / "history.jsonl").read_text()
     # every run of this gate is expected to be valid on a healthy system
     assert p.returncode == 0, [(r["id"], r["valid"], r["checkers"]) for r in runs]
+
+
+def test_a_cell_whose_run_never_started_fails_even_a_fail_on_invalid_gate(tmp_path: Path) -> None:
+    # `suite run --fail-on invalid` once passed (exit 0) when every run exited 254 (no registry for the images)
+    from harness.suite import RunOutcome, RunSpec, write_suite_dir
+
+    spec = RunSpec(id="etcd-bank-none-s1", options={"system": "etcd", "workload": "bank", "cluster": "docker",
+                                                    "time-limit": 10, "nemesis": "none"})
+    assert spec.argv("r")[spec.argv("r").index("--nemesis") + 1] == "none"  # never an empty, uncopyable value
+    refused = RunOutcome(spec=spec, exit_code=254, run_dir=None, valid="unknown", checkers=(),
+                         error="harness: cannot pull debian:bookworm-slim (no registry reachable?)")
+    code = write_suite_dir(str(tmp_path), name="gate", outcomes=[refused], fail_on="invalid", header={},
+                           echo=lambda m: None)
+    assert code == 2 and json.loads((tmp_path / "summary.json").read_text())["exit_code"] == 2
+    page = (tmp_path / "summary.html").read_text()
+    assert "<title>Suite gate: FAIL</title>" in page and "1 of 1 cells failed the gate" in page
+    assert "cannot pull debian:bookworm-slim" in page
