@@ -197,7 +197,8 @@ def render_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_path: str 
     ds: list[RunDigest] = []
     for rd in run_dirs:
         try:
-            run = RunDir.load(rd)
+            # through a `latest` link to the run it names now, so the page keeps pointing at it after newer runs
+            run = RunDir.load(Path(rd).resolve())
         except Exception as e:  # noqa: BLE001 - an unreadable run is left out and reported
             problems.append(f"reading {rd} failed: {e}")
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -221,3 +222,14 @@ def test_runner_wrapped_verdict_gets_its_own_row_and_testcase(fresh_run: Path) -
     suite = ET.parse(fresh_run / "junit.xml").getroot().find("testsuite")
     assert suite is not None
     assert next(c.get("name") for c in suite.findall("testcase")) == "run"
+
+
+def test_a_comparison_of_latest_links_names_the_runs_they_point_at(valid_run: Path, tmp_path: Path) -> None:
+    # `harness report results/latest RUN2`: a link through `latest` would show another run after the next one
+    latest = tmp_path / "latest"
+    latest.symlink_to(valid_run)
+    out = tmp_path / "cmp.html"
+    assert render_comparison([latest], out) == []
+    html = out.read_text()
+    assert 'href="latest/' not in html and str(valid_run) in html
+    assert os.path.relpath(valid_run / "report.html", tmp_path) in html
