@@ -76,10 +76,21 @@ def system_of(options: RunOptions, registry: Registry) -> Any:
     return registry.get("systems", options.system)
 
 
+DEFAULT_WORKLOADS = ("register", "list-append", "queue")
+
+
+def default_workload(served: frozenset[str]) -> str:
+    """The workload of a run that names none: register where the system serves it (etcd, the default system), else
+    the first of list-append (SQL systems) and queue (brokers) it serves, else the first of its workloads."""
+    return next((w for w in DEFAULT_WORKLOADS if w in served), min(served, default="register"))
+
+
 def build_test(options: RunOptions, registry: Registry, *, started: dt.datetime | None = None) -> Test:
     """A fully specified Test. Raises BadInput (one line) for anything the user must fix."""
     _validate(options)
     system = system_of(options, registry)
+    if not options.workload:
+        options = dataclasses.replace(options, workload=default_workload(system.workloads))
     workload = registry.get("workloads", options.workload)
     provider = registry.get("clusters", options.cluster)
     nemesis_plugins = [registry.get("nemeses", n) for n in options.nemeses]

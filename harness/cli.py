@@ -108,9 +108,10 @@ def main_group() -> None:
 @main_group.command()
 @click.option("--system", default="etcd", show_default=True, help="system under test (see `harness plugins`)")
 @click.option("--system-file", default=None, help="a declarative system (YAML, see docs/systems.md) instead of --system")
-@click.option("--workload", default="register", show_default=True, help="workload")
+@click.option("--workload", default=None,
+              help="workload (default: register, or list-append / queue where the system serves no register)")
 @click.option("--nemesis", "nemesis", default="", help="faults, comma-separated (e.g. partition,kill); none (the default) for no faults")
-@click.option("--cluster", default="local", show_default=True, help="node provider: local, docker, ssh")
+@click.option("--cluster", default="local", show_default=True, help="node provider: local, docker, ssh, inprocess")
 @click.option("--nodes", default="3", show_default=True, help="node count, or comma-separated node names / hosts")
 @click.option("--node", "node_list", multiple=True, help="a node (host) name; repeatable; overrides --nodes")
 @click.option("--nodes-file", type=str, default=None, help="file with one host per line (ssh)")
@@ -155,7 +156,7 @@ def run(**kw: Any) -> None:
     options = RunOptions(
         system=system,
         system_file=system_file,
-        workload=kw["workload"],
+        workload=kw["workload"] or "",  # none named: build_test picks the system's default_workload
         nemeses=parse_nemeses(kw["nemesis"]),
         cluster=kw["cluster"],
         node_names=node_names,
@@ -176,6 +177,7 @@ def run(**kw: Any) -> None:
         argv=tuple(sys.argv),
     )
     if kw["replay"]:
+        _refuse_options_beside_replay(kw)
         options = _replay_options(kw["replay"], kw["results_dir"])
         seed = options.seed
         click.echo(f"harness: replaying {kw['replay']}: same seed, generator and nemesis schedule; "
@@ -235,6 +237,16 @@ def _coverage_lines(cov: Coverage) -> str:
     return "\n".join(lines)
 
 
+def _refuse_options_beside_replay(kw: dict[str, Any]) -> None:
+    """--replay repeats the stored run's options: another run option beside it would be silently ignored."""
+    ctx = click.get_current_context()
+    given = [p.opts[0] for p in ctx.command.params if p.name not in ("replay", "results_dir", None)
+             and ctx.get_parameter_source(p.name) not in (click.core.ParameterSource.DEFAULT, None)]
+    if given:
+        raise BadInput(f"--replay repeats the stored run's options; {', '.join(given)} cannot be combined with it "
+                       "(only --results can)")
+
+
 def _replay_options(run_dir: str, results_dir: str) -> RunOptions:
     from harness.options import options_from_test_json
     from harness.store import read_json
@@ -245,6 +257,12 @@ def _replay_options(run_dir: str, results_dir: str) -> RunOptions:
     except (OSError, ValueError) as e:
         raise BadInput(f"--replay {run_dir}: no readable test.json ({e})") from None
     return options_from_test_json(info, results_dir=results_dir, argv=sys.argv, replay_of=os.path.abspath(run_dir))
+
+
+def _history_of_run(path: str) -> str:
+    """A run directory given to `harness check` stands for its history.jsonl (checked as its run checked it)."""
+    history = os.path.join(path, "history.jsonl")
+    return history if os.path.isdir(path) and os.path.isfile(history) else path
 
 
 @main_group.command()
@@ -269,11 +287,13 @@ def _replay_options(run_dir: str, results_dir: str) -> RunOptions:
 @click.argument("files", nargs=-1, required=True)
 def check(checker_name: str | None, fmt: str | None, opt: tuple[str, ...], out_dir: str | None,
           files: tuple[str, ...], repair: bool, minimize: bool, minimize_budget: float, **named: str | None) -> None:
-    """Check saved histories without a cluster. Prints FILE<TAB>valid|invalid|unknown per file."""
+    """Check saved histories without a cluster (FILES: history files, or run directories: their history.jsonl).
+    Prints FILE<TAB>valid|invalid|unknown per file."""
     from harness.checker import merge_validity
     from harness.plugins import Registry
     from harness.recheck import CheckJob, FileSource, all_verdicts, check_jobs, model_note, named_plan, read_jobs
 
+    files = tuple(_history_of_run(f) for f in files)
     registry = Registry()
     raw = {k.replace("_", "-"): v for k, v in named.items() if v is not None}
     raw.update(_parse_check_opts(opt))

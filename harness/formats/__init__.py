@@ -101,6 +101,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             head = fh.read(_PEEK)
     except FileNotFoundError:
         raise MalformedHistory("no such file", path=p) from None
+    except IsADirectoryError:
+        raise MalformedHistory("is a directory, not a history file (nor a run directory with a history.jsonl)",
+                               path=p) from None
     except OSError as e:
         raise MalformedHistory(f"cannot read: {e.strerror}", path=p) from None
     return _detect_text(head, p)

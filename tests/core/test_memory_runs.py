@@ -48,8 +48,8 @@ def test_every_declared_workload_is_valid_and_rechecks_valid(workload: str, tmp_
     assert sum(1 for o in history if o.type == "ok") >= 50
     assert not [o for o in history if o.type == "info"], "a healthy in-process store answers every op"
 
-    again = harness("check", "--out-dir", str(tmp_path / "checks"), str(run_dir / "history.jsonl"))
-    assert again.returncode == 0 and again.stdout.endswith("\tvalid\n"), again.stderr
+    again = harness("check", "--out-dir", str(tmp_path / "checks"), str(run_dir))  # the run stands for its history
+    assert again.returncode == 0 and again.stdout == f"{run_dir / 'history.jsonl'}\tvalid\n", again.stderr
     assert f"checked as its run did ({run_dir / 'test.json'}): system memory, workload {workload}" in again.stderr
 
 
@@ -148,6 +148,13 @@ def test_nemesis_none_cannot_be_combined(tmp_path: Path) -> None:
     p = harness("run", "--system", "memory", "--cluster", "inprocess", "--nemesis", "none,kill",
                 "--results", str(tmp_path))
     assert p.returncode == 254 and p.stderr.count("\n") == 1 and "--nemesis none means no faults" in p.stderr
+
+
+def test_replay_refuses_run_options_it_would_ignore(tmp_path: Path) -> None:
+    # `--replay RUN --time-limit 10` once ran the stored 15 s without a word
+    p = harness("run", "--replay", str(tmp_path), "--time-limit", "10", "--node", "a", "--results", str(tmp_path))
+    assert p.returncode == 254 and p.stderr.count("\n") == 1, p.stderr
+    assert "--node, --time-limit cannot be combined with it (only --results can)" in p.stderr
 
 
 class _FailsOnN2:
