@@ -51,6 +51,11 @@ def test_generated_package_installs_is_listed_and_its_test_passes() -> None:
         assert pip.returncode == 0, pip.stderr[-2000:]
         listed = subprocess.run([py, "-m", "harness", "plugins"], capture_output=True, text=True, timeout=60)
         assert "harness_demo_kv" in listed.stdout, listed.stdout
+        # the stand-in is one store: on the default three nodes it is refused, not run into an "invalid"
+        three = subprocess.run([py, "-m", "harness", "run", "--system", "demo-kv", "--results", f"{d}/results"],
+                               capture_output=True, text=True, timeout=60)
+        assert three.returncode == 254 and three.stderr.count("\n") == 1, three.stderr
+        assert "single-node store: run it with --nodes 1, not 3 nodes" in three.stderr
         run = subprocess.run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", f"{d}/pkg/tests"],
                              capture_output=True, text=True, timeout=360, cwd=d)
         assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
