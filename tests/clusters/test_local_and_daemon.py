@@ -21,7 +21,7 @@ from harness.ledger import Ledger, undo_entries
 from harness.options import RunOptions
 from harness.plugins import Registry
 from harness.test import bare_test
-from tests.real_cluster import new_run_id, require, residue
+from tests.real_cluster import new_run_id, require, residue, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
@@ -72,7 +72,8 @@ def test_daemon_lifecycle(tmp_path: Path, run_ids: list[str]) -> None:
         with pytest.raises(ClusterError, match="already running"):
             start_daemon(r, ["sleep", "300"], pidfile=pidfile, logfile=f"{wd}/d.log")
         assert signal_daemon(r, pidfile, "STOP")
-        assert open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1][0] == "T"
+        # SIGSTOP takes effect when the process next runs: on a busy machine not yet when kill(2) returns
+        wait_for(lambda: open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1][0] == "T", 5, "the daemon to stop")
         stop_daemon(r, pidfile, sig="TERM", wait=2, ledger=ledger)  # TERM + CONT reaches a stopped process
         assert daemon_pids(r, pidfile) == [] and not os.path.exists(pidfile)
         stop_daemon(r, pidfile)  # idempotent
