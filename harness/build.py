@@ -38,7 +38,7 @@ def _validate(o: RunOptions) -> None:
         raise BadInput(f"--concurrency must be at least 1, not {o.concurrency}")
     if o.time_limit <= 0:
         raise BadInput(f"--time-limit must be positive, not {o.time_limit}")
-    if o.op_timeout <= 0:
+    if o.op_timeout is not None and o.op_timeout <= 0:
         raise BadInput(f"--op-timeout must be positive, not {o.op_timeout}")
     if o.min_fault_ops < 0:
         raise BadInput(f"--min-fault-ops must be 0 or more, not {o.min_fault_ops}")

@@ -119,7 +119,8 @@ def main_group() -> None:
 @click.option("--rate", default=100.0, show_default=True, type=float, help="client ops/s in total (0 = unlimited)")
 @click.option("--time-limit", default=30.0, show_default=True, type=float, help="seconds of the main phase")
 @click.option("--seed", default=None, type=int, help="seed of the run's RNG (random if not given; printed)")
-@click.option("--op-timeout", default=5.0, show_default=True, type=float, help="seconds before an op is info")
+@click.option("--op-timeout", default=None, type=float,
+              help="seconds before an op is info (default: 5; with faults, the fault interval / 4, within 1-5)")
 @click.option("--nemesis-interval", default=None, type=float,
               help="seconds each fault lasts and between faults (default: time limit / 6, at most 10)")
 @click.option("--min-fault-ops", default=10, show_default=True, type=int,

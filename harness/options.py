@@ -162,8 +162,8 @@ class RunOptions:
     rate: float = 100.0  # ops per second across all workers; 0 = as fast as possible
     time_limit: float = 30.0
     seed: int = 0
-    op_timeout: float = 5.0
-    nemesis_interval: float | None = None  # None: scaled to the time limit (nemeses.schedule.fault_plan)
+    op_timeout: float | None = None  # None: 5 s without faults, else derived from the interval (harness.pacing)
+    nemesis_interval: float | None = None  # None: scaled to the time limit (harness.pacing.fault_interval)
     min_fault_ops: int = 10  # completed client ops a fault window needs, else the verdict is unknown
     system_opts: Mapping[str, str] = field(default_factory=dict)
     workload_opts: Mapping[str, str] = field(default_factory=dict)

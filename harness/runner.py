@@ -41,6 +41,7 @@ from harness.interpreter import Counters, Interpreter
 from harness.limits import cap_verdict
 from harness.nemesis import ChecksResidue
 from harness.op import History, HistoryWriter, Op, scan_jsonl
+from harness.pacing import OpTimeout, op_timeout
 from harness.store import Store
 from harness.test import Test
 from harness.validate import Parsed, validate
@@ -153,6 +154,15 @@ class _Signals:
             signal.signal(s, h)
 
 
+def _op_timeout(test: Test) -> OpTimeout:
+    """The op timeout the run uses and the rule that chose it (`harness.pacing`); a test built in code with a
+    timeout of its own (unit tests) says so."""
+    chosen = op_timeout(test.options)
+    if chosen.seconds != test.op_timeout:
+        return OpTimeout(seconds=test.op_timeout, rule="given", why="set on the test")
+    return chosen
+
+
 def test_info(test: Test, store: Store) -> dict[str, object]:
     o = test.options
     return {
@@ -166,6 +176,7 @@ def test_info(test: Test, store: Store) -> dict[str, object]:
         "started": store.started.isoformat(),
         "cluster": o.cluster,
         "replay_of": o.replay_of,
+        "op_timeout": _op_timeout(test).to_json(),
         "deterministic": "the generator and nemesis schedule follow the seed; the system under test does not",
         "packages": [
             {"name": p.name, "label": p.label, "start_fs": sorted(p.start_fs), "stop_fs": sorted(p.stop_fs)}
@@ -186,6 +197,7 @@ def run(test: Test, *, counters: Counters | None = None, watchdog: float = 120.0
     info = test_info(test, store)
     store.write_test(info)
     log.info("run %s, seed %d, directory %s", store.run_id, test.seed, store.path)
+    log.info("op timeout %g s: %s", test.op_timeout, _op_timeout(test).why)
     writer = HistoryWriter(store.history_path)
     nemesis_errors: list[Op] = []
 
@@ -301,6 +313,7 @@ def _save(test: Test, store: Store, verdict: Verdict, exit_code: int, n_ops: int
             },
             "verdict": verdict.to_json(),
             "errors": errors,
+            "op_timeout": _op_timeout(test).to_json(),
             "coverage": cov.to_json(),
             "evidence": [f.to_json() for f in faults],
         }

@@ -35,6 +35,7 @@ from harness.errors import BadInput
 from harness.minimize import Signature, ddmin, target_of
 from harness.op import History
 from harness.options import RunOptions
+from harness.pacing import op_timeout
 from harness.values import encode_value
 
 MARGIN_S = 2.0  # a shortened run still lasts this long past the heal of its last fault
@@ -218,11 +219,12 @@ def run_signature(run: Path) -> Signature:
 
 def run_args(options: RunOptions, c: Candidate, schedule: str | None, results: str) -> list[str]:
     """`harness run` arguments for one replay of a candidate: the run's options, its seed, the candidate's time
-    limit, and exactly its faults (`--nemesis none` without any)."""
+    limit, and exactly its faults (`--nemesis none` without any). The op timeout is the one the original run used
+    (given, or derived from its own time limit's fault interval), not one derived again from a shorter limit."""
     o = options
     args = ["run", "--system", o.system, "--workload", o.workload, "--cluster", o.cluster,
             "--nodes", ",".join(o.node_names), "--concurrency", str(o.concurrency), "--rate", str(o.rate),
-            "--time-limit", f"{c.time_limit:g}", "--seed", str(o.seed), "--op-timeout", str(o.op_timeout),
+            "--time-limit", f"{c.time_limit:g}", "--seed", str(o.seed), "--op-timeout", f"{op_timeout(o).seconds:g}",
             "--min-fault-ops", str(o.min_fault_ops), "--results", results]
     if o.nodes_file:
         args += ["--nodes-file", o.nodes_file]

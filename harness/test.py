@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.credentials import RunSecrets
 from harness.options import RunOptions
+from harness.pacing import op_timeout
 from harness.plugins import Registry
 from harness.rng import GenRandom
 
@@ -97,7 +98,7 @@ def bare_test(**kw: Any) -> Test:
         nodes=options.node_names,
         concurrency=options.concurrency,
         time_limit=options.time_limit,
-        op_timeout=options.op_timeout,
+        op_timeout=op_timeout(options).seconds,
         rng=GenRandom(options.seed),
         nemesis_rng=nemesis_rng(options.seed),
     )

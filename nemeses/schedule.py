@@ -29,6 +29,7 @@ from harness.generator import PENDING, Context, Gen, OpResult
 from harness.generator.core import Event, GenLike, new_invoke, seconds_to_ns
 from harness.op import INVOKE, Op
 from harness.options import OptionSpec
+from harness.pacing import fault_interval
 from harness.plugins import Registry
 
 if TYPE_CHECKING:
@@ -40,10 +41,6 @@ Step = Mapping[str, object] | StepMaker
 
 def _step_op(step: Step, test: Test) -> Mapping[str, object]:
     return step(test) if callable(step) else step
-
-
-MAX_DEFAULT_INTERVAL_S = 10.0
-FAULT_SHARE = 6  # the default interval is the time limit / FAULT_SHARE (at most MAX_DEFAULT_INTERVAL_S)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,10 +66,8 @@ def fault_plan(test: Test) -> FaultPlan:
     after it: at most 0.4 x the time limit)."""
     limit = float(test.time_limit)
     chosen = test.options.nemesis_interval
-    if chosen is None:
-        interval = min(MAX_DEFAULT_INTERVAL_S, limit / FAULT_SHARE)
-    else:
-        interval = float(chosen)
+    interval = fault_interval(limit, chosen)
+    if chosen is not None:
         if not interval > 0:
             raise BadInput(f"--nemesis-interval must be positive, not {chosen}")
         if 2.5 * interval > limit:

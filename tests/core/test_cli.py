@@ -29,6 +29,8 @@ def harness(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[s
         (["run", "--system", "memory", "--cluster", "inprocess", "--system-opt", "bug=nope"], "bad value"),
         (["run", "--system", "memory", "--cluster", "inprocess", "--time-limit", "-1"], "--time-limit"),
         (["run", "--system", "memory", "--cluster", "inprocess", "--nemesis", "nosuch"], "unknown nemesis"),
+        (["run", "--system", "memory", "--cluster", "inprocess", "--nemesis", "kill", "--op-timeout", "0"],
+         "--op-timeout must be positive"),
         (["run", "--system", "memory", "--cluster", "inprocess", "--min-fault-ops", "-1"],
          "--min-fault-ops must be 0 or more"),
         (["check", "--checker", "nosuch", "x.jsonl"], "unknown checker"),
