@@ -339,6 +339,9 @@ def _teardown(test: Test, store: Store, set_up: dict[str, bool]) -> list[str]:
     def step(what: str, fn: Callable[[], None]) -> None:
         try:
             fn()
+        except BadInput as e:  # what the run was refused for, met again on the way down: one line, no traceback
+            log.error("%s failed: %s", what, e)
+            problems.append(f"{what} failed: {e}")
         except Exception as e:  # noqa: BLE001 - keep tearing down
             log.exception("%s failed", what)
             problems.append(f"{what} failed: {e}")

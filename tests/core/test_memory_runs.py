@@ -157,6 +157,14 @@ def test_replay_refuses_run_options_it_would_ignore(tmp_path: Path) -> None:
     assert "--node, --time-limit cannot be combined with it (only --results can)" in p.stderr
 
 
+def test_a_real_system_on_the_inprocess_cluster_is_refused_without_a_traceback(tmp_path: Path) -> None:
+    # its teardown met the same refusal again and printed a traceback before the one line
+    p = harness("run", "--system", "etcd", "--cluster", "inprocess", "--time-limit", "2", "--results", str(tmp_path))
+    assert p.returncode == 254 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.splitlines()[-1] == ("harness: the inprocess cluster has no node n1 to run commands on; "
+                                         "use --cluster local or docker")
+
+
 class _FailsOnN2:
     """The memory system's database, except that starting it on n2 fails (as a node whose disk is full would)."""
 
