@@ -120,7 +120,23 @@ class FindingView:
 class ClassGroup:
     failure_class: FailureClass
     findings: tuple[FindingView, ...]
-    hidden: int
+    hidden: int  # kept by the checker (in results.json) but not drawn here
+    uncollected: int = 0  # counted by the checker past its max_findings, never built
+
+
+def _uncollected(v: Verdict) -> dict[FailureClass, int]:
+    """Per class, the findings a checker counted (details "finding_counts") beyond those it kept: a checker keeps
+    at most max_findings of a kind, so "11 lost" may come with 10 findings."""
+    out: dict[FailureClass, int] = {}
+    counts = v.details.get("finding_counts") if isinstance(v.details, Mapping) else None
+    for kind, n in (counts.items() if isinstance(counts, Mapping) else ()):
+        kept = [f for f in v.findings if f.kind == kind]
+        if kept and isinstance(n, int) and n > len(kept):
+            out[kept[0].failure_class] = out.get(kept[0].failure_class, 0) + n - len(kept)
+    for c in v.children:
+        for cls, n in _uncollected(c).items():
+            out[cls] = out.get(cls, 0) + n
+    return out
 
 
 def _findings(v: Verdict, name: str) -> list[tuple[str, Finding]]:
@@ -179,5 +195,6 @@ def diagnose(verdict: Verdict, history: History, ops: pd.DataFrame, intervals: S
         lst.append(FindingView(checker=checker, finding=f, ops=tuple(lines),
                                missing_ops=len(f.ops) - len(lines), is_cycle=_is_cycle(f) and len(lines) > 1,
                                window=window, around=around, faults=faults, recovery=rec))
-    return [ClassGroup(failure_class=c, findings=tuple(groups[c]), hidden=hidden.get(c, 0))
-            for c in sorted(groups, key=lambda c: _CLASS_ORDER[c])]
+    uncollected = _uncollected(verdict)
+    return [ClassGroup(failure_class=c, findings=tuple(groups[c]), hidden=hidden.get(c, 0),
+                       uncollected=uncollected.get(c, 0)) for c in sorted(groups, key=lambda c: _CLASS_ORDER[c])]

@@ -233,3 +233,19 @@ def test_a_comparison_of_latest_links_names_the_runs_they_point_at(valid_run: Pa
     html = out.read_text()
     assert 'href="latest/' not in html and str(valid_run) in html
     assert os.path.relpath(valid_run / "report.html", tmp_path) in html
+
+
+def test_the_diagnosis_counts_findings_a_checker_counted_past_max_findings() -> None:
+    # "11 lost" in the checker table once came with "Lost acknowledged write (10)" in the diagnosis
+    import pandas as pd
+
+    from harness.checker import FailureClass, Finding, Verdict
+    from harness.op import History
+    from harness.report.diagnosis import diagnose
+
+    lost = tuple(Finding(kind="lost", failure_class=FailureClass.LOST_WRITE, diagnosis=f"add {i} lost")
+                 for i in range(10))
+    child = Verdict(valid=False, checker="set", summary="11 lost", findings=lost,
+                    details={"finding_counts": {"lost": 11}})
+    [group] = diagnose(Verdict(valid=False, checker="compose", children=(child,)), History([]), pd.DataFrame(), [])
+    assert len(group.findings) == 10 and group.hidden == 0 and group.uncollected == 1
