@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from harness.report.compare import SuiteGate
 
 MATRIX_KEYS = ("system", "version", "workload", "nemesis", "cluster", "seed", "time-limit")
-RUN_DEFAULTS: dict[str, object] = {"cluster": "local", "workload": "register", "nemesis": "", "time-limit": 30}
+RUN_DEFAULTS: dict[str, object] = {"cluster": "local", "nemesis": "", "time-limit": 30}  # workload: the system's default
 
 
 def schema() -> dict[str, object]:
@@ -208,6 +208,10 @@ def _check_plugins(opts: dict[str, Any], path: str, lines: dict[Path_, int], whe
             system = reg.get("systems", opts["system"])
     except BadInput as e:
         fail("system", str(e))
+    if not opts.get("workload"):  # as `harness run` without --workload: one the system serves
+        from harness.build import default_workload
+
+        opts["workload"] = default_workload(system.workloads)
     try:
         workload = reg.get("workloads", opts["workload"])
     except BadInput as e:

@@ -161,3 +161,13 @@ def test_a_cell_whose_run_never_started_fails_even_a_fail_on_invalid_gate(tmp_pa
     page = (tmp_path / "summary.html").read_text()
     assert "<title>Suite gate: FAIL</title>" in page and "1 of 1 cells failed the gate" in page
     assert "cannot pull debian:bookworm-slim" in page
+
+
+def test_a_cell_naming_no_workload_gets_its_systems_default_as_harness_run_does(tmp_path: Path) -> None:
+    from harness.suite import load_suite
+
+    suite = tmp_path / "pg.yaml"
+    suite.write_text("name: pg\ndefaults: {cluster: local, time-limit: 5}\n"
+                     "matrix: {system: [etcd, postgres, rabbitmq], seed: [1]}\n")
+    assert [r.id for r in load_suite(str(suite)).runs] == ["etcd-register-none-s1", "postgres-list-append-none-s1",
+                                                           "rabbitmq-queue-none-s1"]
