@@ -53,6 +53,9 @@ def _validate(o: RunOptions) -> None:
     _check_results_dir(o.results_dir)
     if o.nodes_file and not os.path.isfile(o.nodes_file):
         raise BadInput(f"--nodes-file {o.nodes_file}: no such file")
+    if o.leave_running and o.cluster == "inprocess":
+        raise BadInput("--leave-running: the inprocess cluster lives inside the harness process and ends with it; "
+                       "use --cluster local or docker")
 
 
 def _check_results_dir(path: str) -> None:

@@ -32,7 +32,7 @@ def _bad_input_exits(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except BadInput as e:
-            click.echo(f"harness: error: {e}", err=True)
+            click.echo(f"harness: {e}", err=True)
             raise SystemExit(BadInput.exit_code) from None
 
     return wrapper

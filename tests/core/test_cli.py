@@ -33,6 +33,8 @@ def harness(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[s
          "--op-timeout must be positive"),
         (["run", "--system", "memory", "--cluster", "inprocess", "--min-fault-ops", "-1"],
          "--min-fault-ops must be 0 or more"),
+        (["run", "--system", "memory", "--cluster", "inprocess", "--leave-running"],
+         "the inprocess cluster lives inside the harness process"),
         (["check", "--checker", "nosuch", "x.jsonl"], "unknown checker"),
         (["nosuchcommand"], "No such command"),
     ],
