@@ -69,6 +69,9 @@ def run_plan(history_path: str, registry: Registry) -> CheckPlan | None:
     said = ", ".join(f"{k}={v}" for k, v in asked)
     description = (f"checked as its run did ({test_json}): system {options.system}, workload {options.workload}"
                    + (f" ({said})" if said else "") + f", checker {_checker_names(checker)}")
+    if (run_dir / "minimize.json").is_file():  # RUN/minimal/ (harness.minimize): a few ops kept from the run
+        return CheckPlan(checker=checker, test=test, description=description + "; a minimal history: its fault "
+                         "windows are not judged")
     return CheckPlan(checker=checker, test=test, description=description, min_fault_ops=options.min_fault_ops)
 
 
@@ -151,20 +154,20 @@ class Checked:
 def check_job(plan: CheckPlan, history: History, out_dir: str) -> Verdict:
     """The plan's verdict; for a run's history also capped as the run capped it (faults not injected, fault
     windows untested, faults without evidence that they took effect), so that re-checking reaches the run's
-    verdict."""
+    verdict; not for its minimal history (`min_fault_ops` None), a few ops that cover no fault window."""
     from harness.checker import safe_check
 
     os.makedirs(out_dir, exist_ok=True)
     verdict = safe_check(plan.checker, plan.test, history, out_dir, raise_bad_input=True)
     test = plan.test
-    if test is None:
+    if test is None or plan.min_fault_ops is None:
         return verdict
     from harness.coverage import coverage  # a run's history only: a bare file needs none of the run's machinery
     from harness.evidence import fault_records
     from harness.limits import cap_verdict
 
     failed = [op for op in history.nemesis_ops().completions() if op.error is not None]
-    return cap_verdict(verdict, failed, [], coverage(history, test.packages, test.options.min_fault_ops),
+    return cap_verdict(verdict, failed, [], coverage(history, test.packages, plan.min_fault_ops),
                        tuple(fault_records(history, test.packages)))
 
 

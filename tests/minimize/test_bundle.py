@@ -54,6 +54,7 @@ def test_an_invalid_run_comes_with_its_minimal_history_bundle_and_report_section
 
     alone = harness("check", "--out-dir", str(tmp_path / "c"), str(bundle / "minimal" / "history.jsonl"))
     assert alone.returncode == 1 and "(bug=stale-reads)" in alone.stderr, alone.stderr
+    assert "a minimal history: its fault windows are not judged" in alone.stderr, alone.stderr
 
     replay = harness("run", "--replay", str(bundle), "--results", str(tmp_path / "replays"))
     assert replay.returncode in (0, 1), replay.stderr  # the system need not fail again; the options must hold
