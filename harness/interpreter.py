@@ -56,6 +56,7 @@ log = logging.getLogger("harness.interpreter")
 _STOP = object()
 _COMPLETED_TYPES = frozenset(("ok", "fail", "info"))
 _IDLE_POLL_NS = 1_000_000_000  # the main thread looks at the clock at least this often
+_UNRECORDED = -1  # the index of an op handed to another thread until that thread records its invocation
 
 
 @dataclass
@@ -186,7 +187,6 @@ class Interpreter:
         # state of the current run, guarded by _cond
         self._gen: GenLike = None
         self._outstanding: dict[int | str, tuple[Any, int]] = {}  # thread -> (item, deadline ns)
-        self._unstarted: set[int | str] = set()  # threads whose op waits in their inbox, its invocation unrecorded
         self._last_ns = 0  # the time of the last op recorded: the history's times never step back
         # Completions in the order workers finished them, each with the time its worker read right after the call
         # returned; recorded (`_drain`) by whoever holds the lock next, before it records anything else.
@@ -237,14 +237,13 @@ class Interpreter:
             if workers.get(worker.thread) is worker and worker.thread in outstanding:
                 self._complete(worker.thread, result, max(t, self._last_ns))
 
-    def _complete(self, thread: int | str, item: Any, t: int, *, started: bool = True) -> None:
-        """Record a completion (or the end of a Sleep/Log) and tell the generator; `started=False` for an op
-        that timed out in its thread's inbox: never invoked, so nothing is recorded."""
+    def _complete(self, thread: int | str, item: Any, t: int) -> None:
+        """Record a completion (or the end of a Sleep/Log) and tell the generator; an op whose invocation was never
+        recorded (it timed out in its thread's inbox) is not recorded either."""
         self._outstanding.pop(thread)
         self._last_progress = t
         ctx = self._ctx.freed(thread, t)
-        if isinstance(item, Op) and not started:
-            self._unstarted.discard(thread)
+        if isinstance(item, Op) and item.index == _UNRECORDED:
             item = item.replace(type=FAIL)  # the generator hears it ended without effect; nothing is recorded
         elif isinstance(item, Op):
             comp = item.completed(item.type, self.index, t)
@@ -306,9 +305,8 @@ class Interpreter:
                 if thread == me and mine is None:
                     item: Any = self._invoked(emitted, now)
                 else:  # recorded when its thread starts it (`started`): waiting for the GIL is not the op's time
-                    item = emitted.completed(INVOKE, -1, now)
-                    self._unstarted.add(thread)
-                timeout = self.nemesis_timeout_ns if thread == NEMESIS else self.op_timeout_ns
+                    item = emitted.completed(INVOKE, _UNRECORDED, now)
+                timeout = self._timeout_ns(thread)
             else:  # Sleep / Log: not in the history
                 item = emitted
                 timeout = int(getattr(emitted, "seconds", 0) * 1e9) + self.op_timeout_ns
@@ -344,7 +342,7 @@ class Interpreter:
                 self._timeouts += 1
                 log.warning("op timed out after its deadline: %s", item)
                 self._complete(thread, item.replace(type=INFO, error="timeout", node=item.node or self.node_for(thread)),
-                               now, started=thread not in self._unstarted)
+                               now)
             else:  # a Sleep or Log whose thread is stuck far past its end: free the thread
                 self._complete(thread, item, now)
 
@@ -381,14 +379,15 @@ class Interpreter:
     def _start(self, worker: _Worker, item: Any) -> Any:
         if self._workers.get(worker.thread) is not worker:
             return _STOP
-        if item.__class__ is not Op or worker.thread not in self._unstarted:
+        if item.__class__ is not Op or item.index != _UNRECORDED:
             return item  # a Sleep, a Log, _STOP
-        self._unstarted.discard(worker.thread)
         now = self.now()
         op = self._invoked(item, now)
-        timeout = self.nemesis_timeout_ns if worker.thread == NEMESIS else self.op_timeout_ns
-        self._outstanding[worker.thread] = (op, now + timeout)  # the op's time runs from its recorded invocation
+        self._outstanding[worker.thread] = (op, now + self._timeout_ns(worker.thread))  # from the recorded invocation
         return op
+
+    def _timeout_ns(self, thread: int | str) -> int:
+        return self.nemesis_timeout_ns if thread == NEMESIS else self.op_timeout_ns
 
     # --- the main thread ------------------------------------------------------------------------------------
 
@@ -446,7 +445,6 @@ class Interpreter:
                 for thread in list(self._outstanding):  # ended by the watchdog or a stop: never came back
                     self._ctx = self._ctx.free(thread)
                 self._outstanding.clear()
-                self._unstarted.clear()
                 self._done.clear()
         for w in workers:
             w.t.join(timeout=max(1.0, test.op_timeout))
