@@ -62,7 +62,6 @@ def _run_and_check(tmp_path: Path) -> None:
     assert sum(1 for o in done if o["process"] != "nemesis" and o["type"] == "ok") > 100
 
 
-
 def test_a_majority_pause_window_is_tested_with_the_default_op_timeout() -> None:
     """Two of three members paused: no op is answered while it lasts, yet with the defaults of a 20 s run (3.3 s
     faults, a 1 s op timeout) every pause window holds at least --min-fault-ops completed client ops, nearly all of
